@@ -1,0 +1,63 @@
+//! `weir`: one binary for the agent, the OpenFlow and OVSDB clients, the compiler, the
+//! policy oracle, the testbed and the benchmarks. Thin: each subcommand parses its arguments
+//! and calls the crates that do the work.
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod agent_cmd;
+mod ofctl;
+mod ovs;
+mod policy_cmd;
+mod testbed_cmd;
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "OpenFlow 1.5 policy controller for Open vSwitch")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// OpenFlow 1.5 client with ovs-ofctl's commands and output formats.
+    Ofctl(ofctl::Args),
+    /// OVSDB client: show, ensure the bridge, add and delete ports, monitor interfaces.
+    Ovs(ovs::Args),
+    /// The node agent: keeps the bridge's flows true to the cluster view.
+    Agent(agent_cmd::Args),
+    /// Emulated multi-node cluster in network namespaces on this host.
+    Testbed(testbed_cmd::Args),
+    /// The reference evaluator: verdicts, truth tables and conformance cases without a switch.
+    Policy(policy_cmd::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Ofctl(args) => ofctl::run(args).await,
+            Command::Ovs(args) => ovs::run(args).await,
+            Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Testbed(args) => testbed_cmd::run(args).await,
+            Command::Policy(args) => policy_cmd::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! openflow (being built).
