@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod agent_cmd;
+mod bench_cmd;
 mod ofctl;
 mod ovs;
 mod policy_cmd;
@@ -27,6 +28,8 @@ enum Command {
     Agent(agent_cmd::Args),
     /// Emulated multi-node cluster in network namespaces on this host.
     Testbed(testbed_cmd::Args),
+    /// Benchmarks, each reported as a ratio against a baseline measured in the same run.
+    Bench(bench_cmd::Args),
     /// The reference evaluator: verdicts, truth tables and conformance cases without a switch.
     Policy(policy_cmd::Args),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => agent_cmd::run(args).await,
             Command::Testbed(args) => testbed_cmd::run(args).await,
             Command::Policy(args) => policy_cmd::run(args).await,
+            Command::Bench(args) => bench_cmd::run(args).await,
         }
     });
     match result {
