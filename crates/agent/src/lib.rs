@@ -1,1 +1,5 @@
-//! agent (being built).
+//! The weir node agent: sources (file, later kube) feed the cluster view, the OVSDB monitor
+//! reports local ports, the pipeline compiles desired flows, and the realizer keeps the switch
+//! equal to them with atomic bundles.
+
+pub mod switch;

@@ -1,0 +1,1 @@
+//! The OpenFlow 1.5 connection to a switch (being built).
