@@ -2,4 +2,6 @@
 //! reports local ports, the pipeline compiles desired flows, and the realizer keeps the switch
 //! equal to them with atomic bundles.
 
+pub mod source;
+pub mod status;
 pub mod switch;

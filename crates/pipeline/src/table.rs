@@ -1,0 +1,185 @@
+//! The pipeline's tables, declared once.
+//!
+//! Each table's id is its position in [`Table::ALL`]; its name, stage, purpose, miss behaviour
+//! and the tables it may continue to are declared here and nowhere else. Flows
+//! ([`crate::flow::FlowBuilder`]), the OVSDB `Flow_Table` names, `pipeline-docs/` and
+//! `weir trace` all read this declaration.
+
+use std::fmt;
+
+/// What a table does with a packet no flow matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// Drop it (the table only lets through what it recognizes).
+    Drop,
+    /// Continue to the given table.
+    Goto(Table),
+}
+
+/// The part of the pipeline a table belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Where did the packet come from, and may it send what it sends.
+    Validation,
+    /// Connection tracking: replies of allowed connections skip policy.
+    Conntrack,
+    /// Policy applied to traffic a local endpoint sends.
+    EgressSecurity,
+    /// Where the packet goes: MAC rewrite, tunnel destination, output port.
+    Forwarding,
+    /// Policy applied to traffic a local endpoint receives.
+    IngressSecurity,
+    /// Committing allowed connections and sending the packet out.
+    Output,
+}
+
+/// Static facts about one table.
+#[derive(Debug, Clone, Copy)]
+pub struct TableDef {
+    /// The table.
+    pub table: Table,
+    /// The name OVS shows (`ovs-ofctl dump-flows --names`) and `weir trace` prints.
+    pub name: &'static str,
+    /// Pipeline stage.
+    pub stage: Stage,
+    /// One sentence: what the table decides.
+    pub purpose: &'static str,
+    /// What happens on a miss.
+    pub miss: Miss,
+    /// Tables a flow of this table may continue to (goto, or ct(table=)).
+    pub next: &'static [Table],
+}
+
+macro_rules! tables {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $stage:ident, $miss:expr, [$($next:ident),*], $purpose:literal; )*) => {
+        /// A table of the pipeline. Its OpenFlow table id is its declaration index.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Table { $( $(#[$doc])* $variant, )* }
+
+        impl Table {
+            /// Every table, in pipeline order.
+            pub const ALL: &'static [Table] = &[ $( Table::$variant, )* ];
+
+            /// This table's declaration.
+            pub fn def(self) -> &'static TableDef {
+                const DEFS: &[TableDef] = &[ $( TableDef {
+                    table: Table::$variant,
+                    name: $name,
+                    stage: Stage::$stage,
+                    purpose: $purpose,
+                    miss: $miss,
+                    next: &[$(Table::$next),*],
+                }, )* ];
+                &DEFS[self as usize]
+            }
+        }
+    };
+}
+
+use Miss::{Drop, Goto};
+use Table::*;
+
+tables! {
+    /// Tags the packet with its source (local pod, tunnel) and sends ARP to the responder.
+    Classifier = "Classifier", Validation, Drop, [SpoofGuard, Conntrack],
+        "Tags each packet with where it came from (local pod or tunnel); unknown ports are dropped.";
+    /// A local pod may only send from its own MAC and IP.
+    SpoofGuard = "SpoofGuard", Validation, Drop, [Conntrack, ArpResponder],
+        "Lets a pod send IPv4 and ARP only from its own MAC and IP address.";
+    /// Answers every ARP request of a local pod with the gateway MAC (all traffic is routed).
+    ArpResponder = "ArpResponder", Validation, Drop, [],
+        "Answers pods' ARP requests with the gateway MAC, so every packet is routed by L3Forwarding.";
+    /// Sends IP packets through conntrack in the weir zone.
+    Conntrack = "Conntrack", Conntrack, Drop, [ConntrackState],
+        "Looks the packet up in connection tracking (zone 65520).";
+    /// Drops invalid packets; lets replies and established traffic skip policy.
+    ConntrackState = "ConntrackState", Conntrack, Goto(EgressRule), [EgressRule, L3Forwarding],
+        "Drops invalid packets; established and related packets, and packets from tunnels, skip egress policy.";
+    /// Kubernetes NetworkPolicy egress rules: conjunctions of applied-to, peer and service.
+    EgressRule = "EgressRule", EgressSecurity, Goto(EgressDefault), [EgressDefault, L3Forwarding],
+        "NetworkPolicy egress rules: a packet allowed by a rule continues to L3Forwarding.";
+    /// Drops new connections from pods isolated for egress that no rule allowed.
+    EgressDefault = "EgressDefault", EgressSecurity, Goto(L3Forwarding), [L3Forwarding],
+        "Drops what a pod isolated for egress sends unless an egress rule allowed it.";
+    /// Rewrites MACs for the destination pod, or sets the tunnel destination for a remote node.
+    L3Forwarding = "L3Forwarding", Forwarding, Drop, [L2Forwarding],
+        "Routes by destination IP: to a local pod (MAC rewrite) or to another node's pod CIDR (tunnel).";
+    /// Chooses the output port from the destination MAC.
+    L2Forwarding = "L2Forwarding", Forwarding, Drop, [IngressRule, ConntrackCommit],
+        "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel skips ingress policy here.";
+    /// Kubernetes NetworkPolicy ingress rules.
+    IngressRule = "IngressRule", IngressSecurity, Goto(IngressDefault), [IngressDefault, ConntrackCommit],
+        "NetworkPolicy ingress rules: a packet allowed by a rule continues to ConntrackCommit.";
+    /// Drops new connections to pods isolated for ingress that no rule allowed.
+    IngressDefault = "IngressDefault", IngressSecurity, Goto(ConntrackCommit), [ConntrackCommit],
+        "Drops what a pod isolated for ingress receives unless an ingress rule allowed it.";
+    /// Commits new allowed connections so their replies skip policy.
+    ConntrackCommit = "ConntrackCommit", Output, Goto(Output), [Output],
+        "Commits new connections that policy allowed, so their later packets and replies skip policy.";
+    /// Sends the packet to the port chosen by L2Forwarding.
+    Output = "Output", Output, Drop, [],
+        "Outputs the packet to the port in reg1.";
+}
+
+impl Table {
+    /// The OpenFlow table id.
+    pub fn id(self) -> u8 {
+        self as u8
+    }
+
+    /// The table's name as OVS shows it.
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    /// The table with OpenFlow id `id`, if it is declared.
+    pub fn from_id(id: u8) -> Option<Table> {
+        Table::ALL.get(usize::from(id)).copied()
+    }
+
+    /// Whether a flow of this table may continue to `next`.
+    pub fn may_continue_to(self, next: Table) -> bool {
+        self.def().next.contains(&next) || self.def().miss == Miss::Goto(next)
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_declaration_order() {
+        for (i, t) in Table::ALL.iter().enumerate() {
+            assert_eq!(usize::from(t.id()), i);
+            assert_eq!(Table::from_id(t.id()), Some(*t));
+            assert_eq!(t.def().table, *t);
+        }
+    }
+
+    #[test]
+    fn every_continuation_goes_forward() {
+        for t in Table::ALL {
+            for n in t.def().next {
+                assert!(n > t, "{t} continues backwards to {n}");
+            }
+            if let Miss::Goto(n) = t.def().miss {
+                assert!(n > *t, "{t} misses backwards to {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_identifiers() {
+        let mut names: Vec<_> = Table::ALL.iter().map(|t| t.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Table::ALL.len());
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_alphanumeric())));
+    }
+}
