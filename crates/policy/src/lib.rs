@@ -2,12 +2,34 @@
 //! pipeline compiles, and the reference evaluator (the oracle) that says what the rules mean.
 //!
 //! Pure: data in, verdicts out. No OpenFlow, no I/O beyond parsing the text it is given.
+//!
+//! - [`manifest`]: YAML manifests → checked objects, or errors naming object and field;
+//! - [`Cluster`]: the in-memory view built from them;
+//! - [`Cluster::rules`] → [`RuleSet`]: every policy as normalized [`Rule`]s plus isolation;
+//! - [`RuleSet::concrete`]: the addresses-and-numbers form the pipeline compiles;
+//! - [`evaluate`]: the oracle's verdict for one packet, naming the deciding rule;
+//! - [`model`] and [`conformance`]: the conformance case format and its runner.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cluster;
+pub mod concrete;
+pub mod evaluate;
+pub mod manifest;
 pub mod model;
+pub mod netpol;
 pub mod objects;
 pub mod protocol;
+pub mod rules;
+pub mod selector;
+pub mod syntax;
 
+pub use cluster::Cluster;
+pub use concrete::{AddrBlock, ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
+pub use evaluate::{Decision, Outcome, Packet, Verdict, evaluate};
+pub use manifest::{Manifests, Object, ObjectError};
 pub use model::{ClusterModel, ModelPod};
+pub use netpol::{Direction, IpBlock, NetworkPolicy, PortMatch, Service};
 pub use objects::{ContainerPort, Labels, Namespace, Node, Pod, PodKey};
 pub use protocol::Protocol;
+pub use rules::{Action, Endpoint, Isolation, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
+pub use selector::{FieldError, Selector};

@@ -1,0 +1,326 @@
+//! Kubernetes manifests in: multi-document YAML (or JSON) text → checked objects, and an
+//! [`ObjectError`] for every object that is not valid, naming the object and the field.
+//!
+//! Each document becomes a `serde_json::Value`, is dispatched on `apiVersion`/`kind`, and is
+//! deserialized into the kind's typed shape through `serde_path_to_error`, so a type error
+//! names its field; the typed shape is then validated as the Kubernetes API server would.
+//! Kinds weir does not handle are skipped with a note. One bad document never hides the
+//! others: documents are split on `---` lines before parsing, so even a YAML syntax error
+//! costs only its own document.
+pub mod core;
+pub mod meta;
+pub mod netpol;
+
+use crate::netpol::{Direction, NetworkPolicy};
+use crate::objects::{Namespace, Node, Pod};
+use crate::selector::{FieldError, LabelSelectorSpec, Selector};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Largest manifest text accepted from one source.
+pub const MAX_SOURCE_BYTES: usize = 16 << 20;
+
+/// An object that was rejected, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectError {
+    /// `Kind namespace/name` (or `Kind name`, or `document N` when even that is unknown).
+    pub object: String,
+    /// The field at fault, e.g. `spec.ingress[0].ports[1].endPort`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// The file (or other source) the object came from.
+    pub source: String,
+}
+
+// Written by hand: thiserror would take a field called `source` for the underlying error.
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}: {}", self.source, self.object, self.field, self.message)
+    }
+}
+
+impl std::error::Error for ObjectError {}
+
+/// A valid object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Object {
+    /// v1 Namespace.
+    Namespace(Namespace),
+    /// v1 Pod.
+    Pod(Pod),
+    /// v1 Node.
+    Node(Node),
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy(NetworkPolicy),
+}
+
+impl Object {
+    /// `Kind namespace/name`, as errors name objects.
+    pub fn describe(&self) -> String {
+        match self {
+            Object::Namespace(n) => format!("Namespace {}", n.name),
+            Object::Pod(p) => format!("Pod {}", p.key),
+            Object::Node(n) => format!("Node {}", n.name),
+            Object::NetworkPolicy(p) => format!("NetworkPolicy {}/{}", p.namespace, p.name),
+        }
+    }
+}
+
+/// What is left of a rejected NetworkPolicy: enough to fail closed for the pods it meant to
+/// select. `selector: None` means its podSelector was unusable, so every pod of the namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedPolicy {
+    /// `NetworkPolicy ns/name`.
+    pub object: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name (possibly invalid).
+    pub name: String,
+    /// Its podSelector, if that part was valid.
+    pub selector: Option<Selector>,
+    /// The directions it meant to isolate.
+    pub directions: BTreeSet<Direction>,
+}
+
+/// The result of parsing manifests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Manifests {
+    /// Valid objects with their source, in input order.
+    pub objects: Vec<(String, Object)>,
+    /// Rejected objects.
+    pub errors: Vec<ObjectError>,
+    /// Rejected NetworkPolicies, to fail closed.
+    pub rejected_policies: Vec<RejectedPolicy>,
+    /// Skipped documents (kinds weir does not handle).
+    pub notes: Vec<String>,
+}
+
+/// Parses every document of `text` (from `source`, e.g. a file name) into `out`.
+pub fn parse_into(source: &str, text: &str, out: &mut Manifests) {
+    if text.len() > MAX_SOURCE_BYTES {
+        out.errors.push(ObjectError {
+            object: source.to_string(),
+            field: "-".into(),
+            message: format!("{} bytes is over the {} byte limit for one manifest source", text.len(), MAX_SOURCE_BYTES),
+            source: source.to_string(),
+        });
+        return;
+    }
+    for (index, (first_line, doc)) in split_documents(text).into_iter().enumerate() {
+        let where_ = format!("document {} (line {})", index + 1, first_line);
+        match serde_saphyr::from_str::<Value>(&doc) {
+            Ok(Value::Null) => {}
+            Ok(value) => add_value(source, &where_, value, out),
+            Err(e) => out.errors.push(ObjectError {
+                object: where_,
+                field: "-".into(),
+                message: format!("not valid YAML: {}", first_error_line(&e.to_string())),
+                source: source.to_string(),
+            }),
+        }
+    }
+}
+
+/// Parses one source on its own.
+pub fn parse(source: &str, text: &str) -> Manifests {
+    let mut out = Manifests::default();
+    parse_into(source, text, &mut out);
+    out
+}
+
+fn first_error_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// Splits a YAML stream on `---` document markers, keeping each document's first line number.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_marker {
+            if !current.trim().is_empty() {
+                docs.push((start, std::mem::take(&mut current)));
+            }
+            current.clear();
+            start = i + 2;
+            // Content after the marker on the same line belongs to the new document.
+            let rest = line[3..].trim_start();
+            if !rest.is_empty() && !rest.starts_with('#') {
+                current.push_str(rest);
+                current.push('\n');
+                start = i + 1;
+            }
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        docs.push((start, current));
+    }
+    docs
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
+}
+
+/// Adds one parsed document (an object, or a `List` of them).
+pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) {
+    let api_version = str_at(&value, &["apiVersion"]).map(str::to_string);
+    let kind = str_at(&value, &["kind"]).map(str::to_string);
+    let name = str_at(&value, &["metadata", "name"]).unwrap_or("<unnamed>").to_string();
+    let namespace = str_at(&value, &["metadata", "namespace"]).unwrap_or("default").to_string();
+    let error = |object: String, e: FieldError| ObjectError {
+        object,
+        field: e.field,
+        message: e.message,
+        source: source.to_string(),
+    };
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        let field = if value.get("apiVersion").is_none() { "apiVersion" } else { "kind" };
+        let object = if value.is_object() { where_.to_string() } else { format!("{where_} ({})", json_type(&value)) };
+        out.errors.push(error(object, FieldError::new(field, "is required (and must be a string)")));
+        return;
+    };
+    match (api_version.as_str(), kind.as_str()) {
+        ("v1", "List") => {
+            let items = match value.get("items") {
+                Some(Value::Array(items)) => items.clone(),
+                _ => {
+                    out.errors.push(error(format!("List {where_}"), FieldError::new("items", "must be a list")));
+                    return;
+                }
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                add_value(source, &format!("{where_} items[{i}]"), item, out);
+            }
+        }
+        ("v1", "Namespace") => {
+            let object = format!("Namespace {name}");
+            match typed::<core::NamespaceDoc>(value).and_then(|d| d.check()) {
+                Ok(ns) => out.objects.push((source.to_string(), Object::Namespace(ns))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
+        ("v1", "Pod") => {
+            let object = format!("Pod {namespace}/{name}");
+            match typed::<core::PodDoc>(value).and_then(|d| d.check()) {
+                Ok(pod) => out.objects.push((source.to_string(), Object::Pod(pod))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
+        ("v1", "Node") => {
+            let object = format!("Node {name}");
+            match typed::<core::NodeDoc>(value).and_then(|d| d.check()) {
+                Ok(node) => out.objects.push((source.to_string(), Object::Node(node))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
+        ("networking.k8s.io/v1", "NetworkPolicy") => {
+            let object = format!("NetworkPolicy {namespace}/{name}");
+            let checked = typed::<netpol::NetworkPolicyDoc>(value.clone()).and_then(|d| {
+                let ns = d.metadata.checked_namespace()?;
+                let name = d.metadata.checked_name(meta::NameRule::Subdomain)?;
+                d.metadata.checked_labels()?;
+                d.check(&ns, &name)
+            });
+            match checked {
+                Ok(p) => out.objects.push((source.to_string(), Object::NetworkPolicy(p))),
+                Err(e) => {
+                    if let Some(r) = remnant(&object, &namespace, &name, &value) {
+                        out.rejected_policies.push(r);
+                    }
+                    out.errors.push(error(object, e));
+                }
+            }
+        }
+        (_, "Namespace" | "Pod" | "Node" | "NetworkPolicy") => {
+            out.errors.push(error(
+                format!("{kind} {}", if kind == "Namespace" || kind == "Node" { name } else { format!("{namespace}/{name}") }),
+                FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {kind}")),
+            ));
+        }
+        _ => out.notes.push(format!("{source}: {where_}: skipped {kind} {name} ({api_version}): kind not handled")),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// Deserializes `value` into `T`, naming the field on error.
+fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let mut field = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde reports unknown and missing fields at the parent; name the field itself.
+        for prefix in ["unknown field `", "missing field `"] {
+            if let Some(rest) = message.strip_prefix(prefix) {
+                if let Some(key) = rest.split('`').next() {
+                    field = if field == "." { key.to_string() } else { format!("{field}.{key}") };
+                }
+            }
+        }
+        FieldError::new(field, message)
+    })
+}
+
+/// What a rejected policy meant: its namespace, podSelector and directions, read leniently.
+fn remnant(object: &str, namespace: &str, name: &str, value: &Value) -> Option<RejectedPolicy> {
+    crate::syntax::dns1123_label(namespace).ok()?;
+    let spec = value.get("spec");
+    let selector = spec
+        .and_then(|s| s.get("podSelector"))
+        .and_then(|s| serde_json::from_value::<LabelSelectorSpec>(s.clone()).ok())
+        .and_then(|s| Selector::from_spec(&s, "spec.podSelector").ok());
+    let types: Option<Vec<String>> = spec
+        .and_then(|s| s.get("policyTypes"))
+        .and_then(|t| t.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
+    let has_egress = spec.and_then(|s| s.get("egress")).is_some_and(|e| e.as_array().is_none_or(|a| !a.is_empty()));
+    let mut directions = match types {
+        Some(t) if !t.is_empty() => t
+            .iter()
+            .filter_map(|s| match s.as_str() {
+                "Ingress" => Some(Direction::Ingress),
+                "Egress" => Some(Direction::Egress),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    if directions.is_empty() {
+        // Unknown intent: fail closed for ingress, and for egress if it wrote egress rules.
+        directions.insert(Direction::Ingress);
+        if has_egress {
+            directions.insert(Direction::Egress);
+        }
+    }
+    Some(RejectedPolicy {
+        object: object.to_string(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        selector,
+        directions,
+    })
+}
+
+impl fmt::Display for Manifests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} objects, {} rejected, {} skipped", self.objects.len(), self.errors.len(), self.notes.len())
+    }
+}

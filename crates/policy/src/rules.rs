@@ -1,0 +1,310 @@
+//! Normalized rules: every policy kind becomes [`Rule`]s of one shape, which the pipeline
+//! compiles and the evaluator interprets.
+//!
+//! A rule says: for traffic in `direction` of the endpoints in `applied_to`, to or from
+//! `peers`, on `services`, take `action`. Rules are ordered by `(tier, priority, id)`:
+//! admin tiers first (first match decides; `Pass` skips to the NetworkPolicy tier), then the
+//! NetworkPolicy tier (allow-only; an endpoint in [`RuleSet::isolated`] for the direction is
+//! denied unless some rule allows), then the baseline tier (consulted only for endpoints the
+//! NetworkPolicy tier does not isolate). No match anywhere means allowed.
+use crate::cluster::{Cluster, NamespaceScope};
+use crate::netpol::{Direction, IpBlock, NetworkPolicy, Peer, PolicyRule, Service};
+use crate::objects::PodKey;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A rule's stable identity, e.g. `NetworkPolicy/x/allow-80/ingress/0`. Equal input gives
+/// equal ids, so the pipeline can derive conj_ids, cookies and priorities from it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RuleId(pub String);
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kinds of policy a rule can come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum PolicyKind {
+    /// policy.networking.k8s.io AdminNetworkPolicy.
+    AdminNetworkPolicy,
+    /// Tiered ClusterNetworkPolicy (Antrea shape).
+    ClusterNetworkPolicy,
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy,
+    /// policy.networking.k8s.io BaselineAdminNetworkPolicy.
+    BaselineAdminNetworkPolicy,
+}
+
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A policy object: kind, namespace (for namespaced kinds) and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PolicyRef {
+    /// Its kind.
+    pub kind: PolicyKind,
+    /// Its namespace, for namespaced kinds.
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+}
+
+impl fmt::Display for PolicyRef {
+    /// `NetworkPolicy x/allow-80`, `AdminNetworkPolicy egress-tcp`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// Where a rule came from: the policy and the rule's place in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Origin {
+    /// The policy.
+    pub policy: PolicyRef,
+    /// The rule within it, e.g. `ingress[0]` (or an ANP rule's name).
+    pub rule: String,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.policy, self.rule)
+    }
+}
+
+/// Evaluation layer: lower tiers are consulted first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Tier(pub u32);
+
+impl Tier {
+    /// AdminNetworkPolicy (before every tiered ClusterNetworkPolicy tier).
+    pub const ADMIN: Tier = Tier(10);
+    /// Tiered ClusterNetworkPolicy tiers use `Tier(ADMIN_TIERED_BASE.0 + tier priority)`
+    /// (Antrea's Emergency 50 … Application 250).
+    pub const ADMIN_TIERED_BASE: Tier = Tier(100);
+    /// Kubernetes NetworkPolicy.
+    pub const NETWORK_POLICY: Tier = Tier(1000);
+    /// BaselineAdminNetworkPolicy and the baseline tier.
+    pub const BASELINE: Tier = Tier(2000);
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Action {
+    /// Let the packet through.
+    Allow,
+    /// Drop it silently.
+    Deny,
+    /// Drop it and answer (TCP RST / ICMP unreachable).
+    Reject,
+    /// Skip the remaining admin rules; let NetworkPolicy decide.
+    Pass,
+}
+
+/// Something a rule applies to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Endpoint {
+    /// A pod.
+    Pod(PodKey),
+    /// A host interface (ExternalNode uplink or node), by name.
+    Host(String),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Pod(k) => write!(f, "{k}"),
+            Endpoint::Host(h) => write!(f, "host {h}"),
+        }
+    }
+}
+
+/// The other side of the traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Peers {
+    /// Every address.
+    Any,
+    /// These pods (by their addresses) and these blocks.
+    Set {
+        /// Pods chosen by selectors.
+        pods: BTreeSet<PodKey>,
+        /// Address blocks, sorted.
+        blocks: Vec<IpBlock>,
+    },
+}
+
+/// Protocols and ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Services {
+    /// Every protocol and port.
+    Any,
+    /// Any of these, sorted.
+    List(Vec<Service>),
+}
+
+/// One normalized rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// Stable identity.
+    pub id: RuleId,
+    /// The policy and rule it came from.
+    pub origin: Origin,
+    /// The direction, from the applied-to endpoint's side.
+    pub direction: Direction,
+    /// Layer.
+    pub tier: Tier,
+    /// Order within the tier (lower first); 0 for NetworkPolicy, where order does not matter.
+    pub priority: u32,
+    /// What a match does.
+    pub action: Action,
+    /// The endpoints whose traffic it governs.
+    pub applied_to: BTreeSet<Endpoint>,
+    /// The other side.
+    pub peers: Peers,
+    /// Protocols and destination ports.
+    pub services: Services,
+}
+
+/// Endpoints the NetworkPolicy tier isolates, per direction, each with the policies that
+/// isolate it (a rejected policy fails closed this way, with no rules of its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Isolation {
+    /// Isolated for ingress.
+    pub ingress: BTreeMap<Endpoint, BTreeSet<PolicyRef>>,
+    /// Isolated for egress.
+    pub egress: BTreeMap<Endpoint, BTreeSet<PolicyRef>>,
+}
+
+impl Isolation {
+    /// The map for one direction.
+    pub fn get(&self, direction: Direction) -> &BTreeMap<Endpoint, BTreeSet<PolicyRef>> {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    fn get_mut(&mut self, direction: Direction) -> &mut BTreeMap<Endpoint, BTreeSet<PolicyRef>> {
+        match direction {
+            Direction::Ingress => &mut self.ingress,
+            Direction::Egress => &mut self.egress,
+        }
+    }
+
+    /// Whether `endpoint` is isolated in `direction`.
+    pub fn contains(&self, direction: Direction, endpoint: &Endpoint) -> bool {
+        self.get(direction).contains_key(endpoint)
+    }
+}
+
+/// Every rule of the cluster, in evaluation order, and the isolation sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuleSet {
+    /// Rules sorted by `(tier, priority, id)`.
+    pub rules: Vec<Rule>,
+    /// Endpoints isolated by the NetworkPolicy tier.
+    pub isolated: Isolation,
+}
+
+impl RuleSet {
+    /// Rules of one direction, in evaluation order.
+    pub fn direction(&self, direction: Direction) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(move |r| r.direction == direction)
+    }
+
+    /// A rule by id.
+    pub fn get(&self, id: &RuleId) -> Option<&Rule> {
+        self.rules.iter().find(|r| &r.id == id)
+    }
+}
+
+fn peers_of(cluster: &Cluster, policy: &NetworkPolicy, rule: &PolicyRule) -> Peers {
+    let Some(list) = &rule.peers else { return Peers::Any };
+    let mut pods = BTreeSet::new();
+    let mut blocks = Vec::new();
+    for peer in list {
+        match peer {
+            Peer::Block(b) => blocks.push(b.clone()),
+            Peer::Pods { pod, namespace } => {
+                let scope = match namespace {
+                    Some(sel) => NamespaceScope::Matching(sel),
+                    None => NamespaceScope::Named(&policy.namespace),
+                };
+                pods.extend(cluster.select(scope, pod.as_ref()).map(|p| p.key.clone()));
+            }
+        }
+    }
+    blocks.sort();
+    blocks.dedup();
+    Peers::Set { pods, blocks }
+}
+
+fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut RuleSet) {
+    let policy_ref = PolicyRef {
+        kind: PolicyKind::NetworkPolicy,
+        namespace: Some(policy.namespace.clone()),
+        name: policy.name.clone(),
+    };
+    let applied_to: BTreeSet<Endpoint> = cluster
+        .select(NamespaceScope::Named(&policy.namespace), Some(&policy.pod_selector))
+        .map(|p| Endpoint::Pod(p.key.clone()))
+        .collect();
+    for &direction in &policy.policy_types {
+        for e in &applied_to {
+            out.isolated.get_mut(direction).entry(e.clone()).or_default().insert(policy_ref.clone());
+        }
+        for (i, rule) in policy.rules(direction).iter().enumerate() {
+            out.rules.push(Rule {
+                id: RuleId(format!("NetworkPolicy/{}/{}/{}/{i}", policy.namespace, policy.name, direction.lower())),
+                origin: Origin { policy: policy_ref.clone(), rule: format!("{}[{i}]", direction.lower()) },
+                direction,
+                tier: Tier::NETWORK_POLICY,
+                priority: 0,
+                action: Action::Allow,
+                applied_to: applied_to.clone(),
+                peers: peers_of(cluster, policy, rule),
+                services: match &rule.ports {
+                    None => Services::Any,
+                    Some(list) => Services::List(list.clone()),
+                },
+            });
+        }
+    }
+}
+
+impl Cluster {
+    /// Normalizes every policy of the cluster into rules.
+    pub fn rules(&self) -> RuleSet {
+        let mut out = RuleSet::default();
+        for policy in self.policies.values() {
+            network_policy_rules(self, policy, &mut out);
+        }
+        for rejected in &self.rejected_policies {
+            // Fail closed: the pods it meant to select are isolated, and it allows nothing.
+            let policy_ref = PolicyRef {
+                kind: PolicyKind::NetworkPolicy,
+                namespace: Some(rejected.namespace.clone()),
+                name: rejected.name.clone(),
+            };
+            let selected: Vec<Endpoint> = self
+                .select(NamespaceScope::Named(&rejected.namespace), rejected.selector.as_ref())
+                .map(|p| Endpoint::Pod(p.key.clone()))
+                .collect();
+            for &direction in &rejected.directions {
+                for e in &selected {
+                    out.isolated.get_mut(direction).entry(e.clone()).or_default().insert(policy_ref.clone());
+                }
+            }
+        }
+        out.rules.sort_by(|a, b| (a.tier, a.priority, &a.id).cmp(&(b.tier, b.priority, &b.id)));
+        out
+    }
+}
