@@ -1,14 +1,43 @@
 //! The network-namespace testbed: emulated nodes (a network namespace each, with its own
-//! `ovsdb-server` and userspace `ovs-vswitchd`), pods as namespaces on `br-int`, and probes.
+//! `ovsdb-server` and userspace `ovs-vswitchd`), pods as namespaces on `br-int`, a weir agent
+//! per node fed by a manifests directory, and probes of real traffic between pods.
 //!
-//! Everything this crate creates is named from a prefix it owns and removed by pid and name,
-//! never by a pattern that could touch something it did not create.
+//! Everything this crate creates is named from a prefix it owns ([`layout`]), recorded in a
+//! state file ([`state`]) and removed by pid and name ([`down`]), never by a pattern that could
+//! touch something it did not create.
+//!
+//! Entry points: [`up()`] / [`Testbed::load`] / [`down()`]; [`Testbed::apply`] and
+//! [`Testbed::sync`] for the agents' source; [`probe::probe_all`] for traffic;
+//! [`spoof::check`] for forged frames. The pod-port contract with weir is in [`cni`].
 #![warn(unreachable_pub, missing_docs)]
 
+pub mod cni;
+pub mod command;
+pub mod down;
+pub mod error;
+pub mod layout;
+pub mod manifests;
+pub mod model;
 pub mod netns;
 pub mod ovs;
-pub mod command;
+pub mod probe;
+pub mod process;
+mod random;
+pub mod sctp;
+pub mod serve;
+pub mod spoof;
+pub mod state;
+pub mod testbed;
+pub mod truth_table;
+pub mod up;
 
 pub use command::{CommandError, run};
+pub use down::{down, status};
+pub use error::Error;
 pub use netns::Netns;
 pub use ovs::{OvsSwitch, TestSwitch};
+pub use probe::{ProbeOptions, ProbeResult, ProbeSpec, probe_all};
+pub use process::Launcher;
+pub use state::Tunnel;
+pub use testbed::Testbed;
+pub use up::{UpOptions, up};

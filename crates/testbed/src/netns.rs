@@ -74,3 +74,13 @@ impl Drop for Netns {
         }
     }
 }
+
+/// Moves the calling thread (only it) into the named namespace. Sockets it creates from then
+/// on belong to that namespace and keep it, whichever thread uses them later; so a probe
+/// engine enters namespaces on dedicated threads, never on a shared pool's.
+pub fn enter_on_this_thread(name: &str) -> std::io::Result<()> {
+    let path = std::path::Path::new("/run/netns").join(name);
+    let file = std::fs::File::open(&path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}

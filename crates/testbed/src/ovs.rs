@@ -60,6 +60,12 @@ impl OvsSwitch {
         Ok(sw)
     }
 
+    /// Refers to the daemons of an instance already started in `netns` with state under `dir`,
+    /// without starting anything; dropping it leaves them running (call [`OvsSwitch::stop`]).
+    pub fn attach(netns: &str, dir: &Path) -> Self {
+        OvsSwitch { netns: netns.to_string(), dir: dir.to_path_buf(), keep: true }
+    }
+
     fn in_netns(&self, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.netns, "env"]);

@@ -1,0 +1,172 @@
+//! Names and addresses of everything the testbed creates, derived from its prefix and the
+//! node and pod numbers, so `down` can find exactly what `up` made.
+//!
+//! | object | name / address |
+//! |---|---|
+//! | node i (1-based) | Kubernetes name `node-i`, netns `<prefix>-node-i` |
+//! | node underlay IP | `192.168.77.(10+i)/24` on `br-phy`'s LOCAL port, MAC `02:00` + IPv4 bytes |
+//! | node pod CIDR | `10.244.i.0/24`, gateway `10.244.i.1` |
+//! | underlay veth | node end `<prefix>-ul<i>` in the node netns |
+//! | underlay switch (> 2 nodes) | netns `<prefix>-underlay`, Linux bridge `br-underlay`, veth ends `<prefix>-ul<i>-b` |
+//! | pod | netns `<prefix>-pod-<namespace>-<name>`, IP `10.244.i.(10+k)`, MAC `02:00` + IPv4 bytes |
+//! | pod veth | pod end `eth0`; node end `<prefix>-p<host byte>` on `br-int` |
+//!
+//! Interface names stay within Linux's 15 characters: the prefix is at most 6.
+use crate::error::Error;
+use std::net::Ipv4Addr;
+
+/// Longest prefix allowed; keeps `<prefix>-ul<i>-b` within 15 characters for 999 nodes.
+pub const MAX_PREFIX_LEN: usize = 6;
+/// Linux's limit on interface names (IFNAMSIZ - 1).
+pub const MAX_IFNAME_LEN: usize = 15;
+/// MTU of pod interfaces: 1500 on the underlay minus the 50 bytes of GENEVE/VXLAN overhead
+/// (userspace tunnel push does not fragment).
+pub const POD_MTU: u16 = 1450;
+/// The underlay bridge on every node that holds the node IP (native tunnelling needs it).
+pub const PHY_BRIDGE: &str = "br-phy";
+/// The integration bridge weir programs.
+pub const INT_BRIDGE: &str = "br-int";
+/// The Linux bridge that joins more than two nodes, inside the underlay netns.
+pub const UNDERLAY_BRIDGE: &str = "br-underlay";
+/// The pod end of every pod veth.
+pub const POD_IFACE: &str = "eth0";
+/// Host part of a node's pod CIDR where pod addresses start.
+pub const FIRST_POD_HOST: u8 = 10;
+/// Most nodes a testbed may have (node i uses 192.168.77.(10+i) and 10.244.i.0/24).
+pub const MAX_NODES: usize = 245;
+
+/// Names and addresses of one testbed, from its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    /// Checks the prefix: 1 to 6 characters, lower-case letters and digits, starting with a
+    /// letter.
+    pub fn new(prefix: &str) -> Result<Self, Error> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= MAX_PREFIX_LEN
+            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !ok {
+            return Err(Error::Invalid {
+                object: "testbed".into(),
+                field: "prefix".into(),
+                message: format!(
+                    "{prefix:?} must be 1 to {MAX_PREFIX_LEN} lower-case letters or digits, starting with a letter"
+                ),
+            });
+        }
+        Ok(Layout { prefix: prefix.to_string() })
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Kubernetes name of node `i` (1-based).
+    pub fn node_name(&self, i: usize) -> String {
+        format!("node-{i}")
+    }
+
+    /// Network namespace of node `i`.
+    pub fn node_netns(&self, i: usize) -> String {
+        format!("{}-node-{i}", self.prefix)
+    }
+
+    /// The netns holding the Linux bridge that joins more than two nodes.
+    pub fn underlay_netns(&self) -> String {
+        format!("{}-underlay", self.prefix)
+    }
+
+    /// Node `i`'s end of its underlay veth (inside the node netns).
+    pub fn uplink(&self, i: usize) -> String {
+        format!("{}-ul{i}", self.prefix)
+    }
+
+    /// The underlay-switch end of node `i`'s underlay veth.
+    pub fn uplink_peer(&self, i: usize) -> String {
+        format!("{}-ul{i}-b", self.prefix)
+    }
+
+    /// Network namespace of a pod.
+    pub fn pod_netns(&self, namespace: &str, name: &str) -> String {
+        format!("{}-pod-{namespace}-{name}", self.prefix)
+    }
+
+    /// Node end of a pod's veth, named after the host byte of the pod's IP.
+    pub fn pod_veth(&self, ip: Ipv4Addr) -> String {
+        format!("{}-p{}", self.prefix, ip.octets()[3])
+    }
+
+    /// Node `i`'s underlay IP.
+    pub fn underlay_ip(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, 77, 10 + i as u8)
+    }
+
+    /// Prefix length of the underlay network.
+    pub const UNDERLAY_PREFIX_LEN: u8 = 24;
+
+    /// Node `i`'s pod CIDR network address (a /24).
+    pub fn pod_network(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 244, i as u8, 0)
+    }
+
+    /// Prefix length of a node's pod CIDR.
+    pub const POD_PREFIX_LEN: u8 = 24;
+
+    /// Node `i`'s pod gateway (answered by the agent).
+    pub fn pod_gateway(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 244, i as u8, 1)
+    }
+
+    /// The `k`-th pod (0-based) of node `i`.
+    pub fn pod_ip(i: usize, k: usize) -> Option<Ipv4Addr> {
+        let host = usize::from(FIRST_POD_HOST) + k;
+        (host < 255).then(|| Ipv4Addr::new(10, 244, i as u8, host as u8))
+    }
+}
+
+/// The MAC the testbed gives an address: `02:00` followed by the four IPv4 bytes.
+pub fn mac_for(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("02:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_interface_name_fits_the_kernel_limit_at_the_longest_prefix() {
+        let l = Layout::new("abcdef").unwrap();
+        for name in [l.uplink(999), l.uplink_peer(999), l.pod_veth(Ipv4Addr::new(10, 244, 1, 254))] {
+            assert!(name.len() <= MAX_IFNAME_LEN, "{name} is {} characters", name.len());
+        }
+        assert!(UNDERLAY_BRIDGE.len() <= MAX_IFNAME_LEN);
+    }
+
+    #[test]
+    fn prefixes_that_could_clash_or_overflow_are_refused() {
+        for bad in ["", "abcdefg", "WB", "1wb", "w-b", "w b"] {
+            let err = Layout::new(bad).unwrap_err().to_string();
+            assert!(err.contains("prefix"), "{bad:?}: {err}");
+        }
+        assert_eq!(Layout::new("wb").unwrap().node_netns(2), "wb-node-2");
+    }
+
+    #[test]
+    fn pod_macs_are_derived_from_their_ips() {
+        assert_eq!(mac_for(Ipv4Addr::new(10, 244, 1, 10)), "02:00:0a:f4:01:0a");
+        assert_eq!(mac_for(Layout::underlay_ip(2)), "02:00:c0:a8:4d:0c");
+    }
+
+    #[test]
+    fn pod_addresses_run_from_ten_to_the_end_of_the_node_cidr() {
+        assert_eq!(Layout::pod_ip(1, 0), Some(Ipv4Addr::new(10, 244, 1, 10)));
+        assert_eq!(Layout::pod_ip(3, 244), Some(Ipv4Addr::new(10, 244, 3, 254)));
+        assert_eq!(Layout::pod_ip(3, 245), None);
+    }
+}

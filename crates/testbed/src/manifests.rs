@@ -1,0 +1,298 @@
+//! The agents' source in file mode: each node's `manifests/` directory holds `cluster.yaml`
+//! (the testbed's v1 Namespace, Node and Pod objects) and the user's applied manifests; after
+//! every change the testbed writes a fresh token to `manifests/.weir-sync` and waits until every
+//! agent's status file reports that token as realized.
+use crate::error::Error;
+use crate::ovs::wait_until;
+use crate::state::{NodeState, State};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The file holding the testbed's own objects in every manifests directory.
+pub const CLUSTER_FILE: &str = "cluster.yaml";
+/// The sync-token file the agent reads before each reload.
+pub const SYNC_FILE: &str = ".weir-sync";
+/// The agent's status file inside a node's directory.
+pub const STATUS_FILE: &str = "agent-status.json";
+
+/// A node's manifests directory.
+pub fn manifests_dir(node: &NodeState) -> PathBuf {
+    node.dir.join("manifests")
+}
+
+/// A node's agent status file.
+pub fn status_file(node: &NodeState) -> PathBuf {
+    node.dir.join(STATUS_FILE)
+}
+
+/// The v1 Namespace, Node and Pod objects describing the testbed, as Kubernetes would show
+/// them (only the fields weir reads).
+pub fn cluster_objects(state: &State) -> Vec<Value> {
+    let mut objects = Vec::new();
+    for (name, labels) in &state.namespaces {
+        let mut labels = labels.clone();
+        labels.entry(policy::objects::NAMESPACE_NAME_LABEL.to_string()).or_insert_with(|| name.clone());
+        objects.push(json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels},
+        }));
+    }
+    for node in &state.nodes {
+        let mut labels = state.node_labels.clone();
+        labels.insert("kubernetes.io/hostname".into(), node.name.clone());
+        labels.entry("kubernetes.io/os".into()).or_insert_with(|| "linux".into());
+        objects.push(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node.name, "labels": labels},
+            "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
+            "status": {"addresses": [
+                {"type": "InternalIP", "address": node.underlay_ip.to_string()},
+                {"type": "Hostname", "address": node.name},
+            ]},
+        }));
+    }
+    for pod in &state.pods {
+        let ports: Vec<Value> = pod
+            .ports
+            .iter()
+            .map(|p| {
+                let mut port = json!({"containerPort": p.port, "protocol": p.protocol.as_str()});
+                if let Some(name) = &p.name {
+                    port["name"] = json!(name);
+                }
+                port
+            })
+            .collect();
+        let mut spec = json!({
+            "nodeName": pod.node,
+            "containers": [{"name": "serve", "image": "weir-testbed-serve", "ports": ports}],
+        });
+        if pod.host_network {
+            spec["hostNetwork"] = json!(true);
+        }
+        objects.push(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": pod.labels},
+            "spec": spec,
+            "status": {"phase": "Running", "podIP": pod.ip.to_string(), "podIPs": [{"ip": pod.ip.to_string()}]},
+        }));
+    }
+    objects
+}
+
+/// `cluster.yaml`: the objects as a multi-document YAML stream.
+pub fn cluster_yaml(state: &State) -> Result<String, Error> {
+    let mut out = String::from("# Written by `weir testbed`: the testbed's namespaces, nodes and pods.\n");
+    for object in cluster_objects(state) {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&object).map_err(|e| Error::invalid("cluster.yaml", "(yaml)", e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// Writes `cluster.yaml` into every node's manifests directory.
+pub fn write_cluster(state: &State) -> Result<(), Error> {
+    let text = cluster_yaml(state)?;
+    for node in &state.nodes {
+        let dir = manifests_dir(node);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        write_atomic(&dir.join(CLUSTER_FILE), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes a file by way of a hidden temporary file and a rename, so a reader (the agent) never
+/// sees a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The manifest files named by `path`: the file itself, or a directory's `*.yaml`, `*.yml`
+/// and `*.json` files (not hidden, not recursive), sorted.
+pub fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_file() {
+        check_name(path)?;
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+        let p = entry.map_err(|e| Error::io(path, e))?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let ext = p.extension().and_then(|e| e.to_str());
+        if p.is_file() && !name.starts_with('.') && matches!(ext, Some("yaml" | "yml" | "json")) {
+            check_name(&p)?;
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn check_name(path: &Path) -> Result<(), Error> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name == CLUSTER_FILE || name.starts_with('.') {
+        return Err(Error::invalid(
+            format!("manifest {}", path.display()),
+            "file name",
+            format!("{name:?} is reserved for the testbed; rename the file"),
+        ));
+    }
+    Ok(())
+}
+
+/// Copies the manifest files named by `paths` into every node's manifests directory, under
+/// their file names (applying a file again replaces it). Returns the file names.
+pub fn apply(state: &State, paths: &[PathBuf]) -> Result<Vec<String>, Error> {
+    let mut files = Vec::new();
+    for p in paths {
+        files.extend(manifest_files(p)?);
+    }
+    let mut names = Vec::new();
+    for file in &files {
+        let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        for node in &state.nodes {
+            let dir = manifests_dir(node);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            write_atomic(&dir.join(&name), &bytes)?;
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Removes the manifests of the same file names as `paths` from every node. Returns the names
+/// that were present.
+pub fn delete(state: &State, paths: &[PathBuf]) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    for p in paths {
+        // The files may be gone from the user's side already: a plain file name is enough.
+        let files = if p.is_dir() { manifest_files(p)? } else { vec![p.clone()] };
+        for file in files {
+            check_name(&file)?;
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let mut present = false;
+            for node in &state.nodes {
+                let target = manifests_dir(node).join(&name);
+                match std::fs::remove_file(&target) {
+                    Ok(()) => present = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&target, e)),
+                }
+            }
+            if present {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// A fresh sync token: time and pid, unique per writer and call.
+pub fn new_token() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id())
+}
+
+/// Writes `token` to every node's `.weir-sync`.
+pub fn write_token(state: &State, token: &str) -> Result<(), Error> {
+    for node in &state.nodes {
+        let dir = manifests_dir(node);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        write_atomic(&dir.join(SYNC_FILE), format!("{token}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// An object an agent rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectError {
+    /// `Kind namespace/name` (or the file).
+    pub object: String,
+    /// The field at fault.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The part of an agent's status file the testbed reads (unknown fields are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The agent's node.
+    #[serde(default)]
+    pub node: String,
+    /// Realized generation.
+    #[serde(default)]
+    pub generation: u64,
+    /// The `.weir-sync` token of the realized snapshot.
+    #[serde(default)]
+    pub source_token: Option<String>,
+    /// Rejected objects.
+    #[serde(default)]
+    pub errors: Vec<ObjectError>,
+    /// Installed flows per table.
+    #[serde(default)]
+    pub flows: BTreeMap<String, u64>,
+    /// Whether the last realization succeeded (absent: not reported).
+    #[serde(default)]
+    pub realized: Option<bool>,
+    /// The last realization error.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// Reads a node's agent status, if the file exists and parses.
+pub fn read_status(node: &NodeState) -> Option<AgentStatus> {
+    serde_json::from_slice(&std::fs::read(status_file(node)).ok()?).ok()
+}
+
+/// Waits until every node's agent reports `token`, failing early if an agent has died.
+/// Returns each node's status.
+pub fn wait_synced(state: &State, token: &str, timeout: Duration) -> Result<Vec<(String, AgentStatus)>, Error> {
+    let start = Instant::now();
+    let mut statuses: BTreeMap<String, AgentStatus> = BTreeMap::new();
+    let mut died: Option<Error> = None;
+    let done = wait_until(timeout, || {
+        for node in &state.nodes {
+            if statuses.contains_key(&node.name) {
+                continue;
+            }
+            match read_status(node) {
+                Some(s) if s.source_token.as_deref() == Some(token) => {
+                    statuses.insert(node.name.clone(), s);
+                }
+                _ => {
+                    if !node.agent.is_some_and(|a| a.alive()) {
+                        let log = node.dir.join("agent.log");
+                        died = Some(Error::Died {
+                            what: format!("the agent of {}", node.name),
+                            tail: crate::process::log_tail(&log, 10),
+                            log,
+                        });
+                        return true;
+                    }
+                }
+            }
+        }
+        statuses.len() == state.nodes.len()
+    });
+    if let Some(e) = died {
+        return Err(e);
+    }
+    if done.is_err() {
+        let lagging: Vec<&str> =
+            state.nodes.iter().filter(|n| !statuses.contains_key(&n.name)).map(|n| n.name.as_str()).collect();
+        return Err(Error::Timeout {
+            what: format!("the agents of {} to realize sync token {token}", lagging.join(", ")),
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(state.nodes.iter().map(|n| (n.name.clone(), statuses.remove(&n.name).unwrap_or_default())).collect())
+}

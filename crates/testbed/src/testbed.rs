@@ -1,0 +1,176 @@
+//! A running testbed, as recorded in its state file: its nodes and pods, the agents' source
+//! (apply, delete, sync), commands inside pods and nodes, and agent restarts.
+use crate::error::Error;
+use crate::manifests::{self, AgentStatus};
+use crate::ovs::OvsSwitch;
+use crate::process::spawn_in_netns;
+use crate::state::{NodeState, PodState, State};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Subdirectory of the state directory with the probe servers' logs and ready files.
+pub const PODS_DIR: &str = "pods";
+/// Default state directory.
+pub const DEFAULT_DIR: &str = "/run/weir-testbed";
+/// Default name prefix.
+pub const DEFAULT_PREFIX: &str = "wb";
+
+/// A testbed that is up (or was planned: see [`crate::down`] for partial ones).
+#[derive(Debug, Clone)]
+pub struct Testbed {
+    state: State,
+}
+
+/// Every agent's status after a sync.
+pub type SyncReport = Vec<(String, AgentStatus)>;
+
+impl Testbed {
+    pub(crate) fn from_state(state: State) -> Self {
+        Testbed { state }
+    }
+
+    /// The testbed whose state is in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        Ok(Testbed { state: State::load(dir)? })
+    }
+
+    /// Everything the testbed recorded.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.state.dir
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> &[NodeState] {
+        &self.state.nodes
+    }
+
+    /// The pods, sorted by namespace and name.
+    pub fn pods(&self) -> &[PodState] {
+        &self.state.pods
+    }
+
+    /// The pod `namespace/name`.
+    pub fn pod(&self, key: &str) -> Result<&PodState, Error> {
+        self.state.pod(key).ok_or_else(|| Error::NoSuchTarget(key.to_string()))
+    }
+
+    /// The node of that name.
+    pub fn node(&self, name: &str) -> Result<&NodeState, Error> {
+        self.state.node(name).ok_or_else(|| Error::NoSuchTarget(name.to_string()))
+    }
+
+    /// The OVS instance of a node (for `vsctl`, `ofctl`, `appctl`); dropping it leaves it running.
+    pub fn switch(&self, node: &str) -> Result<OvsSwitch, Error> {
+        let n = self.node(node)?;
+        Ok(OvsSwitch::attach(&n.netns, &n.dir))
+    }
+
+    /// The network namespace of a pod (`namespace/name`) or node (`node-1`).
+    pub fn netns_of(&self, target: &str) -> Result<&str, Error> {
+        if let Some(pod) = self.state.pod(target) {
+            return Ok(&pod.netns);
+        }
+        Ok(&self.node(target)?.netns)
+    }
+
+    /// A command that runs `program` inside a pod's or node's network namespace.
+    pub fn command(&self, target: &str, program: &str) -> Result<Command, Error> {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", self.netns_of(target)?, program]);
+        Ok(c)
+    }
+
+    /// Writes a fresh sync token and waits until every agent has realized it.
+    pub fn sync(&self, timeout: Duration) -> Result<SyncReport, Error> {
+        if self.state.agent_command.is_none() {
+            return Err(Error::invalid("testbed", "agents", "this testbed runs without agents; nothing to wait for"));
+        }
+        let token = manifests::new_token();
+        manifests::write_token(&self.state, &token)?;
+        manifests::wait_synced(&self.state, &token, timeout)
+    }
+
+    /// Puts the manifests named by `paths` (files or directories) into every agent's source
+    /// and waits until every agent has realized them (when agents run). Returns the file names
+    /// and the agents' statuses.
+    pub fn apply(&self, paths: &[PathBuf], timeout: Duration) -> Result<(Vec<String>, Option<SyncReport>), Error> {
+        let names = manifests::apply(&self.state, paths)?;
+        let report = self.state.agent_command.is_some().then(|| self.sync(timeout)).transpose()?;
+        Ok((names, report))
+    }
+
+    /// Removes the manifests with the file names of `paths` from every agent's source and
+    /// waits as [`Testbed::apply`] does.
+    pub fn delete(&self, paths: &[PathBuf], timeout: Duration) -> Result<(Vec<String>, Option<SyncReport>), Error> {
+        let names = manifests::delete(&self.state, paths)?;
+        let report = self.state.agent_command.is_some().then(|| self.sync(timeout)).transpose()?;
+        Ok((names, report))
+    }
+
+    /// Stops a node's agent (SIGTERM, then SIGKILL after `grace`).
+    pub fn stop_agent(&mut self, node: &str, grace: Duration) -> Result<(), Error> {
+        let i = self.node_index(node)?;
+        if let Some(agent) = self.state.nodes[i].agent.take() {
+            agent.stop(grace);
+        }
+        self.state.save()
+    }
+
+    /// Starts a node's agent if it is not running.
+    pub fn start_agent(&mut self, node: &str) -> Result<(), Error> {
+        let i = self.node_index(node)?;
+        if !self.state.nodes[i].agent.is_some_and(|a| a.alive()) {
+            start_agent(&mut self.state, i)?;
+        }
+        Ok(())
+    }
+
+    fn node_index(&self, node: &str) -> Result<usize, Error> {
+        self.state.nodes.iter().position(|n| n.name == node).ok_or_else(|| Error::NoSuchTarget(node.to_string()))
+    }
+
+    /// Re-reads the state file (after another process changed it).
+    pub fn reload(&mut self) -> Result<(), Error> {
+        self.state = State::load(&self.state.dir)?;
+        Ok(())
+    }
+}
+
+/// The agent contract's command line for node `i`.
+pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
+    let d = node.dir.display();
+    vec![
+        "--node".into(),
+        node.name.clone(),
+        "--ovsdb".into(),
+        format!("unix:{d}/db.sock"),
+        "--openflow".into(),
+        format!("unix:{d}/br-int.mgmt"),
+        "--bridge".into(),
+        crate::layout::INT_BRIDGE.into(),
+        "--manifests".into(),
+        manifests::manifests_dir(node).display().to_string(),
+        "--status-file".into(),
+        manifests::status_file(node).display().to_string(),
+        "--tunnel".into(),
+        state.tunnel.as_str().into(),
+    ]
+}
+
+/// Starts node `i`'s agent inside its netns, logging to `<node dir>/agent.log`, and records it.
+pub(crate) fn start_agent(state: &mut State, i: usize) -> Result<(), Error> {
+    let Some(launcher) = state.agent_command.clone() else {
+        return Err(Error::invalid("testbed", "agents", "this testbed runs without agents"));
+    };
+    let node = &state.nodes[i];
+    let log = node.dir.join("agent.log");
+    let record = spawn_in_netns(&node.netns, &launcher, &agent_args(state, node), &log)?;
+    state.nodes[i].agent = Some(record);
+    state.save()
+}

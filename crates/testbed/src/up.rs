@@ -1,0 +1,360 @@
+//! Bringing a testbed up: plan every name and address, record the plan, then create what is
+//! missing. Each step checks before it creates, so running `up` again on a running testbed
+//! changes nothing and repairs what is missing.
+use crate::cni::PodPort;
+use crate::command::{run, run_with_input};
+use crate::error::Error;
+use crate::layout::{self, INT_BRIDGE, Layout, PHY_BRIDGE, POD_IFACE, POD_MTU, UNDERLAY_BRIDGE};
+use crate::manifests;
+use crate::netns::Netns;
+use crate::ovs::{OvsSwitch, wait_until};
+use crate::process::{Launcher, spawn_in_netns};
+use crate::state::{NodeState, PodState, State, Tunnel};
+use crate::testbed::{PODS_DIR, Testbed};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// What `up` builds.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The model file (a `model:` block or a whole conformance case file).
+    pub model: PathBuf,
+    /// How many nodes.
+    pub nodes: usize,
+    /// The state directory.
+    pub dir: PathBuf,
+    /// Name prefix of every namespace and interface (at most 6 characters).
+    pub prefix: String,
+    /// Tunnel type the agents use.
+    pub tunnel: Tunnel,
+    /// How to start each node's agent; `None` runs the testbed without agents.
+    pub agent: Option<Launcher>,
+    /// How to start each pod's probe server.
+    pub server: Launcher,
+}
+
+/// How long a probe server may take to bind its sockets.
+const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Brings the testbed up (see the module doc); `progress` receives one line per step.
+pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, Error> {
+    let plan = plan(opts)?;
+    let mut state = match State::load(&opts.dir) {
+        Ok(existing) => {
+            if let Some(what) = difference(&existing, &plan) {
+                return Err(Error::Conflict { dir: opts.dir.clone(), what });
+            }
+            progress(&format!("testbed in {} is already planned; checking every part", opts.dir.display()));
+            existing
+        }
+        Err(Error::NotUp(_)) => {
+            let mut plan = plan;
+            plan.created_dir = !opts.dir.exists();
+            std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, e))?;
+            plan
+        }
+        Err(e) => return Err(e),
+    };
+    let pods_dir = state.dir.join(PODS_DIR);
+    std::fs::create_dir_all(&pods_dir).map_err(|e| Error::io(&pods_dir, e))?;
+    state.save()?;
+    let layout = Layout::new(&state.prefix)?;
+
+    for node in &state.nodes {
+        progress(&format!("{}: netns {}, ovsdb-server + ovs-vswitchd in {}", node.name, node.netns, node.dir.display()));
+        let netns = Netns::add(&node.netns)?.keep();
+        OvsSwitch::start(&netns, &node.dir)?.keep();
+    }
+    progress(&format!("underlay: {} node(s) on 192.168.77.0/24", state.nodes.len()));
+    underlay(&state, &layout)?;
+    for node in &state.nodes {
+        node_bridges(&state, node)?;
+    }
+    for node in &state.nodes {
+        let pods: Vec<&PodState> = state.pods.iter().filter(|p| p.node == node.name && !p.host_network).collect();
+        progress(&format!("{}: {} pod(s) on {}", node.name, pods.len(), node.pod_cidr));
+        for pod in &pods {
+            pod_interface(node, pod)?;
+        }
+        attach_pods(node, &pods)?;
+    }
+    manifests::write_cluster(&state)?;
+    manifests::write_token(&state, &manifests::new_token())?;
+
+    progress(&format!("probe servers: {} pod(s)", state.pods.len()));
+    start_servers(&mut state)?;
+    if state.agent_command.is_some() {
+        for i in 0..state.nodes.len() {
+            if !state.nodes[i].agent.is_some_and(|a| a.alive()) {
+                progress(&format!("{}: starting the agent", state.nodes[i].name));
+                crate::testbed::start_agent(&mut state, i)?;
+            }
+        }
+    }
+    Ok(Testbed::from_state(state))
+}
+
+/// The full state the options describe, before anything exists.
+fn plan(opts: &UpOptions) -> Result<State, Error> {
+    let layout = Layout::new(&opts.prefix)?;
+    if opts.nodes == 0 || opts.nodes > layout::MAX_NODES {
+        return Err(Error::invalid("testbed", "nodes", format!("{} is not within 1..={}", opts.nodes, layout::MAX_NODES)));
+    }
+    let object = format!("model {}", opts.model.display());
+    let model = crate::model::load(&opts.model)?;
+    let mut model_pods = model.expand();
+    let node_names: Vec<String> = (1..=opts.nodes).map(|i| layout.node_name(i)).collect();
+    crate::model::place(&mut model_pods, &node_names, &object)?;
+
+    let nodes: Vec<NodeState> = (1..=opts.nodes)
+        .map(|i| NodeState {
+            name: layout.node_name(i),
+            index: i,
+            netns: layout.node_netns(i),
+            dir: opts.dir.join(layout.node_name(i)),
+            underlay_ip: Layout::underlay_ip(i),
+            underlay_mac: layout::mac_for(Layout::underlay_ip(i)),
+            pod_cidr: format!("{}/{}", Layout::pod_network(i), Layout::POD_PREFIX_LEN),
+            gateway: Layout::pod_gateway(i),
+            uplink: (opts.nodes > 1).then(|| layout.uplink(i)),
+            agent: None,
+        })
+        .collect();
+    let mut next_host: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pods = Vec::new();
+    for p in model_pods {
+        let node_name = p.node.clone().expect("place() gives every pod a node");
+        let node = nodes.iter().find(|n| n.name == node_name).expect("place() checks node names");
+        let (netns, ip, mac, interface) = if p.host_network {
+            (node.netns.clone(), node.underlay_ip, node.underlay_mac.clone(), None)
+        } else {
+            let k = next_host.entry(node_name.clone()).or_default();
+            let ip = Layout::pod_ip(node.index, *k).ok_or_else(|| {
+                Error::invalid(&object, "pods", format!("more pods on {node_name} than its /24 pod CIDR holds"))
+            })?;
+            *k += 1;
+            (layout.pod_netns(&p.namespace, &p.name), ip, layout::mac_for(ip), Some(layout.pod_veth(ip)))
+        };
+        pods.push(PodState {
+            namespace: p.namespace,
+            name: p.name,
+            node: node_name,
+            netns,
+            ip,
+            mac,
+            interface,
+            labels: p.labels,
+            ports: p.ports,
+            host_network: p.host_network,
+            server: None,
+        });
+    }
+    let model_file = std::fs::canonicalize(&opts.model).unwrap_or_else(|_| opts.model.clone());
+    Ok(State {
+        prefix: opts.prefix.clone(),
+        dir: opts.dir.clone(),
+        created_dir: false,
+        tunnel: opts.tunnel,
+        agent_command: opts.agent.clone(),
+        server_command: opts.server.clone(),
+        model_file,
+        underlay_netns: (opts.nodes > 2).then(|| layout.underlay_netns()),
+        namespaces: model.namespaces.clone(),
+        node_labels: model.nodes.map(|n| n.labels).unwrap_or_default(),
+        nodes,
+        pods,
+    })
+}
+
+/// What differs between a running testbed and a new plan (ignoring pids), if anything.
+fn difference(existing: &State, plan: &State) -> Option<String> {
+    let strip = |s: &State| {
+        let mut s = s.clone();
+        s.created_dir = false;
+        s.nodes.iter_mut().for_each(|n| n.agent = None);
+        s.pods.iter_mut().for_each(|p| p.server = None);
+        s
+    };
+    let (a, b) = (strip(existing), strip(plan));
+    if a == b {
+        return None;
+    }
+    Some(if a.prefix != b.prefix {
+        format!("prefix ({} instead of {})", a.prefix, b.prefix)
+    } else if a.nodes.len() != b.nodes.len() {
+        format!("node count ({} instead of {})", a.nodes.len(), b.nodes.len())
+    } else if a.tunnel != b.tunnel {
+        format!("tunnel ({} instead of {})", a.tunnel.as_str(), b.tunnel.as_str())
+    } else if a.pods != b.pods || a.namespaces != b.namespaces {
+        format!("model ({} instead of {})", a.model_file.display(), b.model_file.display())
+    } else {
+        "agent or server command".to_string()
+    })
+}
+
+fn link_exists(netns: &str, name: &str) -> bool {
+    Netns::exists(netns) && run(Command::new("ip").args(["-n", netns, "link", "show", "dev", name])).is_ok()
+}
+
+/// Two nodes: one veth between them. More: a Linux bridge in the underlay netns and a veth
+/// from each node to it. One node: nothing.
+fn underlay(state: &State, layout: &Layout) -> Result<(), Error> {
+    match state.nodes.as_slice() {
+        [] | [_] => {}
+        [a, b] => {
+            let (ua, ub) = (layout.uplink(a.index), layout.uplink(b.index));
+            if !link_exists(&a.netns, &ua) {
+                run(Command::new("ip").args([
+                    "link", "add", &ua, "netns", &a.netns, "type", "veth", "peer", "name", &ub, "netns", &b.netns,
+                ]))?;
+            }
+        }
+        nodes => {
+            let ul = state.underlay_netns.clone().unwrap_or_else(|| layout.underlay_netns());
+            Netns::add(&ul)?.keep();
+            if !link_exists(&ul, UNDERLAY_BRIDGE) {
+                run(Command::new("ip").args(["-n", &ul, "link", "add", UNDERLAY_BRIDGE, "type", "bridge"]))?;
+            }
+            run(Command::new("ip").args(["-n", &ul, "link", "set", UNDERLAY_BRIDGE, "up"]))?;
+            for node in nodes {
+                let (up, peer) = (layout.uplink(node.index), layout.uplink_peer(node.index));
+                if !link_exists(&node.netns, &up) {
+                    run(Command::new("ip").args([
+                        "link", "add", &up, "netns", &node.netns, "type", "veth", "peer", "name", &peer, "netns", &ul,
+                    ]))?;
+                }
+                run(Command::new("ip").args(["-n", &ul, "link", "set", &peer, "master", UNDERLAY_BRIDGE, "up"]))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `br-phy` with the node IP on its LOCAL port and the uplink as its port (userspace native
+/// tunnelling routes through it); `br-int` if the agent has not made it yet; tunnel neighbours
+/// of every other node pre-seeded so the first tunnelled packet is not lost to ARP.
+fn node_bridges(state: &State, node: &NodeState) -> Result<(), Error> {
+    let sw = OvsSwitch::attach(&node.netns, &node.dir);
+    let hwaddr = format!("other_config:hwaddr=\"{}\"", node.underlay_mac);
+    let mut args = vec![
+        "--", "--may-exist", "add-br", PHY_BRIDGE, "--", "set", "bridge", PHY_BRIDGE, "datapath_type=netdev",
+        "fail_mode=standalone", &hwaddr,
+    ];
+    if let Some(uplink) = &node.uplink {
+        args.extend(["--", "--may-exist", "add-port", PHY_BRIDGE, uplink]);
+    }
+    sw.vsctl(&args)?;
+    let ip = |args: &[&str]| run(Command::new("ip").args(["-n", &node.netns]).args(args));
+    if let Some(uplink) = &node.uplink {
+        ip(&["link", "set", uplink, "up"])?;
+    }
+    let addr = format!("{}/{}", node.underlay_ip, Layout::UNDERLAY_PREFIX_LEN);
+    ip(&["addr", "replace", &addr, "dev", PHY_BRIDGE])?;
+    ip(&["link", "set", PHY_BRIDGE, "up"])?;
+    if sw.vsctl(&["br-exists", INT_BRIDGE]).is_err() {
+        // Secure from the start: until the agent programs it, br-int forwards nothing (a
+        // standalone bridge would act as a learning switch).
+        sw.vsctl(&["add-br", INT_BRIDGE, "--", "set", "bridge", INT_BRIDGE, "datapath_type=netdev", "fail_mode=secure"])?;
+    }
+    for other in state.nodes.iter().filter(|n| n.name != node.name) {
+        sw.appctl(&["tnl/neigh/set", PHY_BRIDGE, &other.underlay_ip.to_string(), &other.underlay_mac])?;
+    }
+    Ok(())
+}
+
+/// The pod's netns and veth: `eth0` inside with MAC, MTU, address, default route via the
+/// gateway and transmit checksum offload off; the node end up with the same MTU.
+fn pod_interface(node: &NodeState, pod: &PodState) -> Result<(), Error> {
+    let veth = pod.interface.as_deref().expect("only non-hostNetwork pods get an interface");
+    Netns::add(&pod.netns)?.keep();
+    if !link_exists(&node.netns, veth) {
+        if link_exists(&pod.netns, POD_IFACE) {
+            // A half-made pair from an interrupted run: start over.
+            run(Command::new("ip").args(["-n", &pod.netns, "link", "del", POD_IFACE]))?;
+        }
+        run(Command::new("ip").args([
+            "link", "add", veth, "netns", &node.netns, "type", "veth", "peer", "name", POD_IFACE, "netns", &pod.netns,
+        ]))?;
+    }
+    let batch = format!(
+        "link set {POD_IFACE} address {mac} mtu {POD_MTU}\n\
+         addr replace {ip}/{len} dev {POD_IFACE}\n\
+         link set {POD_IFACE} up\n\
+         route replace default via {gw} dev {POD_IFACE}\n",
+        mac = pod.mac,
+        ip = pod.ip,
+        len = Layout::POD_PREFIX_LEN,
+        gw = node.gateway,
+    );
+    run_with_input(Command::new("ip").args(["-n", &pod.netns, "-batch", "-"]), &batch)?;
+    // Without this the userspace datapath forwards TCP and UDP with bad checksums.
+    run(Netns::existing(&pod.netns).command("ethtool").args(["-K", POD_IFACE, "tx", "off"]))?;
+    run(Command::new("ip").args(["-n", &node.netns, "link", "set", veth, "mtu", &POD_MTU.to_string(), "up"]))?;
+    Ok(())
+}
+
+/// Adds the node's pod ports to `br-int` with the CNI contract's `external_ids`, in one
+/// transaction.
+fn attach_pods(node: &NodeState, pods: &[&PodState]) -> Result<(), Error> {
+    if pods.is_empty() {
+        return Ok(());
+    }
+    let mut args: Vec<String> = Vec::new();
+    for pod in pods {
+        let ips = [pod.ip];
+        let port = PodPort {
+            interface: pod.interface.as_deref().expect("pod has an interface"),
+            namespace: &pod.namespace,
+            name: &pod.name,
+            ips: &ips,
+            mac: &pod.mac,
+        };
+        args.extend(port.vsctl_args());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    OvsSwitch::attach(&node.netns, &node.dir).vsctl(&args)?;
+    Ok(())
+}
+
+/// The `--ports` argument of a pod's server: `tcp:80,udp:80,sctp:80,...`.
+pub fn server_ports(pod: &PodState) -> String {
+    pod.ports.iter().map(|p| format!("{}:{}", p.protocol.lower(), p.port)).collect::<Vec<_>>().join(",")
+}
+
+fn ready_file(dir: &Path, pod: &PodState) -> PathBuf {
+    dir.join(PODS_DIR).join(format!("{}_{}.ready", pod.namespace, pod.name))
+}
+
+/// Starts a probe server in every pod without a live one and waits until each has bound its
+/// sockets (it creates its ready file then).
+fn start_servers(state: &mut State) -> Result<(), Error> {
+    let mut started = Vec::new();
+    for i in 0..state.pods.len() {
+        let pod = &state.pods[i];
+        if pod.server.is_some_and(|s| s.alive()) || pod.ports.is_empty() {
+            continue;
+        }
+        let ready = ready_file(&state.dir, pod);
+        let _ = std::fs::remove_file(&ready);
+        let log = state.dir.join(PODS_DIR).join(format!("{}_{}.log", pod.namespace, pod.name));
+        let args = vec!["--ports".to_string(), server_ports(pod), "--ready-file".to_string(), ready.display().to_string()];
+        let record = spawn_in_netns(&pod.netns, &state.server_command, &args, &log)?;
+        state.pods[i].server = Some(record);
+        state.save()?;
+        started.push((i, ready, log));
+    }
+    for (i, ready, log) in started {
+        let server = state.pods[i].server.expect("just started");
+        let ok = wait_until(SERVER_READY_TIMEOUT, || ready.exists() || !server.alive());
+        if ok.is_err() || !ready.exists() {
+            return Err(Error::Died {
+                what: format!("the probe server of pod {}", state.pods[i].key()),
+                tail: crate::process::log_tail(&log, 10),
+                log,
+            });
+        }
+    }
+    Ok(())
+}
