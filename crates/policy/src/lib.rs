@@ -13,6 +13,7 @@
 
 pub mod cluster;
 pub mod concrete;
+pub mod conformance;
 pub mod evaluate;
 pub mod manifest;
 pub mod model;
@@ -22,6 +23,7 @@ pub mod protocol;
 pub mod rules;
 pub mod selector;
 pub mod syntax;
+pub mod truth_table;
 
 pub use cluster::Cluster;
 pub use concrete::{AddrBlock, ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
@@ -33,3 +35,4 @@ pub use objects::{ContainerPort, Labels, Namespace, Node, Pod, PodKey};
 pub use protocol::Protocol;
 pub use rules::{Action, Endpoint, Isolation, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
 pub use selector::{FieldError, Selector};
+pub use truth_table::TruthTable;

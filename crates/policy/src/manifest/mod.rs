@@ -99,6 +99,14 @@ pub struct Manifests {
     pub notes: Vec<String>,
 }
 
+/// Reads one YAML document as an untyped value, with YAML 1.2 booleans: only `true`/`false`
+/// are booleans, so a label value like `y` or `no` stays a string (the "Norway problem").
+/// Duplicate keys are an error, as in Kubernetes' strict decoding.
+pub fn yaml_value(text: &str) -> Result<Value, serde_saphyr::Error> {
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options)
+}
+
 /// Parses every document of `text` (from `source`, e.g. a file name) into `out`.
 pub fn parse_into(source: &str, text: &str, out: &mut Manifests) {
     if text.len() > MAX_SOURCE_BYTES {
@@ -112,7 +120,7 @@ pub fn parse_into(source: &str, text: &str, out: &mut Manifests) {
     }
     for (index, (first_line, doc)) in split_documents(text).into_iter().enumerate() {
         let where_ = format!("document {} (line {})", index + 1, first_line);
-        match serde_saphyr::from_str::<Value>(&doc) {
+        match yaml_value(&doc) {
             Ok(Value::Null) => {}
             Ok(value) => add_value(source, &where_, value, out),
             Err(e) => out.errors.push(ObjectError {

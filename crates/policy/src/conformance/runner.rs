@@ -1,0 +1,380 @@
+//! Plays conformance cases against a [`Prober`] and compares what it sees with the
+//! expectations, cell by cell.
+//!
+//! The runner owns the case logic — model expansion, label updates (which persist into later
+//! steps), placeholder substitution, the manifests of each step, the loopback rule — and the
+//! prober owns the world: [`OracleProber`] asks the reference evaluator, the testbed's prober
+//! sends real packets.
+use super::placeholder::substitute;
+use super::{Case, Expectation, StepSpec};
+use crate::cluster::Cluster;
+use crate::evaluate::{Packet, evaluate};
+use crate::manifest::{self, Manifests};
+use crate::model::{self, ModelPod};
+use crate::objects::{Namespace, PodKey};
+use crate::protocol::Protocol;
+use crate::rules::RuleSet;
+use crate::truth_table::TruthTable;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// Any error a prober reports.
+pub type ProbeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where a prober put the case's pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Deployment {
+    /// Each pod's address (a hostNetwork pod's is its node's).
+    pub pod_ips: BTreeMap<PodKey, IpAddr>,
+    /// Each pod's node.
+    pub pod_nodes: BTreeMap<PodKey, String>,
+    /// Each node's internal address.
+    pub node_ips: BTreeMap<String, IpAddr>,
+}
+
+/// The state a step asks the prober to enforce.
+#[derive(Debug)]
+pub struct StepState<'a> {
+    /// The case.
+    pub case: &'a Case,
+    /// The step.
+    pub step: &'a StepSpec,
+    /// Every manifest in force: Nodes, Namespaces, Pods (with nodeName and podIP) and the
+    /// step's policies with placeholders filled. Write them out for an agent to read.
+    pub manifests: &'a [Value],
+    /// The same manifests as a cluster view.
+    pub cluster: &'a Cluster,
+}
+
+/// The world a case is played in.
+pub trait Prober {
+    /// Brings up the case's pods; `pods` come from the model (some pinned to nodes).
+    fn start(&mut self, case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError>;
+    /// Enforces a step's state; returns once it is in force.
+    fn apply(&mut self, state: &StepState<'_>) -> Result<(), ProbeError>;
+    /// Whether a connection from `from` to `to` on `port`/`protocol` succeeds.
+    fn probe(&mut self, from: &PodKey, to: &PodKey, port: u16, protocol: Protocol) -> bool;
+    /// Probes many pairs (a prober may run them in parallel); in order of `pairs`.
+    fn probe_many(&mut self, pairs: &[(PodKey, PodKey)], port: u16, protocol: Protocol) -> Vec<bool> {
+        pairs.iter().map(|(a, b)| self.probe(a, b, port, protocol)).collect()
+    }
+    /// Tears down after a case, whatever happened.
+    fn finish(&mut self) {}
+}
+
+/// One cell that differs from the expectation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellDiff {
+    /// Client.
+    pub from: PodKey,
+    /// Server.
+    pub to: PodKey,
+    /// Expected to connect.
+    pub expected: bool,
+    /// Connected.
+    pub actual: bool,
+}
+
+/// The result of one probe entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeReport {
+    /// Port.
+    pub port: u16,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// The observed table (matrix probes only).
+    pub actual: Option<TruthTable>,
+    /// Cells that differ (never the diagonal when the case ignores loopback).
+    pub diffs: Vec<CellDiff>,
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    /// Step number.
+    pub step: u32,
+    /// Problems that are not cell differences (bad placeholders, rejected manifests, a
+    /// prober failure).
+    pub errors: Vec<String>,
+    /// Probe results.
+    pub probes: Vec<ProbeReport>,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseReport {
+    /// The case file.
+    pub source: String,
+    /// The case name.
+    pub name: String,
+    /// A failure that stopped the case.
+    pub error: Option<String>,
+    /// Per step.
+    pub steps: Vec<StepReport>,
+    /// Cells compared.
+    pub cells: usize,
+}
+
+impl CaseReport {
+    /// Whether everything matched.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|s| s.errors.is_empty() && s.probes.iter().all(|p| p.diffs.is_empty()))
+    }
+
+    /// A human-readable account of what failed (empty when it passed).
+    pub fn render_failures(&self) -> String {
+        let mut out = String::new();
+        if let Some(e) = &self.error {
+            let _ = writeln!(out, "  error: {e}");
+        }
+        for s in &self.steps {
+            for e in &s.errors {
+                let _ = writeln!(out, "  step {}: {e}", s.step);
+            }
+            for p in s.probes.iter().filter(|p| !p.diffs.is_empty()) {
+                let _ = writeln!(out, "  step {}, {}/{}: {} wrong cell(s)", s.step, p.port, p.protocol, p.diffs.len());
+                for d in &p.diffs {
+                    let sym = |b: bool| if b { "." } else { "X" };
+                    let _ = writeln!(out, "    {} -> {}: expected {}, got {}", d.from, d.to, sym(d.expected), sym(d.actual));
+                }
+                if let Some(t) = &p.actual {
+                    let _ = writeln!(out, "    observed (wrong cells marked !):");
+                    let marked = t.render_marked(|i, j| {
+                        p.diffs.iter().any(|d| d.from == t.pods[i] && d.to == t.pods[j])
+                    });
+                    for line in marked.lines() {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn manifests_of(
+    namespaces: &[Namespace],
+    pods: &[ModelPod],
+    deployment: &Deployment,
+    policies: Vec<Value>,
+) -> Vec<Value> {
+    let mut out: Vec<Value> = deployment
+        .node_ips
+        .iter()
+        .map(|(name, ip)| {
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                   "status": {"addresses": [{"type": "InternalIP", "address": ip.to_string()}]}})
+        })
+        .collect();
+    out.extend(namespaces.iter().map(|ns| {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns.name, "labels": ns.labels}})
+    }));
+    for pod in pods {
+        let key = pod.key();
+        let ports: Vec<Value> = pod
+            .ports
+            .iter()
+            .map(|p| {
+                let mut v = json!({"containerPort": p.port, "protocol": p.protocol.as_str()});
+                if let Some(n) = &p.name {
+                    v["name"] = json!(n);
+                }
+                v
+            })
+            .collect();
+        let mut spec = json!({"hostNetwork": pod.host_network, "containers": [{"name": "server", "ports": ports}]});
+        if let Some(node) = deployment.pod_nodes.get(&key).or(pod.node.as_ref()) {
+            spec["nodeName"] = json!(node);
+        }
+        let mut doc = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": pod.labels}, "spec": spec});
+        if let Some(ip) = deployment.pod_ips.get(&key) {
+            doc["status"] = json!({"podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}]});
+        }
+        out.push(doc);
+    }
+    out.extend(policies);
+    out
+}
+
+/// Plays one case.
+pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
+    let mut report = CaseReport {
+        source: case.source.clone(),
+        name: case.spec.name.clone(),
+        error: None,
+        steps: Vec::new(),
+        cells: 0,
+    };
+    let mut namespaces = case.spec.model.namespaces();
+    let mut pods = case.spec.model.expand();
+    let deployment = match prober.start(case, &pods) {
+        Ok(d) => d,
+        Err(e) => {
+            report.error = Some(format!("starting the pods: {e}"));
+            prober.finish();
+            return report;
+        }
+    };
+    for (step, probes) in case.spec.steps.iter().zip(&case.probes) {
+        let mut sr = StepReport { step: step.step, ..StepReport::default() };
+        if let Some(u) = &step.model_updates {
+            if let Err(e) = u.apply(&mut namespaces, &mut pods) {
+                sr.errors.push(e.to_string());
+            }
+        }
+        let mut policies = Vec::new();
+        for (i, p) in step.policies.iter().enumerate() {
+            match substitute(p, &deployment.pod_ips) {
+                Ok(v) => policies.push(v),
+                Err(e) => sr.errors.push(format!("policies[{i}]: {e}")),
+            }
+        }
+        let manifests = manifests_of(&namespaces, &pods, &deployment, policies);
+        let mut parsed = Manifests::default();
+        for (i, v) in manifests.iter().enumerate() {
+            manifest::add_value(&case.source, &format!("manifest {i}"), v.clone(), &mut parsed);
+        }
+        let cluster = Cluster::from_manifests(parsed);
+        sr.errors.extend(cluster.errors.iter().map(|e| format!("rejected: {e}")));
+        sr.errors.extend(cluster.notes.iter().filter(|n| n.contains("skipped")).cloned());
+        let state = StepState { case, step, manifests: &manifests, cluster: &cluster };
+        if let Err(e) = prober.apply(&state) {
+            sr.errors.push(format!("applying the step: {e}"));
+            report.steps.push(sr);
+            continue;
+        }
+        for probe in probes {
+            let mut pr = ProbeReport { port: probe.port, protocol: probe.protocol, actual: None, diffs: Vec::new() };
+            match &probe.expect {
+                Expectation::Matrix(expected) => {
+                    let pairs: Vec<(PodKey, PodKey)> = expected
+                        .pods
+                        .iter()
+                        .flat_map(|a| expected.pods.iter().map(move |b| (a.clone(), b.clone())))
+                        .collect();
+                    let results = prober.probe_many(&pairs, probe.port, probe.protocol);
+                    let mut it = results.into_iter();
+                    let actual = TruthTable::build(expected.pods.clone(), |_, _| it.next().unwrap_or(false));
+                    for (i, from) in expected.pods.iter().enumerate() {
+                        for (j, to) in expected.pods.iter().enumerate() {
+                            if i == j && case.spec.ignore_loopback {
+                                continue;
+                            }
+                            report.cells += 1;
+                            if expected.cells[i][j] != actual.cells[i][j] {
+                                pr.diffs.push(CellDiff {
+                                    from: from.clone(),
+                                    to: to.clone(),
+                                    expected: expected.cells[i][j],
+                                    actual: actual.cells[i][j],
+                                });
+                            }
+                        }
+                    }
+                    pr.actual = Some(actual);
+                }
+                Expectation::Pair { from, to, allowed } => {
+                    if !(from == to && case.spec.ignore_loopback) {
+                        report.cells += 1;
+                        let actual = prober.probe(from, to, probe.port, probe.protocol);
+                        if actual != *allowed {
+                            pr.diffs.push(CellDiff { from: from.clone(), to: to.clone(), expected: *allowed, actual });
+                        }
+                    }
+                }
+            }
+            sr.probes.push(pr);
+        }
+        report.steps.push(sr);
+    }
+    prober.finish();
+    report
+}
+
+/// The reference evaluator as a prober: pods get made-up addresses inside 10.0.0.0/8 (so
+/// the cases' `{{cidr P 4}}` blocks hold every pod), nodes inside 172.18.0.0/16.
+#[derive(Debug, Default)]
+pub struct OracleProber {
+    nodes: Vec<String>,
+    cluster: Cluster,
+    rules: RuleSet,
+}
+
+impl OracleProber {
+    /// An oracle spreading unplaced pods over two nodes.
+    pub fn new() -> Self {
+        OracleProber { nodes: vec!["node-1".into(), "node-2".into()], ..Default::default() }
+    }
+
+    fn ip(&self, key: &PodKey) -> Option<IpAddr> {
+        self.cluster.pod(key).and_then(|p| p.ips.first().copied())
+    }
+}
+
+impl Prober for OracleProber {
+    fn start(&mut self, _case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError> {
+        let mut pods = pods.to_vec();
+        let placed = model::spread(&mut pods, &self.nodes);
+        let mut d = Deployment::default();
+        let mut node_names: Vec<String> = placed.values().cloned().collect();
+        node_names.sort();
+        node_names.dedup();
+        for (n, node) in node_names.iter().enumerate() {
+            let n = u8::try_from(n + 2).map_err(|_| "too many nodes for the oracle's address plan")?;
+            d.node_ips.insert(node.clone(), IpAddr::from([172, 18, 0, n]));
+        }
+        for (i, pod) in pods.iter().enumerate() {
+            let node = placed[&pod.key()].clone();
+            let ip = if pod.host_network {
+                d.node_ips[&node]
+            } else {
+                let hi = u8::try_from(i / 200).map_err(|_| "too many pods for the oracle's address plan")?;
+                IpAddr::from([10, 244, hi, (i % 200) as u8 + 10])
+            };
+            d.pod_ips.insert(pod.key(), ip);
+            d.pod_nodes.insert(pod.key(), node);
+        }
+        Ok(d)
+    }
+
+    fn apply(&mut self, state: &StepState<'_>) -> Result<(), ProbeError> {
+        self.cluster = state.cluster.clone();
+        self.rules = self.cluster.rules();
+        Ok(())
+    }
+
+    fn probe(&mut self, from: &PodKey, to: &PodKey, port: u16, protocol: Protocol) -> bool {
+        let (Some(src), Some(dst)) = (self.ip(from), self.ip(to)) else { return false };
+        evaluate(&self.cluster, &self.rules, &Packet { src, dst, protocol, dst_port: port }).allowed
+    }
+}
+
+/// Totals over many cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Cases that passed.
+    pub passed: usize,
+    /// Cases that failed.
+    pub failed: usize,
+}
+
+impl Summary {
+    /// Counts a report.
+    pub fn add(&mut self, r: &CaseReport) {
+        if r.passed() {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)
+    }
+}
