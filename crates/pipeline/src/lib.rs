@@ -1,10 +1,26 @@
 //! The pipeline compiler: cluster rules + the node's local endpoints + topology → the desired
-//! flows of every table, as `openflow` values.
+//! flows of every table, as `openflow` values, and the diff against what is installed.
 //!
-//! Tables are declared once in [`table`]; every flow is built against that declaration.
+//! Tables are declared once in [`table`]; every flow is built against that declaration
+//! ([`flow`]). [`forwarding`] holds the pod-connectivity flows, [`conjunction`] the policy
+//! flows, [`compile()`] puts them together and [`diff()`] turns desired vs installed into
+//! flow_mods.
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod compile;
+pub mod conjunction;
 pub mod cookie;
+pub mod diff;
+pub mod flow;
+pub mod forwarding;
 pub mod port_range;
+pub mod reg;
 pub mod table;
+pub mod topology;
+
+pub use compile::{Compiled, compile, compile_rules, offline_topology};
+pub use diff::diff;
+pub use flow::{FlowKey, FlowSet};
+pub use table::Table;
+pub use topology::{LocalPod, RemoteNode, Topology};

@@ -14,6 +14,8 @@ pub enum Miss {
     Drop,
     /// Continue to the given table.
     Goto(Table),
+    /// Output to the port chosen earlier (reg1): the last table's job.
+    OutputToReg1,
 }
 
 /// The part of the pipeline a table belongs to.
@@ -117,7 +119,7 @@ tables! {
     ConntrackCommit = "ConntrackCommit", Output, Goto(Output), [Output],
         "Commits new connections that policy allowed, so their later packets and replies skip policy.";
     /// Sends the packet to the port chosen by L2Forwarding.
-    Output = "Output", Output, Drop, [],
+    Output = "Output", Output, Miss::OutputToReg1, [],
         "Outputs the packet to the port in reg1.";
 }
 

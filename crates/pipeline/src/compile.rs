@@ -1,0 +1,101 @@
+//! The whole compile: cluster + topology → the desired flows of every table.
+
+use crate::conjunction::{RuleInfo, policy_flows};
+use crate::flow::FlowSet;
+use crate::forwarding::{forwarding_flows, miss_flows};
+use crate::topology::{LocalPod, RemoteNode, Topology};
+use openflow::Mac;
+use policy::{Cluster, ConcreteRule, RuleSet};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The compiler's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compiled {
+    /// Every desired flow.
+    pub flows: FlowSet,
+    /// What each conj_id stands for.
+    pub rules: BTreeMap<u32, RuleInfo>,
+}
+
+/// Compiles already-normalized rules (the agent keeps them to explain verdicts).
+pub fn compile_rules(rules: &RuleSet, concrete: &[ConcreteRule], topo: &Topology) -> Compiled {
+    let (policy, index) = policy_flows(concrete, &rules.isolated, topo);
+    let flows = miss_flows().into_iter().chain(forwarding_flows(topo)).chain(policy).collect();
+    Compiled { flows, rules: index }
+}
+
+/// Compiles the cluster's policy for the node described by `topo`.
+pub fn compile(cluster: &Cluster, topo: &Topology) -> Compiled {
+    let rules = cluster.rules();
+    let concrete = rules.concrete(cluster);
+    compile_rules(&rules, &concrete, topo)
+}
+
+/// The OpenFlow port of the tunnel when compiling without a switch.
+pub const OFFLINE_TUNNEL_OFPORT: u32 = 1;
+
+/// A pod's MAC as the testbed CNI assigns it: `02:00:` + its IPv4 address.
+pub fn pod_mac_for(ip: std::net::Ipv4Addr) -> Mac {
+    let o = ip.octets();
+    Mac([0x02, 0x00, o[0], o[1], o[2], o[3]])
+}
+
+/// The topology of `node` as far as the cluster view tells it, for compiling without a
+/// switch (`weir compile`): local pods are the pods scheduled on the node, numbered from
+/// OpenFlow port 10 in name order, with MACs as the testbed CNI assigns them. `None` if the
+/// node is unknown or has no IPv4 pod CIDR.
+pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
+    let this = cluster.nodes.get(node)?;
+    let gateway_ip = gateway_for(this)?;
+    let mut local_pods = BTreeMap::new();
+    let mut next_port = 10;
+    for pod in cluster.pods.values() {
+        if pod.node.as_deref() != Some(node) || pod.host_network {
+            continue;
+        }
+        let Some(IpAddr::V4(ip)) = pod.ips.iter().copied().find(IpAddr::is_ipv4) else { continue };
+        local_pods.insert(pod.key.clone(), LocalPod { ofport: next_port, ip, mac: pod_mac_for(ip) });
+        next_port += 1;
+    }
+    Some(Topology {
+        node: node.to_string(),
+        gateway_ip,
+        gateway_mac: Topology::gateway_mac_for(gateway_ip),
+        tunnel_ofport: Some(OFFLINE_TUNNEL_OFPORT),
+        local_pods,
+        remote_nodes: remote_nodes(cluster, node),
+    })
+}
+
+/// The pod gateway of a node: the first address of its first IPv4 pod CIDR.
+pub fn gateway_for(node: &policy::Node) -> Option<std::net::Ipv4Addr> {
+    node.pod_cidrs.iter().find_map(|c| match c {
+        ipnetwork::IpNetwork::V4(v4) => Some((u32::from(v4.network()) + 1).into()),
+        ipnetwork::IpNetwork::V6(_) => None,
+    })
+}
+
+/// Every other node with an IPv4 pod CIDR and an IPv4 internal address.
+pub fn remote_nodes(cluster: &Cluster, this: &str) -> Vec<RemoteNode> {
+    cluster
+        .nodes
+        .values()
+        .filter(|n| n.name != this)
+        .filter_map(|n| {
+            let ip = n.internal_ips.iter().find_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })?;
+            let pod_cidrs: Vec<_> = n
+                .pod_cidrs
+                .iter()
+                .filter_map(|c| match c {
+                    ipnetwork::IpNetwork::V4(v4) => Some(*v4),
+                    ipnetwork::IpNetwork::V6(_) => None,
+                })
+                .collect();
+            (!pod_cidrs.is_empty()).then(|| RemoteNode { name: n.name.clone(), pod_cidrs, ip })
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! The forwarding part of the pipeline: classification, spoof guard, ARP, conntrack, routing
+//! to local pods and through the tunnel to other nodes, output; and every table's miss flow.
+
+use crate::cookie::Category;
+use crate::reg::{ARP_SWAP, FROM_POD, FROM_TUNNEL, OUT_PORT, SOURCE, ct_match, ct_state};
+use crate::table::{Miss, Table};
+use crate::topology::{TUNNEL_MAC, Topology};
+use openflow::{Action, Field, FieldRange, Flow, Match, PortNo};
+
+/// Priorities of the forwarding flows.
+mod priority {
+    pub(super) const HIGH: u16 = 210;
+    pub(super) const NORMAL: u16 = 200;
+    pub(super) const LOW: u16 = 190;
+    pub(super) const MISS: u16 = 0;
+}
+
+/// Every table's miss flow, from its declaration.
+pub fn miss_flows() -> Vec<Flow> {
+    Table::ALL
+        .iter()
+        .map(|&t| {
+            let f = t.flow(priority::MISS, Match::new(), Category::Pipeline);
+            match t.def().miss {
+                Miss::Drop => f,
+                Miss::Goto(next) => f.goto(next),
+                Miss::OutputToReg1 => f.actions([Action::OutputReg { src: OUT_PORT.range, max_len: 0 }]),
+            }
+            .build()
+        })
+        .collect()
+}
+
+/// The fixed flows and the flows for each local pod and remote node.
+pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
+    let mut flows = Vec::new();
+    let fwd = Category::Forwarding;
+    let mut push = |b: crate::flow::FlowBuilder| flows.push(b.build());
+
+    // Classifier: where the packet came from.
+    if let Some(tun) = topo.tunnel_ofport {
+        push(Table::Classifier
+            .flow(priority::NORMAL, Match::new().in_port(PortNo(tun)), fwd)
+            .actions([SOURCE.load(FROM_TUNNEL)])
+            .goto(Table::Conntrack));
+    }
+    for pod in topo.local_pods.values() {
+        let port = PortNo(pod.ofport);
+        push(Table::Classifier
+            .flow(priority::NORMAL, Match::new().in_port(port), fwd)
+            .actions([SOURCE.load(FROM_POD)])
+            .goto(Table::SpoofGuard));
+        // SpoofGuard: only the pod's own MAC and IP.
+        push(Table::SpoofGuard
+            .flow(
+                priority::NORMAL,
+                Match::new().ipv4().in_port(port).with(Field::EthSrc, pod.mac).with(Field::Ipv4Src, pod.ip),
+                fwd,
+            )
+            .goto(Table::Conntrack));
+        push(Table::SpoofGuard
+            .flow(
+                priority::NORMAL,
+                Match::new()
+                    .arp()
+                    .in_port(port)
+                    .with(Field::EthSrc, pod.mac)
+                    .with(Field::ArpSha, pod.mac)
+                    .with(Field::ArpSpa, pod.ip),
+                fwd,
+            )
+            .goto(Table::ArpResponder));
+        // L3Forwarding: to a local pod.
+        push(Table::L3Forwarding
+            .flow(priority::NORMAL, Match::new().ipv4().with(Field::Ipv4Dst, pod.ip), fwd)
+            .actions([
+                Action::set_field(Field::EthSrc, topo.gateway_mac),
+                Action::set_field(Field::EthDst, pod.mac),
+            ])
+            .goto(Table::L2Forwarding));
+        push(Table::L2Forwarding
+            .flow(priority::NORMAL, Match::new().with(Field::EthDst, pod.mac), fwd)
+            .actions([OUT_PORT.load(pod.ofport)])
+            .goto(Table::IngressRule));
+    }
+
+    // ArpResponder: every request gets the gateway MAC (all traffic is routed).
+    let whole = FieldRange::whole;
+    push(Table::ArpResponder
+        .flow(priority::NORMAL, Match::new().arp().with(Field::ArpOp, 1u16), fwd)
+        .actions([
+            Action::Move { src: whole(Field::EthSrc), dst: whole(Field::EthDst) },
+            Action::set_field(Field::EthSrc, topo.gateway_mac),
+            Action::set_field(Field::ArpOp, 2u16),
+            Action::Move { src: whole(Field::ArpSha), dst: whole(Field::ArpTha) },
+            Action::set_field(Field::ArpSha, topo.gateway_mac),
+            Action::Move { src: whole(Field::ArpTpa), dst: ARP_SWAP.range },
+            Action::Move { src: whole(Field::ArpSpa), dst: whole(Field::ArpTpa) },
+            Action::Move { src: ARP_SWAP.range, dst: whole(Field::ArpSpa) },
+            Action::output(PortNo::IN_PORT),
+        ]));
+
+    // Conntrack.
+    push(Table::Conntrack.flow(priority::NORMAL, Match::new().ipv4(), fwd).ct(false, Some(Table::ConntrackState)));
+    push(Table::ConntrackState.flow(
+        priority::HIGH,
+        ct_match(Match::new().ipv4(), ct_state::INV | ct_state::TRK, 0),
+        fwd,
+    ));
+    push(Table::ConntrackState
+        .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW), fwd)
+        .goto(Table::L3Forwarding));
+    // The sending node already applied egress policy to what arrives through the tunnel.
+    push(Table::ConntrackState
+        .flow(priority::LOW, SOURCE.matches(Match::new().ipv4(), FROM_TUNNEL), fwd)
+        .goto(Table::L3Forwarding));
+
+    // L3Forwarding to other nodes' pods, for packets from local pods only (no transit).
+    if let Some(tun) = topo.tunnel_ofport {
+        for node in &topo.remote_nodes {
+            for cidr in &node.pod_cidrs {
+                push(Table::L3Forwarding
+                    .flow(
+                        priority::LOW,
+                        SOURCE.matches(Match::new().ipv4(), FROM_POD).with_ipv4_prefix(
+                            Field::Ipv4Dst,
+                            cidr.network(),
+                            cidr.prefix(),
+                        ),
+                        fwd,
+                    )
+                    .actions([
+                        Action::set_field(Field::EthSrc, topo.gateway_mac),
+                        Action::set_field(Field::EthDst, TUNNEL_MAC),
+                        Action::set_field(Field::TunDst, node.ip),
+                    ])
+                    .goto(Table::L2Forwarding));
+            }
+        }
+        push(Table::L2Forwarding
+            .flow(priority::NORMAL, Match::new().with(Field::EthDst, TUNNEL_MAC), fwd)
+            .actions([OUT_PORT.load(tun)])
+            .goto(Table::ConntrackCommit));
+    }
+
+    // Replies and established traffic skip ingress policy too.
+    push(Table::IngressRule
+        .flow(priority::HIGH, ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW), fwd)
+        .goto(Table::ConntrackCommit));
+    push(Table::ConntrackCommit
+        .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::NEW | ct_state::TRK, 0), fwd)
+        .ct(true, None)
+        .goto(Table::Output));
+    flows
+}

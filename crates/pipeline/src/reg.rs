@@ -1,0 +1,73 @@
+//! Registers and marks, each bit range declared once.
+//!
+//! ```text
+//! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod
+//! reg1        output port, chosen by L2Forwarding; ingress policy matches the destination pod on it
+//! ```
+//! Flow code uses these names, never raw `reg0[0..3]`.
+
+use openflow::{Action, Field, FieldRange, Match};
+
+/// A named range of register bits.
+#[derive(Debug, Clone, Copy)]
+pub struct RegField {
+    /// The register and bits.
+    pub range: FieldRange,
+}
+
+impl RegField {
+    const fn new(reg: u8, start: u16, end: u16) -> Self {
+        RegField { range: FieldRange { field: Field::Reg(reg), ofs: start, n_bits: end - start + 1 } }
+    }
+
+    fn mask(&self) -> u128 {
+        ((1u128 << self.range.n_bits) - 1) << self.range.ofs
+    }
+
+    /// Matches packets whose bits hold `value`.
+    pub fn matches(&self, m: Match, value: u32) -> Match {
+        if self.range.n_bits == 32 {
+            return m.with(self.range.field, value);
+        }
+        m.with_masked(self.range.field, (u128::from(value) << self.range.ofs) as u32, self.mask() as u32)
+    }
+
+    /// Loads `value` into the bits.
+    pub fn load(&self, value: u32) -> Action {
+        Action::load(self.range, u128::from(value))
+    }
+}
+
+/// Where the packet entered the bridge.
+pub const SOURCE: RegField = RegField::new(0, 0, 3);
+/// [`SOURCE`]: from a tunnel port.
+pub const FROM_TUNNEL: u32 = 1;
+/// [`SOURCE`]: from a local pod.
+pub const FROM_POD: u32 = 2;
+
+/// The output port (whole reg1).
+pub const OUT_PORT: RegField = RegField::new(1, 0, 31);
+
+/// The conntrack zone weir uses for all pod traffic.
+pub const CT_ZONE: u16 = 65520;
+
+/// Scratch register for swapping the ARP sender and target addresses.
+pub const ARP_SWAP: RegField = RegField::new(2, 0, 31);
+
+/// `ct_state` bits (OVS `CS_*`).
+pub mod ct_state {
+    /// The first packet of a connection.
+    pub const NEW: u32 = 0x01;
+    /// Part of an established connection.
+    pub const EST: u32 = 0x02;
+    /// Invalid (conntrack could not make sense of it).
+    pub const INV: u32 = 0x10;
+    /// Has been through conntrack.
+    pub const TRK: u32 = 0x20;
+}
+
+/// Matches `ct_state` with the bits in `set` on and those in `clear` off (`+trk-new` is
+/// `ct_match(m, TRK, NEW)`).
+pub fn ct_match(m: Match, set: u32, clear: u32) -> Match {
+    m.with_masked(Field::CtState, set, set | clear)
+}

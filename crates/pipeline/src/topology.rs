@@ -1,0 +1,58 @@
+//! What the pipeline needs to know about this node and the others, besides policy.
+
+use openflow::Mac;
+use policy::PodKey;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// The MAC every packet sent into a tunnel carries as destination; the receiving node
+/// rewrites it to the destination pod's MAC.
+pub const TUNNEL_MAC: Mac = Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
+
+/// A pod whose port is on this node's bridge (learned from OVSDB, see the CNI contract).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPod {
+    /// The OpenFlow port.
+    pub ofport: u32,
+    /// Its IPv4 address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: Mac,
+}
+
+/// Another node, reached through the tunnel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteNode {
+    /// Node name.
+    pub name: String,
+    /// Its pod CIDRs (IPv4).
+    pub pod_cidrs: Vec<ipnetwork::Ipv4Network>,
+    /// Its tunnel endpoint address.
+    pub ip: Ipv4Addr,
+}
+
+/// This node's forwarding facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// This node's name.
+    pub node: String,
+    /// The pods' default gateway address (answered by the ARP responder).
+    pub gateway_ip: Ipv4Addr,
+    /// The MAC the gateway answers with.
+    pub gateway_mac: Mac,
+    /// The OpenFlow port of the tunnel (remote_ip=flow), if there is one.
+    pub tunnel_ofport: Option<u32>,
+    /// Local pods by key.
+    pub local_pods: BTreeMap<PodKey, LocalPod>,
+    /// Other nodes.
+    pub remote_nodes: Vec<RemoteNode>,
+}
+
+impl Topology {
+    /// The gateway MAC derived from the gateway address: `0a:00:` + the address, a locally
+    /// administered unicast MAC that no pod MAC (`02:00:` + pod address) can equal.
+    pub fn gateway_mac_for(ip: Ipv4Addr) -> Mac {
+        let o = ip.octets();
+        Mac([0x0a, 0x00, o[0], o[1], o[2], o[3]])
+    }
+}
