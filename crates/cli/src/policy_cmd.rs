@@ -1,8 +1,227 @@
-//! (owned by its issue's work; being built)
+//! `weir policy ...`: the reference evaluator from the command line — truth tables of a
+//! manifest directory, the explanation of one verdict, and conformance cases run against the
+//! oracle. The work is done by the `policy` crate; this file reads files and prints.
+use anyhow::{Context, bail};
+use policy::conformance::Case;
+use policy::conformance::runner::{OracleProber, Prober, Summary, run_case};
+use policy::{Cluster, Packet, Protocol, TruthTable, evaluate};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub(crate) async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Truth table of the cluster in DIR: who reaches whom on a port (rows are clients).
+    Eval {
+        /// Directory of Kubernetes YAML manifests (Namespaces, Pods, Nodes, NetworkPolicies).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Destination port; without it, one table per port the pods declare.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Protocol (TCP, UDP, SCTP); TCP when only --port is given.
+        #[arg(long)]
+        protocol: Option<Protocol>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Why a packet is allowed or denied: the deciding rule per direction.
+    Explain {
+        /// Directory of Kubernetes YAML manifests.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Client: namespace/pod or an IP address.
+        from: String,
+        /// Server: namespace/pod or an IP address.
+        to: String,
+        /// PORT/PROTO, e.g. 80/TCP (PORT alone means TCP).
+        port: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Runs conformance case files (or every *.yaml in the given directories) on the oracle.
+    Conformance {
+        /// Case files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Eval { cluster, port, protocol, output } => eval(&cluster, port, protocol, output),
+        Command::Explain { cluster, from, to, port, output } => explain(&cluster, &from, &to, &port, output),
+        Command::Conformance { paths } => {
+            let files = case_files(&paths)?;
+            let summary = run_cases(&files, &mut OracleProber::new());
+            if summary.failed > 0 {
+                // The summary must stay the last line of output, so no error message follows it.
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads a manifest directory into a cluster view, reporting rejected objects on stderr.
+pub(crate) fn load_cluster(dir: &Path) -> anyhow::Result<Cluster> {
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let snapshot = agent::source::read_snapshot(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let sources: Vec<(String, &str)> =
+        snapshot.files.iter().map(|(p, text)| (p.display().to_string(), text.as_str())).collect();
+    let cluster = Cluster::from_sources(sources.iter().map(|(s, t)| (s.as_str(), *t)));
+    for e in &cluster.errors {
+        eprintln!("rejected: {e}");
+    }
+    Ok(cluster)
+}
+
+fn eval(dir: &Path, port: Option<u16>, protocol: Option<Protocol>, output: Format) -> anyhow::Result<()> {
+    let cluster = load_cluster(dir)?;
+    let rules = cluster.rules();
+    let services: Vec<(u16, Protocol)> = match (port, protocol) {
+        (Some(p), proto) => vec![(p, proto.unwrap_or(Protocol::Tcp))],
+        (None, Some(_)) => bail!("--protocol needs --port"),
+        (None, None) => {
+            let declared: BTreeSet<(u16, Protocol)> =
+                cluster.policy_pods().flat_map(|p| p.ports.iter().map(|cp| (cp.port, cp.protocol))).collect();
+            if declared.is_empty() {
+                bail!("the pods declare no container ports; give --port");
+            }
+            declared.into_iter().collect()
+        }
+    };
+    let tables: Vec<(u16, Protocol, TruthTable)> =
+        services.into_iter().map(|(p, proto)| (p, proto, TruthTable::of_cluster(&cluster, &rules, p, proto))).collect();
+    match output {
+        Format::Table => {
+            for (i, (port, protocol, table)) in tables.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                println!("{port}/{protocol}");
+                print!("{table}");
+            }
+        }
+        Format::Json => {
+            let json: Vec<serde_json::Value> = tables
+                .iter()
+                .map(|(port, protocol, t)| {
+                    serde_json::json!({
+                        "port": port,
+                        "protocol": protocol,
+                        "pods": t.pods,
+                        "allowed": t.cells,
+                        "matrix": t.to_string().lines().collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+    }
+    Ok(())
+}
+
+/// An endpoint given as `namespace/pod` or an address.
+fn address(cluster: &Cluster, s: &str) -> anyhow::Result<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let key: policy::PodKey = s.parse().with_context(|| format!("{s:?} is neither namespace/pod nor an IP address"))?;
+    let pod = cluster.pod(&key).with_context(|| format!("no pod {key} in the cluster"))?;
+    pod.ips.first().copied().with_context(|| format!("pod {key} has no address (status.podIP)"))
+}
+
+/// `80/TCP`, `53/udp` or `80`.
+pub(crate) fn port_protocol(s: &str) -> anyhow::Result<(u16, Protocol)> {
+    let (port, proto) = match s.split_once('/') {
+        Some((p, proto)) => (p, proto.parse::<Protocol>()?),
+        None => (s, Protocol::Tcp),
+    };
+    let port: u16 = port.parse().with_context(|| format!("{port:?} is not a port number"))?;
+    Ok((port, proto))
+}
+
+fn explain(dir: &Path, from: &str, to: &str, port: &str, output: Format) -> anyhow::Result<()> {
+    let cluster = load_cluster(dir)?;
+    let rules = cluster.rules();
+    let (dst_port, protocol) = port_protocol(port)?;
+    let packet = Packet { src: address(&cluster, from)?, dst: address(&cluster, to)?, protocol, dst_port };
+    let verdict = evaluate(&cluster, &rules, &packet);
+    match output {
+        Format::Table => {
+            println!("{from} ({}) -> {to} ({}) {dst_port}/{protocol}", packet.src, packet.dst);
+            println!("{verdict}");
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"packet": packet, "verdict": verdict}))?),
+    }
+    Ok(())
+}
+
+/// Case files named directly, plus every `*.yaml` of the directories named, sorted.
+pub(crate) fn case_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no case files in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    Ok(files)
+}
+
+/// Runs case files against a prober, printing a line per case, the cell diff of each failure
+/// and, last, `N passed, N failed`.
+pub(crate) fn run_cases(files: &[PathBuf], prober: &mut dyn Prober) -> Summary {
+    let mut summary = Summary::default();
+    for file in files {
+        let source = file.display().to_string();
+        let case = std::fs::read_to_string(file)
+            .map_err(|e| format!("{source}: {e}"))
+            .and_then(|text| Case::parse(&source, &text).map_err(|e| e.to_string()));
+        let case = match case {
+            Ok(c) => c,
+            Err(e) => {
+                println!("FAIL {source}\n  cannot use the case: {e}");
+                summary.failed += 1;
+                continue;
+            }
+        };
+        let report = run_case(&case, prober);
+        summary.add(&report);
+        if report.passed() {
+            println!("PASS {source} ({} cells): {}", report.cells, report.name);
+        } else {
+            println!("FAIL {source}: {}", report.name);
+            print!("{}", report.render_failures());
+        }
+    }
+    println!("{summary}");
+    summary
 }

@@ -275,13 +275,9 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let mut field = e.path().to_string();
         let message = e.inner().to_string();
-        // serde reports unknown and missing fields at the parent; name the field itself.
-        for prefix in ["unknown field `", "missing field `"] {
-            if let Some(rest) = message.strip_prefix(prefix) {
-                if let Some(key) = rest.split('`').next() {
-                    field = if field == "." { key.to_string() } else { format!("{field}.{key}") };
-                }
-            }
+        // serde reports a missing field at its parent; name the field itself.
+        if let Some(key) = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            field = if field == "." { key.to_string() } else { format!("{field}.{key}") };
         }
         FieldError::new(field, message)
     })
