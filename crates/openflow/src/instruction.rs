@@ -42,9 +42,28 @@ impl Instruction {
     }
 }
 
-/// Sorts instructions into OVS's order and drops empty apply-actions (an empty list and no
-/// instruction mean the same: drop).
+/// Puts instructions in the form OVS keeps for OpenFlow 1.5: a meter instruction becomes a
+/// meter action at the head of apply-actions, empty apply-actions are dropped (an empty list
+/// and no instruction both mean drop), and the rest is sorted into OVS's order.
 pub fn canonicalize(instructions: &mut Vec<Instruction>) {
+    let meters: Vec<u32> = instructions
+        .iter()
+        .filter_map(|i| match i {
+            Instruction::Meter(m) => Some(*m),
+            _ => None,
+        })
+        .collect();
+    if !meters.is_empty() {
+        instructions.retain(|i| !matches!(i, Instruction::Meter(_)));
+        let head = meters.into_iter().map(Action::Meter);
+        match instructions.iter_mut().find(|i| matches!(i, Instruction::ApplyActions(_))) {
+            Some(Instruction::ApplyActions(a)) => {
+                let rest = std::mem::take(a);
+                *a = head.chain(rest).collect();
+            }
+            _ => instructions.push(Instruction::ApplyActions(head.collect())),
+        }
+    }
     instructions.retain(|i| !matches!(i, Instruction::ApplyActions(a) if a.is_empty()));
     instructions.sort_by_key(Instruction::rank);
 }

@@ -1,0 +1,824 @@
+//! Action lists on the wire: OpenFlow 1.5 actions and the Nicira extensions, encoded as OVS
+//! encodes them for OpenFlow 1.5 (so the bytes match ovs-ofctl's).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::codes::NX_VENDOR_ID;
+use super::oxm::{self, field_from_header32, nxm_header32};
+use super::{DecodeError, DecodeErrorKind, Put, Reader, len_placeholder, pad8, patch_len};
+use crate::action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason, learn_flags};
+use crate::field::{Field, FieldRange, ones};
+use crate::port::PortNo;
+
+/// OpenFlow action types (OFPAT_*).
+mod ofpat {
+    pub const OUTPUT: u16 = 0;
+    pub const PUSH_VLAN: u16 = 17;
+    pub const POP_VLAN: u16 = 18;
+    pub const SET_QUEUE: u16 = 21;
+    pub const GROUP: u16 = 22;
+    pub const DEC_NW_TTL: u16 = 24;
+    pub const SET_FIELD: u16 = 25;
+    pub const COPY_FIELD: u16 = 28;
+    pub const METER: u16 = 29;
+    pub const EXPERIMENTER: u16 = 0xffff;
+}
+
+/// Nicira action subtypes (NXAST_*).
+mod nxast {
+    pub const RESUBMIT: u16 = 1;
+    pub const POP_QUEUE: u16 = 5;
+    pub const REG_MOVE: u16 = 6;
+    pub const REG_LOAD: u16 = 7;
+    pub const NOTE: u16 = 8;
+    pub const RESUBMIT_TABLE: u16 = 14;
+    pub const OUTPUT_REG: u16 = 15;
+    pub const LEARN: u16 = 16;
+    pub const EXIT: u16 = 17;
+    pub const CONTROLLER: u16 = 20;
+    pub const CONJUNCTION: u16 = 34;
+    pub const CT: u16 = 35;
+    pub const NAT: u16 = 36;
+    pub const CONTROLLER2: u16 = 37;
+    pub const CLONE: u16 = 42;
+    pub const CT_CLEAR: u16 = 43;
+    pub const RESUBMIT_TABLE_CT: u16 = 44;
+    pub const LEARN2: u16 = 45;
+}
+
+/// NXAC2PT_* properties of NXAST_CONTROLLER2.
+mod controller2_prop {
+    pub const MAX_LEN: u16 = 0;
+    pub const CONTROLLER_ID: u16 = 1;
+    pub const REASON: u16 = 2;
+    pub const USERDATA: u16 = 3;
+    pub const PAUSE: u16 = 4;
+    pub const METER_ID: u16 = 5;
+}
+
+const CT_F_COMMIT: u16 = 1;
+const CT_F_FORCE: u16 = 2;
+const NAT_F_SRC: u16 = 1;
+const NAT_F_DST: u16 = 2;
+const NAT_F_PERSISTENT: u16 = 4;
+const NAT_F_HASH: u16 = 8;
+const NAT_F_RANDOM: u16 = 16;
+const NAT_RANGE_IPV4_MIN: u16 = 1;
+const NAT_RANGE_IPV4_MAX: u16 = 2;
+const NAT_RANGE_IPV6_MIN: u16 = 4;
+const NAT_RANGE_IPV6_MAX: u16 = 8;
+const NAT_RANGE_PROTO_MIN: u16 = 16;
+const NAT_RANGE_PROTO_MAX: u16 = 32;
+/// The 16-bit OFPP_IN_PORT used by NXAST_RESUBMIT.
+const OFPP10_IN_PORT: u16 = 0xfff8;
+const NO_TABLE: u8 = 0xff;
+
+/// Decodes a list of actions filling the whole reader.
+pub fn decode_actions(r: &mut Reader<'_>) -> Result<Vec<Action>, DecodeError> {
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        out.push(decode_action(r)?);
+    }
+    Ok(out)
+}
+
+fn ofs_nbits(v: u16) -> (u16, u16) {
+    (v >> 6, (v & 0x3f) + 1)
+}
+
+fn range_from(r: &Reader<'_>, header: u32, ofs: u16, n_bits: u16) -> Result<FieldRange, DecodeError> {
+    let field = field_from_header32(header)
+        .ok_or_else(|| r.err(DecodeErrorKind::Unknown { what: "NXM field", code: u64::from(header) }))?;
+    let range = FieldRange { field, ofs, n_bits };
+    if !range.is_valid() {
+        return Err(r.invalid(format!("bits {ofs}..{} out of range for {field}", u32::from(ofs) + u32::from(n_bits))));
+    }
+    Ok(range)
+}
+
+/// Decodes one action.
+pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
+    let start = outer.pos();
+    let mut peek = Reader::new(outer.rest(), "action");
+    let atype = peek.u16()?;
+    let len = usize::from(peek.u16()?);
+    if len < 8 || len % 8 != 0 {
+        return Err(DecodeError::new("action", start, DecodeErrorKind::BadLength(len)));
+    }
+    let mut r = outer.sub(len, "action")?;
+    r.skip(4)?;
+    let at = |r: &Reader<'_>, e: DecodeError| DecodeError::new(e.what, start + r.pos(), e.kind);
+    let action = match atype {
+        ofpat::OUTPUT => {
+            let port = PortNo(r.u32()?);
+            let max_len = r.u16()?;
+            r.skip(6)?;
+            Action::Output { port, max_len }
+        }
+        ofpat::PUSH_VLAN => {
+            let ethertype = r.u16()?;
+            r.skip(2)?;
+            Action::PushVlan(ethertype)
+        }
+        ofpat::POP_VLAN => {
+            r.skip(4)?;
+            Action::PopVlan
+        }
+        ofpat::SET_QUEUE => Action::SetQueue(r.u32()?),
+        ofpat::GROUP => Action::Group(r.u32()?),
+        ofpat::DEC_NW_TTL => {
+            r.skip(4)?;
+            Action::DecTtl
+        }
+        ofpat::METER => Action::Meter(r.u32()?),
+        ofpat::SET_FIELD => {
+            let (field, value, mask) = oxm::read_entry(&mut r).map_err(|e| at(&r, e))?;
+            let rest = r.take(r.remaining())?;
+            if rest.iter().any(|b| *b != 0) {
+                return Err(r.invalid("nonzero padding after set_field"));
+            }
+            Action::SetField { field, value, mask }
+        }
+        ofpat::COPY_FIELD => {
+            let n_bits = r.u16()?;
+            let src_ofs = r.u16()?;
+            let dst_ofs = r.u16()?;
+            r.skip(2)?;
+            let src = r.u32()?;
+            let dst = r.u32()?;
+            r.skip(r.remaining())?;
+            Action::Move { src: range_from(&r, src, src_ofs, n_bits)?, dst: range_from(&r, dst, dst_ofs, n_bits)? }
+        }
+        ofpat::EXPERIMENTER => {
+            let vendor = r.u32()?;
+            if vendor != NX_VENDOR_ID {
+                return Err(r.err(DecodeErrorKind::Unknown { what: "action experimenter", code: u64::from(vendor) }));
+            }
+            let subtype = r.u16()?;
+            decode_nx(&mut r, subtype).map_err(|e| at(&r, e))?
+        }
+        other => return Err(DecodeError::new("action", start, DecodeErrorKind::Unknown { what: "action type", code: u64::from(other) })),
+    };
+    r.finish()?;
+    Ok(action)
+}
+
+fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
+    Ok(match subtype {
+        nxast::RESUBMIT | nxast::RESUBMIT_TABLE | nxast::RESUBMIT_TABLE_CT => {
+            let in_port = r.u16()?;
+            let table = r.u8()?;
+            r.skip(3)?;
+            let port = if in_port == OFPP10_IN_PORT { None } else { Some(PortNo::from_ofp10(in_port)) };
+            let table = if subtype == nxast::RESUBMIT || table == NO_TABLE { None } else { Some(table) };
+            Action::Resubmit { port, table, ct: subtype == nxast::RESUBMIT_TABLE_CT }
+        }
+        nxast::POP_QUEUE => {
+            r.skip(6)?;
+            Action::PopQueue
+        }
+        nxast::EXIT => {
+            r.skip(6)?;
+            Action::Exit
+        }
+        nxast::CT_CLEAR => {
+            r.skip(6)?;
+            Action::CtClear
+        }
+        nxast::REG_MOVE => {
+            let n_bits = r.u16()?;
+            let src_ofs = r.u16()?;
+            let dst_ofs = r.u16()?;
+            let src = r.u32()?;
+            let dst = r.u32()?;
+            Action::Move { src: range_from(r, src, src_ofs, n_bits)?, dst: range_from(r, dst, dst_ofs, n_bits)? }
+        }
+        nxast::REG_LOAD => {
+            let (ofs, n_bits) = ofs_nbits(r.u16()?);
+            let dst = r.u32()?;
+            let value = u128::from(r.u64()?);
+            let dst = range_from(r, dst, ofs, n_bits)?;
+            if value & !ones(n_bits) != 0 {
+                return Err(r.invalid(format!("load value {value:#x} wider than {n_bits} bits")));
+            }
+            Action::Load { dst, value }
+        }
+        nxast::NOTE => Action::Note(r.take(r.remaining())?.to_vec()),
+        nxast::OUTPUT_REG => {
+            let (ofs, n_bits) = ofs_nbits(r.u16()?);
+            let src = r.u32()?;
+            let max_len = r.u16()?;
+            r.skip(6)?;
+            Action::OutputReg { src: range_from(r, src, ofs, n_bits)?, max_len }
+        }
+        nxast::CONTROLLER => {
+            let max_len = r.u16()?;
+            let controller_id = r.u16()?;
+            let reason = PacketInReason(r.u8()?);
+            r.skip(1)?;
+            Action::Controller(Controller { max_len, controller_id, reason, ..Controller::default() })
+        }
+        nxast::CONTROLLER2 => {
+            r.skip(6)?;
+            let mut c = Controller::default();
+            while r.remaining() > 0 {
+                let ptype = r.u16()?;
+                let plen = usize::from(r.u16()?);
+                if plen < 4 {
+                    return Err(r.err(DecodeErrorKind::BadLength(plen)));
+                }
+                let mut p = r.sub(plen - 4, "controller2 property")?;
+                match ptype {
+                    controller2_prop::MAX_LEN => c.max_len = p.u16()?,
+                    controller2_prop::CONTROLLER_ID => c.controller_id = p.u16()?,
+                    controller2_prop::REASON => c.reason = PacketInReason(p.u8()?),
+                    controller2_prop::USERDATA => c.userdata = p.take(p.remaining())?.to_vec(),
+                    controller2_prop::PAUSE => c.pause = true,
+                    controller2_prop::METER_ID => c.meter_id = Some(p.u32()?),
+                    other => return Err(p.err(DecodeErrorKind::Unknown { what: "controller2 property", code: u64::from(other) })),
+                }
+                p.finish()?;
+                r.skip((8 - plen % 8) % 8)?;
+            }
+            Action::Controller(c)
+        }
+        nxast::CONJUNCTION => {
+            let clause = r.u8()?;
+            let n_clauses = r.u8()?;
+            let id = r.u32()?;
+            if n_clauses < 2 || n_clauses > 64 || clause >= n_clauses {
+                return Err(r.invalid(format!("conjunction clause {clause} of {n_clauses}")));
+            }
+            Action::Conjunction { id, clause: clause + 1, n_clauses }
+        }
+        nxast::CT => Action::Ct(decode_ct(r)?),
+        nxast::CLONE => {
+            r.skip(6)?;
+            Action::Clone(decode_actions(r)?)
+        }
+        nxast::LEARN | nxast::LEARN2 => Action::Learn(Box::new(decode_learn(r, subtype == nxast::LEARN2)?)),
+        other => return Err(r.err(DecodeErrorKind::Unknown { what: "Nicira action subtype", code: u64::from(other) })),
+    })
+}
+
+fn decode_ct(r: &mut Reader<'_>) -> Result<Ct, DecodeError> {
+    let flags = r.u16()?;
+    let zone_src = r.u32()?;
+    let zone_val = r.u16()?;
+    let table = r.u8()?;
+    r.skip(3)?;
+    let alg = r.u16()?;
+    let zone = if zone_src == 0 {
+        CtZone::Imm(zone_val)
+    } else {
+        let (ofs, n_bits) = ofs_nbits(zone_val);
+        CtZone::Field(range_from(r, zone_src, ofs, n_bits)?)
+    };
+    let mut ct = Ct {
+        commit: flags & CT_F_COMMIT != 0,
+        force: flags & CT_F_FORCE != 0,
+        zone,
+        table: if table == NO_TABLE { None } else { Some(table) },
+        alg,
+        nat: None,
+        exec: Vec::new(),
+    };
+    if flags & !(CT_F_COMMIT | CT_F_FORCE) != 0 {
+        return Err(r.invalid(format!("unknown ct flags {flags:#x}")));
+    }
+    // Nested actions: an optional NAT first, then the rest.
+    while r.remaining() > 0 {
+        let mut peek = Reader::new(r.rest(), "ct nested action");
+        let (t, _len, vendor, sub) = (peek.u16()?, peek.u16()?, peek.u32().unwrap_or(0), peek.u16().unwrap_or(0));
+        if t == ofpat::EXPERIMENTER && vendor == NX_VENDOR_ID && sub == nxast::NAT {
+            if ct.nat.is_some() || !ct.exec.is_empty() {
+                return Err(r.invalid("nat must come first and only once inside ct"));
+            }
+            let len = usize::from(_len);
+            let mut nr = r.sub(len, "nat")?;
+            nr.skip(10)?;
+            ct.nat = Some(decode_nat(&mut nr)?);
+        } else {
+            ct.exec.push(decode_action(r)?);
+        }
+    }
+    Ok(ct)
+}
+
+fn decode_nat(r: &mut Reader<'_>) -> Result<Nat, DecodeError> {
+    r.skip(2)?;
+    let flags = r.u16()?;
+    let present = r.u16()?;
+    let mut nat = Nat {
+        kind: match (flags & NAT_F_SRC != 0, flags & NAT_F_DST != 0) {
+            (true, false) => Some(NatKind::Src),
+            (false, true) => Some(NatKind::Dst),
+            (false, false) => None,
+            (true, true) => return Err(r.invalid("nat with both src and dst")),
+        },
+        persistent: flags & NAT_F_PERSISTENT != 0,
+        hash: flags & NAT_F_HASH != 0,
+        random: flags & NAT_F_RANDOM != 0,
+        ..Nat::default()
+    };
+    let mut min: Option<IpAddr> = None;
+    let mut max: Option<IpAddr> = None;
+    if present & NAT_RANGE_IPV4_MIN != 0 {
+        min = Some(IpAddr::V4(Ipv4Addr::from(r.u32()?)));
+    }
+    if present & NAT_RANGE_IPV4_MAX != 0 {
+        max = Some(IpAddr::V4(Ipv4Addr::from(r.u32()?)));
+    }
+    if present & NAT_RANGE_IPV6_MIN != 0 {
+        min = Some(IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(r.take(16)?.try_into().expect("16 bytes")))));
+    }
+    if present & NAT_RANGE_IPV6_MAX != 0 {
+        max = Some(IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(r.take(16)?.try_into().expect("16 bytes")))));
+    }
+    if let Some(lo) = min {
+        nat.addrs = Some((lo, max.unwrap_or(lo)));
+    }
+    let pmin = if present & NAT_RANGE_PROTO_MIN != 0 { Some(r.u16()?) } else { None };
+    let pmax = if present & NAT_RANGE_PROTO_MAX != 0 { Some(r.u16()?) } else { None };
+    if let Some(lo) = pmin {
+        nat.ports = Some((lo, pmax.unwrap_or(lo)));
+    }
+    let rest = r.take(r.remaining())?;
+    if rest.iter().any(|b| *b != 0) {
+        return Err(r.invalid("nonzero padding in nat"));
+    }
+    Ok(nat)
+}
+
+/// NX_LEARN spec header bits.
+const LEARN_SRC_IMMEDIATE: u16 = 1 << 13;
+const LEARN_DST_MASK: u16 = 3 << 11;
+const LEARN_DST_LOAD: u16 = 1 << 11;
+const LEARN_DST_OUTPUT: u16 = 2 << 11;
+
+fn decode_learn(r: &mut Reader<'_>, v2: bool) -> Result<Learn, DecodeError> {
+    let mut l = Learn {
+        idle_timeout: r.u16()?,
+        hard_timeout: r.u16()?,
+        priority: r.u16()?,
+        cookie: r.u64()?,
+        flags: r.u16()?,
+        table_id: r.u8()?,
+        ..Learn::default()
+    };
+    r.skip(1)?;
+    l.fin_idle_timeout = r.u16()?;
+    l.fin_hard_timeout = r.u16()?;
+    if v2 {
+        l.limit = r.u32()?;
+        let result_ofs = r.u16()?;
+        r.skip(2)?;
+        if l.flags & learn_flags::WRITE_RESULT != 0 {
+            let h = r.u32()?;
+            l.result_dst = Some(range_from(r, h, result_ofs, 1)?);
+        }
+    }
+    while r.remaining() >= 2 {
+        let h = r.u16()?;
+        if h == 0 {
+            // The spec list ends at a zero header; what follows is padding.
+            let rest = r.take(r.remaining())?;
+            if rest.iter().any(|b| *b != 0) {
+                return Err(r.invalid("nonzero bytes after learn specs"));
+            }
+            break;
+        }
+        let n_bits = h & 0x7ff;
+        let src = if h & LEARN_SRC_IMMEDIATE != 0 {
+            let n = usize::from(n_bits.div_ceil(16) * 2);
+            let b = r.take(n)?;
+            if n > 16 {
+                return Err(r.invalid(format!("learn immediate of {n_bits} bits is too wide")));
+            }
+            LearnSrc::Imm(b.iter().fold(0u128, |a, x| a << 8 | u128::from(*x)))
+        } else {
+            let hdr = r.u32()?;
+            let ofs = r.u16()?;
+            LearnSrc::Field(range_from(r, hdr, ofs, n_bits)?)
+        };
+        let spec = match h & LEARN_DST_MASK {
+            LEARN_DST_OUTPUT => match src {
+                LearnSrc::Field(src) => LearnSpec::Output { src },
+                LearnSrc::Imm(_) => return Err(r.invalid("learn output from an immediate")),
+            },
+            kind => {
+                let hdr = r.u32()?;
+                let ofs = r.u16()?;
+                let dst = range_from(r, hdr, ofs, n_bits)?;
+                if kind == LEARN_DST_LOAD { LearnSpec::Load { dst, src } } else { LearnSpec::Match { dst, src } }
+            }
+        };
+        l.specs.push(spec);
+    }
+    let rest = r.take(r.remaining())?;
+    if rest.iter().any(|b| *b != 0) {
+        return Err(r.invalid("nonzero bytes after learn specs"));
+    }
+    Ok(l)
+}
+
+/// Encodes a list of actions.
+pub fn encode_actions(actions: &[Action], out: &mut Vec<u8>) {
+    for a in actions {
+        encode_action(a, out);
+    }
+}
+
+/// Starts an action: type and a length placeholder. Returns (start, length offset).
+fn begin(out: &mut Vec<u8>, atype: u16) -> (usize, usize) {
+    let start = out.len();
+    out.put_u16(atype);
+    let at = len_placeholder(out);
+    (start, at)
+}
+
+fn begin_nx(out: &mut Vec<u8>, subtype: u16) -> (usize, usize) {
+    let (start, at) = begin(out, ofpat::EXPERIMENTER);
+    out.put_u32(NX_VENDOR_ID);
+    out.put_u16(subtype);
+    (start, at)
+}
+
+fn end(out: &mut Vec<u8>, (start, at): (usize, usize)) {
+    pad8(out, start);
+    patch_len(out, at, start);
+}
+
+fn ofs_nbits_of(r: &FieldRange) -> u16 {
+    r.ofs << 6 | (r.n_bits - 1)
+}
+
+/// Encodes one action.
+pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
+    match a {
+        Action::Output { port, max_len } => {
+            let h = begin(out, ofpat::OUTPUT);
+            out.put_u32(port.0);
+            out.put_u16(*max_len);
+            out.put_zeros(6);
+            end(out, h);
+        }
+        Action::OutputReg { src, max_len } => {
+            let h = begin_nx(out, nxast::OUTPUT_REG);
+            out.put_u16(ofs_nbits_of(src));
+            out.put_u32(nxm_header32(src.field));
+            out.put_u16(*max_len);
+            out.put_zeros(6);
+            end(out, h);
+        }
+        Action::Controller(c) => encode_controller(c, out),
+        Action::Group(g) => simple32(out, ofpat::GROUP, *g),
+        Action::Meter(m) => simple32(out, ofpat::METER, *m),
+        Action::SetQueue(q) => simple32(out, ofpat::SET_QUEUE, *q),
+        Action::PopQueue => nx_empty(out, nxast::POP_QUEUE),
+        Action::Exit => nx_empty(out, nxast::EXIT),
+        Action::CtClear => nx_empty(out, nxast::CT_CLEAR),
+        Action::SetField { field, value, mask } => {
+            let h = begin(out, ofpat::SET_FIELD);
+            oxm::put_entry(out, *field, *value, *mask);
+            end(out, h);
+        }
+        Action::Load { dst, value } => {
+            let h = begin_nx(out, nxast::REG_LOAD);
+            out.put_u16(ofs_nbits_of(dst));
+            out.put_u32(nxm_header32(dst.field));
+            out.put_u64(*value as u64);
+            end(out, h);
+        }
+        Action::Move { src, dst } => {
+            let h = begin(out, ofpat::COPY_FIELD);
+            out.put_u16(dst.n_bits);
+            out.put_u16(src.ofs);
+            out.put_u16(dst.ofs);
+            out.put_zeros(2);
+            oxm::put_header(out, src.field, false);
+            oxm::put_header(out, dst.field, false);
+            end(out, h);
+        }
+        Action::PushVlan(t) => {
+            let h = begin(out, ofpat::PUSH_VLAN);
+            out.put_u16(*t);
+            out.put_zeros(2);
+            end(out, h);
+        }
+        Action::PopVlan => {
+            let h = begin(out, ofpat::POP_VLAN);
+            out.put_zeros(4);
+            end(out, h);
+        }
+        Action::DecTtl => {
+            let h = begin(out, ofpat::DEC_NW_TTL);
+            out.put_zeros(4);
+            end(out, h);
+        }
+        Action::Resubmit { port, table, ct } => {
+            let subtype = if *ct {
+                nxast::RESUBMIT_TABLE_CT
+            } else if table.is_none() {
+                nxast::RESUBMIT
+            } else {
+                nxast::RESUBMIT_TABLE
+            };
+            let h = begin_nx(out, subtype);
+            out.put_u16(port.map_or(OFPP10_IN_PORT, port16));
+            out.put_u8(if subtype == nxast::RESUBMIT { 0 } else { table.unwrap_or(NO_TABLE) });
+            out.put_zeros(3);
+            end(out, h);
+        }
+        Action::Conjunction { id, clause, n_clauses } => {
+            let h = begin_nx(out, nxast::CONJUNCTION);
+            out.put_u8(clause.saturating_sub(1));
+            out.put_u8(*n_clauses);
+            out.put_u32(*id);
+            end(out, h);
+        }
+        Action::Ct(ct) => encode_ct(ct, out),
+        Action::Note(bytes) => {
+            let h = begin_nx(out, nxast::NOTE);
+            out.extend_from_slice(bytes);
+            // At least the 6 note bytes of struct nx_action_note.
+            let min = h.0 + 16;
+            if out.len() < min {
+                out.resize(min, 0);
+            }
+            end(out, h);
+        }
+        Action::Learn(l) => encode_learn(l, out),
+        Action::Clone(actions) => {
+            let h = begin_nx(out, nxast::CLONE);
+            out.put_zeros(6);
+            encode_actions(actions, out);
+            end(out, h);
+        }
+    }
+}
+
+/// A 32-bit OpenFlow 1.1 port as the 16-bit port OVS's Nicira actions carry.
+fn port16(p: PortNo) -> u16 {
+    if p.0 >= 0xffff_ff00 { (p.0 - 0xffff_0000) as u16 } else { p.0 as u16 }
+}
+
+fn simple32(out: &mut Vec<u8>, atype: u16, v: u32) {
+    let h = begin(out, atype);
+    out.put_u32(v);
+    end(out, h);
+}
+
+fn nx_empty(out: &mut Vec<u8>, subtype: u16) {
+    let h = begin_nx(out, subtype);
+    out.put_zeros(6);
+    end(out, h);
+}
+
+fn encode_controller(c: &Controller, out: &mut Vec<u8>) {
+    if c.userdata.is_empty() && !c.pause && c.meter_id.is_none() {
+        let h = begin_nx(out, nxast::CONTROLLER);
+        out.put_u16(c.max_len);
+        out.put_u16(c.controller_id);
+        out.put_u8(c.reason.0);
+        out.put_u8(0);
+        end(out, h);
+        return;
+    }
+    let h = begin_nx(out, nxast::CONTROLLER2);
+    out.put_zeros(6);
+    let prop = |out: &mut Vec<u8>, ptype: u16, payload: &[u8]| {
+        let start = out.len();
+        out.put_u16(ptype);
+        out.put_u16((4 + payload.len()) as u16);
+        out.extend_from_slice(payload);
+        pad8(out, start);
+    };
+    if c.max_len != u16::MAX {
+        prop(out, controller2_prop::MAX_LEN, &c.max_len.to_be_bytes());
+    }
+    if c.controller_id != 0 {
+        prop(out, controller2_prop::CONTROLLER_ID, &c.controller_id.to_be_bytes());
+    }
+    if c.reason != PacketInReason::ACTION {
+        prop(out, controller2_prop::REASON, &[c.reason.0]);
+    }
+    if !c.userdata.is_empty() {
+        prop(out, controller2_prop::USERDATA, &c.userdata);
+    }
+    if c.pause {
+        prop(out, controller2_prop::PAUSE, &[]);
+    }
+    if let Some(m) = c.meter_id {
+        prop(out, controller2_prop::METER_ID, &m.to_be_bytes());
+    }
+    end(out, h);
+}
+
+fn encode_ct(ct: &Ct, out: &mut Vec<u8>) {
+    let h = begin_nx(out, nxast::CT);
+    let flags = if ct.commit { CT_F_COMMIT } else { 0 } | if ct.force { CT_F_FORCE } else { 0 };
+    out.put_u16(flags);
+    match ct.zone {
+        CtZone::Imm(z) => {
+            out.put_u32(0);
+            out.put_u16(z);
+        }
+        CtZone::Field(r) => {
+            out.put_u32(nxm_header32(r.field));
+            out.put_u16(ofs_nbits_of(&r));
+        }
+    }
+    out.put_u8(ct.table.unwrap_or(NO_TABLE));
+    out.put_zeros(3);
+    out.put_u16(ct.alg);
+    if let Some(nat) = &ct.nat {
+        encode_nat(nat, out);
+    }
+    encode_actions(&ct.exec, out);
+    end(out, h);
+}
+
+fn encode_nat(nat: &Nat, out: &mut Vec<u8>) {
+    let h = begin_nx(out, nxast::NAT);
+    out.put_zeros(2);
+    let mut flags = match nat.kind {
+        Some(NatKind::Src) => NAT_F_SRC,
+        Some(NatKind::Dst) => NAT_F_DST,
+        None => 0,
+    };
+    if nat.persistent {
+        flags |= NAT_F_PERSISTENT;
+    }
+    if nat.hash {
+        flags |= NAT_F_HASH;
+    }
+    if nat.random {
+        flags |= NAT_F_RANDOM;
+    }
+    out.put_u16(flags);
+    let present_at = out.len();
+    out.put_u16(0);
+    let mut present = 0u16;
+    match nat.addrs {
+        Some((IpAddr::V4(lo), hi)) => {
+            if !lo.is_unspecified() {
+                out.put_u32(lo.into());
+                present |= NAT_RANGE_IPV4_MIN;
+            }
+            if let IpAddr::V4(hi) = hi {
+                if !hi.is_unspecified() && hi != lo {
+                    out.put_u32(hi.into());
+                    present |= NAT_RANGE_IPV4_MAX;
+                }
+            }
+        }
+        Some((IpAddr::V6(lo), hi)) => {
+            if !lo.is_unspecified() {
+                out.extend_from_slice(&lo.octets());
+                present |= NAT_RANGE_IPV6_MIN;
+            }
+            if let IpAddr::V6(hi) = hi {
+                if !hi.is_unspecified() && hi != lo {
+                    out.extend_from_slice(&hi.octets());
+                    present |= NAT_RANGE_IPV6_MAX;
+                }
+            }
+        }
+        None => {}
+    }
+    if nat.addrs.is_some() {
+        if let Some((lo, hi)) = nat.ports {
+            if lo != 0 {
+                out.put_u16(lo);
+                present |= NAT_RANGE_PROTO_MIN;
+            }
+            if hi != 0 && hi != lo {
+                out.put_u16(hi);
+                present |= NAT_RANGE_PROTO_MAX;
+            }
+        }
+    }
+    out[present_at..present_at + 2].copy_from_slice(&present.to_be_bytes());
+    end(out, h);
+}
+
+fn encode_learn(l: &Learn, out: &mut Vec<u8>) {
+    let v2 = l.limit != 0 || l.result_dst.is_some();
+    let h = begin_nx(out, if v2 { nxast::LEARN2 } else { nxast::LEARN });
+    out.put_u16(l.idle_timeout);
+    out.put_u16(l.hard_timeout);
+    out.put_u16(l.priority);
+    out.put_u64(l.cookie);
+    let mut flags = l.flags;
+    if l.result_dst.is_some() {
+        flags |= learn_flags::WRITE_RESULT;
+    }
+    out.put_u16(flags);
+    out.put_u8(l.table_id);
+    out.put_u8(0);
+    out.put_u16(l.fin_idle_timeout);
+    out.put_u16(l.fin_hard_timeout);
+    if v2 {
+        out.put_u32(l.limit);
+        out.put_u16(l.result_dst.map_or(0, |r| r.ofs));
+        out.put_u16(0);
+        if let Some(r) = l.result_dst {
+            out.put_u32(nxm_header32(r.field));
+        }
+    }
+    for spec in &l.specs {
+        let (dst_bits, dst, src, n_bits) = match spec {
+            LearnSpec::Match { dst, src } => (0, Some(dst), Some(*src), dst.n_bits),
+            LearnSpec::Load { dst, src } => (LEARN_DST_LOAD, Some(dst), Some(*src), dst.n_bits),
+            LearnSpec::Output { src } => (LEARN_DST_OUTPUT, None, Some(LearnSrc::Field(*src)), src.n_bits),
+        };
+        let imm = matches!(src, Some(LearnSrc::Imm(_)));
+        out.put_u16(if imm { LEARN_SRC_IMMEDIATE } else { 0 } | dst_bits | n_bits);
+        match src {
+            Some(LearnSrc::Imm(v)) => {
+                let n = usize::from(n_bits.div_ceil(16) * 2).min(16);
+                out.extend_from_slice(&v.to_be_bytes()[16 - n..]);
+            }
+            Some(LearnSrc::Field(r)) => {
+                out.put_u32(nxm_header32(r.field));
+                out.put_u16(r.ofs);
+            }
+            None => {}
+        }
+        if let Some(d) = dst {
+            out.put_u32(nxm_header32(d.field));
+            out.put_u16(d.ofs);
+        }
+    }
+    end(out, h);
+}
+
+/// Whether `field` fits a 32-bit NXM header (the Nicira actions need that).
+pub fn has_nxm_header(field: Field) -> bool {
+    field.header().0.experimenter().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(a: Action) {
+        let mut out = Vec::new();
+        encode_action(&a, &mut out);
+        assert_eq!(out.len() % 8, 0, "{a:?}");
+        let mut r = Reader::new(&out, "test");
+        assert_eq!(decode_actions(&mut r).unwrap(), vec![a]);
+    }
+
+    #[test]
+    fn every_kind_of_action_survives_encode_and_decode() {
+        let reg0 = FieldRange::bits(Field::Reg(0), 0, 15);
+        roundtrip(Action::output(3u32));
+        roundtrip(Action::Output { port: PortNo::CONTROLLER, max_len: 128 });
+        roundtrip(Action::Group(7));
+        roundtrip(Action::Meter(2));
+        roundtrip(Action::SetField { field: Field::Reg(1), value: 0x50, mask: Some(0xf0) });
+        roundtrip(Action::set_field(Field::EthDst, crate::Mac([1, 2, 3, 4, 5, 6])));
+        roundtrip(Action::Move { src: reg0, dst: FieldRange::bits(Field::Reg(1), 16, 31) });
+        roundtrip(Action::resubmit_table(4));
+        roundtrip(Action::Resubmit { port: Some(PortNo(2)), table: None, ct: false });
+        roundtrip(Action::Resubmit { port: None, table: Some(9), ct: true });
+        roundtrip(Action::Conjunction { id: 100, clause: 2, n_clauses: 3 });
+        roundtrip(Action::CtClear);
+        roundtrip(Action::DecTtl);
+        roundtrip(Action::Note(vec![1, 2, 3, 4, 5, 6]));
+        roundtrip(Action::Controller(Controller::default()));
+        roundtrip(Action::Controller(Controller { userdata: vec![1, 2, 3], pause: true, meter_id: Some(1), ..Controller::default() }));
+        roundtrip(Action::Ct(Ct {
+            commit: true,
+            zone: CtZone::Field(reg0),
+            table: Some(5),
+            nat: Some(Nat {
+                kind: Some(NatKind::Src),
+                addrs: Some(("10.0.0.1".parse().unwrap(), "10.0.0.9".parse().unwrap())),
+                ports: Some((100, 200)),
+                random: true,
+                ..Nat::default()
+            }),
+            exec: vec![Action::SetField { field: Field::CtMark, value: 1, mask: None }],
+            ..Ct::default()
+        }));
+        roundtrip(Action::Learn(Box::new(Learn {
+            specs: vec![
+                LearnSpec::Match { dst: FieldRange::whole(Field::EthDst), src: LearnSrc::Field(FieldRange::whole(Field::EthSrc)) },
+                LearnSpec::Load { dst: FieldRange::whole(Field::Reg(0)), src: LearnSrc::Imm(5) },
+                LearnSpec::Output { src: FieldRange::bits(Field::Reg(1), 0, 15) },
+            ],
+            ..Learn::default()
+        })));
+        roundtrip(Action::Clone(vec![Action::output(1u32)]));
+    }
+
+    #[test]
+    fn an_action_length_that_is_not_a_multiple_of_8_is_rejected() {
+        let bytes = [0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0];
+        let e = decode_actions(&mut Reader::new(&bytes, "test")).unwrap_err();
+        assert_eq!(e.kind, DecodeErrorKind::BadLength(12));
+    }
+}
