@@ -296,3 +296,88 @@ pub fn wait_synced(state: &State, token: &str, timeout: Duration) -> Result<Vec<
     }
     Ok(state.nodes.iter().map(|n| (n.name.clone(), statuses.remove(&n.name).unwrap_or_default())).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{PodState, Tunnel};
+    use crate::process::Launcher;
+    use policy::{ContainerPort, Protocol};
+    use std::net::Ipv4Addr;
+
+    fn state() -> State {
+        let node = |i: u8| NodeState {
+            name: format!("node-{i}"),
+            index: usize::from(i),
+            netns: format!("t-node-{i}"),
+            dir: PathBuf::from(format!("/nonexistent/node-{i}")),
+            underlay_ip: Ipv4Addr::new(192, 168, 77, 10 + i),
+            underlay_mac: "02:00:c0:a8:4d:0b".into(),
+            pod_cidr: format!("10.244.{i}.0/24"),
+            gateway: Ipv4Addr::new(10, 244, i, 1),
+            uplink: None,
+            agent: None,
+        };
+        let pod = |ns: &str, name: &str, node: u8, host: u8| PodState {
+            namespace: ns.into(),
+            name: name.into(),
+            node: format!("node-{node}"),
+            netns: format!("t-pod-{ns}-{name}"),
+            ip: Ipv4Addr::new(10, 244, node, host),
+            mac: "02:00:0a:f4:01:0a".into(),
+            interface: Some(format!("t-p{host}")),
+            labels: [("pod".to_string(), name.to_string())].into(),
+            ports: vec![
+                ContainerPort { name: Some("serve-80-tcp".into()), port: 80, protocol: Protocol::Tcp },
+                ContainerPort { name: Some("serve-80-sctp".into()), port: 80, protocol: Protocol::Sctp },
+            ],
+            host_network: false,
+            server: None,
+        };
+        State {
+            prefix: "t".into(),
+            dir: PathBuf::from("/nonexistent"),
+            created_dir: false,
+            tunnel: Tunnel::Geneve,
+            agent_command: None,
+            server_command: Launcher { program: "/bin/true".into(), args: vec![] },
+            model_file: PathBuf::from("m.yaml"),
+            underlay_netns: None,
+            // Names YAML 1.1 would read as booleans or numbers must stay strings.
+            namespaces: [
+                ("y".to_string(), [("ns".to_string(), "y".to_string())].into()),
+                ("on".to_string(), [("ns".to_string(), "true".to_string())].into()),
+            ]
+            .into(),
+            node_labels: Default::default(),
+            nodes: vec![node(1), node(2)],
+            pods: vec![pod("y", "a", 1, 10), pod("on", "80", 2, 10)],
+        }
+    }
+
+    #[test]
+    fn cluster_yaml_reads_back_through_the_policy_parser_unchanged() {
+        let text = cluster_yaml(&state()).unwrap();
+        let cluster = policy::cluster::Cluster::from_sources([("cluster.yaml", text.as_str())]);
+        assert!(cluster.errors.is_empty(), "{:?}\n{text}", cluster.errors);
+        assert_eq!(cluster.namespaces["y"].labels["ns"], "y");
+        assert_eq!(cluster.namespaces["on"].labels["ns"], "true");
+        assert_eq!(cluster.namespaces["y"].labels["kubernetes.io/metadata.name"], "y");
+        let pod = cluster.pod(&policy::PodKey::new("on", "80")).expect("pod on/80");
+        assert_eq!(pod.node.as_deref(), Some("node-2"));
+        assert_eq!(pod.ips, vec![std::net::IpAddr::from([10, 244, 2, 10])]);
+        assert_eq!(pod.named_port("serve-80-sctp", Protocol::Sctp), Some(80));
+        let node = &cluster.nodes["node-2"];
+        assert_eq!(node.pod_cidrs[0].to_string(), "10.244.2.0/24");
+        assert_eq!(node.internal_ips, vec![std::net::IpAddr::from([192, 168, 77, 12])]);
+    }
+
+    #[test]
+    fn the_testbeds_own_file_names_cannot_be_applied() {
+        for name in ["cluster.yaml", ".weir-sync"] {
+            let err = check_name(Path::new(name)).unwrap_err().to_string();
+            assert!(err.contains("reserved"), "{err}");
+        }
+        assert!(check_name(Path::new("/tmp/policy.yaml")).is_ok());
+    }
+}
