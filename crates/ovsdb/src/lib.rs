@@ -28,8 +28,8 @@ pub use datum::{Atom, Datum, Uuid};
 pub use error::{Error, TransactionError};
 pub use interfaces::{InterfaceMonitor, InterfaceSet};
 pub use manager::{
-    BridgeSpec, DatapathType, ErspanDir, ErspanVersion, FailMode, Flowable, Manager, MirrorSpec, Outcome,
-    PortKind, PortSpec, TunnelKind, TunnelSpec,
+    BridgeSpec, DatapathType, ErspanDir, ErspanVersion, FailMode, Flowable, Inheritable, Manager, ManagerOptions,
+    MirrorSpec, Outcome, PortKind, PortSpec, TunnelKind, TunnelSpec, parse_port,
 };
 pub use operation::{Condition, Function, Mutation, Mutator, Operation, OperationResult};
 pub use row::Row;

@@ -18,8 +18,10 @@
 //! again, and [`Manager::reensure_on_reconnect`] does so whenever the connection comes back.
 mod plan;
 mod spec;
+mod text;
 
 pub use plan::Outcome;
+pub use text::{PORT_TYPES, parse_port};
 pub use spec::{
     BridgeSpec, DatapathType, ErspanDir, ErspanVersion, FailMode, Flowable, Inheritable, MirrorSpec, NO_FLOOD_KEY,
     PROTOCOLS, PortKind, PortSpec, TunnelKind, TunnelSpec,
@@ -193,6 +195,10 @@ impl Manager {
     /// Waits for ovs-vswitchd's verdict on new ports; deletes those it rejected and
     /// reports the first.
     async fn verify_created(&self, bridge: &str, created: &[&PortSpec], timeout: Duration) -> Result<(), Error> {
+        // A patch port reports an error until its peer exists, which may legitimately be
+        // created later: only ports that stand alone are judged.
+        let created: Vec<&PortSpec> =
+            created.iter().copied().filter(|s| !matches!(s.kind, PortKind::Patch { .. })).collect();
         let names: Vec<&str> = created.iter().map(|s| s.name.as_str()).collect();
         let settled = |db: &Database| {
             names.iter().all(|n| {
@@ -220,8 +226,7 @@ impl Manager {
             self.commit(plan, format!("weir: roll back rejected ports on {bridge}")).await?;
         }
         let field = match first.kind {
-            PortKind::Internal | PortKind::System => "name",
-            PortKind::Patch { .. } => "peer",
+            PortKind::Internal | PortKind::System | PortKind::Patch { .. } => "name",
             PortKind::Tunnel(_) => "options",
         };
         Err(Error::invalid(first.object(), field, format!("rejected by ovs-vswitchd: {why}")))
