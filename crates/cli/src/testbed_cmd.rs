@@ -262,7 +262,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
             let start = Instant::now();
             let results = testbed::probe::probe_all_with(&tb, &specs, opts)?;
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "probes": results }))?);
+                println!("{}", serde_json::to_string_pretty(&testbed::probe::ProbeReport { probes: results })?);
             } else {
                 print!("{}", testbed::truth_table::render(&results));
                 let allowed = results.iter().filter(|r| r.allowed).count();

@@ -8,7 +8,7 @@
 //!
 //! Entry points: [`up()`] / [`Testbed::load`] / [`down()`]; [`Testbed::apply`] and
 //! [`Testbed::sync`] for the agents' source; [`probe::probe_all`] for traffic;
-//! [`spoof::check`] for forged frames. The pod-port contract with weir is in [`cni`].
+//! [`spoof::check`] for forged frames; [`stream::Stream`] for a long-running TCP transfer. The pod-port contract with weir is in [`cni`].
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod cni;
@@ -27,6 +27,7 @@ pub mod sctp;
 pub mod serve;
 pub mod spoof;
 pub mod state;
+pub mod stream;
 pub mod testbed;
 pub mod truth_table;
 pub mod up;

@@ -53,6 +53,13 @@ pub struct ProbeResult {
     pub allowed: bool,
 }
 
+/// The JSON document of `weir testbed probe -o json`: `{"probes":[...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// Every probe's outcome.
+    pub probes: Vec<ProbeResult>,
+}
+
 /// How probes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeOptions {
