@@ -9,7 +9,7 @@ fn no_progress(_: &str) {}
 fn up_then_down_leaves_no_namespace_process_veth_or_file() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options('l', tmp.path(), standard_model(), 2, Some(fake_agent(tmp.path())));
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let prefix = opts.prefix.clone();
 
     let mut pids: Vec<i32> = tb.pods().iter().map(|p| p.server.expect("server recorded").pid).collect();
@@ -37,7 +37,7 @@ fn up_then_down_leaves_no_namespace_process_veth_or_file() {
 fn pods_get_their_address_mac_mtu_route_offload_and_cni_external_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options('p', tmp.path(), standard_model(), 2, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let pod = tb.pod("y/b").unwrap().clone();
     let node = tb.node(&pod.node).unwrap().clone();
 
@@ -86,9 +86,10 @@ fn up_again_changes_nothing_and_a_different_model_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}, b: {}}\nports: [80]\nprotocols: [TCP]\n");
     let opts = options('i', tmp.path(), model, 1, None);
-    let first = testbed::up(&opts, &mut no_progress).expect("up");
+    let first = Running::up(&opts);
     let second = testbed::up(&opts, &mut no_progress).expect("up again");
     assert_eq!(first.state(), second.state(), "same pids, names and addresses");
+    drop(second);
 
     let mut more = opts.clone();
     more.nodes = 2;
@@ -102,7 +103,7 @@ fn apply_and_delete_return_once_every_agent_reports_the_new_token() {
     let tmp = tempfile::tempdir().unwrap();
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}}\nports: [80]\nprotocols: [UDP]\n");
     let opts = options('a', tmp.path(), model, 2, Some(fake_agent(tmp.path())));
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let manifests = tmp.path().join("policies");
     std::fs::create_dir(&manifests).unwrap();
     std::fs::write(manifests.join("good.yaml"), "kind: NetworkPolicy\n").unwrap();
@@ -139,7 +140,7 @@ fn a_dead_agent_fails_the_sync_with_its_log() {
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}}\nports: [80]\nprotocols: [TCP]\n");
     let agent = testbed::Launcher { program: "/bin/sh".into(), args: vec!["-c".into(), "echo agent gives up; exit 3".into()] };
     let opts = options('d', tmp.path(), model, 1, Some(agent));
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let err = tb.sync(Duration::from_secs(10)).unwrap_err().to_string();
     assert!(err.contains("agent of node-1 is not running") && err.contains("agent gives up"), "{err}");
     testbed::down(&opts.dir, &mut no_progress).unwrap();
@@ -150,7 +151,7 @@ fn three_nodes_reach_each_other_through_the_underlay_switch() {
     let tmp = tempfile::tempdir().unwrap();
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}, b: {}, c: {}}\nports: [80]\nprotocols: [TCP]\n");
     let opts = options('u', tmp.path(), model, 3, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     assert!(tb.state().underlay_netns.is_some());
     for a in tb.nodes() {
         for b in tb.nodes().iter().filter(|b| b.name != a.name) {

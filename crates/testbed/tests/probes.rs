@@ -32,7 +32,7 @@ fn probes_see_exactly_the_pairs_the_flows_connect_on_every_protocol() {
     let tmp = tempfile::tempdir().unwrap();
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}, b: {}, c: {}}\nports: [80, 81]\nprotocols: [TCP, UDP, SCTP]\n");
     let opts = options('s', tmp.path(), model, 1, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let (a, b) = (ofport(&tb, "x/a"), ofport(&tb, "x/b"));
     // Test-only wiring: a and b are patched together; c is connected to nothing.
     add_flows(&tb, "node-1", &[format!("in_port={a},actions=output:{b}"), format!("in_port={b},actions=output:{a}")]);
@@ -57,7 +57,7 @@ fn a_port_the_server_does_not_serve_is_not_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}, b: {}}\nports: [80]\nprotocols: [TCP, UDP, SCTP]\n");
     let opts = options('n', tmp.path(), model, 1, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let (a, b) = (ofport(&tb, "x/a"), ofport(&tb, "x/b"));
     add_flows(&tb, "node-1", &[format!("in_port={a},actions=output:{b}"), format!("in_port={b},actions=output:{a}")]);
     let specs = probe::matrix(&tb, &[80, 82], &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);
@@ -72,7 +72,7 @@ fn a_port_the_server_does_not_serve_is_not_allowed() {
 fn the_standard_matrix_of_486_probes_finishes_in_under_20_seconds_even_when_all_time_out() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = options('m', tmp.path(), standard_model(), 2, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let specs = probe::matrix(&tb, &[80, 81], &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);
     assert_eq!(specs.len(), 9 * 9 * 2 * 3);
     let start = Instant::now();
@@ -130,7 +130,7 @@ fn cross_node_traffic_crosses_the_underlay_tunnel_and_the_spoofing_helper_sees_a
         "namespaces: {x: {}}\npods: {a: {}, b: {}}\nports: [80]\nprotocols: [TCP, UDP, SCTP]\nplacement: {x/a: node-1, x/b: node-2}\n",
     );
     let opts = options('c', tmp.path(), model, 2, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     wire_across_nodes(&tb);
 
     let specs = probe::matrix(&tb, &[80], &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);

@@ -12,7 +12,7 @@ fn a_stream_survives_a_forwarding_outage_and_reports_it_as_a_stall() {
     let tmp = tempfile::tempdir().unwrap();
     let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}, b: {}}\nports: [80]\nprotocols: [TCP]\n");
     let opts = options('t', tmp.path(), model, 1, None);
-    let tb = testbed::up(&opts, &mut no_progress).expect("up");
+    let tb = Running::up(&opts);
     let sw = tb.switch("node-1").unwrap();
     let port = |pod: &str| {
         sw.vsctl(&["get", "Interface", tb.pod(pod).unwrap().interface.as_deref().unwrap(), "ofport"]).unwrap().trim().to_string()

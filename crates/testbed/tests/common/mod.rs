@@ -107,3 +107,35 @@ pub fn root_links_with(prefix: &str) -> Vec<String> {
         .filter(|n| n.starts_with(&format!("{prefix}-")))
         .collect()
 }
+
+/// A testbed brought up for one test and torn down when the test ends, even by a panic.
+/// Declare it after the `TempDir` holding its state, so it is dropped first.
+pub struct Running {
+    tb: testbed::Testbed,
+}
+
+impl Running {
+    /// Brings the testbed up, panicking with the error if it fails.
+    pub fn up(opts: &UpOptions) -> Self {
+        match testbed::up(opts, &mut |_| {}) {
+            Ok(tb) => Running { tb },
+            Err(e) => {
+                let _ = testbed::down(&opts.dir, &mut |_| {});
+                panic!("up: {e}");
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = testbed::Testbed;
+    fn deref(&self) -> &testbed::Testbed {
+        &self.tb
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = testbed::down(self.tb.dir(), &mut |_| {});
+    }
+}
