@@ -7,7 +7,8 @@
 //! - [`client`]: the tokio connection (transact, monitor, echo, cancel, reconnect);
 //! - [`tables`]: typed rows of the Open_vSwitch tables weir uses;
 //! - [`manager`]: idempotent, one-transaction `ensure`/`delete` of bridges, ports and
-//!   mirrors; [`interfaces`]: the Interface view the agent consumes.
+//!   mirrors; [`interfaces`]: the Interface view the agent consumes; [`show`]: the
+//!   `ovs-vsctl show` printer.
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod client;
@@ -20,6 +21,7 @@ pub mod manager;
 pub mod operation;
 pub mod row;
 pub mod schema;
+pub mod show;
 pub mod tables;
 pub mod update;
 

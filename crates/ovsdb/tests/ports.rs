@@ -138,6 +138,16 @@ async fn a_second_identical_ensure_sends_no_transaction() {
         external_ids: BTreeMap::new(),
     };
     assert_eq!(s.mgr.ensure_mirror("br0", &mirror).await.unwrap(), Outcome::Created);
+
+    // weir's show prints what ovs-vsctl show prints (retried: ovs-vswitchd may still be
+    // writing ofports and errors between the two reads).
+    let mut last = (String::new(), String::new());
+    let same = testbed::ovs::wait_until(Duration::from_secs(5), || {
+        last = (s.mgr.with_view(ovsdb::show::show), vsctl(&s.sw, &["show"]));
+        last.0 == last.1
+    });
+    assert!(same.is_ok(), "weir:\n{}\novs-vsctl:\n{}", last.0, last.1);
+
     let (mgr_before, client_before) = (s.mgr.transactions(), s.client.transactions());
 
     assert_eq!(s.mgr.ensure_bridge(&bridge).await.unwrap(), Outcome::Unchanged);

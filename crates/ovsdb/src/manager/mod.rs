@@ -44,8 +44,8 @@ use tokio::time::Instant;
 const MONITORED: [(&str, &[&str]); 8] = [
     ("Open_vSwitch", &["bridges", "manager_options", "next_cfg", "cur_cfg", "ovs_version", "datapath_types", "iface_types", "external_ids"]),
     ("Bridge", &["name", "datapath_type", "protocols", "fail_mode", "ports", "mirrors", "controller", "flow_tables", "other_config", "external_ids"]),
-    ("Port", &["name", "interfaces", "tag", "other_config", "external_ids"]),
-    ("Interface", &["name", "type", "options", "ofport", "ofport_request", "mtu_request", "mtu", "mac_in_use", "error", "link_state", "external_ids"]),
+    ("Port", &["name", "interfaces", "tag", "trunks", "other_config", "external_ids"]),
+    ("Interface", &["name", "type", "options", "ofport", "ofport_request", "mtu_request", "mtu", "mac_in_use", "error", "link_state", "bfd_status", "external_ids"]),
     ("Mirror", &["name", "select_all", "select_src_port", "select_dst_port", "output_port", "external_ids"]),
     ("Flow_Table", &["name", "flow_limit", "external_ids"]),
     ("Controller", &["target", "is_connected", "external_ids"]),
