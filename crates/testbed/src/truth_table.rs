@@ -11,12 +11,15 @@ use crate::probe::ProbeResult;
 use policy::Protocol;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Verdicts of one table, by (from, to).
+type Table<'a> = BTreeMap<(&'a str, &'a str), bool>;
+
 /// Renders every (protocol, port) of `results` as a table, in protocol then port order; pods
 /// appear in the order they first occur.
 pub fn render(results: &[ProbeResult]) -> String {
     let mut pods: Vec<&str> = Vec::new();
     let mut seen = BTreeSet::new();
-    let mut cells: BTreeMap<(Protocol, u16), BTreeMap<(&str, &str), bool>> = BTreeMap::new();
+    let mut cells: BTreeMap<(Protocol, u16), Table> = BTreeMap::new();
     for r in results {
         for p in [r.from.as_str(), r.to.as_str()] {
             if seen.insert(p) {
@@ -31,7 +34,7 @@ pub fn render(results: &[ProbeResult]) -> String {
         let allowed = table.values().filter(|&&a| a).count();
         out.push_str(&format!("{protocol}/{port}  ({allowed} of {} allowed)\n", table.len()));
         let header: Vec<String> = pods.iter().map(|p| format!("{p:>width$}")).collect();
-        out.push_str(&format!("{:width$}  {}\n", "", header.join(" ")).trim_end().to_string());
+        out.push_str(format!("{:width$}  {}", "", header.join(" ")).trim_end());
         out.push('\n');
         for from in &pods {
             let row: Vec<String> = pods

@@ -165,3 +165,26 @@ fn three_nodes_reach_each_other_through_the_underlay_switch() {
     testbed::down(&opts.dir, &mut no_progress).unwrap();
     assert_eq!(namespaces_with(&prefix), Vec::<String>::new());
 }
+
+#[test]
+fn a_host_network_pod_uses_its_node_address_and_namespace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = write_model(
+        tmp.path(),
+        "namespaces: {f: {}}
+pods:
+  - {namespace: f, name: web, ports: [{port: 80, protocol: TCP, name: web}]}
+  - {namespace: f, name: centaur, hostNetwork: true, ports: [{port: 34345, protocol: UDP}]}
+",
+    );
+    let opts = options('h', tmp.path(), model, 1, None);
+    let tb = Running::up(&opts);
+    let node = tb.node("node-1").unwrap();
+    let host = tb.pod("f/centaur").unwrap();
+    assert_eq!((host.ip, host.netns.as_str(), host.interface.as_ref()), (node.underlay_ip, node.netns.as_str(), None));
+    let listening = sh(&["ip", "netns", "exec", &node.netns, "ss", "-Hlun", "sport = :34345"]);
+    assert!(listening.contains("34345"), "the server listens in the node namespace: {listening}");
+    let cluster = std::fs::read_to_string(node.dir.join("manifests/cluster.yaml")).unwrap();
+    assert!(cluster.contains("hostNetwork: true"), "{cluster}");
+    assert_eq!(namespaces_with(&opts.prefix).len(), 2, "one node and one pod namespace");
+}
