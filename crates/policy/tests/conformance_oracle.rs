@@ -40,3 +40,51 @@ fn every_netpol_case_passes_through_the_oracle() {
     assert!(summary.failed == 0, "{failures}{summary}");
     assert!(cells >= 80 * files.len(), "too few cells compared: {cells}");
 }
+
+const WRONG_CASE: &str = r#"
+name: deliberately wrong
+ignore_loopback: true
+model:
+  namespaces: {x: {ns: x}, y: {ns: y}}
+  pods: {a: {pod: a}}
+  ports: [80]
+  protocols: [TCP]
+steps:
+  - step: 1
+    model_updates: {namespaces: {y: {add_labels: {team: blue}}}}
+    policies:
+      - apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {name: from-blue, namespace: x}
+        spec:
+          podSelector: {}
+          ingress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}}, {ipBlock: {cidr: '{{hostcidr x/a}}'}}]}]
+    probes:
+      - port: 80
+        protocol: TCP
+        matrix:
+          - "     x/a y/a"
+          - "x/a   X   ."
+          - "y/a   X   ."
+"#;
+
+#[test]
+fn runner_reports_wrong_cells_but_not_the_ignored_diagonal() {
+    let case = Case::parse("wrong.yaml", WRONG_CASE).unwrap();
+    let report = run_case(&case, &mut OracleProber::new());
+    assert!(!report.passed());
+    let diffs = &report.steps[0].probes[0].diffs;
+    // y/a reaches x/a (its namespace gained team=blue), so that cell is wrong; x/a → x/a is
+    // wrong too but on the ignored diagonal.
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!((diffs[0].from.to_string(), diffs[0].to.to_string()), ("y/a".into(), "x/a".into()));
+    assert_eq!(report.cells, 2);
+    assert!(report.render_failures().contains("y/a -> x/a: expected X, got ."), "{}", report.render_failures());
+}
+
+#[test]
+fn case_with_a_pod_outside_the_model_is_refused() {
+    let text = WRONG_CASE.replace("\"y/a   X   .\"", "\"y/q   X   .\"").replace("x/a y/a\"", "x/a y/q\"");
+    let e = Case::parse("bad.yaml", &text).unwrap_err();
+    assert_eq!(e.field, "steps[0].probes[0].matrix");
+}

@@ -221,10 +221,8 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
     };
     for (step, probes) in case.spec.steps.iter().zip(&case.probes) {
         let mut sr = StepReport { step: step.step, ..StepReport::default() };
-        if let Some(u) = &step.model_updates {
-            if let Err(e) = u.apply(&mut namespaces, &mut pods) {
-                sr.errors.push(e.to_string());
-            }
+        if let Some(Err(e)) = step.model_updates.as_ref().map(|u| u.apply(&mut namespaces, &mut pods)) {
+            sr.errors.push(e.to_string());
         }
         let mut policies = Vec::new();
         for (i, p) in step.policies.iter().enumerate() {
