@@ -1,7 +1,12 @@
 //! The weir node agent: sources (file, later kube) feed the cluster view, the OVSDB monitor
 //! reports local ports, the pipeline compiles desired flows, and the realizer keeps the switch
 //! equal to them with atomic bundles.
+#![warn(missing_docs)]
 
+pub mod agent;
+pub mod local_ports;
 pub mod source;
 pub mod status;
 pub mod switch;
+
+pub use agent::{Config, TunnelKind, run};

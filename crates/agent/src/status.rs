@@ -37,6 +37,8 @@ pub struct Status {
     pub last_flow_mods: usize,
     /// Whether the switch connection is up and the last realization succeeded.
     pub realized: bool,
+    /// Conditions that keep the agent from forwarding as the cluster view says.
+    pub warnings: Vec<String>,
     /// The last realization error, if it failed.
     pub last_error: Option<String>,
 }

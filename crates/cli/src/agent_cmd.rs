@@ -1,8 +1,56 @@
-//! (owned by its issue's work; being built)
+//! `weir agent`: the node agent in file mode.
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// This node's name (a Node object in the manifests).
+    #[arg(long)]
+    node: String,
+    /// OVSDB target.
+    #[arg(long, default_value = "unix:/var/run/openvswitch/db.sock")]
+    ovsdb: String,
+    /// OpenFlow target of the bridge: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+    #[arg(long)]
+    openflow: Option<String>,
+    /// The integration bridge.
+    #[arg(long, default_value = "br-int")]
+    bridge: String,
+    /// Datapath type of the bridge.
+    #[arg(long, value_parser = ["system", "netdev"], default_value = "system")]
+    datapath: String,
+    /// Directory of Kubernetes manifests (file mode), watched for changes.
+    #[arg(long)]
+    manifests: PathBuf,
+    /// Where to write the status JSON after every realization.
+    #[arg(long, default_value = "/var/run/weir/status.json")]
+    status_file: PathBuf,
+    /// Tunnel protocol between nodes.
+    #[arg(long, value_parser = ["geneve", "vxlan"], default_value = "geneve")]
+    tunnel: String,
+}
 
-pub(crate) async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let config = agent::Config {
+        openflow: args.openflow.unwrap_or_else(|| args.bridge.clone()),
+        node: args.node,
+        ovsdb: args.ovsdb,
+        bridge: args.bridge,
+        datapath: if args.datapath == "netdev" { ovsdb::DatapathType::Netdev } else { ovsdb::DatapathType::System },
+        manifests: args.manifests,
+        status_file: args.status_file,
+        tunnel: if args.tunnel == "vxlan" { agent::TunnelKind::Vxlan } else { agent::TunnelKind::Geneve },
+    };
+    if let Some(dir) = config.status_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    agent::run(config, shutdown).await?;
+    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod compile;
 pub mod conjunction;
 pub mod cookie;
 pub mod diff;
+pub mod docs;
 pub mod flow;
 pub mod forwarding;
 pub mod port_range;

@@ -1,0 +1,307 @@
+//! The agent's main loop.
+//!
+//! Three inputs change what the switch should hold: the manifests directory (cluster view),
+//! the bridge's Interface rows (local pods) and the switch connection itself (a new
+//! connection means the installed flows must be read back). Each change marks the state
+//! dirty; after a short coalescing pause the agent compiles the desired flows, diffs them
+//! against what is installed and sends the difference as one atomic bundle, then writes its
+//! status. A failed realization is retried with backoff; nothing else stops the loop.
+
+use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
+use crate::source::{self, Snapshot};
+use crate::status::{ObjectErrorReport, Status};
+use crate::switch::Switch;
+use pipeline::{FlowSet, Table, Topology, diff};
+use policy::Cluster;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// The tunnel protocol between nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKind {
+    /// GENEVE (UDP 6081).
+    Geneve,
+    /// VXLAN (UDP 4789).
+    Vxlan,
+}
+
+/// How an agent is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's name (matches a Node object of the cluster view).
+    pub node: String,
+    /// OVSDB target (`unix:PATH` or `tcp:HOST:PORT`).
+    pub ovsdb: String,
+    /// OpenFlow target of the bridge (`unix:PATH`, `tcp:HOST:PORT` or a bridge name).
+    pub openflow: String,
+    /// The integration bridge.
+    pub bridge: String,
+    /// The datapath of the bridge (`netdev` for the userspace datapath).
+    pub datapath: ovsdb::DatapathType,
+    /// The manifests directory (file mode).
+    pub manifests: PathBuf,
+    /// Where to write the status JSON.
+    pub status_file: PathBuf,
+    /// Tunnel protocol.
+    pub tunnel: TunnelKind,
+}
+
+/// The name of the tunnel port weir creates on the bridge.
+pub const TUNNEL_PORT: &str = "weir-tun0";
+/// The OpenFlow port weir requests for the tunnel.
+pub const TUNNEL_OFPORT: u16 = 1;
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// OVSDB failed while setting up the bridge.
+    #[error("ovsdb: {0}")]
+    Ovsdb(#[from] ovsdb::Error),
+    /// The manifests directory could not be watched.
+    #[error("watching {dir}: {source}")]
+    Watch {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: notify::Error,
+    },
+}
+
+/// The bridge as weir wants it: OpenFlow 1.5 only, secure fail mode, tables named from the
+/// pipeline declaration.
+pub fn bridge_spec(config: &Config) -> ovsdb::BridgeSpec {
+    let mut spec = ovsdb::BridgeSpec::new(&config.bridge);
+    spec.datapath_type = config.datapath;
+    spec.table_names = Table::ALL.iter().map(|t| (t.id(), t.name().to_string())).collect();
+    spec
+}
+
+/// The tunnel port: remote endpoint chosen per packet by `tun_dst`.
+pub fn tunnel_spec(config: &Config) -> ovsdb::PortSpec {
+    let kind = match config.tunnel {
+        TunnelKind::Geneve => ovsdb::TunnelKind::Geneve,
+        TunnelKind::Vxlan => ovsdb::TunnelKind::Vxlan,
+    };
+    let mut spec = ovsdb::PortSpec::new(
+        TUNNEL_PORT,
+        ovsdb::PortKind::Tunnel(ovsdb::TunnelSpec::new(kind, ovsdb::Flowable::Flow)),
+    );
+    spec.ofport_request = Some(TUNNEL_OFPORT);
+    spec
+}
+
+/// Everything the agent knows, and what it last installed.
+struct State {
+    config: Config,
+    snapshot: Snapshot,
+    cluster: Cluster,
+    ports: LocalPorts,
+    tunnel_ofport: Option<u32>,
+    installed: Option<FlowSet>,
+    status: Status,
+}
+
+impl State {
+    fn topology(&self) -> Option<Topology> {
+        let node = self.cluster.nodes.get(&self.config.node)?;
+        let gateway_ip = pipeline::compile::gateway_for(node)?;
+        Some(Topology {
+            node: self.config.node.clone(),
+            gateway_ip,
+            gateway_mac: Topology::gateway_mac_for(gateway_ip),
+            tunnel_ofport: self.tunnel_ofport,
+            local_pods: self.ports.pods.clone(),
+            remote_nodes: pipeline::compile::remote_nodes(&self.cluster, &self.config.node),
+        })
+    }
+
+    /// The desired flows. Without this node's Node object (or its pod CIDR) there is no
+    /// forwarding to compile: only the table-miss flows are desired, so everything drops
+    /// (fail closed) and the status says why.
+    fn desired(&mut self) -> pipeline::Compiled {
+        match self.topology() {
+            Some(topo) => {
+                self.status.warnings.clear();
+                pipeline::compile(&self.cluster, &topo)
+            }
+            None => {
+                let why = format!(
+                    "node {:?} is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped",
+                    self.config.node
+                );
+                warn!("{why}");
+                self.status.warnings = vec![why];
+                pipeline::Compiled {
+                    flows: pipeline::forwarding::miss_flows().into_iter().collect(),
+                    ..Default::default()
+                }
+            }
+        }
+    }
+
+    /// Brings the switch to the desired flows. Returns the number of flow_mods sent; an error
+    /// means the switch connection should be replaced.
+    async fn realize(&mut self, switch: &mut Switch) -> Result<usize, String> {
+        let compiled = self.desired();
+        if self.installed.is_none() {
+            let flows = switch.dump_flows().await.map_err(|e| format!("reading installed flows: {e}"))?;
+            self.installed = Some(flows.into_iter().collect());
+        }
+        let installed = self.installed.as_ref().expect("read above");
+        let mods = diff(&compiled.flows, installed);
+        if !mods.is_empty() {
+            let started = Instant::now();
+            if let Err(e) = switch.bundle(&mods).await {
+                // The switch rejected the bundle: nothing of it was applied, but re-read to
+                // be sure the next diff starts from the truth.
+                self.installed = None;
+                return Err(format!("installing {} flow_mods: {e}", mods.len()));
+            }
+            info!(flow_mods = mods.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "realized");
+            self.status.generation += 1;
+        }
+        self.status.flows = compiled
+            .flows
+            .counts()
+            .into_iter()
+            .map(|(t, n)| (t.name().to_string(), n))
+            .collect();
+        self.installed = Some(compiled.flows);
+        Ok(mods.len())
+    }
+
+    fn refresh_status(&mut self) {
+        let mut objects = BTreeMap::new();
+        objects.insert("Namespace".to_string(), self.cluster.namespaces.len());
+        objects.insert("Pod".to_string(), self.cluster.pods.len());
+        objects.insert("Node".to_string(), self.cluster.nodes.len());
+        objects.insert("NetworkPolicy".to_string(), self.cluster.policies.len());
+        self.status.objects = objects;
+        self.status.local_pods = self.ports.pods.len();
+        self.status.errors = self
+            .cluster
+            .errors
+            .iter()
+            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone() })
+            .chain(self.ports.errors.iter().cloned())
+            .collect();
+    }
+}
+
+/// How long to wait for more changes before compiling.
+const COALESCE: Duration = Duration::from_millis(5);
+/// Retry delays after a failed realization or connection.
+const BACKOFF: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Runs the agent until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+    let client = ovsdb::Client::connect(&config.ovsdb).await?;
+    let manager = std::sync::Arc::new(ovsdb::Manager::new(&client).await?);
+    manager.ensure_bridge(&bridge_spec(&config)).await?;
+    manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
+    let _reensure = manager.reensure_on_reconnect();
+    let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
+    let (mut snapshots, _watcher) =
+        source::watch(config.manifests.clone(), Duration::from_millis(2), Duration::from_secs(30))
+            .map_err(|source| AgentError::Watch { dir: config.manifests.clone(), source })?;
+
+    let status_file = config.status_file.clone();
+    let mut state = State {
+        status: Status { node: config.node.clone(), ..Status::default() },
+        config,
+        snapshot: Snapshot::default(),
+        cluster: Cluster::default(),
+        ports: LocalPorts::default(),
+        tunnel_ofport: None,
+        installed: None,
+    };
+    let mut switch: Option<Switch> = None;
+    let mut dirty = false;
+    let mut failures = 0usize;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    tokio::pin!(shutdown);
+
+    loop {
+        let wake = retry_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            snapshot = snapshots.recv() => {
+                match snapshot {
+                    Some(Ok(s)) => {
+                        state.cluster = Cluster::from_sources(
+                            s.files.iter().map(|(p, t)| (p.to_str().unwrap_or("?"), t.as_str())),
+                        );
+                        state.snapshot = s;
+                        dirty = true;
+                    }
+                    Some(Err(e)) => warn!("reading manifests: {e}"),
+                    None => return Ok(()),
+                }
+            }
+            set = interfaces.next() => {
+                let Some(set) = set else { return Ok(()) };
+                let rows: Vec<InterfaceRow> = set.interfaces.values().map(InterfaceRow::from).collect();
+                state.ports = local_ports(&rows);
+                state.tunnel_ofport = set
+                    .interfaces
+                    .get(TUNNEL_PORT)
+                    .and_then(|i| i.ofport)
+                    .filter(|p| *p > 0)
+                    .map(|p| p as u32);
+                dirty = true;
+            }
+            _ = tokio::time::sleep_until(wake), if retry_at.is_some() => {
+                retry_at = None;
+                dirty = true;
+            }
+        }
+        if !dirty {
+            continue;
+        }
+        // Coalesce a burst of changes into one realization.
+        tokio::time::sleep(COALESCE).await;
+        dirty = false;
+        state.refresh_status();
+        let token = state.snapshot.token.clone();
+        let result = match &mut switch {
+            Some(sw) => state.realize(sw).await,
+            None => match Switch::connect(&state.config.openflow).await {
+                Ok(mut sw) => {
+                    state.installed = None; // a new connection: read back what is there
+                    let r = state.realize(&mut sw).await;
+                    switch = Some(sw);
+                    r
+                }
+                Err(e) => Err(format!("connecting to {}: {e}", state.config.openflow)),
+            },
+        };
+        match result {
+            Ok(n) => {
+                failures = 0;
+                state.status.realized = true;
+                state.status.last_error = None;
+                state.status.last_flow_mods = n;
+                state.status.source_token = token;
+            }
+            Err(e) => {
+                warn!("{e}");
+                switch = None; // every realization error is the switch's: reconnect
+                state.status.realized = false;
+                state.status.last_error = Some(e);
+                retry_at = Some(tokio::time::Instant::now() + BACKOFF[failures.min(BACKOFF.len() - 1)]);
+                failures += 1;
+            }
+        }
+        if let Err(e) = state.status.write(&status_file) {
+            warn!("writing status {}: {e}", status_file.display());
+        }
+    }
+}
