@@ -154,6 +154,9 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         format!("unix:{d}/br-int.mgmt"),
         "--bridge".into(),
         crate::layout::INT_BRIDGE.into(),
+        // The testbed's switches are userspace-only (no kernel module needed).
+        "--datapath".into(),
+        "netdev".into(),
         "--manifests".into(),
         manifests::manifests_dir(node).display().to_string(),
         "--status-file".into(),

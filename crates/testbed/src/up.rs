@@ -72,19 +72,10 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
     for node in &state.nodes {
         node_bridges(&state, node)?;
     }
-    for node in &state.nodes {
-        let pods: Vec<&PodState> = state.pods.iter().filter(|p| p.node == node.name && !p.host_network).collect();
-        progress(&format!("{}: {} pod(s) on {}", node.name, pods.len(), node.pod_cidr));
-        for pod in &pods {
-            pod_interface(node, pod)?;
-        }
-        attach_pods(node, &pods)?;
-    }
+    // As in a cluster, the agents run before the pods arrive: the source is written first
+    // (the agents need their Node), then pod ports appear on br-int one by one.
     manifests::write_cluster(&state)?;
     manifests::write_token(&state, &manifests::new_token())?;
-
-    progress(&format!("probe servers: {} pod(s)", state.pods.len()));
-    start_servers(&mut state)?;
     if state.agent_command.is_some() {
         for i in 0..state.nodes.len() {
             if !state.nodes[i].agent.is_some_and(|a| a.alive()) {
@@ -93,6 +84,16 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
             }
         }
     }
+    for node in &state.nodes {
+        let pods: Vec<&PodState> = state.pods.iter().filter(|p| p.node == node.name && !p.host_network).collect();
+        progress(&format!("{}: {} pod(s) on {}", node.name, pods.len(), node.pod_cidr));
+        for pod in &pods {
+            pod_interface(node, pod)?;
+        }
+        attach_pods(node, &pods)?;
+    }
+    progress(&format!("probe servers: {} pod(s)", state.pods.len()));
+    start_servers(&mut state)?;
     Ok(Testbed::from_state(state))
 }
 
