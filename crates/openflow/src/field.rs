@@ -251,7 +251,7 @@ pub static FIELDS: &[FieldDef] = &[
         [h!(OpenFlowBasic, 43, "OXM_OF_ACTSET_OUTPUT"), h!(Onf, 43, "ONFOXM_ET_ACTSET_OUTPUT")]),
     row!(Field::PktMark, "pkt_mark", [], 32, 4, M, None, Hex,
         [h!(Nxm1, 33, "NXM_NX_PKT_MARK")]),
-    row!(Field::CtState, "ct_state", [], 32, 4, M, None, CtState,
+    row!(Field::CtState, "ct_state", [], 8, 4, M, None, CtState,
         [h!(Nxm1, 105, "NXM_NX_CT_STATE")]),
     row!(Field::CtZone, "ct_zone", [], 16, 2, X, None, Hex,
         [h!(Nxm1, 106, "NXM_NX_CT_ZONE")]),

@@ -12,6 +12,7 @@ pub mod flow_match;
 pub mod instruction;
 pub mod mac;
 pub mod port;
+pub mod text;
 pub mod wire;
 
 pub use action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason};

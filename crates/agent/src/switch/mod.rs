@@ -1,1 +1,477 @@
-//! The OpenFlow 1.5 connection to a switch (being built).
+//! The OpenFlow 1.5 connection to a switch: a thin tokio driver around the sans-IO codec in the
+//! `openflow` crate.
+//!
+//! One reader task decodes frames, answers echo requests, and routes replies to the waiting
+//! request by xid (multipart parts are reassembled); one writer task drains an unbounded queue
+//! of encoded bytes, so callers pipeline freely. Messages nobody asked for (packet-ins, port
+//! status) go to [`Switch::next_event`].
+
+mod target;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use openflow::wire::message::{ErrorMsg, Features, bundle_ctrl, encode_bundle_add_flow_mod};
+use openflow::wire::multipart::{FlowStatsRequest, FlowStats, MultipartReply, MultipartRequest};
+use openflow::wire::{DecodeError, FrameError, Message, decode_message, split_frame};
+use openflow::{FlowMod, PortNo};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+pub use target::Target;
+
+/// Why a switch operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// Connecting or talking failed.
+    #[error("{target}: {source}")]
+    Io {
+        /// What we were connected to.
+        target: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The target string is not `unix:PATH`, `tcp:HOST:PORT` or a bridge name.
+    #[error("bad switch target {0:?}: expected unix:PATH, tcp:HOST:PORT or a bridge name")]
+    BadTarget(String),
+    /// The switch sent bytes that do not decode.
+    #[error("undecodable message from the switch: {0}")]
+    Decode(#[from] DecodeError),
+    /// The stream broke framing.
+    #[error("bad framing from the switch: {0}")]
+    Frame(FrameError),
+    /// The switch does not speak OpenFlow 1.5.
+    #[error("version negotiation failed: the switch offers versions bitmap {0:#x}, not OpenFlow 1.5")]
+    Version(u32),
+    /// The connection closed.
+    #[error("connection to the switch closed")]
+    Closed,
+    /// The switch answered with an error.
+    #[error("switch rejected {}: {error}", describe_failed(.failed))]
+    Rejected {
+        /// The error.
+        error: ErrorMsg,
+        /// The offending message, decoded from the error's data when possible.
+        failed: Option<Box<Message>>,
+    },
+    /// A flow-mod in a bundle failed; the bundle was not committed.
+    #[error("bundle rejected flow #{index} ({flow}): {error}")]
+    BundleFlow {
+        /// Index of the flow-mod in the bundle.
+        index: usize,
+        /// The flow-mod as ovs-ofctl text.
+        flow: String,
+        /// The error.
+        error: ErrorMsg,
+    },
+    /// The switch sent something other than the expected reply.
+    #[error("unexpected reply from the switch: {0}")]
+    Unexpected(String),
+}
+
+fn describe_failed(m: &Option<Box<Message>>) -> String {
+    match m.as_deref() {
+        Some(Message::FlowMod(fm)) => format!("flow_mod ({})", openflow::text::format_flow_mod(fm)),
+        Some(Message::BundleAdd { message, .. }) => describe_failed(&Some(message.clone())),
+        Some(m) => format!("message type {}", openflow::wire::codes::msg_type::name(m.msg_type()).unwrap_or("?")),
+        None => "request".to_string(),
+    }
+}
+
+fn rejected(error: ErrorMsg) -> SwitchError {
+    let failed = split_frame(&error.data).ok().and_then(|f| decode_message(&f).ok()).map(Box::new);
+    SwitchError::Rejected { error, failed }
+}
+
+/// A reply being collected for a request.
+struct Pending {
+    parts: Vec<Message>,
+    done: oneshot::Sender<Result<Vec<Message>, SwitchError>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    pending: HashMap<u32, Pending>,
+    /// Errors for xids nobody waits on (bundle adds, fire-and-forget sends).
+    orphan_errors: HashMap<u32, ErrorMsg>,
+    closed: bool,
+}
+
+/// A connected OpenFlow 1.5 switch.
+pub struct Switch {
+    target: String,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    shared: Arc<Mutex<Shared>>,
+    next_xid: AtomicU32,
+    next_bundle: AtomicU32,
+    features: Features,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Message>>,
+}
+
+/// OpenFlow 1.5 in a HELLO version bitmap.
+const OF15_BITMAP: u32 = 1 << openflow::wire::OFP15_VERSION;
+
+impl Switch {
+    /// Connects to `unix:PATH`, `tcp:HOST:PORT`, or a bridge name (its `<br>.mgmt` socket in
+    /// `$OVS_RUNDIR`, default /var/run/openvswitch), negotiates OpenFlow 1.5 and reads the
+    /// switch features.
+    pub async fn connect(target: &str) -> Result<Switch, SwitchError> {
+        let t = Target::parse(target)?;
+        let name = t.to_string();
+        let io = |source| SwitchError::Io { target: name.clone(), source };
+        match &t {
+            Target::Unix(path) => {
+                let s = tokio::net::UnixStream::connect(path).await.map_err(io)?;
+                Switch::handshake(name.clone(), s).await
+            }
+            Target::Tcp(addr) => {
+                let s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+                s.set_nodelay(true).map_err(io)?;
+                Switch::handshake(name.clone(), s).await
+            }
+        }
+    }
+
+    /// Runs the handshake on an established stream and starts the driver tasks.
+    pub async fn handshake<S>(target: String, stream: S) -> Result<Switch, SwitchError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let io = |source| SwitchError::Io { target: target.clone(), source };
+        wr.write_all(&Message::Hello { versions: OF15_BITMAP }.to_bytes(0)).await.map_err(io)?;
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let peer = loop {
+            match read_message(&mut rd, &mut buf).await.map_err(io)? {
+                None => return Err(SwitchError::Closed),
+                Some((_, Message::Hello { versions })) => break versions,
+                Some((xid, Message::EchoRequest(d))) => {
+                    wr.write_all(&Message::EchoReply(d).to_bytes(xid)).await.map_err(io)?;
+                }
+                Some((_, Message::Error(e))) => return Err(rejected(e)),
+                Some(_) => {}
+            }
+        };
+        if peer & OF15_BITMAP == 0 {
+            return Err(SwitchError::Version(peer));
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        tokio::spawn(writer_task(wr, rx));
+        tokio::spawn(reader_task(rd, buf, shared.clone(), tx.clone(), ev_tx));
+        let mut sw = Switch {
+            target,
+            tx,
+            shared,
+            next_xid: AtomicU32::new(1),
+            next_bundle: AtomicU32::new(1),
+            features: Features { datapath_id: 0, n_buffers: 0, n_tables: 0, auxiliary_id: 0, capabilities: 0 },
+            events: tokio::sync::Mutex::new(ev_rx),
+        };
+        match sw.request(&Message::FeaturesRequest).await?.pop() {
+            Some(Message::FeaturesReply(f)) => sw.features = f,
+            other => return Err(SwitchError::Unexpected(format!("{other:?} to FEATURES_REQUEST"))),
+        }
+        Ok(sw)
+    }
+
+    /// The target this switch was reached at.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The switch features read at connect time.
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// A fresh transaction id.
+    pub fn next_xid(&self) -> u32 {
+        self.next_xid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Reserves `n` consecutive xids and returns the first.
+    fn reserve_xids(&self, n: u32) -> u32 {
+        self.next_xid.fetch_add(n, Ordering::Relaxed)
+    }
+
+    fn write(&self, bytes: Vec<u8>) -> Result<(), SwitchError> {
+        self.tx.send(bytes).map_err(|_| SwitchError::Closed)
+    }
+
+    fn expect(&self, xid: u32) -> Result<oneshot::Receiver<Result<Vec<Message>, SwitchError>>, SwitchError> {
+        let (done, rx) = oneshot::channel();
+        let mut s = self.shared.lock().expect("switch state lock");
+        if s.closed {
+            return Err(SwitchError::Closed);
+        }
+        s.pending.insert(xid, Pending { parts: Vec::new(), done });
+        Ok(rx)
+    }
+
+    /// Sends a message that has a reply and waits for it (all parts, for multipart).
+    pub async fn request(&self, msg: &Message) -> Result<Vec<Message>, SwitchError> {
+        let xid = self.next_xid();
+        let rx = self.expect(xid)?;
+        self.write(msg.to_bytes(xid))?;
+        rx.await.map_err(|_| SwitchError::Closed)?
+    }
+
+    /// Sends a message without waiting; errors for it surface at the next [`Switch::barrier`].
+    pub fn send(&self, msg: &Message) -> Result<u32, SwitchError> {
+        let xid = self.next_xid();
+        self.write(msg.to_bytes(xid))?;
+        Ok(xid)
+    }
+
+    /// Waits until the switch has processed everything sent before; fails with the first error
+    /// the switch reported for a message sent with [`Switch::send`].
+    pub async fn barrier(&self) -> Result<(), SwitchError> {
+        self.request(&Message::BarrierRequest).await?;
+        let mut s = self.shared.lock().expect("switch state lock");
+        let first = s.orphan_errors.keys().min().copied();
+        match first.and_then(|x| s.orphan_errors.remove(&x)) {
+            Some(e) => {
+                s.orphan_errors.clear();
+                Err(rejected(e))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Applies flow-mods one by one (pipelined, no bundle), then a barrier.
+    pub async fn flow_mods(&self, mods: &[FlowMod]) -> Result<(), SwitchError> {
+        let mut out = Vec::with_capacity(mods.len() * 128);
+        for fm in mods {
+            Message::FlowMod(fm.clone()).encode(self.next_xid(), &mut out);
+        }
+        self.write(out)?;
+        self.barrier().await
+    }
+
+    /// Applies flow-mods as one atomic, ordered bundle. Open and every add are pipelined, then
+    /// one barrier: OVS validates each flow-mod when it is added, and an add that fails leaves
+    /// the rest of the bundle committable, so the bundle is committed only when no add failed
+    /// and discarded otherwise. Nothing changes on the switch if any flow-mod is rejected.
+    pub async fn bundle(&self, mods: &[FlowMod]) -> Result<(), SwitchError> {
+        let flags = bundle_ctrl::ATOMIC | bundle_ctrl::ORDERED;
+        let bundle_id = self.next_bundle.fetch_add(1, Ordering::Relaxed);
+        let n = u32::try_from(mods.len()).map_err(|_| SwitchError::Unexpected("bundle too large".into()))?;
+        let first = self.reserve_xids(n + 1);
+        let open_xid = first;
+        let open_rx = self.expect(open_xid)?;
+        // Encode in chunks so the writer starts while the rest is still being encoded.
+        const CHUNK: usize = 4096;
+        let mut out = Vec::with_capacity(CHUNK.min(mods.len() + 1) * 160);
+        Message::BundleControl { bundle_id, ctrl_type: bundle_ctrl::OPEN_REQUEST, flags }.encode(open_xid, &mut out);
+        for (i, fm) in mods.iter().enumerate() {
+            encode_bundle_add_flow_mod(bundle_id, flags, fm, first + 1 + i as u32, &mut out);
+            if (i + 1) % CHUNK == 0 {
+                self.write(std::mem::replace(&mut out, Vec::with_capacity(CHUNK * 160)))?;
+            }
+        }
+        let barrier_xid = self.next_xid();
+        let barrier_rx = self.expect(barrier_xid)?;
+        Message::BarrierRequest.encode(barrier_xid, &mut out);
+        self.write(out)?;
+        open_rx.await.map_err(|_| SwitchError::Closed)??;
+        barrier_rx.await.map_err(|_| SwitchError::Closed)??;
+        let failed = {
+            let mut s = self.shared.lock().expect("switch state lock");
+            let mut bad: Vec<u32> = s.orphan_errors.keys().copied().filter(|x| *x > open_xid && *x <= open_xid + n).collect();
+            bad.sort_unstable();
+            let first_bad = bad.first().copied();
+            let err = first_bad.and_then(|x| s.orphan_errors.remove(&x));
+            for x in bad {
+                s.orphan_errors.remove(&x);
+            }
+            first_bad.zip(err)
+        };
+        let ctrl_type = if failed.is_some() { bundle_ctrl::DISCARD_REQUEST } else { bundle_ctrl::COMMIT_REQUEST };
+        let done = self.request(&Message::BundleControl { bundle_id, ctrl_type, flags }).await;
+        if let Some((xid, error)) = failed {
+            let index = (xid - open_xid - 1) as usize;
+            return Err(SwitchError::BundleFlow { index, flow: openflow::text::format_flow_mod(&mods[index]), error });
+        }
+        done.map(|_| ())
+    }
+
+    /// All parts of a multipart reply, in order.
+    pub async fn multipart(&self, req: MultipartRequest) -> Result<Vec<MultipartReply>, SwitchError> {
+        let replies = self.request(&Message::MultipartRequest { more: false, body: req }).await?;
+        replies
+            .into_iter()
+            .map(|m| match m {
+                Message::MultipartReply { body, .. } => Ok(body),
+                other => Err(SwitchError::Unexpected(format!("{other:?} in a multipart reply"))),
+            })
+            .collect()
+    }
+
+    /// Every installed flow, in all tables (what the realizer diffs against).
+    pub async fn dump_flows(&self) -> Result<Vec<openflow::Flow>, SwitchError> {
+        Ok(self.dump_flow_stats(FlowStatsRequest::default()).await?.into_iter().map(|f| f.flow).collect())
+    }
+
+    /// The flows selected by `req`, with their counters.
+    pub async fn dump_flow_stats(&self, req: FlowStatsRequest) -> Result<Vec<FlowStats>, SwitchError> {
+        let mut flows = Vec::new();
+        for part in self.multipart(MultipartRequest::FlowDesc(req)).await? {
+            match part {
+                MultipartReply::FlowDesc(f) => flows.extend(f),
+                other => return Err(SwitchError::Unexpected(format!("{other:?} to a flow dump"))),
+            }
+        }
+        Ok(flows)
+    }
+
+    /// The switch's ports.
+    pub async fn port_desc(&self) -> Result<Vec<openflow::wire::message::PortDesc>, SwitchError> {
+        let mut ports = Vec::new();
+        for part in self.multipart(MultipartRequest::PortDesc(PortNo::ANY)).await? {
+            if let MultipartReply::PortDesc(p) = part {
+                ports.extend(p);
+            }
+        }
+        Ok(ports)
+    }
+
+    /// The next asynchronous message (packet-in, port status, flow removed...), or `None` once
+    /// the connection is closed.
+    pub async fn next_event(&self) -> Option<Message> {
+        self.events.lock().await.recv().await
+    }
+}
+
+/// Reads one message, filling `buf` as needed; `None` at a clean end of stream.
+async fn read_message<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<(u32, Message)>> {
+    loop {
+        match split_frame(buf) {
+            Ok(frame) => {
+                let len = frame.bytes.len();
+                let msg = decode_message(&frame).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                let xid = frame.xid;
+                buf.drain(..len);
+                return msg.map(|m| Some((xid, m)));
+            }
+            Err(FrameError::Incomplete { .. }) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = rd.read(&mut chunk).await?;
+        if n == 0 {
+            return if buf.is_empty() { Ok(None) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn writer_task<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(bytes) = rx.recv().await {
+        if let Err(e) = wr.write_all(&bytes).await {
+            tracing::warn!(error = %e, "OpenFlow write failed");
+            return;
+        }
+    }
+}
+
+async fn reader_task<R: AsyncRead + Unpin>(
+    mut rd: R,
+    mut buf: Vec<u8>,
+    shared: Arc<Mutex<Shared>>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    events: mpsc::UnboundedSender<Message>,
+) {
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut start = 0usize;
+    'outer: loop {
+        // Decode every whole frame in the buffer before reading more.
+        loop {
+            match split_frame(&buf[start..]) {
+                Ok(frame) => {
+                    let len = frame.bytes.len();
+                    match decode_message(&frame) {
+                        Ok(msg) => dispatch(frame.xid, msg, &shared, &tx, &events),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "undecodable OpenFlow message");
+                            fail_pending(&shared, frame.xid, SwitchError::Decode(e));
+                        }
+                    }
+                    start += len;
+                }
+                Err(FrameError::Incomplete { .. }) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "OpenFlow framing error; closing");
+                    break 'outer;
+                }
+            }
+        }
+        buf.drain(..start);
+        start = 0;
+        match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut s = shared.lock().expect("switch state lock");
+    s.closed = true;
+    for (_, p) in s.pending.drain() {
+        let _ = p.done.send(Err(SwitchError::Closed));
+    }
+}
+
+fn fail_pending(shared: &Mutex<Shared>, xid: u32, err: SwitchError) {
+    if let Some(p) = shared.lock().expect("switch state lock").pending.remove(&xid) {
+        let _ = p.done.send(Err(err));
+    }
+}
+
+fn dispatch(
+    xid: u32,
+    msg: Message,
+    shared: &Mutex<Shared>,
+    tx: &mpsc::UnboundedSender<Vec<u8>>,
+    events: &mpsc::UnboundedSender<Message>,
+) {
+    match msg {
+        Message::EchoRequest(d) => {
+            let _ = tx.send(Message::EchoReply(d).to_bytes(xid));
+        }
+        Message::PacketIn(_) | Message::PacketIn2(_) | Message::PortStatus { .. } => {
+            let _ = events.send(msg);
+        }
+        Message::Error(e) => {
+            let mut s = shared.lock().expect("switch state lock");
+            match s.pending.remove(&xid) {
+                Some(p) => {
+                    let _ = p.done.send(Err(rejected(e)));
+                }
+                None => {
+                    s.orphan_errors.insert(xid, e);
+                }
+            }
+        }
+        msg => {
+            let mut s = shared.lock().expect("switch state lock");
+            let more = matches!(msg, Message::MultipartReply { more: true, .. });
+            match s.pending.get_mut(&xid) {
+                Some(p) => {
+                    p.parts.push(msg);
+                    if !more {
+                        let p = s.pending.remove(&xid).expect("present");
+                        let _ = p.done.send(Ok(p.parts));
+                    }
+                }
+                None => {
+                    drop(s);
+                    let _ = events.send(msg);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -67,7 +67,12 @@ fn get_value(b: &[u8]) -> u128 {
 /// Writes one OXM entry: header, value and (when not all ones) the mask.
 pub fn put_entry(out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128>) {
     let n = field.bytes();
-    let mask = mask.filter(|m| *m != ones(n as u16 * 8));
+    // OVS keeps ct_state and tun_flags narrower than their wire width and so always sends
+    // them with a mask; everything else is unmasked when the mask covers the wire bytes.
+    let mask = match mask {
+        None if matches!(field, Field::CtState | Field::TunFlags) => Some(field.full_mask()),
+        m => m.filter(|m| *m != ones(n as u16 * 8)),
+    };
     put_header(out, field, mask.is_some());
     put_value(out, value, n);
     if let Some(m) = mask {

@@ -1,0 +1,917 @@
+//! Printing in ovs-ofctl's canonical syntax, field order and number formats
+//! (`ovs-ofctl -O OpenFlow15 dump-flows`), following OVS's `match_format` and `ofpacts_format`.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason};
+use crate::field::{Field, Format};
+use crate::flow::{DEFAULT_PRIORITY, Flow, FlowFlags, FlowMod};
+use crate::flow_match::{Match, MatchField, eth_type, ip_proto};
+use crate::instruction::Instruction;
+use crate::mac::Mac;
+use crate::port::PortNo;
+use crate::wire::multipart::FlowStats;
+
+/// Names to print instead of numbers (`--names`, named tables).
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Port number → name.
+    pub ports: HashMap<u32, String>,
+    /// Table id → name.
+    pub tables: HashMap<u8, String>,
+}
+
+/// ct_state bits in bit order.
+pub const CT_STATE_NAMES: &[(u32, &str)] = &[
+    (0x01, "new"),
+    (0x02, "est"),
+    (0x04, "rel"),
+    (0x08, "rpl"),
+    (0x10, "inv"),
+    (0x20, "trk"),
+    (0x40, "snat"),
+    (0x80, "dnat"),
+];
+
+/// TCP flag bits in bit order.
+pub const TCP_FLAG_NAMES: &[(u32, &str)] = &[
+    (0x001, "fin"),
+    (0x002, "syn"),
+    (0x004, "rst"),
+    (0x008, "psh"),
+    (0x010, "ack"),
+    (0x020, "urg"),
+    (0x040, "ece"),
+    (0x080, "cwr"),
+    (0x100, "ns"),
+];
+
+/// Tunnel flag bits.
+pub const TUN_FLAG_NAMES: &[(u32, &str)] = &[(0x1, "oam")];
+
+fn flag_name(names: &[(u32, &'static str)], bit: u32) -> String {
+    names.iter().find(|(b, _)| *b == bit).map_or_else(|| format!("[{bit:x}]"), |(_, n)| n.to_string())
+}
+
+fn format_flags(s: &mut String, names: &[(u32, &'static str)], flags: u32) {
+    if flags == 0 {
+        s.push('0');
+        return;
+    }
+    let mut first = true;
+    let mut f = flags;
+    while f != 0 {
+        let bit = f & f.wrapping_neg();
+        if !first {
+            s.push('|');
+        }
+        first = false;
+        s.push_str(&flag_name(names, bit));
+        f &= !bit;
+    }
+}
+
+fn format_flags_masked(s: &mut String, names: &[(u32, &'static str)], flags: u32, mask: u32, max: u32) {
+    if mask == max {
+        format_flags(s, names, flags);
+        return;
+    }
+    if mask == 0 {
+        s.push_str("0/0");
+        return;
+    }
+    let mut m = mask;
+    while m != 0 {
+        let bit = m & m.wrapping_neg();
+        s.push(if flags & bit != 0 { '+' } else { '-' });
+        s.push_str(&flag_name(names, bit));
+        m &= !bit;
+    }
+}
+
+/// An IPv4 address with its mask as OVS prints it (`10.0.0.0/8`, `1.2.3.4/255.0.255.0`).
+pub fn format_ipv4_masked(s: &mut String, v: u32, m: u32) {
+    let _ = write!(s, "{}", Ipv4Addr::from(v));
+    if m != u32::MAX {
+        if m.leading_ones() + m.trailing_zeros() == 32 {
+            let _ = write!(s, "/{}", m.leading_ones());
+        } else {
+            let _ = write!(s, "/{}", Ipv4Addr::from(m));
+        }
+    }
+}
+
+/// An IPv6 address with its mask as OVS prints it.
+pub fn format_ipv6_masked(s: &mut String, v: u128, m: u128) {
+    let _ = write!(s, "{}", Ipv6Addr::from(v));
+    if m != u128::MAX {
+        if m.leading_ones() + m.trailing_zeros() == 128 {
+            let _ = write!(s, "/{}", m.leading_ones());
+        } else {
+            let _ = write!(s, "/{}", Ipv6Addr::from(m));
+        }
+    }
+}
+
+fn format_eth_masked(s: &mut String, v: u128, m: u128) {
+    let _ = write!(s, "{}", Mac::from_u64(v as u64));
+    if m != 0xffff_ffff_ffff {
+        let _ = write!(s, "/{}", Mac::from_u64(m as u64));
+    }
+}
+
+/// A port as ovs-ofctl prints it: a reserved name, a name from `names`, or the number.
+pub fn format_port(s: &mut String, p: PortNo, names: Option<&Names>) {
+    if let Some(n) = p.reserved_name() {
+        s.push_str(n);
+    } else if let Some(name) = names.and_then(|n| n.ports.get(&p.0)) {
+        if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+            s.push_str(name);
+        } else {
+            let _ = write!(s, "\"{name}\"");
+        }
+    } else {
+        let _ = write!(s, "{}", p.0);
+    }
+}
+
+fn format_table(s: &mut String, t: u8, names: Option<&Names>) {
+    match names.and_then(|n| n.tables.get(&t)) {
+        Some(name) => s.push_str(name),
+        None => {
+            let _ = write!(s, "{t}");
+        }
+    }
+}
+
+/// A field value in the field's text format (used by set_field and matches).
+pub fn format_value(s: &mut String, field: Field, v: u128, mask: Option<u128>, names: Option<&Names>) {
+    let def = field.def();
+    let m = mask.unwrap_or_else(|| field.full_mask());
+    match def.format {
+        Format::Ipv4 => format_ipv4_masked(s, v as u32, m as u32),
+        Format::Ipv6 => format_ipv6_masked(s, v, m),
+        Format::Ethernet => format_eth_masked(s, v, m),
+        Format::Port => format_port(s, PortNo(v as u32), names),
+        Format::CtState => format_flags_masked(s, CT_STATE_NAMES, v as u32, m as u32, 0xff),
+        Format::TcpFlags => format_flags_masked(s, TCP_FLAG_NAMES, v as u32, m as u32, 0xfff),
+        Format::TunFlags => format_flags_masked(s, TUN_FLAG_NAMES, v as u32, m as u32, 1),
+        Format::Decimal if mask.is_none() => {
+            let _ = write!(s, "{v}");
+        }
+        Format::Decimal | Format::Hex | Format::Frag | Format::PacketType => {
+            let _ = write!(s, "{v:#x}");
+            if mask.is_some() {
+                let _ = write!(s, "/{m:#x}");
+            }
+        }
+    }
+}
+
+fn put_hex32(s: &mut String, name: &str, e: &MatchField) {
+    let _ = write!(s, "{name}={:#x}", e.value);
+    if let Some(m) = e.mask {
+        let _ = write!(s, "/{m:#x}");
+    }
+    s.push(',');
+}
+
+fn put_dec16(s: &mut String, name: &str, e: &MatchField) {
+    match e.mask {
+        None => {
+            let _ = write!(s, "{name}={},", e.value);
+        }
+        Some(m) => {
+            let _ = write!(s, "{name}={:#x}/{m:#x},", e.value);
+        }
+    }
+}
+
+/// Prints a match (with `priority=` first when not the default), as OVS's `match_format`.
+pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Names>) {
+    use Field::*;
+    let start = s.len();
+    if priority != DEFAULT_PRIORITY {
+        let _ = write!(s, "priority={priority},");
+    }
+    let g = |f: Field| m.get(f);
+    if let Some(e) = g(PktMark) {
+        put_hex32(s, "pkt_mark", e);
+    }
+    if let Some(e) = g(RecircId) {
+        put_hex32(s, "recirc_id", e);
+    }
+    if let Some(e) = g(DpHash) {
+        put_hex32(s, "dp_hash", e);
+    }
+    if let Some(e) = g(ConjId) {
+        let _ = write!(s, "conj_id={},", e.value);
+    }
+    if let Some(e) = g(ActsetOutput) {
+        s.push_str("actset_output=");
+        format_port(s, PortNo(e.value as u32), names);
+        s.push(',');
+    }
+    if let Some(e) = g(CtState) {
+        s.push_str("ct_state=");
+        format_flags_masked(s, CT_STATE_NAMES, e.value as u32, e.effective_mask() as u32, 0xff);
+        s.push(',');
+    }
+    if let Some(e) = g(CtZone) {
+        let _ = write!(s, "ct_zone={},", e.value);
+    }
+    if let Some(e) = g(CtMark) {
+        put_hex32(s, "ct_mark", e);
+    }
+    if let Some(e) = g(CtLabel) {
+        put_hex32(s, "ct_label", e);
+    }
+    for (f, name) in [(CtNwSrc, "ct_nw_src"), (CtIpv6Src, "ct_ipv6_src"), (CtNwDst, "ct_nw_dst"), (CtIpv6Dst, "ct_ipv6_dst")] {
+        if let Some(e) = g(f) {
+            let _ = write!(s, "{name}=");
+            format_value(s, f, e.value, e.mask, names);
+            s.push(',');
+        }
+    }
+    if let Some(e) = g(CtNwProto) {
+        let _ = write!(s, "ct_nw_proto={},", e.value);
+        if let Some(e) = g(CtTpSrc) {
+            put_dec16(s, "ct_tp_src", e);
+        }
+        if let Some(e) = g(CtTpDst) {
+            put_dec16(s, "ct_tp_dst", e);
+        }
+    }
+    if let Some(e) = g(PacketType) {
+        let _ = write!(s, "packet_type=({},{:#x}),", e.value >> 16, e.value & 0xffff);
+    }
+    let dl_type = m.eth_type();
+    let proto = m.ip_proto();
+    let mut skip_type = false;
+    let mut skip_proto = false;
+    if let Some(t) = dl_type {
+        skip_type = true;
+        let name = match (t, proto) {
+            (eth_type::IPV4, Some(ip_proto::ICMP)) => Some("icmp"),
+            (eth_type::IPV4, Some(ip_proto::TCP)) => Some("tcp"),
+            (eth_type::IPV4, Some(ip_proto::UDP)) => Some("udp"),
+            (eth_type::IPV4, Some(ip_proto::SCTP)) => Some("sctp"),
+            (eth_type::IPV6, Some(ip_proto::ICMPV6)) => Some("icmp6"),
+            (eth_type::IPV6, Some(ip_proto::TCP)) => Some("tcp6"),
+            (eth_type::IPV6, Some(ip_proto::UDP)) => Some("udp6"),
+            (eth_type::IPV6, Some(ip_proto::SCTP)) => Some("sctp6"),
+            _ => None,
+        };
+        if let Some(n) = name {
+            skip_proto = true;
+            let _ = write!(s, "{n},");
+        } else {
+            match t {
+                eth_type::IPV4 => s.push_str("ip,"),
+                eth_type::IPV6 => s.push_str("ipv6,"),
+                eth_type::ARP => s.push_str("arp,"),
+                eth_type::RARP => s.push_str("rarp,"),
+                eth_type::MPLS => s.push_str("mpls,"),
+                eth_type::MPLS_MCAST => s.push_str("mplsm,"),
+                _ => skip_type = false,
+            }
+        }
+    }
+    for i in 0..16u8 {
+        if let Some(e) = g(Reg(i)) {
+            put_hex32(s, &format!("reg{i}"), e);
+        }
+    }
+    if let Some(e) = g(TunId) {
+        put_hex32(s, "tun_id", e);
+    }
+    for (f, name) in [(TunSrc, "tun_src"), (TunDst, "tun_dst"), (TunIpv6Src, "tun_ipv6_src"), (TunIpv6Dst, "tun_ipv6_dst")] {
+        if let Some(e) = g(f) {
+            let _ = write!(s, "{name}=");
+            format_value(s, f, e.value, e.mask, names);
+            s.push(',');
+        }
+    }
+    if let Some(e) = g(TunGbpId) {
+        put_dec16(s, "tun_gbp_id", e);
+    }
+    if let Some(e) = g(TunGbpFlags) {
+        put_hex32(s, "tun_gbp_flags", e);
+    }
+    if let Some(e) = g(TunFlags) {
+        s.push_str("tun_flags=");
+        format_flags_masked(s, TUN_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 1);
+        s.push(',');
+    }
+    if let Some(e) = g(Metadata) {
+        put_hex32(s, "metadata", e);
+    }
+    if let Some(e) = g(InPort) {
+        s.push_str("in_port=");
+        format_port(s, PortNo(e.value as u32), names);
+        s.push(',');
+    }
+    if let Some(e) = g(VlanTci) {
+        let (v, mask) = (e.value as u16, e.effective_mask() as u16);
+        let vid_mask = mask & 0x0fff;
+        let pcp_mask = mask & 0xe000;
+        let cfi = mask & 0x1000 != 0;
+        if cfi
+            && v & 0x1000 != 0
+            && (vid_mask == 0 || vid_mask == 0x0fff)
+            && (pcp_mask == 0 || pcp_mask == 0xe000)
+            && (vid_mask != 0 || pcp_mask != 0)
+        {
+            if vid_mask != 0 {
+                let _ = write!(s, "dl_vlan={},", v & 0x0fff);
+            }
+            if pcp_mask != 0 {
+                let _ = write!(s, "dl_vlan_pcp={},", v >> 13);
+            }
+        } else if mask == 0xffff {
+            let _ = write!(s, "vlan_tci=0x{v:04x},");
+        } else {
+            let _ = write!(s, "vlan_tci=0x{v:04x}/0x{mask:04x},");
+        }
+    }
+    for (f, name) in [(EthSrc, "dl_src"), (EthDst, "dl_dst")] {
+        if let Some(e) = g(f) {
+            let _ = write!(s, "{name}=");
+            format_eth_masked(s, e.value, e.effective_mask());
+            s.push(',');
+        }
+    }
+    if !skip_type {
+        if let Some(t) = dl_type {
+            let _ = write!(s, "dl_type=0x{t:04x},");
+        }
+    }
+    let is_arp = matches!(dl_type, Some(eth_type::ARP | eth_type::RARP));
+    let addr_fields: &[(Field, &str)] = match dl_type {
+        Some(eth_type::IPV6) => &[(Ipv6Src, "ipv6_src"), (Ipv6Dst, "ipv6_dst")],
+        _ if is_arp => &[(ArpSpa, "arp_spa"), (ArpTpa, "arp_tpa")],
+        _ => &[(Ipv4Src, "nw_src"), (Ipv4Dst, "nw_dst")],
+    };
+    for (f, name) in addr_fields {
+        if let Some(e) = g(*f) {
+            let _ = write!(s, "{name}=");
+            format_value(s, *f, e.value, e.mask, names);
+            s.push(',');
+        }
+    }
+    if dl_type == Some(eth_type::IPV6) {
+        if let Some(e) = g(Ipv6Label) {
+            let _ = write!(s, "ipv6_label=0x{:05x}", e.value);
+            if let Some(m) = e.mask {
+                let _ = write!(s, "/0x{m:05x}");
+            }
+            s.push(',');
+        }
+    }
+    if !skip_proto {
+        if is_arp {
+            if let Some(e) = g(ArpOp) {
+                let _ = write!(s, "arp_op={},", e.value);
+            }
+        } else if let Some(p) = proto {
+            let _ = write!(s, "nw_proto={p},");
+        }
+    }
+    if is_arp {
+        for (f, name) in [(ArpSha, "arp_sha"), (ArpTha, "arp_tha")] {
+            if let Some(e) = g(f) {
+                let _ = write!(s, "{name}=");
+                format_eth_masked(s, e.value, e.effective_mask());
+                s.push(',');
+            }
+        }
+    }
+    if let Some(e) = g(NwTos) {
+        let _ = write!(s, "nw_tos={},", e.value);
+    }
+    if let Some(e) = g(IpEcn) {
+        let _ = write!(s, "nw_ecn={},", e.value);
+    }
+    if let Some(e) = g(IpTtl) {
+        let _ = write!(s, "nw_ttl={},", e.value);
+    }
+    for (f, name) in [(MplsLabel, "mpls_label"), (MplsTc, "mpls_tc"), (MplsTtl, "mpls_ttl"), (MplsBos, "mpls_bos")] {
+        if let Some(e) = g(f) {
+            let _ = write!(s, "{name}={},", e.value);
+        }
+    }
+    if let Some(e) = g(IpFrag) {
+        let text = match (e.effective_mask(), e.value) {
+            (3, 0) => "no",
+            (3, 1) => "first",
+            (3, 3) => "later",
+            (1, 1) => "yes",
+            (1, 0) => "no",
+            (2, 2) => "later",
+            (2, 0) => "not_later",
+            _ => "<error>",
+        };
+        let _ = write!(s, "nw_frag={text},");
+    }
+    let l4: &[(Field, &str)] = match (dl_type, proto) {
+        (Some(eth_type::IPV4), Some(ip_proto::ICMP)) => &[(Icmpv4Type, "icmp_type"), (Icmpv4Code, "icmp_code")],
+        (Some(eth_type::IPV6), Some(ip_proto::ICMPV6)) => &[(Icmpv6Type, "icmp_type"), (Icmpv6Code, "icmp_code")],
+        (_, Some(ip_proto::TCP)) => &[(TcpSrc, "tp_src"), (TcpDst, "tp_dst")],
+        (_, Some(ip_proto::UDP)) => &[(UdpSrc, "tp_src"), (UdpDst, "tp_dst")],
+        (_, Some(ip_proto::SCTP)) => &[(SctpSrc, "tp_src"), (SctpDst, "tp_dst")],
+        _ => &[],
+    };
+    for (f, name) in l4 {
+        if let Some(e) = g(*f) {
+            put_dec16(s, name, e);
+        }
+    }
+    if proto == Some(ip_proto::ICMPV6) {
+        if let Some(e) = g(NdTarget) {
+            s.push_str("nd_target=");
+            format_ipv6_masked(s, e.value, e.effective_mask());
+            s.push(',');
+        }
+        for (f, name) in [(NdSll, "nd_sll"), (NdTll, "nd_tll")] {
+            if let Some(e) = g(f) {
+                let _ = write!(s, "{name}=");
+                format_eth_masked(s, e.value, e.effective_mask());
+                s.push(',');
+            }
+        }
+    }
+    if proto == Some(ip_proto::TCP) {
+        if let Some(e) = g(TcpFlags) {
+            s.push_str("tcp_flags=");
+            format_flags_masked(s, TCP_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 0xfff);
+            s.push(',');
+        }
+    }
+    if s.len() > start && s.ends_with(',') {
+        s.pop();
+    }
+}
+
+fn format_hex_bytes(s: &mut String, b: &[u8]) {
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        let _ = write!(s, "{x:02x}");
+    }
+}
+
+/// Prints a list of actions (`drop` when empty).
+pub fn format_actions(s: &mut String, actions: &[Action], names: Option<&Names>) {
+    if actions.is_empty() {
+        s.push_str("drop");
+        return;
+    }
+    for (i, a) in actions.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        format_action(s, a, names);
+    }
+}
+
+fn format_controller(s: &mut String, c: &Controller) {
+    if c.is_plain() {
+        let _ = write!(s, "CONTROLLER:{}", c.max_len);
+        return;
+    }
+    s.push_str("controller(");
+    if c.reason != PacketInReason::ACTION {
+        match c.reason.name() {
+            Some(n) => {
+                let _ = write!(s, "reason={n},");
+            }
+            None => {
+                let _ = write!(s, "reason={},", c.reason.0);
+            }
+        }
+    }
+    if c.max_len != u16::MAX {
+        let _ = write!(s, "max_len={},", c.max_len);
+    }
+    if c.controller_id != 0 {
+        let _ = write!(s, "id={},", c.controller_id);
+    }
+    if !c.userdata.is_empty() {
+        s.push_str("userdata=");
+        format_hex_bytes(s, &c.userdata);
+        s.push(',');
+    }
+    if c.pause {
+        s.push_str("pause,");
+    }
+    if let Some(m) = c.meter_id {
+        let _ = write!(s, "meter_id={m},");
+    }
+    if s.ends_with(',') {
+        s.pop();
+    }
+    s.push(')');
+}
+
+fn format_nat(s: &mut String, nat: &Nat) {
+    s.push_str("nat");
+    let Some(kind) = nat.kind else { return };
+    s.push('(');
+    s.push_str(if kind == NatKind::Src { "src" } else { "dst" });
+    if let Some((lo, hi)) = nat.addrs {
+        s.push('=');
+        let port = nat.ports.map_or(0, |p| p.0);
+        let addr = |s: &mut String, a: std::net::IpAddr| match a {
+            std::net::IpAddr::V4(a) => {
+                let _ = write!(s, "{a}");
+            }
+            std::net::IpAddr::V6(a) => {
+                if port != 0 {
+                    let _ = write!(s, "[{a}]");
+                } else {
+                    let _ = write!(s, "{a}");
+                }
+            }
+        };
+        addr(s, lo);
+        if hi != lo {
+            s.push('-');
+            addr(s, hi);
+        }
+        if let Some((plo, phi)) = nat.ports {
+            if plo != 0 {
+                let _ = write!(s, ":{plo}");
+                if phi != 0 && phi != plo {
+                    let _ = write!(s, "-{phi}");
+                }
+            }
+        }
+        s.push(',');
+        if nat.persistent {
+            s.push_str("persistent,");
+        }
+        if nat.hash {
+            s.push_str("hash,");
+        }
+        if nat.random {
+            s.push_str("random,");
+        }
+    }
+    if s.ends_with(',') {
+        s.pop();
+    }
+    s.push(')');
+}
+
+fn format_ct(s: &mut String, ct: &Ct, names: Option<&Names>) {
+    s.push_str("ct(");
+    if ct.commit {
+        s.push_str("commit,");
+    }
+    if ct.force {
+        s.push_str("force,");
+    }
+    if let Some(t) = ct.table {
+        s.push_str("table=");
+        format_table(s, t, names);
+        s.push(',');
+    }
+    match ct.zone {
+        CtZone::Field(r) => {
+            let _ = write!(s, "zone={r},");
+        }
+        CtZone::Imm(0) => {}
+        CtZone::Imm(z) => {
+            let _ = write!(s, "zone={z},");
+        }
+    }
+    if let Some(nat) = &ct.nat {
+        format_nat(s, nat);
+        s.push(',');
+    }
+    if !ct.exec.is_empty() {
+        s.push_str("exec(");
+        format_actions(s, &ct.exec, names);
+        s.push_str("),");
+    }
+    match ct.alg {
+        0 => {}
+        21 => s.push_str("alg=ftp,"),
+        69 => s.push_str("alg=tftp,"),
+        n => {
+            let _ = write!(s, "alg={n},");
+        }
+    }
+    if s.ends_with(',') {
+        s.pop();
+    }
+    s.push(')');
+}
+
+fn format_learn(s: &mut String, l: &Learn, names: Option<&Names>) {
+    s.push_str("learn(table=");
+    format_table(s, l.table_id, names);
+    if l.idle_timeout != 0 {
+        let _ = write!(s, ",idle_timeout={}", l.idle_timeout);
+    }
+    if l.hard_timeout != 0 {
+        let _ = write!(s, ",hard_timeout={}", l.hard_timeout);
+    }
+    if l.fin_idle_timeout != 0 {
+        let _ = write!(s, ",fin_idle_timeout={}", l.fin_idle_timeout);
+    }
+    if l.fin_hard_timeout != 0 {
+        let _ = write!(s, ",fin_hard_timeout={}", l.fin_hard_timeout);
+    }
+    if l.priority != DEFAULT_PRIORITY {
+        let _ = write!(s, ",priority={}", l.priority);
+    }
+    if l.flags & crate::action::learn_flags::SEND_FLOW_REM != 0 {
+        s.push_str(",send_flow_rem");
+    }
+    if l.flags & crate::action::learn_flags::DELETE_LEARNED != 0 {
+        s.push_str(",delete_learned");
+    }
+    if l.cookie != 0 {
+        let _ = write!(s, ",cookie={:#x}", l.cookie);
+    }
+    if l.limit != 0 {
+        let _ = write!(s, ",limit={}", l.limit);
+    }
+    if let Some(r) = l.result_dst {
+        let _ = write!(s, ",result_dst={r}");
+    }
+    for spec in &l.specs {
+        s.push(',');
+        match spec {
+            LearnSpec::Match { dst, src: LearnSrc::Field(src) } => {
+                if src == dst {
+                    let _ = write!(s, "{dst}");
+                } else {
+                    let _ = write!(s, "{dst}={src}");
+                }
+            }
+            LearnSpec::Match { dst, src: LearnSrc::Imm(v) } => {
+                if dst.is_whole() {
+                    let _ = write!(s, "{}=", dst.field);
+                    format_value(s, dst.field, *v, None, names);
+                } else {
+                    let _ = write!(s, "{dst}={v:#x}");
+                }
+            }
+            LearnSpec::Load { dst, src: LearnSrc::Field(src) } => {
+                let _ = write!(s, "load:{src}->{dst}");
+            }
+            LearnSpec::Load { dst, src: LearnSrc::Imm(v) } => {
+                let _ = write!(s, "load:{v:#x}->{dst}");
+            }
+            LearnSpec::Output { src } => {
+                let _ = write!(s, "output:{src}");
+            }
+        }
+    }
+    s.push(')');
+}
+
+/// Prints one action.
+pub fn format_action(s: &mut String, a: &Action, names: Option<&Names>) {
+    match a {
+        Action::Output { port, max_len } => {
+            if port.0 < 0xff00 || (port.0 < PortNo::MAX.0 && port.reserved_name().is_none()) {
+                s.push_str("output:");
+            }
+            format_port(s, *port, names);
+            if *port == PortNo::CONTROLLER {
+                let _ = write!(s, ":{max_len}");
+            }
+        }
+        Action::OutputReg { src, .. } => {
+            let _ = write!(s, "output:{src}");
+        }
+        Action::Controller(c) => format_controller(s, c),
+        Action::Group(g) => {
+            let _ = write!(s, "group:{g}");
+        }
+        Action::Meter(m) => {
+            let _ = write!(s, "meter:{m}");
+        }
+        Action::SetQueue(q) => {
+            let _ = write!(s, "set_queue:{q}");
+        }
+        Action::PopQueue => s.push_str("pop_queue"),
+        Action::SetField { field, value, mask } => {
+            s.push_str("set_field:");
+            format_value(s, *field, *value, *mask, names);
+            let _ = write!(s, "->{field}");
+        }
+        Action::Load { dst, value } => {
+            let _ = write!(s, "load:{value:#x}->{dst}");
+        }
+        Action::Move { src, dst } => {
+            let _ = write!(s, "move:{src}->{dst}");
+        }
+        Action::PushVlan(t) => {
+            let _ = write!(s, "push_vlan:{t:#x}");
+        }
+        Action::PopVlan => s.push_str("pop_vlan"),
+        Action::DecTtl => s.push_str("dec_ttl"),
+        Action::Resubmit { port, table, ct } => {
+            if port.is_some() && table.is_none() && !ct {
+                s.push_str("resubmit:");
+                format_port(s, port.expect("checked"), names);
+            } else {
+                s.push_str("resubmit(");
+                if let Some(p) = port {
+                    format_port(s, *p, names);
+                }
+                s.push(',');
+                if let Some(t) = table {
+                    format_table(s, *t, names);
+                }
+                if *ct {
+                    s.push_str(",ct");
+                }
+                s.push(')');
+            }
+        }
+        Action::Conjunction { id, clause, n_clauses } => {
+            let _ = write!(s, "conjunction({id},{clause}/{n_clauses})");
+        }
+        Action::Ct(ct) => format_ct(s, ct, names),
+        Action::CtClear => s.push_str("ct_clear"),
+        Action::Note(b) => {
+            s.push_str("note:");
+            format_hex_bytes(s, b);
+        }
+        Action::Learn(l) => format_learn(s, l, names),
+        Action::Exit => s.push_str("exit"),
+        Action::Clone(a) => {
+            s.push_str("clone(");
+            format_actions(s, a, names);
+            s.push(')');
+        }
+    }
+}
+
+/// Prints instructions the way ovs-ofctl does after `actions=` (apply-actions flat).
+pub fn format_instructions(s: &mut String, instructions: &[Instruction], names: Option<&Names>) {
+    if instructions.is_empty() {
+        s.push_str("drop");
+        return;
+    }
+    let mut first = true;
+    let mut sep = |s: &mut String| {
+        if !first {
+            s.push(',');
+        }
+        first = false;
+    };
+    for i in instructions {
+        match i {
+            Instruction::Meter(m) => {
+                sep(s);
+                let _ = write!(s, "meter:{m}");
+            }
+            Instruction::ApplyActions(a) => {
+                sep(s);
+                format_actions(s, a, names);
+            }
+            Instruction::ClearActions => {
+                sep(s);
+                s.push_str("clear_actions");
+            }
+            Instruction::WriteActions(a) => {
+                sep(s);
+                s.push_str("write_actions(");
+                format_actions(s, a, names);
+                s.push(')');
+            }
+            Instruction::WriteMetadata { value, mask } => {
+                sep(s);
+                let _ = write!(s, "write_metadata:{value:#x}");
+                if *mask != u64::MAX {
+                    let _ = write!(s, "/{mask:#x}");
+                }
+            }
+            Instruction::GotoTable(t) => {
+                sep(s);
+                s.push_str("goto_table:");
+                format_table(s, *t, names);
+            }
+        }
+    }
+}
+
+fn format_flags_list(s: &mut String, flags: FlowFlags) {
+    for (bit, name) in FlowFlags::NAMES {
+        if flags.has(*bit) {
+            let _ = write!(s, "{name}, ");
+        }
+    }
+}
+
+/// Prints a flow as one `dump-flows --no-stats` line.
+pub fn format_flow(s: &mut String, f: &Flow, names: Option<&Names>) {
+    if f.cookie != 0 {
+        let _ = write!(s, "cookie={:#x}, ", f.cookie);
+    }
+    if f.table_id != 0 || names.is_some_and(|n| n.tables.contains_key(&f.table_id)) {
+        s.push_str("table=");
+        format_table(s, f.table_id, names);
+        s.push_str(", ");
+    }
+    format_flow_tail(s, f, names);
+}
+
+fn format_flow_tail(s: &mut String, f: &Flow, names: Option<&Names>) {
+    if f.idle_timeout != 0 {
+        let _ = write!(s, "idle_timeout={}, ", f.idle_timeout);
+    }
+    if f.hard_timeout != 0 {
+        let _ = write!(s, "hard_timeout={}, ", f.hard_timeout);
+    }
+    format_flags_list(s, f.flags);
+    if f.importance != 0 {
+        let _ = write!(s, "importance={}, ", f.importance);
+    }
+    let before = s.len();
+    format_match(s, &f.matches, f.priority, names);
+    if s.len() != before {
+        s.push(' ');
+    }
+    s.push_str("actions=");
+    format_instructions(s, &f.instructions, names);
+}
+
+/// Prints a flow-stats entry as one `dump-flows` line with statistics (no leading space).
+pub fn format_flow_stats(s: &mut String, fs: &FlowStats, names: Option<&Names>) {
+    let f = &fs.flow;
+    let _ = write!(s, "cookie={:#x}, duration=", f.cookie);
+    let ms = fs.duration_nsec / 1_000_000;
+    let _ = write!(s, "{}.{:03}s, ", fs.duration_sec, ms);
+    s.push_str("table=");
+    format_table(s, f.table_id, names);
+    let _ = write!(s, ", n_packets={}, n_bytes={}, ", fs.packet_count, fs.byte_count);
+    let mut tail = String::new();
+    if f.idle_timeout != 0 {
+        let _ = write!(tail, "idle_timeout={}, ", f.idle_timeout);
+    }
+    if f.hard_timeout != 0 {
+        let _ = write!(tail, "hard_timeout={}, ", f.hard_timeout);
+    }
+    format_flags_list(&mut tail, f.flags);
+    if f.importance != 0 {
+        let _ = write!(tail, "importance={}, ", f.importance);
+    }
+    if let Some(age) = fs.idle_age {
+        let _ = write!(tail, "idle_age={age}, ");
+    }
+    s.push_str(&tail);
+    let before = s.len();
+    format_match(s, &f.matches, f.priority, names);
+    if s.len() != before {
+        s.push(' ');
+    }
+    s.push_str("actions=");
+    format_instructions(s, &f.instructions, names);
+}
+
+/// A flow-mod as ovs-ofctl flow text (for error messages): the flow, with the command when it
+/// is not `add`.
+pub fn format_flow_mod(fm: &FlowMod) -> String {
+    let mut s = String::new();
+    if fm.command != crate::FlowModCommand::Add {
+        let _ = write!(s, "{:?}: ", fm.command);
+    }
+    format_flow(&mut s, &fm.flow, None);
+    s
+}
+
+impl std::fmt::Display for Flow {
+    /// The `dump-flows --no-stats` form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        format_flow(&mut s, self, None);
+        f.write_str(&s)
+    }
+}
+
+impl std::fmt::Display for Match {
+    /// The match part of a flow (default priority).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        format_match(&mut s, self, DEFAULT_PRIORITY, None);
+        f.write_str(&s)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        format_action(&mut s, self, None);
+        f.write_str(&s)
+    }
+}
