@@ -188,3 +188,23 @@ pods:
     assert!(cluster.contains("hostNetwork: true"), "{cluster}");
     assert_eq!(namespaces_with(&opts.prefix).len(), 2, "one node and one pod namespace");
 }
+
+#[test]
+fn an_agent_can_be_stopped_and_started_again_by_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}}\nports: [80]\nprotocols: [TCP]\n");
+    let opts = options('r', tmp.path(), model, 2, Some(fake_agent(tmp.path())));
+    let running = Running::up(&opts);
+    let mut tb = (*running).clone();
+    let old = tb.node("node-2").unwrap().agent.unwrap();
+    tb.stop_agent("node-2", Duration::from_secs(2)).unwrap();
+    assert!(!old.alive(), "the agent of node-2 is stopped");
+    assert!(tb.node("node-1").unwrap().agent.unwrap().alive(), "node-1's agent is untouched");
+    assert!(tb.sync(Duration::from_secs(5)).unwrap_err().to_string().contains("agent of node-2 is not running"));
+
+    tb.start_agent("node-2").unwrap();
+    let new = tb.node("node-2").unwrap().agent.unwrap();
+    assert_ne!(new, old);
+    assert_eq!(testbed::Testbed::load(&opts.dir).unwrap().node("node-2").unwrap().agent, Some(new), "recorded for down");
+    tb.sync(Duration::from_secs(10)).expect("both agents sync again");
+}
