@@ -5,6 +5,8 @@ use crate::manifests::{self, AgentStatus};
 use crate::ovs::OvsSwitch;
 use crate::process::spawn_in_netns;
 use crate::state::{NodeState, PodState, State};
+use policy::Labels;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -133,6 +135,26 @@ impl Testbed {
 
     fn node_index(&self, node: &str) -> Result<usize, Error> {
         self.state.nodes.iter().position(|n| n.name == node).ok_or_else(|| Error::NoSuchTarget(node.to_string()))
+    }
+
+    /// Replaces the labels of namespaces (by name) and pods (by `namespace/name`), records
+    /// them and rewrites every node's `cluster.yaml`; call [`Testbed::sync`] to wait until the
+    /// agents enforce them (conformance steps change labels this way).
+    pub fn set_labels(
+        &mut self,
+        namespaces: &BTreeMap<String, Labels>,
+        pods: &BTreeMap<String, Labels>,
+    ) -> Result<(), Error> {
+        for (name, labels) in namespaces {
+            let entry = self.state.namespaces.get_mut(name).ok_or_else(|| Error::NoSuchTarget(name.clone()))?;
+            *entry = labels.clone();
+        }
+        for (key, labels) in pods {
+            let pod = self.state.pods.iter_mut().find(|p| &p.key() == key).ok_or_else(|| Error::NoSuchTarget(key.clone()))?;
+            pod.labels = labels.clone();
+        }
+        self.state.save()?;
+        manifests::write_cluster(&self.state)
     }
 
     /// Re-reads the state file (after another process changed it).

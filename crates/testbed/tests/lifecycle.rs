@@ -208,3 +208,23 @@ fn an_agent_can_be_stopped_and_started_again_by_pid() {
     assert_eq!(testbed::Testbed::load(&opts.dir).unwrap().node("node-2").unwrap().agent, Some(new), "recorded for down");
     tb.sync(Duration::from_secs(10)).expect("both agents sync again");
 }
+
+#[test]
+fn label_changes_reach_the_agents_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options('b', tmp.path(), standard_model(), 1, Some(fake_agent(tmp.path())));
+    let running = Running::up(&opts);
+    let mut tb = (*running).clone();
+    let ns = [("y".to_string(), [("ns2".to_string(), "updated".to_string())].into())].into();
+    let pods = [("x/b".to_string(), [("pod2".to_string(), "updated".to_string())].into())].into();
+    tb.set_labels(&ns, &pods).unwrap();
+    tb.sync(Duration::from_secs(10)).unwrap();
+    let text = std::fs::read_to_string(tb.node("node-1").unwrap().dir.join("manifests/cluster.yaml")).unwrap();
+    let cluster = policy::cluster::Cluster::from_sources([("cluster.yaml", text.as_str())]);
+    assert_eq!(cluster.namespaces["y"].labels.get("ns2").map(String::as_str), Some("updated"));
+    let b = cluster.pod(&policy::PodKey::new("x", "b")).unwrap();
+    assert_eq!(b.labels.get("pod2").map(String::as_str), Some("updated"));
+    assert_eq!(testbed::Testbed::load(&opts.dir).unwrap().pod("x/b").unwrap().labels, b.labels, "recorded");
+    let unknown = [("x/q".to_string(), Default::default())].into();
+    assert!(tb.set_labels(&Default::default(), &unknown).unwrap_err().to_string().contains("x/q"));
+}
