@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod agent_cmd;
 mod bench_cmd;
+mod compile_cmd;
 mod ofctl;
 mod ovs;
 mod policy_cmd;
@@ -28,6 +29,12 @@ enum Command {
     Agent(agent_cmd::Args),
     /// Emulated multi-node cluster in network namespaces on this host.
     Testbed(testbed_cmd::Args),
+    /// The node's desired flows as ovs-ofctl text, compiled from manifests without a switch.
+    Compile(compile_cmd::CompileArgs),
+    /// What an agent has realized: generation, objects, errors, flows per table.
+    Status(compile_cmd::StatusArgs),
+    /// Regenerate pipeline-docs/ from the table declaration and a flow dump.
+    PipelineDocs(compile_cmd::DocsArgs),
     /// Benchmarks, each reported as a ratio against a baseline measured in the same run.
     Bench(bench_cmd::Args),
     /// The reference evaluator: verdicts, truth tables and conformance cases without a switch.
@@ -55,6 +62,9 @@ fn main() -> ExitCode {
             Command::Testbed(args) => testbed_cmd::run(args).await,
             Command::Policy(args) => policy_cmd::run(args).await,
             Command::Bench(args) => bench_cmd::run(args).await,
+            Command::Compile(args) => compile_cmd::compile(args).await,
+            Command::Status(args) => compile_cmd::status(args).await,
+            Command::PipelineDocs(args) => compile_cmd::docs(args).await,
         }
     });
     match result {
