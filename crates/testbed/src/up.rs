@@ -50,6 +50,21 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
             existing
         }
         Err(Error::NotUp(_)) => {
+            // Names are only ours if our state file records them: never adopt a namespace
+            // another testbed (same prefix, other state directory) or someone else made.
+            let names = plan.nodes.iter().map(|n| &n.netns).chain(plan.pods.iter().map(|p| &p.netns));
+            if let Some(taken) = names.chain(plan.underlay_netns.as_ref()).find(|n| Netns::exists(n)) {
+                return Err(Error::invalid(
+                    "testbed",
+                    "prefix",
+                    format!(
+                        "network namespace {taken} already exists but {} records no testbed; \
+                         another testbed uses prefix {:?} (pick another with --prefix, or --dir of that testbed)",
+                        opts.dir.display(),
+                        opts.prefix
+                    ),
+                ));
+            }
             let mut plan = plan;
             plan.created_dir = !opts.dir.exists();
             std::fs::create_dir_all(&opts.dir).map_err(|e| Error::io(&opts.dir, e))?;

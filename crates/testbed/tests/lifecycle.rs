@@ -228,3 +228,16 @@ fn label_changes_reach_the_agents_source() {
     let unknown = [("x/q".to_string(), Default::default())].into();
     assert!(tb.set_labels(&Default::default(), &unknown).unwrap_err().to_string().contains("x/q"));
 }
+
+#[test]
+fn a_second_testbed_with_the_same_prefix_elsewhere_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = write_model(tmp.path(), "namespaces: {x: {}}\npods: {a: {}}\nports: [80]\nprotocols: [TCP]\n");
+    let opts = options('q', tmp.path(), model, 1, None);
+    let _first = Running::up(&opts);
+    let mut other = opts.clone();
+    other.dir = tmp.path().join("elsewhere");
+    let err = testbed::up(&other, &mut no_progress).unwrap_err().to_string();
+    assert!(err.contains("already exists") && err.contains(&opts.prefix), "{err}");
+    assert!(!other.dir.exists(), "nothing was created for the refused testbed");
+}
