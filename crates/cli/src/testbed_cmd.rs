@@ -8,6 +8,25 @@ use std::time::{Duration, Instant};
 use testbed::probe::ProbeOptions;
 use testbed::{Launcher, Testbed, Tunnel};
 
+/// Prints a line to stdout; a closed pipe (`weir testbed probe | head`) ends the program
+/// quietly instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => { emit(&format!("{}\n", format_args!($($t)*))) };
+}
+
+/// Prints text to stdout as [`say!`] does, without adding a newline.
+macro_rules! say_raw {
+    ($($t:tt)*) => { emit(&format!($($t)*)) };
+}
+
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// State directory of the testbed (its state file, node directories, logs).
@@ -176,12 +195,12 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
         Command::Status { output } => {
             let nodes = testbed::status(&dir)?;
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?);
+                say!("{}", serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?);
                 return Ok(());
             }
             for n in &nodes {
                 let pid = |p: Option<i32>| p.map_or("DOWN".to_string(), |p| p.to_string());
-                println!(
+                say!(
                     "{}  netns {}{}  {}  pods {}  ovsdb-server {}  ovs-vswitchd {}  agent {}  servers {}/{}",
                     n.name,
                     n.netns,
@@ -196,7 +215,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 );
                 if let Some(s) = &n.agent_status {
                     let flows: u64 = s.flows.values().sum();
-                    println!(
+                    say!(
                         "    agent: generation {}, token {}, {} flows, {} error(s){}",
                         s.generation,
                         s.source_token.as_deref().unwrap_or("-"),
@@ -221,19 +240,19 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pods": pods }))?);
+                say!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pods": pods }))?);
                 return Ok(());
             }
-            println!("{:<12} {:<16} {:<8} {:<14} {:<18} LABELS", "NAMESPACE", "NAME", "NODE", "IP", "MAC");
+            say!("{:<12} {:<16} {:<8} {:<14} {:<18} LABELS", "NAMESPACE", "NAME", "NODE", "IP", "MAC");
             for p in tb.pods() {
                 let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                println!("{:<12} {:<16} {:<8} {:<14} {:<18} {}", p.namespace, p.name, p.node, p.ip, p.mac, labels.join(","));
+                say!("{:<12} {:<16} {:<8} {:<14} {:<18} {}", p.namespace, p.name, p.node, p.ip, p.mac, labels.join(","));
             }
         }
         Command::Apply { files, timeout } => {
             let tb = Testbed::load(&dir)?;
             let (names, report) = tb.apply(&files, seconds(timeout)?)?;
-            println!("applied: {}", names.join(", "));
+            say!("applied: {}", names.join(", "));
             if let Some(report) = report {
                 print_sync(&report);
             }
@@ -241,7 +260,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
         Command::Delete { files, timeout } => {
             let tb = Testbed::load(&dir)?;
             let (names, report) = tb.delete(&files, seconds(timeout)?)?;
-            println!("deleted: {}", if names.is_empty() { "(none were applied)".to_string() } else { names.join(", ") });
+            say!("deleted: {}", if names.is_empty() { "(none were applied)".to_string() } else { names.join(", ") });
             if let Some(report) = report {
                 print_sync(&report);
             }
@@ -262,11 +281,11 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
             let start = Instant::now();
             let results = testbed::probe::probe_all_with(&tb, &specs, opts)?;
             if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&testbed::probe::ProbeReport { probes: results })?);
+                say!("{}", serde_json::to_string_pretty(&testbed::probe::ProbeReport { probes: results })?);
             } else {
-                print!("{}", testbed::truth_table::render(&results));
+                say_raw!("{}", testbed::truth_table::render(&results));
                 let allowed = results.iter().filter(|r| r.allowed).count();
-                println!("{} probes, {allowed} allowed, in {:.1} s", results.len(), start.elapsed().as_secs_f64());
+                say!("{} probes, {allowed} allowed, in {:.1} s", results.len(), start.elapsed().as_secs_f64());
             }
         }
         Command::Exec { target, command } => {
@@ -289,8 +308,8 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
             let forgery = testbed::spoof::Forgery { src_ip, src_mac };
             let out = testbed::spoof::check(&tb, &from, &to, port, forgery, seconds(timeout)?)?;
             let word = |b: bool| if b { "delivered" } else { "dropped" };
-            println!("control (real addresses): {}", word(out.control_delivered));
-            println!("forged: {}", word(out.forged_delivered));
+            say!("control (real addresses): {}", word(out.control_delivered));
+            say!("forged: {}", word(out.forged_delivered));
         }
         Command::Serve { ports, ready_file } => {
             let config = testbed::serve::ServeConfig { ports: testbed::serve::parse_ports(&ports)?, ready_file };
@@ -316,12 +335,12 @@ fn parse_protocol(text: &str) -> anyhow::Result<policy::Protocol> {
 fn print_sync(report: &testbed::testbed::SyncReport) {
     for (node, s) in report {
         let flows: u64 = s.flows.values().sum();
-        println!("{node}: realized generation {} ({flows} flows)", s.generation);
+        say!("{node}: realized generation {} ({flows} flows)", s.generation);
         if let Some(e) = &s.last_error {
-            println!("  {node}: last realization failed: {e}");
+            say!("  {node}: last realization failed: {e}");
         }
         for e in &s.errors {
-            println!("  {node}: rejected {}: {}: {}", e.object, e.field, e.message);
+            say!("  {node}: rejected {}: {}: {}", e.object, e.field, e.message);
         }
     }
 }
