@@ -13,17 +13,16 @@ echo "== every pod to every pod (no policy yet): '.' reaches, 'X' does not"
 $weir testbed probe --ports 80 --protocols tcp,udp,sctp
 echo
 echo "== node-1's flows (installed by weir; table names from OVSDB)"
-dir=$($weir testbed status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nodes"][0]["dir"])' 2>/dev/null || true)
-if [ -n "$dir" ]; then
-  ovs-ofctl -O OpenFlow15 dump-flows --names --no-stats "unix:$dir/br-int.mgmt"
-fi
+ovs-ofctl -O OpenFlow15 dump-flows --names --no-stats unix:/run/weir-testbed/node-1/br-int.mgmt
 cat <<MSG
 
 The testbed is up. Try:
   $weir testbed pods
-  $weir testbed apply -f conformance/netpol/001-default-deny-ingress.yaml   # (policies of a case file)
+  $weir testbed apply -f deploy/examples/deny-x-ingress.yaml
   $weir testbed probe --ports 80 --protocols tcp
   $weir testbed exec x/a -- ip addr
+  $weir status --status-file /run/weir-testbed/node-1/agent-status.json
+  ovs-ofctl -O OpenFlow15 dump-flows --names unix:/run/weir-testbed/node-1/br-int.mgmt
 Tear it down with:
   $weir testbed down
 MSG
