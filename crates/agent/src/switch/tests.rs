@@ -119,3 +119,47 @@ async fn echo_and_barrier_work_on_a_bridge_name_resolved_in_the_rundir() {
     let ports = sw.port_desc().await.expect("ports");
     assert!(ports.iter().any(|p| p.name == "br-int"));
 }
+
+/// 100k /32 drop flows, the benchmark shape of performance.md.
+fn many_flows(n: u32) -> Vec<Flow> {
+    (0..n)
+        .map(|i| Flow::new(200, 100, Match::new().ipv4().with(Field::Ipv4Dst, Ipv4Addr::from(0x0a00_0000 + i))))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100k_flow_bundle_installs_about_as_fast_as_ovs_ofctl_bundle() {
+    let ts = TestSwitch::with_bridge().expect("test switch");
+    let target = format!("unix:{}", ts.ovs.mgmt_socket("br-int").display());
+    let flows = many_flows(100_000);
+    let file = ts.tmp.path().join("flows.txt");
+    std::fs::write(&file, flows.iter().map(|f| f.to_string() + "\n").collect::<String>()).unwrap();
+
+    // A first untimed install warms ovs-vswitchd's allocator for both timed runs.
+    let ofctl = std::process::Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow15", "--bundle", "add-flows", &target, file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(ofctl.success());
+    ts.ovs.ofctl("del-flows", "br-int", &[]).unwrap();
+
+    let t0 = std::time::Instant::now();
+    let st = std::process::Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow15", "--bundle", "add-flows", &target, file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let ovs_time = t0.elapsed();
+    assert!(st.success());
+    ts.ovs.ofctl("del-flows", "br-int", &[]).unwrap();
+
+    let sw = Switch::connect(&target).await.expect("connect");
+    let mods: Vec<FlowMod> = flows.into_iter().map(FlowMod::add).collect();
+    let t1 = std::time::Instant::now();
+    sw.bundle(&mods).await.expect("bundle");
+    let weir_time = t1.elapsed();
+    let n = sw.dump_flows().await.unwrap().len();
+    assert_eq!(n, 100_000);
+    let ratio = weir_time.as_secs_f64() / ovs_time.as_secs_f64();
+    eprintln!("100k flows: weir {weir_time:?}, ovs-ofctl --bundle {ovs_time:?}, ratio {ratio:.2}");
+    assert!(ratio <= 1.5, "weir {weir_time:?} vs ovs-ofctl {ovs_time:?}");
+}
