@@ -1,0 +1,362 @@
+//! The oracle and the switch agree: random clusters and NetworkPolicies are compiled by the
+//! pipeline, installed on a real Open vSwitch (userspace datapath) with atomic bundles, and
+//! random packets are traced through it with `ofproto/trace`; every verdict must equal the
+//! reference evaluator's.
+//!
+//! What each packet checks depends on where it runs on this node:
+//! - local pod → local pod: both egress and ingress policy run here, so the trace must
+//!   deliver to the destination's port exactly when the oracle allows the packet;
+//! - local pod → remote pod: only the source's egress runs here (ingress runs on the other
+//!   node), so the trace must reach the tunnel exactly when the oracle's egress allows it;
+//! - tunnel (remote pod, hostNetwork pod or external address) → local pod: only ingress runs
+//!   here, compared with the oracle's ingress decision.
+//!
+//! Counts: `WEIR_ORACLE_SETS` policy sets (default 50) × `WEIR_ORACLE_PACKETS` packets
+//! (default 20). `WEIR_ORACLE_SEED` fixes the first set's seed (default: from the clock);
+//! set `i` uses seed + i, and every failure names its set's seed so
+//! `WEIR_ORACLE_SEED=<seed> WEIR_ORACLE_SETS=1` replays it; `WEIR_ORACLE_VERBOSE=1` prints
+//! every cluster and every check.
+mod ofproto_trace;
+mod random_cluster;
+
+use agent::switch::Switch;
+use ofproto_trace::{Ingress, Probe, Traced, trace};
+use pipeline::{FlowSet, LocalPod, Topology};
+use policy::{Cluster, Packet, PodKey, Protocol, RuleSet, Verdict, evaluate};
+use random_cluster::{Dice, RandomCluster};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+use testbed::TestSwitch;
+
+const BRIDGE: &str = "br-int";
+/// The tunnel port's OpenFlow number.
+const TUNNEL_OFPORT: u32 = 100;
+/// Local pod `l<i>` sits on OpenFlow port `FIRST_POD_OFPORT + i`.
+const FIRST_POD_OFPORT: u32 = 10;
+/// Stop reporting after this many mismatches (the first ones say enough).
+const MAX_REPORTED: usize = 5;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// The switch under test: a bridge with one internal port per possible local pod and a
+/// GENEVE tunnel port, plus the flows currently installed on it.
+struct Bench {
+    ts: TestSwitch,
+    rt: tokio::runtime::Runtime,
+    switch: Switch,
+    installed: FlowSet,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let ts = TestSwitch::with_bridge().expect("test switch");
+        let mut args: Vec<String> = Vec::new();
+        for i in 0..random_cluster::MAX_LOCAL_PODS as u32 {
+            let port = FIRST_POD_OFPORT + i;
+            args.extend(
+                ["--", "add-port", BRIDGE, &format!("pod{port}"), "--", "set", "interface", &format!("pod{port}")]
+                    .map(String::from),
+            );
+            args.extend(["type=internal".to_string(), format!("ofport_request={port}")]);
+        }
+        args.extend(
+            ["--", "add-port", BRIDGE, "tun0", "--", "set", "interface", "tun0", "type=geneve"].map(String::from),
+        );
+        args.extend([format!("ofport_request={TUNNEL_OFPORT}"), "options:remote_ip=flow".into(), "options:key=flow".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ts.ovs.vsctl(&args).expect("add pod and tunnel ports");
+        for i in 0..random_cluster::MAX_LOCAL_PODS as u32 {
+            let port = FIRST_POD_OFPORT + i;
+            let got = ts.ovs.vsctl(&["get", "interface", &format!("pod{port}"), "ofport"]).expect("ofport");
+            assert_eq!(got.trim(), port.to_string(), "pod{port} did not get its requested OpenFlow port");
+        }
+        let got = ts.ovs.vsctl(&["get", "interface", "tun0", "ofport"]).expect("ofport");
+        assert_eq!(got.trim(), TUNNEL_OFPORT.to_string(), "tun0 did not get its requested OpenFlow port");
+        ts.ovs.ofctl("del-flows", BRIDGE, &[]).expect("clear the bridge's default flows");
+
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        let target = format!("unix:{}", ts.ovs.mgmt_socket(BRIDGE).display());
+        let switch = rt.block_on(Switch::connect(&target)).expect("connect to the switch");
+        Bench { ts, rt, switch, installed: FlowSet::default() }
+    }
+
+    /// Makes the switch hold exactly `desired`, by a diff against what the last install left,
+    /// in one bundle; then reads the flows back to check.
+    fn install(&mut self, desired: &FlowSet) -> usize {
+        let mods = pipeline::diff(desired, &self.installed);
+        self.rt.block_on(self.switch.bundle(&mods)).expect("bundle the diff");
+        let on_switch: FlowSet = self.rt.block_on(self.switch.dump_flows()).expect("dump flows").into_iter().collect();
+        assert!(on_switch == *desired, "the switch does not hold the desired flows after the diff bundle");
+        self.installed = desired.clone();
+        mods.len()
+    }
+}
+
+/// This node's topology: local pods on the ports the bench created.
+fn topology(cluster: &Cluster) -> Topology {
+    let gateway_ip = pipeline::compile::gateway_for(&cluster.nodes[random_cluster::LOCAL_NODE]).expect("local pod CIDR");
+    let mut local_pods = BTreeMap::new();
+    for pod in cluster.pods.values() {
+        if pod.node.as_deref() != Some(random_cluster::LOCAL_NODE) || pod.host_network {
+            continue;
+        }
+        let index: u32 = pod.key.name.strip_prefix('l').and_then(|i| i.parse().ok()).expect("local pods are l<i>");
+        let Some(IpAddr::V4(ip)) = pod.ips.first().copied() else { panic!("local pod {} has no IPv4 address", pod.key) };
+        local_pods.insert(
+            pod.key.clone(),
+            LocalPod { ofport: FIRST_POD_OFPORT + index, ip, mac: pipeline::compile::pod_mac_for(ip) },
+        );
+    }
+    Topology {
+        node: random_cluster::LOCAL_NODE.to_string(),
+        gateway_ip,
+        gateway_mac: Topology::gateway_mac_for(gateway_ip),
+        tunnel_ofport: Some(TUNNEL_OFPORT),
+        local_pods,
+        remote_nodes: pipeline::compile::remote_nodes(cluster, random_cluster::LOCAL_NODE),
+    }
+}
+
+/// Which part of the oracle's verdict a packet's path on this node decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Path {
+    /// Local pod to local pod: egress and ingress.
+    LocalToLocal,
+    /// Local pod to a remote pod: egress only, out through the tunnel.
+    LocalToRemote,
+    /// From the tunnel to a local pod: ingress only.
+    TunnelToLocal,
+}
+
+struct Case {
+    path: Path,
+    probe: Probe,
+    /// The port the packet must leave through when policy allows it.
+    allowed_port: u32,
+}
+
+fn random_case(d: &mut Dice, cluster: &Cluster, topo: &Topology, ports: &[u16]) -> Case {
+    let locals: Vec<(&PodKey, &LocalPod)> = topo.local_pods.iter().collect();
+    let remotes: Vec<Ipv4Addr> = cluster
+        .policy_pods()
+        .filter(|p| p.node.as_deref() == Some(random_cluster::REMOTE_NODE))
+        .filter_map(|p| match p.ips.first() {
+            Some(IpAddr::V4(ip)) => Some(*ip),
+            _ => None,
+        })
+        .collect();
+    let protocol = d.pick(&[Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);
+    let dst_port = if d.chance(85) { d.pick(ports).max(1) } else { d.u16().max(1) };
+    let roll = d.below(100);
+    let (path, src, dst) = if roll < 40 && locals.len() >= 2 {
+        // Traffic from a pod to itself never reaches the bridge; pick two different pods.
+        let s = d.below(locals.len());
+        let t = (s + 1 + d.below(locals.len() - 1)) % locals.len();
+        (Path::LocalToLocal, locals[s].1, locals[t].1.ip)
+    } else if roll < 65 && !remotes.is_empty() {
+        (Path::LocalToRemote, d.pick(&locals).1, d.pick(&remotes))
+    } else {
+        let src = if d.chance(55) && !remotes.is_empty() { d.pick(&remotes) } else { d.pick(&random_cluster::EXTERNALS) };
+        let dst = d.pick(&locals).1;
+        let probe = Probe {
+            ingress: Ingress::Tunnel {
+                ofport: TUNNEL_OFPORT,
+                tun_src: random_cluster::REMOTE_NODE_IP,
+                tun_dst: random_cluster::LOCAL_NODE_IP,
+            },
+            eth_dst: pipeline::topology::TUNNEL_MAC,
+            src,
+            dst: dst.ip,
+            protocol,
+            dst_port,
+        };
+        return Case { path: Path::TunnelToLocal, probe, allowed_port: dst.ofport };
+    };
+    let probe = Probe {
+        ingress: Ingress::Pod { ofport: src.ofport, mac: src.mac },
+        eth_dst: topo.gateway_mac,
+        src: src.ip,
+        dst,
+        protocol,
+        dst_port,
+    };
+    let allowed_port = match path {
+        Path::LocalToLocal => topo.local_pods.values().find(|p| p.ip == dst).expect("local destination").ofport,
+        _ => TUNNEL_OFPORT,
+    };
+    Case { path, probe, allowed_port }
+}
+
+/// The oracle's answer for the part of the path this node enforces.
+fn oracle_allows(path: Path, v: &Verdict) -> bool {
+    match path {
+        Path::LocalToLocal => v.allowed,
+        Path::LocalToRemote => v.egress.allows(),
+        Path::TunnelToLocal => v.ingress.allows(),
+    }
+}
+
+/// Totals over a run.
+#[derive(Default)]
+struct Tally {
+    sets: usize,
+    checks: usize,
+    /// (path, allowed by the oracle) → count.
+    by_path: BTreeMap<(Path, bool), usize>,
+    /// Checks decided by a rule (not just by isolation or its absence).
+    by_rule: usize,
+    flows: usize,
+    flow_mods: usize,
+    invalid_policies: usize,
+    mismatches: usize,
+    report: String,
+}
+
+/// `WEIR_ORACLE_VERBOSE=1` prints every cluster and check.
+fn verbose() -> bool {
+    std::env::var_os("WEIR_ORACLE_VERBOSE").is_some()
+}
+
+fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
+    let mut d = Dice::new(seed);
+    let generated: RandomCluster = random_cluster::generate(&mut d);
+    let cluster = Cluster::from_sources([("random.yaml", generated.yaml.as_str())]);
+    assert_eq!(
+        cluster.errors.is_empty(),
+        generated.invalid_policies == 0,
+        "seed {seed}: errors {:?} but {} policies were made invalid\n{}",
+        cluster.errors,
+        generated.invalid_policies,
+        generated.yaml
+    );
+    if verbose() {
+        eprintln!("seed {seed}: cluster\n{}", generated.yaml);
+    }
+    let rules: RuleSet = cluster.rules();
+    let topo = topology(&cluster);
+    let compiled = pipeline::compile(&cluster, &topo);
+    tally.flow_mods += bench.install(&compiled.flows);
+    tally.flows += compiled.flows.len();
+    tally.invalid_policies += generated.invalid_policies;
+    tally.sets += 1;
+
+    let mut reported_cluster = false;
+    for _ in 0..packets {
+        let case = random_case(&mut d, &cluster, &topo, &generated.ports);
+        let packet = Packet {
+            src: case.probe.src.into(),
+            dst: case.probe.dst.into(),
+            protocol: case.probe.protocol,
+            dst_port: case.probe.dst_port,
+        };
+        let verdict = evaluate(&cluster, &rules, &packet);
+        let want = oracle_allows(case.path, &verdict);
+        let traced = trace(&bench.ts.ovs, BRIDGE, &case.probe).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        tally.checks += 1;
+        *tally.by_path.entry((case.path, want)).or_default() += 1;
+        let deciding = match case.path {
+            Path::LocalToLocal => [&verdict.egress, &verdict.ingress].into_iter().any(|x| x.rule.is_some()),
+            Path::LocalToRemote => verdict.egress.rule.is_some(),
+            Path::TunnelToLocal => verdict.ingress.rule.is_some(),
+        };
+        tally.by_rule += usize::from(deciding);
+        if verbose() {
+            eprintln!("seed {seed}: {} [{:?}] oracle {want} switch {:?}", case.probe, case.path, traced.output);
+        }
+        if agrees(&case, want, &traced) {
+            continue;
+        }
+        tally.mismatches += 1;
+        if tally.mismatches > MAX_REPORTED {
+            continue;
+        }
+        let r = &mut tally.report;
+        let _ = writeln!(r, "\n======== MISMATCH (set seed {seed}; replay: WEIR_ORACLE_SEED={seed} WEIR_ORACLE_SETS=1)");
+        if !reported_cluster {
+            reported_cluster = true;
+            let _ = writeln!(r, "---- cluster (YAML):\n{}", generated.yaml);
+            let flows = bench.ts.ovs.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap_or_else(|e| e.to_string());
+            let _ = writeln!(r, "---- installed flows:\n{flows}");
+        }
+        let _ = writeln!(r, "---- packet: {} [{:?}]", case.probe, case.path);
+        let _ = writeln!(r, "---- oracle: {} for this path\n{verdict}", if want { "ALLOWED" } else { "DENIED" });
+        let _ = writeln!(
+            r,
+            "---- switch: output {:?} (allowed means port {}), datapath actions: {}",
+            traced.output, case.allowed_port, traced.datapath_actions
+        );
+        let _ = writeln!(r, "---- ovs-appctl ofproto/trace {BRIDGE} '{}' --ct-next trk,new\n{}", case.probe.flow(), traced.text);
+    }
+}
+
+/// Whether the switch did what the oracle says: out through the expected port when allowed,
+/// no output at all when denied.
+fn agrees(case: &Case, want: bool, traced: &Traced) -> bool {
+    if want {
+        let delivered = traced.output == Some(case.allowed_port);
+        // A local port must also show up in the datapath actions; the tunnel's output may be
+        // dropped by the datapath for want of an underlay route, which is not policy's business.
+        delivered && (case.path == Path::LocalToRemote || traced.datapath_actions != "drop")
+    } else {
+        traced.output.is_none()
+    }
+}
+
+#[test]
+fn oracle_and_switch_agree_on_random_policy_sets() {
+    let sets = env_number("WEIR_ORACLE_SETS", 50);
+    let packets = env_number("WEIR_ORACLE_PACKETS", 20) as usize;
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let first_seed = env_number("WEIR_ORACLE_SEED", clock.as_secs() * 1000);
+    eprintln!("oracle vs switch: {sets} sets x {packets} packets, WEIR_ORACLE_SEED={first_seed}");
+
+    let started = Instant::now();
+    let mut bench = Bench::new();
+    let mut tally = Tally::default();
+    for i in 0..sets {
+        check_set(&mut bench, first_seed + i, packets, &mut tally);
+    }
+    let elapsed = started.elapsed();
+
+    let allowed: usize = tally.by_path.iter().filter(|((_, a), _)| *a).map(|(_, n)| n).sum();
+    eprintln!(
+        "{} sets, {} packet checks in {:.1} s ({} mismatches); oracle allowed {allowed}, denied {}; \
+         {} decided by a rule; {} flows compiled, {} flow_mods sent; {} invalid policies",
+        tally.sets,
+        tally.checks,
+        elapsed.as_secs_f64(),
+        tally.mismatches,
+        tally.checks - allowed,
+        tally.by_rule,
+        tally.flows,
+        tally.flow_mods,
+        tally.invalid_policies
+    );
+    for ((path, allowed), n) in &tally.by_path {
+        eprintln!("  {path:?} {}: {n}", if *allowed { "allowed" } else { "denied" });
+    }
+    assert!(
+        tally.mismatches == 0,
+        "{} of {} checks disagree (first seed {first_seed}){}",
+        tally.mismatches,
+        tally.checks,
+        tally.report
+    );
+    // A generator that only ever allows (or only denies) would make agreement meaningless.
+    if tally.checks >= 200 {
+        for path in [Path::LocalToLocal, Path::LocalToRemote, Path::TunnelToLocal] {
+            for allowed in [true, false] {
+                let n = tally.by_path.get(&(path, allowed)).copied().unwrap_or(0);
+                assert!(n * 50 >= tally.checks, "only {n} {path:?} packets were {} by the oracle", if allowed { "allowed" } else { "denied" });
+            }
+        }
+        assert!(tally.by_rule * 5 >= tally.checks, "only {} of {} checks were decided by a rule", tally.by_rule, tally.checks);
+    }
+}
