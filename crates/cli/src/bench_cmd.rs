@@ -1,5 +1,8 @@
 //! `weir bench NAME`: benchmarks, each against a baseline measured in the same run and
 //! reported as a ratio (absolute times on this machine are noisy).
+use anyhow::Context;
+use ovsdb::{Client, Manager, PortKind, PortSpec};
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -8,8 +11,106 @@ pub(crate) struct Args {
 }
 
 #[derive(clap::Subcommand)]
-enum Bench {}
+enum Bench {
+    /// Create N ports through weir (one transaction, then wait for every OpenFlow port
+    /// number) and through one `ovs-vsctl` with N `-- add-port` clauses (which waits for
+    /// ovs-vswitchd to apply them), on a fresh switch in a namespace; report weir/ovs-vsctl.
+    OvsdbPorts {
+        /// Ports per run.
+        #[arg(long, default_value_t = 1000)]
+        ports: usize,
+        /// Port type: internal or vxlan.
+        #[arg(long, default_value = "internal")]
+        kind: String,
+        /// Rounds (each round measures both, alternating which goes first).
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
+}
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
-    match args.bench {}
+    match args.bench {
+        Bench::OvsdbPorts { ports, kind, rounds } => ovsdb_ports(ports, &kind, rounds).await,
+    }
+}
+
+fn port_spec(kind: &str, i: usize) -> anyhow::Result<PortSpec> {
+    Ok(match kind {
+        "internal" => PortSpec::new(&format!("bp{i}"), PortKind::Internal),
+        "vxlan" => {
+            let remote = std::net::Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250 + 1) as u8);
+            ovsdb::parse_port(&format!("bp{i}"), "vxlan", &[("remote_ip".into(), remote.to_string())])?
+        }
+        other => anyhow::bail!("--kind {other:?}: expected internal or vxlan"),
+    })
+}
+
+async fn vsctl(sw: &testbed::TestSwitch, args: Vec<String>) -> anyhow::Result<()> {
+    let db = format!("--db=unix:{}", sw.ovs.db_socket().display());
+    tokio::task::spawn_blocking(move || {
+        testbed::run(std::process::Command::new("ovs-vsctl").arg(db).arg("--timeout=600").args(args)).map(drop)
+    })
+    .await??;
+    Ok(())
+}
+
+async fn through_vsctl(sw: &testbed::TestSwitch, specs: &[PortSpec]) -> anyhow::Result<Duration> {
+    let mut args = vec![];
+    for s in specs {
+        args.extend(["--".into(), "add-port".into(), "br-int".into(), s.name.clone()]);
+        args.extend(["--".into(), "set".into(), "Interface".into(), s.name.clone()]);
+        args.push(format!("type={}", s.kind.iface_type()));
+        for (k, v) in s.options() {
+            args.push(format!("options:{k}={v}"));
+        }
+    }
+    let start = Instant::now();
+    vsctl(sw, args).await?;
+    Ok(start.elapsed())
+}
+
+async fn through_weir(sw: &testbed::TestSwitch, specs: &[PortSpec]) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let client = Client::connect(&format!("unix:{}", sw.ovs.db_socket().display())).await?;
+    let mgr = Manager::with_options(&client, ovsdb::manager::ManagerOptions { verify_timeout: None }).await?;
+    let connected = start.elapsed();
+    mgr.ensure_ports("br-int", specs).await?;
+    let committed = start.elapsed();
+    // Done when ovs-vswitchd has numbered every port, as ovs-vsctl waits for it to apply.
+    for s in specs {
+        mgr.wait_ofport(&s.name, Duration::from_secs(600)).await.with_context(|| format!("port {}", s.name))?;
+    }
+    tracing::info!(?connected, ?committed, numbered = ?start.elapsed(), "weir phases");
+    Ok(start.elapsed())
+}
+
+async fn remove_all(sw: &testbed::TestSwitch, specs: &[PortSpec]) -> anyhow::Result<()> {
+    let mut args = vec![];
+    for s in specs {
+        args.extend(["--".into(), "--if-exists".into(), "del-port".into(), "br-int".into(), s.name.clone()]);
+    }
+    vsctl(sw, args).await
+}
+
+async fn ovsdb_ports(n: usize, kind: &str, rounds: usize) -> anyhow::Result<()> {
+    let specs: Vec<PortSpec> = (0..n).map(|i| port_spec(kind, i)).collect::<anyhow::Result<_>>()?;
+    let sw = tokio::task::spawn_blocking(testbed::TestSwitch::with_bridge).await??;
+    let (mut weir_total, mut vsctl_total) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..rounds.max(1) {
+        let weir_first = round % 2 == 1;
+        for which in if weir_first { ["weir", "ovs-vsctl"] } else { ["ovs-vsctl", "weir"] } {
+            let took = if which == "weir" { through_weir(&sw, &specs).await? } else { through_vsctl(&sw, &specs).await? };
+            println!("round {round}: {which:9} {n} {kind} ports: {:8.1} ms", took.as_secs_f64() * 1e3);
+            if which == "weir" { weir_total += took } else { vsctl_total += took }
+            remove_all(&sw, &specs).await?;
+        }
+    }
+    let ratio = weir_total.as_secs_f64() / vsctl_total.as_secs_f64();
+    println!(
+        "ovsdb-ports: weir {:.1} ms, ovs-vsctl {:.1} ms, ratio weir/ovs-vsctl {ratio:.2} ({})",
+        weir_total.as_secs_f64() * 1e3,
+        vsctl_total.as_secs_f64() * 1e3,
+        if ratio <= 1.0 { "weir no slower" } else { "weir slower" }
+    );
+    Ok(())
 }

@@ -4,9 +4,10 @@
 //! transactions. ovsdb-server flushes a session's monitor updates before it sends a reply
 //! (`ovsdb_jsonrpc_session_send` in ovsdb/jsonrpc-server.c), so when a transaction's reply
 //! arrives the view already holds its effect. Each ensure compares the spec with that view
-//! and sends one transaction with exactly the differences, or nothing at all. Inserts are
-//! guarded by `wait` operations, so a writer the view has not caught up with makes the
-//! transaction fail instead of creating a duplicate.
+//! and sends one transaction with exactly the differences, or nothing at all. Bridge, Port
+//! and Interface names are unique indexes of the schema, so an insert racing a writer the
+//! view has not caught up with fails the whole transaction (`constraint violation`) instead
+//! of creating a duplicate.
 //!
 //! Everything that can be checked before writing is (the error names the object and the
 //! field, and the database is untouched). What only ovs-vswitchd can tell, such as a
@@ -201,9 +202,11 @@ impl Manager {
             created.iter().copied().filter(|s| !matches!(s.kind, PortKind::Patch { .. })).collect();
         let names: Vec<&str> = created.iter().map(|s| s.name.as_str()).collect();
         let settled = |db: &Database| {
-            names.iter().all(|n| {
-                Interface::named(db, n).is_none_or(|i| i.ofport.is_some() || i.error.is_some())
-            })
+            let reported: BTreeMap<&str, bool> = db
+                .rows("Interface")
+                .map(|(_, r)| (r.str("name"), r.opt_integer("ofport").is_some() || r.opt_str("error").is_some()))
+                .collect();
+            names.iter().all(|n| reported.get(n).copied().unwrap_or(true))
         };
         if !self.wait_view(timeout, |db| settled(db).then_some(())).await {
             tracing::warn!(bridge, ports = names.len(), "ovs-vswitchd did not report on new ports in time");
