@@ -144,6 +144,9 @@ pub fn policy_flows(
     let mut flows = Vec::new();
     // Clause flows, merged by key: one flow carries every rule's conjunction action.
     let mut clauses: BTreeMap<FlowKey, BTreeSet<(u32, u8, u8)>> = BTreeMap::new();
+    // Single-clause rules, by key: two rules allowing everything for one endpoint give one
+    // flow, carrying the lowest conj_id in its cookie so the choice is stable.
+    let mut direct: BTreeMap<FlowKey, (u32, Table, Table)> = BTreeMap::new();
     let mut index = BTreeMap::new();
 
     for rule in rules {
@@ -181,7 +184,8 @@ pub fn policy_flows(
         );
         if dims.len() == 1 {
             for m in dims.remove(0) {
-                flows.push(table.flow(priority::DIRECT, m, np).object(id).goto(next).build());
+                let entry = direct.entry((table.id(), priority::DIRECT, m)).or_insert((id, table, next));
+                entry.0 = entry.0.min(id);
             }
             continue;
         }
@@ -198,6 +202,9 @@ pub fn policy_flows(
                 .goto(next)
                 .build(),
         );
+    }
+    for ((_, prio, m), (id, table, next)) in direct {
+        flows.push(table.flow(prio, m, np).object(id).goto(next).build());
     }
     for ((table_id, prio, m), conj) in clauses {
         let table = Table::from_id(table_id).expect("clause tables are declared");

@@ -215,35 +215,27 @@ fn container_ports(d: &mut Dice) -> Value {
     Value::Array(out)
 }
 
-/// Selector over `vocab`: empty, matchLabels, matchExpressions (every operator) or both.
+/// Selector over `vocab`: empty, matchLabels, matchExpressions (every operator) or both;
+/// mostly one condition, so that selectors select something.
 fn selector(d: &mut Dice, vocab: &[(&str, Vec<&str>)]) -> Value {
-    let match_labels = |d: &mut Dice| {
-        let mut m = serde_json::Map::new();
-        for _ in 0..d.between(1, 2) {
-            let (k, vs) = d.pick(vocab);
-            m.insert(k.to_string(), json!(d.pick(&vs)));
+    let label = |d: &mut Dice| {
+        let (k, vs) = d.pick(vocab);
+        json!({ k: d.pick(&vs) })
+    };
+    let expression = |d: &mut Dice| {
+        let (k, mut vs) = d.pick(vocab);
+        vs.push("zzz");
+        match d.pick(&["In", "NotIn", "Exists", "DoesNotExist"]) {
+            op @ ("In" | "NotIn") => json!({"key": k, "operator": op, "values": d.subset(&vs, 1, 2)}),
+            op => json!({"key": k, "operator": op}),
         }
-        Value::Object(m)
     };
-    let expressions = |d: &mut Dice| {
-        let n = d.between(1, 2);
-        let exprs: Vec<Value> = (0..n)
-            .map(|_| {
-                let (k, mut vs) = d.pick(vocab);
-                vs.push("zzz");
-                match d.pick(&["In", "NotIn", "Exists", "DoesNotExist"]) {
-                    op @ ("In" | "NotIn") => json!({"key": k, "operator": op, "values": d.subset(&vs, 1, 2)}),
-                    op => json!({"key": k, "operator": op}),
-                }
-            })
-            .collect();
-        Value::Array(exprs)
-    };
-    match d.below(6) {
-        0 => json!({}),
-        1 | 2 => json!({"matchLabels": match_labels(d)}),
-        3 | 4 => json!({"matchExpressions": expressions(d)}),
-        _ => json!({"matchLabels": match_labels(d), "matchExpressions": expressions(d)}),
+    match d.below(20) {
+        0..=4 => json!({}),
+        5..=11 => json!({"matchLabels": label(d)}),
+        12..=16 => json!({"matchExpressions": [expression(d)]}),
+        17 | 18 => json!({"matchLabels": label(d), "matchExpressions": [expression(d)]}),
+        _ => json!({"matchExpressions": [expression(d), expression(d)]}),
     }
 }
 
