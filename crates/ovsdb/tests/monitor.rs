@@ -137,3 +137,24 @@ async fn restarted_ovsdb_server_is_reconnected_resynced_and_reensured_without_du
     vsctl(&s.sw, &["--no-wait", "add-port", "br0", "late0", "--", "set", "Interface", "late0", "type=internal"]);
     next_with(&mut mon, "late0", |set| set.interfaces.contains_key("late0")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_target_reaches_the_server() {
+    let s = setup().await;
+    // ovsdb-server listens in its own namespace; relay a local TCP port to its unix socket.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sock = s.sw.ovs.db_socket();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut unix = tokio::net::UnixStream::connect(&sock).await.unwrap();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            });
+        }
+    });
+    let client = ovsdb::Client::connect(&format!("tcp:127.0.0.1:{port}")).await.unwrap();
+    let mgr = ovsdb::Manager::new(&client).await.unwrap();
+    assert_eq!(mgr.ensure_bridge(&bridge_spec("brt")).await.unwrap(), Outcome::Created);
+    assert!(vsctl(&s.sw, &["list-br"]).lines().any(|l| l == "brt"));
+}

@@ -124,7 +124,8 @@ mod tests {
 
     #[test]
     fn each_bad_option_names_its_field() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("bogus", &[], "type"),
             ("vxlan", &[("remote_ip", "1.2.3")], "remote_ip"),
             ("vxlan", &[("remote_ip", "1.2.3.4"), ("key", "x")], "key"),
