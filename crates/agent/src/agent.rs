@@ -50,8 +50,6 @@ pub struct Config {
 
 /// The name of the tunnel port weir creates on the bridge.
 pub const TUNNEL_PORT: &str = "weir-tun0";
-/// The OpenFlow port weir requests for the tunnel.
-pub const TUNNEL_OFPORT: u16 = 1;
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,18 +76,14 @@ pub fn bridge_spec(config: &Config) -> ovsdb::BridgeSpec {
     spec
 }
 
-/// The tunnel port: remote endpoint chosen per packet by `tun_dst`.
+/// The tunnel port: remote endpoint chosen per packet by `tun_dst`. No `ofport_request`: pods
+/// attached before the agent started may hold any number; the monitor tells the real one.
 pub fn tunnel_spec(config: &Config) -> ovsdb::PortSpec {
     let kind = match config.tunnel {
         TunnelKind::Geneve => ovsdb::TunnelKind::Geneve,
         TunnelKind::Vxlan => ovsdb::TunnelKind::Vxlan,
     };
-    let mut spec = ovsdb::PortSpec::new(
-        TUNNEL_PORT,
-        ovsdb::PortKind::Tunnel(ovsdb::TunnelSpec::new(kind, ovsdb::Flowable::Flow)),
-    );
-    spec.ofport_request = Some(TUNNEL_OFPORT);
-    spec
+    ovsdb::PortSpec::new(TUNNEL_PORT, ovsdb::PortKind::Tunnel(ovsdb::TunnelSpec::new(kind, ovsdb::Flowable::Flow)))
 }
 
 /// Everything the agent knows, and what it last installed.
@@ -147,7 +141,10 @@ impl State {
         let compiled = self.desired();
         if self.installed.is_none() {
             let flows = switch.dump_flows().await.map_err(|e| format!("reading installed flows: {e}"))?;
-            self.installed = Some(flows.into_iter().collect());
+            // Flows the switch learned itself (SCTP replies) are not weir's to diff.
+            let learned = Some(pipeline::cookie::Category::Learned);
+            self.installed =
+                Some(flows.into_iter().filter(|f| pipeline::cookie::category_of(f.cookie) != learned).collect());
         }
         let installed = self.installed.as_ref().expect("read above");
         let mods = diff(&compiled.flows, installed);

@@ -99,9 +99,14 @@ async fn ovsdb_ports(n: usize, kind: &str, rounds: usize) -> anyhow::Result<()> 
     for round in 0..rounds.max(1) {
         let weir_first = round % 2 == 1;
         for which in if weir_first { ["weir", "ovs-vsctl"] } else { ["ovs-vsctl", "weir"] } {
-            let took = if which == "weir" { through_weir(&sw, &specs).await? } else { through_vsctl(&sw, &specs).await? };
+            let took =
+                if which == "weir" { through_weir(&sw, &specs).await? } else { through_vsctl(&sw, &specs).await? };
             println!("round {round}: {which:9} {n} {kind} ports: {:8.1} ms", took.as_secs_f64() * 1e3);
-            if which == "weir" { weir_total += took } else { vsctl_total += took }
+            if which == "weir" {
+                weir_total += took
+            } else {
+                vsctl_total += took
+            }
             remove_all(&sw, &specs).await?;
         }
     }

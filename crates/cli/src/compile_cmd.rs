@@ -115,6 +115,15 @@ pub(crate) async fn docs(args: DocsArgs) -> anyhow::Result<()> {
         None => String::new(),
     };
     std::fs::create_dir_all(&args.out)?;
+    // Pages of tables that were renamed or renumbered go.
+    let current: Vec<String> = Table::ALL.iter().map(|t| pipeline::docs::page_name(*t)).collect();
+    for entry in std::fs::read_dir(&args.out)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let generated = name.len() > 3 && name.as_bytes()[..2].iter().all(u8::is_ascii_digit) && name.ends_with(".md");
+        if generated && !current.contains(&name) {
+            std::fs::remove_file(args.out.join(&name))?;
+        }
+    }
     std::fs::write(args.out.join("README.md"), pipeline::docs::index())?;
     for t in Table::ALL {
         std::fs::write(args.out.join(pipeline::docs::page_name(*t)), pipeline::docs::table_page(*t, &dump))?;

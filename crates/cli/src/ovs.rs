@@ -100,7 +100,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             let mgr = Manager::new(&client).await?;
             print!("{}", mgr.with_view(ovsdb::show::show));
         }
-        OvsCommand::EnsureBridge { name, datapath, protocols, fail_mode, controllers, tables, other_config, external_ids } => {
+        OvsCommand::EnsureBridge {
+            name,
+            datapath,
+            protocols,
+            fail_mode,
+            controllers,
+            tables,
+            other_config,
+            external_ids,
+        } => {
             let mut spec = BridgeSpec::new(&name);
             spec.datapath_type = datapath;
             spec.protocols = protocols;

@@ -137,6 +137,23 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         timeout: f64,
     },
+    /// Run conformance case files (or directories of them) on real traffic: each case's pods
+    /// on a testbed of its own (in `<dir>-conformance`), each step applied through the agents and
+    /// probed; prints the cells that differ and ends with `N passed, N failed`.
+    Conformance {
+        /// Case files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Number of nodes.
+        #[arg(long, default_value_t = 2)]
+        nodes: usize,
+        /// Tunnel type between nodes.
+        #[arg(long, default_value = "geneve")]
+        tunnel: String,
+        /// Name prefix of the conformance testbed's namespaces and interfaces.
+        #[arg(long, default_value = "wc")]
+        prefix: String,
+    },
     /// The per-pod probe server (started by `up` inside each pod).
     #[command(hide = true)]
     Serve {
@@ -182,6 +199,29 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 tb.pods().len(),
                 dir_flag(&dir)
             ));
+        }
+        Command::Conformance { paths, nodes, tunnel, prefix } => {
+            let files = crate::policy_cmd::case_files(&paths)?;
+            let mut cdir = dir.into_os_string();
+            cdir.push("-conformance");
+            let opts = testbed::UpOptions {
+                model: PathBuf::new(),
+                nodes,
+                dir: PathBuf::from(cdir),
+                prefix,
+                tunnel: tunnel.parse::<Tunnel>()?,
+                agent: Some(Launcher::current_exe(&["agent"])?),
+                server: Launcher::current_exe(&["testbed", "serve"])?,
+            };
+            let start = Instant::now();
+            let progress = move |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());
+            let mut prober = testbed::conformance::TestbedProber::new(opts, Box::new(progress))?;
+            let summary = crate::policy_cmd::run_cases(&files, &mut prober);
+            drop(prober); // takes the testbed down
+            if summary.failed > 0 {
+                // The summary must stay the last line of output, so no error message follows it.
+                std::process::exit(1);
+            }
         }
         Command::Down => {
             let start = Instant::now();

@@ -19,6 +19,8 @@ pub enum Category {
     Forwarding = 2,
     /// NetworkPolicy rules and isolation.
     NetworkPolicy = 3,
+    /// Flows the switch learned (SCTP replies): not part of the desired state.
+    Learned = 4,
 }
 
 /// The mark in the top byte of every weir cookie.
@@ -37,7 +39,7 @@ pub fn category_of(cookie: u64) -> Option<Category> {
     if cookie & 0xff << 56 != WEIR_MARK {
         return None;
     }
-    [Category::Pipeline, Category::Forwarding, Category::NetworkPolicy]
+    [Category::Pipeline, Category::Forwarding, Category::NetworkPolicy, Category::Learned]
         .into_iter()
         .find(|c| (cookie >> 48) & 0xff == *c as u64)
 }

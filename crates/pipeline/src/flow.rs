@@ -44,6 +44,12 @@ impl FlowBuilder {
         self
     }
 
+    /// Processes the packet in `table` first and comes back (`resubmit(,table)`).
+    pub fn resubmit(self, table: Table) -> Self {
+        assert!(self.table.may_continue_to(table), "{} may not resubmit to {table}", self.table);
+        self.actions([Action::resubmit_table(table.id())])
+    }
+
     /// Sends the packet through conntrack in weir's zone and continues in `next` (with the
     /// connection state known), committing it first if `commit`.
     pub fn ct(self, commit: bool, next: Option<Table>) -> Self {

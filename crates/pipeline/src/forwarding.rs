@@ -2,10 +2,10 @@
 //! to local pods and through the tunnel to other nodes, output; and every table's miss flow.
 
 use crate::cookie::Category;
-use crate::reg::{ARP_SWAP, FROM_POD, FROM_TUNNEL, OUT_PORT, SOURCE, ct_match, ct_state};
+use crate::reg::{ARP_SWAP, ESTABLISHED, FROM_POD, FROM_TUNNEL, OUT_PORT, SOURCE, ct_match, ct_state};
 use crate::table::{Miss, Table};
 use crate::topology::{TUNNEL_MAC, Topology};
-use openflow::{Action, Field, FieldRange, Flow, Match, PortNo};
+use openflow::{Action, Field, FieldRange, Flow, Learn, LearnSpec, LearnSrc, Match, PortNo};
 
 /// Priorities of the forwarding flows.
 mod priority {
@@ -100,8 +100,14 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
             Action::output(PortNo::IN_PORT),
         ]));
 
-    // Conntrack.
+    // Conntrack. OVS's userspace conntrack keys SCTP by address pair only (ports 0), so one
+    // allowed association would let every later one between the two pods through, in both
+    // directions; SCTP is tracked by learned per-association reply flows instead.
     push(Table::Conntrack.flow(priority::NORMAL, Match::new().ipv4(), fwd).ct(false, Some(Table::ConntrackState)));
+    push(Table::Conntrack
+        .flow(priority::HIGH, Match::new().sctp(), fwd)
+        .resubmit(Table::SctpConnections)
+        .goto(Table::ConntrackState));
     push(Table::ConntrackState.flow(
         priority::HIGH,
         ct_match(Match::new().ipv4(), ct_state::INV | ct_state::TRK, 0),
@@ -109,6 +115,10 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
     ));
     push(Table::ConntrackState
         .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW), fwd)
+        .actions([ESTABLISHED.load(1)])
+        .goto(Table::L3Forwarding));
+    push(Table::ConntrackState
+        .flow(priority::NORMAL, ESTABLISHED.matches(Match::new().sctp(), 1), fwd)
         .goto(Table::L3Forwarding));
     // The sending node already applied egress policy to what arrives through the tunnel.
     push(Table::ConntrackState
@@ -145,11 +155,41 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
 
     // Replies and established traffic skip ingress policy too.
     push(Table::IngressRule
-        .flow(priority::HIGH, ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW), fwd)
+        .flow(priority::HIGH, ESTABLISHED.matches(Match::new().ipv4(), 1), fwd)
         .goto(Table::ConntrackCommit));
     push(Table::ConntrackCommit
         .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::NEW | ct_state::TRK, 0), fwd)
         .ct(true, None)
         .goto(Table::Output));
+    push(Table::ConntrackCommit
+        .flow(priority::NORMAL, ESTABLISHED.matches(Match::new().sctp(), 0), fwd)
+        .actions([Action::Learn(Box::new(sctp_reply_learn()))])
+        .goto(Table::Output));
     flows
+}
+
+/// How long a learned SCTP reply flow outlives the association's last reply.
+pub const SCTP_IDLE_TIMEOUT: u16 = 300;
+
+/// The learn action an allowed SCTP packet runs: a flow in SctpConnections that matches the
+/// reverse of its addresses and ports and marks such packets established.
+fn sctp_reply_learn() -> Learn {
+    let whole = FieldRange::whole;
+    let copy = |dst: Field, src: Field| LearnSpec::Match { dst: whole(dst), src: LearnSrc::Field(whole(src)) };
+    Learn {
+        idle_timeout: SCTP_IDLE_TIMEOUT,
+        priority: priority::NORMAL,
+        cookie: crate::cookie::cookie(Category::Learned, 0),
+        table_id: Table::SctpConnections.id(),
+        specs: vec![
+            LearnSpec::Match { dst: whole(Field::EthType), src: LearnSrc::Imm(0x0800) },
+            LearnSpec::Match { dst: whole(Field::IpProto), src: LearnSrc::Imm(132) },
+            copy(Field::Ipv4Src, Field::Ipv4Dst),
+            copy(Field::Ipv4Dst, Field::Ipv4Src),
+            copy(Field::SctpSrc, Field::SctpDst),
+            copy(Field::SctpDst, Field::SctpSrc),
+            LearnSpec::Load { dst: ESTABLISHED.range, src: LearnSrc::Imm(1) },
+        ],
+        ..Learn::default()
+    }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod
+//! reg0[4]     established: the packet belongs to a connection policy already allowed
 //! reg1        output port, chosen by L2Forwarding; ingress policy matches the destination pod on it
 //! ```
 //! Flow code uses these names, never raw `reg0[0..3]`.
@@ -44,6 +45,10 @@ pub const SOURCE: RegField = RegField::new(0, 0, 3);
 pub const FROM_TUNNEL: u32 = 1;
 /// [`SOURCE`]: from a local pod.
 pub const FROM_POD: u32 = 2;
+
+/// The packet belongs to a connection policy already allowed (set by ConntrackState from
+/// `ct_state`, or by a learned SCTP reply flow); policy tables let it pass.
+pub const ESTABLISHED: RegField = RegField::new(0, 4, 4);
 
 /// The output port (whole reg1).
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);

@@ -91,12 +91,15 @@ tables! {
     /// Answers every ARP request of a local pod with the gateway MAC (all traffic is routed).
     ArpResponder = "ArpResponder", Validation, Drop, [],
         "Answers pods' ARP requests with the gateway MAC, so every packet is routed by L3Forwarding.";
-    /// Sends IP packets through conntrack in the weir zone.
-    Conntrack = "Conntrack", Conntrack, Drop, [ConntrackState],
-        "Looks the packet up in connection tracking (zone 65520).";
+    /// Sends IP packets through conntrack in the weir zone; SCTP through the learned replies.
+    Conntrack = "Conntrack", Conntrack, Drop, [SctpConnections, ConntrackState],
+        "Looks the packet up in connection tracking (zone 65520); SCTP, which OVS's userspace conntrack tracks by address pair only, in SctpConnections instead.";
+    /// Learned flows that recognize replies of allowed SCTP associations.
+    SctpConnections = "SctpConnections", Conntrack, Drop, [],
+        "Holds a learned flow per allowed SCTP association that marks its replies as established (resubmitted to from Conntrack).";
     /// Drops invalid packets; lets replies and established traffic skip policy.
     ConntrackState = "ConntrackState", Conntrack, Goto(EgressRule), [EgressRule, L3Forwarding],
-        "Drops invalid packets; established and related packets, and packets from tunnels, skip egress policy.";
+        "Drops invalid packets; established and related packets (marked in reg0) and packets from tunnels skip egress policy.";
     /// Kubernetes NetworkPolicy egress rules: conjunctions of applied-to, peer and service.
     EgressRule = "EgressRule", EgressSecurity, Goto(EgressDefault), [EgressDefault, L3Forwarding],
         "NetworkPolicy egress rules: a packet allowed by a rule continues to L3Forwarding.";
@@ -111,13 +114,13 @@ tables! {
         "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel skips ingress policy here.";
     /// Kubernetes NetworkPolicy ingress rules.
     IngressRule = "IngressRule", IngressSecurity, Goto(IngressDefault), [IngressDefault, ConntrackCommit],
-        "NetworkPolicy ingress rules: a packet allowed by a rule continues to ConntrackCommit.";
+        "NetworkPolicy ingress rules: established packets and packets a rule allows continue to ConntrackCommit.";
     /// Drops new connections to pods isolated for ingress that no rule allowed.
     IngressDefault = "IngressDefault", IngressSecurity, Goto(ConntrackCommit), [ConntrackCommit],
         "Drops what a pod isolated for ingress receives unless an ingress rule allowed it.";
     /// Commits new allowed connections so their replies skip policy.
     ConntrackCommit = "ConntrackCommit", Output, Goto(Output), [Output],
-        "Commits new connections that policy allowed, so their later packets and replies skip policy.";
+        "Commits new connections that policy allowed (SCTP: learns a flow for its replies), so replies skip policy.";
     /// Sends the packet to the port chosen by L2Forwarding.
     Output = "Output", Output, Miss::OutputToReg1, [],
         "Outputs the packet to the port in reg1.";
@@ -139,7 +142,7 @@ impl Table {
         Table::ALL.get(usize::from(id)).copied()
     }
 
-    /// Whether a flow of this table may continue to `next`.
+    /// Whether a flow of this table may continue to (or resubmit to) `next`.
     pub fn may_continue_to(self, next: Table) -> bool {
         self.def().next.contains(&next) || self.def().miss == Miss::Goto(next)
     }

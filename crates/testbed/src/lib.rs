@@ -13,6 +13,7 @@
 
 pub mod cni;
 pub mod command;
+pub mod conformance;
 pub mod down;
 pub mod error;
 pub mod layout;

@@ -1,0 +1,142 @@
+//! Conformance cases on real traffic: a [`policy::conformance::Prober`] backed by the testbed.
+//!
+//! A case's pods are brought up once and reused by every later case with the same pods (all
+//! upstream netpol cases share the standard model); each step's labels are written into the
+//! agents' cluster view and its policies into one manifest file, and the step is in force once
+//! every agent reports the new sync token. Probes are real TCP/UDP/SCTP exchanges.
+
+use crate::probe::{ProbeSpec, probe_all};
+use crate::up::{UpOptions, up};
+use crate::{Error, Testbed};
+use policy::conformance::Case;
+use policy::conformance::runner::{Deployment, ProbeError, Prober, StepState};
+use policy::{ModelPod, PodKey, Protocol};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The file every step's policies go into, in each agent's manifests directory.
+const POLICY_FILE: &str = "conformance-policies.yaml";
+
+/// Plays conformance cases on a testbed it brings up (and takes down when dropped).
+pub struct TestbedProber {
+    /// How to bring the testbed up; `model` is replaced by each case's file.
+    options: UpOptions,
+    /// How long a step may take to be realized.
+    sync_timeout: Duration,
+    tb: Option<Testbed>,
+    scratch: tempfile::TempDir,
+    progress: Box<dyn FnMut(&str)>,
+}
+
+impl TestbedProber {
+    /// A prober that brings testbeds up with `options` (any `model` there is ignored).
+    pub fn new(options: UpOptions, progress: Box<dyn FnMut(&str)>) -> Result<Self, Error> {
+        let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        Ok(TestbedProber { options, sync_timeout: Duration::from_secs(60), tb: None, scratch, progress })
+    }
+
+    fn testbed(&self) -> Result<&Testbed, ProbeError> {
+        self.tb.as_ref().ok_or_else(|| "the testbed is not up".into())
+    }
+
+    /// Whether the running testbed holds exactly these pods on the same kind of model.
+    fn holds(&self, pods: &[ModelPod]) -> bool {
+        let Some(tb) = &self.tb else { return false };
+        let mut want: Vec<(String, bool)> = pods.iter().map(|p| (p.key().to_string(), p.host_network)).collect();
+        let mut have: Vec<(String, bool)> = tb.pods().iter().map(|p| (p.key(), p.host_network)).collect();
+        want.sort();
+        have.sort();
+        want == have
+    }
+
+    fn take_down(&mut self) {
+        if let Some(tb) = self.tb.take() {
+            let _ = crate::down(tb.dir(), &mut |_| {});
+        }
+    }
+}
+
+impl Drop for TestbedProber {
+    fn drop(&mut self) {
+        self.take_down();
+    }
+}
+
+impl Prober for TestbedProber {
+    fn start(&mut self, case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError> {
+        if !self.holds(pods) {
+            self.take_down();
+            let mut opts = self.options.clone();
+            opts.model = PathBuf::from(&case.source);
+            (self.progress)(&format!("bringing up a testbed for {}", case.source));
+            let tb = up(&opts, &mut |line| (self.progress)(line))?;
+            self.tb = Some(tb);
+        }
+        let tb = self.testbed()?;
+        let mut d = Deployment::default();
+        for p in tb.pods() {
+            let key: PodKey = p.key().parse().map_err(|e| format!("{e:?}"))?;
+            d.pod_ips.insert(key.clone(), p.ip.into());
+            d.pod_nodes.insert(key, p.node.clone());
+        }
+        for n in tb.nodes() {
+            d.node_ips.insert(n.name.clone(), n.underlay_ip.into());
+        }
+        Ok(d)
+    }
+
+    fn apply(&mut self, state: &StepState<'_>) -> Result<(), ProbeError> {
+        let sync_timeout = self.sync_timeout;
+        let path = self.scratch.path().join(POLICY_FILE);
+        let tb = self.tb.as_mut().ok_or("the testbed is not up")?;
+        // Labels as the step has them (model updates included).
+        let namespaces: BTreeMap<String, policy::Labels> =
+            state.cluster.namespaces.iter().map(|(n, ns)| (n.clone(), ns.labels.clone())).collect();
+        let pods: BTreeMap<String, policy::Labels> =
+            state.cluster.pods.values().map(|p| (p.key.to_string(), p.labels.clone())).collect();
+        tb.set_labels(&namespaces, &pods)?;
+        // Everything but the cluster objects the testbed writes itself.
+        let mut text = String::from("# policies of the current conformance step\n");
+        for m in state.manifests {
+            let kind = m.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+            if matches!(kind, "Namespace" | "Pod" | "Node") {
+                continue;
+            }
+            text.push_str("---\n");
+            text.push_str(&serde_json::to_string(m).map_err(|e| e.to_string())?);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        let (_, report) = tb.apply(&[path], sync_timeout)?;
+        if let Some(report) = report {
+            let errors: Vec<String> = report
+                .iter()
+                .flat_map(|(node, s)| s.errors.iter().map(move |e| format!("{node}: {}: {}: {}", e.object, e.field, e.message)))
+                .collect();
+            if !errors.is_empty() {
+                return Err(format!("the agents rejected objects: {}", errors.join("; ")).into());
+            }
+        }
+        Ok(())
+    }
+
+    fn probe(&mut self, from: &PodKey, to: &PodKey, port: u16, protocol: Protocol) -> bool {
+        self.probe_many(&[(from.clone(), to.clone())], port, protocol).pop().unwrap_or(false)
+    }
+
+    fn probe_many(&mut self, pairs: &[(PodKey, PodKey)], port: u16, protocol: Protocol) -> Vec<bool> {
+        let Ok(tb) = self.testbed() else { return vec![false; pairs.len()] };
+        let specs: Vec<ProbeSpec> = pairs
+            .iter()
+            .map(|(a, b)| ProbeSpec { from: a.to_string(), to: b.to_string(), port, protocol })
+            .collect();
+        match probe_all(tb, &specs) {
+            Ok(results) => results.into_iter().map(|r| r.allowed).collect(),
+            Err(e) => {
+                (self.progress)(&format!("probing failed: {e}"));
+                vec![false; pairs.len()]
+            }
+        }
+    }
+}
