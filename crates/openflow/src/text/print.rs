@@ -23,6 +23,15 @@ pub struct Names {
     pub tables: HashMap<u8, String>,
 }
 
+/// A number as C's `%#x` prints it (OVS's hex format): `0` for zero, else `0x` and hex digits.
+pub struct CHex<T>(pub T);
+
+impl<T: std::fmt::LowerHex + Default + PartialEq> std::fmt::Display for CHex<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 == T::default() { f.write_str("0") } else { write!(f, "{:#x}", self.0) }
+    }
+}
+
 /// ct_state bits in bit order.
 pub const CT_STATE_NAMES: &[(u32, &str)] = &[
     (0x01, "new"),
@@ -162,18 +171,18 @@ pub fn format_value(s: &mut String, field: Field, v: u128, mask: Option<u128>, n
             let _ = write!(s, "{v}");
         }
         Format::Decimal | Format::Hex | Format::Frag | Format::PacketType => {
-            let _ = write!(s, "{v:#x}");
+            let _ = write!(s, "{}", CHex(v));
             if mask.is_some() {
-                let _ = write!(s, "/{m:#x}");
+                let _ = write!(s, "/{}", CHex(m));
             }
         }
     }
 }
 
 fn put_hex32(s: &mut String, name: &str, e: &MatchField) {
-    let _ = write!(s, "{name}={:#x}", e.value);
+    let _ = write!(s, "{name}={}", CHex(e.value));
     if let Some(m) = e.mask {
-        let _ = write!(s, "/{m:#x}");
+        let _ = write!(s, "/{}", CHex(m));
     }
     s.push(',');
 }
@@ -184,7 +193,7 @@ fn put_dec16(s: &mut String, name: &str, e: &MatchField) {
             let _ = write!(s, "{name}={},", e.value);
         }
         Some(m) => {
-            let _ = write!(s, "{name}={:#x}/{m:#x},", e.value);
+            let _ = write!(s, "{name}={}/{},", CHex(e.value), CHex(m));
         }
     }
 }
@@ -245,7 +254,7 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
         }
     }
     if let Some(e) = g(PacketType) {
-        let _ = write!(s, "packet_type=({},{:#x}),", e.value >> 16, e.value & 0xffff);
+        let _ = write!(s, "packet_type=({},{}),", e.value >> 16, CHex(e.value & 0xffff));
     }
     let dl_type = m.eth_type();
     let proto = m.ip_proto();
@@ -302,7 +311,9 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
     }
     if let Some(e) = g(TunFlags) {
         s.push_str("tun_flags=");
-        format_flags_masked(s, TUN_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 1);
+        // OVS compares with all tunnel flag bits, private ones included, so matches always print
+        // in the +/- form.
+        format_flags_masked(s, TUN_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 0xffff);
         s.push(',');
     }
     if let Some(e) = g(Metadata) {
@@ -636,7 +647,7 @@ fn format_learn(s: &mut String, l: &Learn, names: Option<&Names>) {
         s.push_str(",delete_learned");
     }
     if l.cookie != 0 {
-        let _ = write!(s, ",cookie={:#x}", l.cookie);
+        let _ = write!(s, ",cookie={}", CHex(l.cookie));
     }
     if l.limit != 0 {
         let _ = write!(s, ",limit={}", l.limit);
@@ -659,14 +670,14 @@ fn format_learn(s: &mut String, l: &Learn, names: Option<&Names>) {
                     let _ = write!(s, "{}=", dst.field);
                     format_value(s, dst.field, *v, None, names);
                 } else {
-                    let _ = write!(s, "{dst}={v:#x}");
+                    let _ = write!(s, "{dst}={}", CHex(*v));
                 }
             }
             LearnSpec::Load { dst, src: LearnSrc::Field(src) } => {
                 let _ = write!(s, "load:{src}->{dst}");
             }
             LearnSpec::Load { dst, src: LearnSrc::Imm(v) } => {
-                let _ = write!(s, "load:{v:#x}->{dst}");
+                let _ = write!(s, "load:{}->{dst}", CHex(*v));
             }
             LearnSpec::Output { src } => {
                 let _ = write!(s, "output:{src}");
@@ -708,13 +719,13 @@ pub fn format_action(s: &mut String, a: &Action, names: Option<&Names>) {
             let _ = write!(s, "->{field}");
         }
         Action::Load { dst, value } => {
-            let _ = write!(s, "load:{value:#x}->{dst}");
+            let _ = write!(s, "load:{}->{dst}", CHex(*value));
         }
         Action::Move { src, dst } => {
             let _ = write!(s, "move:{src}->{dst}");
         }
         Action::PushVlan(t) => {
-            let _ = write!(s, "push_vlan:{t:#x}");
+            let _ = write!(s, "push_vlan:{}", CHex(*t));
         }
         Action::PopVlan => s.push_str("pop_vlan"),
         Action::DecTtl => s.push_str("dec_ttl"),
@@ -791,9 +802,9 @@ pub fn format_instructions(s: &mut String, instructions: &[Instruction], names: 
             }
             Instruction::WriteMetadata { value, mask } => {
                 sep(s);
-                let _ = write!(s, "write_metadata:{value:#x}");
+                let _ = write!(s, "write_metadata:{}", CHex(*value));
                 if *mask != u64::MAX {
-                    let _ = write!(s, "/{mask:#x}");
+                    let _ = write!(s, "/{}", CHex(*mask));
                 }
             }
             Instruction::GotoTable(t) => {
