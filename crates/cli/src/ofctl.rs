@@ -1,8 +1,345 @@
-//! (owned by its issue's work; being built)
+//! `weir ofctl`: an OpenFlow 1.5 client with ovs-ofctl's commands, options and output formats,
+//! over the agent's [`agent::switch::Switch`] connection and the `openflow` crate's text syntax.
+//!
+//! Reply headers carry the xids ovs-ofctl's own requests get on a fresh connection (e.g.
+//! `(xid=0x2)` for the first request after the handshake), so the output is the same text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::time::Instant;
+
+use agent::switch::Switch;
+use anyhow::{Context, bail};
+use openflow::text::print_switch::{format_features, format_port_descs, format_switch_config, format_table_stats};
+use openflow::text::{Names, format_flow, format_flow_stats, parse_flow_mod, parse_flow_mod_line};
+use openflow::wire::Message;
+use openflow::wire::multipart::{FlowStatsRequest, MP_TABLE_FEATURES, MultipartReply, MultipartRequest, decode_table_feature_names};
+use openflow::{Flow, FlowMod, FlowModCommand};
 
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// OpenFlow versions; only OpenFlow15 is spoken (accepted for ovs-ofctl compatibility).
+    #[arg(short = 'O', long = "protocols", global = true, default_value = "OpenFlow15")]
+    protocols: String,
+    /// Apply flow changes as one atomic, ordered bundle.
+    #[arg(long, global = true)]
+    bundle: bool,
+    /// Strict matching for mod-flows and del-flows (priority and match must be exact).
+    #[arg(long, global = true)]
+    strict: bool,
+    /// Show port and table names instead of numbers.
+    #[arg(long, global = true)]
+    names: bool,
+    /// Show numbers (the default when not on a terminal).
+    #[arg(long, global = true)]
+    no_names: bool,
+    /// dump-flows: omit statistics.
+    #[arg(long, global = true)]
+    no_stats: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-pub(crate) async fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Features, ports and configuration of the switch.
+    Show { switch: String },
+    /// Flows, optionally only those matching FLOW.
+    DumpFlows { switch: String, flow: Option<String> },
+    /// Add one flow.
+    AddFlow { switch: String, flow: String },
+    /// Add (or modify/delete, per line prefix) the flows in FILE (`-` for stdin).
+    AddFlows { switch: String, file: String },
+    /// Modify the actions of matching flows.
+    ModFlows { switch: String, flow: String },
+    /// Delete matching flows (all flows without FLOW).
+    DelFlows { switch: String, flow: Option<String> },
+    /// Make the switch's flows equal to FILE with the fewest changes.
+    ReplaceFlows { switch: String, file: String },
+    /// Port descriptions.
+    DumpPortsDesc { switch: String },
+    /// Table statistics.
+    DumpTables { switch: String },
+    /// Groups.
+    DumpGroups { switch: String },
+    /// Add the groups in FILE (`-` for stdin).
+    AddGroups { switch: String, file: String },
+    /// Decode hex action bytes (from stdin, one set per line) to text.
+    ParseActions {
+        /// The version the bytes are in (only OpenFlow15).
+        version: Option<String>,
+    },
+}
+
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    if !args.protocols.split(',').any(|p| p.eq_ignore_ascii_case("OpenFlow15")) {
+        bail!("-O {}: weir ofctl speaks OpenFlow15 only", args.protocols);
+    }
+    let mut out = String::new();
+    match &args.command {
+        Cmd::Show { switch } => show(&connect(switch).await?, &mut out).await?,
+        Cmd::DumpFlows { switch, flow } => dump_flows(&args, switch, flow.as_deref(), &mut out).await?,
+        Cmd::AddFlow { switch, flow } => {
+            let sw = connect(switch).await?;
+            let names = accept_names(&sw, flow).await?;
+            let fm = parse_flow_mod(flow, FlowModCommand::Add, names.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            apply(&sw, &[fm], args.bundle).await?;
+        }
+        Cmd::AddFlows { switch, file } => {
+            let text = read_input(file)?;
+            let sw = connect(switch).await?;
+            let names = accept_names(&sw, &text).await?;
+            let mods = parse_file(file, &text, names.as_ref())?;
+            apply(&sw, &mods, args.bundle).await?;
+        }
+        Cmd::ModFlows { switch, flow } => {
+            let cmd = if args.strict { FlowModCommand::ModifyStrict } else { FlowModCommand::Modify };
+            let sw = connect(switch).await?;
+            let names = accept_names(&sw, flow).await?;
+            let fm = parse_flow_mod(flow, cmd, names.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            apply(&sw, &[fm], args.bundle).await?;
+        }
+        Cmd::DelFlows { switch, flow } => {
+            let cmd = if args.strict { FlowModCommand::DeleteStrict } else { FlowModCommand::Delete };
+            let sw = connect(switch).await?;
+            let text = flow.as_deref().unwrap_or("");
+            let names = accept_names(&sw, text).await?;
+            let fm = parse_flow_mod(text, cmd, names.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            apply(&sw, &[fm], args.bundle).await?;
+        }
+        Cmd::ReplaceFlows { switch, file } => {
+            let text = read_input(file)?;
+            let sw = connect(switch).await?;
+            let names = accept_names(&sw, &text).await?;
+            let wanted = parse_file(file, &text, names.as_ref())?;
+            let installed = sw.dump_flows().await?;
+            let mods = replace_diff(&installed, &wanted)?;
+            apply(&sw, &mods, args.bundle).await?;
+        }
+        Cmd::DumpPortsDesc { switch } => {
+            let sw = connect(switch).await?;
+            out.push_str("OFPST_PORT_DESC reply (OF1.5) (xid=0x2):\n");
+            format_port_descs(&mut out, &sw.port_desc().await?);
+        }
+        Cmd::DumpTables { switch } => {
+            let sw = connect(switch).await?;
+            let mut stats = Vec::new();
+            for part in sw.multipart(MultipartRequest::TableStats).await? {
+                if let MultipartReply::TableStats(t) = part {
+                    stats.extend(t);
+                }
+            }
+            out.push_str("OFPST_TABLE reply (OF1.5) (xid=0x2):\n");
+            format_table_stats(&mut out, &stats, &HashMap::new());
+        }
+        Cmd::DumpGroups { .. } | Cmd::AddGroups { .. } => {
+            bail!("dump-groups and add-groups are not built yet (group text syntax pending)")
+        }
+        Cmd::ParseActions { version } => parse_actions(version.as_deref(), &mut out)?,
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn connect(switch: &str) -> anyhow::Result<Switch> {
+    Switch::connect(switch).await.with_context(|| format!("{switch}: connecting"))
+}
+
+fn read_input(file: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if file == "-" {
+        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
+    } else {
+        text = std::fs::read_to_string(file).with_context(|| format!("{file}: open failed"))?;
+    }
+    Ok(text)
+}
+
+fn parse_file(file: &str, text: &str, names: Option<&Names>) -> anyhow::Result<Vec<FlowMod>> {
+    openflow::text::flow_file_lines(text)
+        .into_iter()
+        .map(|(n, line)| parse_flow_mod_line(&line, names).map_err(|e| anyhow::anyhow!("{file}:{n}: {e}")))
+        .collect()
+}
+
+/// Sends flow-mods, as one atomic bundle with `--bundle`, else pipelined with a barrier.
+async fn apply(sw: &Switch, mods: &[FlowMod], bundle: bool) -> anyhow::Result<()> {
+    if mods.is_empty() {
+        return Ok(());
+    }
+    if bundle { sw.bundle(mods).await? } else { sw.flow_mods(mods).await? }
+    Ok(())
+}
+
+/// Names to accept in input: fetched only when the text could name a port or table (the
+/// fetch costs two round trips).
+async fn accept_names(sw: &Switch, text: &str) -> anyhow::Result<Option<Names>> {
+    let may_name = text.split(['=', ':', ',', '(', ' ']).any(|w| {
+        !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') && !w.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !may_name || !text.contains("in_port") && !text.contains("output") && !text.contains("table") && !text.contains("resubmit") {
+        return Ok(None);
+    }
+    fetch_names(sw).await.map(Some)
+}
+
+/// Port names (from the port descriptions) and table names (from the table features; OVS
+/// reports unnamed tables as `table<N>` or empty, which are not names).
+async fn fetch_names(sw: &Switch) -> anyhow::Result<Names> {
+    let mut names = Names::default();
+    for p in sw.port_desc().await? {
+        if p.port_no.reserved_name().is_none() {
+            names.ports.insert(p.port_no.0, p.name);
+        }
+    }
+    for part in sw.multipart(MultipartRequest::Other { mp_type: MP_TABLE_FEATURES, body: Vec::new() }).await? {
+        if let MultipartReply::Other { body, .. } = part {
+            for (id, name) in decode_table_feature_names(&body)? {
+                if !name.is_empty() && name != format!("table{id}") {
+                    names.tables.insert(id, name);
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+async fn show(sw: &Switch, out: &mut String) -> anyhow::Result<()> {
+    out.push_str("OFPT_FEATURES_REPLY (OF1.5) (xid=0x2): ");
+    format_features(out, &sw.features());
+    out.push_str("OFPST_PORT_DESC reply (OF1.5) (xid=0x3):\n");
+    format_port_descs(out, &sw.port_desc().await?);
+    match sw.request(&Message::GetConfigRequest).await?.pop() {
+        Some(Message::GetConfigReply(c)) => {
+            out.push_str("OFPT_GET_CONFIG_REPLY (OF1.5) (xid=0x5): ");
+            format_switch_config(out, &c);
+        }
+        other => bail!("unexpected reply to GET_CONFIG_REQUEST: {other:?}"),
+    }
+    Ok(())
+}
+
+async fn dump_flows(args: &Args, switch: &str, flow: Option<&str>, out: &mut String) -> anyhow::Result<()> {
+    let sw = connect(switch).await?;
+    let names = if args.names && !args.no_names { Some(fetch_names(&sw).await?) } else { None };
+    let mut req = FlowStatsRequest::default();
+    if let Some(text) = flow {
+        let accept = match &names {
+            Some(n) => Some(n.clone()),
+            None => accept_names(&sw, text).await?,
+        };
+        let fm = parse_flow_mod(text, FlowModCommand::Delete, accept.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        req = FlowStatsRequest {
+            table_id: fm.flow.table_id,
+            out_port: fm.out_port,
+            out_group: fm.out_group,
+            cookie: fm.flow.cookie,
+            cookie_mask: fm.cookie_mask,
+            matches: fm.flow.matches,
+        };
+    }
+    let stats = sw.dump_flow_stats(req).await?;
+    if !args.no_stats {
+        out.push_str("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
+    }
+    for fs in &stats {
+        out.push(' ');
+        if args.no_stats {
+            format_flow(out, &fs.flow, names.as_ref());
+        } else {
+            format_flow_stats(out, fs, names.as_ref());
+        }
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// The flow-mods that turn `installed` into `wanted` (ovs-ofctl's replace-flows): an add for
+/// every wanted flow that is missing or differs (an add replaces a flow with the same table,
+/// priority and match), a strict delete for every installed flow not wanted.
+fn replace_diff(installed: &[Flow], wanted: &[FlowMod]) -> anyhow::Result<Vec<FlowMod>> {
+    type Key = (u8, u16, openflow::Match);
+    let key = |f: &Flow| -> Key { (f.table_id, f.priority, f.matches.clone()) };
+    let mut want: BTreeMap<Key, &Flow> = BTreeMap::new();
+    for fm in wanted {
+        if fm.command != FlowModCommand::Add {
+            bail!("replace-flows: the file may only add flows ({:?} found)", fm.command);
+        }
+        want.insert(key(&fm.flow), &fm.flow);
+    }
+    let have: BTreeMap<Key, &Flow> = installed.iter().map(|f| (key(f), f)).collect();
+    let mut mods = Vec::new();
+    for (k, f) in &have {
+        if !want.contains_key(k) {
+            mods.push(FlowMod::delete_strict((*f).clone()));
+        }
+    }
+    for (k, f) in &want {
+        if have.get(k).is_none_or(|h| h != f) {
+            mods.push(FlowMod::add((*f).clone()));
+        }
+    }
+    Ok(mods)
+}
+
+/// `parse-actions`: each stdin line is hex bytes (spaces allowed, `#` starts a comment);
+/// prints `actions=...` or the decode error, as ovs-ofctl's test helper does.
+fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> {
+    if let Some(v) = version {
+        if !v.eq_ignore_ascii_case("OpenFlow15") {
+            bail!("parse-actions {v}: only OpenFlow15 is supported");
+        }
+    }
+    let text = read_input("-")?;
+    for line in text.lines() {
+        let hex: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+        if hex.is_empty() {
+            continue;
+        }
+        let bytes = decode_hex(&hex).with_context(|| format!("{line}: not hex"))?;
+        match openflow::wire::action::decode_actions(&mut openflow::wire::Reader::new(&bytes, "actions")) {
+            Ok(actions) => {
+                out.push_str("actions=");
+                openflow::text::format_actions(out, &actions, None);
+                out.push('\n');
+            }
+            Err(e) => {
+                out.push_str(&format!("bad_actions: {e}\n"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// `weir bench ofctl-install`: installs the flows in `file` on an emptied switch with weir
+/// (parse, connect, one bundle) and with `ovs-ofctl -O OpenFlow15 --bundle add-flows` (which
+/// does the same in its own process), timing both; returns (weir seconds, ovs-ofctl seconds).
+pub(crate) async fn bench_install(target: &str, file: &std::path::Path) -> anyhow::Result<(f64, f64)> {
+    let delete_all = || FlowMod::new(FlowModCommand::Delete, Flow { table_id: openflow::flow::ALL_TABLES, ..Flow::default() });
+    connect(target).await?.flow_mods(&[delete_all()]).await?;
+    let t = Instant::now();
+    let text = std::fs::read_to_string(file)?;
+    let mods = parse_file(&file.display().to_string(), &text, None)?;
+    let sw = connect(target).await?;
+    sw.bundle(&mods).await?;
+    let weir = t.elapsed().as_secs_f64();
+    sw.flow_mods(&[delete_all()]).await?;
+    let t = Instant::now();
+    let st = tokio::process::Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow15", "--bundle", "add-flows", target])
+        .arg(file)
+        .status()
+        .await?;
+    let ovs = t.elapsed().as_secs_f64();
+    if !st.success() {
+        bail!("ovs-ofctl add-flows failed: {st}");
+    }
+    Ok((weir, ovs))
 }

@@ -5,6 +5,7 @@ pub mod lex;
 pub mod parse;
 pub mod parse_action;
 pub mod print;
+pub mod print_switch;
 
 pub use parse::{ParseError, flow_file_lines, parse_field_value, parse_flow, parse_flow_mod, parse_flow_mod_line, parse_match, parse_port, parse_subfield, parse_table};
 pub use parse_action::{parse_actions, parse_instructions};

@@ -469,3 +469,25 @@ impl MultipartReply {
         }
     }
 }
+
+/// OFPMP_TABLE_FEATURES.
+pub const MP_TABLE_FEATURES: u16 = 12;
+
+/// The (table id, name) of each `ofp_table_features` in a TABLE_FEATURES reply body; the
+/// properties are skipped. OVS names a table by its `Flow_Table` row, else `table<N>`.
+pub fn decode_table_feature_names(body: &[u8]) -> Result<Vec<(u8, String)>, DecodeError> {
+    let mut r = Reader::new(body, "table features");
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        let len = usize::from(r.u16()?);
+        if len < 64 {
+            return Err(r.err(DecodeErrorKind::BadLength(len)));
+        }
+        let mut t = r.sub(len - 2, "table features")?;
+        let table_id = t.u8()?;
+        t.skip(5)?;
+        let name = fixed_str(&mut t, 32)?;
+        out.push((table_id, name));
+    }
+    Ok(out)
+}
