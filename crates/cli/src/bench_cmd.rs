@@ -26,11 +26,23 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         rounds: usize,
     },
+    /// Install N flows as one bundle with weir (`weir ofctl add-flows --bundle`'s path) and
+    /// with `ovs-ofctl -O OpenFlow15 --bundle add-flows` of the same file, on a fresh switch in
+    /// a namespace; report both times and weir/ovs-ofctl.
+    OfctlInstall {
+        /// Flows in the file.
+        #[arg(long, default_value_t = 100_000)]
+        flows: usize,
+        /// Rounds (each measures both, alternating which goes first).
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+    },
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     match args.bench {
         Bench::OvsdbPorts { ports, kind, rounds } => ovsdb_ports(ports, &kind, rounds).await,
+        Bench::OfctlInstall { flows, rounds } => crate::ofctl::bench_ofctl_install(flows, rounds).await,
     }
 }
 

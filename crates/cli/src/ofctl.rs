@@ -318,28 +318,73 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// `weir bench ofctl-install`: installs the flows in `file` on an emptied switch with weir
-/// (parse, connect, one bundle) and with `ovs-ofctl -O OpenFlow15 --bundle add-flows` (which
-/// does the same in its own process), timing both; returns (weir seconds, ovs-ofctl seconds).
-pub(crate) async fn bench_install(target: &str, file: &std::path::Path) -> anyhow::Result<(f64, f64)> {
-    let delete_all = || FlowMod::new(FlowModCommand::Delete, Flow { table_id: openflow::flow::ALL_TABLES, ..Flow::default() });
+fn delete_all() -> FlowMod {
+    FlowMod::new(FlowModCommand::Delete, Flow { table_id: openflow::flow::ALL_TABLES, ..Flow::default() })
+}
+
+/// Seconds for weir to install `file` on an emptied switch: read, parse, connect, one bundle
+/// (what `weir ofctl add-flows --bundle` does).
+async fn weir_install(target: &str, file: &std::path::Path) -> anyhow::Result<f64> {
     connect(target).await?.flow_mods(&[delete_all()]).await?;
     let t = Instant::now();
     let text = std::fs::read_to_string(file)?;
     let mods = parse_file(&file.display().to_string(), &text, None)?;
-    let sw = connect(target).await?;
-    sw.bundle(&mods).await?;
-    let weir = t.elapsed().as_secs_f64();
-    sw.flow_mods(&[delete_all()]).await?;
+    connect(target).await?.bundle(&mods).await?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Seconds for `ovs-ofctl -O OpenFlow15 --bundle add-flows` of `file` on an emptied switch.
+async fn ovs_install(target: &str, file: &std::path::Path) -> anyhow::Result<f64> {
+    connect(target).await?.flow_mods(&[delete_all()]).await?;
     let t = Instant::now();
     let st = tokio::process::Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow15", "--bundle", "add-flows", target])
         .arg(file)
         .status()
         .await?;
-    let ovs = t.elapsed().as_secs_f64();
     if !st.success() {
         bail!("ovs-ofctl add-flows failed: {st}");
     }
-    Ok((weir, ovs))
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// A flow file of `n` distinct flows shaped like a policy pipeline's (conjunction clauses,
+/// address sets, service ports, ct and forwarding flows) over several tables.
+pub(crate) fn bench_flow_file(n: usize) -> String {
+    let mut s = String::with_capacity(n * 100);
+    for i in 0..n {
+        let (a, b, c) = ((i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+        let line = match i % 5 {
+            0 => format!("table=10,priority=200,ip,nw_src=10.{a}.{b}.{c} actions=conjunction({},1/3)\n", i / 5 + 1),
+            1 => format!("table=10,priority=200,tcp,nw_dst=172.{a}.{b}.{c}/32,tp_dst={} actions=conjunction({},2/3)\n", 1 + i % 60000, i / 5 + 1),
+            2 => format!("table=11,priority=190,reg1=0x{i:x},ip actions=set_field:0x{:x}->reg3,goto_table:12\n", i + 1),
+            3 => format!("table=12,priority=100,ct_state=+trk+est,ip,reg0=0x{i:x} actions=ct(commit,zone=NXM_NX_REG0[0..15],exec(set_field:0x{:x}->ct_mark)),resubmit(,13)\n", i & 0xffff),
+            _ => format!("table=13,priority=50,dl_dst=02:00:{a:02x}:{b:02x}:{c:02x}:01 actions=set_field:0x{i:x}->tun_id,output:{}\n", 1 + i % 100),
+        };
+        s.push_str(&line);
+    }
+    s
+}
+
+/// `weir bench ofctl-install`.
+pub(crate) async fn bench_ofctl_install(flows: usize, rounds: usize) -> anyhow::Result<()> {
+    let sw = tokio::task::spawn_blocking(testbed::TestSwitch::with_bridge).await??;
+    let target = format!("unix:{}", sw.ovs.mgmt_socket("br-int").display());
+    let file = sw.tmp.path().join("bench.flows");
+    std::fs::write(&file, bench_flow_file(flows))?;
+    let (mut wsum, mut osum) = (0.0, 0.0);
+    for round in 0..rounds.max(1) {
+        let (w, o) = if round % 2 == 0 {
+            let w = weir_install(&target, &file).await?;
+            (w, ovs_install(&target, &file).await?)
+        } else {
+            let o = ovs_install(&target, &file).await?;
+            (weir_install(&target, &file).await?, o)
+        };
+        println!("round {round}: weir {w:.3} s, ovs-ofctl {o:.3} s, ratio {:.2}", w / o);
+        wsum += w;
+        osum += o;
+    }
+    println!("ofctl-install {flows} flows: weir {wsum:.3} s, ovs-ofctl {osum:.3} s, weir/ovs-ofctl {:.2}", wsum / osum);
+    Ok(())
 }
