@@ -11,22 +11,24 @@
 //! - tunnel (remote pod, hostNetwork pod or external address) → local pod: only ingress runs
 //!   here, compared with the oracle's ingress decision.
 //!
-//! Counts: `WEIR_ORACLE_SETS` policy sets (default 50) × `WEIR_ORACLE_PACKETS` packets
-//! (default 20). `WEIR_ORACLE_SEED` fixes the first set's seed (default: from the clock);
+//! Counts: `WEIR_ORACLE_SETS` policy sets (default 100) × `WEIR_ORACLE_PACKETS` packets
+//! (default 30). `WEIR_ORACLE_SEED` fixes the first set's seed (default: from the clock);
 //! set `i` uses seed + i, and every failure names its set's seed so
 //! `WEIR_ORACLE_SEED=<seed> WEIR_ORACLE_SETS=1` replays it; `WEIR_ORACLE_VERBOSE=1` prints
 //! every cluster and every check.
 mod ofproto_trace;
 mod random_cluster;
+mod random_packet;
 
 use agent::switch::Switch;
-use ofproto_trace::{Ingress, Probe, Traced, trace};
+use ofproto_trace::{Traced, trace};
 use pipeline::{FlowSet, LocalPod, Topology};
-use policy::{Cluster, Packet, PodKey, Protocol, RuleSet, Verdict, evaluate};
+use policy::{Cluster, Packet, RuleSet, evaluate};
 use random_cluster::{Dice, RandomCluster};
+use random_packet::{Case, Path, Scene};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use testbed::TestSwitch;
 
@@ -124,85 +126,6 @@ fn topology(cluster: &Cluster) -> Topology {
     }
 }
 
-/// Which part of the oracle's verdict a packet's path on this node decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Path {
-    /// Local pod to local pod: egress and ingress.
-    LocalToLocal,
-    /// Local pod to a remote pod: egress only, out through the tunnel.
-    LocalToRemote,
-    /// From the tunnel to a local pod: ingress only.
-    TunnelToLocal,
-}
-
-struct Case {
-    path: Path,
-    probe: Probe,
-    /// The port the packet must leave through when policy allows it.
-    allowed_port: u32,
-}
-
-fn random_case(d: &mut Dice, cluster: &Cluster, topo: &Topology, ports: &[u16]) -> Case {
-    let locals: Vec<(&PodKey, &LocalPod)> = topo.local_pods.iter().collect();
-    let remotes: Vec<Ipv4Addr> = cluster
-        .policy_pods()
-        .filter(|p| p.node.as_deref() == Some(random_cluster::REMOTE_NODE))
-        .filter_map(|p| match p.ips.first() {
-            Some(IpAddr::V4(ip)) => Some(*ip),
-            _ => None,
-        })
-        .collect();
-    let protocol = d.pick(&[Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);
-    let dst_port = if d.chance(85) { d.pick(ports).max(1) } else { d.u16().max(1) };
-    let roll = d.below(100);
-    let (path, src, dst) = if roll < 40 && locals.len() >= 2 {
-        // Traffic from a pod to itself never reaches the bridge; pick two different pods.
-        let s = d.below(locals.len());
-        let t = (s + 1 + d.below(locals.len() - 1)) % locals.len();
-        (Path::LocalToLocal, locals[s].1, locals[t].1.ip)
-    } else if roll < 65 && !remotes.is_empty() {
-        (Path::LocalToRemote, d.pick(&locals).1, d.pick(&remotes))
-    } else {
-        let src = if d.chance(55) && !remotes.is_empty() { d.pick(&remotes) } else { d.pick(&random_cluster::EXTERNALS) };
-        let dst = d.pick(&locals).1;
-        let probe = Probe {
-            ingress: Ingress::Tunnel {
-                ofport: TUNNEL_OFPORT,
-                tun_src: random_cluster::REMOTE_NODE_IP,
-                tun_dst: random_cluster::LOCAL_NODE_IP,
-            },
-            eth_dst: pipeline::topology::TUNNEL_MAC,
-            src,
-            dst: dst.ip,
-            protocol,
-            dst_port,
-        };
-        return Case { path: Path::TunnelToLocal, probe, allowed_port: dst.ofport };
-    };
-    let probe = Probe {
-        ingress: Ingress::Pod { ofport: src.ofport, mac: src.mac },
-        eth_dst: topo.gateway_mac,
-        src: src.ip,
-        dst,
-        protocol,
-        dst_port,
-    };
-    let allowed_port = match path {
-        Path::LocalToLocal => topo.local_pods.values().find(|p| p.ip == dst).expect("local destination").ofport,
-        _ => TUNNEL_OFPORT,
-    };
-    Case { path, probe, allowed_port }
-}
-
-/// The oracle's answer for the part of the path this node enforces.
-fn oracle_allows(path: Path, v: &Verdict) -> bool {
-    match path {
-        Path::LocalToLocal => v.allowed,
-        Path::LocalToRemote => v.egress.allows(),
-        Path::TunnelToLocal => v.ingress.allows(),
-    }
-}
-
 /// Totals over a run.
 #[derive(Default)]
 struct Tally {
@@ -247,9 +170,10 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
     tally.invalid_policies += generated.invalid_policies;
     tally.sets += 1;
 
+    let scene = Scene { cluster: &cluster, rules: &rules, topo: &topo, generated: &generated, tunnel_ofport: TUNNEL_OFPORT };
     let mut reported_cluster = false;
     for _ in 0..packets {
-        let case = random_case(&mut d, &cluster, &topo, &generated.ports);
+        let case = scene.case(&mut d);
         let packet = Packet {
             src: case.probe.src.into(),
             dst: case.probe.dst.into(),
@@ -257,16 +181,11 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
             dst_port: case.probe.dst_port,
         };
         let verdict = evaluate(&cluster, &rules, &packet);
-        let want = oracle_allows(case.path, &verdict);
+        let want = case.path.oracle_allows(&verdict);
         let traced = trace(&bench.ts.ovs, BRIDGE, &case.probe).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         tally.checks += 1;
         *tally.by_path.entry((case.path, want)).or_default() += 1;
-        let deciding = match case.path {
-            Path::LocalToLocal => [&verdict.egress, &verdict.ingress].into_iter().any(|x| x.rule.is_some()),
-            Path::LocalToRemote => verdict.egress.rule.is_some(),
-            Path::TunnelToLocal => verdict.ingress.rule.is_some(),
-        };
-        tally.by_rule += usize::from(deciding);
+        tally.by_rule += usize::from(case.path.decided_by_rule(&verdict));
         if verbose() {
             eprintln!("seed {seed}: {} [{:?}] oracle {want} switch {:?}", case.probe, case.path, traced.output);
         }
@@ -311,8 +230,8 @@ fn agrees(case: &Case, want: bool, traced: &Traced) -> bool {
 
 #[test]
 fn oracle_and_switch_agree_on_random_policy_sets() {
-    let sets = env_number("WEIR_ORACLE_SETS", 50);
-    let packets = env_number("WEIR_ORACLE_PACKETS", 20) as usize;
+    let sets = env_number("WEIR_ORACLE_SETS", 100);
+    let packets = env_number("WEIR_ORACLE_PACKETS", 30) as usize;
     let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let first_seed = env_number("WEIR_ORACLE_SEED", clock.as_secs() * 1000);
     eprintln!("oracle vs switch: {sets} sets x {packets} packets, WEIR_ORACLE_SEED={first_seed}");
@@ -351,7 +270,7 @@ fn oracle_and_switch_agree_on_random_policy_sets() {
     );
     // A generator that only ever allows (or only denies) would make agreement meaningless.
     if tally.checks >= 200 {
-        for path in [Path::LocalToLocal, Path::LocalToRemote, Path::TunnelToLocal] {
+        for path in Path::ALL {
             for allowed in [true, false] {
                 let n = tally.by_path.get(&(path, allowed)).copied().unwrap_or(0);
                 assert!(n * 50 >= tally.checks, "only {n} {path:?} packets were {} by the oracle", if allowed { "allowed" } else { "denied" });

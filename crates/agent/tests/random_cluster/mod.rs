@@ -12,6 +12,7 @@
 //! `weir policy eval --cluster` reads.
 #![allow(dead_code)]
 
+use policy::Protocol;
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 use serde_json::{Value, json};
@@ -126,9 +127,12 @@ impl Dice {
 pub struct RandomCluster {
     /// Every manifest, as one multi-document YAML text.
     pub yaml: String,
-    /// Destination ports worth probing: every port a pod declares or a policy names, and the
-    /// ports just outside each range.
+    /// Destination ports worth probing on any protocol: every port a pod may declare and a few
+    /// more.
     pub ports: Vec<u16>,
+    /// Protocol and port pairs the policies name (named ports resolved on every pod that may
+    /// declare them), with the ports just outside each range.
+    pub services: Vec<(Protocol, u16)>,
     /// How many policies were made invalid on purpose.
     pub invalid_policies: usize,
 }
@@ -141,7 +145,8 @@ pub fn generate(d: &mut Dice) -> RandomCluster {
         docs.push(json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": ns, "labels": labels(d, &NS_LABELS)}}));
     }
-    let mut ports: BTreeSet<u16> = PORT_NUMBERS.into_iter().chain(CONTAINER_PORTS.iter().flat_map(|c| c.2.iter().copied())).collect();
+    let ports: BTreeSet<u16> = PORT_NUMBERS.into_iter().chain(CONTAINER_PORTS.iter().flat_map(|c| c.2.iter().copied())).collect();
+    let mut services = BTreeSet::new();
     let n_local = d.between(2, MAX_LOCAL_PODS);
     let n_remote = d.between(1, 3);
     for i in 0..n_local + n_remote {
@@ -166,13 +171,14 @@ pub fn generate(d: &mut Dice) -> RandomCluster {
     let n_policies = if d.chance(5) { 0 } else { d.between(1, 5) };
     let mut invalid_policies = 0;
     for i in 0..n_policies {
-        let mut g = PolicyGen { d: &mut *d, namespaces: &namespaces, ports: &mut ports, invalid: false, n_local, n_remote };
+        let mut g = PolicyGen { d: &mut *d, namespaces: &namespaces, services: &mut services, invalid: false, n_local, n_remote };
         let doc = g.policy(i);
         invalid_policies += usize::from(g.invalid);
         docs.push(doc);
     }
     let yaml = docs.iter().map(|doc| format!("---\n{}\n", serde_json::to_string_pretty(doc).expect("json"))).collect();
-    RandomCluster { yaml, ports: ports.into_iter().collect(), invalid_policies }
+    services.retain(|(_, port)| *port != 0);
+    RandomCluster { yaml, ports: ports.into_iter().collect(), services: services.into_iter().collect(), invalid_policies }
 }
 
 fn node(name: &str, cidr: (Ipv4Addr, u8), ip: Ipv4Addr) -> Value {
@@ -242,7 +248,7 @@ fn selector(d: &mut Dice, vocab: &[(&str, Vec<&str>)]) -> Value {
 struct PolicyGen<'a> {
     d: &'a mut Dice,
     namespaces: &'a [&'static str],
-    ports: &'a mut BTreeSet<u16>,
+    services: &'a mut BTreeSet<(Protocol, u16)>,
     invalid: bool,
     n_local: usize,
     n_remote: usize,
@@ -338,13 +344,18 @@ impl PolicyGen<'_> {
 
     fn port(&mut self) -> Value {
         let mut p = json!({});
-        if self.d.chance(65) {
-            p["protocol"] = json!(self.d.pick(&PROTOCOLS));
+        let protocol = if self.d.chance(65) { self.d.pick(&PROTOCOLS) } else { "TCP" };
+        if protocol != "TCP" || self.d.chance(50) {
+            p["protocol"] = json!(protocol);
         }
+        let proto = protocol_of(protocol);
+        // The ports this entry admits, and its edges.
+        let mut named: Vec<u16> = Vec::new();
         match self.d.below(20) {
-            0..=2 => {}
+            0..=2 => named.push(self.d.pick(&PORT_NUMBERS)),
             3..=9 => {
                 let n = self.d.pick(&PORT_NUMBERS);
+                named.extend([n - 1, n, n + 1]);
                 p["port"] = json!(n);
             }
             10..=12 => {
@@ -356,13 +367,30 @@ impl PolicyGen<'_> {
                 } else {
                     (lo, hi)
                 };
-                self.ports.extend([lo.saturating_sub(1), lo, hi, hi.saturating_add(1)]);
+                named.extend([lo.saturating_sub(1), lo, lo.saturating_add(1), lo / 2 + hi / 2, hi.saturating_sub(1), hi, hi.saturating_add(1)]);
                 p["port"] = json!(lo);
                 p["endPort"] = json!(hi);
             }
-            _ => p["port"] = json!(self.d.pick(&PORT_NAMES)),
+            _ => {
+                let name = self.d.pick(&PORT_NAMES);
+                for (n, cproto, numbers) in CONTAINER_PORTS {
+                    if n == Some(name) && cproto == protocol {
+                        named.extend(numbers);
+                    }
+                }
+                p["port"] = json!(name);
+            }
         }
+        self.services.extend(named.into_iter().map(|n| (proto, n)));
         p
+    }
+}
+
+fn protocol_of(name: &str) -> Protocol {
+    match name {
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        _ => Protocol::Tcp,
     }
 }
 
