@@ -253,7 +253,8 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
             put_dec16(s, "ct_tp_dst", e);
         }
     }
-    if let Some(e) = g(PacketType) {
+    // Ethernet, (0,0), is the default packet type and is not printed.
+    if let Some(e) = g(PacketType).filter(|e| e.value != 0) {
         let _ = write!(s, "packet_type=({},{}),", e.value >> 16, CHex(e.value & 0xffff));
     }
     let dl_type = m.eth_type();
@@ -819,7 +820,8 @@ pub fn format_instructions(s: &mut String, instructions: &[Instruction], names: 
 fn format_flags_list(s: &mut String, flags: FlowFlags) {
     for (bit, name) in FlowFlags::NAMES {
         if flags.has(*bit) {
-            let _ = write!(s, "{name}, ");
+            // OVS separates flags with a space only (`send_flow_rem importance=3, `).
+            let _ = write!(s, "{name} ");
         }
     }
 }

@@ -229,8 +229,15 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
                 }
                 let mut p = r.sub(plen - 4, "controller2 property")?;
                 match ptype {
-                    controller2_prop::MAX_LEN => c.max_len = p.u16()?,
-                    controller2_prop::CONTROLLER_ID => c.controller_id = p.u16()?,
+                    // OpenFlow gives 16-bit properties a length of 8; OVS accepts any padding.
+                    controller2_prop::MAX_LEN => {
+                        c.max_len = p.u16()?;
+                        p.skip(p.remaining())?;
+                    }
+                    controller2_prop::CONTROLLER_ID => {
+                        c.controller_id = p.u16()?;
+                        p.skip(p.remaining())?;
+                    }
                     controller2_prop::REASON => c.reason = PacketInReason(p.u8()?),
                     controller2_prop::USERDATA => c.userdata = p.take(p.remaining())?.to_vec(),
                     controller2_prop::PAUSE => c.pause = true,
@@ -595,10 +602,13 @@ fn encode_controller(c: &Controller, out: &mut Vec<u8>) {
         pad8(out, start);
     };
     if c.max_len != u16::MAX {
-        prop(out, controller2_prop::MAX_LEN, &c.max_len.to_be_bytes());
+        // 16-bit properties carry two bytes of padding inside their length, as OVS writes them.
+        let [a, b] = c.max_len.to_be_bytes();
+        prop(out, controller2_prop::MAX_LEN, &[a, b, 0, 0]);
     }
     if c.controller_id != 0 {
-        prop(out, controller2_prop::CONTROLLER_ID, &c.controller_id.to_be_bytes());
+        let [a, b] = c.controller_id.to_be_bytes();
+        prop(out, controller2_prop::CONTROLLER_ID, &[a, b, 0, 0]);
     }
     if c.reason != PacketInReason::ACTION {
         prop(out, controller2_prop::REASON, &[c.reason.0]);
