@@ -365,14 +365,11 @@ mod tests {
 
     #[test]
     fn recorded_values_decode() {
-        let v: Value = serde_json::from_str(
-            r#"["map",[["iface-id","pod-a"],["attached-mac","aa:bb:cc:dd:ee:ff"]]]"#,
-        )
-        .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"["map",[["iface-id","pod-a"],["attached-mac","aa:bb:cc:dd:ee:ff"]]]"#).unwrap();
         let d = Datum::from_json(&v).unwrap();
         assert_eq!(d.pairs().count(), 2);
-        let u: Value =
-            serde_json::from_str(r#"["set",[["uuid","0b3c6d1e-5e0c-4c5e-9e39-1d6b8e8f2f11"]]]"#).unwrap();
+        let u: Value = serde_json::from_str(r#"["set",[["uuid","0b3c6d1e-5e0c-4c5e-9e39-1d6b8e8f2f11"]]]"#).unwrap();
         assert_eq!(
             Datum::from_json(&u).unwrap().single().and_then(Atom::as_uuid).unwrap().to_string(),
             "0b3c6d1e-5e0c-4c5e-9e39-1d6b8e8f2f11"

@@ -97,9 +97,7 @@ impl Framer {
                     if self.depth == 0 {
                         let msg = &self.buf[self.start..self.pos];
                         self.start = self.pos;
-                        return serde_json::from_slice(msg)
-                            .map(Some)
-                            .map_err(|e| FramingError::Json(e.to_string()));
+                        return serde_json::from_slice(msg).map(Some).map_err(|e| FramingError::Json(e.to_string()));
                     }
                 }
                 b' ' | b'\t' | b'\r' | b'\n' if self.depth == 0 => self.start = self.pos,

@@ -11,7 +11,16 @@ use tokio::sync::mpsc;
 
 /// Columns of Interface rows delivered (not statistics: they change every few seconds).
 pub const COLUMNS: [&str; 11] = [
-    "name", "type", "options", "ofport", "ofport_request", "mtu_request", "mtu", "mac_in_use", "error", "link_state",
+    "name",
+    "type",
+    "options",
+    "ofport",
+    "ofport_request",
+    "mtu_request",
+    "mtu",
+    "mac_in_use",
+    "error",
+    "link_state",
     "external_ids",
 ];
 

@@ -296,10 +296,7 @@ pub fn parse_results(ops: &[Operation], result: &Value) -> Result<Vec<OperationR
                 details: item.get("details").and_then(Value::as_str).map(str::to_string),
             }));
         }
-        let mut r = OperationResult {
-            count: item.get("count").and_then(Value::as_u64),
-            ..Default::default()
-        };
+        let mut r = OperationResult { count: item.get("count").and_then(Value::as_u64), ..Default::default() };
         if let Some(u) = item.get("uuid") {
             let uuid = crate::datum::Atom::from_json(u).and_then(|a| a.as_uuid());
             r.uuid = Some(uuid.ok_or_else(|| ParseOutcome::Malformed(format!("bad uuid in result {index}")))?);
@@ -340,7 +337,10 @@ mod tests {
             Operation::Mutate {
                 table: "Bridge".into(),
                 conditions: vec![Condition::eq("name", Datum::scalar("br-int"))],
-                mutations: vec![Mutation::insert("ports", Datum::scalar(crate::datum::Atom::NamedUuid("port0".into())))],
+                mutations: vec![Mutation::insert(
+                    "ports",
+                    Datum::scalar(crate::datum::Atom::NamedUuid("port0".into())),
+                )],
             },
         ];
         assert_eq!(

@@ -100,10 +100,8 @@ impl Schema {
             tables: BTreeMap::new(),
         };
         for (tname, t) in tables {
-            let cols = t
-                .get("columns")
-                .and_then(Value::as_object)
-                .ok_or_else(|| format!("table {tname} has no columns"))?;
+            let cols =
+                t.get("columns").and_then(Value::as_object).ok_or_else(|| format!("table {tname} has no columns"))?;
             let mut table = TableSchema {
                 columns: BTreeMap::new(),
                 is_root: t.get("isRoot").and_then(Value::as_bool).unwrap_or(false),

@@ -24,7 +24,12 @@ const SHOW: [ShowTable; 6] = [
     ShowTable {
         table: "Bridge",
         name_column: Some("name"),
-        columns: &[("controller", Some("Controller")), ("fail_mode", None), ("datapath_type", None), ("ports", Some("Port"))],
+        columns: &[
+            ("controller", Some("Controller")),
+            ("fail_mode", None),
+            ("datapath_type", None),
+            ("ports", Some("Port")),
+        ],
     },
     ShowTable {
         table: "Port",
@@ -90,9 +95,11 @@ fn is_default(d: &Datum) -> bool {
     match d {
         Datum::Set(s) if s.is_empty() => true,
         Datum::Map(m) => m.is_empty(),
-        Datum::Set(_) => matches!(d.single(), Some(Atom::String(s)) if s.is_empty())
-            || matches!(d.single(), Some(Atom::Boolean(false)))
-            || matches!(d.single(), Some(Atom::Integer(0))),
+        Datum::Set(_) => {
+            matches!(d.single(), Some(Atom::String(s)) if s.is_empty())
+                || matches!(d.single(), Some(Atom::Boolean(false)))
+                || matches!(d.single(), Some(Atom::Integer(0)))
+        }
     }
 }
 
@@ -142,6 +149,9 @@ mod tests {
         for quoted in ["4790", "10.0.0.1", "true", "tcp:127.0.0.1:6653", "", "a b"] {
             assert_eq!(atom_text(&Atom::string(quoted)), format!("{quoted:?}"));
         }
-        assert_eq!(datum_text(&Datum::map([("key", "flow"), ("remote_ip", "10.0.0.2")])), r#"{key=flow, remote_ip="10.0.0.2"}"#);
+        assert_eq!(
+            datum_text(&Datum::map([("key", "flow"), ("remote_ip", "10.0.0.2")])),
+            r#"{key=flow, remote_ip="10.0.0.2"}"#
+        );
     }
 }

@@ -64,9 +64,8 @@ impl MonitorRequest {
         if method != MonitorMethod::Monitor
             && let Some(conds) = &self.conditions
         {
-            v["where"] = Value::Array(
-                conds.iter().map(|c| json!([c.column, c.function.as_str(), c.value.to_json()])).collect(),
-            );
+            v["where"] =
+                Value::Array(conds.iter().map(|c| json!([c.column, c.function.as_str(), c.value.to_json()])).collect());
         }
         v
     }
@@ -80,8 +79,7 @@ pub fn monitor_params(
     requests: &BTreeMap<String, MonitorRequest>,
     last_txn_id: Option<Uuid>,
 ) -> Value {
-    let reqs: serde_json::Map<String, Value> =
-        requests.iter().map(|(t, r)| (t.clone(), r.to_json(method))).collect();
+    let reqs: serde_json::Map<String, Value> = requests.iter().map(|(t, r)| (t.clone(), r.to_json(method))).collect();
     let mut p = json!([db, monitor_id, reqs]);
     if method == MonitorMethod::CondSince {
         p.as_array_mut().expect("array").push(json!(last_txn_id.unwrap_or(Uuid::ZERO).to_string()));
@@ -170,7 +168,8 @@ impl Replica {
                     },
                     Format::V2 => {
                         let obj = update.as_object().ok_or_else(|| format!("{tname} row {uuid}: not an object"))?;
-                        let (kind, row) = obj.iter().next().ok_or_else(|| format!("{tname} row {uuid}: empty update"))?;
+                        let (kind, row) =
+                            obj.iter().next().ok_or_else(|| format!("{tname} row {uuid}: empty update"))?;
                         match kind.as_str() {
                             "initial" | "insert" => {
                                 let mut r = defaults(schema, tname, requests.get(tname));
@@ -234,7 +233,10 @@ mod tests {
     const U: &str = "3a1b5a0e-6f39-4e4a-8f41-0f7c6a4b9b01";
 
     fn reqs() -> BTreeMap<String, MonitorRequest> {
-        BTreeMap::from([("Interface".to_string(), MonitorRequest::columns(&["name", "ofport", "external_ids", "error"]))])
+        BTreeMap::from([(
+            "Interface".to_string(),
+            MonitorRequest::columns(&["name", "ofport", "external_ids", "error"]),
+        )])
     }
 
     #[test]

@@ -67,8 +67,16 @@ async fn each_bad_input_names_its_field_and_leaves_the_database_unchanged() {
         (Case::Text("p1", "gre", &[("remote_ip", "10.0.0.2"), ("ttl", "0")]), "ttl", "p1"),
         (Case::Text("p1", "erspan", &[("remote_ip", "10.0.0.2"), ("erspan_ver", "3")]), "erspan_ver", "p1"),
         (Case::Text("p1", "erspan", &[("remote_ip", "10.0.0.2"), ("erspan_idx", "0x100000")]), "erspan_idx", "p1"),
-        (Case::Text("p1", "erspan", &[("remote_ip", "10.0.0.2"), ("erspan_ver", "2"), ("erspan_hwid", "0x40")]), "erspan_hwid", "p1"),
-        (Case::Text("p1", "erspan", &[("remote_ip", "10.0.0.2"), ("erspan_ver", "2"), ("erspan_dir", "up")]), "erspan_dir", "p1"),
+        (
+            Case::Text("p1", "erspan", &[("remote_ip", "10.0.0.2"), ("erspan_ver", "2"), ("erspan_hwid", "0x40")]),
+            "erspan_hwid",
+            "p1",
+        ),
+        (
+            Case::Text("p1", "erspan", &[("remote_ip", "10.0.0.2"), ("erspan_ver", "2"), ("erspan_dir", "up")]),
+            "erspan_dir",
+            "p1",
+        ),
         (Case::Text("p1", "vxlan", &[("remote_ip", "10.0.0.2"), ("colour", "blue")]), "colour", "p1"),
         (Case::Text("p1", "patch", &[("peer", "p1")]), "peer", "p1"),
         (Case::Text("p1", "patch", &[("peer", "p1"), ("mtu", "1400")]), "mtu", "p1"),
@@ -80,13 +88,61 @@ async fn each_bad_input_names_its_field_and_leaves_the_database_unchanged() {
         (Case::Port("br0", internal("a-name-too-long-for-linux")), "name", "a-name-too-long-for-linux"),
         (Case::Port("br0", internal("a/b")), "name", "a/b"),
         (Case::Port("br9", internal("p1")), "bridge", "p1"),
-        (Case::Port("br0", with(internal("p1"), &|p| { p.external_ids.insert(String::new(), "x".into()); })), "external_ids", "p1"),
+        (
+            Case::Port(
+                "br0",
+                with(internal("p1"), &|p| {
+                    p.external_ids.insert(String::new(), "x".into());
+                }),
+            ),
+            "external_ids",
+            "p1",
+        ),
         (Case::Port("br0", PortSpec::new("nosuchdev0", PortKind::System)), "name", "nosuchdev0"),
         (Case::Ports("br0", vec![internal("p1"), internal("p2"), internal("p1")]), "name", "p1"),
-        (Case::Ports("br0", vec![internal("p1"), parse_port("p2", "vxlan", &o(vx)).map(|mut p| { p.mtu = Some(1400); p }).unwrap_or_else(|_| internal("p2"))]), "mtu", "p2"),
-        (Case::Bridge({ let mut b = bridge_spec("br2"); b.protocols = vec!["OpenFlow99".into()]; b }), "protocols", "br2"),
-        (Case::Bridge({ let mut b = bridge_spec("br2"); b.controllers = vec!["tcp:controller.example:6653".into()]; b }), "controllers", "br2"),
-        (Case::Bridge({ let mut b = bridge_spec("br2"); b.table_names.insert(255, "All".into()); b }), "table_names", "br2"),
+        (
+            Case::Ports(
+                "br0",
+                vec![
+                    internal("p1"),
+                    parse_port("p2", "vxlan", &o(vx))
+                        .map(|mut p| {
+                            p.mtu = Some(1400);
+                            p
+                        })
+                        .unwrap_or_else(|_| internal("p2")),
+                ],
+            ),
+            "mtu",
+            "p2",
+        ),
+        (
+            Case::Bridge({
+                let mut b = bridge_spec("br2");
+                b.protocols = vec!["OpenFlow99".into()];
+                b
+            }),
+            "protocols",
+            "br2",
+        ),
+        (
+            Case::Bridge({
+                let mut b = bridge_spec("br2");
+                b.controllers = vec!["tcp:controller.example:6653".into()];
+                b
+            }),
+            "controllers",
+            "br2",
+        ),
+        (
+            Case::Bridge({
+                let mut b = bridge_spec("br2");
+                b.table_names.insert(255, "All".into());
+                b
+            }),
+            "table_names",
+            "br2",
+        ),
         (Case::Bridge(bridge_spec("int0")), "name", "int0"),
         (Case::Mirror(mirror("missing0", &["int0"])), "output_port", "m0"),
         (Case::Mirror(mirror("int0", &["ghost0"])), "select_src_port", "m0"),

@@ -22,7 +22,10 @@ impl Peer {
             if let Some(v) = self.framer.next_message().unwrap() {
                 return v;
             }
-            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf)).await.expect("client silent").unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf))
+                .await
+                .expect("client silent")
+                .unwrap();
             assert!(n > 0, "client closed");
             self.framer.push(&buf[..n]);
         }
@@ -48,7 +51,11 @@ async fn accept(l: &UnixListener) -> Peer {
 async fn server_echo_is_answered_and_an_unanswered_probe_reconnects() {
     let path = socket_path("echo");
     let l = UnixListener::bind(&path).unwrap();
-    let opts = Options { probe_interval: Some(Duration::from_millis(100)), backoff_min: Duration::from_millis(10), ..Options::default() };
+    let opts = Options {
+        probe_interval: Some(Duration::from_millis(100)),
+        backoff_min: Duration::from_millis(10),
+        ..Options::default()
+    };
     let client = Client::connect_with(&format!("unix:{}", path.display()), opts).await.unwrap();
     let mut peer = accept(&l).await;
     peer.send(json!({"id": "e1", "method": "echo", "params": ["x", 1]})).await;
@@ -123,11 +130,15 @@ async fn monitor_cond_since_resumes_from_the_last_transaction_and_delivers_a_who
     assert_eq!(m["params"][3], json!("00000000-0000-0000-0000-000000000000"));
     let key = m["params"][1].clone();
     peer.send(json!({"id": m["id"], "error": null, "result":
-        [false, "00000000-0000-0000-0000-000000000001", {"Interface": {U1: {"initial": {"name": "a"}}}}]})).await;
+        [false, "00000000-0000-0000-0000-000000000001", {"Interface": {U1: {"initial": {"name": "a"}}}}]}))
+        .await;
     let mon = mon.await.unwrap().unwrap();
     let mut events = mon.subscribe();
     assert!(matches!(events.recv().await, Some(MonitorEvent::Snapshot(_))));
-    peer.send(json!({"id": null, "method": "update3", "params": [key, t2, {"Interface": {U1: {"modify": {"ofport": 5}}}}]})).await;
+    peer.send(
+        json!({"id": null, "method": "update3", "params": [key, t2, {"Interface": {U1: {"modify": {"ofport": 5}}}}]}),
+    )
+    .await;
     let Some(MonitorEvent::Update(changes)) = events.recv().await else { panic!() };
     assert_eq!(changes[0].new.as_ref().unwrap().opt_integer("ofport"), Some(5));
 
@@ -139,9 +150,11 @@ async fn monitor_cond_since_resumes_from_the_last_transaction_and_delivers_a_who
     let m = peer.recv().await;
     assert_eq!((m["method"].as_str(), m["params"][3].as_str()), (Some("monitor_cond_since"), Some(t2.as_str())));
     peer.send(json!({"id": m["id"], "error": null, "result":
-        [true, "00000000-0000-0000-0000-000000000003", {"Interface": {U2: {"insert": {"name": "b"}}}}]})).await;
+        [true, "00000000-0000-0000-0000-000000000003", {"Interface": {U2: {"insert": {"name": "b"}}}}]}))
+        .await;
     let Some(MonitorEvent::Snapshot(view)) = events.recv().await else { panic!() };
-    let names: Vec<(&str, Option<i64>)> = view.rows("Interface").map(|(_, r)| (r.str("name"), r.opt_integer("ofport"))).collect();
+    let names: Vec<(&str, Option<i64>)> =
+        view.rows("Interface").map(|(_, r)| (r.str("name"), r.opt_integer("ofport"))).collect();
     assert_eq!(names, vec![("a", Some(5)), ("b", None)]);
     assert_eq!(mon.snapshots(), 2);
     let _ = std::fs::remove_file(&path);

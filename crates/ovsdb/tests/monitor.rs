@@ -7,10 +7,16 @@ use ovsdb::{InterfaceMonitor, InterfaceSet, Operation, Outcome, PortKind, PortSp
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-async fn next_with(mon: &mut InterfaceMonitor, what: &str, f: impl Fn(&InterfaceSet) -> bool) -> (InterfaceSet, Instant) {
+async fn next_with(
+    mon: &mut InterfaceMonitor,
+    what: &str,
+    f: impl Fn(&InterfaceSet) -> bool,
+) -> (InterfaceSet, Instant) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let set = tokio::time::timeout_at(deadline, mon.next()).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+        let set = tokio::time::timeout_at(deadline, mon.next())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
         let set = set.expect("monitor ended");
         if f(&set) {
             return (set, Instant::now());
@@ -34,10 +40,20 @@ async fn monitor_sees_a_third_party_add_port_within_100ms() {
         let n = name.clone();
         // --no-wait: the change is committed when ovs-vsctl exits; measure from then.
         let cmd = tokio::task::spawn_blocking(move || {
-            testbed::run(std::process::Command::new("ovs-vsctl").arg(format!("--db=unix:{}", ovs_db.display())).args([
-                "--no-wait", "add-port", "br0", &n, "--", "set", "Interface", &n, "type=internal",
-                "external_ids:k8s.pod=default/pod-x",
-            ]))
+            testbed::run(std::process::Command::new("ovs-vsctl").arg(format!("--db=unix:{}", ovs_db.display())).args(
+                [
+                    "--no-wait",
+                    "add-port",
+                    "br0",
+                    &n,
+                    "--",
+                    "set",
+                    "Interface",
+                    &n,
+                    "type=internal",
+                    "external_ids:k8s.pod=default/pod-x",
+                ],
+            ))
             .unwrap();
             Instant::now()
         });
@@ -53,7 +69,8 @@ async fn monitor_sees_a_third_party_add_port_within_100ms() {
     assert!(worst < Duration::from_millis(100), "{worst:?}");
 
     // ovs-vswitchd's ofport assignment arrives as a later change of the same row.
-    let (set, _) = next_with(&mut mon, "ofport of tp4", |set| set.interfaces.get("tp4").is_some_and(|i| i.ofport.is_some())).await;
+    let (set, _) =
+        next_with(&mut mon, "ofport of tp4", |set| set.interfaces.get("tp4").is_some_and(|i| i.ofport.is_some())).await;
     assert!(set.interfaces["tp4"].ofport.unwrap() > 0);
     vsctl(&s.sw, &["--no-wait", "del-port", "br0", "tp0"]);
     let (set, _) = next_with(&mut mon, "tp0 deleted", |set| set.changed.contains(&"tp0".to_string())).await;
@@ -122,11 +139,17 @@ async fn restarted_ovsdb_server_is_reconnected_resynced_and_reensured_without_du
     let (resync, _) = next_with(&mut mon, "resync", |set| set.resync).await;
     assert!(resync.interfaces.contains_key("a1"));
     next_with(&mut mon, "a0 re-created", |set| set.interfaces.contains_key("a0")).await;
-    testbed::ovs::wait_until(Duration::from_secs(5), || vsctl(&s.sw, &["list-ports", "br0"]).lines().any(|l| l == "a0"))
-        .expect("a0 back on br0");
+    testbed::ovs::wait_until(Duration::from_secs(5), || {
+        vsctl(&s.sw, &["list-ports", "br0"]).lines().any(|l| l == "a0")
+    })
+    .expect("a0 back on br0");
     let ports_listed = vsctl(&s.sw, &["--columns=name", "--format=csv", "--no-headings", "list", "Port"]);
     for name in ["a0", "a1", "a2", "br0"] {
-        assert_eq!(ports_listed.lines().filter(|l| l.trim_matches('"') == name).count(), 1, "{name} in\n{ports_listed}");
+        assert_eq!(
+            ports_listed.lines().filter(|l| l.trim_matches('"') == name).count(),
+            1,
+            "{name} in\n{ports_listed}"
+        );
     }
     let tables = vsctl(&s.sw, &["--columns=name", "--format=csv", "--no-headings", "list", "Flow_Table"]);
     assert_eq!(tables.lines().count(), 2, "{tables}");

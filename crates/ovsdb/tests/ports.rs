@@ -13,8 +13,11 @@ fn tunnel(kind: TunnelKind, remote: Flowable<std::net::IpAddr>) -> TunnelSpec {
 }
 
 fn every_port_type(ns: &str) -> Vec<PortSpec> {
-    testbed::run(std::process::Command::new("ip").args(["-n", ns, "link", "add", "veth0", "type", "veth", "peer", "name", "veth0p"]))
-        .expect("veth in the switch namespace");
+    testbed::run(
+        std::process::Command::new("ip")
+            .args(["-n", ns, "link", "add", "veth0", "type", "veth", "peer", "name", "veth0p"]),
+    )
+    .expect("veth in the switch namespace");
     let mut internal = PortSpec::new("int0", PortKind::Internal);
     internal.ofport_request = Some(10);
     internal.mtu = Some(1400);
@@ -38,7 +41,8 @@ fn every_port_type(ns: &str) -> Vec<PortSpec> {
     let v1 = TunnelKind::Erspan { version: ErspanVersion::V1, index: Some(0x1f), dir: None, hwid: None };
     let mut ers1 = tunnel(v1, Flowable::Fixed("10.0.0.4".parse().unwrap()));
     ers1.key = Some(Flowable::Fixed(10));
-    let v2 = TunnelKind::Erspan { version: ErspanVersion::V2, index: None, dir: Some(ErspanDir::Egress), hwid: Some(7) };
+    let v2 =
+        TunnelKind::Erspan { version: ErspanVersion::V2, index: None, dir: Some(ErspanDir::Egress), hwid: Some(7) };
     let mut ers2 = tunnel(v2, Flowable::Fixed("10.0.0.5".parse().unwrap()));
     ers2.key = Some(Flowable::Fixed(11));
     let mut ports = vec![internal, system, patch];
@@ -69,14 +73,20 @@ async fn every_port_type_is_created_shown_numbered_and_deleted() {
         ("type: patch", "patch type"),
         ("options: {peer=patch-b}", "patch peer"),
         ("type: vxlan", "vxlan type"),
-        (r#"options: {csum="true", dst_port="4790", key=flow, local_ip="10.0.0.1", remote_ip="10.0.0.2", tos=inherit, ttl="64"}"#, "vxlan options"),
+        (
+            r#"options: {csum="true", dst_port="4790", key=flow, local_ip="10.0.0.1", remote_ip="10.0.0.2", tos=inherit, ttl="64"}"#,
+            "vxlan options",
+        ),
         ("type: geneve", "geneve type"),
         (r#"options: {key="5000", remote_ip=flow}"#, "geneve options"),
         ("type: gre", "gre type"),
         (r#"options: {key="42", remote_ip="10.0.0.3", tos="32"}"#, "gre options"),
         ("type: erspan", "erspan type"),
         (r#"options: {erspan_idx="0x1f", erspan_ver="1", key="10", remote_ip="10.0.0.4"}"#, "erspan v1 options"),
-        (r#"options: {erspan_dir="1", erspan_hwid="0x7", erspan_ver="2", key="11", remote_ip="10.0.0.5"}"#, "erspan v2 options"),
+        (
+            r#"options: {erspan_dir="1", erspan_hwid="0x7", erspan_ver="2", key="11", remote_ip="10.0.0.5"}"#,
+            "erspan v2 options",
+        ),
     ] {
         assert!(show.contains(needle), "{what}: {needle:?} not in\n{show}");
     }

@@ -21,9 +21,16 @@ fn json_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
-                prop_oneof![Just("Interface".to_string()), Just("11111111-1111-1111-1111-111111111111".to_string()),
-                    Just("insert".to_string()), Just("modify".to_string()), Just("delete".to_string()),
-                    Just("name".to_string()), Just("ofport".to_string()), "[a-z]{1,4}"],
+                prop_oneof![
+                    Just("Interface".to_string()),
+                    Just("11111111-1111-1111-1111-111111111111".to_string()),
+                    Just("insert".to_string()),
+                    Just("modify".to_string()),
+                    Just("delete".to_string()),
+                    Just("name".to_string()),
+                    Just("ofport".to_string()),
+                    "[a-z]{1,4}"
+                ],
                 inner,
                 0..4
             )

@@ -242,7 +242,9 @@ impl Driver {
             if self.fetching.insert(db.clone()) {
                 let id = self.internal_id();
                 self.calls.register(id, Waiter::Schema { db: db.clone() });
-                self.send(Message::Request { id: json!(id), method: "get_schema".into(), params: json!([db]) }.to_bytes());
+                self.send(
+                    Message::Request { id: json!(id), method: "get_schema".into(), params: json!([db]) }.to_bytes(),
+                );
             }
             return;
         }
@@ -368,9 +370,8 @@ impl Driver {
             Waiter::Probe => {}
             Waiter::MonitorCancel { reply } => {
                 if let Some(r) = reply {
-                    let _ = r.send(
-                        outcome.map(drop).map_err(|error| Error::Rpc { method: "monitor_cancel".into(), error }),
-                    );
+                    let _ = r
+                        .send(outcome.map(drop).map_err(|error| Error::Rpc { method: "monitor_cancel".into(), error }));
                 }
             }
             Waiter::Schema { db } => {

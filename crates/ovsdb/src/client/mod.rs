@@ -90,8 +90,15 @@ pub struct ConnState {
 }
 
 pub(crate) enum Command {
-    Call { id: u64, method: String, bytes: Vec<u8>, reply: oneshot::Sender<Result<Value, Error>> },
-    Cancel { id: u64 },
+    Call {
+        id: u64,
+        method: String,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<Value, Error>>,
+    },
+    Cancel {
+        id: u64,
+    },
     Monitor {
         id: u64,
         db: String,
@@ -100,7 +107,10 @@ pub(crate) enum Command {
         shared: Arc<monitor::Shared>,
         ready: oneshot::Sender<Result<(), Error>>,
     },
-    MonitorCancel { key: Value, reply: Option<oneshot::Sender<Result<(), Error>>> },
+    MonitorCancel {
+        key: Value,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    },
 }
 
 struct Shared {
@@ -134,11 +144,7 @@ impl Client {
     pub async fn connect_with(target: &str, options: Options) -> Result<Client, Error> {
         let client = Self::start(target, options)?;
         let mut state = client.state();
-        let st = state
-            .wait_for(|s| s.connected || s.failed_attempts > 0)
-            .await
-            .map_err(|_| Error::Closed)?
-            .clone();
+        let st = state.wait_for(|s| s.connected || s.failed_attempts > 0).await.map_err(|_| Error::Closed)?.clone();
         if !st.connected {
             return Err(Error::Io(format!("{target}: {}", st.last_error.unwrap_or_default())));
         }
@@ -187,9 +193,7 @@ impl Client {
         let id = self.next_id();
         let bytes = Message::Request { id: json!(id), method: method.to_string(), params }.to_bytes();
         let (reply, rx) = oneshot::channel();
-        self.cmd
-            .send(Command::Call { id, method: method.to_string(), bytes, reply })
-            .map_err(|_| Error::Closed)?;
+        self.cmd.send(Command::Call { id, method: method.to_string(), bytes, reply }).map_err(|_| Error::Closed)?;
         let mut guard = CancelOnDrop { cmd: &self.cmd, id, armed: true };
         let out = rx.await.map_err(|_| Error::Closed)?;
         guard.armed = false;
@@ -254,14 +258,7 @@ impl Client {
         let shared = Arc::new(monitor::Shared::default());
         let (ready, rx) = oneshot::channel();
         self.cmd
-            .send(Command::Monitor {
-                id,
-                db: db.to_string(),
-                requests,
-                method,
-                shared: shared.clone(),
-                ready,
-            })
+            .send(Command::Monitor { id, db: db.to_string(), requests, method, shared: shared.clone(), ready })
             .map_err(|_| Error::Closed)?;
         let monitor = Monitor::new(self.clone(), shared, monitor::key(id));
         rx.await.map_err(|_| Error::Closed)??;

@@ -22,11 +22,11 @@ mod spec;
 mod text;
 
 pub use plan::Outcome;
-pub use text::{PORT_TYPES, parse_port};
 pub use spec::{
     BridgeSpec, DatapathType, ErspanDir, ErspanVersion, FailMode, Flowable, Inheritable, MirrorSpec, NO_FLOOD_KEY,
     PROTOCOLS, PortKind, PortSpec, TunnelKind, TunnelSpec,
 };
+pub use text::{PORT_TYPES, parse_port};
 
 use crate::client::{Client, Monitor, MonitorEvent};
 use crate::error::Error;
@@ -43,10 +43,52 @@ use tokio::time::Instant;
 /// The columns the manager reads, per table (not statistics, which change every few
 /// seconds and would only cost updates).
 const MONITORED: [(&str, &[&str]); 8] = [
-    ("Open_vSwitch", &["bridges", "manager_options", "next_cfg", "cur_cfg", "ovs_version", "datapath_types", "iface_types", "external_ids"]),
-    ("Bridge", &["name", "datapath_type", "protocols", "fail_mode", "ports", "mirrors", "controller", "flow_tables", "other_config", "external_ids"]),
+    (
+        "Open_vSwitch",
+        &[
+            "bridges",
+            "manager_options",
+            "next_cfg",
+            "cur_cfg",
+            "ovs_version",
+            "datapath_types",
+            "iface_types",
+            "external_ids",
+        ],
+    ),
+    (
+        "Bridge",
+        &[
+            "name",
+            "datapath_type",
+            "protocols",
+            "fail_mode",
+            "ports",
+            "mirrors",
+            "controller",
+            "flow_tables",
+            "other_config",
+            "external_ids",
+        ],
+    ),
     ("Port", &["name", "interfaces", "tag", "trunks", "other_config", "external_ids"]),
-    ("Interface", &["name", "type", "options", "ofport", "ofport_request", "mtu_request", "mtu", "mac_in_use", "error", "link_state", "bfd_status", "external_ids"]),
+    (
+        "Interface",
+        &[
+            "name",
+            "type",
+            "options",
+            "ofport",
+            "ofport_request",
+            "mtu_request",
+            "mtu",
+            "mac_in_use",
+            "error",
+            "link_state",
+            "bfd_status",
+            "external_ids",
+        ],
+    ),
     ("Mirror", &["name", "select_all", "select_src_port", "select_dst_port", "output_port", "external_ids"]),
     ("Flow_Table", &["name", "flow_limit", "external_ids"]),
     ("Controller", &["target", "is_connected", "external_ids"]),

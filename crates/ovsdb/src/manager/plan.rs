@@ -49,7 +49,11 @@ impl Plan {
 
     fn mutate(&mut self, table: &str, uuid: Uuid, mutations: Vec<Mutation>) {
         if !mutations.is_empty() {
-            self.ops.push(Operation::Mutate { table: table.into(), conditions: vec![Condition::uuid(uuid)], mutations });
+            self.ops.push(Operation::Mutate {
+                table: table.into(),
+                conditions: vec![Condition::uuid(uuid)],
+                mutations,
+            });
         }
     }
 
@@ -58,7 +62,6 @@ impl Plan {
             self.ops.push(Operation::Update { table: table.into(), conditions: vec![Condition::uuid(uuid)], row });
         }
     }
-
 }
 
 /// Mutations that make `column` hold every pair of `want` and keep other keys.
@@ -111,7 +114,11 @@ pub(crate) fn bridge(db: &Database, spec: &BridgeSpec) -> Result<(Plan, Outcome)
         }
         let mut controllers = BTreeSet::new();
         for target in &spec.controllers {
-            controllers.insert(plan.insert("Controller", Row::new().with("target", Datum::scalar(target.as_str())), "ctl"));
+            controllers.insert(plan.insert(
+                "Controller",
+                Row::new().with("target", Datum::scalar(target.as_str())),
+                "ctl",
+            ));
         }
         let row = Row::new()
             .with("name", Datum::scalar(spec.name.as_str()))
@@ -177,8 +184,7 @@ pub(crate) fn bridge(db: &Database, spec: &BridgeSpec) -> Result<(Plan, Outcome)
     // Controllers: exactly the targets of the spec.
     let have: Vec<Controller> =
         br.controller.iter().filter_map(|u| db.row("Controller", u).map(|r| Controller::from_row(*u, r))).collect();
-    let stale: Vec<Uuid> =
-        have.iter().filter(|c| !spec.controllers.contains(&c.target)).map(|c| c.uuid).collect();
+    let stale: Vec<Uuid> = have.iter().filter(|c| !spec.controllers.contains(&c.target)).map(|c| c.uuid).collect();
     if !stale.is_empty() {
         mutations.push(Mutation::delete("controller", Datum::set(stale)));
     }
@@ -243,7 +249,11 @@ pub(crate) fn ports(db: &Database, bridge: &str, specs: &[PortSpec]) -> Result<(
         }
         if let Some(req) = spec.ofport_request {
             if let Some(other) = requested.insert(req, &spec.name) {
-                return Err(Error::invalid(obj(), "ofport_request", format!("{req} is also requested by port {other:?}")));
+                return Err(Error::invalid(
+                    obj(),
+                    "ofport_request",
+                    format!("{req} is also requested by port {other:?}"),
+                ));
             }
             if let Some(holder) = taken.get(&(req as i64)).filter(|h| **h != spec.name) {
                 return Err(Error::invalid(obj(), "ofport_request", format!("{req} is taken by interface {holder:?}")));
@@ -258,7 +268,8 @@ pub(crate) fn ports(db: &Database, bridge: &str, specs: &[PortSpec]) -> Result<(
             let mut irow = iface_row(spec).with("name", Datum::scalar(spec.name.as_str()));
             irow.set("external_ids", Datum::string_map(&spec.external_ids));
             let iface = plan.insert("Interface", irow, "iface");
-            let mut prow = Row::new().with("name", Datum::scalar(spec.name.as_str())).with("interfaces", Datum::scalar(iface));
+            let mut prow =
+                Row::new().with("name", Datum::scalar(spec.name.as_str())).with("interfaces", Datum::scalar(iface));
             if spec.no_flood {
                 prow.set("external_ids", Datum::map([(NO_FLOOD_KEY, "true")]));
             }
@@ -296,7 +307,15 @@ pub(crate) fn ports(db: &Database, bridge: &str, specs: &[PortSpec]) -> Result<(
         plan.mutate("Interface", iface.uuid, merge_map("external_ids", &iface.external_ids, &spec.external_ids));
         let flagged = port.external_ids.get(NO_FLOOD_KEY).is_some_and(|v| v == "true");
         if spec.no_flood && !flagged {
-            plan.mutate("Port", port.uuid, merge_map("external_ids", &port.external_ids, &BTreeMap::from([(NO_FLOOD_KEY.to_string(), "true".to_string())])));
+            plan.mutate(
+                "Port",
+                port.uuid,
+                merge_map(
+                    "external_ids",
+                    &port.external_ids,
+                    &BTreeMap::from([(NO_FLOOD_KEY.to_string(), "true".to_string())]),
+                ),
+            );
         } else if !spec.no_flood && port.external_ids.contains_key(NO_FLOOD_KEY) {
             plan.mutate("Port", port.uuid, vec![Mutation::delete("external_ids", Datum::set([NO_FLOOD_KEY]))]);
         }
@@ -363,8 +382,10 @@ pub(crate) fn mirror(db: &Database, bridge: &str, spec: &MirrorSpec) -> Result<(
             .map(|p| p.uuid)
             .ok_or_else(|| Error::invalid(obj(), field, format!("no port {name:?} on bridge {bridge:?}")))
     };
-    let src: BTreeSet<Uuid> = spec.select_src_port.iter().map(|n| resolve("select_src_port", n)).collect::<Result<_, _>>()?;
-    let dst: BTreeSet<Uuid> = spec.select_dst_port.iter().map(|n| resolve("select_dst_port", n)).collect::<Result<_, _>>()?;
+    let src: BTreeSet<Uuid> =
+        spec.select_src_port.iter().map(|n| resolve("select_src_port", n)).collect::<Result<_, _>>()?;
+    let dst: BTreeSet<Uuid> =
+        spec.select_dst_port.iter().map(|n| resolve("select_dst_port", n)).collect::<Result<_, _>>()?;
     let out = resolve("output_port", &spec.output_port)?;
     let want = Row::new()
         .with("select_all", Datum::scalar(spec.select_all))
@@ -377,7 +398,9 @@ pub(crate) fn mirror(db: &Database, bridge: &str, spec: &MirrorSpec) -> Result<(
         .filter_map(|u| db.row("Mirror", u).map(|r| Mirror::from_row(*u, r)))
         .find(|m| m.name == spec.name);
     let Some(m) = existing else {
-        let row = want.with("name", Datum::scalar(spec.name.as_str())).with("external_ids", Datum::string_map(&spec.external_ids));
+        let row = want
+            .with("name", Datum::scalar(spec.name.as_str()))
+            .with("external_ids", Datum::string_map(&spec.external_ids));
         let named = plan.insert("Mirror", row, "mirror");
         plan.mutate("Bridge", br.uuid, vec![Mutation::insert("mirrors", Datum::scalar(named))]);
         return Ok((plan, Outcome::Created));
@@ -421,8 +444,10 @@ mod tests {
 
     #[test]
     fn map_merge_touches_only_differing_keys() {
-        let have = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "2".into()), ("x".into(), "9".into())]);
-        let want = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "3".into()), ("c".into(), "4".into())]);
+        let have =
+            BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "2".into()), ("x".into(), "9".into())]);
+        let want =
+            BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "3".into()), ("c".into(), "4".into())]);
         let m = merge_map("external_ids", &have, &want);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].value, Datum::set(["b"]));

@@ -285,7 +285,14 @@ pub struct PortSpec {
 impl PortSpec {
     /// A port of `kind` with nothing else requested.
     pub fn new(name: &str, kind: PortKind) -> PortSpec {
-        PortSpec { name: name.into(), kind, ofport_request: None, external_ids: BTreeMap::new(), mtu: None, no_flood: false }
+        PortSpec {
+            name: name.into(),
+            kind,
+            ofport_request: None,
+            external_ids: BTreeMap::new(),
+            mtu: None,
+            no_flood: false,
+        }
     }
 
     pub(crate) fn object(&self) -> String {
@@ -338,13 +345,21 @@ impl PortSpec {
             if let Flowable::Fixed(remote) = t.remote_ip
                 && remote.is_ipv4() != local.is_ipv4()
             {
-                return Err(Error::invalid(obj(), "local_ip", format!("{local} and remote_ip {remote} differ in family")));
+                return Err(Error::invalid(
+                    obj(),
+                    "local_ip",
+                    format!("{local} and remote_ip {remote} differ in family"),
+                ));
             }
         }
         if let Some(Flowable::Fixed(k)) = t.key
             && k > t.kind.key_max()
         {
-            return Err(Error::invalid(obj(), "key", format!("{k} exceeds {} for {}", t.kind.key_max(), t.kind.as_str())));
+            return Err(Error::invalid(
+                obj(),
+                "key",
+                format!("{k} exceeds {} for {}", t.kind.key_max(), t.kind.as_str()),
+            ));
         }
         if let Some(p) = t.dst_port {
             if !matches!(t.kind, TunnelKind::Vxlan | TunnelKind::Geneve) {
@@ -360,7 +375,11 @@ impl PortSpec {
         if let Some(Inheritable::Value(tos)) = t.tos
             && tos & 0x03 != 0
         {
-            return Err(Error::invalid(obj(), "tos", format!("{tos} sets ECN bits; only DSCP (multiples of 4) is allowed")));
+            return Err(Error::invalid(
+                obj(),
+                "tos",
+                format!("{tos} sets ECN bits; only DSCP (multiples of 4) is allowed"),
+            ));
         }
         if let Some(Inheritable::Value(0)) = t.ttl {
             return Err(Error::invalid(obj(), "ttl", "0 would drop every packet"));

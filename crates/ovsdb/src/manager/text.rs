@@ -61,14 +61,22 @@ pub fn parse_port(name: &str, kind: &str, options: &[(String, String)]) -> Resul
                         None => None,
                         Some("0" | "ingress") => Some(ErspanDir::Ingress),
                         Some("1" | "egress") => Some(ErspanDir::Egress),
-                        Some(v) => return Err(Error::invalid(obj(), "erspan_dir", format!("{v:?} is not 0/ingress or 1/egress"))),
+                        Some(v) => {
+                            return Err(Error::invalid(
+                                obj(),
+                                "erspan_dir",
+                                format!("{v:?} is not 0/ingress or 1/egress"),
+                            ));
+                        }
                     };
                     let hwid = take("erspan_hwid").map(|v| num(&obj, "erspan_hwid", v)).transpose()?;
                     TunnelKind::Erspan { version, index, dir, hwid }
                 }
             };
-            let remote = take("remote_ip").ok_or_else(|| Error::invalid(obj(), "remote_ip", "tunnels need remote_ip=IP|flow"))?;
-            let remote_ip = if remote == "flow" { Flowable::Flow } else { Flowable::Fixed(ip(&obj, "remote_ip", remote)?) };
+            let remote = take("remote_ip")
+                .ok_or_else(|| Error::invalid(obj(), "remote_ip", "tunnels need remote_ip=IP|flow"))?;
+            let remote_ip =
+                if remote == "flow" { Flowable::Flow } else { Flowable::Fixed(ip(&obj, "remote_ip", remote)?) };
             let mut t = TunnelSpec::new(tkind, remote_ip);
             t.key = match take("key") {
                 None => None,
@@ -88,7 +96,11 @@ pub fn parse_port(name: &str, kind: &str, options: &[(String, String)]) -> Resul
             PortKind::Tunnel(t)
         }
         other => {
-            return Err(Error::invalid(obj(), "type", format!("unknown port type {other:?} (expected one of: {})", PORT_TYPES.join(", "))));
+            return Err(Error::invalid(
+                obj(),
+                "type",
+                format!("unknown port type {other:?} (expected one of: {})", PORT_TYPES.join(", ")),
+            ));
         }
     };
     let mut spec = PortSpec::new(name, kind);
@@ -117,7 +129,18 @@ mod tests {
 
     #[test]
     fn erspan_v2_parses_with_hex_hwid() {
-        let s = parse_port("ers0", "erspan", &o(&[("remote_ip", "10.0.0.9"), ("erspan_ver", "2"), ("erspan_dir", "1"), ("erspan_hwid", "0x7"), ("key", "11")])).unwrap();
+        let s = parse_port(
+            "ers0",
+            "erspan",
+            &o(&[
+                ("remote_ip", "10.0.0.9"),
+                ("erspan_ver", "2"),
+                ("erspan_dir", "1"),
+                ("erspan_hwid", "0x7"),
+                ("key", "11"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(s.options()["erspan_hwid"], "0x7");
         assert_eq!(s.options()["erspan_dir"], "1");
     }
