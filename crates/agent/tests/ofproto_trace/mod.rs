@@ -106,9 +106,31 @@ pub enum TraceError {
     NoActions(String),
 }
 
-/// Traces `probe` through `bridge` as a new connection.
-pub fn trace(ovs: &OvsSwitch, bridge: &str, probe: &Probe) -> Result<Traced, TraceError> {
-    let text = ovs.appctl(&["ofproto/trace", bridge, &probe.flow(), "--ct-next", "trk,new"])?;
+/// The connection state conntrack reports when the trace resumes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtNext {
+    /// The first packet of a connection: policy decides.
+    New,
+    /// A packet of an established connection: policy was already applied.
+    Established,
+    /// A packet conntrack cannot place.
+    Invalid,
+}
+
+impl CtNext {
+    /// The `--ct-next` argument.
+    pub fn flags(self) -> &'static str {
+        match self {
+            CtNext::New => "trk,new",
+            CtNext::Established => "trk,est",
+            CtNext::Invalid => "trk,inv",
+        }
+    }
+}
+
+/// Traces `probe` through `bridge`, conntrack answering `ct`.
+pub fn trace(ovs: &OvsSwitch, bridge: &str, probe: &Probe, ct: CtNext) -> Result<Traced, TraceError> {
+    let text = ovs.appctl(&["ofproto/trace", bridge, &probe.flow(), "--ct-next", ct.flags()])?;
     parse(text)
 }
 

@@ -90,10 +90,10 @@ impl Scene<'_> {
 
     /// A packet, aimed at a rule half of the time.
     pub fn case(&self, d: &mut Dice) -> Case {
-        if d.chance(50) {
-            if let Some(c) = self.aimed(d) {
-                return c;
-            }
+        if d.chance(50)
+            && let Some(c) = self.aimed(d)
+        {
+            return c;
         }
         self.anything(d)
     }
