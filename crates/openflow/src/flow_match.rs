@@ -8,7 +8,8 @@
 //!   are zero;
 //! - `xreg<N>` and `xxreg<N>` are split into the 32-bit `reg<N>` they overlay (OVS encodes
 //!   registers as `xreg` in OpenFlow 1.5 and as `reg` before);
-//! - `vlan_vid`/`vlan_pcp` become `vlan_tci`; `ip_dscp` becomes `nw_tos` (the TOS byte).
+//! - `vlan_vid`/`vlan_pcp` become `vlan_tci`; `ip_dscp` becomes `nw_tos` (the TOS byte);
+//! - `packet_type=(0,0)` (Ethernet) is the default and is no entry, as OVS prints it.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -259,6 +260,7 @@ impl Match {
             Field::VlanPcp => self.merge_tci(value << 13 | 0x1000, 0xe000 | 0x1000),
             Field::IpDscp => self.put(Field::NwTos, value << 2, 0xfc),
             Field::NwTos => self.put(Field::NwTos, value & 0xfc, 0xfc),
+            Field::PacketType if value == 0 => self.put(field, 0, 0),
             _ => self.put(field, value, mask),
         }
         Ok(())
