@@ -181,3 +181,48 @@ async fn a_second_identical_ensure_sends_no_transaction() {
     assert_eq!(s.mgr.delete_mirror("br0", "m0").await.unwrap(), Outcome::Deleted);
     assert!(vsctl(&s.sw, &["list", "Mirror"]).trim().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_made_by_ovs_vsctl_is_adopted_and_deleting_it_takes_its_ports() {
+    let sw = testbed::TestSwitch::with_bridge().unwrap();
+    let client = ovsdb::Client::connect(&target(&sw)).await.unwrap();
+    let mgr = ovsdb::Manager::new(&client).await.unwrap();
+    let spec = bridge_spec("br-int");
+    assert_eq!(mgr.ensure_bridge(&spec).await.unwrap(), Outcome::Updated, "table names were missing");
+    assert_eq!(mgr.ensure_bridge(&spec).await.unwrap(), Outcome::Unchanged);
+    let mut renamed = spec.clone();
+    renamed.table_names = BTreeMap::from([(0, "Classifier".to_string()), (2, "Conntrack".to_string())]);
+    assert_eq!(mgr.ensure_bridge(&renamed).await.unwrap(), Outcome::Updated);
+    let tables = vsctl(&sw, &["get", "Bridge", "br-int", "flow_tables"]);
+    assert_eq!(tables.matches('=').count(), 2, "{tables}");
+    let names = vsctl(&sw, &["--columns=name", "--format=csv", "--no-headings", "list", "Flow_Table"]);
+    let mut names: Vec<&str> = names.lines().map(|l| l.trim_matches('"')).collect();
+    names.sort();
+    assert_eq!(names, ["Classifier", "Conntrack"], "the dropped table's row is collected");
+
+    mgr.ensure_port("br-int", &PortSpec::new("p0", PortKind::Internal)).await.unwrap();
+    assert_eq!(mgr.delete_bridge("br-int").await.unwrap(), Outcome::Deleted);
+    assert_eq!(mgr.delete_bridge("br-int").await.unwrap(), Outcome::Absent);
+    assert!(vsctl(&sw, &["list-br"]).trim().is_empty());
+    assert!(vsctl(&sw, &["list", "Port"]).trim().is_empty(), "ports go with their bridge");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_keeps_the_ports_ovs_vswitchd_accepts_and_removes_the_rejected() {
+    let s = setup().await;
+    s.mgr.ensure_bridge(&bridge_spec("br0")).await.unwrap();
+    let batch = [PortSpec::new("good0", PortKind::Internal), PortSpec::new("nodev0", PortKind::System)];
+    let err = s.mgr.ensure_ports("br0", &batch).await.unwrap_err();
+    assert_eq!(err.field(), Some("name"));
+    assert!(err.to_string().contains("nodev0") && err.to_string().contains("No such device"), "{err}");
+    let ports = vsctl(&s.sw, &["list-ports", "br0"]);
+    assert_eq!(ports.lines().collect::<Vec<_>>(), ["good0"]);
+    // good0 is owned: if a third party removes it, a re-ensure brings it back.
+    vsctl(&s.sw, &["--no-wait", "del-port", "br0", "good0"]);
+    testbed::ovs::wait_until(Duration::from_secs(5), || {
+        s.mgr.with_view(|db| db.find("Port", "name", "good0").is_none())
+    })
+    .unwrap();
+    assert_eq!(s.mgr.reensure().await.unwrap(), 1);
+    assert_eq!(vsctl(&s.sw, &["list-ports", "br0"]).trim(), "good0");
+}

@@ -117,6 +117,28 @@ struct Owned {
     mirrors: BTreeMap<String, BTreeMap<String, MirrorSpec>>,
 }
 
+/// Why applying port specs failed.
+enum Failure {
+    /// Bad input (nothing written) or a failed transaction.
+    Failed(Error),
+    /// Committed, but ovs-vswitchd rejected these new ports, which were removed again.
+    Rejected(Error, Vec<String>),
+}
+
+impl Failure {
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Failed(e) | Failure::Rejected(e, _) => e,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Failed(e)
+    }
+}
+
 /// Keeps bridges, ports and mirrors as specified.
 pub struct Manager {
     monitor: Monitor,
@@ -206,18 +228,24 @@ impl Manager {
         Ok(self.ensure_ports(bridge, std::slice::from_ref(spec)).await?[0])
     }
 
-    /// Makes many ports on `bridge` match their specs, in one transaction.
+    /// Makes many ports on `bridge` match their specs, in one transaction. If ovs-vswitchd
+    /// rejects some new ports, those are removed again and the error names the first; the
+    /// others stay and are kept like any ensured port.
     pub async fn ensure_ports(&self, bridge: &str, specs: &[PortSpec]) -> Result<Vec<Outcome>, Error> {
         let mut owned = self.owned.lock().await;
-        let outcomes = self.apply_ports(bridge, specs).await?;
+        let (result, rejected) = match self.apply_ports(bridge, specs).await {
+            Ok(outcomes) => (Ok(outcomes), vec![]),
+            Err(Failure::Failed(e)) => return Err(e),
+            Err(Failure::Rejected(e, names)) => (Err(e), names),
+        };
         let mine = owned.ports.entry(bridge.to_string()).or_default();
-        for s in specs {
+        for s in specs.iter().filter(|s| !rejected.contains(&s.name)) {
             mine.insert(s.name.clone(), s.clone());
         }
-        Ok(outcomes)
+        result
     }
 
-    async fn apply_ports(&self, bridge: &str, specs: &[PortSpec]) -> Result<Vec<Outcome>, Error> {
+    async fn apply_ports(&self, bridge: &str, specs: &[PortSpec]) -> Result<Vec<Outcome>, Failure> {
         let (plan, outcomes) = self.with_view(|db| plan::ports(db, bridge, specs))?;
         if !plan.writes() {
             return Ok(outcomes);
@@ -237,7 +265,7 @@ impl Manager {
 
     /// Waits for ovs-vswitchd's verdict on new ports; deletes those it rejected and
     /// reports the first.
-    async fn verify_created(&self, bridge: &str, created: &[&PortSpec], timeout: Duration) -> Result<(), Error> {
+    async fn verify_created(&self, bridge: &str, created: &[&PortSpec], timeout: Duration) -> Result<(), Failure> {
         // A patch port reports an error until its peer exists, which may legitimately be
         // created later: only ports that stand alone are judged.
         let created: Vec<&PortSpec> =
@@ -274,7 +302,8 @@ impl Manager {
             PortKind::Internal | PortKind::System | PortKind::Patch { .. } => "name",
             PortKind::Tunnel(_) => "options",
         };
-        Err(Error::invalid(first.object(), field, format!("rejected by ovs-vswitchd: {why}")))
+        let error = Error::invalid(first.object(), field, format!("rejected by ovs-vswitchd: {why}"));
+        Err(Failure::Rejected(error, doomed.iter().map(|n| n.to_string()).collect()))
     }
 
     /// Removes a port from `bridge`.
@@ -330,7 +359,8 @@ impl Manager {
         for (bridge, ports) in &owned.ports {
             let specs: Vec<PortSpec> = ports.values().cloned().collect();
             if !specs.is_empty() {
-                changed += self.apply_ports(bridge, &specs).await?.iter().filter(|o| **o != Outcome::Unchanged).count();
+                let outcomes = self.apply_ports(bridge, &specs).await.map_err(Failure::into_error)?;
+                changed += outcomes.iter().filter(|o| **o != Outcome::Unchanged).count();
             }
         }
         for (bridge, mirrors) in &owned.mirrors {
