@@ -181,3 +181,66 @@ async fn tcp_target_reaches_the_server() {
     assert_eq!(mgr.ensure_bridge(&bridge_spec("brt")).await.unwrap(), Outcome::Created);
     assert!(vsctl(&s.sw, &["list-br"]).lines().any(|l| l == "brt"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_monitor_flavour_converges_on_the_same_view_and_conditions_filter_rows() {
+    use ovsdb::{Condition, Datum, MonitorMethod, MonitorRequest};
+    use std::collections::BTreeMap;
+    let s = setup().await;
+    s.mgr.ensure_bridge(&bridge_spec("br0")).await.unwrap();
+    let cols = MonitorRequest::columns(&["name", "type", "ofport", "external_ids"]);
+    let mut monitors = vec![];
+    for method in [MonitorMethod::Monitor, MonitorMethod::Cond, MonitorMethod::CondSince] {
+        let req = BTreeMap::from([("Interface".to_string(), cols.clone())]);
+        monitors.push(s.client.monitor("Open_vSwitch", req, method).await.unwrap());
+    }
+    let internal_only =
+        MonitorRequest { conditions: Some(vec![Condition::eq("type", Datum::scalar("internal"))]), ..cols.clone() };
+    let filtered = s
+        .client
+        .monitor("Open_vSwitch", BTreeMap::from([("Interface".to_string(), internal_only)]), MonitorMethod::Cond)
+        .await
+        .unwrap();
+
+    let mut p = PortSpec::new("i0", PortKind::Internal);
+    s.mgr.ensure_port("br0", &p).await.unwrap();
+    s.mgr
+        .ensure_port("br0", &ovsdb::parse_port("g0", "gre", &[("remote_ip".into(), "10.0.0.9".into())]).unwrap())
+        .await
+        .unwrap();
+    p.external_ids.insert("k".into(), "v".into());
+    s.mgr.ensure_port("br0", &p).await.unwrap();
+    s.mgr.delete_port("br0", "g0").await.unwrap();
+    s.mgr.ensure_port("br0", &PortSpec::new("i1", PortKind::Internal)).await.unwrap();
+    s.mgr.wait_ofport("i1", Duration::from_secs(10)).await.unwrap();
+
+    let (want, got) = (
+        s.mgr.with_view(|db| {
+            db.rows("Interface")
+                .map(|(u, r)| (*u, r.str("name").to_string(), r.opt_integer("ofport")))
+                .collect::<Vec<_>>()
+        }),
+        &monitors,
+    );
+    let ok = testbed::ovs::wait_until(Duration::from_secs(5), || {
+        got.iter().all(|m| {
+            m.with_view(|db| {
+                db.rows("Interface")
+                    .map(|(u, r)| (*u, r.str("name").to_string(), r.opt_integer("ofport")))
+                    .collect::<Vec<_>>()
+            }) == want
+        })
+    });
+    assert!(ok.is_ok(), "monitors disagree with {want:?}");
+    for m in &monitors {
+        assert_eq!(
+            m.with_view(|db| db.find("Interface", "name", "i0").unwrap().1.string_map("external_ids")["k"].clone()),
+            "v"
+        );
+    }
+    let names: Vec<String> =
+        filtered.with_view(|db| db.rows("Interface").map(|(_, r)| r.str("name").to_string()).collect());
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, ["br0", "i0", "i1"], "only internal interfaces");
+}
