@@ -11,6 +11,7 @@ mod ofctl;
 mod ovs;
 mod policy_cmd;
 mod testbed_cmd;
+mod trace_cmd;
 
 #[derive(Parser)]
 #[command(name = "weir", version, about = "OpenFlow 1.5 policy controller for Open vSwitch")]
@@ -31,6 +32,8 @@ enum Command {
     Testbed(testbed_cmd::Args),
     /// The node's desired flows as ovs-ofctl text, compiled from manifests without a switch.
     Compile(compile_cmd::CompileArgs),
+    /// Why a packet is allowed or denied: the oracle's rule, and on a live node the switch's trace.
+    Trace(trace_cmd::Args),
     /// What an agent has realized: generation, objects, errors, flows per table.
     Status(compile_cmd::StatusArgs),
     /// Regenerate pipeline-docs/ from the table declaration and a flow dump.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
             Command::Policy(args) => policy_cmd::run(args).await,
             Command::Bench(args) => bench_cmd::run(args).await,
             Command::Compile(args) => compile_cmd::compile(args).await,
+            Command::Trace(args) => trace_cmd::run(args).await,
             Command::Status(args) => compile_cmd::status(args).await,
             Command::PipelineDocs(args) => compile_cmd::docs(args).await,
         }

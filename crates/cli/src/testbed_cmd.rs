@@ -153,6 +153,9 @@ enum Command {
         /// Name prefix of the conformance testbed's namespaces and interfaces.
         #[arg(long, default_value = "wc")]
         prefix: String,
+        /// Leave the testbed up afterwards (with the last step in force), for inspection.
+        #[arg(long)]
+        keep: bool,
     },
     /// The per-pod probe server (started by `up` inside each pod).
     #[command(hide = true)]
@@ -200,7 +203,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir_flag(&dir)
             ));
         }
-        Command::Conformance { paths, nodes, tunnel, prefix } => {
+        Command::Conformance { paths, nodes, tunnel, prefix, keep } => {
             let files = crate::policy_cmd::case_files(&paths)?;
             let mut cdir = dir.into_os_string();
             cdir.push("-conformance");
@@ -217,7 +220,10 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
             let progress = move |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());
             let mut prober = testbed::conformance::TestbedProber::new(opts, Box::new(progress))?;
             let summary = crate::policy_cmd::run_cases(&files, &mut prober);
-            drop(prober); // takes the testbed down
+            if keep {
+                prober.keep();
+            }
+            drop(prober); // takes the testbed down unless kept
             if summary.failed > 0 {
                 // The summary must stay the last line of output, so no error message follows it.
                 std::process::exit(1);

@@ -50,6 +50,11 @@ impl TestbedProber {
         want == have
     }
 
+    /// Leaves the testbed up when the prober is dropped.
+    pub fn keep(&mut self) {
+        self.tb = None;
+    }
+
     fn take_down(&mut self) {
         if let Some(tb) = self.tb.take() {
             let _ = crate::down(tb.dir(), &mut |_| {});

@@ -95,7 +95,13 @@ impl Testbed {
         }
         let token = manifests::new_token();
         manifests::write_token(&self.state, &token)?;
-        manifests::wait_synced(&self.state, &token, timeout)
+        let report = manifests::wait_synced(&self.state, &token, timeout)?;
+        // The switches have the new flows; datapath flows cached from the old ones are
+        // revalidated in the background. Wait for that too, so probes see the new policy.
+        for node in &self.state.nodes {
+            self.switch(&node.name)?.appctl(&["revalidator/wait"])?;
+        }
+        Ok(report)
     }
 
     /// Puts the manifests named by `paths` (files or directories) into every agent's source
