@@ -15,6 +15,9 @@ pub enum Field {
     RecircId,
     ConjId,
     InPort,
+    /// NXM_OF_IN_PORT: the 16-bit (OpenFlow 1.0) input port, as OVS's subfields and Nicira
+    /// actions see `in_port`. Matches keep it as [`Field::InPort`].
+    InPort16,
     ActsetOutput,
     PktMark,
     CtState,
@@ -245,8 +248,10 @@ pub static FIELDS: &[FieldDef] = &[
         [h!(Nxm1, 36, "NXM_NX_RECIRC_ID")]),
     row!(Field::ConjId, "conj_id", [], 32, 4, X, None, Decimal,
         [h!(Nxm1, 37, "NXM_NX_CONJ_ID")]),
-    row!(Field::InPort, "in_port", [], 32, 4, X, None, Port,
-        [h!(OpenFlowBasic, 0, "OXM_OF_IN_PORT"), h!(Nxm0, 0, "NXM_OF_IN_PORT")]),
+    row!(Field::InPort, "in_port", ["in_port_oxm"], 32, 4, X, None, Port,
+        [h!(OpenFlowBasic, 0, "OXM_OF_IN_PORT")]),
+    row!(Field::InPort16, "in_port", [], 16, 2, X, None, Port,
+        [h!(Nxm0, 0, "NXM_OF_IN_PORT")]),
     row!(Field::ActsetOutput, "actset_output", [], 32, 4, X, None, Port,
         [h!(OpenFlowBasic, 43, "OXM_OF_ACTSET_OUTPUT"), h!(Onf, 43, "ONFOXM_ET_ACTSET_OUTPUT")]),
     row!(Field::PktMark, "pkt_mark", [], 32, 4, M, None, Hex,

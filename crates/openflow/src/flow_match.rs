@@ -261,6 +261,7 @@ impl Match {
             Field::IpDscp => self.put(Field::NwTos, value << 2, 0xfc),
             Field::NwTos => self.put(Field::NwTos, value & 0xfc, 0xfc),
             Field::PacketType if value == 0 => self.put(field, 0, 0),
+            Field::InPort16 => self.put(Field::InPort, u128::from(PortNo::from_ofp10(value as u16).0), u128::from(u32::MAX)),
             _ => self.put(field, value, mask),
         }
         Ok(())

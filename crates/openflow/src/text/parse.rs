@@ -180,7 +180,12 @@ pub fn parse_field_value(field: Field, s: &str, names: Option<&Names>) -> Result
         Format::Ipv4 => parse_ipv4_masked(s, field)?,
         Format::Ipv6 => parse_ipv6_masked(s, field)?,
         Format::Ethernet => parse_eth_masked(s, field)?,
-        Format::Port => (u128::from(parse_port(s, names)?.0), None),
+        Format::Port => {
+            let p = parse_port(s, names)?.0;
+            // The 16-bit in_port holds reserved ports in their OpenFlow 1.0 form.
+            let p = if field == Field::InPort16 && p >= PortNo::MAX.0 { p - 0xffff_0000 } else { p };
+            (u128::from(p), None)
+        }
         Format::CtState => parse_flags(s, CT_STATE_NAMES, 0xff, "ct_state")?,
         Format::TcpFlags => parse_flags(s, TCP_FLAG_NAMES, 0xfff, "tcp_flags")?,
         Format::TunFlags => parse_flags(s, TUN_FLAG_NAMES, 0x1, "tun_flags")?,
@@ -215,6 +220,8 @@ pub fn parse_subfield(s: &str) -> Result<FieldRange, ParseError> {
         None => (s, None),
     };
     let field = Field::from_name(name).ok_or_else(|| ParseError::new(s, format!("unknown field {name:?}")))?;
+    // OVS's `in_port` subfield is the 16-bit NXM_OF_IN_PORT.
+    let field = if name == "in_port" { Field::InPort16 } else { field };
     let width = field.bits();
     let (start, end) = match bits {
         None | Some("[]") => (0, width - 1),

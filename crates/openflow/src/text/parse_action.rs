@@ -111,7 +111,11 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
             if v.contains('[') || Field::from_name(v).is_some() {
                 Action::OutputReg { src: parse_subfield(v)?, max_len: 0 }
             } else {
-                output_to(parse_port(v, names)?, None)
+                let port = parse_port(v, names)?;
+                if port == PortNo::ANY {
+                    return Err(ParseError::new(item.text, "output to unsupported port ANY"));
+                }
+                output_to(port, None)
             }
         }
         "controller" => parse_controller(item)?,

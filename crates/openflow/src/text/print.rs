@@ -163,6 +163,7 @@ pub fn format_value(s: &mut String, field: Field, v: u128, mask: Option<u128>, n
         Format::Ipv4 => format_ipv4_masked(s, v as u32, m as u32),
         Format::Ipv6 => format_ipv6_masked(s, v, m),
         Format::Ethernet => format_eth_masked(s, v, m),
+        Format::Port if field == Field::InPort16 => format_port(s, PortNo::from_ofp10(v as u16), names),
         Format::Port => format_port(s, PortNo(v as u32), names),
         Format::CtState => format_flags_masked(s, CT_STATE_NAMES, v as u32, m as u32, 0xff),
         Format::TcpFlags => format_flags_masked(s, TCP_FLAG_NAMES, v as u32, m as u32, 0xfff),

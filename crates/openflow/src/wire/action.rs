@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::codes::NX_VENDOR_ID;
-use super::oxm::{self, field_from_header32, nxm_header32};
+use super::oxm::{self, field_from_header32, nicira_header32};
 use super::{DecodeError, DecodeErrorKind, Put, Reader, len_placeholder, pad8, patch_len};
 use crate::action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason, learn_flags};
 use crate::field::{Field, FieldRange, ones};
@@ -111,6 +111,10 @@ pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
     let action = match atype {
         ofpat::OUTPUT => {
             let port = PortNo(r.u32()?);
+            if port == PortNo::ANY {
+                // OVS: OFPBAC_BAD_OUT_PORT; ANY is no port to send to.
+                return Err(r.invalid("output to port ANY"));
+            }
             let max_len = r.u16()?;
             r.skip(6)?;
             Action::Output { port, max_len }
@@ -473,7 +477,7 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
         Action::OutputReg { src, max_len } => {
             let h = begin_nx(out, nxast::OUTPUT_REG);
             out.put_u16(ofs_nbits_of(src));
-            out.put_u32(nxm_header32(src.field));
+            out.put_u32(nicira_header32(src.field));
             out.put_u16(*max_len);
             out.put_zeros(6);
             end(out, h);
@@ -493,7 +497,7 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
         Action::Load { dst, value } => {
             let h = begin_nx(out, nxast::REG_LOAD);
             out.put_u16(ofs_nbits_of(dst));
-            out.put_u32(nxm_header32(dst.field));
+            out.put_u32(nicira_header32(dst.field));
             out.put_u64(*value as u64);
             end(out, h);
         }
@@ -635,7 +639,7 @@ fn encode_ct(ct: &Ct, out: &mut Vec<u8>) {
             out.put_u16(z);
         }
         CtZone::Field(r) => {
-            out.put_u32(nxm_header32(r.field));
+            out.put_u32(nicira_header32(r.field));
             out.put_u16(ofs_nbits_of(&r));
         }
     }
@@ -734,7 +738,7 @@ fn encode_learn(l: &Learn, out: &mut Vec<u8>) {
         out.put_u16(l.result_dst.map_or(0, |r| r.ofs));
         out.put_u16(0);
         if let Some(r) = l.result_dst {
-            out.put_u32(nxm_header32(r.field));
+            out.put_u32(nicira_header32(r.field));
         }
     }
     for spec in &l.specs {
@@ -751,13 +755,13 @@ fn encode_learn(l: &Learn, out: &mut Vec<u8>) {
                 out.extend_from_slice(&v.to_be_bytes()[16 - n..]);
             }
             Some(LearnSrc::Field(r)) => {
-                out.put_u32(nxm_header32(r.field));
+                out.put_u32(nicira_header32(r.field));
                 out.put_u16(r.ofs);
             }
             None => {}
         }
         if let Some(d) = dst {
-            out.put_u32(nxm_header32(d.field));
+            out.put_u32(nicira_header32(d.field));
             out.put_u16(d.ofs);
         }
     }

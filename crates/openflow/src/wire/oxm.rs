@@ -51,6 +51,17 @@ pub fn nxm_header32(field: Field) -> u32 {
     (u32::from(class.class()) << 16) | (u32::from(code) << 9) | field.bytes() as u32
 }
 
+/// The 32-bit header Nicira actions (learn, reg_load, output_reg, ct zone) name a field with:
+/// its NXM header when it has one, as OVS's `mf_nxm_header`, else its OXM header.
+pub fn nicira_header32(field: Field) -> u32 {
+    use crate::field::OxmClass;
+    let def = field.def();
+    match def.headers.iter().find(|h| matches!(h.class, OxmClass::Nxm0 | OxmClass::Nxm1)) {
+        Some(h) => (u32::from(h.class.class()) << 16) | (u32::from(h.code + field.index()) << 9) | field.bytes() as u32,
+        None => nxm_header32(field),
+    }
+}
+
 /// Looks up the field named by a 32-bit NXM header.
 pub fn field_from_header32(h: u32) -> Option<Field> {
     Field::from_header((h >> 16) as u16, ((h >> 9) & 0x7f) as u8, None)
