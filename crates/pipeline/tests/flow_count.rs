@@ -99,3 +99,36 @@ fn adding_one_pod_changes_only_a_few_flows() {
     assert!(!mods.is_empty());
     assert!(mods.len() <= 16, "{} flow_mods for one pod", mods.len());
 }
+
+/// 100 policies in other namespaces all allow ingress from namespace `src`; one pod joins
+/// `src`. Its address is one new clause flow carrying the 100 rules' conjunction actions, plus
+/// its own forwarding flows; nothing else is touched.
+#[test]
+fn a_pod_joining_a_namespace_selected_by_100_policies_costs_a_few_flow_mods() {
+    let mut y = String::from(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.1.0.0/16}\nstatus: {addresses: [{type: InternalIP, address: 192.168.1.1}]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: src, labels: {role: client}}\n",
+    );
+    for n in 0..100 {
+        writeln!(y, "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: dst{n}}}").unwrap();
+        writeln!(y, "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: server, namespace: dst{n}}}\nspec: {{nodeName: n1}}\nstatus: {{podIP: 10.1.1.{}}}", n + 10).unwrap();
+        writeln!(y, "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: from-clients, namespace: dst{n}}}\nspec:\n  podSelector: {{}}\n  ingress:\n  - from: [{{namespaceSelector: {{matchLabels: {{role: client}}}}}}]\n    ports: [{{port: {}, protocol: TCP}}]", 8000 + n).unwrap();
+    }
+    writeln!(y, "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: c0, namespace: src}}\nspec: {{nodeName: n1}}\nstatus: {{podIP: 10.1.2.10}}").unwrap();
+    let joining = "apiVersion: v1\nkind: Pod\nmetadata: {name: c1, namespace: src}\nspec: {nodeName: n1}\nstatus: {podIP: 10.1.2.11}\n";
+    let before = Cluster::from_sources([("c.yaml", y.as_str())]);
+    let after = Cluster::from_sources([("c.yaml", y.as_str()), ("join.yaml", joining)]);
+    assert!(before.errors.is_empty() && after.errors.is_empty());
+    let tb = offline_topology(&before, "n1").unwrap();
+    let mut ta = tb.clone();
+    let ip = "10.1.2.11".parse().unwrap();
+    let ofport = ta.local_pods.values().map(|p| p.ofport).max().unwrap() + 1;
+    ta.local_pods.insert(policy::PodKey::new("src", "c1"), pipeline::LocalPod { ofport, ip, mac: pipeline::compile::pod_mac_for(ip) });
+    let (cb, ca) = (compile(&before, &tb), compile(&after, &ta));
+    let mods = pipeline::diff(&ca.flows, &cb.flows);
+    println!("flow_mods for one pod joining a namespace selected by 100 policies: {}", mods.len());
+    // Classifier, 2 × SpoofGuard, L3Forwarding, L2Forwarding, and the peer clause flow.
+    assert_eq!(mods.len(), 6, "{mods:#?}");
+    let clause = mods.iter().find(|m| m.flow.table_id == pipeline::Table::IngressRule.id()).expect("a clause flow");
+    assert_eq!(clause.flow.apply_actions().len(), 100, "one conjunction action per policy");
+    assert!(mods.iter().all(|m| m.command == openflow::FlowModCommand::Add), "nothing unrelated is rewritten or deleted");
+}
