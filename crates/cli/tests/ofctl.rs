@@ -182,3 +182,42 @@ fn a_bad_flow_in_a_file_is_reported_with_line_and_token() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.flows:2") && err.contains("nw_srcc=1.2.3.4"), "{err}");
 }
+
+/// The flow count ovs-ofctl's aggregate dump reports.
+fn flow_count(t: &str) -> usize {
+    let agg = ovs(&["dump-aggregate", t]);
+    let n = agg.split("flow_count=").nth(1).expect("flow_count in aggregate reply");
+    n.trim().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_concurrent_dump_never_sees_part_of_a_100k_flow_bundle() {
+    const N: usize = 100_000;
+    let (sw, t) = switch();
+    let file = sw.tmp.path().join("big.flows");
+    let mut text = String::with_capacity(N * 80);
+    for i in 0..N {
+        let (a, b, c) = ((i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+        text.push_str(&format!("table={},priority=100,ip,nw_src=10.{a}.{b}.{c},reg0=0x{i:x} actions=resubmit(,20)\n", i % 8));
+    }
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(WEIR).args(["ofctl", "add-flows", "--bundle", &t, file.to_str().unwrap()]).spawn().unwrap();
+    let mut seen = Vec::new();
+    let mut during = 0;
+    loop {
+        let running = child.try_wait().unwrap().is_none();
+        let n = flow_count(&t);
+        seen.push(n);
+        if running {
+            during += 1;
+        } else {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    eprintln!("{during} dumps while the bundle was added; counts seen: {:?}", seen.iter().collect::<std::collections::BTreeSet<_>>());
+    assert!(during >= 3, "only {during} dumps ran while the bundle was being added");
+    assert!(seen.iter().all(|n| *n == 0 || *n == N), "a dump saw a partial bundle: {:?}", seen.iter().filter(|n| **n != 0 && **n != N).collect::<Vec<_>>());
+    assert_eq!(*seen.last().unwrap(), N);
+    assert_eq!(ovs(&["dump-flows", &t, "--no-stats"]).lines().count(), N);
+}
