@@ -11,6 +11,11 @@
 //! - tunnel (remote pod, hostNetwork pod or external address) → local pod: only ingress runs
 //!   here, compared with the oracle's ingress decision.
 //!
+//! Allowed packets must also really leave: out of the destination's port, or encapsulated
+//! towards the remote node (`tnl_push`). A quarter of the TCP/UDP packets are traced again as
+//! established (must pass whatever the policy) and invalid (must drop). After each set's diff
+//! bundle, the flows read back from the switch must equal the compiled ones.
+//!
 //! Counts: `WEIR_ORACLE_SETS` policy sets (default 100) × `WEIR_ORACLE_PACKETS` packets
 //! (default 30). `WEIR_ORACLE_SEED` fixes the first set's seed (default: from the clock);
 //! set `i` uses seed + i, and every failure names its set's seed so
@@ -22,9 +27,8 @@ mod random_packet;
 
 use agent::switch::Switch;
 use ofproto_trace::{CtNext, Traced, trace};
-use policy::Protocol;
 use pipeline::{FlowSet, LocalPod, Topology};
-use policy::{Cluster, Packet, RuleSet, evaluate};
+use policy::{Cluster, Packet, Protocol, RuleSet, evaluate};
 use random_cluster::{Dice, RandomCluster};
 use random_packet::{Case, Path, Scene};
 use std::collections::BTreeMap;
