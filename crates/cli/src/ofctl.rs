@@ -16,6 +16,9 @@ use openflow::wire::Message;
 use openflow::wire::multipart::{FlowStatsRequest, MP_TABLE_FEATURES, MultipartReply, MultipartRequest, decode_table_feature_names};
 use openflow::{Flow, FlowMod, FlowModCommand};
 
+/// OFPG_ALL: every group, in group stats and description requests.
+const GROUP_ALL: u32 = 0xffff_fffc;
+
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// OpenFlow versions; only OpenFlow15 is spoken (accepted for ovs-ofctl compatibility).
@@ -132,8 +135,34 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             out.push_str("OFPST_TABLE reply (OF1.5) (xid=0x2):\n");
             format_table_stats(&mut out, &stats, &HashMap::new());
         }
-        Cmd::DumpGroups { .. } | Cmd::AddGroups { .. } => {
-            bail!("dump-groups and add-groups are not built yet (group text syntax pending)")
+        Cmd::DumpGroups { switch } => {
+            let sw = connect(switch).await?;
+            let names = if args.names && !args.no_names { Some(fetch_names(&sw).await?) } else { None };
+            out.push_str("OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):\n");
+            for part in sw.multipart(MultipartRequest::GroupDesc(GROUP_ALL)).await? {
+                if let MultipartReply::GroupDesc(groups) = part {
+                    for g in groups {
+                        out.push(' ');
+                        openflow::text::group::format_group(&mut out, &g, names.as_ref());
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        Cmd::AddGroups { switch, file } => {
+            let text = read_input(file)?;
+            let sw = connect(switch).await?;
+            let names = accept_names(&sw, &text).await?;
+            let groups = openflow::text::flow_file_lines(&text)
+                .into_iter()
+                .map(|(n, line)| {
+                    openflow::text::group::parse_group(&line, names.as_ref()).map_err(|e| anyhow::anyhow!("{file}:{n}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for g in groups {
+                sw.send(&Message::GroupMod(g))?;
+            }
+            sw.barrier().await?;
         }
         Cmd::ParseActions { version } => parse_actions(version.as_deref(), &mut out)?,
     }

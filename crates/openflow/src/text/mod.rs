@@ -1,6 +1,7 @@
 //! The ovs-ofctl text syntax: printing in the canonical form of
 //! `ovs-ofctl -O OpenFlow15 dump-flows`, and parsing what ovs-ofctl accepts.
 
+pub mod group;
 pub mod lex;
 pub mod parse;
 pub mod parse_action;
