@@ -13,7 +13,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::field::{Field, ones};
+use crate::field::{Field, Prereq, ones};
 use crate::mac::Mac;
 use crate::port::PortNo;
 
@@ -343,6 +343,12 @@ impl Match {
         self.exact(Field::IpProto).map(|v| v as u8)
     }
 
+    /// The first matched field whose prerequisites the match does not meet (OVS rejects such a
+    /// match with OFPBMC_BAD_PREREQ).
+    pub fn unmet_prereq(&self) -> Option<Field> {
+        self.iter().map(|e| e.field).find(|f| !prereqs_met(*f, self))
+    }
+
     /// Whether every `self` packet is also matched by `other`'s constraints, i.e. `other` is
     /// no more specific than `self` (used for ovs-ofctl's non-strict flow selection).
     pub fn is_covered_by(&self, other: &Match) -> bool {
@@ -353,6 +359,32 @@ impl Match {
             }
             None => false,
         })
+    }
+}
+
+/// Whether `field`'s prerequisites hold in `m`.
+pub fn prereqs_met(field: Field, m: &Match) -> bool {
+    let dl = m.eth_type();
+    let proto = m.ip_proto();
+    let v4 = dl == Some(eth_type::IPV4);
+    let v6 = dl == Some(eth_type::IPV6);
+    let icmp6_type = || if v6 && proto == Some(ip_proto::ICMPV6) { m.exact(Field::Icmpv6Type) } else { None };
+    let nd_code_ok = || m.get(Field::Icmpv6Code).is_none_or(|c| c.value == 0 && c.mask.is_none());
+    match field.def().prereq {
+        Prereq::None | Prereq::Ethernet | Prereq::Vlan | Prereq::Ct => true,
+        Prereq::Mpls => matches!(dl, Some(eth_type::MPLS | eth_type::MPLS_MCAST)),
+        Prereq::Ipv4 => v4,
+        Prereq::Ipv6 => v6,
+        Prereq::IpAny => v4 || v6,
+        Prereq::Arp => matches!(dl, Some(eth_type::ARP | eth_type::RARP)),
+        Prereq::Tcp => (v4 || v6) && proto == Some(ip_proto::TCP),
+        Prereq::Udp => (v4 || v6) && proto == Some(ip_proto::UDP),
+        Prereq::Sctp => (v4 || v6) && proto == Some(ip_proto::SCTP),
+        Prereq::Icmpv4 => v4 && proto == Some(ip_proto::ICMP),
+        Prereq::Icmpv6 => v6 && proto == Some(ip_proto::ICMPV6),
+        Prereq::Nd => matches!(icmp6_type(), Some(135 | 136)) && nd_code_ok(),
+        Prereq::NdSolicit => icmp6_type() == Some(135) && nd_code_ok(),
+        Prereq::NdAdvert => icmp6_type() == Some(136) && nd_code_ok(),
     }
 }
 

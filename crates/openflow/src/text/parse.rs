@@ -11,9 +11,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::lex::{Item, items, parse_u16, parse_u64, parse_uint};
 use super::parse_action::parse_instructions;
 use super::print::{CT_STATE_NAMES, Names, TCP_FLAG_NAMES, TUN_FLAG_NAMES};
-use crate::field::{Field, FieldRange, Format, Prereq, ones};
+use crate::field::{Field, FieldRange, Format, ones};
 use crate::flow::{ALL_TABLES, Flow, FlowFlags, FlowMod, FlowModCommand, GROUP_ANY};
-use crate::flow_match::{Match, eth_type, ip_proto};
+use crate::flow_match::{Match, eth_type, ip_proto, prereqs_met};
 use crate::mac::Mac;
 use crate::port::PortNo;
 
@@ -296,32 +296,6 @@ fn slot_field(s: Slot, dl: Option<u16>, proto: Option<u8>) -> Option<Field> {
         (Slot::TpDst, Some(ip_proto::ICMPV6)) if dl == Some(eth_type::IPV6) => Icmpv6Code,
         _ => return None,
     })
-}
-
-/// Whether `field`'s prerequisites hold in `m`.
-pub fn prereqs_met(field: Field, m: &Match) -> bool {
-    let dl = m.eth_type();
-    let proto = m.ip_proto();
-    let v4 = dl == Some(eth_type::IPV4);
-    let v6 = dl == Some(eth_type::IPV6);
-    let icmp6_type = || if v6 && proto == Some(ip_proto::ICMPV6) { m.exact(Field::Icmpv6Type) } else { None };
-    let nd_code_ok = || m.get(Field::Icmpv6Code).is_none_or(|c| c.value == 0 && c.mask.is_none());
-    match field.def().prereq {
-        Prereq::None | Prereq::Ethernet | Prereq::Vlan | Prereq::Ct => true,
-        Prereq::Mpls => matches!(dl, Some(eth_type::MPLS | eth_type::MPLS_MCAST)),
-        Prereq::Ipv4 => v4,
-        Prereq::Ipv6 => v6,
-        Prereq::IpAny => v4 || v6,
-        Prereq::Arp => matches!(dl, Some(eth_type::ARP | eth_type::RARP)),
-        Prereq::Tcp => (v4 || v6) && proto == Some(ip_proto::TCP),
-        Prereq::Udp => (v4 || v6) && proto == Some(ip_proto::UDP),
-        Prereq::Sctp => (v4 || v6) && proto == Some(ip_proto::SCTP),
-        Prereq::Icmpv4 => v4 && proto == Some(ip_proto::ICMP),
-        Prereq::Icmpv6 => v6 && proto == Some(ip_proto::ICMPV6),
-        Prereq::Nd => matches!(icmp6_type(), Some(135 | 136)) && nd_code_ok(),
-        Prereq::NdSolicit => icmp6_type() == Some(135) && nd_code_ok(),
-        Prereq::NdAdvert => icmp6_type() == Some(136) && nd_code_ok(),
-    }
 }
 
 /// Builds a match from the (field, value, mask) settings in the order written, then resolves

@@ -147,6 +147,10 @@ pub fn decode_oxms(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
         m.set(field, value, mask)
             .map_err(|e| DecodeError::new("OXM", at, DecodeErrorKind::Invalid(e.to_string())))?;
     }
+    // As OVS (OFPBMC_BAD_PREREQ): the encoder could not write such a match back.
+    if let Some(f) = m.unmet_prereq() {
+        return Err(r.invalid(format!("{f} is matched without its prerequisites")));
+    }
     Ok(m)
 }
 
