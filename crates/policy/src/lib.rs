@@ -23,6 +23,8 @@ pub mod protocol;
 pub mod rules;
 pub mod selector;
 pub mod syntax;
+pub mod synthetic;
+pub mod traffic_control;
 pub mod truth_table;
 
 pub use cluster::Cluster;
