@@ -141,7 +141,10 @@ pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
             if rest.iter().any(|b| *b != 0) {
                 return Err(r.invalid("nonzero padding after set_field"));
             }
-            Action::SetField { field, value, mask }
+            // Canonical form (what the encoder writes back): an all-ones mask is no mask, and
+            // value bits outside the mask are not set.
+            let mask = mask.filter(|m| *m != field.full_mask());
+            Action::SetField { field, value: value & mask.unwrap_or(u128::MAX), mask }
         }
         ofpat::COPY_FIELD => {
             let n_bits = r.u16()?;
