@@ -341,7 +341,10 @@ fn decode_body(frame: &Frame<'_>, r: &mut Reader<'_>) -> Result<Message, DecodeE
             }
             r.skip(r.remaining())?;
             if versions == 0 {
-                versions = 1 << frame.version;
+                // No bitmap: the header's version is the one offered.
+                versions = 1u32
+                    .checked_shl(u32::from(frame.version))
+                    .ok_or_else(|| r.invalid(format!("hello version {} has no bitmap bit", frame.version)))?;
             }
             Message::Hello { versions }
         }
