@@ -311,8 +311,9 @@ fn replace_diff(installed: &[Flow], wanted: &[FlowMod]) -> anyhow::Result<Vec<Fl
     Ok(mods)
 }
 
-/// `parse-actions`: each stdin line is hex bytes (spaces allowed, `#` starts a comment);
-/// prints `actions=...` or the decode error, as ovs-ofctl's test helper does.
+/// `parse-actions`: each stdin line is hex bytes (spaces allowed; `#` lines and blank lines are
+/// skipped); prints `actions=...` and a blank line per set, as ovs-ofctl does. Bytes that do
+/// not decode print `bad OpenFlow15 actions: ` and the decode error.
 fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> {
     if let Some(v) = version {
         if !v.eq_ignore_ascii_case("OpenFlow15") {
@@ -321,7 +322,10 @@ fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> 
     }
     let text = read_input("-")?;
     for line in text.lines() {
-        let hex: String = line.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let hex: String = line.chars().filter(|c| !c.is_whitespace()).collect();
         if hex.is_empty() {
             continue;
         }
@@ -330,11 +334,9 @@ fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> 
             Ok(actions) => {
                 out.push_str("actions=");
                 openflow::text::format_actions(out, &actions, None);
-                out.push('\n');
+                out.push_str("\n\n");
             }
-            Err(e) => {
-                out.push_str(&format!("bad_actions: {e}\n"));
-            }
+            Err(e) => out.push_str(&format!("bad OpenFlow15 actions: {e}\n\n")),
         }
     }
     Ok(())
