@@ -315,10 +315,8 @@ fn replace_diff(installed: &[Flow], wanted: &[FlowMod]) -> anyhow::Result<Vec<Fl
 /// skipped); prints `actions=...` and a blank line per set, as ovs-ofctl does. Bytes that do
 /// not decode print `bad OpenFlow15 actions: ` and the decode error.
 fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> {
-    if let Some(v) = version {
-        if !v.eq_ignore_ascii_case("OpenFlow15") {
-            bail!("parse-actions {v}: only OpenFlow15 is supported");
-        }
+    if let Some(v) = version.filter(|v| !v.eq_ignore_ascii_case("OpenFlow15")) {
+        bail!("parse-actions {v}: only OpenFlow15 is supported");
     }
     let text = read_input("-")?;
     for line in text.lines() {
@@ -343,7 +341,7 @@ fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> 
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
