@@ -9,7 +9,8 @@
 //! - `xreg<N>` and `xxreg<N>` are split into the 32-bit `reg<N>` they overlay (OVS encodes
 //!   registers as `xreg` in OpenFlow 1.5 and as `reg` before);
 //! - `vlan_vid`/`vlan_pcp` become `vlan_tci`; `ip_dscp` becomes `nw_tos` (the TOS byte);
-//! - `packet_type=(0,0)` (Ethernet) is the default and is no entry, as OVS prints it.
+//! - `packet_type=(0,0)` (Ethernet) is the default and is no entry, as OVS prints it;
+//!   `ct_nw_proto=0` is no entry either (OVS never encodes it).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -261,6 +262,8 @@ impl Match {
             Field::IpDscp => self.put(Field::NwTos, value << 2, 0xfc),
             Field::NwTos => self.put(Field::NwTos, value & 0xfc, 0xfc),
             Field::PacketType if value == 0 => self.put(field, 0, 0),
+            // OVS encodes no ct_nw_proto (nor the ct ports under it) when it is 0.
+            Field::CtNwProto if value == 0 => self.put(field, 0, 0),
             Field::InPort16 => self.put(Field::InPort, u128::from(PortNo::from_ofp10(value as u16).0), u128::from(u32::MAX)),
             _ => self.put(field, value, mask),
         }
@@ -371,6 +374,8 @@ pub fn prereqs_met(field: Field, m: &Match) -> bool {
     let icmp6_type = || if v6 && proto == Some(ip_proto::ICMPV6) { m.exact(Field::Icmpv6Type) } else { None };
     let nd_code_ok = || m.get(Field::Icmpv6Code).is_none_or(|c| c.value == 0 && c.mask.is_none());
     match field.def().prereq {
+        // The conntrack ports are encoded under a nonzero ct_nw_proto only.
+        Prereq::Ct if matches!(field, Field::CtTpSrc | Field::CtTpDst) => m.get(Field::CtNwProto).is_some(),
         Prereq::None | Prereq::Ethernet | Prereq::Vlan | Prereq::Ct => true,
         Prereq::Mpls => matches!(dl, Some(eth_type::MPLS | eth_type::MPLS_MCAST)),
         Prereq::Ipv4 => v4,
