@@ -93,6 +93,11 @@ struct State {
     cluster: Cluster,
     ports: LocalPorts,
     tunnel_ofport: Option<u32>,
+    /// Every Interface row, by name (TrafficControl ports, ofports by name).
+    interfaces: std::sync::Arc<BTreeMap<String, ovsdb::tables::Interface>>,
+    ports_by_name: BTreeMap<String, u32>,
+    /// Port errors per TrafficControl from the last reconciliation.
+    tc_port_errors: BTreeMap<String, Vec<String>>,
     installed: Option<FlowSet>,
     status: Status,
 }
@@ -108,6 +113,7 @@ impl State {
             tunnel_ofport: self.tunnel_ofport,
             local_pods: self.ports.pods.clone(),
             remote_nodes: pipeline::compile::remote_nodes(&self.cluster, &self.config.node),
+            ports: self.ports_by_name.clone(),
         })
     }
 
@@ -146,6 +152,7 @@ impl State {
             self.installed =
                 Some(flows.into_iter().filter(|f| pipeline::cookie::category_of(f.cookie) != learned).collect());
         }
+        self.report_traffic_controls(&compiled);
         let installed = self.installed.as_ref().expect("read above");
         let mods = diff(&compiled.flows, installed);
         if !mods.is_empty() {
@@ -167,6 +174,33 @@ impl State {
             .collect();
         self.installed = Some(compiled.flows);
         Ok(mods.len())
+    }
+
+    /// Brings the TrafficControl ports in line with the cluster view.
+    async fn reconcile_tc_ports(&mut self, manager: &ovsdb::Manager) {
+        let local = self.ports.pods.keys().cloned().collect();
+        let wanted = crate::tc_ports::wanted_ports(&self.cluster, &local);
+        self.tc_port_errors =
+            crate::tc_ports::reconcile(manager, &self.config.bridge, &wanted, &self.interfaces).await;
+    }
+
+    fn report_traffic_controls(&mut self, compiled: &pipeline::Compiled) {
+        let mut reports = BTreeMap::new();
+        for name in self.cluster.traffic_controls.keys() {
+            let st = compiled.traffic_controls.get(name).cloned().unwrap_or_default();
+            let mut errors = self.tc_port_errors.get(name).cloned().unwrap_or_default();
+            errors.extend(st.errors.iter().cloned());
+            reports.insert(
+                name.clone(),
+                crate::status::TrafficControlReport {
+                    realized: errors.is_empty(),
+                    pods: st.pods.into_iter().collect(),
+                    ports: st.ports.into_iter().collect(),
+                    errors,
+                },
+            );
+        }
+        self.status.traffic_controls = reports;
     }
 
     fn refresh_status(&mut self) {
@@ -218,6 +252,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         cluster: Cluster::default(),
         ports: LocalPorts::default(),
         tunnel_ofport: None,
+        interfaces: Default::default(),
+        ports_by_name: BTreeMap::new(),
+        tc_port_errors: BTreeMap::new(),
         installed: None,
     };
     let mut switch: Option<Switch> = None;
@@ -253,6 +290,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                     .and_then(|i| i.ofport)
                     .filter(|p| *p > 0)
                     .map(|p| p as u32);
+                state.ports_by_name = set
+                    .interfaces
+                    .values()
+                    .filter_map(|i| i.ofport.filter(|p| *p > 0).map(|p| (i.name.clone(), p as u32)))
+                    .collect();
+                state.interfaces = set.interfaces.clone();
                 dirty = true;
             }
             _ = tokio::time::sleep_until(wake), if retry_at.is_some() => {
@@ -266,6 +309,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         // Coalesce a burst of changes into one realization.
         tokio::time::sleep(COALESCE).await;
         dirty = false;
+        state.reconcile_tc_ports(&manager).await;
         state.refresh_status();
         let token = state.snapshot.token.clone();
         let result = match &mut switch {

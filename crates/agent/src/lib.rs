@@ -8,5 +8,6 @@ pub mod local_ports;
 pub mod source;
 pub mod status;
 pub mod switch;
+pub mod tc_ports;
 
 pub use agent::{Config, TunnelKind, run};

@@ -16,6 +16,19 @@ pub struct ObjectErrorReport {
     pub message: String,
 }
 
+/// How one TrafficControl is realized on this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficControlReport {
+    /// Every local pod it applies to has its flows, with every port on the bridge.
+    pub realized: bool,
+    /// Local pods it applies to.
+    pub pods: Vec<String>,
+    /// The bridge ports it uses.
+    pub ports: Vec<String>,
+    /// What keeps it from being realized (missing ports, conflicts with other TrafficControls).
+    pub errors: Vec<String>,
+}
+
 /// What the agent has realized.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -31,6 +44,9 @@ pub struct Status {
     pub local_pods: usize,
     /// Rejected objects.
     pub errors: Vec<ObjectErrorReport>,
+    /// TrafficControls by name.
+    #[serde(default)]
+    pub traffic_controls: BTreeMap<String, TrafficControlReport>,
     /// Installed flows per table name.
     pub flows: BTreeMap<String, usize>,
     /// flow_mods sent by the last realization.

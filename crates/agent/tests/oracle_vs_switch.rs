@@ -156,6 +156,7 @@ fn topology(cluster: &Cluster) -> Topology {
         tunnel_ofport: Some(TUNNEL_OFPORT),
         local_pods,
         remote_nodes: pipeline::compile::remote_nodes(cluster, random_cluster::LOCAL_NODE),
+        ports: Default::default(),
     }
 }
 

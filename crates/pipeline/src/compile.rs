@@ -16,20 +16,28 @@ pub struct Compiled {
     pub flows: FlowSet,
     /// What each conj_id stands for.
     pub rules: BTreeMap<u32, RuleInfo>,
+    /// How each TrafficControl fared on this node.
+    pub traffic_controls: BTreeMap<String, crate::traffic_control::TcStatus>,
 }
 
 /// Compiles already-normalized rules (the agent keeps them to explain verdicts).
-pub fn compile_rules(rules: &RuleSet, concrete: &[ConcreteRule], topo: &Topology) -> Compiled {
+pub fn compile_rules(
+    rules: &RuleSet,
+    concrete: &[ConcreteRule],
+    tc: &policy::traffic_control::TrafficControlPlan,
+    topo: &Topology,
+) -> Compiled {
     let (policy, index) = policy_flows(concrete, &rules.isolated, topo);
-    let flows = miss_flows().into_iter().chain(forwarding_flows(topo)).chain(policy).collect();
-    Compiled { flows, rules: index }
+    let (tc_flows, traffic_controls) = crate::traffic_control::traffic_control_flows(tc, topo);
+    let flows = miss_flows().into_iter().chain(forwarding_flows(topo)).chain(policy).chain(tc_flows).collect();
+    Compiled { flows, rules: index, traffic_controls }
 }
 
 /// Compiles the cluster's policy for the node described by `topo`.
 pub fn compile(cluster: &Cluster, topo: &Topology) -> Compiled {
     let rules = cluster.rules();
     let concrete = rules.concrete(cluster);
-    compile_rules(&rules, &concrete, topo)
+    compile_rules(&rules, &concrete, &cluster.traffic_control_plan(), topo)
 }
 
 /// The OpenFlow port of the tunnel when compiling without a switch.
@@ -65,6 +73,7 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
         tunnel_ofport: Some(OFFLINE_TUNNEL_OFPORT),
         local_pods,
         remote_nodes: remote_nodes(cluster, node),
+        ports: BTreeMap::new(),
     })
 }
 

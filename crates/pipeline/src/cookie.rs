@@ -21,6 +21,8 @@ pub enum Category {
     NetworkPolicy = 3,
     /// Flows the switch learned (SCTP replies): not part of the desired state.
     Learned = 4,
+    /// TrafficControl mirror and redirect.
+    TrafficControl = 5,
 }
 
 /// The mark in the top byte of every weir cookie.
@@ -39,7 +41,7 @@ pub fn category_of(cookie: u64) -> Option<Category> {
     if cookie & 0xff << 56 != WEIR_MARK {
         return None;
     }
-    [Category::Pipeline, Category::Forwarding, Category::NetworkPolicy, Category::Learned]
+    [Category::Pipeline, Category::Forwarding, Category::NetworkPolicy, Category::Learned, Category::TrafficControl]
         .into_iter()
         .find(|c| (cookie >> 48) & 0xff == *c as u64)
 }

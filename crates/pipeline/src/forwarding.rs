@@ -160,11 +160,11 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
     push(Table::ConntrackCommit
         .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::NEW | ct_state::TRK, 0), fwd)
         .ct(true, None)
-        .goto(Table::Output));
+        .goto(Table::TrafficControlEgress));
     push(Table::ConntrackCommit
         .flow(priority::NORMAL, ESTABLISHED.matches(Match::new().sctp(), 0), fwd)
         .actions([Action::Learn(Box::new(sctp_reply_learn()))])
-        .goto(Table::Output));
+        .goto(Table::TrafficControlEgress));
     flows
 }
 

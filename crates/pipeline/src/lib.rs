@@ -19,6 +19,7 @@ pub mod port_range;
 pub mod reg;
 pub mod table;
 pub mod topology;
+pub mod traffic_control;
 
 pub use compile::{Compiled, compile, compile_rules, offline_topology};
 pub use diff::diff;

@@ -3,6 +3,7 @@
 //! ```text
 //! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod
 //! reg0[4]     established: the packet belongs to a connection policy already allowed
+//! reg0[5]     returned: the packet came back from a TrafficControl redirect (no TrafficControl again)
 //! reg1        output port, chosen by L2Forwarding; ingress policy matches the destination pod on it
 //! ```
 //! Flow code uses these names, never raw `reg0[0..3]`.
@@ -49,6 +50,10 @@ pub const FROM_POD: u32 = 2;
 /// The packet belongs to a connection policy already allowed (set by ConntrackState from
 /// `ct_state`, or by a learned SCTP reply flow); policy tables let it pass.
 pub const ESTABLISHED: RegField = RegField::new(0, 4, 4);
+
+/// The packet came back through a TrafficControl return port: it is delivered without being
+/// mirrored or redirected again (no loops).
+pub const RETURNED: RegField = RegField::new(0, 5, 5);
 
 /// The output port (whole reg1).
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);

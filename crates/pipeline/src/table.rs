@@ -83,8 +83,8 @@ use Table::*;
 
 tables! {
     /// Tags the packet with its source (local pod, tunnel) and sends ARP to the responder.
-    Classifier = "Classifier", Validation, Drop, [SpoofGuard, Conntrack],
-        "Tags each packet with where it came from (local pod or tunnel); unknown ports are dropped.";
+    Classifier = "Classifier", Validation, Drop, [SpoofGuard, Conntrack, L3Forwarding],
+        "Tags each packet with where it came from (local pod, tunnel, or a TrafficControl return port, which re-enters at L3Forwarding); unknown ports are dropped.";
     /// A local pod may only send from its own MAC and IP.
     SpoofGuard = "SpoofGuard", Validation, Drop, [Conntrack, ArpResponder],
         "Lets a pod send IPv4 and ARP only from its own MAC and IP address.";
@@ -119,8 +119,14 @@ tables! {
     IngressDefault = "IngressDefault", IngressSecurity, Goto(ConntrackCommit), [ConntrackCommit],
         "Drops what a pod isolated for ingress receives unless an ingress rule allowed it.";
     /// Commits new allowed connections so their replies skip policy.
-    ConntrackCommit = "ConntrackCommit", Output, Goto(Output), [Output],
+    ConntrackCommit = "ConntrackCommit", Output, Goto(TrafficControlEgress), [TrafficControlEgress],
         "Commits new connections that policy allowed (SCTP: learns a flow for its replies), so replies skip policy.";
+    /// TrafficControl of what a local pod sends: mirror copies, redirect.
+    TrafficControlEgress = "TrafficControlEgress", Output, Goto(TrafficControlIngress), [TrafficControlIngress, Output],
+        "Mirrors (copies to each target) or redirects (sends only to the target) what a selected pod sends; packets back from a return port skip TrafficControl.";
+    /// TrafficControl of what a local pod receives.
+    TrafficControlIngress = "TrafficControlIngress", Output, Goto(Output), [Output],
+        "Mirrors or redirects what a selected pod receives.";
     /// Sends the packet to the port chosen by L2Forwarding.
     Output = "Output", Output, Miss::OutputToReg1, [],
         "Outputs the packet to the port in reg1.";

@@ -46,6 +46,8 @@ pub struct Topology {
     pub local_pods: BTreeMap<PodKey, LocalPod>,
     /// Other nodes.
     pub remote_nodes: Vec<RemoteNode>,
+    /// Every port on the bridge by name, with its OpenFlow port (TrafficControl targets).
+    pub ports: BTreeMap<String, u32>,
 }
 
 impl Topology {

@@ -22,6 +22,8 @@ pub struct Cluster {
     pub nodes: BTreeMap<String, Node>,
     /// NetworkPolicies by (namespace, name).
     pub policies: BTreeMap<(String, String), NetworkPolicy>,
+    /// TrafficControls by name.
+    pub traffic_controls: BTreeMap<String, crate::traffic_control::TrafficControl>,
     /// Rejected NetworkPolicies; the pods they select fail closed.
     pub rejected_policies: Vec<RejectedPolicy>,
     /// Every rejected object.
@@ -73,6 +75,9 @@ impl Cluster {
                 }
                 Object::NetworkPolicy(p) => {
                     c.policies.insert((p.namespace.clone(), p.name.clone()), p);
+                }
+                Object::TrafficControl(t) => {
+                    c.traffic_controls.insert(t.name.clone(), t);
                 }
                 Object::Pod(p) => pods.push((source, p)),
             }

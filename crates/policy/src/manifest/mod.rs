@@ -56,6 +56,8 @@ pub enum Object {
     Node(Node),
     /// networking.k8s.io/v1 NetworkPolicy.
     NetworkPolicy(NetworkPolicy),
+    /// TrafficControl (weir.io/v1alpha1, or Antrea's crd.antrea.io/v1alpha2).
+    TrafficControl(crate::traffic_control::TrafficControl),
 }
 
 impl Object {
@@ -66,6 +68,7 @@ impl Object {
             Object::Pod(p) => format!("Pod {}", p.key),
             Object::Node(n) => format!("Node {}", n.name),
             Object::NetworkPolicy(p) => format!("NetworkPolicy {}/{}", p.namespace, p.name),
+            Object::TrafficControl(t) => format!("TrafficControl {}", t.name),
         }
     }
 }
@@ -249,6 +252,17 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
                 }
             }
         }
+        ("weir.io/v1alpha1" | "crd.antrea.io/v1alpha2", "TrafficControl") => {
+            let object = format!("TrafficControl {name}");
+            match typed::<crate::traffic_control::TrafficControlDoc>(value).and_then(|d| d.check()) {
+                Ok(t) => out.objects.push((source.to_string(), Object::TrafficControl(t))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
+        (_, "TrafficControl") => out.errors.push(error(
+            format!("TrafficControl {name}"),
+            FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?}: use weir.io/v1alpha1 or crd.antrea.io/v1alpha2")),
+        )),
         (_, "Namespace" | "Pod" | "Node" | "NetworkPolicy") => {
             out.errors.push(error(
                 format!("{kind} {}", if kind == "Namespace" || kind == "Node" { name } else { format!("{namespace}/{name}") }),
