@@ -46,6 +46,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let verdict = evaluate(&cluster, &rules, &Packet { src: from.into(), dst: to.into(), protocol, dst_port: port });
     println!("{} ({from}) -> {} ({to}) {port}/{protocol}", args.from, args.to);
     println!("oracle: {verdict}");
+    for line in traffic_control_lines(&cluster, &args.from, &args.to) {
+        println!("{line}");
+    }
     let Some(node) = &args.node else { return Ok(()) };
 
     let flow = trace_flow(&cluster, node, &args, from, to, port, protocol).await?;
@@ -75,6 +78,31 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         if switch_allows == verdict.allowed { "they agree" } else { "THEY DISAGREE" }
     );
     Ok(())
+}
+
+/// What TrafficControl does to the packet, in the order the pipeline applies it: the client's
+/// egress, then the server's ingress (a redirect ends the pass).
+fn traffic_control_lines(cluster: &Cluster, from: &str, to: &str) -> Vec<String> {
+    use pipeline::traffic_control::port_name;
+    let plan = cluster.traffic_control_plan();
+    let mut lines = Vec::new();
+    let sides = [(from, "sends", true), (to, "receives", false)];
+    for (pod, verb, egress) in sides {
+        let Some(tc) = pod.parse::<PodKey>().ok().and_then(|k| plan.pods.get(&k).cloned()) else { continue };
+        let (mirrors, redirect) =
+            if egress { (tc.egress_mirrors, tc.egress_redirect) } else { (tc.ingress_mirrors, tc.ingress_redirect) };
+        for (port, name) in mirrors {
+            lines.push(format!("traffic control: what {pod} {verb} is mirrored to {} by TrafficControl {name}", port_name(&port)));
+        }
+        if let Some((port, ret, name)) = redirect {
+            let back = ret.map_or("not returned".to_string(), |r| format!("returned on {}", port_name(&r)));
+            lines.push(format!("traffic control: what {pod} {verb} is redirected to {} ({back}) by TrafficControl {name}", port_name(&port)));
+            if egress {
+                break; // the redirect ends the pass: the server's TrafficControl does not see it
+            }
+        }
+    }
+    lines
 }
 
 fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
