@@ -2,51 +2,15 @@
 //! other object stays enforced, the agents keep running, and a policy that cannot be realized
 //! fails closed for the pods it selects.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::Running;
 use std::time::Duration;
-use testbed::{Launcher, Testbed, Tunnel, UpOptions};
-
-fn weir(args: &[&str]) -> Launcher {
-    Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_weir")), args: args.iter().map(|a| a.to_string()).collect() }
-}
-
-struct Running {
-    tb: Testbed,
-    tmp: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = testbed::down(self.tb.dir(), &mut |_| {});
-    }
-}
-
-fn up() -> Running {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = UpOptions {
-        model: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testbed/standard.yaml"),
-        nodes: 2,
-        dir: tmp.path().join("state"),
-        prefix: format!("b{}", std::process::id() % 10000),
-        tunnel: Tunnel::Geneve,
-        agent: Some(weir(&["agent"])),
-        server: weir(&["testbed", "serve"]),
-    };
-    let tb = testbed::up(&opts, &mut |_| {}).unwrap_or_else(|e| {
-        let _ = testbed::down(&opts.dir, &mut |_| {});
-        panic!("up: {e}")
-    });
-    Running { tb, tmp }
-}
-
-fn allowed(tb: &Testbed, from: &str, to: &str) -> bool {
-    let spec = testbed::ProbeSpec { from: from.into(), to: to.into(), port: 80, protocol: policy::Protocol::Tcp };
-    testbed::probe_all(tb, &[spec]).unwrap()[0].allowed
-}
+use testbed::Tunnel;
 
 #[test]
 fn a_bad_policy_is_reported_fails_closed_and_leaves_the_others_enforced() {
-    let r = up();
+    let r = Running::up('b', Tunnel::Geneve);
     let good = r.tmp.path().join("good.yaml");
     std::fs::write(
         &good,
@@ -69,12 +33,12 @@ fn a_bad_policy_is_reported_fails_closed_and_leaves_the_others_enforced() {
         assert!(status.errors.len() >= 2, "{node}: the unparsable document is reported too: {fields:?}");
     }
     // The good policy is enforced...
-    assert!(allowed(&r.tb, "y/a", "z/a"));
-    assert!(!allowed(&r.tb, "x/b", "z/a"));
+    assert!(r.tcp_allowed("y/a", "z/a"));
+    assert!(!r.tcp_allowed("x/b", "z/a"));
     // ...the pod the broken policy selects fails closed for ingress...
-    assert!(!allowed(&r.tb, "y/a", "x/a"));
+    assert!(!r.tcp_allowed("y/a", "x/a"));
     // ...and everything else is untouched.
-    assert!(allowed(&r.tb, "y/a", "x/b"));
+    assert!(r.tcp_allowed("y/a", "x/b"));
     for node in r.tb.nodes() {
         assert!(node.agent.as_ref().is_some_and(|a| testbed::ovs::process_alive(a.pid)), "{} agent runs", node.name);
     }

@@ -1,57 +1,11 @@
 //! Pod forwarding end to end: a 2-node testbed with weir's agents, real traffic between pod
 //! namespaces, the flows installed only by weir.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use common::Running;
 use std::time::Duration;
-use testbed::{Launcher, Testbed, Tunnel, UpOptions};
-
-fn weir(args: &[&str]) -> Launcher {
-    Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_weir")), args: args.iter().map(|a| a.to_string()).collect() }
-}
-
-fn standard_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testbed/standard.yaml")
-}
-
-/// A testbed for one test, torn down when dropped (also on panic).
-struct Running {
-    tb: Testbed,
-    _tmp: tempfile::TempDir,
-}
-
-impl Running {
-    fn up(tunnel: Tunnel) -> Running {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let tmp = tempfile::tempdir().unwrap();
-        let opts = UpOptions {
-            model: standard_model(),
-            nodes: 2,
-            dir: tmp.path().join("state"),
-            prefix: format!("f{}{}", SEQ.fetch_add(1, Ordering::Relaxed), std::process::id() % 10000),
-            tunnel,
-            agent: Some(weir(&["agent"])),
-            server: weir(&["testbed", "serve"]),
-        };
-        match testbed::up(&opts, &mut |_| {}) {
-            Ok(tb) => Running { tb, _tmp: tmp },
-            Err(e) => {
-                let _ = testbed::down(&opts.dir, &mut |_| {});
-                panic!("testbed up: {e}");
-            }
-        }
-    }
-
-    fn dump(&self, node: &str) -> String {
-        self.tb.switch(node).unwrap().ofctl("dump-flows", "br-int", &["--no-stats"]).unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = testbed::down(self.tb.dir(), &mut |_| {});
-    }
-}
+use testbed::{Testbed, Tunnel};
 
 fn all_probes(tb: &Testbed) -> Vec<testbed::ProbeResult> {
     let specs = testbed::probe::matrix(tb, &[80, 81], &[policy::Protocol::Tcp, policy::Protocol::Udp, policy::Protocol::Sctp]);
@@ -67,7 +21,7 @@ fn assert_every_pod_reaches_every_pod(tb: &Testbed) {
 
 #[test]
 fn every_pod_reaches_every_pod_on_tcp_udp_and_sctp_over_geneve_with_only_weirs_flows() {
-    let r = Running::up(Tunnel::Geneve);
+    let r = Running::up('f', Tunnel::Geneve);
     let nodes: Vec<_> = r.tb.pods().iter().map(|p| p.node.clone()).collect();
     assert!(nodes.iter().any(|n| n == "node-1") && nodes.iter().any(|n| n == "node-2"), "pods on both nodes");
     assert_every_pod_reaches_every_pod(&r.tb);
@@ -82,13 +36,13 @@ fn every_pod_reaches_every_pod_on_tcp_udp_and_sctp_over_geneve_with_only_weirs_f
 
 #[test]
 fn every_pod_reaches_every_pod_over_vxlan() {
-    let r = Running::up(Tunnel::Vxlan);
+    let r = Running::up('f', Tunnel::Vxlan);
     assert_every_pod_reaches_every_pod(&r.tb);
 }
 
 #[test]
 fn a_pod_sending_from_a_forged_ip_or_mac_is_dropped() {
-    let r = Running::up(Tunnel::Geneve);
+    let r = Running::up('f', Tunnel::Geneve);
     let forgeries = [
         testbed::spoof::Forgery { src_ip: Some("10.244.1.99".parse().unwrap()), src_mac: None },
         testbed::spoof::Forgery { src_ip: None, src_mac: Some([0x02, 0, 0, 0, 0, 0x99]) },
@@ -102,7 +56,7 @@ fn a_pod_sending_from_a_forged_ip_or_mac_is_dropped() {
 
 #[test]
 fn restarting_an_agent_keeps_an_established_cross_node_stream_and_removes_stale_flows() {
-    let mut r = Running::up(Tunnel::Geneve);
+    let mut r = Running::up('f', Tunnel::Geneve);
     let from = r.tb.pods().iter().find(|p| p.node == "node-1").unwrap().key();
     let to = r.tb.pods().iter().find(|p| p.node == "node-2").unwrap().key();
     let before = r.dump("node-2");
@@ -134,7 +88,7 @@ fn sorted_lines(dump: &str) -> Vec<String> {
 
 #[test]
 fn testbed_down_leaves_no_namespace_process_veth_or_state_file() {
-    let r = Running::up(Tunnel::Geneve);
+    let r = Running::up('f', Tunnel::Geneve);
     let dir = r.tb.dir().to_path_buf();
     let prefix = format!("{}-", r.tb.state().prefix);
     let mut pids: Vec<i32> = r.tb.nodes().iter().filter_map(|n| n.agent.as_ref().map(|a| a.pid)).collect();
