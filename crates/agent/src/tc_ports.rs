@@ -89,9 +89,10 @@ pub async fn reconcile(
         let spec = port_spec(&w.port);
         let result = manager.ensure_port(bridge, &spec).await;
         match result {
-            Ok(_) => {
-                if matches!(w.port, TcPort::OvsInternal { .. }) {
-                    // An internal port's device starts down; captures and mirrors need it up.
+            Ok(outcome) => {
+                // An internal port's device starts down; captures and mirrors need it up.
+                let down = interfaces.get(name).is_none_or(|i| i.link_state.as_deref() != Some("up"));
+                if matches!(w.port, TcPort::OvsInternal { .. }) && (outcome == ovsdb::Outcome::Created || down) {
                     let _ = std::process::Command::new("ip").args(["link", "set", "dev", name, "up"]).status();
                 }
             }
