@@ -54,6 +54,8 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
         .filter(|p| !p.host_network)
         .map(|p| p.netns.clone())
         .chain(state.underlay_netns.clone())
+        .chain(state.collector.iter().map(|c| c.netns.clone()))
+        .chain(state.firewalls.iter().map(|f| f.netns.clone()))
         .chain(state.nodes.iter().map(|n| n.netns.clone()));
     progress("deleting namespaces (their veths go with them)");
     for name in namespaces {

@@ -10,6 +10,8 @@
 //! | underlay switch (> 2 nodes) | netns `<prefix>-underlay`, Linux bridge `br-underlay`, veth ends `<prefix>-ul<i>-b` |
 //! | pod | netns `<prefix>-pod-<namespace>-<name>`, IP `10.244.i.(10+k)`, MAC `02:00` + IPv4 bytes |
 //! | pod veth | pod end `eth0`; node end `<prefix>-p<host byte>` on `br-int` |
+//! | collector ([`crate::collector`]) | netns `<prefix>-collector`, `eth0` with `192.168.77.200/24`; node end `<prefix>-col` on the last node's `br-phy` |
+//! | inline firewall ([`crate::firewall`]) | netns `<prefix>-fw<i>-<out device>`, ends `out` and `ret`; node ends named by the caller |
 //!
 //! Interface names stay within Linux's 15 characters: the prefix is at most 6.
 use crate::error::Error;
@@ -101,6 +103,24 @@ impl Layout {
         format!("{}-p{}", self.prefix, ip.octets()[3])
     }
 
+    /// The collector's network namespace.
+    pub fn collector_netns(&self) -> String {
+        format!("{}-collector", self.prefix)
+    }
+
+    /// The node end of the collector's veth (a port of that node's `br-phy`).
+    pub fn collector_veth(&self) -> String {
+        format!("{}-col", self.prefix)
+    }
+
+    /// The network namespace of an inline firewall on node `i` whose out-side device is `out`.
+    pub fn firewall_netns(&self, i: usize, out: &str) -> String {
+        format!("{}-fw{i}-{out}", self.prefix)
+    }
+
+    /// The collector's underlay IP, above every node's (nodes use `.11` up to `.(10+nodes)`).
+    pub const COLLECTOR_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 200);
+
     /// Node `i`'s underlay IP.
     pub fn underlay_ip(i: usize) -> Ipv4Addr {
         Ipv4Addr::new(192, 168, 77, 10 + i as u8)
@@ -142,7 +162,7 @@ mod tests {
     #[test]
     fn every_interface_name_fits_the_kernel_limit_at_the_longest_prefix() {
         let l = Layout::new("abcdef").unwrap();
-        for name in [l.uplink(999), l.uplink_peer(999), l.pod_veth(Ipv4Addr::new(10, 244, 1, 254))] {
+        for name in [l.uplink(999), l.uplink_peer(999), l.pod_veth(Ipv4Addr::new(10, 244, 1, 254)), l.collector_veth()] {
             assert!(name.len() <= MAX_IFNAME_LEN, "{name} is {} characters", name.len());
         }
         assert!(UNDERLAY_BRIDGE.len() <= MAX_IFNAME_LEN);

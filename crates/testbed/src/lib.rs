@@ -9,18 +9,25 @@
 //! Entry points: [`up()`] / [`Testbed::load`] / [`down()`]; [`Testbed::apply`] and
 //! [`Testbed::sync`] for the agents' source; [`probe::probe_all`] for traffic;
 //! [`spoof::check`] for forged frames; [`stream::Stream`] for a long-running TCP transfer. The pod-port contract with weir is in [`cni`].
+//! For TrafficControl: [`capture::Capture`] on a node interface, [`collector::Collector`] for
+//! tunnelled mirrors (decoded by [`encap`]), [`firewall::Firewall`] for redirects.
 #![warn(unreachable_pub, missing_docs)]
 
+pub mod capture;
 pub mod cni;
+pub mod collector;
 pub mod command;
 pub mod conformance;
 pub mod down;
+pub mod encap;
 pub mod error;
+pub mod firewall;
 pub mod layout;
 pub mod manifests;
 pub mod model;
 pub mod netns;
 pub mod ovs;
+pub mod packet;
 pub mod probe;
 pub mod process;
 mod random;

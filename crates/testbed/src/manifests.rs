@@ -352,6 +352,8 @@ mod tests {
             node_labels: Default::default(),
             nodes: vec![node(1), node(2)],
             pods: vec![pod("y", "a", 1, 10), pod("on", "80", 2, 10)],
+            collector: None,
+            firewalls: Vec::new(),
         }
     }
 

@@ -71,6 +71,40 @@ pub struct State {
     pub nodes: Vec<NodeState>,
     /// The pods, sorted by namespace and name.
     pub pods: Vec<PodState>,
+    /// The tunnel collector, once attached ([`crate::collector`]).
+    #[serde(default)]
+    pub collector: Option<CollectorState>,
+    /// Inline firewalls' namespaces and veths ([`crate::firewall`]).
+    #[serde(default)]
+    pub firewalls: Vec<FirewallState>,
+}
+
+/// The tunnel collector: a namespace on the underlay with its own address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectorState {
+    /// Its network namespace.
+    pub netns: String,
+    /// The node whose `br-phy` it is plugged into.
+    pub node: String,
+    /// The node end of its veth.
+    pub veth: String,
+    /// Its underlay address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: String,
+}
+
+/// An inline firewall's namespace and the node ends of its two veths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallState {
+    /// The node it is attached to.
+    pub node: String,
+    /// Its network namespace.
+    pub netns: String,
+    /// Node end of the veth traffic arrives on (a TrafficControl's target `device`).
+    pub out: String,
+    /// Node end of the veth traffic leaves on (the `returnPort` device).
+    pub ret: String,
 }
 
 /// One emulated node.

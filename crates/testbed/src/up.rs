@@ -181,6 +181,8 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         node_labels: model.nodes.map(|n| n.labels).unwrap_or_default(),
         nodes,
         pods,
+        collector: None,
+        firewalls: Vec::new(),
     })
 }
 
@@ -191,6 +193,9 @@ fn difference(existing: &State, plan: &State) -> Option<String> {
         s.created_dir = false;
         s.nodes.iter_mut().for_each(|n| n.agent = None);
         s.pods.iter_mut().for_each(|p| p.server = None);
+        // Attached after `up` (collector, firewalls): not part of the plan.
+        s.collector = None;
+        s.firewalls.clear();
         s
     };
     let (a, b) = (strip(existing), strip(plan));
