@@ -2,7 +2,25 @@
 //! reported as a ratio (absolute times on this machine are noisy).
 use anyhow::Context;
 use ovsdb::{Client, Manager, PortKind, PortSpec};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+#[path = "bench/mod.rs"]
+mod bench;
+
+/// Options every issue-7 benchmark takes.
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// The small size CI runs as a smoke test.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Seed of the synthetic cluster.
+    #[arg(long, default_value_t = bench::scale::SEED)]
+    seed: u64,
+}
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -37,13 +55,57 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         rounds: usize,
     },
+    /// Compile time, peak RSS and flows per table of one node of synthetic clusters
+    /// (1k/10k pods x 100/1000 policies), against a computed naive cross-product compile.
+    CompileScale {
+        #[command(flatten)]
+        common: Common,
+        /// Measure one size (`PODSxPOLICIES`) and print it as JSON (the child process of a run).
+        #[arg(long)]
+        one: Option<String>,
+    },
+    /// The 10k/1000 node flow set installed by weir (one bundle) vs `ovs-ofctl --bundle
+    /// add-flows` of the same flows, fresh switch per side, interleaved rounds.
+    Install {
+        #[command(flatten)]
+        common: Common,
+        /// Rounds (default 5, quick 2).
+        #[arg(long)]
+        rounds: Option<usize>,
+    },
+    /// Single pod and policy events on the 10k/1000 node: event-to-barrier-ack latency and
+    /// flow_mods per event, against the empty-bundle round trip.
+    Churn {
+        #[command(flatten)]
+        common: Common,
+        /// Events of each kind (default 50, quick 5).
+        #[arg(long)]
+        events: Option<usize>,
+    },
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     match args.bench {
         Bench::OvsdbPorts { ports, kind, rounds } => ovsdb_ports(ports, &kind, rounds).await,
         Bench::OfctlInstall { flows, rounds } => crate::ofctl::bench_ofctl_install(flows, rounds).await,
+        Bench::CompileScale { common, one: Some(size) } => bench::compile_scale::one(&size, common.seed),
+        Bench::CompileScale { common, one: None } => {
+            let r = tokio::task::spawn_blocking(move || bench::compile_scale::run(common.quick, common.seed)).await??;
+            emit("compile-scale", &common, r)
+        }
+        Bench::Install { common, rounds } => {
+            let r = bench::install::run(common.quick, common.seed, rounds.unwrap_or(if common.quick { 2 } else { 5 })).await?;
+            emit("install", &common, r)
+        }
+        Bench::Churn { common, events } => {
+            let r = bench::churn::run(common.quick, common.seed, events).await?;
+            emit("churn", &common, r)
+        }
     }
+}
+
+fn emit(name: &str, common: &Common, report: bench::Report) -> anyhow::Result<()> {
+    report.emit(name, common.quick, common.json.as_deref())
 }
 
 fn port_spec(kind: &str, i: usize) -> anyhow::Result<PortSpec> {

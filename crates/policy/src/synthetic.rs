@@ -4,7 +4,7 @@
 //! The shape follows what production clusters look like at scale rather than what stresses
 //! one feature: 100 pods per namespace in 10 apps of three tiers, 100 pods per node spread
 //! by a seeded shuffle (so each node hosts a few pods of most namespaces), and policies
-//! spread over the namespaces. Each namespace's first policy is a default deny and its
+//! spread over the namespaces, at least [`MIN_POLICIES_PER_NAMESPACE`] in each that has any. Each namespace's first policy is a default deny and its
 //! second allows the namespace itself (namespace isolation); the rest are drawn from:
 //! app-to-app allows on named ports, cross-namespace allows by namespace labels, ipBlocks
 //! with `except`, `endPort` ranges, multi-protocol port lists and egress policies (to a
@@ -178,7 +178,7 @@ impl Synthetic {
                 }
             })
             .collect();
-        let policies = (0..spec.policies).map(|q| policy(q, &namespaces, &mut rng)).collect();
+        let policies = (0..spec.policies).map(|q| policy(q, spec.policies, &namespaces, &mut rng)).collect();
         Synthetic { namespaces, nodes, pods, policies }
     }
 
@@ -259,10 +259,16 @@ fn app_selector(k: usize) -> Value {
     json!({"matchLabels": {"app": app(k)}})
 }
 
-/// Policy `q`: namespace `q mod n`, kind by its place in the namespace and a seeded draw.
-fn policy(q: usize, namespaces: &[(String, Labels)], rng: &mut Rng) -> Value {
-    let ns = &namespaces[q % namespaces.len()].0;
-    let nth = q / namespaces.len();
+/// Policies per namespace at least (fewer policies than that use fewer namespaces), so
+/// every namespace with policies has its default deny, its namespace allow and app rules.
+pub const MIN_POLICIES_PER_NAMESPACE: usize = 10;
+
+/// Policy `q` of `total`: spread round-robin over the namespaces that have policies, kind by
+/// its place in the namespace and a seeded draw.
+fn policy(q: usize, total: usize, namespaces: &[(String, Labels)], rng: &mut Rng) -> Value {
+    let used = namespaces.len().min((total / MIN_POLICIES_PER_NAMESPACE).max(1));
+    let ns = &namespaces[q % used].0;
+    let nth = q / used;
     let a = rng.below(APPS_PER_NAMESPACE);
     let b = rng.below(APPS_PER_NAMESPACE);
     let name = |kind: &str| format!("p{q:05}-{kind}");

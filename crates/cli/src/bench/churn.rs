@@ -1,0 +1,234 @@
+//! `churn`: single pod and policy events on a node of the synthetic cluster whose flows are
+//! installed on a real switch. Each event does what the agent does after its cluster view
+//! changes: compile, diff against the installed flows, one bundle, then a barrier; the
+//! latency from the change to the barrier's reply is the figure. The floor is the round trip
+//! of an empty bundle (open, barrier, commit) plus a barrier on the same connection.
+use super::scale::{self, Scale};
+use super::{Check, Report, fmt_num, median, ms, percentile};
+use agent::switch::Switch;
+use openflow::FlowMod;
+use pipeline::{FlowSet, LocalPod, diff};
+use policy::manifest::{Manifests, Object, add_value};
+use policy::synthetic::{Spec, Synthetic};
+use policy::{Cluster, NetworkPolicy, Pod, PodKey};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    LocalPodAdd,
+    LocalPodRemove,
+    RemotePodAdd,
+    RemotePodRemove,
+    PolicyAdd,
+    PolicyRemove,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] =
+        [Kind::LocalPodAdd, Kind::LocalPodRemove, Kind::RemotePodAdd, Kind::RemotePodRemove, Kind::PolicyAdd, Kind::PolicyRemove];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::LocalPodAdd => "pod add (this node)",
+            Kind::LocalPodRemove => "pod remove (this node)",
+            Kind::RemotePodAdd => "pod add (other node)",
+            Kind::RemotePodRemove => "pod remove (other node)",
+            Kind::PolicyAdd => "policy add",
+            Kind::PolicyRemove => "policy remove",
+        }
+    }
+
+    fn is_pod(self) -> bool {
+        !matches!(self, Kind::PolicyAdd | Kind::PolicyRemove)
+    }
+}
+
+#[derive(Default)]
+struct Samples {
+    total_ms: Vec<f64>,
+    compile_ms: Vec<f64>,
+    bundle_ms: Vec<f64>,
+    flow_mods: Vec<f64>,
+}
+
+/// A pod joining app `app` of namespace `ns` on `node` with address `ip`.
+fn churn_pod(syn: &Synthetic, i: usize, node: &str, ip: Ipv4Addr) -> Pod {
+    let template = &syn.pods[(i * 37) % syn.pods.len()];
+    Pod {
+        key: PodKey::new(&template.namespace, format!("churn-{i}")),
+        labels: template.labels.clone(),
+        node: Some(node.to_string()),
+        host_network: false,
+        ips: vec![IpAddr::V4(ip)],
+        ports: template.ports.clone(),
+    }
+}
+
+fn parse_policy(v: serde_json::Value) -> anyhow::Result<NetworkPolicy> {
+    let mut m = Manifests::default();
+    add_value("churn", "policy", v, &mut m);
+    match m.objects.pop() {
+        Some((_, Object::NetworkPolicy(p))) => Ok(p),
+        _ => anyhow::bail!("churn policy invalid: {:?}", m.errors.first()),
+    }
+}
+
+struct Node {
+    cluster: Cluster,
+    topo: pipeline::Topology,
+    installed: FlowSet,
+    switch: Switch,
+}
+
+impl Node {
+    /// Applies `change` to the view, then compile, diff, bundle, barrier.
+    async fn event(&mut self, change: impl FnOnce(&mut Cluster, &mut pipeline::Topology)) -> anyhow::Result<(f64, f64, f64, usize)> {
+        let t = Instant::now();
+        change(&mut self.cluster, &mut self.topo);
+        let compiled = pipeline::compile(&self.cluster, &self.topo);
+        let mods = diff(&compiled.flows, &self.installed);
+        let compiled_at = t.elapsed();
+        if !mods.is_empty() {
+            self.switch.bundle(&mods).await?;
+        }
+        self.switch.barrier().await?;
+        let total = t.elapsed();
+        self.installed = compiled.flows;
+        Ok((ms(total), ms(compiled_at), ms(total - compiled_at), mods.len()))
+    }
+}
+
+pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow::Result<Report> {
+    let spec = scale::spec(quick, seed);
+    let per_kind = events.unwrap_or(if quick { 5 } else { 50 });
+    let s = Scale::new(spec)?;
+    // The same seed with more policies gives the same cluster plus extra policies to add.
+    let extra = Synthetic::generate(Spec { policies: spec.policies + per_kind, ..spec });
+    let extra_policies: Vec<NetworkPolicy> =
+        extra.policies[spec.policies..].iter().cloned().map(parse_policy).collect::<anyhow::Result<_>>()?;
+
+    let sw = tokio::task::spawn_blocking(testbed::TestSwitch::with_bridge).await??;
+    let switch = Switch::connect(&format!("unix:{}", sw.ovs.mgmt_socket("br-int").display())).await?;
+    let initial = s.compile();
+    let t = Instant::now();
+    switch.bundle(&initial.flows.iter().cloned().map(FlowMod::add).collect::<Vec<_>>()).await?;
+    let initial_ms = ms(t.elapsed());
+    let flows = initial.flows.len();
+    let mut node = Node { cluster: s.cluster.clone(), topo: s.topo.clone(), installed: initial.flows, switch };
+
+    // The floor: an empty bundle and a barrier on the same connection.
+    let mut floor = Vec::new();
+    for _ in 0..(per_kind * 2).max(20) {
+        let t = Instant::now();
+        node.switch.bundle(&[]).await?;
+        node.switch.barrier().await?;
+        floor.push(ms(t.elapsed()));
+    }
+
+    let local_net = s.syn.nodes[0].pod_network.octets();
+    let remote = s.syn.nodes.get(1).unwrap_or(&s.syn.nodes[0]).clone();
+    let remote_net = remote.pod_network.octets();
+    let mut samples: BTreeMap<Kind, Samples> = BTreeMap::new();
+    let mut record = |k: Kind, (total, compile, bundle, mods): (f64, f64, f64, usize)| {
+        let e = samples.entry(k).or_default();
+        e.total_ms.push(total);
+        e.compile_ms.push(compile);
+        e.bundle_ms.push(bundle);
+        e.flow_mods.push(mods as f64);
+    };
+    for i in 0..per_kind {
+        let host = 150 + (i % 100) as u8;
+        let pod = churn_pod(&s.syn, i, scale::NODE, Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
+        let (key, ip) = (pod.key.clone(), Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
+        let local = LocalPod { ofport: 5000 + i as u32, ip, mac: pipeline::compile::pod_mac_for(ip) };
+        let k2 = key.clone();
+        record(Kind::LocalPodAdd, node.event(move |c, t| {
+            c.pods.insert(pod.key.clone(), pod);
+            t.local_pods.insert(k2, local);
+        }).await?);
+        record(Kind::LocalPodRemove, node.event(|c, t| {
+            c.pods.remove(&key);
+            t.local_pods.remove(&key);
+        }).await?);
+
+        let pod = churn_pod(&s.syn, i + 1, &remote.name, Ipv4Addr::new(remote_net[0], remote_net[1], remote_net[2], host));
+        let key = pod.key.clone();
+        record(Kind::RemotePodAdd, node.event(move |c, _| {
+            c.pods.insert(pod.key.clone(), pod);
+        }).await?);
+        record(Kind::RemotePodRemove, node.event(|c, _| {
+            c.pods.remove(&key);
+        }).await?);
+
+        let p = extra_policies[i].clone();
+        let pkey = (p.namespace.clone(), p.name.clone());
+        record(Kind::PolicyAdd, node.event(move |c, _| {
+            c.policies.insert((p.namespace.clone(), p.name.clone()), p);
+        }).await?);
+        record(Kind::PolicyRemove, node.event(|c, _| {
+            c.policies.remove(&pkey);
+        }).await?);
+    }
+    // The view must be back where it started: the last event restored the initial flows.
+    anyhow::ensure!(node.installed == s.compile().flows, "after every add was removed, the flows differ from the start");
+
+    // What the file-mode agent pays on top: re-reading every manifest on each change.
+    let yaml = policy::synthetic::to_yaml(&s.syn.objects())?;
+    let t = Instant::now();
+    let reparsed = Cluster::from_sources([("cluster.yaml", yaml.as_str())]);
+    let reparse_ms = ms(t.elapsed());
+    anyhow::ensure!(reparsed.pods.len() == s.cluster.pods.len(), "re-parsed cluster lost pods");
+
+    let mut report = Report::new(&["event", "n", "p50 ms", "p99 ms", "p99 / floor p50", "compile+diff p50 ms", "bundle+barrier p50 ms", "flow_mods p50", "flow_mods max"]);
+    let floor_p50 = median(&floor);
+    let mut data = serde_json::Map::new();
+    let mut pod_totals = Vec::new();
+    for k in Kind::ALL {
+        let e = &samples[&k];
+        if k.is_pod() {
+            pod_totals.extend(e.total_ms.iter().copied());
+        }
+        report.row(vec![
+            k.name().into(),
+            e.total_ms.len().to_string(),
+            fmt_num(median(&e.total_ms)),
+            fmt_num(percentile(&e.total_ms, 99.0)),
+            format!("{:.1}", percentile(&e.total_ms, 99.0) / floor_p50),
+            fmt_num(median(&e.compile_ms)),
+            fmt_num(median(&e.bundle_ms)),
+            fmt_num(median(&e.flow_mods)),
+            fmt_num(e.flow_mods.iter().copied().fold(0.0, f64::max)),
+        ]);
+        data.insert(k.name().into(), json!({"total_ms": e.total_ms, "compile_ms": e.compile_ms, "bundle_ms": e.bundle_ms, "flow_mods": e.flow_mods}));
+    }
+    report.row(vec![
+        "empty bundle + barrier (floor)".into(),
+        floor.len().to_string(),
+        fmt_num(floor_p50),
+        fmt_num(percentile(&floor, 99.0)),
+        "1.0".into(),
+        "".into(),
+        fmt_num(floor_p50),
+        "0".into(),
+        "0".into(),
+    ]);
+    report.notes.push(format!(
+        "Node {} of a {}-pod / {}-policy cluster (seed {seed}), {flows} flows installed on a real ovs-vswitchd (initial bundle {:.0} ms). \
+         Each event: change the cluster view in memory, full compile, diff, one bundle, barrier. flow_mods are the exact diff \
+         (weir's diff is the minimal delta by construction). The file-mode agent also re-reads all manifests on every change: \
+         parsing this cluster's YAML takes {reparse_ms:.0} ms, not included above.",
+        scale::NODE,
+        spec.pods,
+        spec.policies,
+        initial_ms,
+    ));
+    report.checks.push(Check::below("pod event p99 (event to barrier ack)", percentile(&pod_totals, 99.0), "ms", 20.0));
+    data.insert("floor_ms".into(), json!(floor));
+    data.insert("reparse_ms".into(), json!(reparse_ms));
+    data.insert("flows".into(), json!(flows));
+    report.data = serde_json::Value::Object(data);
+    Ok(report)
+}
