@@ -185,6 +185,28 @@ impl Drop for Capture {
     }
 }
 
+/// Sends raw Ethernet frames out of `iface` in namespace `netns` (e.g. a pod's `eth0`), from a
+/// thread that entered the namespace. The frames go out as they are: any addresses.
+pub fn inject(netns: &str, iface: &str, frames: &[Vec<u8>]) -> Result<(), Error> {
+    let what = format!("send {} frame(s) on {iface} in netns {netns}", frames.len());
+    let (netns, iface, frames) = (netns.to_string(), iface.to_string(), frames.to_vec());
+    let sent = std::thread::spawn(move || -> std::io::Result<()> {
+        enter_on_this_thread(&netns)?;
+        // Protocol 0: this socket only sends.
+        let sock = bound_packet_socket(&iface, 0)?;
+        for frame in &frames {
+            // SAFETY: send(2) of an owned buffer on a bound packet socket.
+            if unsafe { libc::send(sock.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| Error::socket(&what, std::io::Error::other("sender thread panicked")))?;
+    sent.map_err(|e| Error::socket(what, e))
+}
+
 /// The frames a capture received (not those the namespace sent), decoded; frames that do not
 /// decode are returned as errors with their bytes, so a test can show them.
 pub fn received_packets(frames: &[Frame]) -> (Vec<Packet>, Vec<(DecodeError, Vec<u8>)>) {

@@ -246,6 +246,43 @@ pub struct AgentStatus {
     /// The last realization error.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// How each TrafficControl is realized on the node, by name.
+    #[serde(default)]
+    pub traffic_controls: BTreeMap<String, TrafficControlStatus>,
+}
+
+/// One TrafficControl on one node, as the agent reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficControlStatus {
+    /// Whether every local pod it selects has its flows and ports.
+    #[serde(default)]
+    pub realized: bool,
+    /// Local pods it applies to (`namespace/name`).
+    #[serde(default)]
+    pub pods: Vec<String>,
+    /// The bridge ports it uses.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// What keeps it from being realized: strings or `{object, field, message}` objects (kept
+    /// as JSON so either form reads; see [`TrafficControlStatus::error_texts`]).
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
+impl TrafficControlStatus {
+    /// Each error as one line of text.
+    pub fn error_texts(&self) -> Vec<String> {
+        self.errors
+            .iter()
+            .map(|e| match e {
+                Value::String(s) => s.clone(),
+                other => match serde_json::from_value::<ObjectError>(other.clone()) {
+                    Ok(o) => format!("{}: {}: {}", o.object, o.field, o.message),
+                    Err(_) => other.to_string(),
+                },
+            })
+            .collect()
+    }
 }
 
 /// Reads a node's agent status, if the file exists and parses.
