@@ -349,13 +349,20 @@ fn decode_nat(r: &mut Reader<'_>) -> Result<Nat, DecodeError> {
     if present & NAT_RANGE_IPV6_MAX != 0 {
         max = Some(IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(r.take(16)?.try_into().expect("16 bytes")))));
     }
+    // Canonical form (what the encoder writes back, and what OVS means): an unspecified
+    // address or a zero port is no bound, and ports count only with an address range.
+    if present & (NAT_RANGE_IPV4_MIN | NAT_RANGE_IPV4_MAX) != 0 && present & (NAT_RANGE_IPV6_MIN | NAT_RANGE_IPV6_MAX) != 0 {
+        return Err(r.invalid("nat range mixes IPv4 and IPv6"));
+    }
+    let min = min.filter(|a| !a.is_unspecified());
+    let max = max.filter(|a| !a.is_unspecified());
     if let Some(lo) = min {
         nat.addrs = Some((lo, max.unwrap_or(lo)));
     }
     let pmin = if present & NAT_RANGE_PROTO_MIN != 0 { Some(r.u16()?) } else { None };
     let pmax = if present & NAT_RANGE_PROTO_MAX != 0 { Some(r.u16()?) } else { None };
-    if let Some(lo) = pmin {
-        nat.ports = Some((lo, pmax.unwrap_or(lo)));
+    if let Some(lo) = pmin.filter(|p| *p != 0 && nat.addrs.is_some()) {
+        nat.ports = Some((lo, pmax.filter(|p| *p != 0).unwrap_or(lo)));
     }
     let rest = r.take(r.remaining())?;
     if rest.iter().any(|b| *b != 0) {
