@@ -78,9 +78,37 @@ enum Bench {
     Churn {
         #[command(flatten)]
         common: Common,
-        /// Events of each kind (default 50, quick 5).
+        /// Events of each kind (default 30, quick 5).
         #[arg(long)]
         events: Option<usize>,
+    },
+    /// Time from writing a deny (then an allow) policy into the agents' manifests to the
+    /// first probe that sees it enforced, on a 2-node testbed; baseline: the same change by
+    /// `ovs-ofctl`.
+    EnforcementLatency {
+        #[command(flatten)]
+        common: Common,
+        /// Trials (default 50, quick 5).
+        #[arg(long)]
+        trials: Option<usize>,
+    },
+    /// Connection rate (wrk, Connection: close, nginx) and throughput (iperf3) between two
+    /// pods with 0, 100 and 1000 rules selecting the server, and the same as iptables+ipset.
+    Datapath {
+        #[command(flatten)]
+        common: Common,
+        /// Rounds (default 5, quick 1).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Seconds per run (default 5, quick 1).
+        #[arg(long)]
+        secs: Option<u64>,
+    },
+    /// Agent restart with the 10k/1000 flow set installed: time to reconcile, flow_mods
+    /// sent, an established stream and a denied pod probing throughout.
+    Restart {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -98,8 +126,23 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             emit("install", &common, r)
         }
         Bench::Churn { common, events } => {
-            let r = bench::churn::run(common.quick, common.seed, events).await?;
+            let r = bench::churn::run(common.quick, common.seed, events.or((!common.quick).then_some(30))).await?;
             emit("churn", &common, r)
+        }
+        Bench::EnforcementLatency { common, trials } => {
+            let quick = common.quick;
+            let r = tokio::task::spawn_blocking(move || bench::enforcement::run(quick, trials)).await??;
+            emit("enforcement-latency", &common, r)
+        }
+        Bench::Datapath { common, rounds, secs } => {
+            let (quick, seed) = (common.quick, common.seed);
+            let r = tokio::task::spawn_blocking(move || bench::datapath::run(quick, rounds, secs, seed)).await??;
+            emit("datapath", &common, r)
+        }
+        Bench::Restart { common } => {
+            let (quick, seed) = (common.quick, common.seed);
+            let r = tokio::task::spawn_blocking(move || bench::restart::run(quick, seed)).await??;
+            emit("restart", &common, r)
         }
     }
 }

@@ -1,0 +1,242 @@
+//! `datapath`: what policy size costs the traffic between two pods. Connection rate (wrk with
+//! `Connection: close` against nginx in the server pod: every request is a new TCP
+//! connection) and throughput (iperf3), with 0, 100 and 1000 policy rules selecting the
+//! server; and the same rule counts as iptables + ipset rules in the server pod's namespace
+//! (the seeds' approach, no weir policy), all in the same run. Rounds are interleaved with a
+//! seeded shuffle of the configurations per round; the figures are medians, because single
+//! runs on this VM move by ±5–8 %.
+use super::bed::Bed;
+use super::{Check, Report, fmt_num, median};
+use policy::synthetic::Rng;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const MODEL: &str = "namespaces:\n  x: {ns: x}\npods:\n  client: {app: client}\n  server: {app: server}\nports: [80]\nprotocols: [TCP]\n";
+const HTTP_PORT: u16 = 8080;
+const IPERF_PORT: u16 = 5201;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Config {
+    Weir(usize),
+    Iptables(usize),
+}
+
+impl Config {
+    fn name(self) -> String {
+        match self {
+            Config::Weir(0) => "no rules".into(),
+            Config::Weir(n) => format!("weir {n} rules"),
+            Config::Iptables(n) => format!("iptables+ipset {n} rules"),
+        }
+    }
+}
+
+/// Children killed (by pid) when dropped.
+struct Servers(Vec<Child>);
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn in_netns(netns: &str, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", netns, program]);
+    c
+}
+
+fn run_ok(mut c: Command, what: &str) -> anyhow::Result<String> {
+    let out = c.output().map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    anyhow::ensure!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// N policies each selecting the server with one rule (a /32 peer on its own port), plus the
+/// policy that lets the client in.
+fn weir_policies(n: usize) -> String {
+    let mut out = String::from(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-client, namespace: x}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: client}}}]\n    ports: [{port: 8080}, {port: 5201}]\n",
+    );
+    for i in 0..n {
+        out.push_str(&format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: rule-{i}, namespace: x}}\nspec:\n  podSelector: {{matchLabels: {{app: server}}}}\n  ingress:\n  - from: [{{ipBlock: {{cidr: 10.200.{}.{}/32}}}}]\n    ports: [{{port: {}}}]\n",
+            i / 256,
+            i % 256,
+            10000 + i
+        ));
+    }
+    out
+}
+
+/// The same rules in the server's namespace: conntrack fast path for established packets,
+/// then one ipset-matched rule per policy rule (the seeds' layout: a new connection walks
+/// the list), the client's allow last, then drop.
+fn iptables_on(netns: &str, n: usize, client: std::net::Ipv4Addr) -> anyhow::Result<()> {
+    let mut sets = format!("create wb-client hash:ip\nadd wb-client {client}\n");
+    let mut rules = String::from("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
+    for i in 0..n {
+        sets.push_str(&format!("create wb-{i} hash:ip\nadd wb-{i} 10.200.{}.{}\n", i / 256, i % 256));
+        rules.push_str(&format!("-A INPUT -p tcp -m tcp --dport {} -m set --match-set wb-{i} src -j ACCEPT\n", 10000 + i));
+    }
+    rules.push_str(&format!(
+        "-A INPUT -p tcp -m multiport --dports {HTTP_PORT},{IPERF_PORT} -m set --match-set wb-client src -j ACCEPT\n-A INPUT -p tcp -j DROP\nCOMMIT\n"
+    ));
+    pipe(in_netns(netns, "ipset").arg("restore"), &sets, "ipset restore")?;
+    pipe(&mut in_netns(netns, "iptables-restore"), &rules, "iptables-restore")
+}
+
+fn iptables_off(netns: &str) -> anyhow::Result<()> {
+    run_ok({ let mut c = in_netns(netns, "iptables"); c.args(["-F", "INPUT"]); c }, "iptables -F")?;
+    run_ok({ let mut c = in_netns(netns, "ipset"); c.arg("destroy"); c }, "ipset destroy")?;
+    Ok(())
+}
+
+fn pipe(c: &mut Command, input: &str, what: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = c.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    child.stdin.take().expect("piped").write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+fn wrk(netns: &str, server: std::net::Ipv4Addr, secs: u64) -> anyhow::Result<f64> {
+    let mut c = in_netns(netns, "wrk");
+    c.args(["-t1", "-c8", &format!("-d{secs}s"), "-H", "Connection: close", &format!("http://{server}:{HTTP_PORT}/")]);
+    let out = run_ok(c, "wrk")?;
+    let rate = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:").and_then(|r| r.trim().parse::<f64>().ok()))
+        .ok_or_else(|| anyhow::anyhow!("wrk printed no Requests/sec:\n{out}"))?;
+    anyhow::ensure!(!out.contains("Socket errors") || rate > 0.0, "wrk: {out}");
+    Ok(rate)
+}
+
+fn iperf(netns: &str, server: std::net::Ipv4Addr, secs: u64) -> anyhow::Result<f64> {
+    let mut c = in_netns(netns, "iperf3");
+    c.args(["-c", &server.to_string(), "-p", &IPERF_PORT.to_string(), "-t", &secs.to_string(), "-J"]);
+    let out = run_ok(c, "iperf3")?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .map(|b| b / 1e9)
+        .ok_or_else(|| anyhow::anyhow!("iperf3 reported no throughput: {}", v["error"]))
+}
+
+/// Installs the tools if missing (Debian packages).
+fn ensure_tools() -> anyhow::Result<()> {
+    let missing: Vec<&str> = [("wrk", "wrk"), ("nginx", "nginx-light"), ("iperf3", "iperf3"), ("ipset", "ipset"), ("iptables", "iptables")]
+        .iter()
+        .filter(|(bin, _)| !Command::new("sh").args(["-c", &format!("command -v {bin}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success()))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("datapath: installing {}", missing.join(" "));
+    let mut c = Command::new("apt-get");
+    c.args(["install", "-y", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
+    run_ok(c, "apt-get install")?;
+    Ok(())
+}
+
+pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u64) -> anyhow::Result<Report> {
+    ensure_tools()?;
+    let rounds = rounds.unwrap_or(if quick { 1 } else { 5 });
+    let secs = secs.unwrap_or(if quick { 1 } else { 5 });
+    let counts: &[usize] = if quick { &[0, 10, 100] } else { &[0, 100, 1000] };
+    let bed = Bed::up('d', MODEL, 1)?;
+    let (client, server) = (bed.tb.pod("x/client")?.clone(), bed.tb.pod("x/server")?.clone());
+
+    let conf = bed.scratch().join("nginx.conf");
+    let s = bed.scratch().display().to_string();
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\npid {s}/nginx.pid;\nerror_log {s}/nginx-error.log;\nevents {{ worker_connections 4096; }}\n\
+             http {{ access_log off; keepalive_timeout 0; client_body_temp_path {s}/body; proxy_temp_path {s}/proxy;\n\
+             fastcgi_temp_path {s}/fastcgi; uwsgi_temp_path {s}/uwsgi; scgi_temp_path {s}/scgi;\n\
+             server {{ listen {}:{HTTP_PORT}; location / {{ return 200 \"ok\\n\"; }} }} }}\n",
+            server.ip
+        ),
+    )?;
+    let mut servers = Servers(vec![]);
+    let quiet = |mut c: Command| c.stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    servers.0.push(quiet({ let mut c = in_netns(&server.netns, "nginx"); c.args(["-c", &conf.display().to_string(), "-g", "daemon off;"]); c })?);
+    servers.0.push(quiet({ let mut c = in_netns(&server.netns, "iperf3"); c.args(["-s", "-p", &IPERF_PORT.to_string(), "-B", &server.ip.to_string()]); c })?);
+    std::thread::sleep(Duration::from_millis(500));
+    wrk(&client.netns, server.ip, 1).map_err(|e| anyhow::anyhow!("nginx in the server pod does not answer: {e}"))?;
+
+    let mut configs: Vec<Config> = counts.iter().map(|&n| Config::Weir(n)).collect();
+    configs.extend(counts.iter().filter(|&&n| n > 0).map(|&n| Config::Iptables(n)));
+    let mut rng = Rng::new(seed);
+    let mut crr: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
+    let mut tput: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
+    for _ in 0..rounds {
+        let mut order = configs.clone();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        for c in order {
+            match c {
+                Config::Weir(0) => {}
+                Config::Weir(n) => bed.apply("rules.yaml", &weir_policies(n))?,
+                Config::Iptables(n) => iptables_on(&server.netns, n, client.ip)?,
+            }
+            crr.entry(c).or_default().push(wrk(&client.netns, server.ip, secs)?);
+            tput.entry(c).or_default().push(iperf(&client.netns, server.ip, secs)?);
+            match c {
+                Config::Weir(0) => {}
+                Config::Weir(_) => bed.delete("rules.yaml")?,
+                Config::Iptables(_) => iptables_off(&server.netns)?,
+            }
+        }
+    }
+    let base_crr = median(&crr[&Config::Weir(0)]);
+    let base_tput = median(&tput[&Config::Weir(0)]);
+    let mut report = Report::new(&["configuration", "conn/s (median)", "conn/s ratio", "per-round conn/s", "Gbit/s (median)", "Gbit/s ratio"]);
+    for c in &configs {
+        let (r, t) = (median(&crr[c]), median(&tput[c]));
+        report.row(vec![
+            c.name(),
+            fmt_num(r),
+            format!("{:.3}", r / base_crr),
+            crr[c].iter().map(|v| format!("{v:.0}")).collect::<Vec<_>>().join(" "),
+            fmt_num(t),
+            format!("{:.3}", t / base_tput),
+        ]);
+    }
+    let top = *counts.last().expect("sizes");
+    report.checks.push(Check::at_least(
+        &format!("connection rate weir {top} rules / 0 rules"),
+        median(&crr[&Config::Weir(top)]) / base_crr,
+        "x",
+        0.95,
+    ));
+    report.checks.push(Check::at_least(
+        &format!("throughput weir {top} rules / 0 rules"),
+        median(&tput[&Config::Weir(top)]) / base_tput,
+        "x",
+        0.98,
+    ));
+    report.notes.push(format!(
+        "1-node testbed, client and server pods on one userspace-datapath ovs-vswitchd (veth over AF_PACKET). {rounds} rounds, configurations \
+         shuffled per round, {secs} s per run: wrk -t1 -c8 with `Connection: close` against nginx (every request a new TCP connection), \
+         iperf3 single stream. weir N rules = N NetworkPolicies selecting the server, one ipBlock /32 + port rule each, plus the client's allow. \
+         iptables+ipset N rules = no weir policy; in the server pod's namespace a conntrack ESTABLISHED accept, N rules each matching its own \
+         ipset and port, the client's allow last, then drop (a new connection walks every rule)."
+    ));
+    report.data = json!({
+        "rounds": rounds, "secs": secs,
+        "conn_per_s": crr.iter().map(|(c, v)| (c.name(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "gbit_per_s": tput.iter().map(|(c, v)| (c.name(), json!(v))).collect::<serde_json::Map<_, _>>(),
+    });
+    drop(servers);
+    Ok(report)
+}

@@ -1,0 +1,165 @@
+//! `restart`: restart the agent of a node holding the synthetic cluster's full flow set, and
+//! measure the time to full reconciliation and the flow_mods sent (0 when nothing changed),
+//! while an established TCP stream keeps flowing and a denied pod keeps probing (none may
+//! pass). Baseline in the same run: `ovs-ofctl --bundle replace-flows` with the switch's own
+//! flows (the same "dump, diff, apply nothing" job done by OVS's tool).
+//!
+//! The node is a testbed node with three real pods (client, server, intruder) plus, as OVS
+//! ports with the CNI contract's external_ids, the synthetic cluster's pods of one node, so
+//! the agent compiles that node's whole flow set.
+use super::bed::Bed;
+use super::scale::{self, Scale};
+use super::{Check, Report, fmt_num, ms};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const MODEL: &str = "namespaces:\n  x: {ns: x}\npods:\n  client: {app: client}\n  server: {app: server}\n  intruder: {app: intruder}\nports: [80]\nprotocols: [TCP]\n";
+const POLICY: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: server-from-client, namespace: x}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: client}}}]\n    ports: [{port: 80}]\n";
+
+fn flows_on(sw: &testbed::OvsSwitch) -> anyhow::Result<usize> {
+    Ok(sw.ofctl("dump-flows", "br-int", &["--no-stats"])?.lines().filter(|l| l.contains("actions=")).count())
+}
+
+/// Sum of `flow_mods=N` in the agent log's `realized` lines after byte `from`.
+fn flow_mods_logged(log: &std::path::Path, from: usize) -> (usize, usize) {
+    let text = std::fs::read(log).unwrap_or_default();
+    let tail = String::from_utf8_lossy(text.get(from..).unwrap_or_default()).into_owned();
+    let mut bundles = 0;
+    let mut mods = 0;
+    for l in tail.lines().filter(|l| l.contains("realized")) {
+        if let Some(n) = l.split("flow_mods=").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse::<usize>().ok()) {
+            bundles += 1;
+            mods += n;
+        }
+    }
+    (bundles, mods)
+}
+
+pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
+    let spec = scale::spec(quick, seed);
+    let s = Scale::new(spec)?;
+    let bed = Bed::up('r', MODEL, 1)?;
+    let node = bed.tb.nodes()[0].clone();
+    let sw = bed.tb.switch(&node.name)?;
+
+    // The synthetic node's pods as ports on this bridge (one transaction).
+    let local: Vec<_> = s.syn.pods.iter().filter(|p| p.node == scale::NODE).collect();
+    let mut args: Vec<String> = vec!["--timeout=300".into()];
+    let names: Vec<String> = (0..local.len()).map(|k| format!("rs{k}")).collect();
+    let ips: Vec<[std::net::Ipv4Addr; 1]> = local.iter().map(|p| [p.ip]).collect();
+    let macs: Vec<String> = local.iter().map(|p| testbed::layout::mac_for(p.ip)).collect();
+    for (k, p) in local.iter().enumerate() {
+        let port = testbed::cni::PodPort { interface: &names[k], namespace: &p.namespace, name: &p.name, ips: &ips[k], mac: &macs[k] };
+        args.extend(port.vsctl_args());
+        args.extend(["--".into(), "set".into(), "Interface".into(), names[k].clone(), "type=internal".into()]);
+    }
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    sw.vsctl(&arg_refs)?;
+    let yaml = policy::synthetic::to_yaml(&s.syn.objects())?;
+    bed.apply("synthetic.yaml", &yaml)?;
+    bed.apply("policy.yaml", POLICY)?;
+    let flows_before = flows_on(&sw)?;
+    let dump_before = sw.ofctl("dump-flows", "br-int", &["--no-stats", "--no-names"])?;
+
+    // Traffic during the restart: an established stream, and a denied pod probing.
+    let stream = testbed::stream::Stream::start(&bed.tb, "x/client", "x/server", 80, Duration::from_secs(2))?;
+    let intruder = bed.tb.pod("x/intruder")?.clone();
+    let server_ip = bed.tb.pod("x/server")?.ip;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (probes, leaks) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let prober = {
+        let (stop, probes, leaks) = (stop.clone(), probes.clone(), leaks.clone());
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            testbed::netns::enter_on_this_thread(&intruder.netns)?;
+            while !stop.load(Ordering::Relaxed) {
+                if testbed::probe::probe_one(intruder.ip, server_ip, 80, policy::Protocol::Tcp, Duration::from_millis(50))? {
+                    leaks.fetch_add(1, Ordering::Relaxed);
+                }
+                probes.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+
+    let log = node.dir.join("agent.log");
+    let status_file = testbed::manifests::status_file(&node);
+    let mut tb = bed.tb.clone();
+    tb.stop_agent(&node.name, Duration::from_secs(5))?;
+    let _ = std::fs::remove_file(&status_file);
+    let log_from = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
+    let token = std::fs::read_to_string(testbed::manifests::manifests_dir(&node).join(testbed::manifests::SYNC_FILE))?;
+    let t = Instant::now();
+    tb.start_agent(&node.name)?;
+    // Reconciled: the new agent reports the current token realized with every flow.
+    let reconciled = loop {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(120), "agent did not reconcile within 120 s");
+        if let Some(st) = testbed::manifests::read_status(&node)
+            && st.realized == Some(true)
+            && st.source_token.as_deref() == Some(token.trim())
+            && st.flows.values().sum::<u64>() as usize == flows_before
+        {
+            break t.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    prober.join().map_err(|_| anyhow::anyhow!("prober panicked"))??;
+    let streamed = stream.stop();
+    let (bundles, mods) = flow_mods_logged(&log, log_from);
+    let flows_after = flows_on(&sw)?;
+    let dump_after = sw.ofctl("dump-flows", "br-int", &["--no-stats", "--no-names"])?;
+
+    // Baseline: ovs-ofctl replace-flows of the same flows (nothing to change).
+    let file = bed.scratch().join("flows.txt");
+    std::fs::write(&file, &dump_before)?;
+    let mgmt = format!("unix:{}", sw.mgmt_socket("br-int").display());
+    let t = Instant::now();
+    let out = std::process::Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow15", "--bundle", "replace-flows", &mgmt])
+        .arg(&file)
+        .output()?;
+    let replace = t.elapsed();
+    anyhow::ensure!(out.status.success(), "ovs-ofctl replace-flows: {}", String::from_utf8_lossy(&out.stderr));
+
+    let mut report = Report::new(&["measure", "value"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("flows installed (before / after)", format!("{flows_before} / {flows_after}")),
+        ("flow set unchanged by the restart", (dump_before == dump_after).to_string()),
+        ("agent start to full reconciliation", format!("{} ms", fmt_num(ms(reconciled)))),
+        ("baseline: ovs-ofctl --bundle replace-flows", format!("{} ms", fmt_num(ms(replace)))),
+        ("reconciliation / replace-flows", format!("{:.2}", ms(reconciled) / ms(replace))),
+        ("bundles sent after the restart", bundles.to_string()),
+        ("flow_mods sent after the restart", mods.to_string()),
+        ("stream: round trips, longest stall", format!("{}, {} ms", streamed.round_trips, fmt_num(ms(streamed.max_stall)))),
+        ("stream error", streamed.error.clone().unwrap_or_else(|| "none".into())),
+        ("denied probes during the restart (passed)", format!("{} ({})", probes.load(Ordering::Relaxed), leaks.load(Ordering::Relaxed))),
+    ];
+    for (k, v) in rows {
+        report.row(vec![k.into(), v]);
+    }
+    report.notes.push(format!(
+        "Node with {} synthetic pods of a {}-pod / {}-policy cluster (seed {seed}) as OVS ports, plus client, server and intruder pods; \
+         the agent is stopped (SIGTERM) and started again; reconciled = its status reports the current manifests realized with every flow. \
+         The stream's longest stall includes the agent being down; the intruder probes every 5 ms.",
+        local.len(),
+        spec.pods,
+        spec.policies
+    ));
+    report.checks.push(Check::at_most("flow_mods sent by the restarted agent", mods as f64, "", 0.0));
+    report.checks.push(Check::at_most("denied probes that passed during the restart", leaks.load(Ordering::Relaxed) as f64, "", 0.0));
+    report.checks.push(Check::at_most("established stream errors", f64::from(u8::from(streamed.error.is_some())), "", 0.0));
+    report.checks.push(Check::at_most("reconciliation / ovs-ofctl replace-flows", ms(reconciled) / ms(replace), "x", 1.0));
+    report.data = json!({
+        "flows_before": flows_before, "flows_after": flows_after, "unchanged": dump_before == dump_after,
+        "reconcile_ms": ms(reconciled), "replace_flows_ms": ms(replace), "bundles": bundles, "flow_mods": mods,
+        "stream_round_trips": streamed.round_trips, "stream_max_stall_ms": ms(streamed.max_stall), "stream_error": streamed.error,
+        "denied_probes": probes.load(Ordering::Relaxed), "denied_passed": leaks.load(Ordering::Relaxed),
+        "pods": spec.pods, "policies": spec.policies, "local_synthetic_pods": local.len(),
+    });
+    Ok(report)
+}
