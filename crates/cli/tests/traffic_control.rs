@@ -76,14 +76,21 @@ fn status_of<'a>(report: &'a [(String, AgentStatus)], node: &str) -> &'a AgentSt
     &report.iter().find(|(n, _)| n == node).expect("every node reports").1
 }
 
-/// Asserts the TrafficControl is realized on `node` for exactly `pods`, using a port named `port`
-/// (or any, for tunnels named by the agent), and returns its ports.
-fn assert_realized(report: &[(String, AgentStatus)], node: &str, name: &str, pods: &[&PodState]) -> Vec<String> {
-    let st = status_of(report, node);
-    let tc = st.traffic_controls.get(name).unwrap_or_else(|| panic!("{node}: no status for {name}: {st:#?}"));
-    assert!(tc.realized, "{node}: {name} is not realized: {:?}", tc.error_texts());
+/// Waits until the TrafficControl is realized on `node` for exactly `pods` and returns its
+/// ports. The agent reports a sync token once it realized the snapshot; a port it just created
+/// gets its OpenFlow number a moment later (the next OVSDB update), so realization may follow.
+fn assert_realized(r: &Running, node: &str, name: &str, pods: &[&PodState]) -> Vec<String> {
     let want: Vec<String> = pods.iter().map(|p| p.key()).collect();
-    assert_eq!(tc.pods, want, "{node}: pods of {name}");
+    let n = r.tb.node(node).unwrap();
+    let mut last = None;
+    let done = testbed::ovs::wait_until(Duration::from_secs(15), || {
+        last = testbed::manifests::read_status(n).and_then(|s| s.traffic_controls.get(name).cloned());
+        last.as_ref().is_some_and(|t| t.realized && t.pods == want)
+    });
+    let tc = last.unwrap_or_else(|| panic!("{node}: no status for {name}"));
+    assert!(done.is_ok(), "{node}: {name} is not realized for {want:?}: pods {:?}, errors {:?}", tc.pods, tc.error_texts());
+    // Datapath flows cached from before are revalidated in the background; wait for that.
+    r.tb.switch(node).unwrap().appctl(&["revalidator/wait"]).unwrap();
     tc.ports.clone()
 }
 
@@ -184,8 +191,8 @@ fn a_mirror_to_an_internal_port_copies_only_the_selected_pods_traffic_in_the_sel
         ("Both", sent_by_sel(&c).union(&received_by_sel(&c)).cloned().collect()),
     ] {
         // The same TrafficControl, updated in place: the direction moves the flows.
-        let report = apply(&r, "mirror", &tc("mirror-sel", &c.sel, direction, "Mirror", "{ovsInternal: {name: tap0}}", None));
-        let ports = assert_realized(&report, "node-1", "mirror-sel", &[&c.sel]);
+        apply(&r, "mirror", &tc("mirror-sel", &c.sel, direction, "Mirror", "{ovsInternal: {name: tap0}}", None));
+        let ports = assert_realized(&r, "node-1", "mirror-sel", &[&c.sel]);
         assert_eq!(ports, ["tap0"]);
         let (seen, arp_senders) = mirrored_while_probing(&r, &c, "tap0");
         assert_eq!(seen, want, "{direction}: tap0 saw\n{}\nwanted\n{}", show(&seen), show(&want));
@@ -216,10 +223,10 @@ fn mirrors_to_vxlan_geneve_gre_and_erspan_v1_and_v2_reach_the_collector_with_the
     ];
     let text: String =
         targets.iter().map(|(name, target, _)| format!("---\n{}", tc(name, &c.sel, "Both", "Mirror", target, None))).collect();
-    let report = apply(&r, "tunnels", &text);
+    apply(&r, "tunnels", &text);
     let mut ports = BTreeSet::new();
     for (name, _, _) in &targets {
-        ports.extend(assert_realized(&report, "node-1", name, &[&c.sel]));
+        ports.extend(assert_realized(&r, "node-1", name, &[&c.sel]));
     }
     assert_eq!(ports.len(), 5, "one tunnel port per target: {ports:?}");
 
@@ -242,6 +249,7 @@ fn mirrors_to_vxlan_geneve_gre_and_erspan_v1_and_v2_reach_the_collector_with_the
         assert!(copies.iter().all(|e| e.outer_src == node1), "{name}: sent by node 1:\n{summary}");
         let (flows, _) = ipv4_flows(&got.inner(*encap));
         assert_eq!(flows, want, "{name}: inner packets\n{}", show(&flows));
+        eprintln!("{name}: {} copies with {encap}", copies.len());
     }
 }
 
@@ -250,12 +258,12 @@ fn a_redirect_through_the_inline_firewall_passes_stops_on_a_blocked_port_and_nev
     let mut r = Running::up('t', Tunnel::Geneve);
     let c = cast(&r.tb);
     let fw = Firewall::start(&mut r.tb, "node-1", "fw-out", "fw-ret").unwrap();
-    let report = apply(
+    apply(
         &r,
         "redirect",
         &tc("via-fw", &c.sel, "Both", "Redirect", "{device: {name: fw-out}}", Some("{device: {name: fw-ret}}")),
     );
-    let ports: BTreeSet<String> = assert_realized(&report, "node-1", "via-fw", &[&c.sel]).into_iter().collect();
+    let ports: BTreeSet<String> = assert_realized(&r, "node-1", "via-fw", &[&c.sel]).into_iter().collect();
     assert_eq!(ports, ["fw-out".to_string(), "fw-ret".to_string()].into());
 
     let probes = [
@@ -274,8 +282,9 @@ fn a_redirect_through_the_inline_firewall_passes_stops_on_a_blocked_port_and_nev
 
     fw.block(Protocol::Tcp, 80);
     assert_eq!(probe(&r.tb, &probes), [false, true, true, false], "TCP 80 to and from the selected pod stops");
-    // Traffic of pods not selected does not go through the firewall.
-    let before = fw.counters();
+    // Traffic of pods not selected does not go through the firewall (counted once the blocked
+    // probes' retransmissions are over).
+    let before = fw.settled_counters(SETTLE, Duration::from_secs(5)).expect("no loop: the counters settle");
     assert_eq!(probe(&r.tb, &[(&c.same, &c.remote, 80, Protocol::Tcp)]), [true]);
     let second = fw.settled_counters(SETTLE, Duration::from_secs(5)).expect("no loop: the counters settle");
     assert_eq!(second.received, before.received, "an unselected pod's traffic reached the firewall");
@@ -285,6 +294,7 @@ fn a_redirect_through_the_inline_firewall_passes_stops_on_a_blocked_port_and_nev
     assert_eq!(probe(&r.tb, &probes), [true; 4], "passes again once unblocked");
     let last = fw.settled_counters(SETTLE, Duration::from_secs(5)).expect("no loop: the counters settle");
     assert!(last.received - second.received < 200, "{last:?}");
+    eprintln!("firewall counters: forwarding {first:?}, blocking {second:?}, again {last:?}");
 }
 
 fn list_ports(r: &Running, node: &str) -> BTreeSet<String> {
@@ -309,8 +319,8 @@ fn updating_applied_to_or_target_moves_flows_and_ports_and_deleting_removes_all_
     let geneve = format!("{{geneve: {{remoteIP: {}, vni: 5002}}}}", collector.ip());
 
     // A GENEVE mirror of sel (node 1): the tunnel port and the flows are on node 1 only.
-    let report = apply(&r, "moving", &tc("moving", &c.sel, "Egress", "Mirror", &geneve, None));
-    let gnv = assert_realized(&report, "node-1", "moving", &[&c.sel]);
+    apply(&r, "moving", &tc("moving", &c.sel, "Egress", "Mirror", &geneve, None));
+    let gnv = assert_realized(&r, "node-1", "moving", &[&c.sel]);
     assert_eq!(gnv.len(), 1);
     assert!(list_ports(&r, "node-1").contains(&gnv[0]), "{gnv:?} on node 1");
     assert!(!list_ports(&r, "node-2").contains(&gnv[0]), "no port on node 2 without a selected pod there");
@@ -318,8 +328,8 @@ fn updating_applied_to_or_target_moves_flows_and_ports_and_deleting_removes_all_
     assert!(tc_flows(&r, "node-1").iter().any(|l| l.contains(&sel_iface) && l.contains(&gnv[0])), "{:#?}", tc_flows(&r, "node-1"));
 
     // Target → internal port tap1: the tunnel port goes, tap1 comes.
-    let report = apply(&r, "moving", &tc("moving", &c.sel, "Egress", "Mirror", "{ovsInternal: {name: tap1}}", None));
-    assert_eq!(assert_realized(&report, "node-1", "moving", &[&c.sel]), ["tap1"]);
+    apply(&r, "moving", &tc("moving", &c.sel, "Egress", "Mirror", "{ovsInternal: {name: tap1}}", None));
+    assert_eq!(assert_realized(&r, "node-1", "moving", &[&c.sel]), ["tap1"]);
     let ports = list_ports(&r, "node-1");
     assert!(ports.contains("tap1") && !ports.contains(&gnv[0]), "{ports:?}");
     let flows = tc_flows(&r, "node-1");
@@ -328,8 +338,8 @@ fn updating_applied_to_or_target_moves_flows_and_ports_and_deleting_removes_all_
 
     // appliedTo → a pod of node 2: node 1 drops its port and flows, node 2 gets them, and
     // the copies follow.
-    let report = apply(&r, "moving", &tc("moving", &c.remote, "Egress", "Mirror", "{ovsInternal: {name: tap1}}", None));
-    assert_realized(&report, "node-2", "moving", &[&c.remote]);
+    apply(&r, "moving", &tc("moving", &c.remote, "Egress", "Mirror", "{ovsInternal: {name: tap1}}", None));
+    assert_realized(&r, "node-2", "moving", &[&c.remote]);
     assert!(!list_ports(&r, "node-1").contains("tap1"), "node 1 removed tap1");
     assert!(list_ports(&r, "node-2").contains("tap1"), "node 2 created tap1");
     let remote_iface = c.remote.interface.clone().unwrap();
@@ -390,7 +400,7 @@ fn bad_traffic_controls_are_reported_by_field_and_leave_the_others_working() {
             assert!(!status.traffic_controls.get(*name).is_some_and(|t| t.realized), "{node}: {name} is not realized");
         }
     }
-    assert_realized(&report, "node-1", "good", &[&c.sel]);
+    assert_realized(&r, "node-1", "good", &[&c.sel]);
     let ports = list_ports(&r, "node-1");
     assert!(!ports.contains("tap2") && !ports.contains("tap3"), "no port for a rejected TrafficControl: {ports:?}");
     let (seen, _) = mirrored_while_probing(&r, &c, "tap0");
