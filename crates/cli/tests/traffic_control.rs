@@ -88,7 +88,12 @@ fn assert_realized(r: &Running, node: &str, name: &str, pods: &[&PodState]) -> V
         last.as_ref().is_some_and(|t| t.realized && t.pods == want)
     });
     let tc = last.unwrap_or_else(|| panic!("{node}: no status for {name}"));
-    assert!(done.is_ok(), "{node}: {name} is not realized for {want:?}: pods {:?}, errors {:?}", tc.pods, tc.error_texts());
+    assert!(
+        done.is_ok(),
+        "{node}: {name} is not realized for {want:?}: pods {:?}, errors {:?}",
+        tc.pods,
+        tc.error_texts()
+    );
     // Datapath flows cached from before are revalidated in the background; wait for that.
     r.tb.switch(node).unwrap().appctl(&["revalidator/wait"]).unwrap();
     tc.ports.clone()
@@ -97,7 +102,12 @@ fn assert_realized(r: &Running, node: &str, name: &str, pods: &[&PodState]) -> V
 fn probe(tb: &Testbed, specs: &[(&PodState, &PodState, u16, Protocol)]) -> Vec<bool> {
     let specs: Vec<ProbeSpec> = specs
         .iter()
-        .map(|(from, to, port, protocol)| ProbeSpec { from: from.key(), to: to.key(), port: *port, protocol: *protocol })
+        .map(|(from, to, port, protocol)| ProbeSpec {
+            from: from.key(),
+            to: to.key(),
+            port: *port,
+            protocol: *protocol,
+        })
         .collect();
     testbed::probe_all(tb, &specs).unwrap().into_iter().map(|r| r.allowed).collect()
 }
@@ -152,13 +162,16 @@ fn ipv4_flows(packets: &[Packet]) -> (BTreeSet<Flow>, BTreeSet<Ipv4Addr>) {
 /// returns the IPv4 flows seen there and the ARP senders.
 fn mirrored_while_probing(r: &Running, c: &Cast, iface: &str) -> (BTreeSet<Flow>, BTreeSet<Ipv4Addr>) {
     let cap = Capture::start(&r.tb.node("node-1").unwrap().netns, iface).unwrap();
-    let allowed = probe(&r.tb, &[
-        (&c.sel, &c.remote, 80, Protocol::Udp),
-        (&c.sel, &c.same, 81, Protocol::Tcp),
-        (&c.remote, &c.sel, 80, Protocol::Udp),
-        (&c.same, &c.remote, 80, Protocol::Udp),
-        (&c.remote, &c.same, 81, Protocol::Tcp),
-    ]);
+    let allowed = probe(
+        &r.tb,
+        &[
+            (&c.sel, &c.remote, 80, Protocol::Udp),
+            (&c.sel, &c.same, 81, Protocol::Tcp),
+            (&c.remote, &c.sel, 80, Protocol::Udp),
+            (&c.same, &c.remote, 80, Protocol::Udp),
+            (&c.remote, &c.same, 81, Protocol::Tcp),
+        ],
+    );
     let frames = cap.stop_after(SETTLE).unwrap();
     assert_eq!(allowed, [true; 5], "the original traffic still arrives");
     let (packets, bad) = capture::received_packets(&frames);
@@ -196,7 +209,10 @@ fn a_mirror_to_an_internal_port_copies_only_the_selected_pods_traffic_in_the_sel
         assert_eq!(ports, ["tap0"]);
         let (seen, arp_senders) = mirrored_while_probing(&r, &c, "tap0");
         assert_eq!(seen, want, "{direction}: tap0 saw\n{}\nwanted\n{}", show(&seen), show(&want));
-        assert!(others.iter().all(|o| !arp_senders.contains(o)), "{direction}: ARP of other pods mirrored: {arp_senders:?}");
+        assert!(
+            others.iter().all(|o| !arp_senders.contains(o)),
+            "{direction}: ARP of other pods mirrored: {arp_senders:?}"
+        );
     }
 }
 
@@ -221,8 +237,10 @@ fn mirrors_to_vxlan_geneve_gre_and_erspan_v1_and_v2_reach_the_collector_with_the
             Encap::ErspanV2 { session_id: 10, hardware_id: 4, dir: 1 },
         ),
     ];
-    let text: String =
-        targets.iter().map(|(name, target, _)| format!("---\n{}", tc(name, &c.sel, "Both", "Mirror", target, None))).collect();
+    let text: String = targets
+        .iter()
+        .map(|(name, target, _)| format!("---\n{}", tc(name, &c.sel, "Both", "Mirror", target, None)))
+        .collect();
     apply(&r, "tunnels", &text);
     let mut ports = BTreeSet::new();
     for (name, _, _) in &targets {
@@ -325,7 +343,11 @@ fn updating_applied_to_or_target_moves_flows_and_ports_and_deleting_removes_all_
     assert!(list_ports(&r, "node-1").contains(&gnv[0]), "{gnv:?} on node 1");
     assert!(!list_ports(&r, "node-2").contains(&gnv[0]), "no port on node 2 without a selected pod there");
     let sel_iface = c.sel.interface.clone().unwrap();
-    assert!(tc_flows(&r, "node-1").iter().any(|l| l.contains(&sel_iface) && l.contains(&gnv[0])), "{:#?}", tc_flows(&r, "node-1"));
+    assert!(
+        tc_flows(&r, "node-1").iter().any(|l| l.contains(&sel_iface) && l.contains(&gnv[0])),
+        "{:#?}",
+        tc_flows(&r, "node-1")
+    );
 
     // Target → internal port tap1: the tunnel port goes, tap1 comes.
     apply(&r, "moving", &tc("moving", &c.sel, "Egress", "Mirror", "{ovsInternal: {name: tap1}}", None));
@@ -345,7 +367,10 @@ fn updating_applied_to_or_target_moves_flows_and_ports_and_deleting_removes_all_
     let remote_iface = c.remote.interface.clone().unwrap();
     assert!(tc_flows(&r, "node-2").iter().any(|l| l.contains(&remote_iface) && l.contains("tap1")));
     let cap = Capture::start(&r.tb.node("node-2").unwrap().netns, "tap1").unwrap();
-    assert_eq!(probe(&r.tb, &[(&c.remote, &c.sel, 80, Protocol::Udp), (&c.sel, &c.remote, 81, Protocol::Udp)]), [true, true]);
+    assert_eq!(
+        probe(&r.tb, &[(&c.remote, &c.sel, 80, Protocol::Udp), (&c.sel, &c.remote, 81, Protocol::Udp)]),
+        [true, true]
+    );
     let (packets, _) = capture::received_packets(&cap.stop_after(SETTLE).unwrap());
     let (seen, _) = ipv4_flows(&packets);
     let want: BTreeSet<Flow> = [
@@ -377,7 +402,12 @@ fn bad_traffic_controls_are_reported_by_field_and_leave_the_others_working() {
     let bad = [
         ("bad-type", "{bogus: {name: x0}}".to_string(), None, "spec.targetPort.bogus"),
         ("bad-remote", "{vxlan: {vni: 5001}}".to_string(), None, "spec.targetPort.vxlan.remoteIP"),
-        ("bad-return", "{ovsInternal: {name: tap2}}".to_string(), Some("{ovsInternal: {name: tap3}}"), "spec.returnPort"),
+        (
+            "bad-return",
+            "{ovsInternal: {name: tap2}}".to_string(),
+            Some("{ovsInternal: {name: tap3}}"),
+            "spec.returnPort",
+        ),
         (
             "bad-session",
             format!("{{erspan: {{remoteIP: {target}, sessionID: 1024, version: 1, index: 1}}}}"),

@@ -71,7 +71,11 @@ pub(crate) fn bound_packet_socket(iface: &str, protocol: u16) -> std::io::Result
     sll.sll_ifindex = index as i32;
     // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
     let rc = unsafe {
-        libc::bind(s.as_raw_fd(), (&sll as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        libc::bind(
+            s.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
     };
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
@@ -116,7 +120,8 @@ impl Capture {
         crate::command::run(Netns::existing(netns).command("ip").args(["link", "set", iface, "up"]))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let (netns_owned, iface_owned, stop_flag, what_owned) = (netns.to_string(), iface.to_string(), stop.clone(), what.clone());
+        let (netns_owned, iface_owned, stop_flag, what_owned) =
+            (netns.to_string(), iface.to_string(), stop.clone(), what.clone());
         let thread = std::thread::spawn(move || -> Result<Vec<Frame>, Error> {
             let opened = enter_on_this_thread(&netns_owned).and_then(|_| {
                 let s = bound_packet_socket(&iface_owned, ETH_P_ALL)?;
@@ -173,7 +178,9 @@ impl Capture {
     fn finish(&mut self) -> Result<Vec<Frame>, Error> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take() {
-            Some(t) => t.join().map_err(|_| Error::socket(&self.what, std::io::Error::other("capture thread panicked")))?,
+            Some(t) => {
+                t.join().map_err(|_| Error::socket(&self.what, std::io::Error::other("capture thread panicked")))?
+            }
             None => Ok(Vec::new()),
         }
     }

@@ -39,7 +39,11 @@ impl Collector {
     pub fn attach(tb: &mut Testbed) -> Result<Collector, Error> {
         let mut state = State::load(tb.dir())?;
         let layout = Layout::new(&state.prefix)?;
-        let host = state.nodes.last().ok_or_else(|| Error::invalid("testbed", "nodes", "has no node to attach the collector to"))?.clone();
+        let host = state
+            .nodes
+            .last()
+            .ok_or_else(|| Error::invalid("testbed", "nodes", "has no node to attach the collector to"))?
+            .clone();
         let ip = Layout::COLLECTOR_IP;
         if let Some(clash) = state.nodes.iter().find(|n| n.underlay_ip == ip) {
             return Err(Error::invalid("collector", "ip", format!("{ip} is also the underlay IP of {}", clash.name)));
@@ -58,7 +62,11 @@ impl Collector {
                     return Err(Error::invalid(
                         "collector",
                         "netns",
-                        format!("{} exists but {} records no collector; it belongs to something else", c.netns, tb.dir().display()),
+                        format!(
+                            "{} exists but {} records no collector; it belongs to something else",
+                            c.netns,
+                            tb.dir().display()
+                        ),
                     ));
                 }
                 // Recorded before it exists, so an interrupted attach is still torn down.
@@ -72,8 +80,18 @@ impl Collector {
         let in_node = run(Command::new("ip").args(["-n", &host.netns, "link", "show", "dev", &collector.veth])).is_ok();
         if !in_node {
             run(Command::new("ip").args([
-                "link", "add", &collector.veth, "netns", &host.netns, "type", "veth", "peer", "name", COLLECTOR_IFACE,
-                "netns", &collector.netns,
+                "link",
+                "add",
+                &collector.veth,
+                "netns",
+                &host.netns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                COLLECTOR_IFACE,
+                "netns",
+                &collector.netns,
             ]))?;
         }
         let batch = format!(
@@ -182,7 +200,10 @@ impl Collected {
             .tunnelled
             .iter()
             .map(|e| {
-                let inner = e.inner_packet().map(|p| p.to_string()).unwrap_or_else(|err| format!("undecodable inner frame: {err}"));
+                let inner = e
+                    .inner_packet()
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|err| format!("undecodable inner frame: {err}"));
                 format!("{} > {} {}: {inner}", e.outer_src, e.outer_dst, e.encap)
             })
             .collect();

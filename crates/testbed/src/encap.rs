@@ -351,7 +351,20 @@ mod tests {
         // bits 10, lower four 1100), D = 1, granularity 0b01, O as asked.
         let mut h = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 5];
         let o = u8::from(platform);
-        h.extend_from_slice(&[0x20, 0x00, 0x02, 0x0a, 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x02, 0xc0 | 0x08 | 0x02 | o]);
+        h.extend_from_slice(&[
+            0x20,
+            0x00,
+            0x02,
+            0x0a,
+            0x12,
+            0x34,
+            0x56,
+            0x78,
+            0x00,
+            0x00,
+            0x02,
+            0xc0 | 0x08 | 0x02 | o,
+        ]);
         if platform {
             h.extend_from_slice(&[0xaa; 8]);
         }

@@ -79,11 +79,17 @@ pub struct Firewall {
 }
 
 fn check_name(name: &str, field: &str) -> Result<(), Error> {
-    let ok = !name.is_empty() && name.len() <= MAX_IFNAME_LEN && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = !name.is_empty()
+        && name.len() <= MAX_IFNAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid("firewall", field, format!("{name:?} is not an interface name (1-{MAX_IFNAME_LEN} of a-z, 0-9, '-', '_')")))
+        Err(Error::invalid(
+            "firewall",
+            field,
+            format!("{name:?} is not an interface name (1-{MAX_IFNAME_LEN} of a-z, 0-9, '-', '_')"),
+        ))
     }
 }
 
@@ -101,13 +107,26 @@ impl Firewall {
         let n = state.node(node).ok_or_else(|| Error::NoSuchTarget(node.to_string()))?.clone();
         let fw = match state.firewalls.iter().find(|f| f.node == node && f.out == out) {
             Some(f) if f.ret != ret => {
-                return Err(Error::invalid("firewall", "ret", format!("{node}'s firewall on {out} already returns on {}", f.ret)));
+                return Err(Error::invalid(
+                    "firewall",
+                    "ret",
+                    format!("{node}'s firewall on {out} already returns on {}", f.ret),
+                ));
             }
             Some(f) => f.clone(),
             None => {
-                let f = FirewallState { node: node.to_string(), netns: layout.firewall_netns(n.index, out), out: out.into(), ret: ret.into() };
+                let f = FirewallState {
+                    node: node.to_string(),
+                    netns: layout.firewall_netns(n.index, out),
+                    out: out.into(),
+                    ret: ret.into(),
+                };
                 if Netns::exists(&f.netns) {
-                    return Err(Error::invalid("firewall", "netns", format!("{} exists but the testbed does not record it", f.netns)));
+                    return Err(Error::invalid(
+                        "firewall",
+                        "netns",
+                        format!("{} exists but the testbed does not record it", f.netns),
+                    ));
                 }
                 state.firewalls.push(f.clone());
                 state.save()?;
@@ -119,7 +138,8 @@ impl Firewall {
         for (node_end, fw_end) in [(&fw.out, OUT_IFACE), (&fw.ret, RET_IFACE)] {
             if run(Command::new("ip").args(["-n", &n.netns, "link", "show", "dev", node_end])).is_err() {
                 run(Command::new("ip").args([
-                    "link", "add", node_end, "netns", &n.netns, "type", "veth", "peer", "name", fw_end, "netns", &fw.netns,
+                    "link", "add", node_end, "netns", &n.netns, "type", "veth", "peer", "name", fw_end, "netns",
+                    &fw.netns,
                 ]))?;
             }
             // Frames pass through as they are; nothing here should compute checksums later.
@@ -258,9 +278,11 @@ fn forward(sh: &Shared, rx: &socket2::Socket, tx: &socket2::Socket) -> std::io::
         sh.received.fetch_add(1, Ordering::Relaxed);
         let frame = &buf[..n];
         let packet = Packet::decode(frame).ok();
-        let blocked = packet.as_ref().and_then(|p| p.ipv4()).and_then(|ip| Some((ip.protocol, ip.dst_port?))).is_some_and(|key| {
-            sh.blocked.lock().unwrap_or_else(|p| p.into_inner()).contains(&key)
-        });
+        let blocked = packet
+            .as_ref()
+            .and_then(|p| p.ipv4())
+            .and_then(|ip| Some((ip.protocol, ip.dst_port?)))
+            .is_some_and(|key| sh.blocked.lock().unwrap_or_else(|p| p.into_inner()).contains(&key));
         let verdict = if blocked {
             sh.dropped.fetch_add(1, Ordering::Relaxed);
             Verdict::Dropped

@@ -84,7 +84,11 @@ impl DecodeError {
 }
 
 /// `bytes[range]`, or an error naming `header` when the slice is too short.
-pub(crate) fn take<'a>(bytes: &'a [u8], range: std::ops::Range<usize>, header: &'static str) -> Result<&'a [u8], DecodeError> {
+pub(crate) fn take<'a>(
+    bytes: &'a [u8],
+    range: std::ops::Range<usize>,
+    header: &'static str,
+) -> Result<&'a [u8], DecodeError> {
     bytes.get(range.clone()).ok_or_else(|| DecodeError::short(header, range.end, bytes.len()))
 }
 
@@ -352,7 +356,10 @@ pub(crate) mod tests {
         f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 244, 1, 10]);
         f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 244, 1, 1]);
         let p = Packet::decode(&f).unwrap();
-        assert_eq!(p.payload, Payload::Arp { op: 1, sender: Ipv4Addr::new(10, 244, 1, 10), target: Ipv4Addr::new(10, 244, 1, 1) });
+        assert_eq!(
+            p.payload,
+            Payload::Arp { op: 1, sender: Ipv4Addr::new(10, 244, 1, 10), target: Ipv4Addr::new(10, 244, 1, 1) }
+        );
     }
 
     #[test]

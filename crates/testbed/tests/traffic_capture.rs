@@ -69,10 +69,11 @@ fn the_collector_decodes_ovs_vxlan_geneve_gre_and_erspan_v1_v2_with_their_ids() 
         ("m-vxlan", &["type=vxlan", "options:key=5001"], Encap::Vxlan { vni: 5001 }),
         ("m-geneve", &["type=geneve", "options:key=5002"], Encap::Geneve { vni: 5002 }),
         ("m-gre", &["type=gre", "options:key=7"], Encap::Gre { key: Some(7) }),
-        ("m-ers1", &["type=erspan", "options:key=9", "options:erspan_ver=1", "options:erspan_idx=3"], Encap::ErspanV1 {
-            session_id: 9,
-            index: 3,
-        }),
+        (
+            "m-ers1",
+            &["type=erspan", "options:key=9", "options:erspan_ver=1", "options:erspan_idx=3"],
+            Encap::ErspanV1 { session_id: 9, index: 3 },
+        ),
         (
             "m-ers2",
             &["type=erspan", "options:key=10", "options:erspan_ver=2", "options:erspan_dir=1", "options:erspan_hwid=4"],
@@ -119,7 +120,12 @@ fn a_capture_on_an_internal_port_sees_what_ovs_outputs_there_and_nothing_else() 
     assert!(bad.is_empty(), "{bad:?}");
     let data: Vec<&[u8]> = packets.iter().filter_map(|p| p.ipv4()).map(|ip| ip.udp_data()).collect();
     assert_eq!(data, [b"from-a".as_slice()], "only x/a's frame is output to tap0");
-    assert!(frames.iter().filter(|f| f.bytes.windows(6).any(|w| w == b"from-a")).all(|f| f.direction == Direction::Received));
+    assert!(
+        frames
+            .iter()
+            .filter(|f| f.bytes.windows(6).any(|w| w == b"from-a"))
+            .all(|f| f.direction == Direction::Received)
+    );
 }
 
 #[test]
@@ -131,10 +137,14 @@ fn the_firewall_forwards_out_to_ret_and_drops_a_port_blocked_while_it_runs() {
     let sw = tb.switch("node-1").unwrap();
     sw.vsctl(&["add-port", "br-int", "fw-out", "--", "add-port", "br-int", "fw-ret"]).unwrap();
     let (out, ret, b) = (ofport(&tb, "node-1", "fw-out"), ofport(&tb, "node-1", "fw-ret"), pod_port(&tb, "x/b"));
-    add_flows(&tb, "node-1", &[
-        format!("in_port={},actions=output:{out}", pod_port(&tb, "x/a")),
-        format!("in_port={ret},actions=output:{b}"),
-    ]);
+    add_flows(
+        &tb,
+        "node-1",
+        &[
+            format!("in_port={},actions=output:{out}", pod_port(&tb, "x/a")),
+            format!("in_port={ret},actions=output:{b}"),
+        ],
+    );
     let b_netns = tb.pod("x/b").unwrap().netns.clone();
     let arrived = |markers: &[&[u8]]| -> Vec<bool> {
         let cap = Capture::start(&b_netns, "eth0").unwrap();
@@ -168,10 +178,14 @@ fn a_loop_through_the_firewall_shows_as_counters_that_never_settle() {
     sw.vsctl(&["add-port", "br-int", "fw-out", "--", "add-port", "br-int", "fw-ret"]).unwrap();
     let (out, ret) = (ofport(&tb, "node-1", "fw-out"), ofport(&tb, "node-1", "fw-ret"));
     // What a redirect without a "returned" mark would do: send returned traffic out again.
-    add_flows(&tb, "node-1", &[
-        format!("in_port={},actions=output:{out}", pod_port(&tb, "x/a")),
-        format!("in_port={ret},actions=output:{out}"),
-    ]);
+    add_flows(
+        &tb,
+        "node-1",
+        &[
+            format!("in_port={},actions=output:{out}", pod_port(&tb, "x/a")),
+            format!("in_port={ret},actions=output:{out}"),
+        ],
+    );
     send(&tb, "x/a", &[frame(&tb, "x/a", "x/b", 80, b"loop")]);
     let moving = fw.settled_counters(Duration::from_millis(300), Duration::from_secs(2));
     assert!(moving.is_err(), "a looping frame must keep the counters moving: {moving:?}");
