@@ -315,6 +315,34 @@ fn a_redirect_through_the_inline_firewall_passes_stops_on_a_blocked_port_and_nev
     eprintln!("firewall counters: forwarding {first:?}, blocking {second:?}, again {last:?}");
 }
 
+#[test]
+fn a_second_redirect_of_the_same_pod_is_reported_as_a_conflict_and_the_first_keeps_working() {
+    let mut r = Running::up('t', Tunnel::Geneve);
+    let c = cast(&r.tb);
+    let fw = Firewall::start(&mut r.tb, "node-1", "fw-out", "fw-ret").unwrap();
+    let first = tc("via-fw", &c.sel, "Both", "Redirect", "{device: {name: fw-out}}", Some("{device: {name: fw-ret}}"));
+    // "via-tap" sorts after "via-fw": it is the one that conflicts.
+    let second = tc("via-tap", &c.sel, "Egress", "Redirect", "{ovsInternal: {name: tap9}}", None);
+    apply(&r, "redirects", &format!("---\n{first}---\n{second}"));
+    assert_realized(&r, "node-1", "via-fw", &[&c.sel]);
+    let node = r.tb.node("node-1").unwrap();
+    let mut last = None;
+    let reported = testbed::ovs::wait_until(Duration::from_secs(15), || {
+        last = testbed::manifests::read_status(node).and_then(|s| s.traffic_controls.get("via-tap").cloned());
+        last.as_ref().is_some_and(|t| t.error_texts().iter().any(|e| e.contains("via-fw")))
+    });
+    assert!(reported.is_ok(), "node-1: the conflict is not reported: {last:#?}");
+    assert!(!last.unwrap().realized);
+    let before = fw.settled_counters(SETTLE, Duration::from_secs(5)).expect("counters settle");
+    let cap = Capture::start(&node.netns, "tap9").unwrap();
+    assert_eq!(probe(&r.tb, &[(&c.sel, &c.remote, 80, Protocol::Tcp)]), [true]);
+    let (packets, _) = capture::received_packets(&cap.stop_after(SETTLE).unwrap());
+    let after = fw.settled_counters(SETTLE, Duration::from_secs(5)).expect("counters settle");
+    assert!(after.received > before.received, "the first redirect still sends through the firewall: {after:?}");
+    let (flows, _) = ipv4_flows(&packets);
+    assert!(flows.is_empty(), "the conflicting redirect's port got traffic:\n{}", show(&flows));
+}
+
 fn list_ports(r: &Running, node: &str) -> BTreeSet<String> {
     r.tb.switch(node).unwrap().vsctl(&["list-ports", "br-int"]).unwrap().lines().map(String::from).collect()
 }
