@@ -147,6 +147,15 @@ pub fn decode_oxms(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
         m.set(field, value, mask)
             .map_err(|e| DecodeError::new("OXM", at, DecodeErrorKind::Invalid(e.to_string())))?;
     }
+    // OpenFlow 1.5 matches the priority only together with a present VLAN (vlan_vid's 0x1000
+    // bit); an NXM vlan_tci outside that cannot be written back, so it is refused.
+    if let Some(t) = m.get(Field::VlanTci) {
+        let (v, mask) = (t.value, t.effective_mask());
+        let pcp = mask & 0xe000;
+        if pcp != 0 && (pcp != 0xe000 || mask & 0x1000 == 0 || v & 0x1000 == 0) {
+            return Err(r.invalid(format!("vlan_tci {v:#06x}/{mask:#06x} has no OpenFlow 1.5 form")));
+        }
+    }
     // As OVS (OFPBMC_BAD_PREREQ): the encoder could not write such a match back.
     if let Some(f) = m.unmet_prereq() {
         return Err(r.invalid(format!("{f} is matched without its prerequisites")));
