@@ -180,8 +180,9 @@ impl State {
     async fn reconcile_tc_ports(&mut self, manager: &ovsdb::Manager) {
         let local = self.ports.pods.keys().cloned().collect();
         let wanted = crate::tc_ports::wanted_ports(&self.cluster, &local);
-        self.tc_port_errors =
-            crate::tc_ports::reconcile(manager, &self.config.bridge, &wanted, &self.interfaces).await;
+        let done = crate::tc_ports::reconcile(manager, &self.config.bridge, &wanted, &self.interfaces).await;
+        self.tc_port_errors = done.errors;
+        self.ports_by_name.extend(done.ofports);
     }
 
     fn report_traffic_controls(&mut self, compiled: &pipeline::Compiled) {

@@ -76,15 +76,28 @@ pub fn wanted_ports(cluster: &Cluster, local: &BTreeSet<policy::PodKey>) -> BTre
     wanted
 }
 
-/// Ensures the wanted ports and removes weir's TrafficControl ports nobody wants. Returns the
-/// errors per TrafficControl (each naming the field whose port failed).
+/// How long to wait for ovs-vswitchd to give a new port its OpenFlow number.
+const OFPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a reconciliation did.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// Errors per TrafficControl, each naming the field whose port failed.
+    pub errors: BTreeMap<String, Vec<String>>,
+    /// The OpenFlow port of every wanted port, waited for, so the flows that use a new port
+    /// are installed in the same realization (and the sync token means "realized").
+    pub ofports: BTreeMap<String, u32>,
+}
+
+/// Ensures the wanted ports and removes weir's TrafficControl ports nobody wants.
 pub async fn reconcile(
     manager: &ovsdb::Manager,
     bridge: &str,
     wanted: &BTreeMap<String, WantedPort>,
     interfaces: &BTreeMap<String, ovsdb::tables::Interface>,
-) -> BTreeMap<String, Vec<String>> {
-    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> Reconciled {
+    let mut out = Reconciled::default();
+    let errors = &mut out.errors;
     for (name, w) in wanted {
         let spec = port_spec(&w.port);
         let result = manager.ensure_port(bridge, &spec).await;
@@ -94,6 +107,16 @@ pub async fn reconcile(
                 let down = interfaces.get(name).is_none_or(|i| i.link_state.as_deref() != Some("up"));
                 if matches!(w.port, TcPort::OvsInternal { .. }) && (outcome == ovsdb::Outcome::Created || down) {
                     let _ = std::process::Command::new("ip").args(["link", "set", "dev", name, "up"]).status();
+                }
+                match manager.wait_ofport(name, OFPORT_TIMEOUT).await {
+                    Ok(p) => {
+                        out.ofports.insert(name.clone(), p);
+                    }
+                    Err(e) => {
+                        for (tc, field) in &w.users {
+                            errors.entry(tc.clone()).or_default().push(format!("{field}: port {name}: {e}"));
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -111,5 +134,5 @@ pub async fn reconcile(
             }
         }
     }
-    errors
+    out
 }
