@@ -68,8 +68,8 @@ fn until(t: &Target, trigger: Instant, want: bool) -> anyhow::Result<f64> {
     }
 }
 
-fn ofctl(sw: &testbed::OvsSwitch, cmd: &str, flow: &str) -> anyhow::Result<()> {
-    sw.ofctl(cmd, "br-int", &[flow]).map_err(|e| anyhow::anyhow!("ovs-ofctl {cmd}: {e}"))?;
+fn ofctl(sw: &testbed::OvsSwitch, cmd: &str, args: &[&str]) -> anyhow::Result<()> {
+    sw.ofctl(cmd, "br-int", args).map_err(|e| anyhow::anyhow!("ovs-ofctl {cmd}: {e}"))?;
     Ok(())
 }
 
@@ -95,10 +95,10 @@ pub(crate) fn run(quick: bool, trials: Option<usize>) -> anyhow::Result<Report> 
         bed.tb.sync(Duration::from_secs(60))?;
 
         let t = Instant::now();
-        ofctl(&sw, "add-flow", &format!("{drop_flow},actions=drop"))?;
+        ofctl(&sw, "add-flow", &[&format!("{drop_flow},actions=drop")])?;
         base_deny.push(until(&target, t, false)?);
         let t = Instant::now();
-        ofctl(&sw, "del-flows", &format!("--strict {drop_flow}"))?;
+        ofctl(&sw, "del-flows", &["--strict", &drop_flow])?;
         base_allow.push(until(&target, t, true)?);
     }
     let mut report = Report::new(&["change", "trials", "p50 ms", "p99 ms", "baseline p50 ms", "baseline p99 ms", "p50 / baseline p50"]);
@@ -114,10 +114,12 @@ pub(crate) fn run(quick: bool, trials: Option<usize>) -> anyhow::Result<Report> 
         ]);
     }
     report.notes.push(format!(
-        "2-node testbed (GENEVE), client and server pods on different nodes, weir agents in file mode (manifests watched, 2 ms debounce, 5 ms coalescing). \
+        "2-node testbed (GENEVE; client on {}, server on {}), weir agents in file mode (manifests watched, 2 ms debounce, 5 ms coalescing). \
          Trigger = the policy file written atomically into both agents' manifests; probes = new TCP connections launched every {} ms \
          ({} ms timeout); enforced = launch of the first of {STREAK} consecutive probes with the new verdict. Baseline = the same probes, \
          with a drop flow added/removed by `ovs-ofctl` (process spawn included) instead of a policy.",
+        client.node,
+        server.node,
         INTERVAL.as_millis(),
         PROBE_TIMEOUT.as_millis()
     ));
