@@ -120,11 +120,22 @@ impl State {
     /// The desired flows. Without this node's Node object (or its pod CIDR) there is no
     /// forwarding to compile: only the table-miss flows are desired, so everything drops
     /// (fail closed) and the status says why.
-    fn desired(&mut self) -> pipeline::Compiled {
-        match self.topology() {
+    fn desired(&mut self) -> Result<pipeline::Compiled, RealizeError> {
+        Ok(match self.topology() {
             Some(topo) => {
                 self.status.warnings.clear();
-                pipeline::compile(&self.cluster, &topo)
+                // A compiler bug must not take the agent (and the node's policy) down: the
+                // installed flows stay as they are and the status says what happened.
+                let cluster = &self.cluster;
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::compile(cluster, &topo)))
+                    .map_err(|panic| {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        RealizeError::Compile(format!("internal compiler error, installed flows kept: {what}"))
+                    })?
             }
             None => {
                 let why = format!(
@@ -138,15 +149,14 @@ impl State {
                     ..Default::default()
                 }
             }
-        }
+        })
     }
 
-    /// Brings the switch to the desired flows. Returns the number of flow_mods sent; an error
-    /// means the switch connection should be replaced.
-    async fn realize(&mut self, switch: &mut Switch) -> Result<usize, String> {
-        let compiled = self.desired();
+    /// Brings the switch to the desired flows. Returns the number of flow_mods sent.
+    async fn realize(&mut self, switch: &mut Switch) -> Result<usize, RealizeError> {
+        let compiled = self.desired()?;
         if self.installed.is_none() {
-            let flows = switch.dump_flows().await.map_err(|e| format!("reading installed flows: {e}"))?;
+            let flows = switch.dump_flows().await.map_err(|e| RealizeError::Switch(format!("reading installed flows: {e}")))?;
             // Flows the switch learned itself (SCTP replies) are not weir's to diff.
             let learned = Some(pipeline::cookie::Category::Learned);
             self.installed =
@@ -161,7 +171,7 @@ impl State {
                 // The switch rejected the bundle: nothing of it was applied, but re-read to
                 // be sure the next diff starts from the truth.
                 self.installed = None;
-                return Err(format!("installing {} flow_mods: {e}", mods.len()));
+                return Err(RealizeError::Switch(format!("installing {} flow_mods: {e}", mods.len())));
             }
             info!(flow_mods = mods.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "realized");
             self.status.generation += 1;
@@ -220,6 +230,15 @@ impl State {
             .chain(self.ports.errors.iter().cloned())
             .collect();
     }
+}
+
+/// Why a realization failed.
+#[derive(Debug)]
+enum RealizeError {
+    /// The switch connection failed or the switch refused the bundle: reconnect and retry.
+    Switch(String),
+    /// The compiler failed: keep what is installed until the input changes.
+    Compile(String),
 }
 
 /// How long to wait for more changes before compiling.
@@ -322,7 +341,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                     switch = Some(sw);
                     r
                 }
-                Err(e) => Err(format!("connecting to {}: {e}", state.config.openflow)),
+                Err(e) => Err(RealizeError::Switch(format!("connecting to {}: {e}", state.config.openflow))),
             },
         };
         match result {
@@ -333,13 +352,18 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 state.status.last_flow_mods = n;
                 state.status.source_token = token;
             }
-            Err(e) => {
+            Err(RealizeError::Switch(e)) => {
                 warn!("{e}");
-                switch = None; // every realization error is the switch's: reconnect
+                switch = None; // the connection may be the problem: reconnect
                 state.status.realized = false;
                 state.status.last_error = Some(e);
                 retry_at = Some(tokio::time::Instant::now() + BACKOFF[failures.min(BACKOFF.len() - 1)]);
                 failures += 1;
+            }
+            Err(RealizeError::Compile(e)) => {
+                warn!("{e}");
+                state.status.realized = false;
+                state.status.last_error = Some(e);
             }
         }
         if let Err(e) = state.status.write(&status_file) {
