@@ -11,7 +11,6 @@ use crate::netns::enter_on_this_thread;
 use crate::random;
 use crate::state::PodState;
 use crate::testbed::Testbed;
-use socket2::{Domain, Socket, Type};
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -96,29 +95,6 @@ pub fn internet_checksum(parts: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
-/// An AF_PACKET socket bound to the calling thread's namespace's `eth0`.
-fn packet_socket(protocol: u16) -> std::io::Result<Socket> {
-    let s = Socket::new(Domain::PACKET, Type::RAW, Some(socket2::Protocol::from(i32::from(protocol.to_be()))))?;
-    let index = nix::net::if_::if_nametoindex(POD_IFACE).map_err(std::io::Error::from)?;
-    // SAFETY: a zeroed sockaddr_ll is valid; the fields set below are plain integers.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = protocol.to_be();
-    sll.sll_ifindex = index as i32;
-    // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            s.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(s)
-}
-
 /// The MAC of `next_hop` in the calling thread's namespace's neighbour table, resolving it
 /// first by sending a UDP datagram towards `dst`.
 fn resolve_next_hop(pod: &PodState, dst: SocketAddrV4, next_hop: Ipv4Addr, timeout: Duration) -> Result<[u8; 6], Error> {
@@ -164,7 +140,7 @@ pub fn check(tb: &Testbed, from: &str, to: &str, port: u16, forgery: Forgery, ti
     let dst_netns = dst.netns.clone();
     let capture = std::thread::spawn(move || -> Result<[bool; 2], Error> {
         let what = format!("capture on {POD_IFACE} of netns {dst_netns}");
-        let sock = enter_on_this_thread(&dst_netns).and_then(|_| packet_socket(ETH_P_ALL));
+        let sock = enter_on_this_thread(&dst_netns).and_then(|_| crate::capture::bound_packet_socket(POD_IFACE, ETH_P_ALL));
         let sock = match sock {
             Ok(s) => {
                 let _ = ready_tx.send(Ok(()));
@@ -199,7 +175,7 @@ pub fn check(tb: &Testbed, from: &str, to: &str, port: u16, forgery: Forgery, ti
         enter_on_this_thread(&src.netns).map_err(|e| Error::socket(&what, e))?;
         let dst_addr = SocketAddrV4::new(dst.ip, port);
         let dst_mac = resolve_next_hop(&src, dst_addr, next_hop, Duration::from_secs(3))?;
-        let sock = packet_socket(ETH_P_IP).map_err(|e| Error::socket(&what, e))?;
+        let sock = crate::capture::bound_packet_socket(POD_IFACE, ETH_P_IP).map_err(|e| Error::socket(&what, e))?;
         let sport = random::ephemeral_port();
         let frames = [
             udp_frame(dst_mac, real_mac, SocketAddrV4::new(src.ip, sport), dst_addr, &markers[0]),
