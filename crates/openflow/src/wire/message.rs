@@ -525,8 +525,7 @@ pub fn decode_port(r: &mut Reader<'_>) -> Result<PortDesc, DecodeError> {
     let mac = r.take(6)?;
     r.skip(2)?;
     let name_bytes = r.take(16)?;
-    let name_end = name_bytes.iter().position(|b| *b == 0).unwrap_or(16);
-    let name = String::from_utf8_lossy(&name_bytes[..name_end]).into_owned();
+    let name = super::fixed_ascii(name_bytes);
     let config = r.u32()?;
     let state = r.u32()?;
     let mut props = r.sub(len - 40, "port properties")?;

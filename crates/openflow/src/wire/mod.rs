@@ -160,6 +160,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A NUL-padded fixed-size string field (port names, descriptions) as text: at most `len - 1`
+/// bytes (the encoder keeps room for the NUL, as OVS's `ovs_strlcpy`), non-ASCII bytes as `?`,
+/// so decoding what the encoder writes gives the same string.
+pub fn fixed_ascii(bytes: &[u8]) -> String {
+    let cap = bytes.len().saturating_sub(1);
+    bytes[..cap]
+        .iter()
+        .take_while(|b| **b != 0)
+        .map(|b| if b.is_ascii() { char::from(*b) } else { '?' })
+        .collect()
+}
+
 /// Writes a placeholder u16 length at the current end and returns its offset.
 pub(crate) fn len_placeholder(out: &mut Vec<u8>) -> usize {
     let at = out.len();

@@ -326,9 +326,7 @@ fn encode_flow_stats(fs: &FlowStats, out: &mut Vec<u8>) {
 }
 
 fn fixed_str(r: &mut Reader<'_>, n: usize) -> Result<String, DecodeError> {
-    let b = r.take(n)?;
-    let end = b.iter().position(|c| *c == 0).unwrap_or(n);
-    Ok(String::from_utf8_lossy(&b[..end]).into_owned())
+    Ok(super::fixed_ascii(r.take(n)?))
 }
 
 fn put_fixed_str(out: &mut Vec<u8>, s: &str, n: usize) {
