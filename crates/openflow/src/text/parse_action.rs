@@ -369,6 +369,14 @@ fn parse_nat(arg: &Item<'_>) -> Result<Nat, ParseError> {
     if nat.hash && nat.random {
         return Err(ParseError::new(arg.text, "nat: hash and random are mutually exclusive"));
     }
+    if nat.kind.is_none() && (nat.persistent || nat.hash || nat.random) {
+        return Err(ParseError::new(arg.text, "nat: flags are allowed only with src or dst"));
+    }
+    if nat.addrs.is_none() {
+        // Without a range OVS neither uses nor prints the flags; dropping them keeps
+        // print(parse(t)) a fixed point.
+        (nat.persistent, nat.hash, nat.random) = (false, false, false);
+    }
     Ok(nat)
 }
 
