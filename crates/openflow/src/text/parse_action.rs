@@ -421,7 +421,8 @@ fn parse_nat_range(s: &str, token: &str, nat: &mut Nat) -> Result<(), ParseError
         if b < a {
             return Err(ParseError::new(token, "nat: port range is reversed"));
         }
-        nat.ports = Some((a, b));
+        // A zero lower bound is no port range to OVS (it neither encodes nor prints it).
+        nat.ports = (a != 0).then_some((a, b));
     }
     Ok(())
 }
