@@ -44,12 +44,11 @@ pub fn local_ports<'a>(rows: impl IntoIterator<Item = &'a InterfaceRow>) -> Loca
         }
         match pod_of(row) {
             Ok(None) => {} // no OpenFlow port yet: learned when ovs-vswitchd assigns one
+            Ok(Some((key, _))) if out.pods.contains_key(&key) => {
+                out.errors.push(report(row, "external_ids:iface-id", format!("pod {key} already has a port")));
+            }
             Ok(Some((key, pod))) => {
-                if out.pods.contains_key(&key) {
-                    out.errors.push(report(row, "external_ids:iface-id", format!("pod {key} already has a port")));
-                } else {
-                    out.pods.insert(key, pod);
-                }
+                out.pods.insert(key, pod);
             }
             Err((field, message)) => out.errors.push(report(row, field, message)),
         }

@@ -128,10 +128,11 @@ pub async fn reconcile(
     }
     for (name, iface) in interfaces {
         let ours = iface.external_ids.get(OWNER_KEY).is_some_and(|v| v == OWNER);
-        if ours && !wanted.contains_key(name) {
-            if let Err(e) = manager.delete_port(bridge, name).await {
-                tracing::warn!("removing TrafficControl port {name}: {e}");
-            }
+        if ours
+            && !wanted.contains_key(name)
+            && let Err(e) = manager.delete_port(bridge, name).await
+        {
+            tracing::warn!("removing TrafficControl port {name}: {e}");
         }
     }
     out

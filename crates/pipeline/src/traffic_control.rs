@@ -95,10 +95,10 @@ pub fn traffic_control_flows(plan: &TrafficControlPlan, topo: &Topology) -> (Vec
             let next = if table == Table::TrafficControlEgress { Table::TrafficControlIngress } else { Table::Output };
             let f = match redirect {
                 Some((target, ret, tc)) => {
-                    if let Some(r) = ret {
-                        if let Some(p) = port(tc, r, &mut status) {
-                            return_ports.insert(p);
-                        }
+                    if let Some(r) = ret
+                        && let Some(p) = port(tc, r, &mut status)
+                    {
+                        return_ports.insert(p);
                     }
                     match port(tc, target, &mut status) {
                         Some(p) => {
