@@ -51,6 +51,9 @@ impl PortNo {
         if s.eq_ignore_ascii_case("NONE") {
             return Some(PortNo::ANY);
         }
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         s.parse().ok().map(PortNo)
     }
 
