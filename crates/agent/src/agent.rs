@@ -279,6 +279,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     };
     let mut switch: Option<Switch> = None;
     let mut dirty = false;
+    // Realizing before both inputs have arrived would compile a node without its pods (or its
+    // policies) and briefly remove their flows, e.g. right after an agent restart.
+    let (mut have_manifests, mut have_interfaces) = (false, false);
     let mut failures = 0usize;
     let mut retry_at: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
@@ -290,6 +293,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             snapshot = snapshots.recv() => {
                 match snapshot {
                     Some(Ok(s)) => {
+                        have_manifests = true;
                         state.cluster = Cluster::from_sources(
                             s.files.iter().map(|(p, t)| (p.to_str().unwrap_or("?"), t.as_str())),
                         );
@@ -302,6 +306,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             }
             set = interfaces.next() => {
                 let Some(set) = set else { return Ok(()) };
+                have_interfaces = true;
                 let rows: Vec<InterfaceRow> = set.interfaces.values().map(InterfaceRow::from).collect();
                 state.ports = local_ports(&rows);
                 state.tunnel_ofport = set
@@ -323,7 +328,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 dirty = true;
             }
         }
-        if !dirty {
+        if !dirty || !have_manifests || !have_interfaces {
             continue;
         }
         // Coalesce a burst of changes into one realization.

@@ -68,7 +68,11 @@ fn restarting_an_agent_keeps_an_established_cross_node_stream_and_removes_stale_
     let sw = r.tb.switch("node-2").unwrap();
     sw.ofctl("add-flow", "br-int", &["table=50,priority=7,ip,nw_dst=10.99.0.1,actions=drop"]).unwrap();
     r.tb.start_agent("node-2").unwrap();
-    r.tb.sync(Duration::from_secs(30)).unwrap();
+    let report = r.tb.sync(Duration::from_secs(30)).unwrap();
+    // The restarted agent changed the switch once (the stale flow's delete): it did not
+    // realize a node without its pods or policies first.
+    let (_, status) = report.iter().find(|(n, _)| n == "node-2").unwrap();
+    assert_eq!(status.generation, 1, "{status:?}");
     std::thread::sleep(Duration::from_millis(300));
 
     let report = stream.stop();
