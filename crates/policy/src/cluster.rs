@@ -128,21 +128,32 @@ impl Cluster {
     }
 
     /// Pods of `namespace` (or of every namespace whose labels match `namespaces`) whose labels
-    /// match `pods`; hostNetwork pods never match.
+    /// match `pods`; hostNetwork pods never match. In key order.
     pub fn select<'a>(
         &'a self,
         namespace: NamespaceScope<'a>,
         pods: Option<&'a Selector>,
     ) -> impl Iterator<Item = &'a Pod> + 'a {
-        self.policy_pods().filter(move |p| {
-            let in_scope = match namespace {
-                NamespaceScope::Named(ns) => p.key.namespace == ns,
-                NamespaceScope::Matching(sel) => {
-                    self.namespaces.get(&p.key.namespace).is_some_and(|ns| sel.matches(&ns.labels))
-                }
-            };
-            in_scope && pods.is_none_or(|s| s.matches(&p.labels))
-        })
+        // Pods are keyed by (namespace, name): each namespace is one range of the map, so a
+        // selection never looks at the pods of other namespaces.
+        let namespaces: Vec<&'a str> = match namespace {
+            NamespaceScope::Named(ns) => vec![ns],
+            NamespaceScope::Matching(sel) => {
+                self.namespaces.values().filter(|ns| sel.matches(&ns.labels)).map(|ns| ns.name.as_str()).collect()
+            }
+        };
+        namespaces
+            .into_iter()
+            .flat_map(move |ns| self.pods_in(ns))
+            .filter(move |p| !p.host_network && pods.is_none_or(|s| s.matches(&p.labels)))
+    }
+
+    /// Every pod of one namespace, in name order.
+    pub fn pods_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.pods
+            .range(PodKey::new(namespace, "")..)
+            .take_while(move |(k, _)| k.namespace == namespace)
+            .map(|(_, p)| p)
     }
 }
 

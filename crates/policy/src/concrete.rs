@@ -157,6 +157,11 @@ fn peer_addrs(cluster: &Cluster, peers: &Peers) -> PeerAddrs {
 /// Destination pods an egress rule's peers can reach, for resolving named ports: the pods of
 /// the set, pods whose address lies in a block, or every pod for `Any`.
 fn egress_destinations<'a>(cluster: &'a Cluster, peers: &Peers) -> Vec<&'a Pod> {
+    if let Peers::Set { pods, blocks } = peers
+        && blocks.is_empty()
+    {
+        return pods.iter().filter_map(|k| cluster.pod(k)).filter(|p| !p.host_network).collect();
+    }
     cluster
         .policy_pods()
         .filter(|p| match peers {
