@@ -9,7 +9,7 @@ echo, list_dbs), changes the database with ovs-vsctl while each session listens,
 saves every byte the server sent. Daemons are stopped by pid, the namespace deleted.
 
 Usage (as root): record_seeds.py [FUZZ_DIR]   (default: this script's directory)
-Writes corpus/framing/seed-<session> (read sizes + stream) and corpus/monitor_update/
+Writes seeds/framing/seed-<session> (read sizes + stream) and seeds/monitor_update/
 seed-<session> (session selector + stream) under FUZZ_DIR, and the same for a few
 streams written from ovsdb-server(7) where a standalone server cannot produce them
 (non-zero last-txn-ids, a monitor_cond_since resume with found=true, a server echo).
@@ -287,12 +287,12 @@ def main(fuzz_dir):
         streams[name] = "".join(json.dumps(m, separators=(",", ":")) for m in msgs).encode()
         SELECTORS[name] = [selector]
     for target in ("framing", "monitor_update"):
-        os.makedirs(f"{fuzz_dir}/corpus/{target}", exist_ok=True)
+        os.makedirs(f"{fuzz_dir}/seeds/{target}", exist_ok=True)
     for name, stream in streams.items():
         for i, reads in enumerate(READS):
-            open(f"{fuzz_dir}/corpus/framing/seed-{name}-{i}", "wb").write(reads + stream)
+            open(f"{fuzz_dir}/seeds/framing/seed-{name}-{i}", "wb").write(reads + stream)
         for sel in SELECTORS[name]:
-            open(f"{fuzz_dir}/corpus/monitor_update/seed-{name}-{sel:02x}", "wb").write(bytes([sel]) + stream)
+            open(f"{fuzz_dir}/seeds/monitor_update/seed-{name}-{sel:02x}", "wb").write(bytes([sel]) + stream)
 
 
 if __name__ == "__main__":
