@@ -22,7 +22,14 @@ pub enum FramingError {
     /// More closing than opening braces/brackets.
     #[error("unbalanced brackets in message")]
     Unbalanced,
+    /// A message still open after [`MAX_MESSAGE_BYTES`]: a broken or hostile peer.
+    #[error("a message is over {MAX_MESSAGE_BYTES} bytes and still not complete")]
+    TooLarge,
 }
+
+/// The largest message accepted. Initial monitor replies of big databases run to tens of MB;
+/// past this a peer is broken, and buffering on would only exhaust memory.
+pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// Incremental message splitter: [`Framer::push`] bytes, then take messages with
 /// [`Framer::next_message`] until it returns `Ok(None)`.
@@ -105,6 +112,9 @@ impl Framer {
                 _ => {}
             }
         }
+        if self.depth > 0 && self.pos - self.start > MAX_MESSAGE_BYTES {
+            return Err(FramingError::TooLarge);
+        }
         Ok(None)
     }
 }
@@ -113,6 +123,15 @@ impl Framer {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_message_that_never_ends_is_refused_past_the_limit() {
+        let mut f = Framer::new();
+        f.push(b"{\"a\":\"");
+        assert_eq!(f.next_message(), Ok(None));
+        f.push(&vec![b'x'; MAX_MESSAGE_BYTES]);
+        assert_eq!(f.next_message(), Err(FramingError::TooLarge));
+    }
 
     const RECORDED: &str = concat!(
         r#"{"id":"echo","method":"echo","params":[]}"#,
