@@ -88,9 +88,24 @@ fn arrow<'a>(item: &Item<'a>) -> Result<(&'a str, &'a str), ParseError> {
         .ok_or_else(|| ParseError::new(item.text, format!("{}: expected SRC->DST", item.key)))
 }
 
+/// Whether actions may write the field (OVS's "Read-only" fields in meta-flow.h may not be).
+fn writable(f: Field) -> bool {
+    use Field::*;
+    !matches!(
+        f,
+        PacketType | DpHash | RecircId | ConjId | ActsetOutput | CtState | CtZone | CtNwSrc | CtNwDst | CtIpv6Src
+            | CtIpv6Dst | CtNwProto | CtTpSrc | CtTpDst | EthType | IpProto | IpFrag | TcpFlags | MplsBos
+    )
+}
+
+fn check_writable(f: Field, token: &str) -> Result<(), ParseError> {
+    if writable(f) { Ok(()) } else { Err(ParseError::new(token, format!("{f} is read-only"))) }
+}
+
 fn set_field(field_name: &str, value: &str, token: &str, names: Option<&Names>) -> Result<Action, ParseError> {
     let field = Field::from_name(field_name)
         .ok_or_else(|| ParseError::new(token, format!("{field_name} is not a valid OXM field name")))?;
+    check_writable(field, token)?;
     let (v, m) = parse_field_value(field, value, names)?;
     let mask = match m {
         Some(m) if m == field.full_mask() => None,
@@ -138,6 +153,7 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
         "load" => {
             let (value, dst) = arrow(item)?;
             let dst = parse_subfield(dst)?;
+            check_writable(dst.field, item.text)?;
             let value = parse_uint(value).ok_or_else(|| ParseError::new(item.text, "load: cannot parse integer value"))?;
             if dst.n_bits < 128 && value >> dst.n_bits != 0 {
                 return Err(ParseError::new(item.text, format!("load: value {value:#x} does not fit into {} bits", dst.n_bits)));
@@ -147,6 +163,7 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
         "move" => {
             let (src, dst) = arrow(item)?;
             let (src, dst) = (parse_subfield(src)?, parse_subfield(dst)?);
+            check_writable(dst.field, item.text)?;
             if src.n_bits != dst.n_bits {
                 return Err(ParseError::new(
                     item.text,
