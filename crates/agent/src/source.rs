@@ -69,7 +69,14 @@ pub fn watch(
     use notify::Watcher;
     std::fs::create_dir_all(&dir).map_err(notify::Error::io)?;
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the manifests raises access events (open, close-nowrite); reacting to them
+        // would make every rescan trigger the next one.
+        if let Ok(e) = &event
+            && matches!(e.kind, notify::EventKind::Access(_))
+        {
+            return;
+        }
         let _ = event_tx.send(());
     })?;
     watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
