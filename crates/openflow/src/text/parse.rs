@@ -66,7 +66,14 @@ pub fn parse_table(s: &str, names: Option<&Names>) -> Result<u8, ParseError> {
 
 fn parse_flags(s: &str, names: &[(u32, &str)], all: u32, what: &str) -> Result<(u128, Option<u128>), ParseError> {
     let bad = |m: &str| ParseError::new(s, format!("{what}: {m}"));
-    let find = |name: &str| names.iter().find(|(_, n)| *n == name).map(|(b, _)| *b);
+    // Unnamed bits are written `[hex]`, as OVS prints and parses them (`tcp_flags=+[200]`).
+    let find = |name: &str| {
+        names.iter().find(|(_, n)| *n == name).map(|(b, _)| *b).or_else(|| {
+            let hex = name.strip_prefix('[')?.strip_suffix(']')?;
+            let bit = u32::from_str_radix(hex, 16).ok()?;
+            (bit.is_power_of_two() && bit & all != 0).then_some(bit)
+        })
+    };
     if s.starts_with('+') || s.starts_with('-') {
         let (mut v, mut m) = (0u32, 0u32);
         let mut rest = s;

@@ -143,3 +143,9 @@ fn named_ports_and_tables_resolve_through_names() {
     assert_eq!(f.table_id, 3);
     assert_eq!(f.matches.exact(Field::InPort), Some(7));
 }
+
+#[test]
+fn unnamed_tcp_flag_bits_print_and_parse_in_brackets() {
+    assert_eq!(canon("tcp,tcp_flags=0x202,actions=drop"), "tcp,tcp_flags=syn|[200] actions=drop");
+    assert_eq!(canon("tcp,tcp_flags=+[200]-syn,actions=drop"), "tcp,tcp_flags=-syn+[200] actions=drop");
+}
