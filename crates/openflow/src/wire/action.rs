@@ -143,6 +143,9 @@ pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
             }
             // Canonical form (what the encoder writes back): an all-ones mask is no mask, and
             // value bits outside the mask are not set.
+            if (value | mask.unwrap_or(0)) & !field.full_mask() != 0 {
+                return Err(r.invalid(format!("set_field value wider than {field} ({} bits)", field.bits())));
+            }
             let mask = mask.filter(|m| *m != field.full_mask());
             Action::SetField { field, value: value & mask.unwrap_or(u128::MAX), mask }
         }
