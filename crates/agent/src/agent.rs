@@ -92,7 +92,6 @@ struct State {
     snapshot: Snapshot,
     cluster: Cluster,
     ports: LocalPorts,
-    tunnel_ofport: Option<u32>,
     /// Every Interface row, by name (TrafficControl ports, ofports by name).
     interfaces: std::sync::Arc<BTreeMap<String, ovsdb::tables::Interface>>,
     ports_by_name: BTreeMap<String, u32>,
@@ -110,7 +109,7 @@ impl State {
             node: self.config.node.clone(),
             gateway_ip,
             gateway_mac: Topology::gateway_mac_for(gateway_ip),
-            tunnel_ofport: self.tunnel_ofport,
+            tunnel_ofport: self.ports_by_name.get(TUNNEL_PORT).copied(),
             local_pods: self.ports.pods.clone(),
             remote_nodes: pipeline::compile::remote_nodes(&self.cluster, &self.config.node),
             ports: self.ports_by_name.clone(),
@@ -271,7 +270,6 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         snapshot: Snapshot::default(),
         cluster: Cluster::default(),
         ports: LocalPorts::default(),
-        tunnel_ofport: None,
         interfaces: Default::default(),
         ports_by_name: BTreeMap::new(),
         tc_port_errors: BTreeMap::new(),
@@ -309,12 +307,6 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 have_interfaces = true;
                 let rows: Vec<InterfaceRow> = set.interfaces.values().map(InterfaceRow::from).collect();
                 state.ports = local_ports(&rows);
-                state.tunnel_ofport = set
-                    .interfaces
-                    .get(TUNNEL_PORT)
-                    .and_then(|i| i.ofport)
-                    .filter(|p| *p > 0)
-                    .map(|p| p as u32);
                 state.ports_by_name = set
                     .interfaces
                     .values()
