@@ -89,7 +89,7 @@ fn applied_to_match(direction: Direction, ofport: u32) -> Match {
     }
 }
 
-fn peer_matches(direction: Direction, blocks: &[policy::AddrBlock]) -> Vec<Match> {
+fn peer_matches(direction: Direction, blocks: &[policy::IpBlock]) -> Vec<Match> {
     let field = match direction {
         Direction::Egress => Field::Ipv4Dst,
         Direction::Ingress => Field::Ipv4Src,

@@ -12,42 +12,12 @@
 //!
 //! Everything is sorted, so equal input gives equal output.
 use crate::cluster::Cluster;
-use crate::netpol::{Direction, PortMatch, Service};
+use crate::netpol::{Direction, IpBlock, PortMatch, Service};
 use crate::objects::{Pod, PodKey};
 use crate::protocol::Protocol;
 use crate::rules::{Action, Endpoint, Origin, Peers, Rule, RuleId, RuleSet, Services, Tier};
-use ipnetwork::IpNetwork;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::net::IpAddr;
-
-/// An address block with exceptions, all canonical.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct AddrBlock {
-    /// The block.
-    pub cidr: IpNetwork,
-    /// Sub-blocks excluded from it.
-    pub except: Vec<IpNetwork>,
-}
-
-impl AddrBlock {
-    /// One address.
-    pub fn host(ip: IpAddr) -> Self {
-        let prefix = if ip.is_ipv4() { 32 } else { 128 };
-        AddrBlock { cidr: IpNetwork::new(ip, prefix).expect("full-length prefix is valid"), except: Vec::new() }
-    }
-}
-
-impl fmt::Display for AddrBlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.cidr)?;
-        for e in &self.except {
-            write!(f, " except {e}")?;
-        }
-        Ok(())
-    }
-}
 
 /// Peer addresses of a concrete rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -55,7 +25,7 @@ pub enum PeerAddrs {
     /// Every address.
     Any,
     /// These blocks, sorted and deduplicated (may be empty: matches nothing).
-    Blocks(Vec<AddrBlock>),
+    Blocks(Vec<IpBlock>),
 }
 
 /// A protocol with an inclusive destination port range; `0..=65535` means every port.
@@ -134,8 +104,8 @@ fn resolve_named(list: &[Service], pod: &Pod) -> Vec<PortRange> {
     out
 }
 
-fn pod_blocks<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<AddrBlock> {
-    let mut out: Vec<AddrBlock> = pods.into_iter().flat_map(|p| p.ips.iter().map(|ip| AddrBlock::host(*ip))).collect();
+fn pod_blocks<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<IpBlock> {
+    let mut out: Vec<IpBlock> = pods.into_iter().flat_map(|p| p.ips.iter().map(|ip| IpBlock::host(*ip))).collect();
     out.sort();
     out.dedup();
     out
@@ -146,7 +116,7 @@ fn peer_addrs(cluster: &Cluster, peers: &Peers) -> PeerAddrs {
         Peers::Any => PeerAddrs::Any,
         Peers::Set { pods, blocks } => {
             let mut out = pod_blocks(pods.iter().filter_map(|k| cluster.pod(k)));
-            out.extend(blocks.iter().map(|b| AddrBlock { cidr: b.cidr, except: b.except.clone() }));
+            out.extend(blocks.iter().map(|b| IpBlock { cidr: b.cidr, except: b.except.clone() }));
             out.sort();
             out.dedup();
             PeerAddrs::Blocks(out)

@@ -28,7 +28,7 @@ pub mod traffic_control;
 pub mod truth_table;
 
 pub use cluster::Cluster;
-pub use concrete::{AddrBlock, ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
+pub use concrete::{ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
 pub use evaluate::{Decision, Outcome, Packet, Verdict, evaluate};
 pub use manifest::{Manifests, Object, ObjectError};
 pub use model::{ClusterModel, ModelPod};

@@ -51,6 +51,12 @@ pub struct IpBlock {
 }
 
 impl IpBlock {
+    /// One address (`/32` or `/128`).
+    pub fn host(ip: IpAddr) -> Self {
+        let prefix = if ip.is_ipv4() { 32 } else { 128 };
+        IpBlock { cidr: IpNetwork::new(ip, prefix).expect("full-length prefix is valid"), except: Vec::new() }
+    }
+
     /// Whether `ip` lies in the block and in none of its exceptions.
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.cidr.contains(ip) && !self.except.iter().any(|e| e.contains(ip))

@@ -1,7 +1,7 @@
 //! The compile-facing form: named ports resolved per pod, peers as addresses, stable output.
 mod common;
 use common::{cluster, ip, np};
-use policy::{AddrBlock, ConcreteServices, Direction, Endpoint, PeerAddrs, PodKey, PortRange, Protocol};
+use policy::{ConcreteServices, IpBlock, Direction, Endpoint, PeerAddrs, PodKey, PortRange, Protocol};
 use std::collections::BTreeSet;
 
 fn pods(keys: &[&str]) -> BTreeSet<Endpoint> {
@@ -34,9 +34,9 @@ fn egress_named_port_splits_by_destination_pod() {
     let c = cluster(&np("x", "p", "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{port: web}]}]}"));
     let parts = c.rules().concrete(&c);
     assert_eq!(parts.len(), 2, "{parts:#?}");
-    assert_eq!(parts[0].peers, PeerAddrs::Blocks(vec![AddrBlock::host(ip("y/b"))]));
+    assert_eq!(parts[0].peers, PeerAddrs::Blocks(vec![IpBlock::host(ip("y/b"))]));
     assert_eq!(parts[0].services, ConcreteServices::List(vec![tcp(8080, 8080)]));
-    assert_eq!(parts[1].peers, PeerAddrs::Blocks(vec![AddrBlock::host(ip("y/c"))]));
+    assert_eq!(parts[1].peers, PeerAddrs::Blocks(vec![IpBlock::host(ip("y/c"))]));
     assert_eq!(parts[1].services, ConcreteServices::List(vec![tcp(9090, 9090)]));
     assert!(parts.iter().all(|p| p.direction == Direction::Egress && p.applied_to == pods(&["x/a"])));
 }
@@ -47,8 +47,8 @@ fn peer_pods_become_host_blocks_next_to_ip_blocks() {
     let parts = c.rules().concrete(&c);
     assert_eq!(parts.len(), 1);
     let blocks = vec![
-        AddrBlock::host(ip("x/b")),
-        AddrBlock { cidr: "172.16.0.0/12".parse().unwrap(), except: vec!["172.16.1.0/24".parse().unwrap()] },
+        IpBlock::host(ip("x/b")),
+        IpBlock { cidr: "172.16.0.0/12".parse().unwrap(), except: vec!["172.16.1.0/24".parse().unwrap()] },
     ];
     assert_eq!(parts[0].peers, PeerAddrs::Blocks(blocks));
     assert_eq!(parts[0].services, ConcreteServices::Any);
@@ -91,5 +91,5 @@ fn adding_a_pod_changes_only_the_parts_that_name_it() {
     assert_eq!(b.len(), a.len());
     assert_eq!(b[1], a[1], "z/q does not involve y/d");
     let PeerAddrs::Blocks(blocks) = &a[0].peers else { panic!() };
-    assert!(blocks.contains(&AddrBlock::host("10.0.1.99".parse().unwrap())));
+    assert!(blocks.contains(&IpBlock::host("10.0.1.99".parse().unwrap())));
 }

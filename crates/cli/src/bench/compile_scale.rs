@@ -197,8 +197,8 @@ mod tests {
             applied_to: local.iter().cloned().chain([remote]).map(Endpoint::Pod).collect(),
             // 10.0.0.0/8 except 10.0.0.0/9 leaves one CIDR; plus one host.
             peers: PeerAddrs::Blocks(vec![
-                policy::AddrBlock { cidr: "10.0.0.0/8".parse().unwrap(), except: vec!["10.0.0.0/9".parse().unwrap()] },
-                policy::AddrBlock { cidr: "192.168.0.1/32".parse().unwrap(), except: vec![] },
+                policy::IpBlock { cidr: "10.0.0.0/8".parse().unwrap(), except: vec!["10.0.0.0/9".parse().unwrap()] },
+                policy::IpBlock { cidr: "192.168.0.1/32".parse().unwrap(), except: vec![] },
             ]),
             // 8000-8003 is one masked match; 53/UDP another.
             services: ConcreteServices::List(vec![
