@@ -138,6 +138,10 @@ pub struct OxmHeader {
     /// The header's name as OVS prints it in subfields (`NXM_NX_REG0`); for families the
     /// index is appended.
     pub name: &'static str,
+    /// The OpenFlow version (wire byte) the header is standard since, 0 for Nicira/ONF
+    /// extensions usable in any version: OVS encodes a field with its newest header not newer
+    /// than the connection's version (`nxm_field_by_mf_id`).
+    pub since: u8,
 }
 
 /// What must be matched before a field may be matched (OVS "Prerequisites").
@@ -206,9 +210,17 @@ pub struct FieldDef {
     pub count: u8,
 }
 
+/// OpenFlow 1.2, 1.3 and 1.5 as `since` values (the version bytes).
+const OF12: u8 = 0x03;
+const OF13: u8 = 0x04;
+const OF15: u8 = 0x06;
+
 macro_rules! h {
-    ($class:ident, $code:expr, $name:expr) => {
-        OxmHeader { class: OxmClass::$class, code: $code, name: $name }
+    // Standard OXM classes default to OpenFlow 1.2 (where OXM began), extensions to 0.
+    (OpenFlowBasic, $code:expr, $name:expr) => { h!(OpenFlowBasic, $code, $name, OF12) };
+    ($class:ident, $code:expr, $name:expr) => { h!($class, $code, $name, 0) };
+    ($class:ident, $code:expr, $name:expr, $since:expr) => {
+        OxmHeader { class: OxmClass::$class, code: $code, name: $name, since: $since }
     };
 }
 
@@ -241,7 +253,7 @@ const X: bool = false;
 /// the printer.
 pub static FIELDS: &[FieldDef] = &[
     row!(Field::PacketType, "packet_type", [], 32, 4, X, None, PacketType,
-        [h!(OpenFlowBasic, 44, "OXM_OF_PACKET_TYPE")]),
+        [h!(OpenFlowBasic, 44, "OXM_OF_PACKET_TYPE", OF15)]),
     row!(Field::DpHash, "dp_hash", [], 32, 4, M, None, Hex,
         [h!(Nxm1, 35, "NXM_NX_DP_HASH"), h!(Nicira, 0, "NXOXM_ET_DP_HASH")]),
     row!(Field::RecircId, "recirc_id", [], 32, 4, X, None, Decimal,
@@ -253,7 +265,7 @@ pub static FIELDS: &[FieldDef] = &[
     row!(Field::InPort16, "in_port", [], 16, 2, X, None, Port,
         [h!(Nxm0, 0, "NXM_OF_IN_PORT")]),
     row!(Field::ActsetOutput, "actset_output", [], 32, 4, X, None, Port,
-        [h!(OpenFlowBasic, 43, "OXM_OF_ACTSET_OUTPUT"), h!(Onf, 43, "ONFOXM_ET_ACTSET_OUTPUT")]),
+        [h!(OpenFlowBasic, 43, "OXM_OF_ACTSET_OUTPUT", OF15), h!(Onf, 43, "ONFOXM_ET_ACTSET_OUTPUT", OF13)]),
     row!(Field::PktMark, "pkt_mark", [], 32, 4, M, None, Hex,
         [h!(Nxm1, 33, "NXM_NX_PKT_MARK")]),
     row!(Field::CtState, "ct_state", [], 8, 4, M, None, CtState,
@@ -281,11 +293,11 @@ pub static FIELDS: &[FieldDef] = &[
     row!(Field::Reg(0), "reg", [], 32, 4, M, None, Hex,
         [h!(Nxm1, 0, "NXM_NX_REG")], 16),
     row!(Field::Xreg(0), "xreg", [], 64, 8, M, None, Hex,
-        [h!(PacketRegs, 0, "OXM_OF_PKT_REG")], 8),
+        [h!(PacketRegs, 0, "OXM_OF_PKT_REG", OF13)], 8),
     row!(Field::Xxreg(0), "xxreg", [], 128, 16, M, None, Hex,
         [h!(Nxm1, 111, "NXM_NX_XXREG")], 4),
     row!(Field::TunId, "tun_id", ["tunnel_id"], 64, 8, M, None, Hex,
-        [h!(OpenFlowBasic, 38, "OXM_OF_TUNNEL_ID"), h!(Nxm1, 16, "NXM_NX_TUN_ID")]),
+        [h!(OpenFlowBasic, 38, "OXM_OF_TUNNEL_ID", OF13), h!(Nxm1, 16, "NXM_NX_TUN_ID")]),
     row!(Field::TunFlags, "tun_flags", [], 1, 2, M, None, TunFlags,
         [h!(Nxm1, 104, "NXM_NX_TUN_FLAGS")]),
     row!(Field::TunSrc, "tun_src", [], 32, 4, M, None, Ipv4,
@@ -319,7 +331,7 @@ pub static FIELDS: &[FieldDef] = &[
     row!(Field::MplsTc, "mpls_tc", [], 3, 1, X, Mpls, Decimal,
         [h!(OpenFlowBasic, 35, "OXM_OF_MPLS_TC")]),
     row!(Field::MplsBos, "mpls_bos", [], 1, 1, X, Mpls, Decimal,
-        [h!(OpenFlowBasic, 36, "OXM_OF_MPLS_BOS")]),
+        [h!(OpenFlowBasic, 36, "OXM_OF_MPLS_BOS", OF13)]),
     row!(Field::MplsTtl, "mpls_ttl", [], 8, 1, X, Mpls, Decimal,
         [h!(Nxm1, 30, "NXM_NX_MPLS_TTL")]),
     row!(Field::Ipv4Src, "ip_src", ["nw_src"], 32, 4, M, Ipv4, Ipv4,
@@ -359,7 +371,7 @@ pub static FIELDS: &[FieldDef] = &[
     row!(Field::TcpDst, "tcp_dst", ["tp_dst"], 16, 2, M, Tcp, Decimal,
         [h!(OpenFlowBasic, 14, "OXM_OF_TCP_DST"), h!(Nxm0, 10, "NXM_OF_TCP_DST")]),
     row!(Field::TcpFlags, "tcp_flags", [], 12, 2, M, Tcp, TcpFlags,
-        [h!(OpenFlowBasic, 42, "OXM_OF_TCP_FLAGS"), h!(Onf, 42, "ONFOXM_ET_TCP_FLAGS"),
+        [h!(OpenFlowBasic, 42, "OXM_OF_TCP_FLAGS", OF15), h!(Onf, 42, "ONFOXM_ET_TCP_FLAGS", OF13),
          h!(Nxm1, 34, "NXM_NX_TCP_FLAGS")]),
     row!(Field::UdpSrc, "udp_src", [], 16, 2, M, Udp, Decimal,
         [h!(OpenFlowBasic, 15, "OXM_OF_UDP_SRC"), h!(Nxm0, 11, "NXM_OF_UDP_SRC")]),
@@ -439,6 +451,17 @@ impl Field {
         (h.class, h.code + self.index())
     }
 
+    /// The wire header OVS encodes the field with in OpenFlow `version` (a version byte, e.g.
+    /// 0x04 for 1.3): the newest header standard in that version, else the oldest one.
+    pub fn header_for(self, version: u8) -> &'static OxmHeader {
+        let headers = self.def().headers;
+        let usable = headers.iter().filter(|h| h.since <= version);
+        // Among equals the table lists OVS's choice first: `max_by_key` keeps the last of
+        // equals (so iterate reversed), `min_by_key` the first.
+        let newest = usable.rev().max_by_key(|h| h.since);
+        newest.unwrap_or_else(|| headers.iter().min_by_key(|h| h.since).expect("every field has a header"))
+    }
+
     /// The name OVS prints in subfields (`NXM_NX_REG3`, `OXM_OF_METADATA`): the NXM name
     /// when the field has one, else the OXM name.
     pub fn nxm_name(self) -> String {
@@ -479,11 +502,10 @@ impl Field {
         for def in FIELDS {
             if def.count > 1 {
                 for prefix in std::iter::once(def.name).chain(def.headers.iter().map(|h| h.name)) {
-                    if let Some(n) = name.strip_prefix(prefix).and_then(|d| parse_index(d)) {
-                        if n < def.count {
+                    if let Some(n) = name.strip_prefix(prefix).and_then(parse_index)
+                        && n < def.count {
                             return Some(with_index(def.field, n));
                         }
-                    }
                 }
             } else if def.name == name
                 || def.aliases.contains(&name)
@@ -601,6 +623,27 @@ mod tests {
         assert_eq!(Field::from_header(0x0001, 113, None), Some(Field::Xxreg(2)));
         assert_eq!(Field::from_header(0x8001, 5, None), Some(Field::Xreg(5)));
         assert_eq!(Field::Reg(3).nxm_name(), "NXM_NX_REG3");
+    }
+
+    #[test]
+    fn openflow15_headers_are_the_first_listed() {
+        for def in FIELDS {
+            let h = def.field.header_for(OF15);
+            assert_eq!(h.name, def.headers[0].name);
+            assert_eq!(def.field.header().0, h.class);
+        }
+    }
+
+    #[test]
+    fn older_versions_use_the_header_of_their_time() {
+        assert_eq!(Field::ActsetOutput.header_for(OF13).name, "ONFOXM_ET_ACTSET_OUTPUT");
+        assert_eq!(Field::ActsetOutput.header_for(OF12).name, "ONFOXM_ET_ACTSET_OUTPUT");
+        assert_eq!(Field::TcpFlags.header_for(OF13).name, "ONFOXM_ET_TCP_FLAGS");
+        assert_eq!(Field::TcpFlags.header_for(OF12).name, "NXM_NX_TCP_FLAGS");
+        assert_eq!(Field::TunId.header_for(OF12).name, "NXM_NX_TUN_ID");
+        assert_eq!(Field::TunId.header_for(OF13).name, "OXM_OF_TUNNEL_ID");
+        assert_eq!(Field::EthSrc.header_for(OF12).name, "OXM_OF_ETH_SRC");
+        assert_eq!(Field::DpHash.header_for(OF15).name, "NXM_NX_DP_HASH");
     }
 
     #[test]

@@ -356,11 +356,10 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
             s.push(',');
         }
     }
-    if !skip_type {
-        if let Some(t) = dl_type {
+    if !skip_type
+        && let Some(t) = dl_type {
             let _ = write!(s, "dl_type=0x{t:04x},");
         }
-    }
     let is_arp = matches!(dl_type, Some(eth_type::ARP | eth_type::RARP));
     let addr_fields: &[(Field, &str)] = match dl_type {
         Some(eth_type::IPV6) => &[(Ipv6Src, "ipv6_src"), (Ipv6Dst, "ipv6_dst")],
@@ -374,15 +373,14 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
             s.push(',');
         }
     }
-    if dl_type == Some(eth_type::IPV6) {
-        if let Some(e) = g(Ipv6Label) {
+    if dl_type == Some(eth_type::IPV6)
+        && let Some(e) = g(Ipv6Label) {
             let _ = write!(s, "ipv6_label=0x{:05x}", e.value);
             if let Some(m) = e.mask {
                 let _ = write!(s, "/0x{m:05x}");
             }
             s.push(',');
         }
-    }
     if !skip_proto {
         if is_arp {
             if let Some(e) = g(ArpOp) {
@@ -455,13 +453,12 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
             }
         }
     }
-    if proto == Some(ip_proto::TCP) {
-        if let Some(e) = g(TcpFlags) {
+    if proto == Some(ip_proto::TCP)
+        && let Some(e) = g(TcpFlags) {
             s.push_str("tcp_flags=");
             format_flags_masked(s, TCP_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 0xfff);
             s.push(',');
         }
-    }
     if s.len() > start && s.ends_with(',') {
         s.pop();
     }
@@ -554,14 +551,13 @@ fn format_nat(s: &mut String, nat: &Nat) {
             s.push('-');
             addr(s, hi);
         }
-        if let Some((plo, phi)) = nat.ports {
-            if plo != 0 {
+        if let Some((plo, phi)) = nat.ports
+            && plo != 0 {
                 let _ = write!(s, ":{plo}");
                 if phi != 0 && phi != plo {
                     let _ = write!(s, "-{phi}");
                 }
             }
-        }
         s.push(',');
         if nat.persistent {
             s.push_str("persistent,");

@@ -263,7 +263,7 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
             let clause = r.u8()?;
             let n_clauses = r.u8()?;
             let id = r.u32()?;
-            if n_clauses < 2 || n_clauses > 64 || clause >= n_clauses {
+            if !(2..=64).contains(&n_clauses) || clause >= n_clauses {
                 return Err(r.invalid(format!("conjunction clause {clause} of {n_clauses}")));
             }
             Action::Conjunction { id, clause: clause + 1, n_clauses }
@@ -693,29 +693,27 @@ fn encode_nat(nat: &Nat, out: &mut Vec<u8>) {
                 out.put_u32(lo.into());
                 present |= NAT_RANGE_IPV4_MIN;
             }
-            if let IpAddr::V4(hi) = hi {
-                if !hi.is_unspecified() && hi != lo {
+            if let IpAddr::V4(hi) = hi
+                && !hi.is_unspecified() && hi != lo {
                     out.put_u32(hi.into());
                     present |= NAT_RANGE_IPV4_MAX;
                 }
-            }
         }
         Some((IpAddr::V6(lo), hi)) => {
             if !lo.is_unspecified() {
                 out.extend_from_slice(&lo.octets());
                 present |= NAT_RANGE_IPV6_MIN;
             }
-            if let IpAddr::V6(hi) = hi {
-                if !hi.is_unspecified() && hi != lo {
+            if let IpAddr::V6(hi) = hi
+                && !hi.is_unspecified() && hi != lo {
                     out.extend_from_slice(&hi.octets());
                     present |= NAT_RANGE_IPV6_MAX;
                 }
-            }
         }
         None => {}
     }
-    if nat.addrs.is_some() {
-        if let Some((lo, hi)) = nat.ports {
+    if nat.addrs.is_some()
+        && let Some((lo, hi)) = nat.ports {
             if lo != 0 {
                 out.put_u16(lo);
                 present |= NAT_RANGE_PROTO_MIN;
@@ -725,7 +723,6 @@ fn encode_nat(nat: &Nat, out: &mut Vec<u8>) {
                 present |= NAT_RANGE_PROTO_MAX;
             }
         }
-    }
     out[present_at..present_at + 2].copy_from_slice(&present.to_be_bytes());
     end(out, h);
 }

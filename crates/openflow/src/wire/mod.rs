@@ -20,6 +20,10 @@ use nom::number::complete::{be_u8, be_u16, be_u32, be_u64};
 pub use frame::{Frame, FrameError, split_frame};
 pub use message::{Message, decode_message};
 
+/// The OpenFlow version byte for 1.2 (the first with OXM matches).
+pub const OFP12_VERSION: u8 = 0x03;
+/// The OpenFlow version byte for 1.3.
+pub const OFP13_VERSION: u8 = 0x04;
 /// The OpenFlow version byte for 1.5.
 pub const OFP15_VERSION: u8 = 0x06;
 
@@ -58,12 +62,35 @@ pub enum DecodeErrorKind {
     /// A value that breaks a rule of the format.
     #[error("{0}")]
     Invalid(String),
+    /// Input OVS rejects with the named OpenFlow error, e.g. a match entry whose
+    /// prerequisites are missing (`OFPBMC_BAD_PREREQ`) or an action of unknown type
+    /// (`OFPBAC_BAD_TYPE`).
+    #[error("{detail} ({error})")]
+    Rejected {
+        /// OVS's name of the error (`ofperr_get_name`).
+        error: &'static str,
+        /// What was wrong, naming the field or action.
+        detail: String,
+    },
 }
 
 impl DecodeError {
     /// An error in `what` at `offset`.
     pub fn new(what: &'static str, offset: usize, kind: DecodeErrorKind) -> Self {
         DecodeError { kind, offset, what }
+    }
+
+    /// A [`DecodeErrorKind::Rejected`] error.
+    pub fn rejected(what: &'static str, offset: usize, error: &'static str, detail: impl Into<String>) -> Self {
+        DecodeError::new(what, offset, DecodeErrorKind::Rejected { error, detail: detail.into() })
+    }
+
+    /// The name of the OpenFlow error OVS answers the same input with, when known.
+    pub fn ofp_error(&self) -> Option<&'static str> {
+        match self.kind {
+            DecodeErrorKind::Rejected { error, .. } => Some(error),
+            _ => None,
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 //! A match is encoded in the order OVS's `nx_put_raw` uses for OpenFlow 1.5, so encoding the
 //! same match gives the same bytes as ovs-ofctl, and registers are sent as `xreg` pairs.
 
-use super::{DecodeErrorKind, Put, Reader, DecodeError, pad8};
+use super::{DecodeError, DecodeErrorKind, OFP15_VERSION, Put, Reader, pad8};
 use crate::field::{Field, OxmClass, ones};
-use crate::flow_match::{Match, eth_type, ip_proto};
+use crate::flow_match::{Match, eth_type, ip_proto, prereqs_met};
 use crate::port::PortNo;
 
 /// OFPMT_OXM.
@@ -33,12 +33,17 @@ fn wire_bytes(field: Field, class: u16) -> usize {
 
 /// Writes the header of `field` (OpenFlow 1.5 choice) for a payload of `len` value bytes.
 pub fn put_header(out: &mut Vec<u8>, field: Field, has_mask: bool) {
-    let (class, code) = field.header();
+    put_header_for(out, field, has_mask, OFP15_VERSION);
+}
+
+/// Writes the header OVS uses for `field` in OpenFlow `version`.
+fn put_header_for(out: &mut Vec<u8>, field: Field, has_mask: bool, version: u8) {
+    let h = field.header_for(version);
     let n = field.bytes() * if has_mask { 2 } else { 1 };
-    let exp = class.experimenter();
+    let exp = h.class.experimenter();
     let len = n + if exp.is_some() { 4 } else { 0 };
-    out.put_u16(class.class());
-    out.put_u8(code << 1 | u8::from(has_mask));
+    out.put_u16(h.class.class());
+    out.put_u8((h.code + field.index()) << 1 | u8::from(has_mask));
     out.put_u8(len as u8);
     if let Some(e) = exp {
         out.put_u32(e);
@@ -77,6 +82,11 @@ fn get_value(b: &[u8]) -> u128 {
 
 /// Writes one OXM entry: header, value and (when not all ones) the mask.
 pub fn put_entry(out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128>) {
+    put_entry_for(out, field, value, mask, OFP15_VERSION);
+}
+
+/// [`put_entry`] with the header OVS uses in OpenFlow `version`.
+fn put_entry_for(out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128>, version: u8) {
     let n = field.bytes();
     // OVS keeps ct_state and tun_flags narrower than their wire width and so always sends
     // them with a mask; everything else is unmasked when the mask covers the wire bytes.
@@ -84,7 +94,7 @@ pub fn put_entry(out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128
         None if matches!(field, Field::CtState | Field::TunFlags) => Some(field.full_mask()),
         m => m.filter(|m| *m != ones(n as u16 * 8)),
     };
-    put_header(out, field, mask.is_some());
+    put_header_for(out, field, mask.is_some(), version);
     put_value(out, value, n);
     if let Some(m) = mask {
         put_value(out, m, n);
@@ -107,27 +117,20 @@ pub fn read_header(r: &mut Reader<'_>) -> Result<OxmHeaderBits, DecodeError> {
     Ok(OxmHeaderBits { class, code: fh >> 1, has_mask: fh & 1 == 1, payload_len, experimenter })
 }
 
-/// Reads one OXM entry: (field, value, mask).
+/// Reads one OXM entry: (field, value, mask). An unknown field is `OFPBMC_BAD_FIELD` and a
+/// payload of the wrong size `OFPBMC_BAD_LEN`, as OVS answers.
 pub fn read_entry(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), DecodeError> {
     let at = r.pos();
     let h = read_header(r)?;
     let field = Field::from_header(h.class, h.code, h.experimenter).ok_or_else(|| {
-        DecodeError::new(
-            "OXM",
-            at,
-            DecodeErrorKind::Unknown {
-                what: "OXM field",
-                code: u64::from(h.class) << 8 | u64::from(h.code),
-            },
-        )
+        let exp = h.experimenter.map(|e| format!(" (experimenter {e:#x})")).unwrap_or_default();
+        DecodeError::rejected("OXM", at, "OFPBMC_BAD_FIELD", format!("unknown OXM field {:#06x}:{}{exp}", h.class, h.code))
     })?;
     let n = wire_bytes(field, h.class);
     let want = if h.has_mask { 2 * n } else { n };
     if h.payload_len != want {
-        return Err(DecodeError::new("OXM", at, DecodeErrorKind::Invalid(format!(
-            "{field}: payload length {} (expected {want})",
-            h.payload_len
-        ))));
+        let detail = format!("{field}: payload length {} (expected {want})", h.payload_len);
+        return Err(DecodeError::rejected("OXM", at, "OFPBMC_BAD_LEN", detail));
     }
     let mut value = get_value(r.take(n)?);
     let mut mask = if h.has_mask { Some(get_value(r.take(n)?)) } else { None };
@@ -138,14 +141,61 @@ pub fn read_entry(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), Dec
     Ok((field, value, mask))
 }
 
-/// Decodes the OXM entries of a match body into a canonical [`Match`].
+/// Why OVS's strict match decoding (`nx_pull_raw`) refuses the entry `field=value/mask` after
+/// the entries already in `m`: OVS's error name and a description.
+fn refuse_entry(m: &Match, field: Field, value: u128, mask: Option<u128>) -> Option<(&'static str, String)> {
+    let wire_ones = ones(field.bytes() as u16 * 8);
+    if let Some(mk) = mask {
+        if value & !mk != 0 {
+            return Some(("OFPBMC_BAD_WILDCARDS", format!("{field}: value {value:#x} has 1-bits where the mask {mk:#x} has 0-bits")));
+        }
+        if !field.def().maskable && mk != 0 && mk != wire_ones {
+            return Some(("OFPBMC_BAD_MASK", format!("{field} cannot be matched with mask {mk:#x}")));
+        }
+    }
+    let is_port = matches!(field, Field::InPort | Field::ActsetOutput);
+    // OVS keeps arp_op in 8 bits, and maps 32-bit ports only below 0xff00 or from 0xffffff00.
+    if value & !field.full_mask() != 0
+        || field == Field::ArpOp && value > 0xff
+        || is_port && (0xff00..PortNo::MAX.0 as u128).contains(&value)
+    {
+        return Some(("OFPBMC_BAD_VALUE", format!("{field}: bad value {value:#x}")));
+    }
+    let vlan_present = || m.get(Field::VlanTci).is_some_and(|t| t.value & 0x1000 != 0);
+    if !prereqs_met(field, m) || field == Field::VlanPcp && !vlan_present() {
+        return Some(("OFPBMC_BAD_PREREQ", format!("{field} is matched without its prerequisites")));
+    }
+    let matched = |f: Field, bits: u128| m.get(f).is_some_and(|e| e.effective_mask() & bits != 0);
+    let dup = match field {
+        Field::Xreg(n) => (0..2).any(|i| matched(Field::Reg(2 * n + i), u128::MAX)),
+        Field::Xxreg(n) => (0..4).any(|i| matched(Field::Reg(4 * n + i), u128::MAX)),
+        Field::VlanVid => matched(Field::VlanTci, 0x1fff),
+        Field::VlanPcp => matched(Field::VlanTci, 0xe000),
+        Field::IpDscp => matched(Field::NwTos, u128::MAX),
+        Field::InPort16 => matched(Field::InPort, u128::MAX),
+        f => matched(f, u128::MAX),
+    };
+    dup.then(|| ("OFPBMC_DUP_FIELD", format!("{field} is matched twice")))
+}
+
+/// Decodes the OXM entries of a match body into a canonical [`Match`], refusing what OVS's
+/// strict decoding refuses, with OVS's error (see [`DecodeError::ofp_error`]): unknown fields,
+/// value bits outside the mask, bad masks and values, a field before its prerequisites, and a
+/// field matched twice.
 pub fn decode_oxms(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
     let mut m = Match::new();
     while r.remaining() > 0 {
         let at = r.pos();
-        let (field, value, mask) = read_entry(r)?;
-        m.set(field, value, mask)
-            .map_err(|e| DecodeError::new("OXM", at, DecodeErrorKind::Invalid(e.to_string())))?;
+        let (field, value, mask) = read_entry(r).map_err(|e| match e.kind {
+            DecodeErrorKind::Truncated => DecodeError::rejected("OXM", at, "OFPBMC_BAD_LEN", "truncated entry"),
+            _ => e,
+        })?;
+        if let Some((error, detail)) = refuse_entry(&m, field, value, mask) {
+            return Err(DecodeError::rejected("OXM", at, error, detail));
+        }
+        // Mask bits beyond the field's width mean nothing (OVS drops them too).
+        m.set(field, value, mask.map(|mk| mk & field.full_mask()))
+            .map_err(|e| DecodeError::rejected("OXM", at, "OFPBMC_BAD_VALUE", e.to_string()))?;
     }
     // OpenFlow 1.5 matches the priority only together with a present VLAN (vlan_vid's 0x1000
     // bit); an NXM vlan_tci outside that cannot be written back, so it is refused.
@@ -155,10 +205,6 @@ pub fn decode_oxms(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
         if pcp != 0 && (pcp != 0xe000 || mask & 0x1000 == 0 || v & 0x1000 == 0) {
             return Err(r.invalid(format!("vlan_tci {v:#06x}/{mask:#06x} has no OpenFlow 1.5 form")));
         }
-    }
-    // As OVS (OFPBMC_BAD_PREREQ): the encoder could not write such a match back.
-    if let Some(f) = m.unmet_prereq() {
-        return Err(r.invalid(format!("{f} is matched without its prerequisites")));
     }
     Ok(m)
 }
@@ -191,16 +237,25 @@ pub fn encode_match(m: &Match, out: &mut Vec<u8>) {
     pad8(out, start);
 }
 
-/// Puts the entry for `field` if matched.
-fn put_if(out: &mut Vec<u8>, m: &Match, field: Field) {
-    if let Some(e) = m.get(field) {
-        put_entry(out, field, e.value, e.mask);
-    }
+/// Writes the OXM entries of `m` in OVS's order, as OVS does in OpenFlow 1.5.
+pub fn put_oxms(m: &Match, out: &mut Vec<u8>) {
+    put_oxms_for(m, OFP15_VERSION, out);
 }
 
-/// Writes the OXM entries of `m` in OVS's order.
-pub fn put_oxms(m: &Match, out: &mut Vec<u8>) {
+/// Writes the OXM entries of `m` as OVS's `nx_put_raw` does for OpenFlow `version` (a version
+/// byte, 1.2 or later): the same order, but each field with the header of that version
+/// (e.g. `ONFOXM_ET_ACTSET_OUTPUT` before 1.5) and, before 1.5, registers as 32-bit
+/// `NXM_NX_REG<N>` instead of `OXM_OF_PKT_REG<N>` pairs.
+pub fn put_oxms_for(m: &Match, version: u8, out: &mut Vec<u8>) {
     use Field::*;
+    let put_entry = |out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128>| {
+        put_entry_for(out, field, value, mask, version);
+    };
+    let put_if = |out: &mut Vec<u8>, m: &Match, field: Field| {
+        if let Some(e) = m.get(field) {
+            put_entry_for(out, field, e.value, e.mask, version);
+        }
+    };
     for f in [PacketType, DpHash, RecircId, ConjId, InPort, ActsetOutput, EthSrc, EthDst, EthType] {
         put_if(out, m, f);
     }
@@ -261,7 +316,12 @@ pub fn put_oxms(m: &Match, out: &mut Vec<u8>) {
     for f in [TunId, TunFlags, TunSrc, TunDst, TunIpv6Src, TunIpv6Dst, TunGbpId, TunGbpFlags] {
         put_if(out, m, f);
     }
-    for x in 0..8u8 {
+    if version < OFP15_VERSION {
+        for i in 0..16 {
+            put_if(out, m, Reg(i));
+        }
+    }
+    for x in (0..8u8).filter(|_| version >= OFP15_VERSION) {
         let hi = m.get(Reg(2 * x));
         let lo = m.get(Reg(2 * x + 1));
         if hi.is_none() && lo.is_none() {
@@ -325,6 +385,7 @@ mod tests {
         let bytes = [0x00, 0x01, 0x7f << 1, 4, 0, 0, 0, 0];
         let mut r = Reader::new(&bytes, "test");
         let e = decode_oxms(&mut r).unwrap_err();
-        assert!(matches!(e.kind, DecodeErrorKind::Unknown { what: "OXM field", .. }), "{e}");
+        assert_eq!(e.ofp_error(), Some("OFPBMC_BAD_FIELD"));
+        assert_eq!(e.to_string(), "OXM at byte 0: unknown OXM field 0x0001:127 (OFPBMC_BAD_FIELD)");
     }
 }
