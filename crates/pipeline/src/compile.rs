@@ -1,11 +1,11 @@
 //! The whole compile: cluster + topology → the desired flows of every table.
 
-use crate::conjunction::{RuleInfo, policy_flows};
+use crate::conjunction::RuleInfo;
 use crate::flow::FlowSet;
-use crate::forwarding::{forwarding_flows, miss_flows};
+use crate::node_compiler::NodeCompiler;
 use crate::topology::{LocalPod, RemoteNode, Topology};
 use openflow::Mac;
-use policy::{Cluster, ConcreteRule, RuleSet};
+use policy::Cluster;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -20,24 +20,9 @@ pub struct Compiled {
     pub traffic_controls: BTreeMap<String, crate::traffic_control::TcStatus>,
 }
 
-/// Compiles already-normalized rules (the agent keeps them to explain verdicts).
-pub fn compile_rules(
-    rules: &RuleSet,
-    concrete: &[ConcreteRule],
-    tc: &policy::traffic_control::TrafficControlPlan,
-    topo: &Topology,
-) -> Compiled {
-    let (policy, index) = policy_flows(concrete, &rules.isolated, topo);
-    let (tc_flows, traffic_controls) = crate::traffic_control::traffic_control_flows(tc, topo);
-    let flows = miss_flows().into_iter().chain(forwarding_flows(topo)).chain(policy).chain(tc_flows).collect();
-    Compiled { flows, rules: index, traffic_controls }
-}
-
 /// Compiles the cluster's policy for the node described by `topo`.
 pub fn compile(cluster: &Cluster, topo: &Topology) -> Compiled {
-    let rules = cluster.rules();
-    let concrete = rules.concrete(cluster);
-    compile_rules(&rules, &concrete, &cluster.traffic_control_plan(), topo)
+    NodeCompiler::new(cluster, topo.clone()).into_compiled()
 }
 
 /// The OpenFlow port of the tunnel when compiling without a switch.

@@ -19,10 +19,10 @@ use crate::flow::FlowKey;
 use crate::port_range::port_masks;
 use crate::table::Table;
 use crate::topology::Topology;
-use ipnetwork::IpNetwork;
+use ipnetwork::{IpNetwork, Ipv4Network};
 use openflow::{Action, Field, Flow, Match, PortNo};
 use policy::{
-    ConcreteRule, ConcreteServices, Direction, Endpoint, Isolation, Origin, PeerAddrs, Protocol, RuleId,
+    ConcreteRule, ConcreteServices, Direction, Endpoint, Origin, PeerAddrs, Protocol, RuleId,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,22 +50,28 @@ pub struct RuleInfo {
     pub direction: Direction,
 }
 
-/// Stable conj_ids for a set of concrete rules: FNV-1a of `rule#part`, 31 bits, probing
-/// upwards on collision in the rules' sorted order.
-pub fn allocate_conj_ids(rules: &[ConcreteRule]) -> BTreeMap<(RuleId, u32), u32> {
-    let mut keys: Vec<(RuleId, u32)> = rules.iter().map(|r| (r.rule.clone(), r.part)).collect();
-    keys.sort();
-    keys.dedup();
-    let mut used = BTreeSet::new();
-    let mut out = BTreeMap::new();
-    for k in keys {
-        let mut id = fnv1a(format!("{}#{}", k.0, k.1).as_bytes()) & 0x7fff_ffff;
-        while id == 0 || !used.insert(id) {
+/// conj_ids handed out to rule parts: FNV-1a of `rule#part`, 31 bits, probing upwards past
+/// ids in use. A rule part recompiled after its old id was released gets the same id back
+/// unless another part took it meanwhile (a hash collision), so ids are stable in practice.
+#[derive(Debug, Clone, Default)]
+pub struct ConjIds {
+    used: BTreeSet<u32>,
+}
+
+impl ConjIds {
+    /// An id for part `part` of `rule`.
+    pub fn allocate(&mut self, rule: &RuleId, part: u32) -> u32 {
+        let mut id = fnv1a(format!("{rule}#{part}").as_bytes()) & 0x7fff_ffff;
+        while id == 0 || !self.used.insert(id) {
             id = (id + 1) & 0x7fff_ffff;
         }
-        out.insert(k, id);
+        id
     }
-    out
+
+    /// Gives `id` back.
+    pub fn release(&mut self, id: u32) {
+        self.used.remove(&id);
+    }
 }
 
 fn fnv1a(bytes: &[u8]) -> u32 {
@@ -89,136 +95,235 @@ fn applied_to_match(direction: Direction, ofport: u32) -> Match {
     }
 }
 
-fn peer_matches(direction: Direction, blocks: &[policy::IpBlock]) -> Vec<Match> {
+/// Peer blocks as plain IPv4 CIDRs, exceptions subtracted; sorted and deduplicated. The
+/// datapath is IPv4-only (SpoofGuard drops IPv6), so IPv6 peers can never match.
+fn peer_cidrs(blocks: &[policy::IpBlock]) -> Vec<Ipv4Network> {
+    let mut cidrs = BTreeSet::new();
+    for b in blocks {
+        cidrs.extend(subtract(b.cidr, &b.except).into_iter().filter_map(|c| match c {
+            IpNetwork::V4(v4) => Some(v4),
+            IpNetwork::V6(_) => None,
+        }));
+    }
+    cidrs.into_iter().collect()
+}
+
+fn peer_matches(direction: Direction, cidrs: &[Ipv4Network]) -> Vec<Match> {
     let field = match direction {
         Direction::Egress => Field::Ipv4Dst,
         Direction::Ingress => Field::Ipv4Src,
     };
-    let mut cidrs = BTreeSet::new();
-    for b in blocks {
-        cidrs.extend(subtract(b.cidr, &b.except));
-    }
     cidrs
-        .into_iter()
-        .filter_map(|c| match c {
-            IpNetwork::V4(v4) if v4.prefix() == 0 => Some(Match::new().ipv4()),
-            IpNetwork::V4(v4) => Some(Match::new().ipv4().with_ipv4_prefix(field, v4.network(), v4.prefix())),
-            // The datapath is IPv4-only: SpoofGuard drops IPv6, so v6 peers can never match.
-            IpNetwork::V6(_) => None,
+        .iter()
+        .map(|c| match c.prefix() {
+            0 => Match::new().ipv4(),
+            prefix => Match::new().ipv4().with_ipv4_prefix(field, c.network(), prefix),
         })
         .collect()
 }
 
-fn service_matches(services: &[policy::PortRange]) -> Vec<Match> {
+/// Services as protocol + port value/mask pairs, ranges split into masks; sorted, deduplicated.
+fn service_values(services: &[policy::PortRange]) -> Vec<ServiceMatch> {
     let mut out = BTreeSet::new();
     for s in services {
-        let (base, port_field) = match s.protocol {
-            Protocol::Tcp => (Match::new().tcp(), Field::TcpDst),
-            Protocol::Udp => (Match::new().udp(), Field::UdpDst),
-            Protocol::Sctp => (Match::new().sctp(), Field::SctpDst),
-        };
         if s.is_any_port() {
-            out.insert(base);
+            out.insert((s.protocol, 0, 0));
             continue;
         }
-        for pm in port_masks(s.lo, s.hi) {
-            out.insert(if pm.mask == u16::MAX {
-                base.clone().with(port_field, pm.value)
-            } else {
-                base.clone().with_masked(port_field, pm.value, pm.mask)
-            });
-        }
+        out.extend(port_masks(s.lo, s.hi).into_iter().map(|pm| (s.protocol, pm.value, pm.mask)));
     }
     out.into_iter().collect()
 }
 
-/// The policy flows of this node: conjunctions for every rule that applies to a local
-/// endpoint, and isolation drops. Returns the flows and what each conj_id stands for.
-pub fn policy_flows(
-    rules: &[ConcreteRule],
-    isolated: &Isolation,
-    topo: &Topology,
-) -> (Vec<Flow>, BTreeMap<u32, RuleInfo>) {
-    let ids = allocate_conj_ids(rules);
-    let np = Category::NetworkPolicy;
-    let mut flows = Vec::new();
-    // Clause flows, merged by key: one flow carries every rule's conjunction action.
-    let mut clauses: BTreeMap<FlowKey, BTreeSet<(u32, u8, u8)>> = BTreeMap::new();
-    // Single-clause rules, by key: two rules allowing everything for one endpoint give one
-    // flow, carrying the lowest conj_id in its cookie so the choice is stable.
-    let mut direct: BTreeMap<FlowKey, (u32, Table, Table)> = BTreeMap::new();
-    let mut index = BTreeMap::new();
+fn service_matches(services: &[ServiceMatch]) -> Vec<Match> {
+    services
+        .iter()
+        .map(|&(protocol, value, mask)| {
+            let (base, port_field) = match protocol {
+                Protocol::Tcp => (Match::new().tcp(), Field::TcpDst),
+                Protocol::Udp => (Match::new().udp(), Field::UdpDst),
+                Protocol::Sctp => (Match::new().sctp(), Field::SctpDst),
+            };
+            match mask {
+                0 => base,
+                u16::MAX => base.with(port_field, value),
+                _ => base.with_masked(port_field, value, mask),
+            }
+        })
+        .collect()
+}
 
-    for rule in rules {
-        // NetworkPolicy rules only allow; other actions arrive with the admin tables.
+/// A service clause value: protocol and destination port under a mask (mask 0: any port).
+type ServiceMatch = (Protocol, u16, u16);
+
+/// One concrete rule reduced to what its flows need on this node: its conj_id and each
+/// clause's values (`None`: the clause matches everything and is left out). Kept per rule so
+/// its flows can be taken back out of the merged tables when it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleClauses {
+    /// The rule's conj_id.
+    pub id: u32,
+    direction: Direction,
+    applied: Vec<u32>,
+    peers: Option<Vec<Ipv4Network>>,
+    services: Option<Vec<ServiceMatch>>,
+}
+
+impl RuleClauses {
+    /// The clauses of `rule` on this node, or `None` if the rule allows nothing here (it
+    /// applies to no local endpoint, some clause is empty, or it is not an allow rule:
+    /// other actions arrive with the admin tables).
+    pub fn new(rule: &ConcreteRule, id: u32, topo: &Topology) -> Option<RuleClauses> {
         if rule.action != policy::Action::Allow {
-            continue;
+            return None;
         }
-        let (table, _, next) = tables(rule.direction);
-        let applied: Vec<Match> = rule
+        let applied: Vec<u32> = rule
             .applied_to
             .iter()
             .filter_map(|e| match e {
-                Endpoint::Pod(k) => topo.local_pods.get(k),
+                Endpoint::Pod(k) => topo.local_pods.get(k).map(|p| p.ofport),
                 Endpoint::Host(_) => None,
             })
-            .map(|p| applied_to_match(rule.direction, p.ofport))
             .collect();
-        if applied.is_empty() {
-            continue;
+        let peers = match &rule.peers {
+            PeerAddrs::Any => None,
+            PeerAddrs::Blocks(blocks) => Some(peer_cidrs(blocks)),
+        };
+        let services = match &rule.services {
+            ConcreteServices::Any => None,
+            ConcreteServices::List(list) => Some(service_values(list)),
+        };
+        let empty = applied.is_empty()
+            || peers.as_ref().is_some_and(Vec::is_empty)
+            || services.as_ref().is_some_and(Vec::is_empty);
+        (!empty).then_some(RuleClauses { id, direction: rule.direction, applied, peers, services })
+    }
+
+    /// The rule's contributions to the policy tables: with one clause, plain flows; with
+    /// more, a conjunction action per clause value plus the `conj_id` flow.
+    pub fn parts(&self) -> Vec<(FlowKey, Part)> {
+        let (table, _, next) = tables(self.direction);
+        let key = |prio, m| (table.id(), prio, m);
+        let mut dims: Vec<Vec<Match>> = vec![self.applied.iter().map(|p| applied_to_match(self.direction, *p)).collect()];
+        if let Some(peers) = &self.peers {
+            dims.push(peer_matches(self.direction, peers));
         }
-        let mut dims = vec![applied];
-        if let PeerAddrs::Blocks(blocks) = &rule.peers {
-            dims.push(peer_matches(rule.direction, blocks));
-        }
-        if let ConcreteServices::List(services) = &rule.services {
+        if let Some(services) = &self.services {
             dims.push(service_matches(services));
         }
-        if dims.iter().any(Vec::is_empty) {
-            continue; // some clause matches nothing, so the rule allows nothing
-        }
-        let id = ids[&(rule.rule.clone(), rule.part)];
-        index.insert(
-            id,
-            RuleInfo { rule: rule.rule.clone(), part: rule.part, origin: rule.origin.clone(), direction: rule.direction },
-        );
+        let id = self.id;
         if dims.len() == 1 {
-            for m in dims.remove(0) {
-                let entry = direct.entry((table.id(), priority::DIRECT, m)).or_insert((id, table, next));
-                entry.0 = entry.0.min(id);
-            }
-            continue;
+            let direct = Part::Direct { id, next };
+            return dims.remove(0).into_iter().map(|m| (key(priority::DIRECT, m), direct)).collect();
         }
-        let n = dims.len() as u8;
+        let n_clauses = dims.len() as u8;
+        let mut out = vec![(key(priority::CONJUNCTION, Match::new().with(Field::ConjId, id)), Part::ConjAction { id, next })];
         for (k, dim) in dims.into_iter().enumerate() {
-            for m in dim {
-                clauses.entry((table.id(), priority::CONJUNCTION, m)).or_default().insert((id, k as u8 + 1, n));
+            let clause = Part::Clause { id, clause: k as u8 + 1, n_clauses };
+            out.extend(dim.into_iter().map(|m| (key(priority::CONJUNCTION, m), clause)));
+        }
+        out
+    }
+}
+
+/// The isolation drop of a local endpoint (a port) in one direction.
+pub fn isolation_part(direction: Direction, ofport: u32) -> (FlowKey, Part) {
+    let (_, default_table, _) = tables(direction);
+    ((default_table.id(), priority::ISOLATION, applied_to_match(direction, ofport)), Part::Isolation)
+}
+
+/// What one rule (or one isolating policy) puts into one policy-table flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    /// The flow that turns a completed conjunction into a verdict.
+    ConjAction {
+        /// conj_id.
+        id: u32,
+        /// Where allowed packets continue.
+        next: Table,
+    },
+    /// A single-clause rule allowing whatever the flow matches.
+    Direct {
+        /// The rule's conj_id (the cookie carries the lowest of those sharing the flow).
+        id: u32,
+        /// Where allowed packets continue.
+        next: Table,
+    },
+    /// One clause value of a conjunction.
+    Clause {
+        /// conj_id.
+        id: u32,
+        /// Which clause (from 1).
+        clause: u8,
+        /// How many clauses.
+        n_clauses: u8,
+    },
+    /// The endpoint is isolated: drop what no rule allowed.
+    Isolation,
+}
+
+/// The policy tables as the merge of every rule's parts: one flow per key carries every
+/// rule's conjunction action there, so an address shared by rules is one flow.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyTables {
+    entries: BTreeMap<FlowKey, BTreeMap<Part, u32>>,
+}
+
+impl PolicyTables {
+    /// Adds parts, noting in `touched` the keys whose flow may change.
+    pub fn add(&mut self, parts: Vec<(FlowKey, Part)>, mut touched: Option<&mut BTreeSet<FlowKey>>) {
+        for (key, part) in parts {
+            if let Some(t) = touched.as_deref_mut() {
+                t.insert(key.clone());
+            }
+            *self.entries.entry(key).or_default().entry(part).or_default() += 1;
+        }
+    }
+
+    /// Takes back parts added before, noting in `touched` the keys whose flow may change.
+    pub fn remove(&mut self, parts: Vec<(FlowKey, Part)>, mut touched: Option<&mut BTreeSet<FlowKey>>) {
+        for (key, part) in parts {
+            let Some(entry) = self.entries.get_mut(&key) else { continue };
+            if let Some(n) = entry.get_mut(&part) {
+                *n -= 1;
+                if *n == 0 {
+                    entry.remove(&part);
+                }
+            }
+            if entry.is_empty() {
+                self.entries.remove(&key);
+            }
+            if let Some(t) = touched.as_deref_mut() {
+                t.insert(key);
             }
         }
-        flows.push(
-            table
-                .flow(priority::CONJUNCTION, Match::new().with(Field::ConjId, id), np)
-                .object(id)
-                .goto(next)
-                .build(),
-        );
     }
-    for ((_, prio, m), (id, table, next)) in direct {
-        flows.push(table.flow(prio, m, np).object(id).goto(next).build());
+
+    /// The flow at `key`, if any part is there.
+    pub fn flow(&self, key: &FlowKey) -> Option<Flow> {
+        self.entries.get(key).map(|parts| merged_flow(key, parts))
     }
-    for ((table_id, prio, m), conj) in clauses {
-        let table = Table::from_id(table_id).expect("clause tables are declared");
-        let actions = conj.into_iter().map(|(id, clause, n_clauses)| Action::Conjunction { id, clause, n_clauses });
-        flows.push(table.flow(prio, m, np).actions(actions).build());
+
+    /// Every flow.
+    pub fn flows(&self) -> impl Iterator<Item = Flow> + '_ {
+        self.entries.iter().map(|(key, parts)| merged_flow(key, parts))
     }
-    for direction in [Direction::Egress, Direction::Ingress] {
-        let (_, default_table, _) = tables(direction);
-        for endpoint in isolated.get(direction).keys() {
-            let Endpoint::Pod(k) = endpoint else { continue };
-            if let Some(p) = topo.local_pods.get(k) {
-                flows.push(default_table.flow(priority::ISOLATION, applied_to_match(direction, p.ofport), np).build());
-            }
-        }
+}
+
+/// The flow of one key from its parts (all of one kind: the kinds never share a key).
+fn merged_flow((table_id, prio, m): &FlowKey, parts: &BTreeMap<Part, u32>) -> Flow {
+    let table = Table::from_id(*table_id).expect("policy tables are declared");
+    let np = Category::NetworkPolicy;
+    let flow = table.flow(*prio, m.clone(), np);
+    match parts.keys().next().expect("empty entries are removed") {
+        // Parts are ordered, so for Direct this is the lowest conj_id: a stable choice.
+        Part::ConjAction { id, next } | Part::Direct { id, next } => flow.object(*id).goto(*next).build(),
+        Part::Clause { .. } => flow
+            .actions(parts.keys().filter_map(|p| match *p {
+                Part::Clause { id, clause, n_clauses } => Some(Action::Conjunction { id, clause, n_clauses }),
+                _ => None,
+            }))
+            .build(),
+        Part::Isolation => flow.build(),
     }
-    (flows, index)
 }

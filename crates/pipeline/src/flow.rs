@@ -96,6 +96,16 @@ impl FlowSet {
         self.flows.insert(k, flow);
     }
 
+    /// Adds a flow or replaces the one with its key.
+    pub fn replace(&mut self, flow: Flow) {
+        self.flows.insert(key(&flow), flow);
+    }
+
+    /// Removes the flow with this key.
+    pub fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
+        self.flows.remove(key)
+    }
+
     /// The flow with this key.
     pub fn get(&self, key: &FlowKey) -> Option<&Flow> {
         self.flows.get(key)

@@ -3,7 +3,7 @@
 //!
 //! Tables are declared once in [`table`]; every flow is built against that declaration
 //! ([`flow`]). [`forwarding`] holds the pod-connectivity flows, [`conjunction`] the policy
-//! flows, [`compile()`] puts them together and [`diff()`] turns desired vs installed into
+//! flows, [`NodeCompiler`] puts them together and keeps them up to date as events arrive and [`diff()`] turns desired vs installed into
 //! flow_mods.
 #![warn(missing_docs)]
 
@@ -15,14 +15,16 @@ pub mod diff;
 pub mod docs;
 pub mod flow;
 pub mod forwarding;
+pub mod node_compiler;
 pub mod port_range;
 pub mod reg;
 pub mod table;
 pub mod topology;
 pub mod traffic_control;
 
-pub use compile::{Compiled, compile, compile_rules, offline_topology};
-pub use diff::diff;
+pub use compile::{Compiled, compile, offline_topology};
+pub use diff::{diff, diff_keys};
 pub use flow::{FlowKey, FlowSet};
+pub use node_compiler::NodeCompiler;
 pub use table::Table;
 pub use topology::{LocalPod, RemoteNode, Topology};

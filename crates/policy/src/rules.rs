@@ -9,7 +9,8 @@
 //! NetworkPolicy tier does not isolate). No match anywhere means allowed.
 use crate::cluster::{Cluster, NamespaceScope};
 use crate::netpol::{Direction, IpBlock, NetworkPolicy, Peer, PolicyRule, Service};
-use crate::objects::PodKey;
+use crate::manifest::RejectedPolicy;
+use crate::objects::{Labels, Pod, PodKey};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -280,7 +281,74 @@ fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut Rul
     }
 }
 
+impl NetworkPolicy {
+    /// Whether adding, removing or changing `pod` (in a namespace labelled
+    /// `namespace_labels`) can change this policy's rules: the policy selects it, a peer
+    /// selects it, or an egress rule with named ports may send to its address (named ports
+    /// resolve on the destination). A hostNetwork pod never matters.
+    pub fn depends_on(&self, pod: &Pod, namespace_labels: &Labels) -> bool {
+        if pod.host_network {
+            return false;
+        }
+        let ns = pod.key.namespace.as_str();
+        if ns == self.namespace && self.pod_selector.matches(&pod.labels) {
+            return true;
+        }
+        let selects = |peer: &Peer| match peer {
+            Peer::Pods { pod: sel, namespace } => {
+                let in_scope = match namespace {
+                    Some(nsel) => nsel.matches(namespace_labels),
+                    None => ns == self.namespace,
+                };
+                in_scope && sel.as_ref().is_none_or(|s| s.matches(&pod.labels))
+            }
+            Peer::Block(b) => pod.ips.iter().any(|ip| b.contains(*ip)),
+        };
+        [Direction::Ingress, Direction::Egress].into_iter().any(|direction| {
+            self.rules(direction).iter().any(|rule| {
+                let named = direction == Direction::Egress
+                    && rule.ports.iter().flatten().any(|s| matches!(s.port, crate::netpol::PortMatch::Named(_)));
+                match &rule.peers {
+                    // Any peer: only named-port resolution looks at the pods.
+                    None => named,
+                    Some(peers) => peers.iter().any(|p| match p {
+                        // A block's addresses do not change with pods, except for resolving
+                        // named ports on the pods inside it.
+                        Peer::Block(_) => named && selects(p),
+                        Peer::Pods { .. } => selects(p),
+                    }),
+                }
+            })
+        })
+    }
+}
+
+impl RejectedPolicy {
+    /// Whether a change of `pod` can change whom this rejected policy isolates.
+    pub fn depends_on(&self, pod: &Pod) -> bool {
+        !pod.host_network
+            && pod.key.namespace == self.namespace
+            && self.selector.as_ref().is_none_or(|s| s.matches(&pod.labels))
+    }
+}
+
 impl Cluster {
+    /// The rules and isolation of one policy, as [`Cluster::rules`] gathers them for all.
+    pub fn policy_rules(&self, policy: &NetworkPolicy) -> RuleSet {
+        let mut out = RuleSet::default();
+        network_policy_rules(self, policy, &mut out);
+        out
+    }
+
+    /// The endpoints a rejected policy isolates (fail closed), and in which directions.
+    pub fn rejected_isolation(&self, rejected: &RejectedPolicy) -> Vec<(Direction, Endpoint)> {
+        let selected: Vec<Endpoint> = self
+            .select(NamespaceScope::Named(&rejected.namespace), rejected.selector.as_ref())
+            .map(|p| Endpoint::Pod(p.key.clone()))
+            .collect();
+        rejected.directions.iter().flat_map(|d| selected.iter().map(move |e| (*d, e.clone()))).collect()
+    }
+
     /// Normalizes every policy of the cluster into rules.
     pub fn rules(&self) -> RuleSet {
         let mut out = RuleSet::default();
@@ -294,14 +362,8 @@ impl Cluster {
                 namespace: Some(rejected.namespace.clone()),
                 name: rejected.name.clone(),
             };
-            let selected: Vec<Endpoint> = self
-                .select(NamespaceScope::Named(&rejected.namespace), rejected.selector.as_ref())
-                .map(|p| Endpoint::Pod(p.key.clone()))
-                .collect();
-            for &direction in &rejected.directions {
-                for e in &selected {
-                    out.isolated.get_mut(direction).entry(e.clone()).or_default().insert(policy_ref.clone());
-                }
+            for (direction, e) in self.rejected_isolation(rejected) {
+                out.isolated.get_mut(direction).entry(e).or_default().insert(policy_ref.clone());
             }
         }
         out.rules.sort_by(|a, b| (a.tier, a.priority, &a.id).cmp(&(b.tier, b.priority, &b.id)));

@@ -1,0 +1,97 @@
+//! Which pod changes can change a policy's rules (what the node compiler recompiles).
+
+use policy::{Cluster, Labels, NetworkPolicy, Pod, PodKey};
+use std::net::IpAddr;
+
+fn policy(yaml: &str) -> NetworkPolicy {
+    let c = Cluster::from_sources([("p.yaml", yaml)]);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    c.policies.into_values().next().expect("one policy")
+}
+
+fn pod(ns: &str, app: &str, ip: &str) -> Pod {
+    Pod {
+        key: PodKey::new(ns, "p"),
+        labels: Labels::from([("app".to_string(), app.to_string())]),
+        node: None,
+        host_network: false,
+        ips: vec![ip.parse::<IpAddr>().unwrap()],
+        ports: vec![],
+    }
+}
+
+fn team(t: &str) -> Labels {
+    Labels::from([("team".to_string(), t.to_string())])
+}
+
+const INGRESS_FROM_TEAM_A: &str = "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {team: a}}, podSelector: {matchLabels: {app: client}}}]
+  - from: [{ipBlock: {cidr: 10.0.0.0/8}}]
+";
+
+#[test]
+fn a_pod_the_policy_applies_to_is_a_dependency() {
+    assert!(policy(INGRESS_FROM_TEAM_A).depends_on(&pod("x", "web", "10.0.0.1"), &team("b")));
+}
+
+#[test]
+fn a_pod_a_peer_selects_is_a_dependency() {
+    assert!(policy(INGRESS_FROM_TEAM_A).depends_on(&pod("y", "client", "10.0.0.1"), &team("a")));
+}
+
+#[test]
+fn a_pod_no_selector_matches_is_not_a_dependency_even_inside_a_peer_block() {
+    let p = policy(INGRESS_FROM_TEAM_A);
+    assert!(!p.depends_on(&pod("y", "client", "10.0.0.1"), &team("b")));
+    assert!(!p.depends_on(&pod("x", "db", "10.0.0.1"), &team("a")));
+}
+
+#[test]
+fn a_host_network_pod_is_never_a_dependency() {
+    let mut web = pod("x", "web", "10.0.0.1");
+    web.host_network = true;
+    assert!(!policy(INGRESS_FROM_TEAM_A).depends_on(&web, &team("a")));
+}
+
+#[test]
+fn any_pod_is_a_dependency_of_an_egress_rule_with_named_ports_to_anywhere() {
+    let p = policy(
+        "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - ports: [{port: http}]
+",
+    );
+    assert!(p.depends_on(&pod("elsewhere", "db", "192.168.0.1"), &team("b")));
+}
+
+#[test]
+fn a_pod_inside_a_block_is_a_dependency_of_an_egress_rule_with_named_ports_to_it() {
+    let p = policy(
+        "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: out, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]
+    ports: [{port: http}]
+",
+    );
+    assert!(p.depends_on(&pod("y", "db", "10.0.0.1"), &team("b")));
+    assert!(!p.depends_on(&pod("y", "db", "10.1.0.1"), &team("b")));
+    assert!(!p.depends_on(&pod("y", "db", "192.168.0.1"), &team("b")));
+}
