@@ -123,14 +123,13 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
             if item.delim == Some('(') {
                 return Err(ParseError::new(item.text, "output(port=...,max_len=...) (truncate) is not supported"));
             }
-            if v.contains('[') || Field::from_name(v).is_some() {
-                Action::OutputReg { src: parse_subfield(v)?, max_len: 0 }
-            } else {
-                let port = parse_port(v, names)?;
-                if port == PortNo::ANY {
-                    return Err(ParseError::new(item.text, "output to unsupported port ANY"));
-                }
-                output_to(port, None)
+            // A port name wins over a field name (`output:in_port` is the IN_PORT port), as
+            // in OVS, which takes only bracketed subfields as registers.
+            match parse_port(v, names) {
+                Ok(PortNo::ANY) => return Err(ParseError::new(item.text, "output to unsupported port ANY")),
+                Ok(port) if !v.contains('[') => output_to(port, None),
+                Err(e) if !v.contains('[') && Field::from_name(v).is_none() => return Err(e),
+                _ => Action::OutputReg { src: parse_subfield(v)?, max_len: 0 },
             }
         }
         "controller" => parse_controller(item)?,
@@ -176,6 +175,21 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
         "mod_dl_dst" => set_field("eth_dst", v, item.text, names)?,
         "mod_nw_src" => set_field("ip_src", v, item.text, names)?,
         "mod_nw_dst" => set_field("ip_dst", v, item.text, names)?,
+        // OpenFlow 1.0 set actions and Nicira set_tunnel: OpenFlow 1.5 has set_field for
+        // them, which is what OVS sends and prints back.
+        "mod_nw_ecn" => set_field("nw_ecn", v, item.text, names)?,
+        "mod_vlan_pcp" => set_field("vlan_pcp", v, item.text, names)?,
+        "mod_vlan_vid" => {
+            let vid = parse_u16(v, "mod_vlan_vid")?;
+            if vid > 0xfff {
+                return Err(ParseError::new(item.text, format!("mod_vlan_vid: {vid} is not a valid VLAN VID")));
+            }
+            // OVS sets the VID of a present VLAN (the 0x1000 bit of OXM's vlan_vid).
+            Action::SetField { field: Field::VlanVid, value: u128::from(vid | 0x1000), mask: None }
+        }
+        "set_tunnel" | "set_tunnel64" => set_field("tun_id", v, item.text, names)?,
+        "set_mpls_label" => set_field("mpls_label", v, item.text, names)?,
+        "set_mpls_tc" => set_field("mpls_tc", v, item.text, names)?,
         "mod_nw_tos" => {
             let tos = parse_u8(v, "mod_nw_tos")?;
             if tos & 3 != 0 {

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason};
 use crate::field::{Field, Format};
-use crate::flow::{DEFAULT_PRIORITY, Flow, FlowFlags, FlowMod};
+use crate::flow::{DEFAULT_PRIORITY, Flow, FlowFlags};
 use crate::flow_match::{Match, MatchField, eth_type, ip_proto};
 use crate::instruction::Instruction;
 use crate::mac::Mac;
@@ -146,7 +146,7 @@ pub fn format_port(s: &mut String, p: PortNo, names: Option<&Names>) {
     }
 }
 
-fn format_table(s: &mut String, t: u8, names: Option<&Names>) {
+pub(crate) fn format_table(s: &mut String, t: u8, names: Option<&Names>) {
     match names.and_then(|n| n.tables.get(&t)) {
         Some(name) => s.push_str(name),
         None => {
@@ -814,7 +814,7 @@ pub fn format_instructions(s: &mut String, instructions: &[Instruction], names: 
     }
 }
 
-fn format_flags_list(s: &mut String, flags: FlowFlags) {
+pub(crate) fn format_flags_list(s: &mut String, flags: FlowFlags) {
     for (bit, name) in FlowFlags::NAMES {
         if flags.has(*bit) {
             // OVS separates flags with a space only (`send_flow_rem importance=3, `).
@@ -887,17 +887,6 @@ pub fn format_flow_stats(s: &mut String, fs: &FlowStats, names: Option<&Names>) 
     }
     s.push_str("actions=");
     format_instructions(s, &f.instructions, names);
-}
-
-/// A flow-mod as ovs-ofctl flow text (for error messages): the flow, with the command when it
-/// is not `add`.
-pub fn format_flow_mod(fm: &FlowMod) -> String {
-    let mut s = String::new();
-    if fm.command != crate::FlowModCommand::Add {
-        let _ = write!(s, "{:?}: ", fm.command);
-    }
-    format_flow(&mut s, &fm.flow, None);
-    s
 }
 
 impl std::fmt::Display for Flow {
