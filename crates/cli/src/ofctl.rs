@@ -12,7 +12,9 @@ use agent::switch::Switch;
 use anyhow::{Context, bail};
 use openflow::text::print_switch::{format_features, format_port_descs, format_switch_config, format_table_stats};
 use openflow::text::{Names, format_flow, format_flow_stats, parse_flow_mod, parse_flow_mod_line};
+use openflow::text::meter::{MeterText, parse_meter};
 use openflow::wire::Message;
+use openflow::wire::meter::{MeterMod, meter_command, meter_id};
 use openflow::wire::multipart::{FlowStatsRequest, MP_TABLE_FEATURES, MultipartReply, MultipartRequest, decode_table_feature_names};
 use openflow::{Flow, FlowMod, FlowModCommand};
 
@@ -67,6 +69,18 @@ enum Cmd {
     DumpGroups { switch: String },
     /// Add the groups in FILE (`-` for stdin).
     AddGroups { switch: String, file: String },
+    /// Add a meter: `meter=N kbps|pktps [burst] [stats] bands=type=drop rate=R [burst_size=B]...`.
+    AddMeter { switch: String, meter: String },
+    /// Add the meters in FILE, one per line (`-` for stdin); a weir extension.
+    AddMeters { switch: String, file: String },
+    /// Change a meter.
+    ModMeter { switch: String, meter: String },
+    /// Delete a meter (`meter=N`), or all meters.
+    #[command(alias = "del-meter")]
+    DelMeters { switch: String, meter: Option<String> },
+    /// Meter configurations: one meter (`meter=N`) or all.
+    #[command(alias = "dump-meter")]
+    DumpMeters { switch: String, meter: Option<String> },
     /// Decode hex action bytes (from stdin, one set per line) to text.
     ParseActions {
         /// The version the bytes are in (only OpenFlow15).
@@ -164,9 +178,64 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             }
             sw.barrier().await?;
         }
+        Cmd::AddMeter { switch, meter } => meter_mods(switch, &[(0, meter.clone())], meter_command::ADD, "add-meter").await?,
+        Cmd::AddMeters { switch, file } => {
+            let text = read_input(file)?;
+            meter_mods(switch, &openflow::text::flow_file_lines(&text), meter_command::ADD, file).await?;
+        }
+        Cmd::ModMeter { switch, meter } => meter_mods(switch, &[(0, meter.clone())], meter_command::MODIFY, "mod-meter").await?,
+        Cmd::DelMeters { switch, meter } => {
+            let id = select_meter(meter.as_deref())?;
+            let sw = connect(switch).await?;
+            sw.send(&Message::MeterMod(MeterMod { command: meter_command::DELETE, flags: 0, meter_id: id, bands: Vec::new() }))?;
+            sw.barrier().await?;
+        }
+        Cmd::DumpMeters { switch, meter } => {
+            let id = select_meter(meter.as_deref())?;
+            let sw = connect(switch).await?;
+            // As ovs-ofctl: each meter starts on a new line, so the first one ends the header's.
+            out.push_str("OFPST_METER_CONFIG reply (OF1.5) (xid=0x2):");
+            for part in sw.multipart(MultipartRequest::MeterDesc(id)).await? {
+                if let MultipartReply::MeterDesc(meters) = part {
+                    for m in meters {
+                        out.push('\n');
+                        openflow::text::meter::format_meter(&mut out, &m);
+                    }
+                }
+            }
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
         Cmd::ParseActions { version } => parse_actions(version.as_deref(), &mut out)?,
     }
     print!("{out}");
+    Ok(())
+}
+
+/// The meter a del/dump selects: `meter=N` (or `meter=all`), all meters without one.
+fn select_meter(text: Option<&str>) -> anyhow::Result<u32> {
+    match text {
+        None => Ok(meter_id::ALL),
+        Some(t) => Ok(parse_meter(t, MeterText::Select).map_err(|e| anyhow::anyhow!("{e}"))?.meter_id),
+    }
+}
+
+/// Sends one METER_MOD per numbered line (parsed first, so a bad line sends nothing), then a
+/// barrier that reports the switch's first error.
+async fn meter_mods(switch: &str, lines: &[(usize, String)], command: u16, source: &str) -> anyhow::Result<()> {
+    let meters = lines
+        .iter()
+        .map(|(n, line)| {
+            let at = if *n == 0 { source.to_string() } else { format!("{source}:{n}") };
+            parse_meter(line, MeterText::Mod(command)).map_err(|e| anyhow::anyhow!("{at}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sw = connect(switch).await?;
+    for m in meters {
+        sw.send(&Message::MeterMod(m))?;
+    }
+    sw.barrier().await?;
     Ok(())
 }
 

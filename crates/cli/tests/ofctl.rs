@@ -271,3 +271,56 @@ fn parse_actions_prints_ovs_ofctl_text_for_openflow15_action_bytes() {
     assert_eq!(ovs_out.matches("actions=").count(), 6, "{ovs_out}");
     assert_eq!(run_with_stdin(WEIR, &["ofctl", "parse-actions", "OpenFlow15"]), ovs_out);
 }
+
+/// Meters with and without burst sizes and stats, and with several bands (the userspace
+/// datapath has drop bands only; dscp_remark is covered by the text tests).
+const METERS: &[&str] = &[
+    "meter=10 kbps burst stats bands=type=drop rate=100 burst_size=10",
+    "meter=11,pktps,bands=type=drop,rate=50,type=drop,rate=80",
+    "meter=12 kbps stats bands=type=drop rate=1000",
+];
+
+#[test]
+fn add_meter_and_dump_meters_match_ovs_ofctl_byte_for_byte() {
+    let mut dumps = Vec::new();
+    for use_weir in [false, true] {
+        let (_sw, t) = switch();
+        for m in METERS {
+            if use_weir { weir(&["add-meter", &t, m]) } else { ovs(&["add-meter", &t, m]) };
+        }
+        let by_ovs = ovs(&["dump-meters", &t]);
+        assert_eq!(weir(&["dump-meters", &t]), by_ovs);
+        assert_eq!(weir(&["dump-meter", &t, "meter=11"]), ovs(&["dump-meter", &t, "meter=11"]));
+        // The switch's two meters and the three added.
+        assert_eq!(by_ovs.matches("meter=").count(), 5, "{by_ovs}");
+        dumps.push(by_ovs);
+    }
+    assert_eq!(dumps[1], dumps[0], "meters added by weir dump differently");
+}
+
+#[test]
+fn add_meters_mod_meter_and_del_meters_change_the_switch_like_ovs_ofctl() {
+    let (sw, t) = switch();
+    let f = sw.tmp.path().join("meters.txt");
+    std::fs::write(&f, METERS.join("\n")).unwrap();
+    weir(&["add-meters", &t, f.to_str().unwrap()]);
+    weir(&["mod-meter", &t, "meter=10 pktps bands=type=drop rate=7"]);
+    weir(&["del-meter", &t, "meter=11"]);
+    let by_weir = ovs(&["dump-meters", &t]);
+    assert!(by_weir.contains("meter=10 pktps bands=\ntype=drop rate=7\n"), "{by_weir}");
+    assert!(!by_weir.contains("meter=11"), "{by_weir}");
+    weir(&["del-meters", &t]);
+    let empty = ovs(&["dump-meters", &t]);
+    assert!(!empty.contains("meter="), "{empty}");
+    assert_eq!(weir(&["dump-meters", &t]), empty);
+}
+
+#[test]
+fn a_meter_the_switch_rejects_is_reported_with_its_error_name() {
+    let (_sw, t) = switch();
+    let out = Command::new(WEIR).args(["ofctl", "add-meter", &t, "meter=1 kbps bands=type=drop rate=5"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("OFPMMFC_METER_EXISTS"), "{err}");
+    assert!(err.contains("meter_mod (meter=1 kbps bands=type=drop rate=5)"), "{err}");
+}

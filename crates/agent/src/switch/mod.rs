@@ -73,6 +73,19 @@ pub enum SwitchError {
 fn describe_failed(m: &Option<Box<Message>>) -> String {
     match m.as_deref() {
         Some(Message::FlowMod(fm)) => format!("flow_mod ({})", openflow::text::format_flow_mod(fm)),
+        Some(Message::MeterMod(m)) => {
+            // The dump-meters form on one line, which is also the add-meter syntax.
+            let mut text = String::new();
+            openflow::text::meter::format_meter(&mut text, m);
+            let mut lines = text.lines();
+            let head = lines.next().unwrap_or_default().to_string();
+            format!("meter_mod ({head}{})", lines.collect::<Vec<_>>().join(" "))
+        }
+        Some(Message::GroupMod(g)) => {
+            let mut text = String::new();
+            openflow::text::group::format_group(&mut text, g, None);
+            format!("group_mod ({text})")
+        }
         Some(Message::BundleAdd { message, .. }) => describe_failed(&Some(message.clone())),
         Some(m) => format!("message type {}", openflow::wire::codes::msg_type::name(m.msg_type()).unwrap_or("?")),
         None => "request".to_string(),

@@ -3,6 +3,7 @@
 
 pub mod group;
 pub mod lex;
+pub mod meter;
 pub mod parse;
 pub mod parse_action;
 pub mod print;

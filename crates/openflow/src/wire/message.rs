@@ -4,6 +4,8 @@ use super::action::{decode_actions, encode_actions};
 use super::codes::{self, NX_VENDOR_ID, msg_type};
 use super::frame::{Frame, HEADER_LEN, finish_header, put_header};
 use super::instruction::{decode_instructions, encode_instructions};
+pub use super::meter::{MeterBand, MeterMod, encode_bands};
+use super::meter::{decode_meter_mod, encode_meter_mod};
 use super::multipart::{MultipartReply, MultipartRequest};
 use super::oxm::{decode_match, encode_match};
 use super::{DecodeError, DecodeErrorKind, OFP15_VERSION, Put, Reader, len_placeholder, pad8, patch_len};
@@ -144,32 +146,6 @@ pub struct GroupMod {
     pub command_bucket_id: u32,
     /// The buckets.
     pub buckets: Vec<Bucket>,
-}
-
-/// A meter band.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MeterBand {
-    /// OFPMBT_* (1 drop, 2 dscp_remark).
-    pub band_type: u16,
-    /// Rate.
-    pub rate: u32,
-    /// Burst size.
-    pub burst_size: u32,
-    /// DSCP precedence increase (dscp_remark).
-    pub prec_level: u8,
-}
-
-/// A meter modification.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MeterMod {
-    /// OFPMC_* (0 add, 1 modify, 2 delete).
-    pub command: u16,
-    /// OFPMF_* flags (1 kbps, 2 pktps, 4 burst, 8 stats).
-    pub flags: u16,
-    /// The meter.
-    pub meter_id: u32,
-    /// The bands.
-    pub bands: Vec<MeterBand>,
 }
 
 /// A packet sent to the controller (OpenFlow 1.5 PACKET_IN).
@@ -415,10 +391,7 @@ fn decode_body(frame: &Frame<'_>, r: &mut Reader<'_>) -> Result<Message, DecodeE
             Message::GroupMod(GroupMod { command, group_type, group_id, command_bucket_id, buckets })
         }
         msg_type::METER_MOD => {
-            let command = r.u16()?;
-            let flags = r.u16()?;
-            let meter_id = r.u32()?;
-            Message::MeterMod(MeterMod { command, flags, meter_id, bands: decode_bands(r)? })
+            Message::MeterMod(decode_meter_mod(r)?)
         }
         msg_type::MULTIPART_REQUEST | msg_type::MULTIPART_REPLY => {
             let mp_type = r.u16()?;
@@ -642,36 +615,6 @@ pub fn encode_buckets(buckets: &[Bucket], out: &mut Vec<u8>) {
     }
 }
 
-fn decode_bands(r: &mut Reader<'_>) -> Result<Vec<MeterBand>, DecodeError> {
-    let mut bands = Vec::new();
-    while r.remaining() > 0 {
-        let band_type = r.u16()?;
-        let len = usize::from(r.u16()?);
-        if len < 16 {
-            return Err(r.err(DecodeErrorKind::BadLength(len)));
-        }
-        let rate = r.u32()?;
-        let burst_size = r.u32()?;
-        let mut rest = r.sub(len - 12, "meter band")?;
-        let prec_level = if band_type == 2 { rest.u8()? } else { 0 };
-        rest.skip(rest.remaining())?;
-        bands.push(MeterBand { band_type, rate, burst_size, prec_level });
-    }
-    Ok(bands)
-}
-
-/// Encodes meter bands.
-pub fn encode_bands(bands: &[MeterBand], out: &mut Vec<u8>) {
-    for b in bands {
-        out.put_u16(b.band_type);
-        out.put_u16(16);
-        out.put_u32(b.rate);
-        out.put_u32(b.burst_size);
-        out.put_u8(b.prec_level);
-        out.put_zeros(3);
-    }
-}
-
 impl Message {
     /// The OFPT_* type.
     pub fn msg_type(&self) -> u8 {
@@ -786,12 +729,7 @@ impl Message {
                 let blen = (out.len() - bstart) as u16;
                 out[at..at + 2].copy_from_slice(&blen.to_be_bytes());
             }
-            Message::MeterMod(m) => {
-                out.put_u16(m.command);
-                out.put_u16(m.flags);
-                out.put_u32(m.meter_id);
-                encode_bands(&m.bands, out);
-            }
+            Message::MeterMod(m) => encode_meter_mod(m, out),
             Message::MultipartRequest { more, body } => {
                 out.put_u16(body.mp_type());
                 out.put_u16(u16::from(*more));

@@ -11,6 +11,7 @@ pub mod codes;
 pub mod frame;
 pub mod instruction;
 pub mod message;
+pub mod meter;
 pub mod multipart;
 pub mod oxm;
 

@@ -1,7 +1,8 @@
 //! Multipart (stats) requests and replies used by weir: flow descriptions, aggregate, table
-//! stats, port descriptions, group descriptions, switch description.
+//! stats, port descriptions, group and meter descriptions, switch description.
 
 use super::codes::multipart_type as mp;
+use super::meter::{MeterMod, decode_meter_descs, encode_meter_descs};
 use super::message::{GroupMod, PortDesc, decode_buckets, decode_port, encode_buckets, encode_port, pad_to_8};
 use super::instruction::{decode_instructions, encode_instructions};
 use super::oxm::{decode_match, encode_match};
@@ -93,6 +94,8 @@ pub enum MultipartRequest {
     PortDesc(PortNo),
     /// OFPMP_GROUP_DESC for one group or ALL (0xfffffffc).
     GroupDesc(u32),
+    /// OFPMP_METER_DESC for one meter or ALL (0xffffffff).
+    MeterDesc(u32),
     /// Anything else, undecoded.
     Other {
         /// OFPMP_*.
@@ -124,6 +127,8 @@ pub enum MultipartReply {
     PortDesc(Vec<PortDesc>),
     /// OFPMP_GROUP_DESC (`command` and `command_bucket_id` unused).
     GroupDesc(Vec<GroupMod>),
+    /// OFPMP_METER_DESC (`command` unused).
+    MeterDesc(Vec<MeterMod>),
     /// Anything else, undecoded.
     Other {
         /// OFPMP_*.
@@ -165,6 +170,7 @@ impl MultipartRequest {
             MultipartRequest::TableStats => mp::TABLE_STATS,
             MultipartRequest::PortDesc(_) => mp::PORT_DESC,
             MultipartRequest::GroupDesc(_) => mp::GROUP_DESC,
+            MultipartRequest::MeterDesc(_) => mp::METER_DESC,
             MultipartRequest::Other { mp_type, .. } => *mp_type,
         }
     }
@@ -186,6 +192,11 @@ impl MultipartRequest {
                 r.skip(4)?;
                 MultipartRequest::GroupDesc(g)
             }
+            mp::METER_DESC => {
+                let m = r.u32()?;
+                r.skip(4)?;
+                MultipartRequest::MeterDesc(m)
+            }
             other => MultipartRequest::Other { mp_type: other, body: r.take(r.remaining())?.to_vec() },
         })
     }
@@ -199,8 +210,8 @@ impl MultipartRequest {
                 out.put_u32(p.0);
                 out.put_zeros(4);
             }
-            MultipartRequest::GroupDesc(g) => {
-                out.put_u32(*g);
+            MultipartRequest::GroupDesc(id) | MultipartRequest::MeterDesc(id) => {
+                out.put_u32(*id);
                 out.put_zeros(4);
             }
             MultipartRequest::Other { body, .. } => out.extend_from_slice(body),
@@ -345,6 +356,7 @@ impl MultipartReply {
             MultipartReply::TableStats(_) => mp::TABLE_STATS,
             MultipartReply::PortDesc(_) => mp::PORT_DESC,
             MultipartReply::GroupDesc(_) => mp::GROUP_DESC,
+            MultipartReply::MeterDesc(_) => mp::METER_DESC,
             MultipartReply::Other { mp_type, .. } => *mp_type,
         }
     }
@@ -410,6 +422,7 @@ impl MultipartReply {
                 }
                 MultipartReply::GroupDesc(v)
             }
+            mp::METER_DESC => MultipartReply::MeterDesc(decode_meter_descs(r)?),
             other => MultipartReply::Other { mp_type: other, body: r.take(r.remaining())?.to_vec() },
         })
     }
@@ -463,6 +476,7 @@ impl MultipartReply {
                     patch_len(out, at, start);
                 }
             }
+            MultipartReply::MeterDesc(v) => encode_meter_descs(v, out),
             MultipartReply::Other { body, .. } => out.extend_from_slice(body),
         }
     }
