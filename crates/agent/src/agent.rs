@@ -3,17 +3,17 @@
 //! Three inputs change what the switch should hold: the manifests directory (cluster view),
 //! the bridge's Interface rows (local pods) and the switch connection itself (a new
 //! connection means the installed flows must be read back). Each change marks the state
-//! dirty; after a short coalescing pause the agent compiles the desired flows, diffs them
-//! against what is installed and sends the difference as one atomic bundle, then writes its
-//! status. A failed realization is retried with backoff; nothing else stops the loop.
+//! dirty; after a short coalescing pause the agent updates its [`NodeCompiler`] (which
+//! recompiles only what the change can affect), diffs the flows it touched against what is
+//! installed and sends the difference as one atomic bundle, then writes its status. A failed realization is retried with backoff; nothing else stops the loop.
 
 use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
 use crate::source::{self, Snapshot};
 use crate::status::{ObjectErrorReport, Status};
 use crate::switch::Switch;
-use pipeline::{FlowSet, Table, Topology, diff};
+use pipeline::{FlowKey, FlowSet, NodeCompiler, Table, Topology, diff, diff_keys};
 use policy::Cluster;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -97,6 +97,10 @@ struct State {
     ports_by_name: BTreeMap<String, u32>,
     /// Port errors per TrafficControl from the last reconciliation.
     tc_port_errors: BTreeMap<String, Vec<String>>,
+    /// The compiler, kept between realizations; `None` until the first and after a panic.
+    compiler: Option<NodeCompiler>,
+    /// The cluster view the compiler reflects, when `cluster` has moved on since.
+    compiled_from: Option<Cluster>,
     installed: Option<FlowSet>,
     status: Status,
 }
@@ -116,54 +120,91 @@ impl State {
         })
     }
 
-    /// The desired flows. Without this node's Node object (or its pod CIDR) there is no
-    /// forwarding to compile: only the table-miss flows are desired, so everything drops
-    /// (fail closed) and the status says why.
-    fn desired(&mut self) -> Result<pipeline::Compiled, RealizeError> {
-        Ok(match self.topology() {
-            Some(topo) => {
-                self.status.warnings.clear();
-                // A compiler bug must not take the agent (and the node's policy) down: the
-                // installed flows stay as they are and the status says what happened.
-                let cluster = &self.cluster;
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pipeline::compile(cluster, &topo)))
-                    .map_err(|panic| {
-                        let what = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        RealizeError::Compile(format!("internal compiler error, installed flows kept: {what}"))
-                    })?
+    /// Brings the compiler up to the cluster view and the topology. Returns the flow keys
+    /// that may have changed, or `None` when everything must be compared (a fresh compiler,
+    /// or no compiler: without this node's Node object (or its pod CIDR) there is no
+    /// forwarding to compile, only the table-miss flows are desired, so everything drops
+    /// (fail closed) and the status says why).
+    fn update_compiler(&mut self) -> Result<Option<BTreeSet<FlowKey>>, RealizeError> {
+        let Some(topo) = self.topology() else {
+            let why = format!(
+                "node {:?} is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped",
+                self.config.node
+            );
+            warn!("{why}");
+            self.status.warnings = vec![why];
+            self.compiler = None;
+            self.compiled_from = None;
+            return Ok(None);
+        };
+        self.status.warnings.clear();
+        let (cluster, old, compiler) = (&self.cluster, self.compiled_from.take(), self.compiler.take());
+        // A compiler bug must not take the agent (and the node's policy) down: the installed
+        // flows stay as they are, the status says what happened, and the next change
+        // compiles from scratch.
+        let updated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || match (compiler, old) {
+            (Some(mut c), Some(old)) => {
+                c.update(&old, cluster, topo);
+                let keys = c.take_changed();
+                (c, Some(keys))
             }
-            None => {
-                let why = format!(
-                    "node {:?} is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped",
-                    self.config.node
-                );
-                warn!("{why}");
-                self.status.warnings = vec![why];
-                pipeline::Compiled {
-                    flows: pipeline::forwarding::miss_flows().into_iter().collect(),
-                    ..Default::default()
-                }
+            (Some(mut c), None) => {
+                c.set_topology(cluster, topo);
+                let keys = c.take_changed();
+                (c, Some(keys))
             }
-        })
+            (None, _) => (NodeCompiler::new(cluster, topo), None),
+        }));
+        match updated {
+            Ok((c, keys)) => {
+                self.compiler = Some(c);
+                Ok(keys)
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Err(RealizeError::Compile(format!("internal compiler error, installed flows kept: {what}")))
+            }
+        }
+    }
+
+    /// Takes a new cluster view, remembering the one the compiler reflects so the next
+    /// update can compare them.
+    fn set_cluster(&mut self, cluster: Cluster) {
+        let old = std::mem::replace(&mut self.cluster, cluster);
+        if self.compiler.is_some() && self.compiled_from.is_none() {
+            self.compiled_from = Some(old);
+        }
     }
 
     /// Brings the switch to the desired flows. Returns the number of flow_mods sent.
     async fn realize(&mut self, switch: &mut Switch) -> Result<usize, RealizeError> {
-        let compiled = self.desired()?;
+        let mut changed = self.update_compiler()?;
         if self.installed.is_none() {
             let flows = switch.dump_flows().await.map_err(|e| RealizeError::Switch(format!("reading installed flows: {e}")))?;
             // Flows the switch learned itself (SCTP replies) are not weir's to diff.
             let learned = Some(pipeline::cookie::Category::Learned);
             self.installed =
                 Some(flows.into_iter().filter(|f| pipeline::cookie::category_of(f.cookie) != learned).collect());
+            changed = None;
         }
-        self.report_traffic_controls(&compiled);
-        let installed = self.installed.as_ref().expect("read above");
-        let mods = diff(&compiled.flows, installed);
+        self.report_traffic_controls();
+        let miss_only: FlowSet;
+        let desired = match &self.compiler {
+            Some(c) => c.flows(),
+            None => {
+                miss_only = pipeline::forwarding::miss_flows().into_iter().collect();
+                &miss_only
+            }
+        };
+        let installed = self.installed.as_mut().expect("read above");
+        let mods = match &changed {
+            Some(keys) => diff_keys(desired, installed, keys),
+            None => diff(desired, installed),
+        };
         if !mods.is_empty() {
             let started = Instant::now();
             if let Err(e) = switch.bundle(&mods).await {
@@ -175,13 +216,10 @@ impl State {
             info!(flow_mods = mods.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "realized");
             self.status.generation += 1;
         }
-        self.status.flows = compiled
-            .flows
-            .counts()
-            .into_iter()
-            .map(|(t, n)| (t.name().to_string(), n))
-            .collect();
-        self.installed = Some(compiled.flows);
+        if changed.is_none() {
+            *installed = desired.clone();
+        }
+        self.status.flows = desired.counts().into_iter().map(|(t, n)| (t.name().to_string(), n)).collect();
         Ok(mods.len())
     }
 
@@ -194,10 +232,12 @@ impl State {
         self.ports_by_name.extend(done.ofports);
     }
 
-    fn report_traffic_controls(&mut self, compiled: &pipeline::Compiled) {
+    fn report_traffic_controls(&mut self) {
         let mut reports = BTreeMap::new();
+        let none = BTreeMap::new();
+        let statuses = self.compiler.as_ref().map_or(&none, |c| c.traffic_controls());
         for name in self.cluster.traffic_controls.keys() {
-            let st = compiled.traffic_controls.get(name).cloned().unwrap_or_default();
+            let st = statuses.get(name).cloned().unwrap_or_default();
             let mut errors = self.tc_port_errors.get(name).cloned().unwrap_or_default();
             errors.extend(st.errors.iter().cloned());
             reports.insert(
@@ -273,6 +313,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         interfaces: Default::default(),
         ports_by_name: BTreeMap::new(),
         tc_port_errors: BTreeMap::new(),
+        compiler: None,
+        compiled_from: None,
         installed: None,
     };
     let mut switch: Option<Switch> = None;
@@ -292,9 +334,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 match snapshot {
                     Some(Ok(s)) => {
                         have_manifests = true;
-                        state.cluster = Cluster::from_sources(
+                        state.set_cluster(Cluster::from_sources(
                             s.files.iter().map(|(p, t)| (p.to_str().unwrap_or("?"), t.as_str())),
-                        );
+                        ));
                         state.snapshot = s;
                         dirty = true;
                     }

@@ -97,7 +97,7 @@ fn applied_to_match(direction: Direction, ofport: u32) -> Match {
 
 /// Peer blocks as plain IPv4 CIDRs, exceptions subtracted; sorted and deduplicated. The
 /// datapath is IPv4-only (SpoofGuard drops IPv6), so IPv6 peers can never match.
-fn peer_cidrs(blocks: &[policy::IpBlock]) -> Vec<Ipv4Network> {
+pub(crate) fn peer_cidrs(blocks: &[policy::IpBlock]) -> Vec<Ipv4Network> {
     let mut cidrs = BTreeSet::new();
     for b in blocks {
         cidrs.extend(subtract(b.cidr, &b.except).into_iter().filter_map(|c| match c {
@@ -223,6 +223,46 @@ impl RuleClauses {
             out.extend(dim.into_iter().map(|m| (key(priority::CONJUNCTION, m), clause)));
         }
         out
+    }
+}
+
+impl RuleClauses {
+    /// The peer clause's part for one peer CIDR (`None` if the rule has no peer clause).
+    pub fn peer_part(&self, cidr: Ipv4Network) -> Option<(FlowKey, Part)> {
+        self.peers.as_ref()?;
+        let (table, _, _) = tables(self.direction);
+        let n_clauses = 2 + u8::from(self.services.is_some());
+        let m = peer_matches(self.direction, &[cidr]).pop()?;
+        Some(((table.id(), priority::CONJUNCTION, m), Part::Clause { id: self.id, clause: 2, n_clauses }))
+    }
+
+    /// The peer CIDRs, sorted (`None`: any peer).
+    pub fn peers(&self) -> Option<&[Ipv4Network]> {
+        self.peers.as_deref()
+    }
+
+    /// Adds a peer CIDR; whether it was new.
+    pub fn insert_peer(&mut self, cidr: Ipv4Network) -> bool {
+        let Some(peers) = &mut self.peers else { return false };
+        match peers.binary_search(&cidr) {
+            Ok(_) => false,
+            Err(at) => {
+                peers.insert(at, cidr);
+                true
+            }
+        }
+    }
+
+    /// Removes a peer CIDR; whether it was there.
+    pub fn remove_peer(&mut self, cidr: Ipv4Network) -> bool {
+        let Some(peers) = &mut self.peers else { return false };
+        match peers.binary_search(&cidr) {
+            Ok(at) => {
+                peers.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 

@@ -1,24 +1,29 @@
 //! The node's compiler, kept between events.
 //!
 //! It remembers what every policy contributed to the merged policy tables
-//! ([`PolicyTables`]), so an event recompiles only the policies it can change: a pod event
-//! the policies that select it, have it as a peer, or resolve named ports on it
-//! ([`NetworkPolicy::depends_on`]); a policy event that policy; a local port appearing or
-//! leaving the policies applied to that pod. Policies that apply to no local endpoint
-//! contribute nothing and are not normalized further than their applied-to selection.
+//! ([`PolicyTables`]), so an event recompiles only what it can change
+//! ([`policy::NetworkPolicy::dependence`]):
+//! - a pod that is only a peer of some rules adds or removes its address in those rules'
+//!   peer clauses: one clause flow each, nothing recompiled;
+//! - a pod a policy applies to, or that named ports resolve on, recompiles that policy, as
+//!   does a policy event and a local port appearing or leaving for the pods it applies to.
+//!
+//! Policies that apply to no local endpoint contribute nothing and are not normalized
+//! further than their applied-to selection.
 //!
 //! Building from scratch ([`NodeCompiler::new`]) and updating give the same flows: the
 //! full compile is the same per-policy code run for every policy (tested by
 //! `tests/incremental.rs` over random event sequences).
 
 use crate::compile::Compiled;
-use crate::conjunction::{ConjIds, PolicyTables, RuleClauses, RuleInfo, isolation_part};
+use crate::conjunction::{ConjIds, PolicyTables, RuleClauses, RuleInfo, isolation_part, peer_cidrs};
 use crate::flow::{FlowKey, FlowSet};
 use crate::forwarding::{forwarding_flows, miss_flows};
 use crate::topology::Topology;
 use crate::traffic_control::{TcStatus, traffic_control_flows};
 use policy::cluster::NamespaceScope;
-use policy::{Cluster, Direction, Endpoint, Pod};
+use ipnetwork::Ipv4Network;
+use policy::{Cluster, Dependence, Direction, Endpoint, Pod, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where policy-table parts come from.
@@ -34,8 +39,21 @@ enum Source {
 /// What one source put into the policy tables.
 #[derive(Debug, Clone, Default)]
 struct Contribution {
-    rules: Vec<RuleClauses>,
+    rules: Vec<(RuleId, RuleClauses)>,
+    /// Rules some part of which compiled to nothing (e.g. no peer yet): a peer appearing may
+    /// bring it to life, so their peers are not patched in place.
+    incomplete: BTreeSet<RuleId>,
     isolation: Vec<(Direction, u32)>,
+}
+
+/// A NetworkPolicy rule by its place: direction and index.
+type RulePosition = (Direction, usize);
+
+/// Peer addresses to take out of and put into one rule's peer clauses.
+#[derive(Debug, Default)]
+struct PeerPatch {
+    remove: BTreeSet<Ipv4Network>,
+    add: BTreeSet<Ipv4Network>,
 }
 
 impl Contribution {
@@ -134,39 +152,111 @@ impl NodeCompiler {
         for k in old.policies.keys().filter(|k| !new.policies.contains_key(*k)) {
             stale.insert(Source::Policy(k.0.clone(), k.1.clone()));
         }
+        let mut changes: Vec<(Option<&Pod>, Option<&Pod>)> = Vec::new();
         for (k, p) in &new.pods {
             let before = old.pods.get(k);
             if before != Some(p) {
-                stale.extend(dependents(new, before, Some(p)));
+                changes.push((before, Some(p)));
             }
         }
-        for (k, p) in &old.pods {
-            if !new.pods.contains_key(k) {
-                stale.extend(dependents(new, Some(p), None));
-            }
-        }
-        stale.extend(self.local_changes(new, &topo));
-        self.topo = topo;
-        self.refresh(new, stale);
+        changes.extend(old.pods.iter().filter(|(k, _)| !new.pods.contains_key(*k)).map(|(_, p)| (Some(p), None)));
+        self.apply(new, stale, &changes, Some(topo));
+    }
+
+    /// Pods changed (each from the first version to the second, `None`: absent) and, if
+    /// given, the topology with them (ports of local pods); `cluster` already has the
+    /// changes.
+    pub fn pods_changed(&mut self, cluster: &Cluster, changes: &[(Option<&Pod>, Option<&Pod>)], topo: Option<Topology>) {
+        self.apply(cluster, BTreeSet::new(), changes, topo);
     }
 
     /// A pod changed from `old` to `new` (`None`: absent); `cluster` already has the change.
     pub fn pod_changed(&mut self, cluster: &Cluster, old: Option<&Pod>, new: Option<&Pod>) {
-        let stale = dependents(cluster, old, new);
-        self.refresh(cluster, stale);
+        self.apply(cluster, BTreeSet::new(), &[(old, new)], None);
     }
 
     /// The NetworkPolicy `namespace/name` was added, changed or removed; `cluster` already
     /// has the change.
     pub fn policy_changed(&mut self, cluster: &Cluster, namespace: &str, name: &str) {
-        self.refresh(cluster, [Source::Policy(namespace.to_string(), name.to_string())].into());
+        self.apply(cluster, [Source::Policy(namespace.to_string(), name.to_string())].into(), &[], None);
     }
 
     /// The node's ports, pods or neighbours changed.
     pub fn set_topology(&mut self, cluster: &Cluster, topo: Topology) {
-        let stale = self.local_changes(cluster, &topo);
-        self.topo = topo;
-        self.refresh(cluster, stale);
+        self.apply(cluster, BTreeSet::new(), &[], Some(topo));
+    }
+
+    /// Sorts pod changes into patches of peer clauses and sources to recompile, then
+    /// brings the tables and the desired set up to date.
+    fn apply(
+        &mut self,
+        cluster: &Cluster,
+        mut stale: BTreeSet<Source>,
+        changes: &[(Option<&Pod>, Option<&Pod>)],
+        topo: Option<Topology>,
+    ) {
+        if let Some(topo) = topo {
+            stale.extend(self.local_changes(cluster, &topo));
+            self.topo = topo;
+        }
+        let mut patches = BTreeMap::new();
+        for &(old, new) in changes {
+            self.classify(cluster, old, new, &mut stale, &mut patches);
+        }
+        self.refresh(cluster, stale, patches);
+    }
+
+    /// What a change of one pod does to each source: nothing, a peer patch of some rules,
+    /// or a recompile.
+    fn classify(
+        &self,
+        cluster: &Cluster,
+        old: Option<&Pod>,
+        new: Option<&Pod>,
+        stale: &mut BTreeSet<Source>,
+        patches: &mut BTreeMap<(Source, RulePosition), PeerPatch>,
+    ) {
+        let Some(ns) = old.or(new).map(|p| p.key.namespace.as_str()) else { return };
+        let no_labels = policy::Labels::new();
+        let ns_labels = cluster.namespaces.get(ns).map_or(&no_labels, |n| &n.labels);
+        for ((pns, name), p) in &cluster.policies {
+            let dependence = |pod: Option<&Pod>| pod.map_or(Dependence::None, |pod| p.dependence(pod, ns_labels));
+            let (before, after) = (dependence(old), dependence(new));
+            let peer_rules = |d: &Dependence| match d {
+                Dependence::Peer(rules) => rules.clone(),
+                _ => Vec::new(),
+            };
+            let source = Source::Policy(pns.clone(), name.clone());
+            match (&before, &after) {
+                (Dependence::None, Dependence::None) => continue,
+                (Dependence::Full, _) | (_, Dependence::Full) => {
+                    stale.insert(source);
+                    continue;
+                }
+                _ => {}
+            }
+            // Only a peer: without local endpoints the policy has no flows to patch.
+            let Some(c) = self.contributions.get(&source) else { continue };
+            let (rules_before, rules_after) = (peer_rules(&before), peer_rules(&after));
+            for &(direction, i) in rules_before.iter().chain(&rules_after) {
+                if c.incomplete.contains(&p.rule_id(direction, i)) {
+                    stale.insert(source.clone());
+                    break;
+                }
+                let patch = patches.entry((source.clone(), (direction, i))).or_default();
+                if rules_before.contains(&(direction, i)) {
+                    patch.remove.extend(old.into_iter().flat_map(host_cidrs));
+                }
+                if rules_after.contains(&(direction, i)) {
+                    patch.add.extend(new.into_iter().flat_map(host_cidrs));
+                }
+            }
+        }
+        for (i, r) in cluster.rejected_policies.iter().enumerate() {
+            if old.into_iter().chain(new).any(|pod| r.depends_on(pod)) {
+                stale.insert(Source::Rejected(i));
+            }
+        }
     }
 
     /// Sources applied to a pod whose local port appears, leaves or changes in `topo`.
@@ -180,15 +270,29 @@ impl NodeCompiler {
         let mut stale = BTreeSet::new();
         for k in moved {
             if let Some(pod) = cluster.pod(k) {
-                stale.extend(dependents(cluster, None, Some(pod)));
+                stale.extend(applied_to(cluster, pod));
             }
         }
         stale
     }
 
-    /// Recompiles `stale` sources and the fixed flows, and brings the desired set up to date.
-    fn refresh(&mut self, cluster: &Cluster, stale: BTreeSet<Source>) {
+    /// Applies peer patches, recompiles `stale` sources and the fixed flows, and brings the
+    /// desired set up to date.
+    fn refresh(
+        &mut self,
+        cluster: &Cluster,
+        mut stale: BTreeSet<Source>,
+        patches: BTreeMap<(Source, RulePosition), PeerPatch>,
+    ) {
         let mut touched = BTreeSet::new();
+        for ((source, rule), patch) in patches {
+            if stale.contains(&source) {
+                continue; // recompiled below from the new view anyway
+            }
+            if !self.patch_peers(cluster, &source, rule, patch, &mut touched) {
+                stale.insert(source);
+            }
+        }
         for source in stale {
             self.withdraw(&source, &mut touched);
             self.contribute(cluster, source, true);
@@ -222,9 +326,61 @@ impl NodeCompiler {
         self.changed = touched;
     }
 
+    /// Patches the peer clauses of every part of `rule` in place. Returns false, having
+    /// changed nothing, if the patch would leave a part without peers (the rule would vanish:
+    /// recompile instead).
+    fn patch_peers(
+        &mut self,
+        cluster: &Cluster,
+        source: &Source,
+        (direction, index): RulePosition,
+        mut patch: PeerPatch,
+        touched: &mut BTreeSet<FlowKey>,
+    ) -> bool {
+        let Source::Policy(ns, name) = source else { return false };
+        let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return false };
+        let Some(c) = self.contributions.get_mut(source) else { return true };
+        let rule = policy.rule_id(direction, index);
+        // Addresses the rule's ipBlocks give stay whatever the pods do.
+        let blocks: Vec<policy::IpBlock> = policy
+            .rules(direction)
+            .get(index)
+            .and_then(|r| r.peers.as_ref())
+            .map(|peers| {
+                peers.iter().filter_map(|p| if let policy::netpol::Peer::Block(b) = p { Some(b.clone()) } else { None }).collect()
+            })
+            .unwrap_or_default();
+        for kept in peer_cidrs(&blocks) {
+            patch.remove.remove(&kept);
+        }
+        patch.remove.retain(|c| !patch.add.contains(c));
+        let parts = c.rules.iter_mut().filter(|(id, _)| *id == rule).map(|(_, clauses)| clauses);
+        let mut parts: Vec<&mut RuleClauses> = parts.collect();
+        let empties = parts.iter().any(|rc| {
+            let peers = rc.peers().unwrap_or(&[]);
+            patch.add.is_empty() && peers.iter().all(|p| patch.remove.contains(p))
+        });
+        if empties {
+            return false;
+        }
+        for rc in &mut parts {
+            for &cidr in &patch.remove {
+                if rc.remove_peer(cidr) {
+                    self.tables.remove(rc.peer_part(cidr).into_iter().collect(), Some(touched));
+                }
+            }
+            for &cidr in &patch.add {
+                if rc.insert_peer(cidr) {
+                    self.tables.add(rc.peer_part(cidr).into_iter().collect(), Some(touched));
+                }
+            }
+        }
+        true
+    }
+
     fn withdraw(&mut self, source: &Source, touched: &mut BTreeSet<FlowKey>) {
         let Some(c) = self.contributions.remove(source) else { return };
-        for rule in c.rules {
+        for (_, rule) in c.rules {
             self.tables.remove(rule.parts(), Some(touched));
             self.ids.release(rule.id);
             self.rules.remove(&rule.id);
@@ -239,7 +395,7 @@ impl NodeCompiler {
         }
         let mut touched = BTreeSet::new();
         let mut t = track.then_some(&mut touched);
-        for rule in &c.rules {
+        for (_, rule) in &c.rules {
             self.tables.add(rule.parts(), t.as_deref_mut());
         }
         self.tables.add(c.isolation.iter().map(|&(d, p)| isolation_part(d, p)).collect(), t);
@@ -276,13 +432,16 @@ impl NodeCompiler {
                     let id = self.ids.allocate(&rule.rule, rule.part);
                     match RuleClauses::new(&rule, id, &self.topo) {
                         Some(clauses) => {
+                            c.rules.push((rule.rule.clone(), clauses));
                             self.rules.insert(
                                 id,
                                 RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction },
                             );
-                            c.rules.push(clauses);
                         }
-                        None => self.ids.release(id),
+                        None => {
+                            self.ids.release(id);
+                            c.incomplete.insert(rule.rule);
+                        }
                     }
                 }
             }
@@ -300,26 +459,26 @@ fn sources(cluster: &Cluster) -> impl Iterator<Item = Source> + '_ {
         .chain((0..cluster.rejected_policies.len()).map(Source::Rejected))
 }
 
-/// The sources a change of one pod (from `old` to `new`) can change.
-fn dependents(cluster: &Cluster, old: Option<&Pod>, new: Option<&Pod>) -> BTreeSet<Source> {
+/// The sources that apply to `pod` (or resolve named ports on it): its port appearing or
+/// leaving changes what they compile to on this node.
+fn applied_to(cluster: &Cluster, pod: &Pod) -> BTreeSet<Source> {
     let no_labels = policy::Labels::new();
-    let depends = |pod: &Pod, p: &policy::NetworkPolicy| {
-        let ns_labels = cluster.namespaces.get(&pod.key.namespace).map_or(&no_labels, |n| &n.labels);
-        p.depends_on(pod, ns_labels)
-    };
-    let pods: Vec<&Pod> = old.into_iter().chain(new).collect();
-    let mut out = BTreeSet::new();
-    for ((ns, name), p) in &cluster.policies {
-        if pods.iter().any(|pod| depends(pod, p)) {
-            out.insert(Source::Policy(ns.clone(), name.clone()));
-        }
-    }
-    for (i, r) in cluster.rejected_policies.iter().enumerate() {
-        if pods.iter().any(|pod| r.depends_on(pod)) {
-            out.insert(Source::Rejected(i));
-        }
-    }
-    out
+    let ns_labels = cluster.namespaces.get(&pod.key.namespace).map_or(&no_labels, |n| &n.labels);
+    let policies = cluster
+        .policies
+        .iter()
+        .filter(|(_, p)| p.dependence(pod, ns_labels) == Dependence::Full)
+        .map(|((ns, name), _)| Source::Policy(ns.clone(), name.clone()));
+    let rejected = cluster.rejected_policies.iter().enumerate().filter(|(_, r)| r.depends_on(pod)).map(|(i, _)| Source::Rejected(i));
+    policies.chain(rejected).collect()
+}
+
+/// A pod's IPv4 addresses as host CIDRs (the datapath is IPv4-only).
+fn host_cidrs(pod: &Pod) -> impl Iterator<Item = Ipv4Network> + '_ {
+    pod.ips.iter().filter_map(|ip| match ip {
+        std::net::IpAddr::V4(v4) => Some(Ipv4Network::from(*v4)),
+        std::net::IpAddr::V6(_) => None,
+    })
 }
 
 /// Table misses, forwarding and TrafficControl flows: small, recomputed on every change.

@@ -36,13 +36,13 @@ impl Node {
     }
 
     fn upsert_pod(&mut self, pod: Pod, local: Option<LocalPod>) {
+        // The pod and its port in one update (remove_pod takes two).
         let old = self.cluster.pods.insert(pod.key.clone(), pod.clone());
-        self.compiler.pod_changed(&self.cluster, old.as_ref(), Some(&pod));
         match local {
             Some(l) => self.topo.local_pods.insert(pod.key.clone(), l),
             None => self.topo.local_pods.remove(&pod.key),
         };
-        self.compiler.set_topology(&self.cluster, self.topo.clone());
+        self.compiler.pods_changed(&self.cluster, &[(old.as_ref(), Some(&pod))], Some(self.topo.clone()));
     }
 
     fn remove_pod(&mut self, key: &PodKey) {
@@ -197,4 +197,37 @@ fn a_namespace_relabel_recompiles_everything_and_still_matches_a_fresh_compile()
     ns.labels.insert("team".to_string(), "team-other".to_string());
     node.compiler.update(&old, &node.cluster, node.topo.clone());
     node.check("namespace relabel");
+}
+
+#[test]
+fn a_peer_pod_leaving_keeps_its_address_when_an_ip_block_of_the_rule_names_it() {
+    let syn = Synthetic::generate(Spec { pods: 300, policies: 0, seed: 5 });
+    let mut cluster = syn.cluster();
+    let local = offline_topology(&cluster, NODE).expect("node").local_pods.keys().next().cloned().expect("a local pod");
+    let peer = cluster.pods.values().find(|p| p.key.namespace != local.namespace).cloned().expect("a peer");
+    let yaml = format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: both, namespace: {ns}}}
+spec:
+  podSelector: {{}}
+  ingress:
+  - from:
+    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {peer_ns}}}}}
+    - ipBlock: {{cidr: {ip}/32}}
+",
+        ns = local.namespace,
+        peer_ns = peer.key.namespace,
+        ip = ipv4(&peer),
+    );
+    let extra = Cluster::from_sources([("both.yaml", yaml.as_str())]);
+    assert!(extra.errors.is_empty(), "{:?}", extra.errors);
+    cluster.policies.extend(extra.policies);
+    let mut node = Node::new(cluster);
+    node.remove_pod(&peer.key);
+    node.check("peer removed, block keeps its address");
+    let mut back = peer.clone();
+    back.key = PodKey::new(&peer.key.namespace, "again");
+    node.upsert_pod(back, None);
+    node.check("another pod at the same address");
 }

@@ -264,7 +264,7 @@ fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut Rul
         }
         for (i, rule) in policy.rules(direction).iter().enumerate() {
             out.rules.push(Rule {
-                id: RuleId(format!("NetworkPolicy/{}/{}/{}/{i}", policy.namespace, policy.name, direction.lower())),
+                id: policy.rule_id(direction, i),
                 origin: Origin { policy: policy_ref.clone(), rule: format!("{}[{i}]", direction.lower()) },
                 direction,
                 tier: Tier::NETWORK_POLICY,
@@ -281,18 +281,36 @@ fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut Rul
     }
 }
 
+/// How a pod matters to a policy's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dependence {
+    /// Not at all.
+    None,
+    /// Only as one address among the peers of these rules (direction, index in that
+    /// direction): pod peers select it, and none of these rules resolves named ports on it.
+    Peer(Vec<(Direction, usize)>),
+    /// Otherwise: the policy applies to it, or named ports resolve on it.
+    Full,
+}
+
 impl NetworkPolicy {
-    /// Whether adding, removing or changing `pod` (in a namespace labelled
-    /// `namespace_labels`) can change this policy's rules: the policy selects it, a peer
-    /// selects it, or an egress rule with named ports may send to its address (named ports
-    /// resolve on the destination). A hostNetwork pod never matters.
-    pub fn depends_on(&self, pod: &Pod, namespace_labels: &Labels) -> bool {
+    /// The id of rule `index` of `direction`, e.g. `NetworkPolicy/x/allow-80/ingress/0`.
+    pub fn rule_id(&self, direction: Direction, index: usize) -> RuleId {
+        RuleId(format!("NetworkPolicy/{}/{}/{}/{index}", self.namespace, self.name, direction.lower()))
+    }
+
+    /// How adding, removing or changing `pod` (in a namespace labelled `namespace_labels`)
+    /// can change this policy's rules: not at all, by adding or removing its address in the
+    /// peers of some rules, or in any way (the policy selects it, or an egress rule with
+    /// named ports may send to it: named ports resolve on the destination). A hostNetwork
+    /// pod never matters.
+    pub fn dependence(&self, pod: &Pod, namespace_labels: &Labels) -> Dependence {
         if pod.host_network {
-            return false;
+            return Dependence::None;
         }
         let ns = pod.key.namespace.as_str();
         if ns == self.namespace && self.pod_selector.matches(&pod.labels) {
-            return true;
+            return Dependence::Full;
         }
         let selects = |peer: &Peer| match peer {
             Peer::Pods { pod: sel, namespace } => {
@@ -304,22 +322,36 @@ impl NetworkPolicy {
             }
             Peer::Block(b) => pod.ips.iter().any(|ip| b.contains(*ip)),
         };
-        [Direction::Ingress, Direction::Egress].into_iter().any(|direction| {
-            self.rules(direction).iter().any(|rule| {
+        let mut peer_of = Vec::new();
+        for direction in [Direction::Ingress, Direction::Egress] {
+            for (i, rule) in self.rules(direction).iter().enumerate() {
                 let named = direction == Direction::Egress
                     && rule.ports.iter().flatten().any(|s| matches!(s.port, crate::netpol::PortMatch::Named(_)));
-                match &rule.peers {
+                let (selected, resolves) = match &rule.peers {
                     // Any peer: only named-port resolution looks at the pods.
-                    None => named,
-                    Some(peers) => peers.iter().any(|p| match p {
-                        // A block's addresses do not change with pods, except for resolving
-                        // named ports on the pods inside it.
-                        Peer::Block(_) => named && selects(p),
-                        Peer::Pods { .. } => selects(p),
-                    }),
+                    None => (false, named),
+                    Some(peers) => {
+                        let selected = peers.iter().any(|p| matches!(p, Peer::Pods { .. }) && selects(p));
+                        // A block's addresses do not change with pods, but named ports
+                        // resolve on the pods inside it.
+                        (selected, named && peers.iter().any(selects))
+                    }
+                };
+                if resolves {
+                    return Dependence::Full;
                 }
-            })
-        })
+                if selected {
+                    peer_of.push((direction, i));
+                }
+            }
+        }
+        if peer_of.is_empty() { Dependence::None } else { Dependence::Peer(peer_of) }
+    }
+
+    /// Whether a change of `pod` can change this policy's rules at all (see
+    /// [`NetworkPolicy::dependence`]).
+    pub fn depends_on(&self, pod: &Pod, namespace_labels: &Labels) -> bool {
+        self.dependence(pod, namespace_labels) != Dependence::None
     }
 }
 

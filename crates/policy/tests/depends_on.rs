@@ -1,6 +1,6 @@
 //! Which pod changes can change a policy's rules (what the node compiler recompiles).
 
-use policy::{Cluster, Labels, NetworkPolicy, Pod, PodKey};
+use policy::{Cluster, Dependence, Direction, Labels, NetworkPolicy, Pod, PodKey};
 use std::net::IpAddr;
 
 fn policy(yaml: &str) -> NetworkPolicy {
@@ -94,4 +94,18 @@ spec:
     assert!(p.depends_on(&pod("y", "db", "10.0.0.1"), &team("b")));
     assert!(!p.depends_on(&pod("y", "db", "10.1.0.1"), &team("b")));
     assert!(!p.depends_on(&pod("y", "db", "192.168.0.1"), &team("b")));
+}
+
+#[test]
+fn a_pod_only_a_peer_selects_is_a_peer_dependence_of_the_selecting_rules() {
+    let p = policy(INGRESS_FROM_TEAM_A);
+    assert_eq!(
+        p.dependence(&pod("y", "client", "10.0.0.1"), &team("a")),
+        Dependence::Peer(vec![(Direction::Ingress, 0)])
+    );
+}
+
+#[test]
+fn a_pod_the_policy_applies_to_is_a_full_dependence() {
+    assert_eq!(policy(INGRESS_FROM_TEAM_A).dependence(&pod("x", "web", "10.0.0.1"), &team("a")), Dependence::Full);
 }

@@ -1,13 +1,13 @@
 //! `churn`: single pod and policy events on a node of the synthetic cluster whose flows are
 //! installed on a real switch. Each event does what the agent does after its cluster view
-//! changes: compile, diff against the installed flows, one bundle, then a barrier; the
+//! changes: update the node compiler, diff the touched flows against the installed ones, one bundle, then a barrier; the
 //! latency from the change to the barrier's reply is the figure. The floor is the round trip
 //! of an empty bundle (open, barrier, commit) plus a barrier on the same connection.
 use super::scale::{self, Scale};
 use super::{Check, Report, fmt_num, median, ms, percentile};
 use agent::switch::Switch;
 use openflow::FlowMod;
-use pipeline::{FlowSet, LocalPod, diff};
+use pipeline::{FlowSet, LocalPod, NodeCompiler, diff_keys};
 use policy::manifest::{Manifests, Object, add_value};
 use policy::synthetic::{Spec, Synthetic};
 use policy::{Cluster, NetworkPolicy, Pod, PodKey};
@@ -76,27 +76,63 @@ fn parse_policy(v: serde_json::Value) -> anyhow::Result<NetworkPolicy> {
     }
 }
 
+/// One event of the benchmark.
+enum Change {
+    /// A pod appears; with a port on this node if `local` is given.
+    AddPod(Pod, Option<LocalPod>),
+    /// A pod (and its port, if it had one here) goes away.
+    RemovePod(PodKey),
+    /// A policy is added.
+    AddPolicy(NetworkPolicy),
+    /// A policy is removed.
+    RemovePolicy(String, String),
+}
+
 struct Node {
     cluster: Cluster,
     topo: pipeline::Topology,
+    compiler: NodeCompiler,
     installed: FlowSet,
     switch: Switch,
 }
 
 impl Node {
-    /// Applies `change` to the view, then compile, diff, bundle, barrier.
-    async fn event(&mut self, change: impl FnOnce(&mut Cluster, &mut pipeline::Topology)) -> anyhow::Result<(f64, f64, f64, usize)> {
+    /// Applies `change` to the view and the compiler (as the agent does), diffs the flows
+    /// the compiler touched, sends one bundle, then a barrier.
+    async fn event(&mut self, change: Change) -> anyhow::Result<(f64, f64, f64, usize)> {
         let t = Instant::now();
-        change(&mut self.cluster, &mut self.topo);
-        let compiled = pipeline::compile(&self.cluster, &self.topo);
-        let mods = diff(&compiled.flows, &self.installed);
+        match change {
+            Change::AddPod(pod, local) => {
+                let old = self.cluster.pods.insert(pod.key.clone(), pod.clone());
+                let topo = local.map(|l| {
+                    self.topo.local_pods.insert(pod.key.clone(), l);
+                    self.topo.clone()
+                });
+                self.compiler.pods_changed(&self.cluster, &[(old.as_ref(), Some(&pod))], topo);
+            }
+            Change::RemovePod(key) => {
+                let old = self.cluster.pods.remove(&key);
+                let topo = self.topo.local_pods.remove(&key).map(|_| self.topo.clone());
+                self.compiler.pods_changed(&self.cluster, &[(old.as_ref(), None)], topo);
+            }
+            Change::AddPolicy(p) => {
+                let (ns, name) = (p.namespace.clone(), p.name.clone());
+                self.cluster.policies.insert((ns.clone(), name.clone()), p);
+                self.compiler.policy_changed(&self.cluster, &ns, &name);
+            }
+            Change::RemovePolicy(ns, name) => {
+                self.cluster.policies.remove(&(ns.clone(), name.clone()));
+                self.compiler.policy_changed(&self.cluster, &ns, &name);
+            }
+        }
+        let keys = self.compiler.take_changed();
+        let mods = diff_keys(self.compiler.flows(), &mut self.installed, &keys);
         let compiled_at = t.elapsed();
         if !mods.is_empty() {
             self.switch.bundle(&mods).await?;
         }
         self.switch.barrier().await?;
         let total = t.elapsed();
-        self.installed = compiled.flows;
         Ok((ms(total), ms(compiled_at), ms(total - compiled_at), mods.len()))
     }
 }
@@ -117,7 +153,8 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
     switch.bundle(&initial.flows.iter().cloned().map(FlowMod::add).collect::<Vec<_>>()).await?;
     let initial_ms = ms(t.elapsed());
     let flows = initial.flows.len();
-    let mut node = Node { cluster: s.cluster.clone(), topo: s.topo.clone(), installed: initial.flows, switch };
+    let compiler = NodeCompiler::new(&s.cluster, s.topo.clone());
+    let mut node = Node { cluster: s.cluster.clone(), topo: s.topo.clone(), compiler, installed: initial.flows, switch };
 
     // The floor: an empty bundle and a barrier on the same connection.
     let mut floor = Vec::new();
@@ -144,33 +181,18 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
         let pod = churn_pod(&s.syn, i, scale::NODE, Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
         let (key, ip) = (pod.key.clone(), Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
         let local = LocalPod { ofport: 5000 + i as u32, ip, mac: pipeline::compile::pod_mac_for(ip) };
-        let k2 = key.clone();
-        record(Kind::LocalPodAdd, node.event(move |c, t| {
-            c.pods.insert(pod.key.clone(), pod);
-            t.local_pods.insert(k2, local);
-        }).await?);
-        record(Kind::LocalPodRemove, node.event(|c, t| {
-            c.pods.remove(&key);
-            t.local_pods.remove(&key);
-        }).await?);
+        record(Kind::LocalPodAdd, node.event(Change::AddPod(pod, Some(local))).await?);
+        record(Kind::LocalPodRemove, node.event(Change::RemovePod(key)).await?);
 
         let pod = churn_pod(&s.syn, i + 1, &remote.name, Ipv4Addr::new(remote_net[0], remote_net[1], remote_net[2], host));
         let key = pod.key.clone();
-        record(Kind::RemotePodAdd, node.event(move |c, _| {
-            c.pods.insert(pod.key.clone(), pod);
-        }).await?);
-        record(Kind::RemotePodRemove, node.event(|c, _| {
-            c.pods.remove(&key);
-        }).await?);
+        record(Kind::RemotePodAdd, node.event(Change::AddPod(pod, None)).await?);
+        record(Kind::RemotePodRemove, node.event(Change::RemovePod(key)).await?);
 
         let p = extra_policies[i].clone();
-        let pkey = (p.namespace.clone(), p.name.clone());
-        record(Kind::PolicyAdd, node.event(move |c, _| {
-            c.policies.insert((p.namespace.clone(), p.name.clone()), p);
-        }).await?);
-        record(Kind::PolicyRemove, node.event(|c, _| {
-            c.policies.remove(&pkey);
-        }).await?);
+        let (ns, name) = (p.namespace.clone(), p.name.clone());
+        record(Kind::PolicyAdd, node.event(Change::AddPolicy(p)).await?);
+        record(Kind::PolicyRemove, node.event(Change::RemovePolicy(ns, name)).await?);
     }
     // The view must be back where it started: the last event restored the initial flows.
     anyhow::ensure!(node.installed == s.compile().flows, "after every add was removed, the flows differ from the start");
@@ -217,8 +239,8 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
     ]);
     report.notes.push(format!(
         "Node {} of a {}-pod / {}-policy cluster (seed {seed}), {flows} flows installed on a real ovs-vswitchd (initial bundle {:.0} ms). \
-         Each event: change the cluster view in memory, full compile, diff, one bundle, barrier. flow_mods are the exact diff \
-         (weir's diff is the minimal delta by construction). The file-mode agent also re-reads all manifests on every change: \
+         Each event: change the cluster view in memory, update the node compiler (only the policies the change can affect), \
+         diff the flows it touched, one bundle, barrier. flow_mods are the exact diff (the minimal delta by construction). The file-mode agent also re-reads all manifests on every change: \
          parsing this cluster's YAML takes {reparse_ms:.0} ms, not included above.",
         scale::NODE,
         spec.pods,
