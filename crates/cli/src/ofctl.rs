@@ -67,7 +67,7 @@ enum Cmd {
     DumpTables { switch: String },
     /// Groups.
     DumpGroups { switch: String },
-    /// Add the groups in FILE (`-` for stdin).
+    /// Add the groups in FILE (`-` for stdin); with `--bundle`, all or none.
     AddGroups { switch: String, file: String },
     /// Add a meter: `meter=N kbps|pktps [burst] [stats] bands=type=drop rate=R [burst_size=B]...`.
     AddMeter { switch: String, meter: String },
@@ -173,10 +173,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                     openflow::text::group::parse_group(&line, names.as_ref()).map_err(|e| anyhow::anyhow!("{file}:{n}: {e}"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            for g in groups {
-                sw.send(&Message::GroupMod(g))?;
+            if args.bundle {
+                sw.bundle_messages(&groups.into_iter().map(Message::GroupMod).collect::<Vec<_>>()).await?;
+            } else {
+                for g in groups {
+                    sw.send(&Message::GroupMod(g))?;
+                }
+                sw.barrier().await?;
             }
-            sw.barrier().await?;
         }
         Cmd::AddMeter { switch, meter } => meter_mods(switch, &[(0, meter.clone())], meter_command::ADD, "add-meter").await?,
         Cmd::AddMeters { switch, file } => {

@@ -324,3 +324,41 @@ fn a_meter_the_switch_rejects_is_reported_with_its_error_name() {
     assert!(err.contains("OFPMMFC_METER_EXISTS"), "{err}");
     assert!(err.contains("meter_mod (meter=1 kbps bands=type=drop rate=5)"), "{err}");
 }
+
+#[test]
+fn add_groups_bundle_adds_the_same_groups_as_ovs_ofctl_bundle() {
+    let groups = "group_id=20,type=select,bucket=output:5,bucket=weight:3,actions=output:LOCAL\n\
+                  group_id=21,type=all,bucket=output:5,bucket=group:20\n";
+    let mut dumps = Vec::new();
+    for use_weir in [false, true] {
+        let (sw, t) = switch();
+        let f = sw.tmp.path().join("groups.txt");
+        std::fs::write(&f, groups).unwrap();
+        let args = ["--bundle", "add-groups", &t, f.to_str().unwrap()];
+        if use_weir { weir(&args) } else { ovs(&args) };
+        let mut lines: Vec<String> = ovs(&["dump-groups", &t]).lines().map(str::to_string).collect();
+        lines.sort();
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        dumps.push(lines);
+    }
+    assert_eq!(dumps[1], dumps[0]);
+}
+
+#[test]
+fn add_groups_bundle_with_a_rejected_group_adds_none_of_them() {
+    let (sw, t) = switch();
+    // Group 1 exists already (see `switch`), so the third line fails on the switch.
+    let f = sw.tmp.path().join("groups.txt");
+    std::fs::write(&f, "group_id=30,type=all,bucket=output:5\ngroup_id=31,type=all,bucket=output:5\ngroup_id=1,type=all,bucket=output:5\n").unwrap();
+    let before = ovs(&["dump-groups", &t]);
+    let out = Command::new(WEIR).args(["ofctl", "--bundle", "add-groups", &t, f.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("OFPGMFC_GROUP_EXISTS"), "{err}");
+    assert!(err.contains("group_mod (group_id=1,type=all,bucket=bucket_id:0,actions=output:5) (#2 in the bundle)"), "{err}");
+    assert_eq!(ovs(&["dump-groups", &t]), before, "a failed bundle changed the groups");
+    // Without --bundle the groups before the bad one stay, as with ovs-ofctl.
+    let out = Command::new(WEIR).args(["ofctl", "add-groups", &t, f.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(ovs(&["dump-groups", &t]).contains("group_id=31"));
+}

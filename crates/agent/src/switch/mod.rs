@@ -65,6 +65,16 @@ pub enum SwitchError {
         /// The error.
         error: ErrorMsg,
     },
+    /// A message in a bundle failed; the bundle was not committed.
+    #[error("bundle rejected {message} (#{index} in the bundle): {error}")]
+    BundleMessage {
+        /// Index of the message in the bundle.
+        index: usize,
+        /// The message, described as text.
+        message: String,
+        /// The error.
+        error: ErrorMsg,
+    },
     /// The switch sent something other than the expected reply.
     #[error("unexpected reply from the switch: {0}")]
     Unexpected(String),
@@ -95,6 +105,18 @@ fn describe_failed(m: &Option<Box<Message>>) -> String {
 fn rejected(error: ErrorMsg) -> SwitchError {
     let failed = split_frame(&error.data).ok().and_then(|f| decode_message(&f).ok()).map(Box::new);
     SwitchError::Rejected { error, failed }
+}
+
+/// Why a bundle failed: an add the switch rejected (its index and error), or anything else.
+enum BundleFailure {
+    Add(usize, ErrorMsg),
+    Other(SwitchError),
+}
+
+impl From<SwitchError> for BundleFailure {
+    fn from(e: SwitchError) -> Self {
+        BundleFailure::Other(e)
+    }
 }
 
 /// A reply being collected for a request.
@@ -269,18 +291,50 @@ impl Switch {
     /// the rest of the bundle committable, so the bundle is committed only when no add failed
     /// and discarded otherwise. Nothing changes on the switch if any flow-mod is rejected.
     pub async fn bundle(&self, mods: &[FlowMod]) -> Result<(), SwitchError> {
+        let encode = |bundle_id, flags, i: usize, xid, out: &mut Vec<u8>| encode_bundle_add_flow_mod(bundle_id, flags, &mods[i], xid, out);
+        match self.bundle_with(mods.len(), encode).await {
+            Err(BundleFailure::Add(index, error)) => {
+                Err(SwitchError::BundleFlow { index, flow: openflow::text::format_flow_mod(&mods[index]), error })
+            }
+            Err(BundleFailure::Other(e)) => Err(e),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Applies messages a bundle may hold (flow-mods, group-mods, port-mods, packet-outs) as
+    /// one atomic, ordered bundle, as [`Switch::bundle`] does for flow-mods.
+    pub async fn bundle_messages(&self, msgs: &[Message]) -> Result<(), SwitchError> {
+        let encode = |bundle_id, flags, i: usize, xid, out: &mut Vec<u8>| {
+            Message::BundleAdd { bundle_id, flags, message: Box::new(msgs[i].clone()) }.encode(xid, out)
+        };
+        match self.bundle_with(msgs.len(), encode).await {
+            Err(BundleFailure::Add(index, error)) => {
+                let message = describe_failed(&Some(Box::new(msgs[index].clone())));
+                Err(SwitchError::BundleMessage { index, message, error })
+            }
+            Err(BundleFailure::Other(e)) => Err(e),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// The bundle protocol for `n` adds written by `encode(bundle_id, flags, index, xid, out)`.
+    async fn bundle_with(
+        &self,
+        n: usize,
+        encode: impl Fn(u32, u16, usize, u32, &mut Vec<u8>),
+    ) -> Result<(), BundleFailure> {
         let flags = bundle_ctrl::ATOMIC | bundle_ctrl::ORDERED;
         let bundle_id = self.next_bundle.fetch_add(1, Ordering::Relaxed);
-        let n = u32::try_from(mods.len()).map_err(|_| SwitchError::Unexpected("bundle too large".into()))?;
-        let first = self.reserve_xids(n + 1);
+        let count = u32::try_from(n).map_err(|_| SwitchError::Unexpected("bundle too large".into()))?;
+        let first = self.reserve_xids(count + 1);
         let open_xid = first;
         let open_rx = self.expect(open_xid)?;
         // Encode in chunks so the writer starts while the rest is still being encoded.
         const CHUNK: usize = 4096;
-        let mut out = Vec::with_capacity(CHUNK.min(mods.len() + 1) * 160);
+        let mut out = Vec::with_capacity(CHUNK.min(n + 1) * 160);
         Message::BundleControl { bundle_id, ctrl_type: bundle_ctrl::OPEN_REQUEST, flags }.encode(open_xid, &mut out);
-        for (i, fm) in mods.iter().enumerate() {
-            encode_bundle_add_flow_mod(bundle_id, flags, fm, first + 1 + i as u32, &mut out);
+        for i in 0..n {
+            encode(bundle_id, flags, i, first + 1 + i as u32, &mut out);
             if (i + 1) % CHUNK == 0 {
                 self.write(std::mem::replace(&mut out, Vec::with_capacity(CHUNK * 160)))?;
             }
@@ -291,24 +345,27 @@ impl Switch {
         self.write(out)?;
         open_rx.await.map_err(|_| SwitchError::Closed)??;
         barrier_rx.await.map_err(|_| SwitchError::Closed)??;
-        let failed = {
+        // The first add the switch rejected, by its xid (errors for adds nobody waits on).
+        let take_failed = || {
             let mut s = self.shared.lock().expect("switch state lock");
-            let mut bad: Vec<u32> = s.orphan_errors.keys().copied().filter(|x| *x > open_xid && *x <= open_xid + n).collect();
+            let mut bad: Vec<u32> = s.orphan_errors.keys().copied().filter(|x| *x > open_xid && *x <= open_xid + count).collect();
             bad.sort_unstable();
             let first_bad = bad.first().copied();
             let err = first_bad.and_then(|x| s.orphan_errors.remove(&x));
             for x in bad {
                 s.orphan_errors.remove(&x);
             }
-            first_bad.zip(err)
+            first_bad.zip(err).map(|(xid, e)| BundleFailure::Add((xid - open_xid - 1) as usize, e))
         };
+        let failed = take_failed();
         let ctrl_type = if failed.is_some() { bundle_ctrl::DISCARD_REQUEST } else { bundle_ctrl::COMMIT_REQUEST };
         let done = self.request(&Message::BundleControl { bundle_id, ctrl_type, flags }).await;
-        if let Some((xid, error)) = failed {
-            let index = (xid - open_xid - 1) as usize;
-            return Err(SwitchError::BundleFlow { index, flow: openflow::text::format_flow_mod(&mods[index]), error });
+        if let Some(f) = failed {
+            return Err(f);
         }
-        done.map(|_| ())
+        // Some messages (group-mods) are checked only at commit: OVS then sends the failing
+        // message's own error, under its add's xid, before failing the commit.
+        done.map(|_| ()).map_err(|e| take_failed().unwrap_or(BundleFailure::Other(e)))
     }
 
     /// All parts of a multipart reply, in order.
