@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use openflow::text::print_switch::{format_features, format_port_descs, format_switch_config, format_table_stats};
 use openflow::text::{Names, format_flow, format_flow_stats, parse_flow_mod, parse_flow_mod_line};
 use openflow::text::meter::{MeterText, parse_meter};
-use openflow::wire::Message;
+use openflow::wire::{DecodeErrorKind, Message};
 use openflow::wire::meter::{MeterMod, meter_command, meter_id};
 use openflow::wire::multipart::{FlowStatsRequest, MP_TABLE_FEATURES, MultipartReply, MultipartRequest, decode_table_feature_names};
 use openflow::{Flow, FlowMod, FlowModCommand};
@@ -385,8 +385,11 @@ fn replace_diff(installed: &[Flow], wanted: &[FlowMod]) -> anyhow::Result<Vec<Fl
 }
 
 /// `parse-actions`: each stdin line is hex bytes (spaces allowed; `#` lines and blank lines are
-/// skipped); prints `actions=...` and a blank line per set, as ovs-ofctl does. Bytes that do
-/// not decode print `bad OpenFlow15 actions: ` and the decode error.
+/// skipped); prints `actions=...` and a blank line per set, as ovs-ofctl does. Bytes OVS would
+/// refuse print `bad OpenFlow15 actions: ` and OVS's error name, as ovs-ofctl does, and the
+/// details go to stderr (`bad action at offset N (NAME): ...`, like ovs-ofctl's log line).
+/// Actions OVS decodes but weir does not support print `unsupported OpenFlow15 actions: `
+/// and why; other bytes weir refuses without knowing OVS's error name print weir's reason.
 fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> {
     if let Some(v) = version.filter(|v| !v.eq_ignore_ascii_case("OpenFlow15")) {
         bail!("parse-actions {v}: only OpenFlow15 is supported");
@@ -407,7 +410,17 @@ fn parse_actions(version: Option<&str>, out: &mut String) -> anyhow::Result<()> 
                 openflow::text::format_actions(out, &actions, None);
                 out.push_str("\n\n");
             }
-            Err(e) => out.push_str(&format!("bad OpenFlow15 actions: {e}\n\n")),
+            Err(e) => match e.ofp_error() {
+                Some(name) => {
+                    eprintln!("bad action at offset {} ({name}): {e}", e.offset);
+                    out.push_str(&format!("bad OpenFlow15 actions: {name}\n\n"));
+                }
+                // A type or subtype OVS decodes and weir does not.
+                None if matches!(e.kind, DecodeErrorKind::Unknown { .. }) => {
+                    out.push_str(&format!("unsupported OpenFlow15 actions: {e}\n\n"));
+                }
+                None => out.push_str(&format!("bad OpenFlow15 actions: {e}\n\n")),
+            },
         }
     }
     Ok(())

@@ -259,17 +259,47 @@ fn parse_actions_prints_ovs_ofctl_text_for_openflow15_action_bytes() {
                  001d 0008 00000005\n\
                  ffff 0010 00002320 0001 0005 00000000\n\
                  0011 0008 8100 0000 0012 0008 00000000\n";
-    let run_with_stdin = |program: &str, args: &[&str]| {
-        use std::io::Write;
-        let mut child = Command::new(program).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let ovs_out = run_with_stdin("ovs-ofctl", &["parse-actions", "OpenFlow15"]);
+    let ovs_out = run_with_stdin("ovs-ofctl", &["parse-actions", "OpenFlow15"], input);
     assert_eq!(ovs_out.matches("actions=").count(), 6, "{ovs_out}");
-    assert_eq!(run_with_stdin(WEIR, &["ofctl", "parse-actions", "OpenFlow15"]), ovs_out);
+    assert_eq!(run_with_stdin(WEIR, &["ofctl", "parse-actions", "OpenFlow15"], input), ovs_out);
+}
+
+fn run_with_stdin(program: &str, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(program).args(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn parse_actions_names_ovs_s_error_for_bad_bytes_as_ovs_ofctl_does() {
+    // One bad set of actions per line: a list not a multiple of 8 bytes, an action longer than
+    // the list, a bad action length, unknown types, experimenters and Nicira subtypes, an
+    // OpenFlow 1.0 Nicira action, output to ANY, set_field of a read-only field, of an unknown
+    // field and with the wrong length, nonzero set_field padding, write_metadata as an action,
+    // and a bad action after a good one.
+    let input = "0000 000c 00000001 00000000
+                 0000 0018 00000001 ffff0000 00000000
+                 0000 000c 00000001 00000000 00000000
+                 001e 0008 00000000
+                 000b 0008 00000000
+                 ffff 0010 12345678 0001 000000000000
+                 ffff 0010 00002320 0063 000000000000
+                 ffff 0010 4f4e4600 0c80 000000000000
+                 ffff 0018 00002320 0007 000f 00000802 000000000000f009
+                 0000 0010 ffffffff ffff 000000000000
+                 0019 0010 80001401 06 000000 00000000
+                 0019 0010 80007204 06000000 00000000
+                 0019 0010 80000807 000102030405 00
+                 0019 0010 80001401 06 000001 00000000
+                 ffff 0020 00002320 0016 000000000000 fedcba9876543210 ffffffffffffffff
+                 0000 0010 00000001 0000 000000000000 001e 0008 00000000
+";
+    let ovs_out = run_with_stdin("ovs-ofctl", &["parse-actions", "OpenFlow15"], input);
+    assert_eq!(ovs_out.matches("bad OpenFlow15 actions: ").count(), 16, "{ovs_out}");
+    assert_eq!(run_with_stdin(WEIR, &["ofctl", "parse-actions", "OpenFlow15"], input), ovs_out);
 }
 
 /// Meters with and without burst sizes and stats, and with several bands (the userspace

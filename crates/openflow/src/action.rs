@@ -3,8 +3,9 @@
 //!
 //! Canonical forms (so that an action read back from OVS in OpenFlow 1.5 equals what was sent):
 //! - `load:` and `set_field:` are both [`Action::SetField`]; OVS encodes both as OpenFlow 1.5
-//!   set-field (with a mask for partial loads). [`Action::Load`] exists only for NXAST_REG_LOAD
-//!   read from older encodings, which ovs-ofctl prints as `load:`.
+//!   set-field (with a mask for partial loads). [`Action::Load`] is NXAST_REG_LOAD, an
+//!   OpenFlow 1.0-1.4 action that ovs-ofctl prints as `load:`: it can be encoded, but OpenFlow
+//!   1.5 decoding refuses it as OVS does (OFPBAC_BAD_VENDOR_TYPE).
 //! - `output:CONTROLLER` is [`Action::Controller`] with the default reason and id, as in OVS.
 //! - A drop is an empty action list: there is no drop action.
 
@@ -49,7 +50,7 @@ pub enum Action {
         /// `None` sets the whole field.
         mask: Option<u128>,
     },
-    /// NXAST_REG_LOAD as decoded from a pre-1.5 encoding (`load:v->f[a..b]`).
+    /// NXAST_REG_LOAD (`load:v->f[a..b]`), an OpenFlow 1.0-1.4 encoding (see the module doc).
     Load {
         /// Destination bits.
         dst: FieldRange,

@@ -451,6 +451,16 @@ impl Field {
         (h.class, h.code + self.index())
     }
 
+    /// Whether actions may write the field (OVS's "Read-only" fields in meta-flow.h may not be).
+    pub fn is_writable(self) -> bool {
+        use Field::*;
+        !matches!(
+            self,
+            PacketType | DpHash | RecircId | ConjId | ActsetOutput | CtState | CtZone | CtNwSrc | CtNwDst | CtIpv6Src
+                | CtIpv6Dst | CtNwProto | CtTpSrc | CtTpDst | EthType | IpProto | IpFrag | TcpFlags | MplsBos
+        )
+    }
+
     /// The wire header OVS encodes the field with in OpenFlow `version` (a version byte, e.g.
     /// 0x04 for 1.3): the newest header standard in that version, else the oldest one.
     pub fn header_for(self, version: u8) -> &'static OxmHeader {

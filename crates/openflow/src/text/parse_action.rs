@@ -88,18 +88,8 @@ fn arrow<'a>(item: &Item<'a>) -> Result<(&'a str, &'a str), ParseError> {
         .ok_or_else(|| ParseError::new(item.text, format!("{}: expected SRC->DST", item.key)))
 }
 
-/// Whether actions may write the field (OVS's "Read-only" fields in meta-flow.h may not be).
-fn writable(f: Field) -> bool {
-    use Field::*;
-    !matches!(
-        f,
-        PacketType | DpHash | RecircId | ConjId | ActsetOutput | CtState | CtZone | CtNwSrc | CtNwDst | CtIpv6Src
-            | CtIpv6Dst | CtNwProto | CtTpSrc | CtTpDst | EthType | IpProto | IpFrag | TcpFlags | MplsBos
-    )
-}
-
 fn check_writable(f: Field, token: &str) -> Result<(), ParseError> {
-    if writable(f) { Ok(()) } else { Err(ParseError::new(token, format!("{f} is read-only"))) }
+    if f.is_writable() { Ok(()) } else { Err(ParseError::new(token, format!("{f} is read-only"))) }
 }
 
 fn set_field(field_name: &str, value: &str, token: &str, names: Option<&Names>) -> Result<Action, ParseError> {

@@ -7,7 +7,7 @@ use super::codes::NX_VENDOR_ID;
 use super::oxm::{self, field_from_header32, nicira_header32};
 use super::{DecodeError, DecodeErrorKind, Put, Reader, len_placeholder, pad8, patch_len};
 use crate::action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason, learn_flags};
-use crate::field::{Field, FieldRange, ones};
+use crate::field::{Field, FieldRange};
 use crate::port::PortNo;
 
 /// OpenFlow action types (OFPAT_*).
@@ -28,7 +28,7 @@ mod ofpat {
 mod nxast {
     pub const RESUBMIT: u16 = 1;
     pub const POP_QUEUE: u16 = 5;
-    pub const REG_MOVE: u16 = 6;
+    /// Encoded for [`Action::Load`] only: OpenFlow 1.5 decoding refuses it, as OVS does.
     pub const REG_LOAD: u16 = 7;
     pub const NOTE: u16 = 8;
     pub const RESUBMIT_TABLE: u16 = 14;
@@ -73,13 +73,76 @@ const NAT_RANGE_PROTO_MAX: u16 = 32;
 const OFPP10_IN_PORT: u16 = 0xfff8;
 const NO_TABLE: u8 = 0xff;
 
-/// Decodes a list of actions filling the whole reader.
+/// OpenFlow action types OVS 3.1 decodes in OpenFlow 1.5 (recorded by probing `ovs-ofctl
+/// parse-actions OpenFlow15`); any other type is OVS's `OFPBAC_BAD_TYPE`. This crate decodes a
+/// subset (see [`ofpat`]); the rest are valid but unsupported here.
+const OVS_OF15_TYPES: &[u16] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 28, 29, ofpat::EXPERIMENTER];
+
+/// Nicira action subtypes OVS 3.1 decodes in OpenFlow 1.5 (probed likewise); any other is
+/// `OFPBAC_BAD_VENDOR_TYPE`. NXAST_REG_MOVE (6) and NXAST_REG_LOAD (7) are OpenFlow 1.0-1.4
+/// only: OpenFlow 1.5 has copy_field and set_field.
+const OVS_OF15_NX_SUBTYPES: &[u16] = &[
+    1, 2, 5, 8, 9, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37, 38, 39, 41, 42, 43, 44, 45,
+    46, 47, 48, 49, 50,
+];
+
+/// NXAST_WRITE_METADATA: OVS's write_metadata instruction in Nicira action form.
+const NXAST_WRITE_METADATA: u16 = 22;
+
+/// The ONF experimenter id (its actions, e.g. OpenFlow 1.3's copy_field, are not OpenFlow 1.5).
+const ONF_VENDOR_ID: u32 = 0x4f4e_4600;
+
+/// Decodes a list of actions filling the whole reader. A list that is not a whole number of
+/// 8-byte units is OVS's `OFPBRC_BAD_LEN`.
 pub fn decode_actions(r: &mut Reader<'_>) -> Result<Vec<Action>, DecodeError> {
+    if !r.remaining().is_multiple_of(8) {
+        let detail = format!("actions length {} is not a multiple of 8", r.remaining());
+        return Err(DecodeError::rejected("actions", r.pos(), "OFPBRC_BAD_LEN", detail));
+    }
     let mut out = Vec::new();
     while r.remaining() > 0 {
         out.push(decode_action(r)?);
     }
     Ok(out)
+}
+
+/// Checks an action's header as OVS's `ofpact_decode_raw`/`ofpact_pull_raw` do, in their
+/// order, so that a bad action gets OVS's error: the header must be there, the type (and
+/// experimenter and subtype) known to OVS in OpenFlow 1.5, and the length a multiple of 8
+/// within the bytes left. Returns the type and length.
+fn check_action_header(outer: &Reader<'_>) -> Result<(u16, usize), DecodeError> {
+    let start = outer.pos();
+    let bad = |error: &'static str, detail: String| DecodeError::rejected("action", start, error, detail);
+    let rest = outer.rest();
+    if rest.len() < 8 {
+        return Err(bad("OFPBAC_BAD_LEN", format!("{} bytes left for an action header", rest.len())));
+    }
+    let mut peek = Reader::new(rest, "action");
+    let atype = peek.u16()?;
+    let len = usize::from(peek.u16()?);
+    if atype == ofpat::EXPERIMENTER {
+        let vendor = peek.u32()?;
+        if vendor != NX_VENDOR_ID && vendor != ONF_VENDOR_ID {
+            return Err(bad("OFPBAC_BAD_VENDOR", format!("unknown action experimenter {vendor:#x}")));
+        }
+        if rest.len() < 16 {
+            return Err(bad("OFPBAC_BAD_LEN", format!("{} bytes left for an experimenter action", rest.len())));
+        }
+        let subtype = peek.u16()?;
+        if vendor == NX_VENDOR_ID && subtype == NXAST_WRITE_METADATA {
+            // OVS decodes it, then refuses an instruction in an action list.
+            return Err(bad("OFPBIC_UNSUP_INST", "write_metadata is an instruction, not an action".into()));
+        }
+        if vendor == ONF_VENDOR_ID || !OVS_OF15_NX_SUBTYPES.contains(&subtype) {
+            return Err(bad("OFPBAC_BAD_VENDOR_TYPE", format!("no OpenFlow 1.5 action for experimenter {vendor:#x} and type {subtype}")));
+        }
+    } else if !OVS_OF15_TYPES.contains(&atype) {
+        return Err(bad("OFPBAC_BAD_TYPE", format!("no OpenFlow 1.5 action type {atype}")));
+    }
+    if len > rest.len() || len < 8 || len % 8 != 0 {
+        return Err(bad("OFPBAC_BAD_LEN", format!("action length {len} with {} bytes left", rest.len())));
+    }
+    Ok((atype, len))
 }
 
 fn ofs_nbits(v: u16) -> (u16, u16) {
@@ -99,21 +162,27 @@ fn range_from(r: &Reader<'_>, header: u32, ofs: u16, n_bits: u16) -> Result<Fiel
 /// Decodes one action.
 pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
     let start = outer.pos();
-    let mut peek = Reader::new(outer.rest(), "action");
-    let atype = peek.u16()?;
-    let len = usize::from(peek.u16()?);
-    if len < 8 || len % 8 != 0 {
-        return Err(DecodeError::new("action", start, DecodeErrorKind::BadLength(len)));
-    }
+    let (atype, len) = check_action_header(outer)?;
     let mut r = outer.sub(len, "action")?;
+    // An action body shorter or longer than its type's is OVS's OFPBAC_BAD_LEN.
+    decode_action_body(&mut r, atype).and_then(|a| r.finish().map(|()| a)).map_err(|e| match e.kind {
+        DecodeErrorKind::Truncated | DecodeErrorKind::TrailingBytes(_) | DecodeErrorKind::BadLength(_) => {
+            DecodeError::rejected("action", start, "OFPBAC_BAD_LEN", format!("{} in a {len}-byte action", e.kind))
+        }
+        _ => DecodeError::new(e.what, start + e.offset, e.kind),
+    })
+}
+
+/// Decodes the action of type `atype` filling `r` (header included).
+fn decode_action_body(r: &mut Reader<'_>, atype: u16) -> Result<Action, DecodeError> {
     r.skip(4)?;
-    let at = |r: &Reader<'_>, e: DecodeError| DecodeError::new(e.what, start + r.pos(), e.kind);
     let action = match atype {
         ofpat::OUTPUT => {
             let port = PortNo(r.u32()?);
-            if port == PortNo::ANY {
-                // OVS: OFPBAC_BAD_OUT_PORT; ANY is no port to send to.
-                return Err(r.invalid("output to port ANY"));
+            // As OVS: ANY is no port to send to, and 32-bit ports exist below 0xff00 and from
+            // 0xffffff00 only.
+            if port == PortNo::ANY || (0xff00..PortNo::MAX.0).contains(&port.0) {
+                return Err(DecodeError::rejected("output", 4, "OFPBAC_BAD_OUT_PORT", format!("output to port {:#x}", port.0)));
             }
             let max_len = r.u16()?;
             r.skip(6)?;
@@ -136,18 +205,8 @@ pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
         }
         ofpat::METER => Action::Meter(r.u32()?),
         ofpat::SET_FIELD => {
-            let (field, value, mask) = oxm::read_entry(&mut r).map_err(|e| at(&r, e))?;
-            let rest = r.take(r.remaining())?;
-            if rest.iter().any(|b| *b != 0) {
-                return Err(r.invalid("nonzero padding after set_field"));
-            }
-            // Canonical form (what the encoder writes back): an all-ones mask is no mask, and
-            // value bits outside the mask are not set.
-            if (value | mask.unwrap_or(0)) & !field.full_mask() != 0 {
-                return Err(r.invalid(format!("set_field value wider than {field} ({} bits)", field.bits())));
-            }
-            let mask = mask.filter(|m| *m != field.full_mask());
-            Action::SetField { field, value: value & mask.unwrap_or(u128::MAX), mask }
+            let (field, value, mask) = decode_set_field(r)?;
+            Action::SetField { field, value, mask }
         }
         ofpat::COPY_FIELD => {
             let n_bits = r.u16()?;
@@ -157,20 +216,49 @@ pub fn decode_action(outer: &mut Reader<'_>) -> Result<Action, DecodeError> {
             let src = r.u32()?;
             let dst = r.u32()?;
             r.skip(r.remaining())?;
-            Action::Move { src: range_from(&r, src, src_ofs, n_bits)?, dst: range_from(&r, dst, dst_ofs, n_bits)? }
+            Action::Move { src: range_from(r, src, src_ofs, n_bits)?, dst: range_from(r, dst, dst_ofs, n_bits)? }
         }
         ofpat::EXPERIMENTER => {
-            let vendor = r.u32()?;
-            if vendor != NX_VENDOR_ID {
-                return Err(r.err(DecodeErrorKind::Unknown { what: "action experimenter", code: u64::from(vendor) }));
-            }
+            // check_action_header let only Nicira actions OVS knows through.
+            r.skip(4)?;
             let subtype = r.u16()?;
-            decode_nx(&mut r, subtype).map_err(|e| at(&r, e))?
+            decode_nx(r, subtype)?
         }
-        other => return Err(DecodeError::new("action", start, DecodeErrorKind::Unknown { what: "action type", code: u64::from(other) })),
+        // A type OVS decodes but this crate does not support.
+        other => return Err(DecodeError::new("action", 0, DecodeErrorKind::Unknown { what: "action type", code: u64::from(other) })),
     };
-    r.finish()?;
     Ok(action)
+}
+
+/// The entry of a set_field action, checked as OVS's `decode_ofpat_set_field`, in canonical
+/// form (an all-ones mask is no mask).
+fn decode_set_field(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), DecodeError> {
+    let at = r.pos();
+    let bad = |error: &'static str, detail: String| DecodeError::rejected("set_field", at, error, detail);
+    let (field, value, mask) = oxm::read_entry(r).map_err(|e| match e.ofp_error() {
+        // In an action, an unknown field is a bad set type and a known field of the wrong
+        // length a bad set length. (OVS answers some unknown fields with OFPBAC_BAD_SET_LEN
+        // too, depending on which fields share a bucket of its header hash table.)
+        Some("OFPBMC_BAD_FIELD") => bad("OFPBAC_BAD_SET_TYPE", e.to_string()),
+        Some("OFPBMC_BAD_LEN") => bad("OFPBAC_BAD_SET_LEN", e.to_string()),
+        // A header cut short is a match-entry length error in actions as well.
+        _ if e.kind == DecodeErrorKind::Truncated => bad("OFPBMC_BAD_LEN", "truncated set_field entry".into()),
+        _ => e,
+    })?;
+    if let Some(m) = mask.filter(|m| value & !m != 0) {
+        return Err(bad("OFPBMC_BAD_WILDCARDS", format!("set_field {field}: value {value:#x} has 1-bits outside the mask {m:#x}")));
+    }
+    if r.take(r.remaining())?.iter().any(|b| *b != 0) {
+        return Err(bad("OFPBAC_BAD_SET_ARGUMENT", "nonzero padding after set_field".into()));
+    }
+    if field == Field::InPort || !field.is_writable() {
+        return Err(bad("OFPBAC_BAD_SET_ARGUMENT", format!("set_field to read-only field {field}")));
+    }
+    let vlan_vid_absent = field == Field::VlanVid && (value & 0x1000 == 0 || mask.is_some_and(|m| m & 0x1000 == 0));
+    if (value | mask.unwrap_or(0)) & !field.full_mask() != 0 || vlan_vid_absent {
+        return Err(bad("OFPBAC_BAD_SET_ARGUMENT", format!("set_field value {value:#x} is not valid for {field}")));
+    }
+    Ok((field, value, mask.filter(|m| *m != field.full_mask())))
 }
 
 fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
@@ -194,24 +282,6 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
         nxast::CT_CLEAR => {
             r.skip(6)?;
             Action::CtClear
-        }
-        nxast::REG_MOVE => {
-            let n_bits = r.u16()?;
-            let src_ofs = r.u16()?;
-            let dst_ofs = r.u16()?;
-            let src = r.u32()?;
-            let dst = r.u32()?;
-            Action::Move { src: range_from(r, src, src_ofs, n_bits)?, dst: range_from(r, dst, dst_ofs, n_bits)? }
-        }
-        nxast::REG_LOAD => {
-            let (ofs, n_bits) = ofs_nbits(r.u16()?);
-            let dst = r.u32()?;
-            let value = u128::from(r.u64()?);
-            let dst = range_from(r, dst, ofs, n_bits)?;
-            if value & !ones(n_bits) != 0 {
-                return Err(r.invalid(format!("load value {value:#x} wider than {n_bits} bits")));
-            }
-            Action::Load { dst, value }
         }
         nxast::NOTE => Action::Note(r.take(r.remaining())?.to_vec()),
         nxast::OUTPUT_REG => {
@@ -839,10 +909,34 @@ mod tests {
         roundtrip(Action::Clone(vec![Action::output(1u32)]));
     }
 
+    fn ovs_error(hex: &str) -> Option<&'static str> {
+        let digits: Vec<u8> = hex.bytes().filter(u8::is_ascii_hexdigit).collect();
+        let bytes: Vec<u8> = digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect();
+        decode_actions(&mut Reader::new(&bytes, "test")).unwrap_err().ofp_error()
+    }
+
     #[test]
-    fn an_action_length_that_is_not_a_multiple_of_8_is_rejected() {
-        let bytes = [0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0];
-        let e = decode_actions(&mut Reader::new(&bytes, "test")).unwrap_err();
-        assert_eq!(e.kind, DecodeErrorKind::BadLength(12));
+    fn an_action_length_that_is_not_a_multiple_of_8_is_ovs_s_bad_len() {
+        assert_eq!(ovs_error("0000 000c 00000001 00000000 00000000"), Some("OFPBAC_BAD_LEN"));
+        assert_eq!(ovs_error("0000 000c 00000001 00000000"), Some("OFPBRC_BAD_LEN"));
+        assert_eq!(ovs_error("0000 0018 00000001 ffff0000 00000000"), Some("OFPBAC_BAD_LEN"));
+    }
+
+    #[test]
+    fn unknown_types_vendors_and_subtypes_get_ovs_s_errors() {
+        assert_eq!(ovs_error("001e 0008 00000000"), Some("OFPBAC_BAD_TYPE"));
+        assert_eq!(ovs_error("ffff 0010 12345678 0001 000000000000"), Some("OFPBAC_BAD_VENDOR"));
+        assert_eq!(ovs_error("ffff 0010 00002320 0063 000000000000"), Some("OFPBAC_BAD_VENDOR_TYPE"));
+        // NXAST_REG_LOAD is not an OpenFlow 1.5 action for OVS either.
+        assert_eq!(ovs_error("ffff 0018 00002320 0007 000f 00000802 000000000000f009"), Some("OFPBAC_BAD_VENDOR_TYPE"));
+    }
+
+    #[test]
+    fn bad_ports_and_set_fields_get_ovs_s_errors() {
+        assert_eq!(ovs_error("0000 0010 ffffffff ffff 000000000000"), Some("OFPBAC_BAD_OUT_PORT"));
+        // set_field of ip_proto (read-only), of an unknown OXM field, of ip_proto with 2 bytes.
+        assert_eq!(ovs_error("0019 0010 80001401 06 000000 00000000"), Some("OFPBAC_BAD_SET_ARGUMENT"));
+        assert_eq!(ovs_error("0019 0010 80007204 06000000 00000000"), Some("OFPBAC_BAD_SET_TYPE"));
+        assert_eq!(ovs_error("0019 0010 80001402 0600 0000 00000000"), Some("OFPBAC_BAD_SET_LEN"));
     }
 }
