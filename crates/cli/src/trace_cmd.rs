@@ -63,8 +63,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     let trace = String::from_utf8_lossy(&out.stdout);
     let topo = pipeline::offline_topology(&cluster, node).with_context(|| format!("node {node:?} is not in the cluster"))?;
-    let names: BTreeMap<u32, String> =
-        pipeline::compile(&cluster, &topo).rules.into_iter().map(|(id, r)| (id, r.origin.to_string())).collect();
+    // Rules with equal peers and services share a conjunction: name them all.
+    let names: BTreeMap<u32, String> = pipeline::compile(&cluster, &topo)
+        .rules
+        .into_iter()
+        .map(|(id, rules)| (id, rules.iter().map(|r| r.origin.to_string()).collect::<Vec<_>>().join(", ")))
+        .collect();
     println!("switch ({node}): ofproto/trace {flow}");
     for line in trace.lines() {
         println!("{}", annotate(line, &names));

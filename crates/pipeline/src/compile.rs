@@ -14,8 +14,8 @@ use std::net::IpAddr;
 pub struct Compiled {
     /// Every desired flow.
     pub flows: FlowSet,
-    /// What each conj_id stands for.
-    pub rules: BTreeMap<u32, RuleInfo>,
+    /// What each conj_id stands for: the rules sharing it.
+    pub rules: BTreeMap<u32, Vec<RuleInfo>>,
     /// How each TrafficControl fared on this node.
     pub traffic_controls: BTreeMap<String, crate::traffic_control::TcStatus>,
 }

@@ -50,18 +50,19 @@ pub struct RuleInfo {
     pub direction: Direction,
 }
 
-/// conj_ids handed out to rule parts: FNV-1a of `rule#part`, 31 bits, probing upwards past
-/// ids in use. A rule part recompiled after its old id was released gets the same id back
-/// unless another part took it meanwhile (a hash collision), so ids are stable in practice.
+/// conj_ids handed out to conjunctions: FNV-1a of the conjunction's key, 31 bits, probing
+/// upwards past ids in use. A conjunction rebuilt after its old id was released gets the same
+/// id back unless another took it meanwhile (a hash collision), so ids are stable in practice,
+/// across recompiles and restarts.
 #[derive(Debug, Clone, Default)]
 pub struct ConjIds {
     used: BTreeSet<u32>,
 }
 
 impl ConjIds {
-    /// An id for part `part` of `rule`.
-    pub fn allocate(&mut self, rule: &RuleId, part: u32) -> u32 {
-        let mut id = fnv1a(format!("{rule}#{part}").as_bytes()) & 0x7fff_ffff;
+    /// An id for the conjunction named `key`.
+    pub fn allocate(&mut self, key: &str) -> u32 {
+        let mut id = fnv1a(key.as_bytes()) & 0x7fff_ffff;
         while id == 0 || !self.used.insert(id) {
             id = (id + 1) & 0x7fff_ffff;
         }
@@ -161,7 +162,7 @@ type ServiceMatch = (Protocol, u16, u16);
 /// its flows can be taken back out of the merged tables when it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleClauses {
-    /// The rule's conj_id.
+    /// The conj_id.
     pub id: u32,
     direction: Direction,
     applied: Vec<u32>,
@@ -173,11 +174,11 @@ impl RuleClauses {
     /// The clauses of `rule` on this node, or `None` if the rule allows nothing here (it
     /// applies to no local endpoint, some clause is empty, or it is not an allow rule:
     /// other actions arrive with the admin tables).
-    pub fn new(rule: &ConcreteRule, id: u32, topo: &Topology) -> Option<RuleClauses> {
+    pub fn new(rule: &ConcreteRule, topo: &Topology) -> Option<RuleClauses> {
         if rule.action != policy::Action::Allow {
             return None;
         }
-        let applied: Vec<u32> = rule
+        let mut applied: Vec<u32> = rule
             .applied_to
             .iter()
             .filter_map(|e| match e {
@@ -185,6 +186,8 @@ impl RuleClauses {
                 Endpoint::Host(_) => None,
             })
             .collect();
+        applied.sort_unstable();
+        applied.dedup();
         let peers = match &rule.peers {
             PeerAddrs::Any => None,
             PeerAddrs::Blocks(blocks) => Some(peer_cidrs(blocks)),
@@ -196,7 +199,57 @@ impl RuleClauses {
         let empty = applied.is_empty()
             || peers.as_ref().is_some_and(Vec::is_empty)
             || services.as_ref().is_some_and(Vec::is_empty);
-        (!empty).then_some(RuleClauses { id, direction: rule.direction, applied, peers, services })
+        (!empty).then_some(RuleClauses { id: 0, direction: rule.direction, applied, peers, services })
+    }
+
+    /// The same clauses under conj_id `id`.
+    pub fn with_id(self, id: u32) -> RuleClauses {
+        RuleClauses { id, ..self }
+    }
+
+    /// The local ports of the applied-to clause, sorted.
+    pub fn applied(&self) -> &[u32] {
+        &self.applied
+    }
+
+    /// Whether `other` has the same direction, peers and services (the applied-to clause
+    /// and the id may differ).
+    pub fn same_match(&self, other: &RuleClauses) -> bool {
+        (self.direction, &self.peers, &self.services) == (other.direction, &other.peers, &other.services)
+    }
+
+    /// The applied-to clause's part for one local port: a conjunction clause, or a plain
+    /// allow when it is the only clause.
+    pub fn applied_part(&self, ofport: u32) -> (FlowKey, Part) {
+        let (table, _, next) = tables(self.direction);
+        let m = applied_to_match(self.direction, ofport);
+        if self.peers.is_none() && self.services.is_none() {
+            return ((table.id(), priority::DIRECT, m), Part::Direct { id: self.id, next });
+        }
+        let n_clauses = 1 + u8::from(self.peers.is_some()) + u8::from(self.services.is_some());
+        ((table.id(), priority::CONJUNCTION, m), Part::Clause { id: self.id, clause: 1, n_clauses })
+    }
+
+    /// Adds a local port to the applied-to clause; whether it was new.
+    pub fn insert_applied(&mut self, ofport: u32) -> bool {
+        match self.applied.binary_search(&ofport) {
+            Ok(_) => false,
+            Err(at) => {
+                self.applied.insert(at, ofport);
+                true
+            }
+        }
+    }
+
+    /// Removes a local port from the applied-to clause; whether it was there.
+    pub fn remove_applied(&mut self, ofport: u32) -> bool {
+        match self.applied.binary_search(&ofport) {
+            Ok(at) => {
+                self.applied.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// The rule's contributions to the policy tables: with one clause, plain flows; with

@@ -18,6 +18,7 @@ pub mod forwarding;
 pub mod node_compiler;
 pub mod port_range;
 pub mod reg;
+pub mod shared_conj;
 pub mod table;
 pub mod topology;
 pub mod traffic_control;

@@ -16,14 +16,16 @@
 //! `tests/incremental.rs` over random event sequences).
 
 use crate::compile::Compiled;
-use crate::conjunction::{ConjIds, PolicyTables, RuleClauses, RuleInfo, isolation_part, peer_cidrs};
+use crate::conjunction::{PolicyTables, RuleClauses, RuleInfo, isolation_part, peer_cidrs};
+use crate::shared_conj::{Member, SharedConjunctions};
 use crate::flow::{FlowKey, FlowSet};
 use crate::forwarding::{forwarding_flows, miss_flows};
 use crate::topology::Topology;
 use crate::traffic_control::{TcStatus, traffic_control_flows};
 use policy::cluster::NamespaceScope;
 use ipnetwork::Ipv4Network;
-use policy::{Cluster, Dependence, Direction, Endpoint, Pod, RuleId};
+use policy::concrete::numeric_services;
+use policy::{Cluster, Dependence, Direction, Endpoint, Origin, PolicyKind, PolicyRef, Pod, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where policy-table parts come from.
@@ -39,7 +41,8 @@ enum Source {
 /// What one source put into the policy tables.
 #[derive(Debug, Clone, Default)]
 struct Contribution {
-    rules: Vec<(RuleId, RuleClauses)>,
+    /// Each rule part and the conj_id it joined.
+    rules: Vec<(Member, u32)>,
     /// Rules some part of which compiled to nothing (e.g. no peer yet): a peer appearing may
     /// bring it to life, so their peers are not patched in place.
     incomplete: BTreeSet<RuleId>,
@@ -66,14 +69,13 @@ impl Contribution {
 #[derive(Debug, Clone)]
 pub struct NodeCompiler {
     topo: Topology,
-    ids: ConjIds,
+    conjs: SharedConjunctions,
     contributions: BTreeMap<Source, Contribution>,
     tables: PolicyTables,
     /// Flows outside the policy tables: table misses, forwarding, TrafficControl.
     fixed: FlowSet,
     traffic_controls: BTreeMap<String, TcStatus>,
     desired: FlowSet,
-    rules: BTreeMap<u32, RuleInfo>,
     changed: BTreeSet<FlowKey>,
 }
 
@@ -83,13 +85,12 @@ impl NodeCompiler {
         let (fixed, traffic_controls) = fixed_flows(cluster, &topo);
         let mut c = NodeCompiler {
             topo,
-            ids: ConjIds::default(),
+            conjs: SharedConjunctions::default(),
             contributions: BTreeMap::new(),
             tables: PolicyTables::default(),
             fixed,
             traffic_controls,
             desired: FlowSet::default(),
-            rules: BTreeMap::new(),
             changed: BTreeSet::new(),
         };
         for source in sources(cluster) {
@@ -104,9 +105,9 @@ impl NodeCompiler {
         &self.desired
     }
 
-    /// What each conj_id stands for.
-    pub fn rules(&self) -> &BTreeMap<u32, RuleInfo> {
-        &self.rules
+    /// What each conj_id stands for: the rules sharing it.
+    pub fn rules(&self) -> BTreeMap<u32, Vec<RuleInfo>> {
+        self.conjs.rules()
     }
 
     /// How each TrafficControl fared on this node.
@@ -127,7 +128,7 @@ impl NodeCompiler {
 
     /// The compiler's output as one value.
     pub fn into_compiled(self) -> Compiled {
-        Compiled { flows: self.desired, rules: self.rules, traffic_controls: self.traffic_controls }
+        Compiled { rules: self.conjs.rules(), flows: self.desired, traffic_controls: self.traffic_controls }
     }
 
     /// Follows the cluster view from `old` (what was compiled) to `new`, and the topology to
@@ -289,12 +290,14 @@ impl NodeCompiler {
             if stale.contains(&source) {
                 continue; // recompiled below from the new view anyway
             }
-            if !self.patch_peers(cluster, &source, rule, patch, &mut touched) {
-                stale.insert(source);
-            }
+            self.patch_peers(cluster, &source, rule, patch, &mut touched, &mut stale);
+        }
+        // Every stale source out first: a source coming back may join a shared conjunction
+        // without resolving its peers, which is only right once no stale member is left in it.
+        for source in &stale {
+            self.withdraw(source, &mut touched);
         }
         for source in stale {
-            self.withdraw(&source, &mut touched);
             self.contribute(cluster, source, true);
         }
         touched.append(&mut self.changed);
@@ -326,9 +329,9 @@ impl NodeCompiler {
         self.changed = touched;
     }
 
-    /// Patches the peer clauses of every part of `rule` in place. Returns false, having
-    /// changed nothing, if the patch would leave a part without peers (the rule would vanish:
-    /// recompile instead).
+    /// Patches the peers of the conjunctions of every part of `rule` in place. A patch that
+    /// would leave a conjunction without peers (its rules would allow nothing and vanish)
+    /// marks every policy sharing it for recompiling instead.
     fn patch_peers(
         &mut self,
         cluster: &Cluster,
@@ -336,10 +339,11 @@ impl NodeCompiler {
         (direction, index): RulePosition,
         mut patch: PeerPatch,
         touched: &mut BTreeSet<FlowKey>,
-    ) -> bool {
-        let Source::Policy(ns, name) = source else { return false };
-        let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return false };
-        let Some(c) = self.contributions.get_mut(source) else { return true };
+        stale: &mut BTreeSet<Source>,
+    ) {
+        let Source::Policy(ns, name) = source else { return };
+        let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return };
+        let Some(c) = self.contributions.get(source) else { return };
         let rule = policy.rule_id(direction, index);
         // Addresses the rule's ipBlocks give stay whatever the pods do.
         let blocks: Vec<policy::IpBlock> = policy
@@ -354,56 +358,40 @@ impl NodeCompiler {
             patch.remove.remove(&kept);
         }
         patch.remove.retain(|c| !patch.add.contains(c));
-        let parts = c.rules.iter_mut().filter(|(id, _)| *id == rule).map(|(_, clauses)| clauses);
-        let mut parts: Vec<&mut RuleClauses> = parts.collect();
-        let empties = parts.iter().any(|rc| {
-            let peers = rc.peers().unwrap_or(&[]);
-            patch.add.is_empty() && peers.iter().all(|p| patch.remove.contains(p))
-        });
-        if empties {
-            return false;
-        }
-        for rc in &mut parts {
-            for &cidr in &patch.remove {
-                if rc.remove_peer(cidr) {
-                    self.tables.remove(rc.peer_part(cidr).into_iter().collect(), Some(touched));
-                }
+        let ids: Vec<u32> = c.rules.iter().filter(|((r, _), _)| *r == rule).map(|(_, id)| *id).collect();
+        for id in ids {
+            let peers = self.conjs.peers(id).unwrap_or(&[]);
+            if patch.add.is_empty() && peers.iter().all(|p| patch.remove.contains(p)) {
+                stale.extend(
+                    self.conjs
+                        .member_policies(id)
+                        .filter_map(|p| Some(Source::Policy(p.namespace.clone()?, p.name.clone()))),
+                );
+                continue;
             }
-            for &cidr in &patch.add {
-                if rc.insert_peer(cidr) {
-                    self.tables.add(rc.peer_part(cidr).into_iter().collect(), Some(touched));
-                }
-            }
+            self.conjs.patch_peers(id, &patch.remove, &patch.add, &mut self.tables, Some(touched));
         }
-        true
     }
 
     fn withdraw(&mut self, source: &Source, touched: &mut BTreeSet<FlowKey>) {
         let Some(c) = self.contributions.remove(source) else { return };
-        for (_, rule) in c.rules {
-            self.tables.remove(rule.parts(), Some(touched));
-            self.ids.release(rule.id);
-            self.rules.remove(&rule.id);
+        for (member, id) in c.rules {
+            self.conjs.leave(id, &member, &mut self.tables, Some(touched));
         }
         self.tables.remove(c.isolation.into_iter().map(|(d, p)| isolation_part(d, p)).collect(), Some(touched));
     }
 
     fn contribute(&mut self, cluster: &Cluster, source: Source, track: bool) {
-        let c = self.contribution(cluster, &source);
-        if c.is_empty() {
-            return;
-        }
         let mut touched = BTreeSet::new();
-        let mut t = track.then_some(&mut touched);
-        for (_, rule) in &c.rules {
-            self.tables.add(rule.parts(), t.as_deref_mut());
-        }
-        self.tables.add(c.isolation.iter().map(|&(d, p)| isolation_part(d, p)).collect(), t);
+        let c = self.contribution(cluster, &source, track.then_some(&mut touched));
         self.changed.append(&mut touched);
-        self.contributions.insert(source, c);
+        if !c.is_empty() {
+            self.contributions.insert(source, c);
+        }
     }
 
-    fn contribution(&mut self, cluster: &Cluster, source: &Source) -> Contribution {
+    /// Computes what `source` contributes and adds it to the tables.
+    fn contribution(&mut self, cluster: &Cluster, source: &Source, mut touched: Option<&mut BTreeSet<FlowKey>>) -> Contribution {
         let mut c = Contribution::default();
         let local_pods = &self.topo.local_pods;
         let ofport = |e: &Endpoint| match e {
@@ -427,27 +415,109 @@ impl NodeCompiler {
                     return c;
                 }
                 c.isolation = policy.policy_types.iter().flat_map(|d| applied.iter().map(move |p| (*d, *p))).collect();
+                let mut applied = applied;
+                applied.sort_unstable();
+                applied.dedup();
+                let policy_ref =
+                    PolicyRef { kind: PolicyKind::NetworkPolicy, namespace: Some(ns.clone()), name: name.clone() };
+                // A rule without named ports whose conjunction exists (another policy has the
+                // same peers and services) joins it without resolving anything.
+                let mut resolved = BTreeSet::new();
+                for &direction in &policy.policy_types {
+                    for (i, rule) in policy.rules(direction).iter().enumerate() {
+                        let Some(services) = numeric_services(rule.ports.as_deref()) else { continue };
+                        let key = conj_key(policy, direction, i, 0, &services);
+                        let id = policy.rule_id(direction, i);
+                        let member = (id.clone(), 0);
+                        let info = RuleInfo {
+                            rule: id.clone(),
+                            part: 0,
+                            origin: Origin { policy: policy_ref.clone(), rule: format!("{}[{i}]", direction.lower()) },
+                            direction,
+                        };
+                        if let Some(conj) =
+                            self.conjs.join_existing(&key, member.clone(), info, applied.clone(), &mut self.tables, touched.as_deref_mut())
+                        {
+                            c.rules.push((member, conj));
+                            resolved.insert(id);
+                        }
+                    }
+                }
+                if resolved.len() == policy.policy_types.iter().map(|d| policy.rules(*d).len()).sum::<usize>() {
+                    return self.finish(c, touched);
+                }
                 let rules = cluster.policy_rules(policy);
                 for rule in rules.concrete(cluster) {
-                    let id = self.ids.allocate(&rule.rule, rule.part);
-                    match RuleClauses::new(&rule, id, &self.topo) {
+                    if resolved.contains(&rule.rule) {
+                        continue;
+                    }
+                    match RuleClauses::new(&rule, &self.topo) {
                         Some(clauses) => {
-                            c.rules.push((rule.rule.clone(), clauses));
-                            self.rules.insert(
-                                id,
-                                RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction },
-                            );
+                            let (direction, index) = position(policy, &rule.rule);
+                            let key = conj_key(policy, direction, index, rule.part, &rule.services);
+                            let member = (rule.rule.clone(), rule.part);
+                            let info =
+                                RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction };
+                            let id = self.conjs.join(key, member.clone(), info, clauses, &mut self.tables, touched.as_deref_mut());
+                            c.rules.push((member, id));
                         }
                         None => {
-                            self.ids.release(id);
                             c.incomplete.insert(rule.rule);
                         }
                     }
                 }
             }
         }
+        self.finish(c, touched)
+    }
+
+    /// Adds the isolation drops of a contribution.
+    fn finish(&mut self, c: Contribution, touched: Option<&mut BTreeSet<FlowKey>>) -> Contribution {
+        self.tables.add(c.isolation.iter().map(|&(d, p)| isolation_part(d, p)).collect(), touched);
         c
     }
+}
+
+/// Direction and index of one of `policy`'s rules.
+fn position(policy: &policy::NetworkPolicy, rule: &RuleId) -> (Direction, usize) {
+    [Direction::Ingress, Direction::Egress]
+        .into_iter()
+        .find_map(|d| (0..policy.rules(d).len()).find(|i| policy.rule_id(d, *i) == *rule).map(|i| (d, i)))
+        .expect("concrete rules come from the policy's rules")
+}
+
+/// The name of the conjunction a rule part joins: direction, where its peers come from
+/// (selectors and blocks, before resolving) and its services. Egress parts for named ports
+/// take their peers from where the ports resolve, so they are not shared.
+fn conj_key(
+    policy: &policy::NetworkPolicy,
+    direction: Direction,
+    index: usize,
+    part: u32,
+    services: &policy::ConcreteServices,
+) -> String {
+    if direction == Direction::Egress && part > 0 {
+        return format!("{}#{part}", policy.rule_id(direction, index));
+    }
+    let peers = match &policy.rules(direction)[index].peers {
+        None => "any".to_string(),
+        Some(list) => {
+            let mut parts: Vec<String> = list
+                .iter()
+                .map(|p| match p {
+                    // The policy's own namespace, spelled out, so equal selectors of other
+                    // namespaces stay apart.
+                    policy::netpol::Peer::Pods { pod, namespace: None } => format!("ns={} pods={pod:?}", policy.namespace),
+                    policy::netpol::Peer::Pods { pod, namespace: Some(sel) } => format!("ns~{sel:?} pods={pod:?}"),
+                    policy::netpol::Peer::Block(b) => format!("block={b:?}"),
+                })
+                .collect();
+            parts.sort();
+            parts.dedup();
+            parts.join(";")
+        }
+    };
+    format!("{direction:?}|{peers}|{services:?}")
 }
 
 /// Every source of the cluster, in order.

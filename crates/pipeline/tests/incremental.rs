@@ -112,7 +112,9 @@ fn ipv4(pod: &Pod) -> Ipv4Addr {
 
 #[test]
 fn random_pod_policy_and_port_events_keep_the_incremental_flows_equal_to_a_fresh_compile() {
-    for seed in 1..=3u64 {
+    // WEIR_INCREMENTAL_SEEDS=N for a longer run (CI: 3).
+    let seeds: u64 = std::env::var("WEIR_INCREMENTAL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    for seed in 1..=seeds {
         let syn = Synthetic::generate(Spec { pods: 300, policies: 60, seed });
         // Policies to add later: another draw over the same namespaces and labels.
         let pool: Vec<NetworkPolicy> = Synthetic::generate(Spec { pods: 300, policies: 60, seed: seed + 100 })

@@ -88,6 +88,16 @@ fn numeric(s: &Service) -> Option<PortRange> {
     }
 }
 
+/// The services of part 0 of a rule whose ports are all numeric (`None` for a rule with
+/// named ports, whose parts depend on the pods): what [`RuleSet::concrete`] gives it.
+pub fn numeric_services(ports: Option<&[Service]>) -> Option<ConcreteServices> {
+    let Some(list) = ports else { return Some(ConcreteServices::Any) };
+    let mut numbers = list.iter().map(numeric).collect::<Option<Vec<PortRange>>>()?;
+    numbers.sort();
+    numbers.dedup();
+    Some(ConcreteServices::List(numbers))
+}
+
 /// The named services of `list` resolved on `pod`, sorted; empty when none resolves.
 fn resolve_named(list: &[Service], pod: &Pod) -> Vec<PortRange> {
     let mut out: Vec<PortRange> = list
