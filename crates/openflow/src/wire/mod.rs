@@ -9,6 +9,7 @@
 pub mod action;
 pub mod codes;
 pub mod frame;
+pub mod group;
 pub mod instruction;
 pub mod message;
 pub mod meter;

@@ -1,12 +1,10 @@
 //! Action lists on the wire: OpenFlow 1.5 actions and the Nicira extensions, encoded as OVS
 //! encodes them for OpenFlow 1.5 (so the bytes match ovs-ofctl's).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use super::codes::NX_VENDOR_ID;
 use super::oxm::{self, field_from_header32, nicira_header32};
 use super::{DecodeError, DecodeErrorKind, Put, Reader, len_placeholder, pad8, patch_len};
-use crate::action::{Action, Controller, Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind, PacketInReason, learn_flags};
+use crate::action::{Action, Controller, PacketInReason};
 use crate::field::{Field, FieldRange};
 use crate::port::PortNo;
 
@@ -56,19 +54,6 @@ mod controller2_prop {
     pub const METER_ID: u16 = 5;
 }
 
-const CT_F_COMMIT: u16 = 1;
-const CT_F_FORCE: u16 = 2;
-const NAT_F_SRC: u16 = 1;
-const NAT_F_DST: u16 = 2;
-const NAT_F_PERSISTENT: u16 = 4;
-const NAT_F_HASH: u16 = 8;
-const NAT_F_RANDOM: u16 = 16;
-const NAT_RANGE_IPV4_MIN: u16 = 1;
-const NAT_RANGE_IPV4_MAX: u16 = 2;
-const NAT_RANGE_IPV6_MIN: u16 = 4;
-const NAT_RANGE_IPV6_MAX: u16 = 8;
-const NAT_RANGE_PROTO_MIN: u16 = 16;
-const NAT_RANGE_PROTO_MAX: u16 = 32;
 /// The 16-bit OFPP_IN_PORT used by NXAST_RESUBMIT.
 const OFPP10_IN_PORT: u16 = 0xfff8;
 const NO_TABLE: u8 = 0xff;
@@ -348,173 +333,11 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
     })
 }
 
-fn decode_ct(r: &mut Reader<'_>) -> Result<Ct, DecodeError> {
-    let flags = r.u16()?;
-    let zone_src = r.u32()?;
-    let zone_val = r.u16()?;
-    let table = r.u8()?;
-    r.skip(3)?;
-    let alg = r.u16()?;
-    let zone = if zone_src == 0 {
-        CtZone::Imm(zone_val)
-    } else {
-        let (ofs, n_bits) = ofs_nbits(zone_val);
-        CtZone::Field(range_from(r, zone_src, ofs, n_bits)?)
-    };
-    let mut ct = Ct {
-        commit: flags & CT_F_COMMIT != 0,
-        force: flags & CT_F_FORCE != 0,
-        zone,
-        table: if table == NO_TABLE { None } else { Some(table) },
-        alg,
-        nat: None,
-        exec: Vec::new(),
-    };
-    if flags & !(CT_F_COMMIT | CT_F_FORCE) != 0 {
-        return Err(r.invalid(format!("unknown ct flags {flags:#x}")));
-    }
-    // Nested actions: an optional NAT first, then the rest.
-    while r.remaining() > 0 {
-        let mut peek = Reader::new(r.rest(), "ct nested action");
-        let (t, _len, vendor, sub) = (peek.u16()?, peek.u16()?, peek.u32().unwrap_or(0), peek.u16().unwrap_or(0));
-        if t == ofpat::EXPERIMENTER && vendor == NX_VENDOR_ID && sub == nxast::NAT {
-            if ct.nat.is_some() || !ct.exec.is_empty() {
-                return Err(r.invalid("nat must come first and only once inside ct"));
-            }
-            let len = usize::from(_len);
-            let mut nr = r.sub(len, "nat")?;
-            nr.skip(10)?;
-            ct.nat = Some(decode_nat(&mut nr)?);
-        } else {
-            ct.exec.push(decode_action(r)?);
-        }
-    }
-    Ok(ct)
-}
+mod ct;
+mod learn;
 
-fn decode_nat(r: &mut Reader<'_>) -> Result<Nat, DecodeError> {
-    r.skip(2)?;
-    let flags = r.u16()?;
-    let present = r.u16()?;
-    let mut nat = Nat {
-        kind: match (flags & NAT_F_SRC != 0, flags & NAT_F_DST != 0) {
-            (true, false) => Some(NatKind::Src),
-            (false, true) => Some(NatKind::Dst),
-            (false, false) => None,
-            (true, true) => return Err(r.invalid("nat with both src and dst")),
-        },
-        persistent: flags & NAT_F_PERSISTENT != 0,
-        hash: flags & NAT_F_HASH != 0,
-        random: flags & NAT_F_RANDOM != 0,
-        ..Nat::default()
-    };
-    let mut min: Option<IpAddr> = None;
-    let mut max: Option<IpAddr> = None;
-    if present & NAT_RANGE_IPV4_MIN != 0 {
-        min = Some(IpAddr::V4(Ipv4Addr::from(r.u32()?)));
-    }
-    if present & NAT_RANGE_IPV4_MAX != 0 {
-        max = Some(IpAddr::V4(Ipv4Addr::from(r.u32()?)));
-    }
-    if present & NAT_RANGE_IPV6_MIN != 0 {
-        min = Some(IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(r.take(16)?.try_into().expect("16 bytes")))));
-    }
-    if present & NAT_RANGE_IPV6_MAX != 0 {
-        max = Some(IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(r.take(16)?.try_into().expect("16 bytes")))));
-    }
-    // Canonical form (what the encoder writes back, and what OVS means): an unspecified
-    // address or a zero port is no bound, and ports count only with an address range.
-    if present & (NAT_RANGE_IPV4_MIN | NAT_RANGE_IPV4_MAX) != 0 && present & (NAT_RANGE_IPV6_MIN | NAT_RANGE_IPV6_MAX) != 0 {
-        return Err(r.invalid("nat range mixes IPv4 and IPv6"));
-    }
-    let min = min.filter(|a| !a.is_unspecified());
-    let max = max.filter(|a| !a.is_unspecified());
-    if let Some(lo) = min {
-        nat.addrs = Some((lo, max.unwrap_or(lo)));
-    }
-    let pmin = if present & NAT_RANGE_PROTO_MIN != 0 { Some(r.u16()?) } else { None };
-    let pmax = if present & NAT_RANGE_PROTO_MAX != 0 { Some(r.u16()?) } else { None };
-    if let Some(lo) = pmin.filter(|p| *p != 0 && nat.addrs.is_some()) {
-        nat.ports = Some((lo, pmax.filter(|p| *p != 0).unwrap_or(lo)));
-    }
-    let rest = r.take(r.remaining())?;
-    if rest.iter().any(|b| *b != 0) {
-        return Err(r.invalid("nonzero padding in nat"));
-    }
-    Ok(nat)
-}
-
-/// NX_LEARN spec header bits.
-const LEARN_SRC_IMMEDIATE: u16 = 1 << 13;
-const LEARN_DST_MASK: u16 = 3 << 11;
-const LEARN_DST_LOAD: u16 = 1 << 11;
-const LEARN_DST_OUTPUT: u16 = 2 << 11;
-
-fn decode_learn(r: &mut Reader<'_>, v2: bool) -> Result<Learn, DecodeError> {
-    let mut l = Learn {
-        idle_timeout: r.u16()?,
-        hard_timeout: r.u16()?,
-        priority: r.u16()?,
-        cookie: r.u64()?,
-        flags: r.u16()?,
-        table_id: r.u8()?,
-        ..Learn::default()
-    };
-    r.skip(1)?;
-    l.fin_idle_timeout = r.u16()?;
-    l.fin_hard_timeout = r.u16()?;
-    if v2 {
-        l.limit = r.u32()?;
-        let result_ofs = r.u16()?;
-        r.skip(2)?;
-        if l.flags & learn_flags::WRITE_RESULT != 0 {
-            let h = r.u32()?;
-            l.result_dst = Some(range_from(r, h, result_ofs, 1)?);
-        }
-    }
-    while r.remaining() >= 2 {
-        let h = r.u16()?;
-        if h == 0 {
-            // The spec list ends at a zero header; what follows is padding.
-            let rest = r.take(r.remaining())?;
-            if rest.iter().any(|b| *b != 0) {
-                return Err(r.invalid("nonzero bytes after learn specs"));
-            }
-            break;
-        }
-        let n_bits = h & 0x7ff;
-        let src = if h & LEARN_SRC_IMMEDIATE != 0 {
-            let n = usize::from(n_bits.div_ceil(16) * 2);
-            let b = r.take(n)?;
-            if n > 16 {
-                return Err(r.invalid(format!("learn immediate of {n_bits} bits is too wide")));
-            }
-            LearnSrc::Imm(b.iter().fold(0u128, |a, x| a << 8 | u128::from(*x)))
-        } else {
-            let hdr = r.u32()?;
-            let ofs = r.u16()?;
-            LearnSrc::Field(range_from(r, hdr, ofs, n_bits)?)
-        };
-        let spec = match h & LEARN_DST_MASK {
-            LEARN_DST_OUTPUT => match src {
-                LearnSrc::Field(src) => LearnSpec::Output { src },
-                LearnSrc::Imm(_) => return Err(r.invalid("learn output from an immediate")),
-            },
-            kind => {
-                let hdr = r.u32()?;
-                let ofs = r.u16()?;
-                let dst = range_from(r, hdr, ofs, n_bits)?;
-                if kind == LEARN_DST_LOAD { LearnSpec::Load { dst, src } } else { LearnSpec::Match { dst, src } }
-            }
-        };
-        l.specs.push(spec);
-    }
-    let rest = r.take(r.remaining())?;
-    if rest.iter().any(|b| *b != 0) {
-        return Err(r.invalid("nonzero bytes after learn specs"));
-    }
-    Ok(l)
-}
+use ct::{decode_ct, encode_ct};
+use learn::{decode_learn, encode_learn};
 
 /// Encodes a list of actions.
 pub fn encode_actions(actions: &[Action], out: &mut Vec<u8>) {
@@ -712,142 +535,6 @@ fn encode_controller(c: &Controller, out: &mut Vec<u8>) {
     end(out, h);
 }
 
-fn encode_ct(ct: &Ct, out: &mut Vec<u8>) {
-    let h = begin_nx(out, nxast::CT);
-    let flags = if ct.commit { CT_F_COMMIT } else { 0 } | if ct.force { CT_F_FORCE } else { 0 };
-    out.put_u16(flags);
-    match ct.zone {
-        CtZone::Imm(z) => {
-            out.put_u32(0);
-            out.put_u16(z);
-        }
-        CtZone::Field(r) => {
-            out.put_u32(nicira_header32(r.field));
-            out.put_u16(ofs_nbits_of(&r));
-        }
-    }
-    out.put_u8(ct.table.unwrap_or(NO_TABLE));
-    out.put_zeros(3);
-    out.put_u16(ct.alg);
-    if let Some(nat) = &ct.nat {
-        encode_nat(nat, out);
-    }
-    encode_actions(&ct.exec, out);
-    end(out, h);
-}
-
-fn encode_nat(nat: &Nat, out: &mut Vec<u8>) {
-    let h = begin_nx(out, nxast::NAT);
-    out.put_zeros(2);
-    let mut flags = match nat.kind {
-        Some(NatKind::Src) => NAT_F_SRC,
-        Some(NatKind::Dst) => NAT_F_DST,
-        None => 0,
-    };
-    if nat.persistent {
-        flags |= NAT_F_PERSISTENT;
-    }
-    if nat.hash {
-        flags |= NAT_F_HASH;
-    }
-    if nat.random {
-        flags |= NAT_F_RANDOM;
-    }
-    out.put_u16(flags);
-    let present_at = out.len();
-    out.put_u16(0);
-    let mut present = 0u16;
-    match nat.addrs {
-        Some((IpAddr::V4(lo), hi)) => {
-            if !lo.is_unspecified() {
-                out.put_u32(lo.into());
-                present |= NAT_RANGE_IPV4_MIN;
-            }
-            if let IpAddr::V4(hi) = hi
-                && !hi.is_unspecified() && hi != lo {
-                    out.put_u32(hi.into());
-                    present |= NAT_RANGE_IPV4_MAX;
-                }
-        }
-        Some((IpAddr::V6(lo), hi)) => {
-            if !lo.is_unspecified() {
-                out.extend_from_slice(&lo.octets());
-                present |= NAT_RANGE_IPV6_MIN;
-            }
-            if let IpAddr::V6(hi) = hi
-                && !hi.is_unspecified() && hi != lo {
-                    out.extend_from_slice(&hi.octets());
-                    present |= NAT_RANGE_IPV6_MAX;
-                }
-        }
-        None => {}
-    }
-    if nat.addrs.is_some()
-        && let Some((lo, hi)) = nat.ports {
-            if lo != 0 {
-                out.put_u16(lo);
-                present |= NAT_RANGE_PROTO_MIN;
-            }
-            if hi != 0 && hi != lo {
-                out.put_u16(hi);
-                present |= NAT_RANGE_PROTO_MAX;
-            }
-        }
-    out[present_at..present_at + 2].copy_from_slice(&present.to_be_bytes());
-    end(out, h);
-}
-
-fn encode_learn(l: &Learn, out: &mut Vec<u8>) {
-    let v2 = l.limit != 0 || l.result_dst.is_some();
-    let h = begin_nx(out, if v2 { nxast::LEARN2 } else { nxast::LEARN });
-    out.put_u16(l.idle_timeout);
-    out.put_u16(l.hard_timeout);
-    out.put_u16(l.priority);
-    out.put_u64(l.cookie);
-    let mut flags = l.flags;
-    if l.result_dst.is_some() {
-        flags |= learn_flags::WRITE_RESULT;
-    }
-    out.put_u16(flags);
-    out.put_u8(l.table_id);
-    out.put_u8(0);
-    out.put_u16(l.fin_idle_timeout);
-    out.put_u16(l.fin_hard_timeout);
-    if v2 {
-        out.put_u32(l.limit);
-        out.put_u16(l.result_dst.map_or(0, |r| r.ofs));
-        out.put_u16(0);
-        if let Some(r) = l.result_dst {
-            out.put_u32(nicira_header32(r.field));
-        }
-    }
-    for spec in &l.specs {
-        let (dst_bits, dst, src, n_bits) = match spec {
-            LearnSpec::Match { dst, src } => (0, Some(dst), Some(*src), dst.n_bits),
-            LearnSpec::Load { dst, src } => (LEARN_DST_LOAD, Some(dst), Some(*src), dst.n_bits),
-            LearnSpec::Output { src } => (LEARN_DST_OUTPUT, None, Some(LearnSrc::Field(*src)), src.n_bits),
-        };
-        let imm = matches!(src, Some(LearnSrc::Imm(_)));
-        out.put_u16(if imm { LEARN_SRC_IMMEDIATE } else { 0 } | dst_bits | n_bits);
-        match src {
-            Some(LearnSrc::Imm(v)) => {
-                let n = usize::from(n_bits.div_ceil(16) * 2).min(16);
-                out.extend_from_slice(&v.to_be_bytes()[16 - n..]);
-            }
-            Some(LearnSrc::Field(r)) => {
-                out.put_u32(nicira_header32(r.field));
-                out.put_u16(r.ofs);
-            }
-            None => {}
-        }
-        if let Some(d) = dst {
-            out.put_u32(nicira_header32(d.field));
-            out.put_u16(d.ofs);
-        }
-    }
-    end(out, h);
-}
-
 /// Whether `field` fits a 32-bit NXM header (the Nicira actions need that).
 pub fn has_nxm_header(field: Field) -> bool {
     field.header().0.experimenter().is_none()
@@ -856,6 +543,7 @@ pub fn has_nxm_header(field: Field) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::{Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind};
 
     fn roundtrip(a: Action) {
         let mut out = Vec::new();
