@@ -189,3 +189,19 @@ fn every_unsupported_oxm_vector_names_a_vector_that_exists() {
         assert!(text.lines().any(|l| l.strip_prefix("in:  ") == Some(input)), "{file}: {input}");
     }
 }
+
+#[test]
+fn ovs_tcp_flags_vectors_use_each_versions_tcp_flags_header() {
+    // tests/ovs-ofctl.at, "check TCP flags expression in OXM and NXM": OpenFlow 1.2 had no
+    // OXM for TCP flags, 1.3 and 1.4 use the ONF experimenter's, 1.5 the standard one.
+    let input = "OXM_OF_ETH_TYPE(0800), OXM_OF_IP_PROTO(06), OXM_OF_TCP_FLAGS(0fff)";
+    let vectors = [
+        (OFP12_VERSION, "OXM_OF_ETH_TYPE(0800), OXM_OF_IP_PROTO(06), NXM_NX_TCP_FLAGS(0fff)"),
+        (OFP13_VERSION, "OXM_OF_ETH_TYPE(0800), OXM_OF_IP_PROTO(06), ONFOXM_ET_TCP_FLAGS(0fff)"),
+        (OFP13_VERSION + 1, "OXM_OF_ETH_TYPE(0800), OXM_OF_IP_PROTO(06), ONFOXM_ET_TCP_FLAGS(0fff)"),
+        (OFP15_VERSION, "OXM_OF_ETH_TYPE(0800), OXM_OF_IP_PROTO(06), OXM_OF_TCP_FLAGS(0fff)"),
+    ];
+    for (version, want) in vectors {
+        assert_eq!(parse_oxm(input, version), want, "OpenFlow version byte {version}");
+    }
+}
