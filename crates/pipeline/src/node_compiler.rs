@@ -75,6 +75,8 @@ pub struct NodeCompiler {
     /// Flows outside the policy tables: table misses, forwarding, TrafficControl.
     fixed: FlowSet,
     traffic_controls: BTreeMap<String, TcStatus>,
+    /// Whether the fixed flows were last computed with TrafficControls.
+    had_traffic_controls: bool,
     desired: FlowSet,
     changed: BTreeSet<FlowKey>,
 }
@@ -90,6 +92,7 @@ impl NodeCompiler {
             tables: PolicyTables::default(),
             fixed,
             traffic_controls,
+            had_traffic_controls: !cluster.traffic_controls.is_empty(),
             desired: FlowSet::default(),
             changed: BTreeSet::new(),
         };
@@ -196,15 +199,21 @@ impl NodeCompiler {
         changes: &[(Option<&Pod>, Option<&Pod>)],
         topo: Option<Topology>,
     ) {
-        if let Some(topo) = topo {
+        // Fixed flows depend on the topology and the TrafficControls (and the pods they
+        // select): recomputed only when those could have changed.
+        let mut fixed_stale = !cluster.traffic_controls.is_empty() || self.had_traffic_controls;
+        if let Some(topo) = topo
+            && topo != self.topo
+        {
             stale.extend(self.local_changes(cluster, &topo));
             self.topo = topo;
+            fixed_stale = true;
         }
         let mut patches = BTreeMap::new();
         for &(old, new) in changes {
             self.classify(cluster, old, new, &mut stale, &mut patches);
         }
-        self.refresh(cluster, stale, patches);
+        self.refresh(cluster, stale, patches, fixed_stale);
     }
 
     /// What a change of one pod does to each source: nothing, a peer patch of some rules,
@@ -284,6 +293,7 @@ impl NodeCompiler {
         cluster: &Cluster,
         mut stale: BTreeSet<Source>,
         patches: BTreeMap<(Source, RulePosition), PeerPatch>,
+        fixed_stale: bool,
     ) {
         let mut touched = BTreeSet::new();
         for ((source, rule), patch) in patches {
@@ -309,8 +319,13 @@ impl NodeCompiler {
                 }
             }
         }
+        if !fixed_stale {
+            self.changed = touched;
+            return;
+        }
         let (fixed, traffic_controls) = fixed_flows(cluster, &self.topo);
         self.traffic_controls = traffic_controls;
+        self.had_traffic_controls = !cluster.traffic_controls.is_empty();
         if fixed != self.fixed {
             for k in self.fixed.as_map().keys().filter(|k| fixed.get(k).is_none()) {
                 if self.tables.flow(k).is_none() {
@@ -422,7 +437,7 @@ impl NodeCompiler {
                     PolicyRef { kind: PolicyKind::NetworkPolicy, namespace: Some(ns.clone()), name: name.clone() };
                 // A rule without named ports whose conjunction exists (another policy has the
                 // same peers and services) joins it without resolving anything.
-                let mut resolved = BTreeSet::new();
+                let mut resolved: BTreeSet<(Direction, usize)> = BTreeSet::new();
                 for &direction in &policy.policy_types {
                     for (i, rule) in policy.rules(direction).iter().enumerate() {
                         let Some(services) = numeric_services(rule.ports.as_deref()) else { continue };
@@ -439,18 +454,15 @@ impl NodeCompiler {
                             self.conjs.join_existing(&key, member.clone(), info, applied.clone(), &mut self.tables, touched.as_deref_mut())
                         {
                             c.rules.push((member, conj));
-                            resolved.insert(id);
+                            resolved.insert((direction, i));
                         }
                     }
                 }
                 if resolved.len() == policy.policy_types.iter().map(|d| policy.rules(*d).len()).sum::<usize>() {
                     return self.finish(c, touched);
                 }
-                let rules = cluster.policy_rules(policy);
+                let rules = cluster.policy_rules_where(policy, |d, i| !resolved.contains(&(d, i)));
                 for rule in rules.concrete(cluster) {
-                    if resolved.contains(&rule.rule) {
-                        continue;
-                    }
                     match RuleClauses::new(&rule, &self.topo) {
                         Some(clauses) => {
                             let (direction, index) = position(policy, &rule.rule);

@@ -18,7 +18,8 @@ struct Node {
 
 impl Node {
     fn new(cluster: Cluster) -> Node {
-        let topo = offline_topology(&cluster, NODE).expect("node");
+        let mut topo = offline_topology(&cluster, NODE).expect("node");
+        topo.ports.insert("tap0".to_string(), 900);
         let compiler = NodeCompiler::new(&cluster, topo.clone());
         let switch = compiler.flows().clone();
         Node { cluster, topo, compiler, switch }
@@ -87,10 +88,23 @@ spec:
     ports: [{port: http}, {port: 53, protocol: UDP}]
 ";
 
-fn with_named_port_egress(mut cluster: Cluster) -> Cluster {
-    let extra = Cluster::from_sources([("named.yaml", NAMED_PORT_EGRESS)]);
+/// A mirror of one app's pods, so pod events change TrafficControl flows too.
+const MIRROR: &str = "
+apiVersion: weir.io/v1alpha1
+kind: TrafficControl
+metadata: {name: mirror-app-1}
+spec:
+  appliedTo: {podSelector: {matchLabels: {app: app-1}}}
+  direction: Both
+  action: Mirror
+  targetPort: {ovsInternal: {name: tap0}}
+";
+
+fn with_named_port_egress_and_a_mirror(mut cluster: Cluster) -> Cluster {
+    let extra = Cluster::from_sources([("named.yaml", NAMED_PORT_EGRESS), ("mirror.yaml", MIRROR)]);
     assert!(extra.errors.is_empty(), "{:?}", extra.errors);
     cluster.policies.extend(extra.policies);
+    cluster.traffic_controls.extend(extra.traffic_controls);
     cluster
 }
 
@@ -122,7 +136,7 @@ fn random_pod_policy_and_port_events_keep_the_incremental_flows_equal_to_a_fresh
             .policies
             .into_values()
             .collect();
-        let mut node = Node::new(with_named_port_egress(syn.cluster()));
+        let mut node = Node::new(with_named_port_egress_and_a_mirror(syn.cluster()));
         let mut rng = Rng::new(seed);
         let mut next_ofport = 1000;
         for step in 0..120 {

@@ -249,6 +249,16 @@ fn peers_of(cluster: &Cluster, policy: &NetworkPolicy, rule: &PolicyRule) -> Pee
 }
 
 fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut RuleSet) {
+    network_policy_rules_where(cluster, policy, |_, _| true, out);
+}
+
+/// The rules of `policy` for which `wanted(direction, index)` holds, and its isolation.
+fn network_policy_rules_where(
+    cluster: &Cluster,
+    policy: &NetworkPolicy,
+    wanted: impl Fn(Direction, usize) -> bool,
+    out: &mut RuleSet,
+) {
     let policy_ref = PolicyRef {
         kind: PolicyKind::NetworkPolicy,
         namespace: Some(policy.namespace.clone()),
@@ -262,7 +272,7 @@ fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut Rul
         for e in &applied_to {
             out.isolated.get_mut(direction).entry(e.clone()).or_default().insert(policy_ref.clone());
         }
-        for (i, rule) in policy.rules(direction).iter().enumerate() {
+        for (i, rule) in policy.rules(direction).iter().enumerate().filter(|(i, _)| wanted(direction, *i)) {
             out.rules.push(Rule {
                 id: policy.rule_id(direction, i),
                 origin: Origin { policy: policy_ref.clone(), rule: format!("{}[{i}]", direction.lower()) },
@@ -369,6 +379,14 @@ impl Cluster {
     pub fn policy_rules(&self, policy: &NetworkPolicy) -> RuleSet {
         let mut out = RuleSet::default();
         network_policy_rules(self, policy, &mut out);
+        out
+    }
+
+    /// Like [`Cluster::policy_rules`], for only the rules where `wanted(direction, index)`
+    /// holds (peers are the costly part to select).
+    pub fn policy_rules_where(&self, policy: &NetworkPolicy, wanted: impl Fn(Direction, usize) -> bool) -> RuleSet {
+        let mut out = RuleSet::default();
+        network_policy_rules_where(self, policy, wanted, &mut out);
         out
     }
 
