@@ -81,6 +81,8 @@ enum Cmd {
     /// Meter configurations: one meter (`meter=N`) or all.
     #[command(alias = "dump-meter")]
     DumpMeters { switch: String, meter: Option<String> },
+    /// Meter statistics: one meter (`meter=N`) or all.
+    MeterStats { switch: String, meter: Option<String> },
     /// Decode hex action bytes (from stdin, one set per line) to text.
     ParseActions {
         /// The version the bytes are in (only OpenFlow15).
@@ -204,6 +206,22 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                     for m in meters {
                         out.push('\n');
                         openflow::text::meter::format_meter(&mut out, &m);
+                    }
+                }
+            }
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        Cmd::MeterStats { switch, meter } => {
+            let id = select_meter(meter.as_deref())?;
+            let sw = connect(switch).await?;
+            out.push_str("OFPST_METER reply (OF1.5) (xid=0x2):");
+            for part in sw.multipart(MultipartRequest::MeterStats(id)).await? {
+                if let MultipartReply::MeterStats(stats) = part {
+                    for m in stats {
+                        out.push('\n');
+                        openflow::text::meter::format_meter_stats(&mut out, &m);
                     }
                 }
             }

@@ -328,6 +328,23 @@ fn add_meter_and_dump_meters_match_ovs_ofctl_byte_for_byte() {
     assert_eq!(dumps[1], dumps[0], "meters added by weir dump differently");
 }
 
+/// `duration:N.NNNs` replaced, as it changes between two requests.
+fn without_durations(s: &str) -> String {
+    s.split(' ').map(|w| if w.starts_with("duration:") { "duration:-" } else { w }).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn meter_stats_print_like_ovs_ofctl_apart_from_the_ages() {
+    let (_sw, t) = switch();
+    for m in METERS {
+        weir(&["add-meter", &t, m]);
+    }
+    let by_ovs = ovs(&["meter-stats", &t]);
+    assert_eq!(by_ovs.matches("packet_count:").count(), 6, "{by_ovs}");
+    assert_eq!(without_durations(&weir(&["meter-stats", &t])), without_durations(&by_ovs));
+    assert_eq!(without_durations(&weir(&["meter-stats", &t, "meter=11"])), without_durations(&ovs(&["meter-stats", &t, "meter=11"])));
+}
+
 #[test]
 fn add_meters_mod_meter_and_del_meters_change_the_switch_like_ovs_ofctl() {
     let (sw, t) = switch();

@@ -1,12 +1,12 @@
 //! Meters in ovs-ofctl syntax: `meter=1 kbps burst stats bands=type=drop rate=100 burst_size=10`,
 //! parsed as OVS's `parse_ofp_meter_mod_str` and printed as its `ofputil_format_meter_config`
-//! (what `dump-meters` shows).
+//! (what `dump-meters` shows); meter statistics as its `ofputil_format_meter_stats`.
 
 use std::fmt::Write;
 
 use super::lex::{parse_u8, parse_u32};
 use super::parse::ParseError;
-use crate::wire::meter::{MeterBand, MeterMod, band_type, meter_command, meter_flags, meter_id};
+use crate::wire::meter::{MeterBand, MeterMod, MeterStats, band_type, meter_command, meter_flags, meter_id};
 
 /// Flag names in the order OVS prints them.
 const FLAGS: &[(u16, &str)] =
@@ -116,23 +116,56 @@ pub fn parse_meter(s: &str, what: MeterText) -> Result<MeterMod, ParseError> {
     Ok(m)
 }
 
-/// `meter=N` (or `meter=all`...), as OVS's `ofputil_format_meter_id` with `=`.
-fn format_meter_id(s: &mut String, id: u32) {
+/// `meter=N` (or `meter=all`...), as OVS's `ofputil_format_meter_id` with `sep` (`=` or `:`).
+fn format_meter_id(s: &mut String, id: u32, sep: char) {
     match NAMED_IDS.iter().find(|(n, _)| *n == id) {
         Some((_, name)) => {
-            let _ = write!(s, "meter={name}");
+            let _ = write!(s, "meter{sep}{name}");
         }
-        None if id > meter_id::MAX => s.push_str("meter=unknown"),
+        None if id > meter_id::MAX => {
+            let _ = write!(s, "meter{sep}unknown");
+        }
         None => {
-            let _ = write!(s, "meter={id}");
+            let _ = write!(s, "meter{sep}{id}");
         }
+    }
+}
+
+/// A duration as OVS's `ofp_print_duration`: seconds, then milliseconds when exact, else
+/// the nanoseconds without trailing zeros, then `s`.
+fn format_duration(s: &mut String, sec: u32, nsec: u32) {
+    let _ = write!(s, "{sec}");
+    if nsec > 0 {
+        if nsec % 1_000_000 == 0 {
+            let _ = write!(s, ".{:03}", nsec / 1_000_000);
+        } else {
+            let digits = format!("{nsec:09}");
+            let _ = write!(s, ".{}", digits.trim_end_matches('0'));
+        }
+    }
+    s.push('s');
+}
+
+/// Prints a meter's statistics as `meter-stats` does (OVS's `ofputil_format_meter_stats`):
+/// `meter:1 flow_count:0 ... bands:` and one `N: packet_count:.. byte_count:..` line per band.
+pub fn format_meter_stats(s: &mut String, m: &MeterStats) {
+    format_meter_id(s, m.meter_id, ':');
+    let _ = write!(
+        s,
+        " flow_count:{} packet_in_count:{} byte_in_count:{} duration:",
+        m.flow_count, m.packet_in_count, m.byte_in_count
+    );
+    format_duration(s, m.duration_sec, m.duration_nsec);
+    s.push_str(" bands:\n");
+    for (i, (packets, bytes)) in m.bands.iter().enumerate() {
+        let _ = writeln!(s, "{i}: packet_count:{packets} byte_count:{bytes}");
     }
 }
 
 /// Prints a meter's configuration as `dump-meters` does (two or more lines, each ending in a
 /// newline): `meter=1 kbps burst bands=` then `type=drop rate=100 burst_size=10` per band.
 pub fn format_meter(s: &mut String, m: &MeterMod) {
-    format_meter_id(s, m.meter_id);
+    format_meter_id(s, m.meter_id, '=');
     s.push(' ');
     for (bit, name) in FLAGS {
         if m.flags & bit != 0 {
@@ -197,6 +230,20 @@ mod tests {
         assert_eq!(add("meter=1 kbps bands=type=drop rate=1 burst_size=3").unwrap_err(), "\"type=drop rate=1 burst_size=3\": band may have 'burst_size' only when 'burst' flag is set");
         assert_eq!(add("meter=0 kbps bands=type=drop rate=1").unwrap_err(), "\"0\": invalid value for meter");
         assert_eq!(add("color=1 kbps bands=type=drop rate=1").unwrap_err(), "\"color\": unknown keyword color");
+    }
+
+    #[test]
+    fn meter_stats_print_like_ovs_with_ovs_s_duration_precision() {
+        let mut m = MeterStats { meter_id: 1, flow_count: 2, packet_in_count: 3, byte_in_count: 4, duration_sec: 5, duration_nsec: 0, bands: vec![(6, 7)] };
+        let mut s = String::new();
+        format_meter_stats(&mut s, &m);
+        assert_eq!(s, "meter:1 flow_count:2 packet_in_count:3 byte_in_count:4 duration:5s bands:\n0: packet_count:6 byte_count:7\n");
+        for (nsec, shown) in [(12_000_000, "5.012s"), (12_300_000, "5.0123s"), (1, "5.000000001s")] {
+            m.duration_nsec = nsec;
+            let mut s = String::new();
+            format_meter_stats(&mut s, &m);
+            assert!(s.contains(&format!("duration:{shown} ")), "{s}");
+        }
     }
 
     #[test]

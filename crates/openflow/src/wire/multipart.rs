@@ -1,8 +1,9 @@
 //! Multipart (stats) requests and replies used by weir: flow descriptions, aggregate, table
-//! stats, port descriptions, group and meter descriptions, switch description.
+//! stats, port descriptions, group descriptions, meter descriptions and stats, switch
+//! description.
 
 use super::codes::multipart_type as mp;
-use super::meter::{MeterMod, decode_meter_descs, encode_meter_descs};
+use super::meter::{MeterMod, MeterStats, decode_meter_descs, decode_meter_stats, encode_meter_descs, encode_meter_stats};
 use super::message::{GroupMod, PortDesc, decode_buckets, decode_port, encode_buckets, encode_port, pad_to_8};
 use super::instruction::{decode_instructions, encode_instructions};
 use super::oxm::{decode_match, encode_match};
@@ -96,6 +97,8 @@ pub enum MultipartRequest {
     GroupDesc(u32),
     /// OFPMP_METER_DESC for one meter or ALL (0xffffffff).
     MeterDesc(u32),
+    /// OFPMP_METER_STATS for one meter or ALL (0xffffffff).
+    MeterStats(u32),
     /// Anything else, undecoded.
     Other {
         /// OFPMP_*.
@@ -129,6 +132,8 @@ pub enum MultipartReply {
     GroupDesc(Vec<GroupMod>),
     /// OFPMP_METER_DESC (`command` unused).
     MeterDesc(Vec<MeterMod>),
+    /// OFPMP_METER_STATS.
+    MeterStats(Vec<MeterStats>),
     /// Anything else, undecoded.
     Other {
         /// OFPMP_*.
@@ -171,6 +176,7 @@ impl MultipartRequest {
             MultipartRequest::PortDesc(_) => mp::PORT_DESC,
             MultipartRequest::GroupDesc(_) => mp::GROUP_DESC,
             MultipartRequest::MeterDesc(_) => mp::METER_DESC,
+            MultipartRequest::MeterStats(_) => mp::METER_STATS,
             MultipartRequest::Other { mp_type, .. } => *mp_type,
         }
     }
@@ -192,10 +198,10 @@ impl MultipartRequest {
                 r.skip(4)?;
                 MultipartRequest::GroupDesc(g)
             }
-            mp::METER_DESC => {
+            mp::METER_DESC | mp::METER_STATS => {
                 let m = r.u32()?;
                 r.skip(4)?;
-                MultipartRequest::MeterDesc(m)
+                if mp_type == mp::METER_DESC { MultipartRequest::MeterDesc(m) } else { MultipartRequest::MeterStats(m) }
             }
             other => MultipartRequest::Other { mp_type: other, body: r.take(r.remaining())?.to_vec() },
         })
@@ -210,7 +216,7 @@ impl MultipartRequest {
                 out.put_u32(p.0);
                 out.put_zeros(4);
             }
-            MultipartRequest::GroupDesc(id) | MultipartRequest::MeterDesc(id) => {
+            MultipartRequest::GroupDesc(id) | MultipartRequest::MeterDesc(id) | MultipartRequest::MeterStats(id) => {
                 out.put_u32(*id);
                 out.put_zeros(4);
             }
@@ -357,6 +363,7 @@ impl MultipartReply {
             MultipartReply::PortDesc(_) => mp::PORT_DESC,
             MultipartReply::GroupDesc(_) => mp::GROUP_DESC,
             MultipartReply::MeterDesc(_) => mp::METER_DESC,
+            MultipartReply::MeterStats(_) => mp::METER_STATS,
             MultipartReply::Other { mp_type, .. } => *mp_type,
         }
     }
@@ -423,6 +430,7 @@ impl MultipartReply {
                 MultipartReply::GroupDesc(v)
             }
             mp::METER_DESC => MultipartReply::MeterDesc(decode_meter_descs(r)?),
+            mp::METER_STATS => MultipartReply::MeterStats(decode_meter_stats(r)?),
             other => MultipartReply::Other { mp_type: other, body: r.take(r.remaining())?.to_vec() },
         })
     }
@@ -477,6 +485,7 @@ impl MultipartReply {
                 }
             }
             MultipartReply::MeterDesc(v) => encode_meter_descs(v, out),
+            MultipartReply::MeterStats(v) => encode_meter_stats(v, out),
             MultipartReply::Other { body, .. } => out.extend_from_slice(body),
         }
     }
