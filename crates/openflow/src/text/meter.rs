@@ -136,7 +136,7 @@ fn format_meter_id(s: &mut String, id: u32, sep: char) {
 fn format_duration(s: &mut String, sec: u32, nsec: u32) {
     let _ = write!(s, "{sec}");
     if nsec > 0 {
-        if nsec % 1_000_000 == 0 {
+        if nsec.is_multiple_of(1_000_000) {
             let _ = write!(s, ".{:03}", nsec / 1_000_000);
         } else {
             let digits = format!("{nsec:09}");

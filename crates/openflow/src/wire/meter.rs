@@ -177,7 +177,7 @@ pub fn decode_meter_stats(r: &mut Reader<'_>) -> Result<Vec<MeterStats>, DecodeE
     while r.remaining() > 0 {
         let meter_id = r.u32()?;
         let len = usize::from(r.u16()?);
-        if len < METER_STATS_LEN || (len - METER_STATS_LEN) % 16 != 0 {
+        if len < METER_STATS_LEN || !(len - METER_STATS_LEN).is_multiple_of(16) {
             return Err(r.err(DecodeErrorKind::BadLength(len)));
         }
         let mut m = r.sub(len - 6, "meter_stats")?;
