@@ -61,6 +61,12 @@ impl PortNo {
     pub fn from_ofp10(p: u16) -> PortNo {
         if p >= 0xff00 { PortNo(u32::from(p) + 0xffff_0000) } else { PortNo(u32::from(p)) }
     }
+
+    /// The OpenFlow 1.0 16-bit form of this port (the inverse of [`PortNo::from_ofp10`]; ports
+    /// in between have none and keep their low 16 bits, as OVS's `ofp_to_u16`).
+    pub fn to_ofp10(self) -> u16 {
+        if self.0 >= 0xffff_ff00 { (self.0 - 0xffff_0000) as u16 } else { self.0 as u16 }
+    }
 }
 
 impl fmt::Display for PortNo {
@@ -89,5 +95,13 @@ mod tests {
         assert_eq!(PortNo::from_name("local"), Some(PortNo::LOCAL));
         assert_eq!(PortNo::from_name("7"), Some(PortNo(7)));
         assert_eq!(PortNo::from_ofp10(0xfffd), PortNo::CONTROLLER);
+    }
+
+    #[test]
+    fn openflow10_ports_map_both_ways() {
+        for p in [0u16, 5, 0xfeff, 0xff00, 0xfff8, 0xfffe, 0xffff] {
+            assert_eq!(PortNo::from_ofp10(p).to_ofp10(), p);
+        }
+        assert_eq!(PortNo::LOCAL.to_ofp10(), 0xfffe);
     }
 }

@@ -154,9 +154,11 @@ fn refuse_entry(m: &Match, field: Field, value: u128, mask: Option<u128>) -> Opt
         }
     }
     let is_port = matches!(field, Field::InPort | Field::ActsetOutput);
-    // OVS keeps arp_op in 8 bits, and maps 32-bit ports only below 0xff00 or from 0xffffff00.
+    // OVS keeps arp_op in 8 bits, takes NXM's TOS byte without its ECN bits, and maps 32-bit
+    // ports only below 0xff00 or from 0xffffff00.
     if value & !field.full_mask() != 0
         || field == Field::ArpOp && value > 0xff
+        || field == Field::NwTos && value & 0x03 != 0
         || is_port && (0xff00..PortNo::MAX.0 as u128).contains(&value)
     {
         return Some(("OFPBMC_BAD_VALUE", format!("{field}: bad value {value:#x}")));
@@ -181,8 +183,25 @@ fn refuse_entry(m: &Match, field: Field, value: u128, mask: Option<u128>) -> Opt
 /// Decodes the OXM entries of a match body into a canonical [`Match`], refusing what OVS's
 /// strict decoding refuses, with OVS's error (see [`DecodeError::ofp_error`]): unknown fields,
 /// value bits outside the mask, bad masks and values, a field before its prerequisites, and a
-/// field matched twice.
+/// field matched twice. Also refuses a VLAN match OpenFlow 1.5 cannot express (see
+/// [`decode_entries`] for NXM, which can).
 pub fn decode_oxms(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
+    let m = decode_entries(r)?;
+    // OpenFlow 1.5 matches the priority only together with a present VLAN (vlan_vid's 0x1000
+    // bit); an NXM vlan_tci outside that cannot be written back, so it is refused.
+    if let Some(t) = m.get(Field::VlanTci) {
+        let (v, mask) = (t.value, t.effective_mask());
+        let pcp = mask & 0xe000;
+        if pcp != 0 && (pcp != 0xe000 || mask & 0x1000 == 0 || v & 0x1000 == 0) {
+            return Err(r.invalid(format!("vlan_tci {v:#06x}/{mask:#06x} has no OpenFlow 1.5 form")));
+        }
+    }
+    Ok(m)
+}
+
+/// Decodes OXM or NXM entries as OVS's strict `nx_pull_raw` does (the checks of
+/// [`decode_oxms`], without the OpenFlow 1.5 one).
+pub fn decode_entries(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
     let mut m = Match::new();
     while r.remaining() > 0 {
         let at = r.pos();
@@ -196,15 +215,6 @@ pub fn decode_oxms(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
         // Mask bits beyond the field's width mean nothing (OVS drops them too).
         m.set(field, value, mask.map(|mk| mk & field.full_mask()))
             .map_err(|e| DecodeError::rejected("OXM", at, "OFPBMC_BAD_VALUE", e.to_string()))?;
-    }
-    // OpenFlow 1.5 matches the priority only together with a present VLAN (vlan_vid's 0x1000
-    // bit); an NXM vlan_tci outside that cannot be written back, so it is refused.
-    if let Some(t) = m.get(Field::VlanTci) {
-        let (v, mask) = (t.value, t.effective_mask());
-        let pcp = mask & 0xe000;
-        if pcp != 0 && (pcp != 0xe000 || mask & 0x1000 == 0 || v & 0x1000 == 0) {
-            return Err(r.invalid(format!("vlan_tci {v:#06x}/{mask:#06x} has no OpenFlow 1.5 form")));
-        }
     }
     Ok(m)
 }
@@ -242,10 +252,14 @@ pub fn put_oxms(m: &Match, out: &mut Vec<u8>) {
     put_oxms_for(m, OFP15_VERSION, out);
 }
 
+/// NXM, OVS's OpenFlow 1.0 match extension, as a "version" for [`put_oxms_for`].
+pub const NXM: u8 = 0;
+
 /// Writes the OXM entries of `m` as OVS's `nx_put_raw` does for OpenFlow `version` (a version
-/// byte, 1.2 or later): the same order, but each field with the header of that version
-/// (e.g. `ONFOXM_ET_ACTSET_OUTPUT` before 1.5) and, before 1.5, registers as 32-bit
-/// `NXM_NX_REG<N>` instead of `OXM_OF_PKT_REG<N>` pairs.
+/// byte, 1.2 or later, or [`NXM`]): the same order, but each field with the header of that
+/// version (e.g. `ONFOXM_ET_ACTSET_OUTPUT` before 1.5) and, before 1.5, registers as 32-bit
+/// `NXM_NX_REG<N>` instead of `OXM_OF_PKT_REG<N>` pairs. NXM has its own forms of three
+/// fields: the 16-bit `NXM_OF_IN_PORT`, the whole `NXM_OF_VLAN_TCI`, and `NXM_OF_IP_TOS`.
 pub fn put_oxms_for(m: &Match, version: u8, out: &mut Vec<u8>) {
     use Field::*;
     let put_entry = |out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128>| {
@@ -256,10 +270,19 @@ pub fn put_oxms_for(m: &Match, version: u8, out: &mut Vec<u8>) {
             put_entry_for(out, field, e.value, e.mask, version);
         }
     };
-    for f in [PacketType, DpHash, RecircId, ConjId, InPort, ActsetOutput, EthSrc, EthDst, EthType] {
+    for f in [PacketType, DpHash, RecircId, ConjId] {
         put_if(out, m, f);
     }
-    if let Some(tci) = m.get(VlanTci) {
+    match m.exact(InPort) {
+        Some(p) if version == NXM => put_entry(out, InPort16, u128::from(PortNo(p as u32).to_ofp10()), None),
+        _ => put_if(out, m, InPort),
+    }
+    for f in [ActsetOutput, EthSrc, EthDst, EthType] {
+        put_if(out, m, f);
+    }
+    if version == NXM {
+        put_if(out, m, VlanTci);
+    } else if let Some(tci) = m.get(VlanTci) {
         let (v, mask) = (tci.value, tci.effective_mask());
         let vid = v & 0x1fff;
         let vid_mask = mask & 0x1fff;
@@ -288,8 +311,10 @@ pub fn put_oxms_for(m: &Match, version: u8, out: &mut Vec<u8>) {
                 put_if(out, m, Ipv6Dst);
             }
             put_if(out, m, IpFrag);
-            if let Some(tos) = m.get(NwTos) {
-                put_entry(out, IpDscp, tos.value >> 2, None);
+            match m.get(NwTos) {
+                Some(tos) if version == NXM => put_entry(out, NwTos, tos.value, None),
+                Some(tos) => put_entry(out, IpDscp, tos.value >> 2, None),
+                None => {}
             }
             for f in [IpEcn, IpTtl, Ipv6Label, IpProto] {
                 put_if(out, m, f);
