@@ -73,7 +73,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     for line in trace.lines() {
         println!("{}", annotate(line, &names));
     }
-    let dropped = trace.lines().filter(|l| l.starts_with("Datapath actions:")).last().is_some_and(|l| l.trim_end().ends_with("drop"));
+    let dropped = trace.lines().rfind(|l| l.starts_with("Datapath actions:")).is_some_and(|l| l.trim_end().ends_with("drop"));
     let switch_allows = !dropped;
     println!(
         "switch: {}; oracle: {}; {}",
@@ -181,11 +181,11 @@ async fn trace_flow(
 fn annotate(line: &str, names: &BTreeMap<u32, String>) -> String {
     let mut out = line.to_string();
     let trimmed = line.trim_start();
-    if let Some((num, rest)) = trimmed.split_once(". ") {
-        if let Some(t) = num.parse::<u8>().ok().and_then(Table::from_id) {
-            let indent = &line[..line.len() - trimmed.len()];
-            out = format!("{indent}{num}. {}: {rest}", t.name());
-        }
+    if let Some((num, rest)) = trimmed.split_once(". ")
+        && let Some(t) = num.parse::<u8>().ok().and_then(Table::from_id)
+    {
+        let indent = &line[..line.len() - trimmed.len()];
+        out = format!("{indent}{num}. {}: {rest}", t.name());
     }
     if let Some(pos) = out.find("goto_table:") {
         let digits: String = out[pos + 11..].chars().take_while(char::is_ascii_digit).collect();

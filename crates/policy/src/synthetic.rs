@@ -122,7 +122,7 @@ fn tier_of(app: usize) -> &'static str {
 /// named ports resolve to different numbers on different pods, as they do in real clusters.
 fn ports_of(k: usize) -> Vec<ContainerPort> {
     let tcp = |name: &str, port: u16| ContainerPort { name: Some(name.into()), port, protocol: Protocol::Tcp };
-    let mut ports = vec![tcp("http", if k % 2 == 0 { 8080 } else { 8000 }), tcp("metrics", 9090)];
+    let mut ports = vec![tcp("http", if k.is_multiple_of(2) { 8080 } else { 8000 }), tcp("metrics", 9090)];
     match tier_of(k) {
         "db" => ports.push(tcp("db", 5432)),
         "api" => ports.push(tcp("grpc", 50051)),

@@ -199,8 +199,13 @@ pub fn process_alive(pid: i32) -> bool {
     }
 }
 
+/// A condition did not hold within its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("condition still false after {0:?}")]
+pub struct TimedOut(pub Duration);
+
 /// Polls `cond` every millisecond (backing off to 20 ms) until it holds or `deadline` passes.
-pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> Result<(), ()> {
+pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> Result<(), TimedOut> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -208,7 +213,7 @@ pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> Result<
             return Ok(());
         }
         if start.elapsed() > deadline {
-            return Err(());
+            return Err(TimedOut(deadline));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));

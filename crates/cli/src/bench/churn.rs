@@ -176,7 +176,7 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
         e.bundle_ms.push(bundle);
         e.flow_mods.push(mods as f64);
     };
-    for i in 0..per_kind {
+    for (i, p) in extra_policies.iter().take(per_kind).enumerate() {
         let host = 150 + (i % 100) as u8;
         let pod = churn_pod(&s.syn, i, scale::NODE, Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
         let (key, ip) = (pod.key.clone(), Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
@@ -189,9 +189,8 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
         record(Kind::RemotePodAdd, node.event(Change::AddPod(pod, None)).await?);
         record(Kind::RemotePodRemove, node.event(Change::RemovePod(key)).await?);
 
-        let p = extra_policies[i].clone();
         let (ns, name) = (p.namespace.clone(), p.name.clone());
-        record(Kind::PolicyAdd, node.event(Change::AddPolicy(p)).await?);
+        record(Kind::PolicyAdd, node.event(Change::AddPolicy(p.clone())).await?);
         record(Kind::PolicyRemove, node.event(Change::RemovePolicy(ns, name)).await?);
     }
     // The view must be back where it started: the last event restored the initial flows.

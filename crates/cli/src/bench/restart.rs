@@ -58,14 +58,6 @@ fn flow_mods_logged(log: &std::path::Path, from: usize) -> Vec<usize> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn colour_codes_are_stripped_from_log_lines() {
-        assert_eq!(super::strip_ansi("\x1b[32m INFO\x1b[0m realized \x1b[3mflow_mods\x1b[0m\x1b[2m=\x1b[0m12"), " INFO realized flow_mods=12");
-    }
-}
-
 pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
     let spec = scale::spec(quick, seed);
     let s = Scale::new(spec)?;
@@ -194,4 +186,12 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
         "pods": spec.pods, "policies": spec.policies, "local_synthetic_pods": local.len(),
     });
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_codes_are_stripped_from_log_lines() {
+        assert_eq!(super::strip_ansi("\x1b[32m INFO\x1b[0m realized \x1b[3mflow_mods\x1b[0m\x1b[2m=\x1b[0m12"), " INFO realized flow_mods=12");
+    }
 }
