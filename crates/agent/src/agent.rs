@@ -317,6 +317,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         compiled_from: None,
         installed: None,
     };
+    let mut manifests = crate::manifest_cache::ManifestCache::default();
     let mut switch: Option<Switch> = None;
     let mut dirty = false;
     // Realizing before both inputs have arrived would compile a node without its pods (or its
@@ -334,9 +335,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 match snapshot {
                     Some(Ok(s)) => {
                         have_manifests = true;
-                        state.set_cluster(Cluster::from_sources(
-                            s.files.iter().map(|(p, t)| (p.to_str().unwrap_or("?"), t.as_str())),
-                        ));
+                        let cluster = manifests.cluster(&s);
+                        state.set_cluster(cluster);
                         state.snapshot = s;
                         dirty = true;
                     }

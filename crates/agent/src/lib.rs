@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod local_ports;
+pub mod manifest_cache;
 pub mod source;
 pub mod status;
 pub mod switch;

@@ -102,6 +102,16 @@ pub struct Manifests {
     pub notes: Vec<String>,
 }
 
+impl Manifests {
+    /// Appends what `other` parsed (as if its sources came after these).
+    pub fn append(&mut self, mut other: Manifests) {
+        self.objects.append(&mut other.objects);
+        self.errors.append(&mut other.errors);
+        self.rejected_policies.append(&mut other.rejected_policies);
+        self.notes.append(&mut other.notes);
+    }
+}
+
 /// Reads one YAML document as an untyped value, with YAML 1.2 booleans: only `true`/`false`
 /// are booleans, so a label value like `y` or `no` stays a string (the "Norway problem").
 /// Duplicate keys are an error, as in Kubernetes' strict decoding.
