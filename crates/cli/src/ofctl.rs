@@ -199,35 +199,16 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::DumpMeters { switch, meter } => {
             let id = select_meter(meter.as_deref())?;
             let sw = connect(switch).await?;
-            // As ovs-ofctl: each meter starts on a new line, so the first one ends the header's.
-            out.push_str("OFPST_METER_CONFIG reply (OF1.5) (xid=0x2):");
-            for part in sw.multipart(MultipartRequest::MeterDesc(id)).await? {
-                if let MultipartReply::MeterDesc(meters) = part {
-                    for m in meters {
-                        out.push('\n');
-                        openflow::text::meter::format_meter(&mut out, &m);
-                    }
-                }
-            }
-            if !out.ends_with('\n') {
-                out.push('\n');
-            }
+            let parts = sw.multipart(MultipartRequest::MeterDesc(id)).await?;
+            let meters = parts.into_iter().flat_map(|p| if let MultipartReply::MeterDesc(m) = p { m } else { Vec::new() });
+            meter_reply(&mut out, "OFPST_METER_CONFIG", meters, openflow::text::meter::format_meter);
         }
         Cmd::MeterStats { switch, meter } => {
             let id = select_meter(meter.as_deref())?;
             let sw = connect(switch).await?;
-            out.push_str("OFPST_METER reply (OF1.5) (xid=0x2):");
-            for part in sw.multipart(MultipartRequest::MeterStats(id)).await? {
-                if let MultipartReply::MeterStats(stats) = part {
-                    for m in stats {
-                        out.push('\n');
-                        openflow::text::meter::format_meter_stats(&mut out, &m);
-                    }
-                }
-            }
-            if !out.ends_with('\n') {
-                out.push('\n');
-            }
+            let parts = sw.multipart(MultipartRequest::MeterStats(id)).await?;
+            let stats = parts.into_iter().flat_map(|p| if let MultipartReply::MeterStats(m) = p { m } else { Vec::new() });
+            meter_reply(&mut out, "OFPST_METER", stats, openflow::text::meter::format_meter_stats);
         }
         Cmd::ParseActions { version } => parse_actions(version.as_deref(), &mut out)?,
     }
@@ -259,6 +240,19 @@ async fn meter_mods(switch: &str, lines: &[(usize, String)], command: u16, sourc
     }
     sw.barrier().await?;
     Ok(())
+}
+
+/// A meter reply as ovs-ofctl prints it: each entry starts on a new line, so the first one
+/// ends the header's.
+fn meter_reply<T>(out: &mut String, kind: &str, entries: impl Iterator<Item = T>, format: fn(&mut String, &T)) {
+    out.push_str(&format!("{kind} reply (OF1.5) (xid=0x2):"));
+    for e in entries {
+        out.push('\n');
+        format(out, &e);
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
 }
 
 async fn connect(switch: &str) -> anyhow::Result<Switch> {

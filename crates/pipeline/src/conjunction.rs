@@ -232,24 +232,12 @@ impl RuleClauses {
 
     /// Adds a local port to the applied-to clause; whether it was new.
     pub fn insert_applied(&mut self, ofport: u32) -> bool {
-        match self.applied.binary_search(&ofport) {
-            Ok(_) => false,
-            Err(at) => {
-                self.applied.insert(at, ofport);
-                true
-            }
-        }
+        insert_sorted(&mut self.applied, ofport)
     }
 
     /// Removes a local port from the applied-to clause; whether it was there.
     pub fn remove_applied(&mut self, ofport: u32) -> bool {
-        match self.applied.binary_search(&ofport) {
-            Ok(at) => {
-                self.applied.remove(at);
-                true
-            }
-            Err(_) => false,
-        }
+        remove_sorted(&mut self.applied, ofport)
     }
 
     /// The rule's contributions to the policy tables: with one clause, plain flows; with
@@ -296,26 +284,34 @@ impl RuleClauses {
 
     /// Adds a peer CIDR; whether it was new.
     pub fn insert_peer(&mut self, cidr: Ipv4Network) -> bool {
-        let Some(peers) = &mut self.peers else { return false };
-        match peers.binary_search(&cidr) {
-            Ok(_) => false,
-            Err(at) => {
-                peers.insert(at, cidr);
-                true
-            }
-        }
+        self.peers.as_mut().is_some_and(|peers| insert_sorted(peers, cidr))
     }
 
     /// Removes a peer CIDR; whether it was there.
     pub fn remove_peer(&mut self, cidr: Ipv4Network) -> bool {
-        let Some(peers) = &mut self.peers else { return false };
-        match peers.binary_search(&cidr) {
-            Ok(at) => {
-                peers.remove(at);
-                true
-            }
-            Err(_) => false,
+        self.peers.as_mut().is_some_and(|peers| remove_sorted(peers, cidr))
+    }
+}
+
+/// Inserts into a sorted vector; whether `x` was new.
+fn insert_sorted<T: Ord>(v: &mut Vec<T>, x: T) -> bool {
+    match v.binary_search(&x) {
+        Ok(_) => false,
+        Err(at) => {
+            v.insert(at, x);
+            true
         }
+    }
+}
+
+/// Removes from a sorted vector; whether `x` was there.
+fn remove_sorted<T: Ord>(v: &mut Vec<T>, x: T) -> bool {
+    match v.binary_search(&x) {
+        Ok(at) => {
+            v.remove(at);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -33,6 +33,12 @@ pub fn format_flow(s: &mut String, f: &Flow, names: Option<&Names>) {
 }
 
 fn format_flow_tail(s: &mut String, f: &Flow, names: Option<&Names>) {
+    format_timeouts(s, f);
+    format_match_actions(s, f, names);
+}
+
+/// `idle_timeout=`, `hard_timeout=`, flags and `importance=`, where set.
+fn format_timeouts(s: &mut String, f: &Flow) {
     if f.idle_timeout != 0 {
         let _ = write!(s, "idle_timeout={}, ", f.idle_timeout);
     }
@@ -43,6 +49,10 @@ fn format_flow_tail(s: &mut String, f: &Flow, names: Option<&Names>) {
     if f.importance != 0 {
         let _ = write!(s, "importance={}, ", f.importance);
     }
+}
+
+/// The match (priority included) and `actions=`.
+fn format_match_actions(s: &mut String, f: &Flow, names: Option<&Names>) {
     let before = s.len();
     format_match(s, &f.matches, f.priority, names);
     if s.len() != before {
@@ -61,28 +71,11 @@ pub fn format_flow_stats(s: &mut String, fs: &FlowStats, names: Option<&Names>) 
     s.push_str("table=");
     format_table(s, f.table_id, names);
     let _ = write!(s, ", n_packets={}, n_bytes={}, ", fs.packet_count, fs.byte_count);
-    let mut tail = String::new();
-    if f.idle_timeout != 0 {
-        let _ = write!(tail, "idle_timeout={}, ", f.idle_timeout);
-    }
-    if f.hard_timeout != 0 {
-        let _ = write!(tail, "hard_timeout={}, ", f.hard_timeout);
-    }
-    format_flags_list(&mut tail, f.flags);
-    if f.importance != 0 {
-        let _ = write!(tail, "importance={}, ", f.importance);
-    }
+    format_timeouts(s, f);
     if let Some(age) = fs.idle_age {
-        let _ = write!(tail, "idle_age={age}, ");
+        let _ = write!(s, "idle_age={age}, ");
     }
-    s.push_str(&tail);
-    let before = s.len();
-    format_match(s, &f.matches, f.priority, names);
-    if s.len() != before {
-        s.push(' ');
-    }
-    s.push_str("actions=");
-    format_instructions(s, &f.instructions, names);
+    format_match_actions(s, f, names);
 }
 
 impl std::fmt::Display for Flow {
