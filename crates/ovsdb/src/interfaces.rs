@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Columns of Interface rows delivered (not statistics: they change every few seconds).
-pub const COLUMNS: [&str; 11] = [
+/// Columns of Interface rows delivered, here and to the manager (not statistics: they change
+/// every few seconds; `bfd_status` only moves where BFD is enabled, which weir never does).
+pub const COLUMNS: [&str; 12] = [
     "name",
     "type",
     "options",
@@ -21,6 +22,7 @@ pub const COLUMNS: [&str; 11] = [
     "mac_in_use",
     "error",
     "link_state",
+    "bfd_status",
     "external_ids",
 ];
 
