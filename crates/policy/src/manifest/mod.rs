@@ -131,9 +131,40 @@ pub fn parse_into(source: &str, text: &str, out: &mut Manifests) {
         });
         return;
     }
-    for (index, (first_line, doc)) in split_documents(text).into_iter().enumerate() {
+    let docs: Vec<(usize, (usize, String))> = split_documents(text).into_iter().enumerate().collect();
+    // A big source (a whole cluster in one file) is parsed on every core, in contiguous chunks
+    // appended in order, so the result is the same as parsing it in one go.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(docs.len() / PARALLEL_MIN_DOCS).max(1);
+    if threads == 1 {
+        parse_documents(source, &docs, out);
+        return;
+    }
+    let chunk = docs.len().div_ceil(threads);
+    let parts: Vec<Manifests> = std::thread::scope(|scope| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut m = Manifests::default();
+                    parse_documents(source, c, &mut m);
+                    m
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    for part in parts {
+        out.append(part);
+    }
+}
+
+/// Documents per thread below which parsing stays on one thread.
+const PARALLEL_MIN_DOCS: usize = 256;
+
+fn parse_documents(source: &str, docs: &[(usize, (usize, String))], out: &mut Manifests) {
+    for (index, (first_line, doc)) in docs {
         let where_ = format!("document {} (line {})", index + 1, first_line);
-        match yaml_value(&doc) {
+        match yaml_value(doc) {
             Ok(Value::Null) => {}
             Ok(value) => add_value(source, &where_, value, out),
             Err(e) => out.errors.push(ObjectError {
@@ -350,5 +381,30 @@ fn remnant(object: &str, namespace: &str, name: &str, value: &Value) -> Option<R
 impl fmt::Display for Manifests {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} objects, {} rejected, {} skipped", self.objects.len(), self.errors.len(), self.notes.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_source_parsed_on_every_core_equals_parsing_it_in_one_go() {
+        let mut text = String::new();
+        for i in 0..(PARALLEL_MIN_DOCS * 3) {
+            // Every 97th pod is invalid, so errors come from every chunk too.
+            let ip = if i % 97 == 0 { "bad".to_string() } else { format!("10.1.{}.{}", i / 200, i % 200 + 2) };
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: n{}}}\nstatus: {{podIP: {ip}}}\n",
+                i % 7
+            ));
+        }
+        let docs: Vec<(usize, (usize, String))> = split_documents(&text).into_iter().enumerate().collect();
+        let mut one_go = Manifests::default();
+        parse_documents("big.yaml", &docs, &mut one_go);
+        let parallel = parse("big.yaml", &text);
+        assert_eq!(parallel, one_go);
+        assert_eq!(parallel.objects.len() + parallel.errors.len(), PARALLEL_MIN_DOCS * 3);
+        assert!(!parallel.errors.is_empty());
     }
 }
