@@ -153,7 +153,12 @@ impl State {
                 let keys = c.take_changed();
                 (c, Some(keys))
             }
-            (None, _) => (NodeCompiler::new(cluster, topo), None),
+            (None, _) => {
+                let started = Instant::now();
+                let c = NodeCompiler::new(cluster, topo);
+                info!(flows = c.flows().len(), elapsed_ms = ms(started), "compiled from scratch");
+                (c, None)
+            }
         }));
         match updated {
             Ok((c, keys)) => {
@@ -184,7 +189,9 @@ impl State {
     async fn realize(&mut self, switch: &mut Switch) -> Result<usize, RealizeError> {
         let mut changed = self.update_compiler()?;
         if self.installed.is_none() {
+            let started = Instant::now();
             let flows = switch.dump_flows().await.map_err(|e| RealizeError::Switch(format!("reading installed flows: {e}")))?;
+            info!(flows = flows.len(), elapsed_ms = ms(started), "installed flows read");
             // Flows the switch learned itself (SCTP replies) are not weir's to diff.
             let learned = Some(pipeline::cookie::Category::Learned);
             self.installed =
@@ -213,7 +220,7 @@ impl State {
                 self.installed = None;
                 return Err(RealizeError::Switch(format!("installing {} flow_mods: {e}", mods.len())));
             }
-            info!(flow_mods = mods.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "realized");
+            info!(flow_mods = mods.len(), elapsed_ms = ms(started), "realized");
             self.status.generation += 1;
         }
         if changed.is_none() {
@@ -280,6 +287,11 @@ enum RealizeError {
     Compile(String),
 }
 
+/// Milliseconds since `t`, for the log.
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
 /// How long to wait for more changes before compiling.
 const COALESCE: Duration = Duration::from_millis(5);
 /// Retry delays after a failed realization or connection.
@@ -335,7 +347,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 match snapshot {
                     Some(Ok(s)) => {
                         have_manifests = true;
+                        let started = Instant::now();
                         let cluster = manifests.cluster(&s);
+                        info!(files = s.files.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
                         state.set_cluster(cluster);
                         state.snapshot = s;
                         dirty = true;

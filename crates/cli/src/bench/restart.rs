@@ -48,6 +48,14 @@ fn flows_on(sw: &testbed::OvsSwitch) -> anyhow::Result<usize> {
     Ok(sw.ofctl("dump-flows", "br-int", &["--no-stats"])?.lines().filter(|l| l.contains("actions=")).count())
 }
 
+/// The `elapsed_ms` of the first line of the agent log after byte `from` that says `what`.
+fn phase_ms(log: &std::path::Path, from: usize, what: &str) -> Option<f64> {
+    let text = std::fs::read(log).unwrap_or_default();
+    let tail = strip_ansi(&String::from_utf8_lossy(text.get(from..).unwrap_or_default()));
+    let line = tail.lines().find(|l| l.contains(what))?;
+    line.split("elapsed_ms=").nth(1)?.split(|c: char| !(c.is_ascii_digit() || c == '.')).next()?.parse().ok()
+}
+
 /// The `flow_mods=N` of each `realized` line of the agent log after byte `from`.
 fn flow_mods_logged(log: &std::path::Path, from: usize) -> Vec<usize> {
     let text = std::fs::read(log).unwrap_or_default();
@@ -166,6 +174,15 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
     for (k, v) in rows {
         report.row(vec![k.into(), v]);
     }
+    // Where the restarted agent's time went, from its own log.
+    let phases: Vec<(&str, Option<f64>)> = ["manifests read", "compiled from scratch", "installed flows read"]
+        .into_iter()
+        .map(|p| (p, phase_ms(&log, log_from, p)))
+        .collect();
+    report.row(vec![
+        "agent phases (manifests read, compiled, installed flows read)".into(),
+        phases.iter().map(|(_, v)| v.map_or("?".to_string(), |v| format!("{} ms", fmt_num(v)))).collect::<Vec<_>>().join(", "),
+    ]);
     report.notes.push(format!(
         "Node with {} synthetic pods of a {}-pod / {}-policy cluster (seed {seed}) as OVS ports, plus client, server and intruder pods; \
          the agent is stopped (SIGTERM) and started again; reconciled = its status reports the current manifests realized with every flow. \
@@ -184,6 +201,7 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
         "stream_round_trips": streamed.round_trips, "stream_max_stall_ms": ms(streamed.max_stall), "stream_error": streamed.error,
         "denied_probes": probes.load(Ordering::Relaxed), "denied_passed": leaks.load(Ordering::Relaxed),
         "pods": spec.pods, "policies": spec.policies, "local_synthetic_pods": local.len(),
+        "phases_ms": phases.iter().map(|(p, v)| (p.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
     });
     Ok(report)
 }
