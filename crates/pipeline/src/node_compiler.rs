@@ -9,7 +9,9 @@
 //!   does a policy event and a local port appearing or leaving for the pods it applies to.
 //!
 //! Policies that apply to no local endpoint contribute nothing and are not normalized
-//! further than their applied-to selection.
+//! further than their applied-to selection. Rules join shared conjunctions
+//! ([`SharedConjunctions`]); a rule whose conjunction already exists joins it without
+//! resolving its peers.
 //!
 //! Building from scratch ([`NodeCompiler::new`]) and updating give the same flows: the
 //! full compile is the same per-policy code run for every policy (tested by
@@ -17,15 +19,15 @@
 
 use crate::compile::Compiled;
 use crate::conjunction::{PolicyTables, RuleClauses, RuleInfo, isolation_part, peer_cidrs};
-use crate::shared_conj::{Member, SharedConjunctions};
 use crate::flow::{FlowKey, FlowSet};
 use crate::forwarding::{forwarding_flows, miss_flows};
+use crate::shared_conj::{Member, SharedConjunctions};
 use crate::topology::Topology;
 use crate::traffic_control::{TcStatus, traffic_control_flows};
-use policy::cluster::NamespaceScope;
 use ipnetwork::Ipv4Network;
+use policy::cluster::NamespaceScope;
 use policy::concrete::numeric_services;
-use policy::{Cluster, Dependence, Direction, Endpoint, Origin, PolicyKind, PolicyRef, Pod, RuleId};
+use policy::{Cluster, Dependence, Direction, Endpoint, Pod, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where policy-table parts come from.
@@ -49,6 +51,12 @@ struct Contribution {
     isolation: Vec<(Direction, u32)>,
 }
 
+impl Contribution {
+    fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.isolation.is_empty()
+    }
+}
+
 /// A NetworkPolicy rule by its place: direction and index.
 type RulePosition = (Direction, usize);
 
@@ -57,12 +65,6 @@ type RulePosition = (Direction, usize);
 struct PeerPatch {
     remove: BTreeSet<Ipv4Network>,
     add: BTreeSet<Ipv4Network>,
-}
-
-impl Contribution {
-    fn is_empty(&self) -> bool {
-        self.rules.is_empty() && self.isolation.is_empty()
-    }
 }
 
 /// A node's desired flows, updated in place as the cluster view and the local ports change.
@@ -433,8 +435,6 @@ impl NodeCompiler {
                 let mut applied = applied;
                 applied.sort_unstable();
                 applied.dedup();
-                let policy_ref =
-                    PolicyRef { kind: PolicyKind::NetworkPolicy, namespace: Some(ns.clone()), name: name.clone() };
                 // A rule without named ports whose conjunction exists (another policy has the
                 // same peers and services) joins it without resolving anything.
                 let mut resolved: BTreeSet<(Direction, usize)> = BTreeSet::new();
@@ -447,7 +447,7 @@ impl NodeCompiler {
                         let info = RuleInfo {
                             rule: id.clone(),
                             part: 0,
-                            origin: Origin { policy: policy_ref.clone(), rule: format!("{}[{i}]", direction.lower()) },
+                            origin: policy.rule_origin(direction, i),
                             direction,
                         };
                         if let Some(conj) =

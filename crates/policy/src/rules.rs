@@ -259,11 +259,7 @@ fn network_policy_rules_where(
     wanted: impl Fn(Direction, usize) -> bool,
     out: &mut RuleSet,
 ) {
-    let policy_ref = PolicyRef {
-        kind: PolicyKind::NetworkPolicy,
-        namespace: Some(policy.namespace.clone()),
-        name: policy.name.clone(),
-    };
+    let policy_ref = policy.policy_ref();
     let applied_to: BTreeSet<Endpoint> = cluster
         .select(NamespaceScope::Named(&policy.namespace), Some(&policy.pod_selector))
         .map(|p| Endpoint::Pod(p.key.clone()))
@@ -275,7 +271,7 @@ fn network_policy_rules_where(
         for (i, rule) in policy.rules(direction).iter().enumerate().filter(|(i, _)| wanted(direction, *i)) {
             out.rules.push(Rule {
                 id: policy.rule_id(direction, i),
-                origin: Origin { policy: policy_ref.clone(), rule: format!("{}[{i}]", direction.lower()) },
+                origin: policy.rule_origin(direction, i),
                 direction,
                 tier: Tier::NETWORK_POLICY,
                 priority: 0,
@@ -307,6 +303,16 @@ impl NetworkPolicy {
     /// The id of rule `index` of `direction`, e.g. `NetworkPolicy/x/allow-80/ingress/0`.
     pub fn rule_id(&self, direction: Direction, index: usize) -> RuleId {
         RuleId(format!("NetworkPolicy/{}/{}/{}/{index}", self.namespace, self.name, direction.lower()))
+    }
+
+    /// This policy as a [`PolicyRef`].
+    pub fn policy_ref(&self) -> PolicyRef {
+        PolicyRef { kind: PolicyKind::NetworkPolicy, namespace: Some(self.namespace.clone()), name: self.name.clone() }
+    }
+
+    /// Where rule `index` of `direction` comes from, e.g. `NetworkPolicy x/allow-80 ingress[0]`.
+    pub fn rule_origin(&self, direction: Direction, index: usize) -> Origin {
+        Origin { policy: self.policy_ref(), rule: format!("{}[{index}]", direction.lower()) }
     }
 
     /// How adding, removing or changing `pod` (in a namespace labelled `namespace_labels`)
