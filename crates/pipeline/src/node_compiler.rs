@@ -136,6 +136,35 @@ impl NodeCompiler {
         Compiled { rules: self.conjs.rules(), flows: self.desired, traffic_controls: self.traffic_controls }
     }
 
+    /// Checks every policy's shared conjunctions against resolving that policy in full:
+    /// each rule part that joined one must resolve to its peers and services, with its local
+    /// ports in its applied-to clause; a part left out must compile to nothing. Slow: for
+    /// tests, after updates and after shortcuts that joined without resolving.
+    pub fn verify_shared(&self, cluster: &Cluster) -> Result<(), String> {
+        for (source, c) in &self.contributions {
+            let Source::Policy(ns, name) = source else { continue };
+            let policy = cluster.policies.get(&(ns.clone(), name.clone())).ok_or(format!("{ns}/{name}: gone but contributing"))?;
+            for rule in cluster.policy_rules(policy).concrete(cluster) {
+                let joined = c.rules.iter().find(|((r, p), _)| *r == rule.rule && *p == rule.part).map(|(_, id)| *id);
+                let full = RuleClauses::new(&rule, &self.topo);
+                match (joined, full) {
+                    (None, None) => {}
+                    (Some(id), Some(full)) => {
+                        let conj = self.conjs.clauses(id).ok_or(format!("{}#{}: conjunction {id} missing", rule.rule, rule.part))?;
+                        if !conj.same_match(&full) {
+                            return Err(format!("{}#{}: conjunction {id} has other peers or services", rule.rule, rule.part));
+                        }
+                        if !full.applied().iter().all(|p| conj.applied().contains(p)) {
+                            return Err(format!("{}#{}: a local port is missing from conjunction {id}", rule.rule, rule.part));
+                        }
+                    }
+                    (joined, _) => return Err(format!("{}#{}: joined {joined:?} but a full compile disagrees", rule.rule, rule.part)),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Follows the cluster view from `old` (what was compiled) to `new`, and the topology to
     /// `topo`. Namespace labels and rejected policies changing rebuild everything (they are
     /// rare and touch many policies); pods and policies are compared one by one.
@@ -439,23 +468,19 @@ impl NodeCompiler {
                 // same peers and services) joins it without resolving anything.
                 let mut resolved: BTreeSet<(Direction, usize)> = BTreeSet::new();
                 for &direction in &policy.policy_types {
-                    for (i, rule) in policy.rules(direction).iter().enumerate() {
-                        let Some(services) = numeric_services(rule.ports.as_deref()) else { continue };
-                        let key = conj_key(policy, direction, i, 0, &services);
+                    for i in 0..policy.rules(direction).len() {
+                        let Some(parts) = self.shared_parts(cluster, policy, direction, i, &applied) else { continue };
                         let id = policy.rule_id(direction, i);
-                        let member = (id.clone(), 0);
-                        let info = RuleInfo {
-                            rule: id.clone(),
-                            part: 0,
-                            origin: policy.rule_origin(direction, i),
-                            direction,
-                        };
-                        if let Some(conj) =
-                            self.conjs.join_existing(&key, member.clone(), info, applied.clone(), &mut self.tables, touched.as_deref_mut())
-                        {
+                        for (part, key, ofports) in parts {
+                            let member = (id.clone(), part);
+                            let info = RuleInfo { rule: id.clone(), part, origin: policy.rule_origin(direction, i), direction };
+                            let conj = self
+                                .conjs
+                                .join_existing(&key, member.clone(), info, ofports, &mut self.tables, touched.as_deref_mut())
+                                .expect("checked by shared_parts");
                             c.rules.push((member, conj));
-                            resolved.insert((direction, i));
                         }
+                        resolved.insert((direction, i));
                     }
                 }
                 if resolved.len() == policy.policy_types.iter().map(|d| policy.rules(*d).len()).sum::<usize>() {
@@ -481,6 +506,45 @@ impl NodeCompiler {
             }
         }
         self.finish(c, touched)
+    }
+
+    /// The parts of rule `index` of `direction` as (part, conjunction key, local ports) when
+    /// every part can join an existing conjunction without resolving its peers: a rule with
+    /// numeric ports has one part applied to the policy's local ports (`applied`); an ingress
+    /// rule with named ports has parts by how its local pods resolve them. `None` otherwise
+    /// (egress named ports resolve on the peers; a part without local ports or without its
+    /// conjunction needs the full compile).
+    fn shared_parts(
+        &self,
+        cluster: &Cluster,
+        policy: &policy::NetworkPolicy,
+        direction: Direction,
+        index: usize,
+        applied: &[u32],
+    ) -> Option<Vec<(u32, String, Vec<u32>)>> {
+        let parts = match numeric_services(policy.rules(direction)[index].ports.as_deref()) {
+            Some(services) => vec![(0, conj_key(policy, direction, index, 0, &services), applied.to_vec())],
+            None if direction == Direction::Ingress => {
+                let shapes = cluster.policy_rule_shapes_where(policy, |d, i| (d, i) == (direction, index));
+                let local = |e: &Endpoint| match e {
+                    Endpoint::Pod(k) => self.topo.local_pods.get(k).map(|p| p.ofport),
+                    Endpoint::Host(_) => None,
+                };
+                shapes
+                    .concrete(cluster)
+                    .into_iter()
+                    .map(|part| {
+                        let mut ofports: Vec<u32> = part.applied_to.iter().filter_map(local).collect();
+                        ofports.sort_unstable();
+                        ofports.dedup();
+                        (part.part, conj_key(policy, direction, index, part.part, &part.services), ofports)
+                    })
+                    .collect()
+            }
+            None => return None,
+        };
+        let joinable = !parts.is_empty() && parts.iter().all(|(_, key, ofports)| !ofports.is_empty() && self.conjs.contains(key));
+        joinable.then_some(parts)
     }
 
     /// Adds the isolation drops of a contribution.

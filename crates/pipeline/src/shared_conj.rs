@@ -111,6 +111,16 @@ impl SharedConjunctions {
         }
     }
 
+    /// The clauses of conjunction `id`.
+    pub fn clauses(&self, id: u32) -> Option<&RuleClauses> {
+        self.conjs.get(&id).map(|c| &c.clauses)
+    }
+
+    /// Whether a conjunction named `key` exists.
+    pub fn contains(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
     /// The peers of conjunction `id` (`None`: any peer, or no such conjunction).
     pub fn peers(&self, id: u32) -> Option<&[Ipv4Network]> {
         self.conjs.get(&id)?.clauses.peers()

@@ -34,6 +34,10 @@ impl Node {
         assert!(self.compiler.flows() == fresh.flows(), "{what}: incremental flows differ from a fresh compile");
         assert!(self.switch == *fresh.flows(), "{what}: the changed keys missed a flow");
         assert_eq!(self.compiler.rules(), fresh.rules(), "{what}: conj_id index differs");
+        // Shared conjunctions joined without resolving must hold what resolving gives.
+        if let Err(e) = self.compiler.verify_shared(&self.cluster) {
+            panic!("{what}: {e}");
+        }
     }
 
     fn upsert_pod(&mut self, pod: Pod, local: Option<LocalPod>) {

@@ -249,7 +249,7 @@ fn peers_of(cluster: &Cluster, policy: &NetworkPolicy, rule: &PolicyRule) -> Pee
 }
 
 fn network_policy_rules(cluster: &Cluster, policy: &NetworkPolicy, out: &mut RuleSet) {
-    network_policy_rules_where(cluster, policy, |_, _| true, out);
+    network_policy_rules_where(cluster, policy, |_, _| true, true, out);
 }
 
 /// The rules of `policy` for which `wanted(direction, index)` holds, and its isolation.
@@ -257,6 +257,7 @@ fn network_policy_rules_where(
     cluster: &Cluster,
     policy: &NetworkPolicy,
     wanted: impl Fn(Direction, usize) -> bool,
+    resolve_peers: bool,
     out: &mut RuleSet,
 ) {
     let policy_ref = policy.policy_ref();
@@ -277,7 +278,11 @@ fn network_policy_rules_where(
                 priority: 0,
                 action: Action::Allow,
                 applied_to: applied_to.clone(),
-                peers: peers_of(cluster, policy, rule),
+                peers: if resolve_peers {
+                    peers_of(cluster, policy, rule)
+                } else {
+                    Peers::Set { pods: BTreeSet::new(), blocks: Vec::new() }
+                },
                 services: match &rule.ports {
                     None => Services::Any,
                     Some(list) => Services::List(list.clone()),
@@ -392,7 +397,15 @@ impl Cluster {
     /// holds (peers are the costly part to select).
     pub fn policy_rules_where(&self, policy: &NetworkPolicy, wanted: impl Fn(Direction, usize) -> bool) -> RuleSet {
         let mut out = RuleSet::default();
-        network_policy_rules_where(self, policy, wanted, &mut out);
+        network_policy_rules_where(self, policy, wanted, true, &mut out);
+        out
+    }
+
+    /// Like [`Cluster::policy_rules_where`] with the peers left empty (not selected), for
+    /// callers that need only what the rules apply to and their services.
+    pub fn policy_rule_shapes_where(&self, policy: &NetworkPolicy, wanted: impl Fn(Direction, usize) -> bool) -> RuleSet {
+        let mut out = RuleSet::default();
+        network_policy_rules_where(self, policy, wanted, false, &mut out);
         out
     }
 
