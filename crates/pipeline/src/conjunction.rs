@@ -22,7 +22,7 @@ use crate::topology::Topology;
 use ipnetwork::{IpNetwork, Ipv4Network};
 use openflow::{Action, Field, Flow, Match, PortNo};
 use policy::{
-    ConcreteRule, ConcreteServices, Direction, Endpoint, Origin, PeerAddrs, Protocol, RuleId,
+    ConcreteRule, ConcreteServices, Direction, Origin, PeerAddrs, Protocol, RuleId,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,16 +178,7 @@ impl RuleClauses {
         if rule.action != policy::Action::Allow {
             return None;
         }
-        let mut applied: Vec<u32> = rule
-            .applied_to
-            .iter()
-            .filter_map(|e| match e {
-                Endpoint::Pod(k) => topo.local_pods.get(k).map(|p| p.ofport),
-                Endpoint::Host(_) => None,
-            })
-            .collect();
-        applied.sort_unstable();
-        applied.dedup();
+        let applied = topo.local_ofports(&rule.applied_to);
         let peers = match &rule.peers {
             PeerAddrs::Any => None,
             PeerAddrs::Blocks(blocks) => Some(peer_cidrs(blocks)),

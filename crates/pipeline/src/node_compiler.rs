@@ -27,7 +27,7 @@ use crate::traffic_control::{TcStatus, traffic_control_flows};
 use ipnetwork::Ipv4Network;
 use policy::cluster::NamespaceScope;
 use policy::concrete::numeric_services;
-use policy::{Cluster, Dependence, Direction, Endpoint, Pod, RuleId};
+use policy::{Cluster, Dependence, Direction, Pod, RuleId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where policy-table parts come from.
@@ -118,11 +118,6 @@ impl NodeCompiler {
     /// How each TrafficControl fared on this node.
     pub fn traffic_controls(&self) -> &BTreeMap<String, TcStatus> {
         &self.traffic_controls
-    }
-
-    /// The topology compiled for.
-    pub fn topology(&self) -> &Topology {
-        &self.topo
     }
 
     /// The keys whose desired flow may have changed since the last call (added, changed or
@@ -439,31 +434,25 @@ impl NodeCompiler {
     /// Computes what `source` contributes and adds it to the tables.
     fn contribution(&mut self, cluster: &Cluster, source: &Source, mut touched: Option<&mut BTreeSet<FlowKey>>) -> Contribution {
         let mut c = Contribution::default();
-        let local_pods = &self.topo.local_pods;
-        let ofport = |e: &Endpoint| match e {
-            Endpoint::Pod(k) => local_pods.get(k).map(|p| p.ofport),
-            Endpoint::Host(_) => None,
-        };
         match source {
             Source::Rejected(i) => {
                 let Some(r) = cluster.rejected_policies.get(*i) else { return c };
-                c.isolation = cluster.rejected_isolation(r).iter().filter_map(|(d, e)| Some((*d, ofport(e)?))).collect();
+                c.isolation =
+                    cluster.rejected_isolation(r).iter().filter_map(|(d, e)| Some((*d, self.topo.endpoint_ofport(e)?))).collect();
             }
             Source::Policy(ns, name) => {
                 let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return c };
                 // Only policies applied to a local pod have flows here: find that out before
                 // selecting peers, the expensive part.
-                let applied: Vec<u32> = cluster
+                let mut applied: Vec<u32> = cluster
                     .select(NamespaceScope::Named(ns), Some(&policy.pod_selector))
-                    .filter_map(|p| local_pods.get(&p.key).map(|l| l.ofport))
+                    .filter_map(|p| self.topo.ofport(&p.key))
                     .collect();
                 if applied.is_empty() {
                     return c;
                 }
-                c.isolation = policy.policy_types.iter().flat_map(|d| applied.iter().map(move |p| (*d, *p))).collect();
-                let mut applied = applied;
                 applied.sort_unstable();
-                applied.dedup();
+                c.isolation = policy.policy_types.iter().flat_map(|d| applied.iter().map(move |p| (*d, *p))).collect();
                 // A rule without named ports whose conjunction exists (another policy has the
                 // same peers and services) joins it without resolving anything.
                 let mut resolved: BTreeSet<(Direction, usize)> = BTreeSet::new();
@@ -526,17 +515,11 @@ impl NodeCompiler {
             Some(services) => vec![(0, conj_key(policy, direction, index, 0, &services), applied.to_vec())],
             None if direction == Direction::Ingress => {
                 let shapes = cluster.policy_rule_shapes_where(policy, |d, i| (d, i) == (direction, index));
-                let local = |e: &Endpoint| match e {
-                    Endpoint::Pod(k) => self.topo.local_pods.get(k).map(|p| p.ofport),
-                    Endpoint::Host(_) => None,
-                };
                 shapes
                     .concrete(cluster)
                     .into_iter()
                     .map(|part| {
-                        let mut ofports: Vec<u32> = part.applied_to.iter().filter_map(local).collect();
-                        ofports.sort_unstable();
-                        ofports.dedup();
+                        let ofports = self.topo.local_ofports(&part.applied_to);
                         (part.part, conj_key(policy, direction, index, part.part, &part.services), ofports)
                     })
                     .collect()

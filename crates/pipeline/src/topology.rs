@@ -1,7 +1,7 @@
 //! What the pipeline needs to know about this node and the others, besides policy.
 
 use openflow::Mac;
-use policy::PodKey;
+use policy::{Endpoint, PodKey};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -51,6 +51,27 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The OpenFlow port of a pod on this node.
+    pub fn ofport(&self, pod: &PodKey) -> Option<u32> {
+        self.local_pods.get(pod).map(|p| p.ofport)
+    }
+
+    /// The OpenFlow port of an endpoint that is a pod on this node.
+    pub fn endpoint_ofport(&self, endpoint: &Endpoint) -> Option<u32> {
+        match endpoint {
+            Endpoint::Pod(k) => self.ofport(k),
+            Endpoint::Host(_) => None,
+        }
+    }
+
+    /// The OpenFlow ports of those `endpoints` that are pods on this node, sorted, each once.
+    pub fn local_ofports<'a>(&self, endpoints: impl IntoIterator<Item = &'a Endpoint>) -> Vec<u32> {
+        let mut out: Vec<u32> = endpoints.into_iter().filter_map(|e| self.endpoint_ofport(e)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The gateway MAC derived from the gateway address: `0a:00:` + the address, a locally
     /// administered unicast MAC that no pod MAC (`02:00:` + pod address) can equal.
     pub fn gateway_mac_for(ip: Ipv4Addr) -> Mac {

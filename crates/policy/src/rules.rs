@@ -368,12 +368,6 @@ impl NetworkPolicy {
         }
         if peer_of.is_empty() { Dependence::None } else { Dependence::Peer(peer_of) }
     }
-
-    /// Whether a change of `pod` can change this policy's rules at all (see
-    /// [`NetworkPolicy::dependence`]).
-    pub fn depends_on(&self, pod: &Pod, namespace_labels: &Labels) -> bool {
-        self.dependence(pod, namespace_labels) != Dependence::None
-    }
 }
 
 impl RejectedPolicy {
