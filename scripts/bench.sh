@@ -17,6 +17,9 @@ if [[ ${#need[@]} -gt 0 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
 cargo build --release -p weir
+# The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
+ovs_path=$(bash scripts/ovs.sh)
+export PATH="$ovs_path$PATH"
 mkdir -p bench
 out=bench/RESULTS.txt
 [[ ${#quick[@]} -gt 0 ]] && out=bench/RESULTS-quick.txt

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
+ovs_path=$(bash scripts/ovs.sh)
+export PATH="$ovs_path$PATH"
 cargo build --locked --bin weir
 weir=target/debug/weir
 $weir testbed up --model testbed/standard.yaml --nodes 2

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 DIR=${DIR:-/tmp/weir-docs-testbed}
 W=target/debug/weir
 cargo build --locked --bin weir
+# The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
+ovs_path=$(bash scripts/ovs.sh)
+export PATH="$ovs_path$PATH"
 $W testbed --dir "$DIR" up --model testbed/standard.yaml --prefix wdoc >/dev/null
 $W testbed --dir "$DIR" apply $(for f in deploy/examples/*.yaml; do printf -- '-f %s ' "$f"; done) >/dev/null
 $W testbed --dir "$DIR" probe --ports 80 --protocols tcp,sctp >/dev/null

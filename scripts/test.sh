@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
+ovs_path=$(bash scripts/ovs.sh)
+export PATH="$ovs_path$PATH"
 cargo build --locked --bin weir
 cargo test --locked --workspace --no-fail-fast

@@ -8,7 +8,7 @@
 //! - [`tables`]: typed rows of the Open_vSwitch tables weir uses;
 //! - [`manager`]: idempotent, one-transaction `ensure`/`delete` of bridges, ports and
 //!   mirrors; [`interfaces`]: the Interface view the agent consumes; [`show`]: the
-//!   `ovs-vsctl show` printer.
+//!   `ovs-vsctl show` printer; [`unixctl`]: the control socket of OVS daemons (`ovs-appctl`).
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod client;
@@ -23,6 +23,7 @@ pub mod row;
 pub mod schema;
 pub mod show;
 pub mod tables;
+pub mod unixctl;
 pub mod update;
 
 pub use client::{Client, ConnState, Monitor, MonitorEvent, Options, Target};
