@@ -8,6 +8,7 @@
 //! installed and sends the difference as one atomic bundle, then writes its status. A failed realization is retried with backoff; nothing else stops the loop.
 
 use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
+use crate::ovs_bugs::{OvsVersion, SwitchReport};
 use crate::source::{self, Snapshot};
 use crate::status::{ObjectErrorReport, Status};
 use crate::switch::Switch;
@@ -46,6 +47,11 @@ pub struct Config {
     pub status_file: PathBuf,
     /// Tunnel protocol.
     pub tunnel: TunnelKind,
+    /// ovs-vswitchd's control socket: a path, or a daemon name whose pidfile is in
+    /// `$OVS_RUNDIR` (found as `ovs-appctl -t NAME` finds it).
+    pub ovs_ctl: String,
+    /// When to purge the datapath's cached flows after installing a change.
+    pub datapath_cache_purge: crate::ovs_bugs::CachePurge,
 }
 
 /// The name of the tunnel port weir creates on the bridge.
@@ -103,6 +109,10 @@ struct State {
     compiled_from: Option<Cluster>,
     installed: Option<FlowSet>,
     status: Status,
+    /// The OVSDB manager (the switch's version and datapath type).
+    manager: std::sync::Arc<ovsdb::Manager>,
+    /// A purge of the datapath's cached flows is owed (after a change, on an affected switch).
+    purge_pending: bool,
 }
 
 impl State {
@@ -189,6 +199,8 @@ impl State {
     async fn realize(&mut self, switch: &mut Switch) -> Result<usize, RealizeError> {
         let mut changed = self.update_compiler()?;
         if self.installed.is_none() {
+            // A new connection may be a new (upgraded or downgraded) ovs-vswitchd.
+            self.detect_switch().await;
             let started = Instant::now();
             let flows = switch.dump_flows().await.map_err(|e| RealizeError::Switch(format!("reading installed flows: {e}")))?;
             info!(flows = flows.len(), elapsed_ms = ms(started), "installed flows read");
@@ -222,12 +234,60 @@ impl State {
             }
             info!(flow_mods = mods.len(), elapsed_ms = ms(started), "realized");
             self.status.generation += 1;
+            self.purge_pending |= self.status.switch.as_ref().is_some_and(|s| s.purges_after_change);
         }
         if changed.is_none() {
             *installed = desired.clone();
         }
         self.status.flows = desired.counts().into_iter().map(|(t, n)| (t.name().to_string(), n)).collect();
+        if self.purge_pending {
+            self.purge_datapath_cache().await?;
+        }
         Ok(mods.len())
+    }
+
+    /// Reads the running ovs-vswitchd's version (its control socket, else OVSDB's
+    /// `ovs_version`) and the bridge's datapath type, and reports the known OVS bugs that
+    /// apply (see [`crate::ovs_bugs`]).
+    async fn detect_switch(&mut self) {
+        let from_daemon = match ovsdb::unixctl::socket_path(&self.config.ovs_ctl) {
+            Ok(socket) => ovsdb::unixctl::call(&socket, "version", &[], UNIXCTL_TIMEOUT).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let (version, datapath_type) = self.manager.with_view(|db| {
+            use ovsdb::tables::{Bridge, OpenVswitch, TableRow};
+            let stored = OpenVswitch::all(db).into_iter().find_map(|o| o.ovs_version);
+            let datapath = Bridge::named(db, &self.config.bridge).map(|b| b.datapath_type).unwrap_or_default();
+            (stored, datapath)
+        });
+        let version = match &from_daemon {
+            Ok(line) => OvsVersion::parse(line).map(|v| (v, "ovs-vswitchd")),
+            Err(_) => None,
+        }
+        .or_else(|| version.as_deref().and_then(OvsVersion::parse).map(|v| (v, "ovsdb")));
+        if let (None, Err(e)) = (version, &from_daemon) {
+            warn!("the switch's version is unknown (ovsdb has none; {e})");
+        }
+        let report = SwitchReport::new(version, &datapath_type, self.config.datapath_cache_purge);
+        for w in report.warnings() {
+            warn!("{w}");
+        }
+        self.status.switch = Some(report);
+    }
+
+    /// Purges the datapath's cached flows, so that no packet keeps the verdict of a flow cached
+    /// before the change (the mitigation of a known OVS bug; see [`crate::ovs_bugs`]).
+    async fn purge_datapath_cache(&mut self) -> Result<(), RealizeError> {
+        let started = Instant::now();
+        let socket = ovsdb::unixctl::socket_path(&self.config.ovs_ctl)
+            .map_err(|e| RealizeError::Switch(format!("purging the datapath's cached flows: {e}")))?;
+        ovsdb::unixctl::call(&socket, "revalidator/purge", &[], UNIXCTL_TIMEOUT)
+            .await
+            .map_err(|e| RealizeError::Switch(format!("purging the datapath's cached flows: {e}")))?;
+        self.purge_pending = false;
+        self.status.datapath_cache_purges += 1;
+        info!(elapsed_ms = ms(started), "datapath's cached flows purged");
+        Ok(())
     }
 
     /// Brings the TrafficControl ports in line with the cluster view.
@@ -292,6 +352,9 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// How long ovs-vswitchd's control socket may take to answer.
+const UNIXCTL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long to wait for more changes before compiling.
 const COALESCE: Duration = Duration::from_millis(5);
 /// Retry delays after a failed realization or connection.
@@ -328,6 +391,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         compiler: None,
         compiled_from: None,
         installed: None,
+        manager: manager.clone(),
+        purge_pending: false,
     };
     let mut manifests = crate::manifest_cache::ManifestCache::default();
     let mut switch: Option<Switch> = None;

@@ -57,6 +57,12 @@ pub struct Status {
     pub warnings: Vec<String>,
     /// The last realization error, if it failed.
     pub last_error: Option<String>,
+    /// The switch's OVS version and datapath, and the known OVS bugs that apply to it.
+    #[serde(default)]
+    pub switch: Option<crate::ovs_bugs::SwitchReport>,
+    /// How many times the agent purged the datapath's cached flows (see `switch`).
+    #[serde(default)]
+    pub datapath_cache_purges: u64,
 }
 
 impl Status {

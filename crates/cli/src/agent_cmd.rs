@@ -27,6 +27,31 @@ pub(crate) struct Args {
     /// Tunnel protocol between nodes.
     #[arg(long, value_parser = ["geneve", "vxlan"], default_value = "geneve")]
     tunnel: String,
+    /// ovs-vswitchd's control socket: a path, or a daemon name found through its pidfile in
+    /// $OVS_RUNDIR (default /var/run/openvswitch), as `ovs-appctl -t` finds it.
+    #[arg(long, default_value = "ovs-vswitchd")]
+    ovs_ctl: String,
+    /// When to purge the datapath's cached flows after installing a change: `auto` when the
+    /// switch has a known OVS bug that calls for it (see `weir status`), `always`, or `never`.
+    #[arg(long, value_enum, default_value = "auto")]
+    datapath_cache_purge: CachePurgeArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CachePurgeArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<CachePurgeArg> for agent::ovs_bugs::CachePurge {
+    fn from(a: CachePurgeArg) -> Self {
+        match a {
+            CachePurgeArg::Auto => Self::Auto,
+            CachePurgeArg::Always => Self::Always,
+            CachePurgeArg::Never => Self::Never,
+        }
+    }
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -39,6 +64,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         manifests: args.manifests,
         status_file: args.status_file,
         tunnel: if args.tunnel == "vxlan" { agent::TunnelKind::Vxlan } else { agent::TunnelKind::Geneve },
+        ovs_ctl: args.ovs_ctl,
+        datapath_cache_purge: args.datapath_cache_purge.into(),
     };
     if let Some(dir) = config.status_file.parent() {
         std::fs::create_dir_all(dir)?;

@@ -80,6 +80,12 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<()> {
     for w in &s.warnings {
         println!("warning: {w}");
     }
+    for w in s.switch.iter().flat_map(|sw| sw.warnings()) {
+        println!("warning: {w}");
+    }
+    if s.datapath_cache_purges > 0 {
+        println!("datapath cache purges: {}", s.datapath_cache_purges);
+    }
     let objects: Vec<String> = s.objects.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!("objects: {}; local pods: {}", objects.join(", "), s.local_pods);
     println!("flows per table:");

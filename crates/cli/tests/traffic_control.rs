@@ -95,7 +95,7 @@ fn assert_realized(r: &Running, node: &str, name: &str, pods: &[&PodState]) -> V
         tc.error_texts()
     );
     // Datapath flows cached from before are revalidated in the background; wait for that.
-    r.tb.switch(node).unwrap().appctl(&["revalidator/wait"]).unwrap();
+    r.tb.switch(node).unwrap().wait_revalidated().unwrap();
     tc.ports.clone()
 }
 

@@ -50,6 +50,11 @@ impl TestbedProber {
         want == have
     }
 
+    /// The testbed the last case ran on, while it is up.
+    pub fn current(&self) -> Option<&Testbed> {
+        self.tb.as_ref()
+    }
+
     /// Leaves the testbed up when the prober is dropped.
     pub fn keep(&mut self) {
         self.tb = None;

@@ -44,7 +44,18 @@ impl OvsSwitch {
                 "--detach",
                 "--no-chdir",
             ]))?;
-            run(Command::new("ovs-vsctl").arg(format!("--db=unix:{d}/db.sock")).args(["--no-wait", "init"]))?;
+            // `init`, and the version as `ovs-ctl start` records it.
+            let version = run(Command::new("ovs-vswitchd").arg("--version"))?;
+            let version = version.lines().next().and_then(|l| l.split_whitespace().last()).unwrap_or_default();
+            run(Command::new("ovs-vsctl").arg(format!("--db=unix:{d}/db.sock")).args([
+                "--no-wait",
+                "init",
+                "--",
+                "set",
+                "Open_vSwitch",
+                ".",
+                &format!("ovs_version={version:?}"),
+            ]))?;
         }
         if sw.pid("ovs-vswitchd").is_none() {
             run(sw.in_netns("ovs-vswitchd").args([
@@ -120,6 +131,17 @@ impl OvsSwitch {
     /// Runs `ovs-appctl` against ovs-vswitchd.
     pub fn appctl(&self, args: &[&str]) -> Result<String, CommandError> {
         run(Command::new("ovs-appctl").arg("-t").arg(self.dir.join("ovs-vswitchd.ctl")).args(args))
+    }
+
+    /// Waits for a complete revalidation pass of the datapath's cached flows that started
+    /// after this call. `revalidator/wait` answers when the pass running when it arrives ends,
+    /// and that pass may have begun before a flow change (and checked some flows against the
+    /// old tables); the second wait covers a whole pass that began after the first returned.
+    pub fn wait_revalidated(&self) -> Result<(), CommandError> {
+        for _ in 0..2 {
+            self.appctl(&["revalidator/wait"])?;
+        }
+        Ok(())
     }
 
     /// Adds a netdev bridge with OpenFlow 1.5 only and `fail_mode=secure` (the agent normally

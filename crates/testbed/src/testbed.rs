@@ -99,7 +99,7 @@ impl Testbed {
         // The switches have the new flows; datapath flows cached from the old ones are
         // revalidated in the background. Wait for that too, so probes see the new policy.
         for node in &self.state.nodes {
-            self.switch(&node.name)?.appctl(&["revalidator/wait"])?;
+            self.switch(&node.name)?.wait_revalidated()?;
         }
         Ok(report)
     }
@@ -191,6 +191,8 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         manifests::status_file(node).display().to_string(),
         "--tunnel".into(),
         state.tunnel.as_str().into(),
+        "--ovs-ctl".into(),
+        format!("{d}/ovs-vswitchd.ctl"),
     ]
 }
 

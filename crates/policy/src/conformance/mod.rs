@@ -3,7 +3,9 @@
 //!
 //! [`Case::parse`] reads a case file (netpol matrices or anp pair probes), [`placeholder`]
 //! fills in addresses, and [`runner`] plays a case against any [`runner::Prober`]: the
-//! oracle ([`runner::OracleProber`]) or real traffic on the testbed.
+//! oracle ([`runner::OracleProber`]) or real traffic on the testbed; [`history`] generates long
+//! change sequences whose expectations are the oracle's.
+pub mod history;
 pub mod placeholder;
 pub mod runner;
 
@@ -160,6 +162,13 @@ impl Case {
         let err = |field: String, message: String| CaseError { file: source.to_string(), field, message };
         let value: Value = crate::manifest::yaml_value(text).map_err(|e| err("-".into(), format!("not valid YAML: {e}")))?;
         let spec: CaseSpec = serde_path_to_error::deserialize(value).map_err(|e| err(e.path().to_string(), e.inner().to_string()))?;
+        Case::from_spec(source, spec)
+    }
+
+    /// Checks a case written as a value (a generated history, say) as [`Case::parse`] checks
+    /// a file.
+    pub fn from_spec(source: &str, spec: CaseSpec) -> Result<Case, CaseError> {
+        let err = |field: String, message: String| CaseError { file: source.to_string(), field, message };
         spec.model.check().map_err(|e| err(format!("model.{}", e.field), e.message))?;
         let known: Vec<PodKey> = spec.model.expand().iter().map(|p| p.key()).collect();
         let pod = |s: &str, field: String| -> Result<PodKey, CaseError> {

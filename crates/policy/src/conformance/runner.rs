@@ -6,7 +6,7 @@
 //! prober owns the world: [`OracleProber`] asks the reference evaluator, the testbed's prober
 //! sends real packets.
 use super::placeholder::substitute;
-use super::{Case, Expectation, StepSpec};
+use super::{Case, CaseError, CaseSpec, Expectation, StepSpec};
 use crate::cluster::Cluster;
 use crate::evaluate::{Packet, evaluate};
 use crate::manifest::{self, Manifests};
@@ -367,6 +367,41 @@ impl Prober for OracleProber {
     fn probe(&mut self, from: &PodKey, to: &PodKey, port: u16, protocol: Protocol) -> bool {
         let (Some(src), Some(dst)) = (self.ip(from), self.ip(to)) else { return false };
         evaluate(&self.cluster, &self.rules, &Packet { src, dst, protocol, dst_port: port }).allowed
+    }
+}
+
+/// The case of `spec` with every probe a matrix over all the model's pods, expected as the
+/// oracle decides each step: for histories whose truth nobody wrote down (generated change
+/// sequences, regression sequences). Each probe's `port` and `protocol` are kept; any
+/// `matrix`, `from`, `to` or `expect` it had is replaced. A step the oracle cannot play (a
+/// rejected policy, a bad placeholder) is an error naming the step.
+pub fn with_oracle_matrices(source: &str, mut spec: CaseSpec) -> Result<Case, CaseError> {
+    let pods: Vec<PodKey> = spec.model.expand().iter().map(ModelPod::key).collect();
+    let blank = TruthTable::build(pods, |_, _| false);
+    set_matrices(&mut spec, |_, _| &blank);
+    let draft = Case::from_spec(source, spec.clone())?;
+    let report = run_case(&draft, &mut OracleProber::new());
+    let err = |field: String, message: String| CaseError { file: source.to_string(), field, message };
+    if let Some(e) = &report.error {
+        return Err(err("model".into(), e.clone()));
+    }
+    for (i, step) in report.steps.iter().enumerate() {
+        if let Some(e) = step.errors.first() {
+            return Err(err(format!("steps[{i}]"), e.clone()));
+        }
+    }
+    let actual = |s: usize, p: usize| report.steps[s].probes[p].actual.as_ref().expect("every probe is a matrix");
+    set_matrices(&mut spec, actual);
+    Case::from_spec(source, spec)
+}
+
+/// Makes every probe of `spec` a matrix probe with `table(step, probe)` as its expectation.
+fn set_matrices<'t>(spec: &mut CaseSpec, table: impl Fn(usize, usize) -> &'t TruthTable) {
+    for (s, step) in spec.steps.iter_mut().enumerate() {
+        for (p, probe) in step.probes.iter_mut().enumerate() {
+            probe.matrix = Some(table(s, p).to_string().lines().map(str::to_string).collect());
+            (probe.from, probe.to, probe.expect) = (None, None, None);
+        }
     }
 }
 
