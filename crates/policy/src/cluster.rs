@@ -35,11 +35,12 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Parses and builds from `(source name, text)` pairs.
+    /// Parses and builds from `(source name, text)` pairs, each source a file: a broken one
+    /// contributes only its errors and fail-closed policies ([`manifest::file`]).
     pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Cluster {
         let mut m = Manifests::default();
         for (source, text) in sources {
-            manifest::parse_into(source, text, &mut m);
+            m.append(manifest::file::parse_file(source, text).unwrap_or_else(manifest::file::BrokenFile::alone));
         }
         Cluster::from_manifests(m)
     }
@@ -47,7 +48,7 @@ impl Cluster {
     /// Builds the view from parsed manifests.
     pub fn from_manifests(m: Manifests) -> Cluster {
         let mut c = Cluster {
-            errors: m.errors,
+            errors: m.unusable.into_iter().chain(m.errors).collect(),
             notes: m.notes,
             rejected_policies: m.rejected_policies,
             ..Cluster::default()

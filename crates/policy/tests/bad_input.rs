@@ -111,9 +111,9 @@ fn corpus() -> Vec<BadCase> {
         case("node address malformed", "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: Hostname, address: n1}, {type: InternalIP, address: 'ten'}]}\n", "Node n1", "status.addresses[1].address"),
         case("document without kind", "apiVersion: v1\nmetadata: {name: q}\n", "document 1 (line 1)", "kind"),
         case("document that is a list", "- a\n- b\n", "document 1 (line 1) (a list)", "apiVersion"),
-        case("YAML syntax error", "apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n", "document 1 (line 1)", "-"),
-        case("duplicate key", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, name: other}\n", "document 1 (line 1)", "-"),
-        case("alias bomb", format!("a: &a [x, x, x, x, x, x, x, x, x]\n{}", (b'b'..=b'z').scan("a".to_string(), |prev, c| { let c = c as char; let line = format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"); *prev = c.to_string(); Some(line) }).collect::<String>()), "document 1 (line 1)", "-"),
+        case("YAML syntax error", "apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n", "document 1 (line 3)", "-"),
+        case("duplicate key", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad, name: other}\n", "document 1 (line 3)", "-"),
+        case("alias bomb", format!("a: &a [x, x, x, x, x, x, x, x, x]\n{}", (b'b'..=b'z').scan("a".to_string(), |prev, c| { let c = c as char; let line = format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"); *prev = c.to_string(); Some(line) }).collect::<String>()), "document 1 (line 6)", "-"),
         case("duplicate policy", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: good, namespace: x}\nspec: {podSelector: {}, policyTypes: [Egress]}\n", "NetworkPolicy x/good", "metadata.name"),
         case("duplicate pod", pod("", "{}", "{}").replace("name: bad", "name: a"), "Pod x/a", "metadata.name"),
     ]
@@ -147,20 +147,30 @@ fn every_bad_manifest_is_rejected_naming_object_and_field_and_the_rest_stays() {
 }
 
 #[test]
-fn one_bad_document_does_not_hide_its_neighbours_in_the_same_file() {
-    let text = format!("{GOOD}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: [broken\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: b, namespace: x}}\n");
-    let cluster = Cluster::from_sources([("all.yaml", text.as_str())]);
+fn a_document_that_is_not_yaml_makes_its_whole_file_unusable_and_its_policies_fail_closed() {
+    // A broken document may be a cut-off copy of what the file defined: using the rest of the
+    // file could drop objects and open what they protected.
+    let broken = "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b}}\nstatus: {podIP: 10.0.0.2}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-b, namespace: x}\nspec: {podSelector: {matchLabels: {pod: b}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [broken\n";
+    let cluster = Cluster::from_sources([("good.yaml", GOOD), ("broken.yaml", broken)]);
     assert_eq!(cluster.errors.len(), 1, "{:?}", cluster.errors);
-    assert!(cluster.pods.contains_key(&PodKey::new("x", "b")));
-    assert_eq!(cluster.policies.len(), 1);
+    assert_eq!(cluster.errors[0].to_string().split(": not valid YAML").next(), Some("broken.yaml: document 3 (line 13)"));
+    assert!(!cluster.pods.contains_key(&PodKey::new("x", "b")), "nothing of the broken file is used");
+    assert_eq!(cluster.policies.len(), 1, "only good.yaml's policy");
+    assert_eq!(cluster.rejected_policies.len(), 1, "the policy the broken file names fails closed");
+    assert_eq!(cluster.rejected_policies[0].object, "NetworkPolicy x/deny-b");
 }
 
 #[test]
-fn unknown_kinds_are_skipped_with_a_note_not_an_error() {
+fn ignored_kinds_are_skipped_with_a_note_and_unknown_kinds_are_errors_naming_file_and_object() {
     let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n";
     let cluster = Cluster::from_sources([("good.yaml", GOOD), ("d.yaml", text)]);
     assert!(cluster.errors.is_empty());
     assert!(cluster.notes.iter().any(|n| n.contains("Deployment web")), "{:?}", cluster.notes);
+
+    let typo = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicyy\nmetadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n";
+    let cluster = Cluster::from_sources([("good.yaml", GOOD), ("typo.yaml", typo)]);
+    let found: Vec<String> = cluster.errors.iter().map(|e| format!("{}: {}: {}", e.source, e.object, e.field)).collect();
+    assert_eq!(found, ["typo.yaml: NetworkPolicyy x/deny: kind"]);
 }
 
 #[test]

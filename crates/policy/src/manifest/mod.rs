@@ -4,10 +4,14 @@
 //! Each document becomes a `serde_json::Value`, is dispatched on `apiVersion`/`kind`, and is
 //! deserialized into the kind's typed shape through `serde_path_to_error`, so a type error
 //! names its field; the typed shape is then validated as the Kubernetes API server would.
-//! Kinds weir does not handle are skipped with a note. One bad document never hides the
-//! others: documents are split on `---` lines before parsing, so even a YAML syntax error
-//! costs only its own document.
+//! Documents are split on `---` lines before parsing, so even a YAML syntax error is located
+//! in its own document. A document that cannot be identified (not YAML, not an object, no
+//! name, or a kind weir neither handles nor knowingly ignores) is *unusable*: it makes its
+//! whole file unusable ([`file`]), because it may be a truncated or mistyped version of an
+//! object the file defined. Kinds weir knowingly ignores ([`IGNORED_KINDS`]) are skipped with
+//! a note; policy kinds it does not enforce yet ([`UNSUPPORTED_KINDS`]) are rejected.
 pub mod core;
+pub mod file;
 pub mod meta;
 pub mod netpol;
 
@@ -39,8 +43,14 @@ pub struct ObjectError {
 // Written by hand: thiserror would take a field called `source` for the underlying error.
 impl fmt::Display for ObjectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}: {}", self.source, self.object, self.field, self.message)
+        f.write_str(&error_line(&self.source, &self.object, &self.field, &self.message))
     }
+}
+
+/// `source: object: field: message`, leaving out the parts that are empty or `-` (a
+/// document that is not YAML has no field; an unreadable file has no object either).
+pub fn error_line(source: &str, object: &str, field: &str, message: &str) -> String {
+    [source, object, field, message].iter().filter(|p| !p.is_empty() && **p != "-").copied().collect::<Vec<_>>().join(": ")
 }
 
 impl std::error::Error for ObjectError {}
@@ -98,8 +108,11 @@ pub struct Manifests {
     pub errors: Vec<ObjectError>,
     /// Rejected NetworkPolicies, to fail closed.
     pub rejected_policies: Vec<RejectedPolicy>,
-    /// Skipped documents (kinds weir does not handle).
+    /// Skipped documents (kinds weir knowingly ignores).
     pub notes: Vec<String>,
+    /// Documents that cannot be identified: each makes its whole source unusable
+    /// ([`file::parse_file`]).
+    pub unusable: Vec<ObjectError>,
 }
 
 impl Manifests {
@@ -109,6 +122,7 @@ impl Manifests {
         self.errors.append(&mut other.errors);
         self.rejected_policies.append(&mut other.rejected_policies);
         self.notes.append(&mut other.notes);
+        self.unusable.append(&mut other.unusable);
     }
 }
 
@@ -123,8 +137,8 @@ pub fn yaml_value(text: &str) -> Result<Value, serde_saphyr::Error> {
 /// Parses every document of `text` (from `source`, e.g. a file name) into `out`.
 pub fn parse_into(source: &str, text: &str, out: &mut Manifests) {
     if text.len() > MAX_SOURCE_BYTES {
-        out.errors.push(ObjectError {
-            object: source.to_string(),
+        out.unusable.push(ObjectError {
+            object: String::new(),
             field: "-".into(),
             message: format!("{} bytes is over the {} byte limit for one manifest source", text.len(), MAX_SOURCE_BYTES),
             source: source.to_string(),
@@ -163,17 +177,30 @@ const PARALLEL_MIN_DOCS: usize = 256;
 
 fn parse_documents(source: &str, docs: &[(usize, (usize, String))], out: &mut Manifests) {
     for (index, (first_line, doc)) in docs {
-        let where_ = format!("document {} (line {})", index + 1, first_line);
         match yaml_value(doc) {
             Ok(Value::Null) => {}
-            Ok(value) => add_value(source, &where_, value, out),
-            Err(e) => out.errors.push(ObjectError {
-                object: where_,
-                field: "-".into(),
-                message: format!("not valid YAML: {}", first_error_line(&e.to_string())),
-                source: source.to_string(),
-            }),
+            Ok(value) => add_value(source, &format!("document {} (line {first_line})", index + 1), value, out),
+            Err(e) => out.unusable.push(yaml_error(source, index + 1, *first_line, &e)),
         }
+    }
+}
+
+/// A YAML error, located in the file: `document N (line L)` where L is the line of the error
+/// in the whole file (the parser counts from the start of the document).
+fn yaml_error(source: &str, document: usize, first_line: usize, e: &serde_saphyr::Error) -> ObjectError {
+    let text = e.to_string();
+    let mut message = first_error_line(&text).trim_start_matches("error: ").to_string();
+    let mut line = first_line;
+    if let Some(at) = e.location() {
+        line += (at.line() as usize).saturating_sub(1);
+        let prefix = format!("line {} column {}: ", at.line(), at.column());
+        message = format!("{} (column {})", message.strip_prefix(&prefix).unwrap_or(&message), at.column());
+    }
+    ObjectError {
+        object: format!("document {document} (line {line})"),
+        field: "-".into(),
+        message: format!("not valid YAML: {message}"),
+        source: source.to_string(),
     }
 }
 
@@ -223,6 +250,44 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str)
 }
 
+/// Kinds weir knowingly ignores, whatever their apiVersion: workloads, configuration, storage,
+/// RBAC and Services (reached through the host's kube-proxy) say nothing about which pod may
+/// reach which. They are skipped with a note; any other kind weir does not handle is an error.
+pub const IGNORED_KINDS: &[&str] = &[
+    "ConfigMap",
+    "Secret",
+    "ServiceAccount",
+    "Service",
+    "Endpoints",
+    "EndpointSlice",
+    "Ingress",
+    "IngressClass",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "StorageClass",
+    "LimitRange",
+    "ResourceQuota",
+    "PriorityClass",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+];
+
+/// Policy kinds weir recognises but does not enforce yet: each object is rejected (named, so
+/// nobody believes it enforced), without making its file unusable.
+pub const UNSUPPORTED_KINDS: &[&str] =
+    &["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "ExternalNode"];
+
 /// Adds one parsed document (an object, or a `List` of them).
 pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) {
     let api_version = str_at(&value, &["apiVersion"]).map(str::to_string);
@@ -238,15 +303,25 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
     let (Some(api_version), Some(kind)) = (api_version, kind) else {
         let field = if value.get("apiVersion").is_none() { "apiVersion" } else { "kind" };
         let object = if value.is_object() { where_.to_string() } else { format!("{where_} ({})", json_type(&value)) };
-        out.errors.push(error(object, FieldError::new(field, "is required (and must be a string)")));
+        out.unusable.push(error(object, FieldError::new(field, "is required (and must be a string)")));
         return;
     };
+    let object = match (kind.as_str(), str_at(&value, &["metadata", "namespace"])) {
+        ("Namespace" | "Node" | "TrafficControl", _) => format!("{kind} {name}"),
+        ("Pod" | "NetworkPolicy", _) | (_, Some(_)) => format!("{kind} {namespace}/{name}"),
+        _ => format!("{kind} {name}"),
+    };
+    if HANDLED_KINDS.contains(&kind.as_str()) && str_at(&value, &["metadata", "name"]).is_none() {
+        // Without a name the object cannot be told from a cut-off copy of another one.
+        out.unusable.push(error(object, FieldError::new("metadata.name", "is required")));
+        return;
+    }
     match (api_version.as_str(), kind.as_str()) {
         ("v1", "List") => {
             let items = match value.get("items") {
                 Some(Value::Array(items)) => items.clone(),
                 _ => {
-                    out.errors.push(error(format!("List {where_}"), FieldError::new("items", "must be a list")));
+                    out.unusable.push(error(format!("List {where_}"), FieldError::new("items", "must be a list")));
                     return;
                 }
             };
@@ -254,29 +329,19 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
                 add_value(source, &format!("{where_} items[{i}]"), item, out);
             }
         }
-        ("v1", "Namespace") => {
-            let object = format!("Namespace {name}");
-            match typed::<core::NamespaceDoc>(value).and_then(|d| d.check()) {
-                Ok(ns) => out.objects.push((source.to_string(), Object::Namespace(ns))),
-                Err(e) => out.errors.push(error(object, e)),
-            }
-        }
-        ("v1", "Pod") => {
-            let object = format!("Pod {namespace}/{name}");
-            match typed::<core::PodDoc>(value).and_then(|d| d.check()) {
-                Ok(pod) => out.objects.push((source.to_string(), Object::Pod(pod))),
-                Err(e) => out.errors.push(error(object, e)),
-            }
-        }
-        ("v1", "Node") => {
-            let object = format!("Node {name}");
-            match typed::<core::NodeDoc>(value).and_then(|d| d.check()) {
-                Ok(node) => out.objects.push((source.to_string(), Object::Node(node))),
-                Err(e) => out.errors.push(error(object, e)),
-            }
-        }
+        ("v1", "Namespace") => match typed::<core::NamespaceDoc>(value).and_then(|d| d.check()) {
+            Ok(ns) => out.objects.push((source.to_string(), Object::Namespace(ns))),
+            Err(e) => out.errors.push(error(object, e)),
+        },
+        ("v1", "Pod") => match typed::<core::PodDoc>(value).and_then(|d| d.check()) {
+            Ok(pod) => out.objects.push((source.to_string(), Object::Pod(pod))),
+            Err(e) => out.errors.push(error(object, e)),
+        },
+        ("v1", "Node") => match typed::<core::NodeDoc>(value).and_then(|d| d.check()) {
+            Ok(node) => out.objects.push((source.to_string(), Object::Node(node))),
+            Err(e) => out.errors.push(error(object, e)),
+        },
         ("networking.k8s.io/v1", "NetworkPolicy") => {
-            let object = format!("NetworkPolicy {namespace}/{name}");
             let checked = typed::<netpol::NetworkPolicyDoc>(value.clone()).and_then(|d| {
                 let ns = d.metadata.checked_namespace()?;
                 let name = d.metadata.checked_name(meta::NameRule::Subdomain)?;
@@ -285,33 +350,50 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
             });
             match checked {
                 Ok(p) => out.objects.push((source.to_string(), Object::NetworkPolicy(p))),
-                Err(e) => {
-                    if let Some(r) = remnant(&object, &namespace, &name, &value) {
-                        out.rejected_policies.push(r);
-                    }
-                    out.errors.push(error(object, e));
-                }
+                Err(e) => reject_policy(out, error(object, e), &namespace, &name, &value),
             }
         }
         ("weir.io/v1alpha1" | "crd.antrea.io/v1alpha2", "TrafficControl") => {
-            let object = format!("TrafficControl {name}");
             match typed::<crate::traffic_control::TrafficControlDoc>(value).and_then(|d| d.check()) {
                 Ok(t) => out.objects.push((source.to_string(), Object::TrafficControl(t))),
                 Err(e) => out.errors.push(error(object, e)),
             }
         }
         (_, "TrafficControl") => out.errors.push(error(
-            format!("TrafficControl {name}"),
+            object,
             FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?}: use weir.io/v1alpha1 or crd.antrea.io/v1alpha2")),
         )),
-        (_, "Namespace" | "Pod" | "Node" | "NetworkPolicy") => {
-            out.errors.push(error(
-                format!("{kind} {}", if kind == "Namespace" || kind == "Node" { name } else { format!("{namespace}/{name}") }),
-                FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {kind}")),
-            ));
+        (_, "NetworkPolicy") => {
+            let e = FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {kind}: use networking.k8s.io/v1"));
+            reject_policy(out, error(object, e), &namespace, &name, &value);
         }
-        _ => out.notes.push(format!("{source}: {where_}: skipped {kind} {name} ({api_version}): kind not handled")),
+        (_, "Namespace" | "Pod" | "Node") => out.errors.push(error(
+            object,
+            FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {kind}: use v1")),
+        )),
+        (_, k) if UNSUPPORTED_KINDS.contains(&k) => out.errors.push(error(
+            object,
+            FieldError::new("kind", format!("{kind} ({api_version}) is not supported by weir yet: this object is not enforced")),
+        )),
+        (_, k) if IGNORED_KINDS.contains(&k) => {
+            out.notes.push(format!("{source}: {where_}: skipped {object} ({api_version}): kind ignored by weir"))
+        }
+        _ => out.unusable.push(error(
+            object,
+            FieldError::new("kind", format!("unknown kind {kind:?} (apiVersion {api_version}): weir neither handles nor knowingly ignores it")),
+        )),
     }
+}
+
+/// The kinds weir turns into objects.
+const HANDLED_KINDS: &[&str] = &["Namespace", "Pod", "Node", "NetworkPolicy", "TrafficControl"];
+
+/// Rejects a NetworkPolicy, keeping what it meant to select so its pods fail closed.
+fn reject_policy(out: &mut Manifests, e: ObjectError, namespace: &str, name: &str, value: &Value) {
+    if let Some(r) = remnant(&e.object, namespace, name, value) {
+        out.rejected_policies.push(r);
+    }
+    out.errors.push(e);
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -380,7 +462,8 @@ fn remnant(object: &str, namespace: &str, name: &str, value: &Value) -> Option<R
 
 impl fmt::Display for Manifests {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} objects, {} rejected, {} skipped", self.objects.len(), self.errors.len(), self.notes.len())
+        let rejected = self.errors.len() + self.unusable.len();
+        write!(f, "{} objects, {} rejected, {} skipped", self.objects.len(), rejected, self.notes.len())
     }
 }
 
