@@ -1,24 +1,32 @@
 //! The OpenFlow 1.5 connection to a switch: a thin tokio driver around the sans-IO codec in the
 //! `openflow` crate.
 //!
-//! One reader task decodes frames, answers echo requests, and routes replies to the waiting
-//! request by xid (multipart parts are reassembled); one writer task drains an unbounded queue
-//! of encoded bytes, so callers pipeline freely. Messages nobody asked for (packet-ins, port
-//! status) go to [`Switch::next_event`].
+//! A reader task and a writer task ([`driver`]) carry the bytes, so callers pipeline freely.
+//! The connection owns its liveness: it sends an echo request after a second of silence and
+//! declares itself down after three ([`Timeouts`]), every request has a deadline, and a closed
+//! socket is noticed by the read at once. Down is an event, not only an error on the next
+//! request: [`Switch::down`] resolves with the reason ([`Down`]) the moment it happens, and
+//! every request in flight fails with it. Messages nobody asked for (packet-ins, port status)
+//! go to [`Switch::next_event`]. Dropping the [`Switch`] closes the connection.
 
+mod driver;
+mod liveness;
 mod target;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use openflow::wire::message::{ErrorMsg, Features, bundle_ctrl, encode_bundle_add_flow_mod};
 use openflow::wire::multipart::{FlowStatsRequest, FlowStats, MultipartReply, MultipartRequest};
 use openflow::wire::{DecodeError, FrameError, Message, decode_message, split_frame};
 use openflow::{FlowMod, PortNo};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use driver::{Link, read_message, reader_task, writer_task};
+pub use driver::Down;
+pub use liveness::{Liveness, Step, Timeouts};
 pub use target::Target;
 
 /// Why a switch operation failed.
@@ -44,9 +52,9 @@ pub enum SwitchError {
     /// The switch does not speak OpenFlow 1.5.
     #[error("version negotiation failed: the switch offers versions bitmap {0:#x}, not OpenFlow 1.5")]
     Version(u32),
-    /// The connection closed.
-    #[error("connection to the switch closed")]
-    Closed,
+    /// The connection is down (see [`Switch::down`]).
+    #[error("OpenFlow connection down: {0}")]
+    Down(Down),
     /// The switch answered with an error.
     #[error("switch rejected {}: {error}", describe_failed(.failed))]
     Rejected {
@@ -119,25 +127,12 @@ impl From<SwitchError> for BundleFailure {
     }
 }
 
-/// A reply being collected for a request.
-struct Pending {
-    parts: Vec<Message>,
-    done: oneshot::Sender<Result<Vec<Message>, SwitchError>>,
-}
-
-#[derive(Default)]
-struct Shared {
-    pending: HashMap<u32, Pending>,
-    /// Errors for xids nobody waits on (bundle adds, fire-and-forget sends).
-    orphan_errors: HashMap<u32, ErrorMsg>,
-    closed: bool,
-}
-
 /// A connected OpenFlow 1.5 switch.
 pub struct Switch {
     target: String,
     tx: mpsc::UnboundedSender<Vec<u8>>,
-    shared: Arc<Mutex<Shared>>,
+    link: Arc<Link>,
+    timeouts: Timeouts,
     next_xid: AtomicU32,
     next_bundle: AtomicU32,
     features: Features,
@@ -150,20 +145,28 @@ const OF15_BITMAP: u32 = 1 << openflow::wire::OFP15_VERSION;
 impl Switch {
     /// Connects to `unix:PATH`, `tcp:HOST:PORT`, or a bridge name (its `<br>.mgmt` socket in
     /// `$OVS_RUNDIR`, default /var/run/openvswitch), negotiates OpenFlow 1.5 and reads the
-    /// switch features.
+    /// switch features, with the default [`Timeouts`].
     pub async fn connect(target: &str) -> Result<Switch, SwitchError> {
+        Switch::connect_with(target, Timeouts::default()).await
+    }
+
+    /// [`Switch::connect`] with other deadlines.
+    pub async fn connect_with(target: &str, timeouts: Timeouts) -> Result<Switch, SwitchError> {
         let t = Target::parse(target)?;
         let name = t.to_string();
         let io = |source| SwitchError::Io { target: name.clone(), source };
         match &t {
             Target::Unix(path) => {
                 let s = tokio::net::UnixStream::connect(path).await.map_err(io)?;
-                Switch::handshake(name.clone(), s).await
+                Switch::handshake_with(name.clone(), s, timeouts).await
             }
             Target::Tcp(addr) => {
-                let s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+                let s = tokio::time::timeout(timeouts.request, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| io(std::io::ErrorKind::TimedOut.into()))?
+                    .map_err(io)?;
                 s.set_nodelay(true).map_err(io)?;
-                Switch::handshake(name.clone(), s).await
+                Switch::handshake_with(name.clone(), s, timeouts).await
             }
         }
     }
@@ -173,33 +176,48 @@ impl Switch {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        Switch::handshake_with(target, stream, Timeouts::default()).await
+    }
+
+    /// [`Switch::handshake`] with other deadlines. A peer that accepts the connection but
+    /// does not say HELLO within [`Timeouts::request`] (a stopped ovs-vswitchd's socket still
+    /// accepts) fails it.
+    pub async fn handshake_with<S>(target: String, stream: S, timeouts: Timeouts) -> Result<Switch, SwitchError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let (mut rd, mut wr) = tokio::io::split(stream);
-        let io = |source| SwitchError::Io { target: target.clone(), source };
-        wr.write_all(&Message::Hello { versions: OF15_BITMAP }.to_bytes(0)).await.map_err(io)?;
         let mut buf = Vec::with_capacity(64 * 1024);
-        let peer = loop {
-            match read_message(&mut rd, &mut buf).await.map_err(io)? {
-                None => return Err(SwitchError::Closed),
-                Some((_, Message::Hello { versions })) => break versions,
-                Some((xid, Message::EchoRequest(d))) => {
-                    wr.write_all(&Message::EchoReply(d).to_bytes(xid)).await.map_err(io)?;
+        let hello = async {
+            let io = |source| SwitchError::Io { target: target.clone(), source };
+            wr.write_all(&Message::Hello { versions: OF15_BITMAP }.to_bytes(0)).await.map_err(io)?;
+            loop {
+                match read_message(&mut rd, &mut buf).await.map_err(io)? {
+                    None => return Err(SwitchError::Down(Down::Closed)),
+                    Some((_, Message::Hello { versions })) => return Ok(versions),
+                    Some((xid, Message::EchoRequest(d))) => {
+                        wr.write_all(&Message::EchoReply(d).to_bytes(xid)).await.map_err(io)?;
+                    }
+                    Some((_, Message::Error(e))) => return Err(rejected(e)),
+                    Some(_) => {}
                 }
-                Some((_, Message::Error(e))) => return Err(rejected(e)),
-                Some(_) => {}
             }
         };
+        let unanswered = || SwitchError::Down(Down::Unanswered { what: "HELLO".into(), after: timeouts.request });
+        let peer = tokio::time::timeout(timeouts.request, hello).await.map_err(|_| unanswered())??;
         if peer & OF15_BITMAP == 0 {
             return Err(SwitchError::Version(peer));
         }
         let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        tokio::spawn(writer_task(wr, rx));
-        tokio::spawn(reader_task(rd, buf, shared.clone(), tx.clone(), ev_tx));
+        let link = Arc::new(Link::new());
+        tokio::spawn(writer_task(wr, rx, link.clone()));
+        tokio::spawn(reader_task(rd, buf, link.clone(), tx.clone(), ev_tx, timeouts));
         let mut sw = Switch {
             target,
             tx,
-            shared,
+            link,
+            timeouts,
             next_xid: AtomicU32::new(1),
             next_bundle: AtomicU32::new(1),
             features: Features { datapath_id: 0, n_buffers: 0, n_tables: 0, auxiliary_id: 0, capabilities: 0 },
@@ -222,6 +240,22 @@ impl Switch {
         self.features
     }
 
+    /// The connection's deadlines.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Resolves when the connection goes down, with why (at once if it already is). The
+    /// future does not borrow the switch, so a select loop can hold it beside other work.
+    pub fn down(&self) -> impl std::future::Future<Output = Down> + Send + 'static {
+        self.link.down()
+    }
+
+    /// Why the connection is down, or `None` while it is up.
+    pub fn down_reason(&self) -> Option<Down> {
+        self.link.down_reason()
+    }
+
     /// A fresh transaction id.
     pub fn next_xid(&self) -> u32 {
         self.next_xid.fetch_add(1, Ordering::Relaxed)
@@ -232,26 +266,54 @@ impl Switch {
         self.next_xid.fetch_add(n, Ordering::Relaxed)
     }
 
+    /// The error of an operation on a connection that is down.
+    fn down_error(&self) -> SwitchError {
+        SwitchError::Down(self.down_reason().unwrap_or(Down::Dropped))
+    }
+
     fn write(&self, bytes: Vec<u8>) -> Result<(), SwitchError> {
-        self.tx.send(bytes).map_err(|_| SwitchError::Closed)
-    }
-
-    fn expect(&self, xid: u32) -> Result<oneshot::Receiver<Result<Vec<Message>, SwitchError>>, SwitchError> {
-        let (done, rx) = oneshot::channel();
-        let mut s = self.shared.lock().expect("switch state lock");
-        if s.closed {
-            return Err(SwitchError::Closed);
+        if self.down_reason().is_some() {
+            return Err(self.down_error());
         }
-        s.pending.insert(xid, Pending { parts: Vec::new(), done });
-        Ok(rx)
+        self.tx.send(bytes).map_err(|_| self.down_error())
     }
 
-    /// Sends a message that has a reply and waits for it (all parts, for multipart).
+    /// Waits for the reply to request `xid`. Its deadline is `within`, renewed while the parts
+    /// of a multipart reply keep arriving; past it the connection is taken down (the request's
+    /// effect is unknown, and a reconnect starts from what the switch really holds).
+    async fn reply(
+        &self,
+        xid: u32,
+        mut rx: oneshot::Receiver<Result<Vec<Message>, SwitchError>>,
+        what: impl FnOnce() -> String,
+        within: Duration,
+    ) -> Result<Vec<Message>, SwitchError> {
+        let mut parts_seen = 0;
+        loop {
+            match tokio::time::timeout(within, &mut rx).await {
+                Ok(reply) => return reply.unwrap_or_else(|_| Err(self.down_error())),
+                Err(_) => match self.link.parts_received(xid) {
+                    Some(n) if n > parts_seen => parts_seen = n,
+                    _ => {
+                        self.link.mark_down(Down::Unanswered { what: what(), after: within });
+                        return Err(self.down_error());
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends a message that has a reply and waits for it (all parts, for multipart), within
+    /// [`Timeouts::request`].
     pub async fn request(&self, msg: &Message) -> Result<Vec<Message>, SwitchError> {
+        self.request_within(msg, self.timeouts.reply_within(0)).await
+    }
+
+    async fn request_within(&self, msg: &Message, within: Duration) -> Result<Vec<Message>, SwitchError> {
         let xid = self.next_xid();
-        let rx = self.expect(xid)?;
+        let rx = self.link.expect(xid)?;
         self.write(msg.to_bytes(xid))?;
-        rx.await.map_err(|_| SwitchError::Closed)?
+        self.reply(xid, rx, || describe_request(msg), within).await
     }
 
     /// Sends a message without waiting; errors for it surface at the next [`Switch::barrier`].
@@ -264,14 +326,14 @@ impl Switch {
     /// Waits until the switch has processed everything sent before; fails with the first error
     /// the switch reported for a message sent with [`Switch::send`].
     pub async fn barrier(&self) -> Result<(), SwitchError> {
-        self.request(&Message::BarrierRequest).await?;
-        let mut s = self.shared.lock().expect("switch state lock");
-        let first = s.orphan_errors.keys().min().copied();
-        match first.and_then(|x| s.orphan_errors.remove(&x)) {
-            Some(e) => {
-                s.orphan_errors.clear();
-                Err(rejected(e))
-            }
+        self.barrier_after(0).await
+    }
+
+    /// A barrier behind `messages` messages just sent (its deadline grows with them).
+    async fn barrier_after(&self, messages: usize) -> Result<(), SwitchError> {
+        self.request_within(&Message::BarrierRequest, self.timeouts.reply_within(messages)).await?;
+        match self.link.take_orphan_errors(|_| true).into_iter().next() {
+            Some((_, e)) => Err(rejected(e)),
             None => Ok(()),
         }
     }
@@ -283,7 +345,7 @@ impl Switch {
             Message::FlowMod(fm.clone()).encode(self.next_xid(), &mut out);
         }
         self.write(out)?;
-        self.barrier().await
+        self.barrier_after(mods.len()).await
     }
 
     /// Applies flow-mods as one atomic, ordered bundle. Open and every add are pipelined, then
@@ -328,7 +390,7 @@ impl Switch {
         let count = u32::try_from(n).map_err(|_| SwitchError::Unexpected("bundle too large".into()))?;
         let first = self.reserve_xids(count + 1);
         let open_xid = first;
-        let open_rx = self.expect(open_xid)?;
+        let open_rx = self.link.expect(open_xid)?;
         // Encode in chunks so the writer starts while the rest is still being encoded.
         const CHUNK: usize = 4096;
         let mut out = Vec::with_capacity(CHUNK.min(n + 1) * 160);
@@ -340,26 +402,22 @@ impl Switch {
             }
         }
         let barrier_xid = self.next_xid();
-        let barrier_rx = self.expect(barrier_xid)?;
+        let barrier_rx = self.link.expect(barrier_xid)?;
         Message::BarrierRequest.encode(barrier_xid, &mut out);
         self.write(out)?;
-        open_rx.await.map_err(|_| SwitchError::Closed)??;
-        barrier_rx.await.map_err(|_| SwitchError::Closed)??;
+        // The open is answered before the adds are read; the barrier and the commit wait
+        // behind all of them.
+        let within = self.timeouts.reply_within(n);
+        self.reply(open_xid, open_rx, || "BUNDLE_OPEN".into(), self.timeouts.reply_within(0)).await?;
+        self.reply(barrier_xid, barrier_rx, || format!("the barrier after {n} bundle adds"), within).await?;
         // The first add the switch rejected, by its xid (errors for adds nobody waits on).
         let take_failed = || {
-            let mut s = self.shared.lock().expect("switch state lock");
-            let mut bad: Vec<u32> = s.orphan_errors.keys().copied().filter(|x| *x > open_xid && *x <= open_xid + count).collect();
-            bad.sort_unstable();
-            let first_bad = bad.first().copied();
-            let err = first_bad.and_then(|x| s.orphan_errors.remove(&x));
-            for x in bad {
-                s.orphan_errors.remove(&x);
-            }
-            first_bad.zip(err).map(|(xid, e)| BundleFailure::Add((xid - open_xid - 1) as usize, e))
+            let bad = self.link.take_orphan_errors(|x| x > open_xid && x <= open_xid + count);
+            bad.into_iter().next().map(|(xid, e)| BundleFailure::Add((xid - open_xid - 1) as usize, e))
         };
         let failed = take_failed();
         let ctrl_type = if failed.is_some() { bundle_ctrl::DISCARD_REQUEST } else { bundle_ctrl::COMMIT_REQUEST };
-        let done = self.request(&Message::BundleControl { bundle_id, ctrl_type, flags }).await;
+        let done = self.request_within(&Message::BundleControl { bundle_id, ctrl_type, flags }, within).await;
         if let Some(f) = failed {
             return Err(f);
         }
@@ -415,133 +473,24 @@ impl Switch {
     }
 }
 
-/// Reads one message, filling `buf` as needed; `None` at a clean end of stream.
-async fn read_message<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<(u32, Message)>> {
-    loop {
-        match split_frame(buf) {
-            Ok(frame) => {
-                let len = frame.bytes.len();
-                let msg = decode_message(&frame).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
-                let xid = frame.xid;
-                buf.drain(..len);
-                return msg.map(|m| Some((xid, m)));
-            }
-            Err(FrameError::Incomplete { .. }) => {}
-            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        let n = rd.read(&mut chunk).await?;
-        if n == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) };
-        }
-        buf.extend_from_slice(&chunk[..n]);
+impl Drop for Switch {
+    /// Closes the connection: both tasks end and the socket with them.
+    fn drop(&mut self) {
+        self.link.mark_down(Down::Dropped);
     }
 }
 
-async fn writer_task<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    while let Some(bytes) = rx.recv().await {
-        if let Err(e) = wr.write_all(&bytes).await {
-            tracing::warn!(error = %e, "OpenFlow write failed");
-            return;
-        }
-    }
+/// A request as the deadline error names it.
+fn describe_request(msg: &Message) -> String {
+    use openflow::wire::codes::{msg_type, multipart_type};
+    let name = match msg {
+        Message::MultipartRequest { body, .. } => multipart_type::name(body.mp_type()).map(|n| format!("OFPMP_{n} request")),
+        m => msg_type::name(m.msg_type()).map(|n| format!("OFPT_{n}")),
+    };
+    name.unwrap_or_else(|| "a request".to_string())
 }
 
-async fn reader_task<R: AsyncRead + Unpin>(
-    mut rd: R,
-    mut buf: Vec<u8>,
-    shared: Arc<Mutex<Shared>>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
-    events: mpsc::UnboundedSender<Message>,
-) {
-    let mut chunk = vec![0u8; 256 * 1024];
-    let mut start = 0usize;
-    'outer: loop {
-        // Decode every whole frame in the buffer before reading more.
-        loop {
-            match split_frame(&buf[start..]) {
-                Ok(frame) => {
-                    let len = frame.bytes.len();
-                    match decode_message(&frame) {
-                        Ok(msg) => dispatch(frame.xid, msg, &shared, &tx, &events),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "undecodable OpenFlow message");
-                            fail_pending(&shared, frame.xid, SwitchError::Decode(e));
-                        }
-                    }
-                    start += len;
-                }
-                Err(FrameError::Incomplete { .. }) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "OpenFlow framing error; closing");
-                    break 'outer;
-                }
-            }
-        }
-        buf.drain(..start);
-        start = 0;
-        match rd.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let mut s = shared.lock().expect("switch state lock");
-    s.closed = true;
-    for (_, p) in s.pending.drain() {
-        let _ = p.done.send(Err(SwitchError::Closed));
-    }
-}
-
-fn fail_pending(shared: &Mutex<Shared>, xid: u32, err: SwitchError) {
-    if let Some(p) = shared.lock().expect("switch state lock").pending.remove(&xid) {
-        let _ = p.done.send(Err(err));
-    }
-}
-
-fn dispatch(
-    xid: u32,
-    msg: Message,
-    shared: &Mutex<Shared>,
-    tx: &mpsc::UnboundedSender<Vec<u8>>,
-    events: &mpsc::UnboundedSender<Message>,
-) {
-    match msg {
-        Message::EchoRequest(d) => {
-            let _ = tx.send(Message::EchoReply(d).to_bytes(xid));
-        }
-        Message::PacketIn(_) | Message::PacketIn2(_) | Message::PortStatus { .. } => {
-            let _ = events.send(msg);
-        }
-        Message::Error(e) => {
-            let mut s = shared.lock().expect("switch state lock");
-            match s.pending.remove(&xid) {
-                Some(p) => {
-                    let _ = p.done.send(Err(rejected(e)));
-                }
-                None => {
-                    s.orphan_errors.insert(xid, e);
-                }
-            }
-        }
-        msg => {
-            let mut s = shared.lock().expect("switch state lock");
-            let more = matches!(msg, Message::MultipartReply { more: true, .. });
-            match s.pending.get_mut(&xid) {
-                Some(p) => {
-                    p.parts.push(msg);
-                    if !more {
-                        let p = s.pending.remove(&xid).expect("present");
-                        let _ = p.done.send(Ok(p.parts));
-                    }
-                }
-                None => {
-                    drop(s);
-                    let _ = events.send(msg);
-                }
-            }
-        }
-    }
-}
-
+#[cfg(test)]
+mod connection_tests;
 #[cfg(test)]
 mod tests;

@@ -163,3 +163,18 @@ async fn a_100k_flow_bundle_installs_about_as_fast_as_ovs_ofctl_bundle() {
     eprintln!("100k flows: weir {weir_time:?}, ovs-ofctl --bundle {ovs_time:?}, ratio {ratio:.2}");
     assert!(ratio <= 1.5, "weir {weir_time:?} vs ovs-ofctl {ovs_time:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_ovs_vswitchd_takes_the_connection_down_at_once_and_fails_requests() {
+    let ts = TestSwitch::with_bridge().expect("test switch");
+    let target = format!("unix:{}", ts.ovs.mgmt_socket("br-int").display());
+    let sw = Switch::connect(&target).await.expect("connect");
+    sw.barrier().await.expect("barrier");
+    let down = sw.down();
+    let t0 = std::time::Instant::now();
+    assert!(ts.ovs.kill("ovs-vswitchd"), "ovs-vswitchd was running");
+    let why = tokio::time::timeout(std::time::Duration::from_secs(1), down).await.expect("down within 1 s of the kill");
+    assert_eq!(why, Down::Closed);
+    eprintln!("connection down {:?} after kill -9 (kill() waits for the process to be gone)", t0.elapsed());
+    assert!(matches!(sw.barrier().await, Err(SwitchError::Down(Down::Closed))));
+}
