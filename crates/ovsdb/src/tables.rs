@@ -62,6 +62,8 @@ typed_row!(
         datapath_types: Vec<String> = |r| r.strings("datapath_types"),
         /// Interface types this ovs-vswitchd supports.
         iface_types: Vec<String> = |r| r.strings("iface_types"),
+        /// Other configuration (`flow-restore-wait`, ...).
+        other_config: BTreeMap<String, String> = |r| r.string_map("other_config"),
         /// External ids.
         external_ids: BTreeMap<String, String> = |r| r.string_map("external_ids"),
     }

@@ -17,10 +17,15 @@
 //!
 //! The manager remembers what it was asked to ensure; [`Manager::reensure`] applies it all
 //! again, and [`Manager::reensure_on_reconnect`] does so whenever the connection comes back.
+//! [`Manager::arm_flow_restore_wait`] and [`Manager::finish_flow_restore`] drive OVS's
+//! `flow-restore-wait` for a controller that reinstalls its flows after an ovs-vswitchd
+//! restart (see `flow_restore.rs`).
+mod flow_restore;
 mod plan;
 mod spec;
 mod text;
 
+pub use flow_restore::FLOW_RESTORE_WAIT;
 pub use plan::Outcome;
 pub use spec::{
     BridgeSpec, DatapathType, ErspanDir, ErspanVersion, FailMode, Flowable, Inheritable, MirrorSpec, NO_FLOOD_KEY,
@@ -53,6 +58,7 @@ const MONITORED: [(&str, &[&str]); 8] = [
             "ovs_version",
             "datapath_types",
             "iface_types",
+            "other_config",
             "external_ids",
         ],
     ),
