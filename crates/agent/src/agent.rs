@@ -332,7 +332,7 @@ impl State {
             .cluster
             .errors
             .iter()
-            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone() })
+            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone(), source: e.source.clone() })
             .chain(self.ports.errors.iter().cloned())
             .collect();
     }
@@ -368,6 +368,9 @@ const BACKOFF: [Duration; 5] = [
 
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+    // Written before anything can block, so the status file exists (and ages) from the start.
+    Status { node: config.node.clone(), last_error: Some("starting: connecting to OVSDB".into()), ..Status::default() }
+        .publish(&config.status_file);
     let client = ovsdb::Client::connect(&config.ovsdb).await?;
     let manager = std::sync::Arc::new(ovsdb::Manager::new(&client).await?);
     manager.ensure_bridge(&bridge_spec(&config)).await?;
@@ -380,7 +383,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let status_file = config.status_file.clone();
     let mut state = State {
-        status: Status { node: config.node.clone(), ..Status::default() },
+        status: Status {
+            node: config.node.clone(),
+            last_error: Some("not realized yet: waiting for the manifests and the bridge's interfaces".into()),
+            ..Status::default()
+        },
         config,
         snapshot: Snapshot::default(),
         cluster: Cluster::default(),
@@ -402,6 +409,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let (mut have_manifests, mut have_interfaces) = (false, false);
     let mut failures = 0usize;
     let mut retry_at: Option<tokio::time::Instant> = None;
+    // Rewrites the status while idle, so a stale heartbeat means a stuck loop.
+    let mut heartbeat = tokio::time::interval(crate::status::HEARTBEAT);
     tokio::pin!(shutdown);
 
     loop {
@@ -414,12 +423,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         have_manifests = true;
                         let started = Instant::now();
                         let cluster = manifests.cluster(&s);
-                        info!(files = s.files.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
+                        info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
                         state.set_cluster(cluster);
                         state.snapshot = s;
+                        state.status.source_warning = None;
                         dirty = true;
                     }
-                    Some(Err(e)) => warn!("reading manifests: {e}"),
+                    Some(Err(e)) => {
+                        // A directory that vanished is not an empty cluster: what is in force stays.
+                        let kept = if have_manifests { "the last snapshot read stays in force" } else { "nothing is realized until it can be read" };
+                        warn!("{e}: {kept}");
+                        state.status.source_warning = Some(format!("{e}: {kept}"));
+                        state.status.publish(&status_file);
+                    }
                     None => return Ok(()),
                 }
             }
@@ -440,6 +456,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 retry_at = None;
                 dirty = true;
             }
+            _ = heartbeat.tick() => state.status.publish(&status_file),
         }
         if !dirty || !have_manifests || !have_interfaces {
             continue;
@@ -484,8 +501,6 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 state.status.last_error = Some(e);
             }
         }
-        if let Err(e) = state.status.write(&status_file) {
-            warn!("writing status {}: {e}", status_file.display());
-        }
+        state.status.publish(&status_file);
     }
 }

@@ -57,7 +57,7 @@ pub fn local_ports<'a>(rows: impl IntoIterator<Item = &'a InterfaceRow>) -> Loca
 }
 
 fn report(row: &InterfaceRow, field: &str, message: String) -> ObjectErrorReport {
-    ObjectErrorReport { object: format!("Interface {}", row.name), field: field.to_string(), message }
+    ObjectErrorReport { object: format!("Interface {}", row.name), field: field.to_string(), message, source: String::new() }
 }
 
 type ContractError = (&'static str, String);

@@ -1,19 +1,35 @@
-//! The agent's status, written as JSON to a file after every realization (atomically, by
-//! rename) and read back by `weir status` and `weir testbed apply`.
+//! The agent's status, written as JSON to a file (atomically, by rename) at start, after every
+//! realization and every [`HEARTBEAT`] while idle, and read back by `weir status` and
+//! `weir testbed apply`. Its `heartbeat_unix_ms` is the time of the write: a file that stops
+//! getting fresher means the agent's loop has stopped turning.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often an idle agent rewrites its status.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// An object the agent rejected, with the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectErrorReport {
-    /// `Kind namespace/name` of the rejected object (or the file, if it did not parse).
+    /// `Kind namespace/name` of the rejected object, `document N (line L)` when it could not
+    /// be identified, or empty when the whole file is at fault.
     pub object: String,
-    /// The field path, e.g. `spec.ingress[0].ports[1].port`.
+    /// The field path, e.g. `spec.ingress[0].ports[1].port` (`-` when there is none).
     pub field: String,
     /// What is wrong.
     pub message: String,
+    /// The file the object came from (empty for errors that come from no file).
+    #[serde(default)]
+    pub source: String,
+}
+
+impl std::fmt::Display for ObjectErrorReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&policy::manifest::error_line(&self.source, &self.object, &self.field, &self.message))
+    }
 }
 
 /// How one TrafficControl is realized on this node.
@@ -55,7 +71,8 @@ pub struct Status {
     pub realized: bool,
     /// Conditions that keep the agent from forwarding as the cluster view says.
     pub warnings: Vec<String>,
-    /// The last realization error, if it failed.
+    /// Why the switch may not hold the desired flows: the last realization error, or what a
+    /// starting agent still waits for.
     pub last_error: Option<String>,
     /// The switch's OVS version and datapath, and the known OVS bugs that apply to it.
     #[serde(default)]
@@ -63,6 +80,13 @@ pub struct Status {
     /// How many times the agent purged the datapath's cached flows (see `switch`).
     #[serde(default)]
     pub datapath_cache_purges: u64,
+    /// What is wrong with the source itself (the manifests directory is missing or cannot
+    /// be read); the last snapshot read stays in force meanwhile.
+    #[serde(default)]
+    pub source_warning: Option<String>,
+    /// When this status was written, in milliseconds since the Unix epoch (UTC).
+    #[serde(default)]
+    pub heartbeat_unix_ms: u64,
 }
 
 impl Status {
@@ -74,10 +98,28 @@ impl Status {
         std::fs::rename(tmp, path)
     }
 
+    /// Stamps the heartbeat and writes the status; a failure is logged, not fatal: the agent
+    /// enforces policy whether or not anyone can read about it.
+    pub fn publish(&mut self, path: &Path) {
+        self.heartbeat_unix_ms = unix_ms(SystemTime::now());
+        if let Err(e) = self.write(path) {
+            tracing::warn!("writing status {}: {e}", path.display());
+        }
+    }
+
+    /// How long ago the heartbeat was, as of `now` (zero if it is in the future).
+    pub fn heartbeat_age(&self, now: SystemTime) -> Duration {
+        Duration::from_millis(unix_ms(now).saturating_sub(self.heartbeat_unix_ms))
+    }
+
     /// Reads a status file.
     pub fn read(path: &Path) -> std::io::Result<Status> {
         serde_json::from_slice(&std::fs::read(path)?).map_err(std::io::Error::other)
     }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -91,5 +133,27 @@ mod tests {
         let s = Status { node: "n1".into(), generation: 3, source_token: Some("t".into()), ..Default::default() };
         s.write(&path).unwrap();
         assert_eq!(Status::read(&path).unwrap(), s);
+    }
+
+    #[test]
+    fn publish_stamps_the_heartbeat_and_its_age_grows_with_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let mut s = Status::default();
+        s.publish(&path);
+        let read = Status::read(&path).unwrap();
+        let now = SystemTime::now();
+        assert!(read.heartbeat_age(now) < Duration::from_secs(5));
+        assert_eq!(read.heartbeat_age(now + Duration::from_secs(30)).as_secs(), read.heartbeat_age(now).as_secs() + 30);
+    }
+
+    #[test]
+    fn a_status_without_the_newer_fields_still_reads() {
+        let old = r#"{"node":"n1","generation":1,"source_token":null,"objects":{},"local_pods":0,
+            "errors":[{"object":"Pod x/a","field":"status.podIP","message":"bad"}],"flows":{},"last_flow_mods":0,
+            "realized":true,"warnings":[],"last_error":null}"#;
+        let s: Status = serde_json::from_str(old).unwrap();
+        assert_eq!(s.heartbeat_unix_ms, 0);
+        assert_eq!(s.errors[0].to_string(), "Pod x/a: status.podIP: bad");
     }
 }

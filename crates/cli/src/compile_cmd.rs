@@ -5,13 +5,15 @@ use openflow::text::{Names, format_flow};
 use pipeline::Table;
 use std::path::PathBuf;
 
-/// Reads every manifest under `dir` into a cluster view.
+/// Reads every manifest under `dir` into a cluster view by the agent's rules: a file that
+/// cannot be read or used contributes only its errors (and fail-closed policies), the others
+/// are used. Every rejected file and object is in the view's `errors`.
 pub(crate) fn load_cluster(dir: &std::path::Path) -> anyhow::Result<policy::Cluster> {
-    let snapshot = agent::source::read_snapshot(dir).with_context(|| format!("reading {}", dir.display()))?;
-    if snapshot.files.is_empty() {
+    let snapshot = agent::source::read_snapshot(dir)?;
+    if snapshot.files.is_empty() && snapshot.unreadable.is_empty() {
         bail!("no manifests (*.yaml, *.yml, *.json) in {}", dir.display());
     }
-    Ok(policy::Cluster::from_sources(snapshot.files.iter().map(|(p, t)| (p.to_str().unwrap_or("?"), t.as_str()))))
+    Ok(agent::manifest_cache::ManifestCache::default().cluster(&snapshot))
 }
 
 /// Table names for printing, from the pipeline declaration.
@@ -33,7 +35,8 @@ pub(crate) struct CompileArgs {
 }
 
 /// Prints the node's desired flows as `ovs-ofctl dump-flows --no-stats` lines, ordered by
-/// table and priority; rejected objects go to stderr.
+/// table and priority; rejected files and objects go to stderr, and make the exit code
+/// [`REJECTED_EXIT`] once the flows are printed.
 pub(crate) async fn compile(args: CompileArgs) -> anyhow::Result<()> {
     let cluster = load_cluster(&args.cluster)?;
     for e in &cluster.errors {
@@ -51,7 +54,26 @@ pub(crate) async fn compile(args: CompileArgs) -> anyhow::Result<()> {
         out.push('\n');
     }
     print!("{out}");
+    if !cluster.errors.is_empty() {
+        eprintln!("weir: {} rejected (see above); the flows are those of everything else", rejected_count(&cluster));
+        exit(REJECTED_EXIT);
+    }
     Ok(())
+}
+
+/// `weir compile`'s exit code when a file or object was rejected (the flows are printed).
+pub(crate) const REJECTED_EXIT: u8 = 3;
+
+fn rejected_count(cluster: &policy::Cluster) -> String {
+    let files: std::collections::BTreeSet<&str> = cluster.errors.iter().map(|e| e.source.as_str()).collect();
+    format!("{} error(s) in {} file(s)", cluster.errors.len(), files.len())
+}
+
+/// Exits with `code` after flushing stdout (what was printed is the command's result).
+fn exit(code: u8) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(code.into())
 }
 
 #[derive(clap::Args)]
@@ -62,22 +84,51 @@ pub(crate) struct StatusArgs {
     /// Print the raw JSON.
     #[arg(short, long)]
     json: bool,
+    /// Seconds after which a heartbeat is stale (the agent rewrites its status every 2 s).
+    #[arg(long, default_value_t = 10.0)]
+    stale_after: f64,
 }
 
-/// Prints what an agent has realized: generation, objects, errors, flows per table.
+/// `weir status`'s exit code when the agent's heartbeat is stale (or absent).
+pub(crate) const STALE_EXIT: u8 = 3;
+/// `weir status`'s exit code when the agent is alive but has not realized its flows.
+pub(crate) const NOT_REALIZED_EXIT: u8 = 4;
+
+/// Prints what an agent has realized: liveness, generation, objects, errors, flows per table.
+/// Exits [`STALE_EXIT`] when the heartbeat is older than `--stale-after`, else
+/// [`NOT_REALIZED_EXIT`] when the flows are not realized.
 pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let s = agent::status::Status::read(&args.status_file)
         .with_context(|| format!("reading {}", args.status_file.display()))?;
+    let age = s.heartbeat_age(std::time::SystemTime::now());
+    let stale = s.heartbeat_unix_ms == 0 || age.as_secs_f64() > args.stale_after;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
-        return Ok(());
+    } else {
+        print_status(&s, age, stale, args.stale_after);
     }
+    match (stale, s.realized) {
+        (true, _) => exit(STALE_EXIT),
+        (false, false) => exit(NOT_REALIZED_EXIT),
+        (false, true) => Ok(()),
+    }
+}
+
+fn print_status(s: &agent::status::Status, age: std::time::Duration, stale: bool, stale_after: f64) {
     println!("node: {}", s.node);
+    match (s.heartbeat_unix_ms, stale) {
+        (0, _) => println!("heartbeat: none: STALE (this agent does not report one; nothing below can be trusted to be current)"),
+        (_, true) => println!(
+            "heartbeat: {:.1} s ago: STALE (over {stale_after} s: the agent is stuck or gone; what follows may no longer be true)",
+            age.as_secs_f64()
+        ),
+        (_, false) => println!("heartbeat: {:.1} s ago", age.as_secs_f64()),
+    }
     println!("realized: {} (generation {}, last change {} flow_mods)", s.realized, s.generation, s.last_flow_mods);
     if let Some(e) = &s.last_error {
         println!("last error: {e}");
     }
-    for w in &s.warnings {
+    for w in s.source_warning.iter().chain(&s.warnings) {
         println!("warning: {w}");
     }
     for w in s.switch.iter().flat_map(|sw| sw.warnings()) {
@@ -97,10 +148,9 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<()> {
     } else {
         println!("errors ({}):", s.errors.len());
         for e in &s.errors {
-            println!("  {}: {}: {}", e.object, e.field, e.message);
+            println!("  {e}");
         }
     }
-    Ok(())
 }
 
 #[derive(clap::Args)]

@@ -82,10 +82,7 @@ pub(crate) fn load_cluster(dir: &Path) -> anyhow::Result<Cluster> {
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
-    let snapshot = agent::source::read_snapshot(dir).with_context(|| format!("reading {}", dir.display()))?;
-    let sources: Vec<(String, &str)> =
-        snapshot.files.iter().map(|(p, text)| (p.display().to_string(), text.as_str())).collect();
-    let cluster = Cluster::from_sources(sources.iter().map(|(s, t)| (s.as_str(), *t)));
+    let cluster = crate::compile_cmd::load_cluster(dir)?;
     for e in &cluster.errors {
         eprintln!("rejected: {e}");
     }

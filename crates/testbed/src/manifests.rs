@@ -220,6 +220,9 @@ pub struct ObjectError {
     pub field: String,
     /// What is wrong.
     pub message: String,
+    /// The file it came from.
+    #[serde(default)]
+    pub source: String,
 }
 
 /// The part of an agent's status file the testbed reads (unknown fields are ignored).
@@ -246,6 +249,12 @@ pub struct AgentStatus {
     /// The last realization error.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// What is wrong with the manifests directory itself (the last snapshot stays in force).
+    #[serde(default)]
+    pub source_warning: Option<String>,
+    /// When the agent wrote the status, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub heartbeat_unix_ms: u64,
     /// How each TrafficControl is realized on the node, by name.
     #[serde(default)]
     pub traffic_controls: BTreeMap<String, TrafficControlStatus>,
