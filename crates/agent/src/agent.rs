@@ -11,7 +11,7 @@ use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
 use crate::ovs_bugs::{OvsVersion, SwitchReport};
 use crate::source::{self, Snapshot};
 use crate::status::{ObjectErrorReport, Status};
-use crate::switch::Switch;
+use crate::switch::{Down, Switch};
 use pipeline::{FlowKey, FlowSet, NodeCompiler, Table, Topology, diff, diff_keys};
 use policy::Cluster;
 use std::collections::{BTreeMap, BTreeSet};
@@ -332,7 +332,7 @@ impl State {
             .cluster
             .errors
             .iter()
-            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone(), source: e.source.clone() })
+            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone() })
             .chain(self.ports.errors.iter().cloned())
             .collect();
     }
@@ -357,7 +357,7 @@ const UNIXCTL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long to wait for more changes before compiling.
 const COALESCE: Duration = Duration::from_millis(5);
-/// Retry delays after a failed realization or connection.
+/// Retry delays after a failed realization.
 const BACKOFF: [Duration; 5] = [
     Duration::from_millis(100),
     Duration::from_millis(250),
@@ -366,11 +366,43 @@ const BACKOFF: [Duration; 5] = [
     Duration::from_secs(2),
 ];
 
+/// Retry delays after the switch connection went down or could not be made. Short and capped
+/// low: while ovs-vswitchd restarts every pod of the node is cut off, the delay between its
+/// socket accepting and the next attempt adds to that outage, and a refused connect costs
+/// microseconds.
+const RECONNECT: [Duration; 4] =
+    [Duration::from_millis(20), Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(200)];
+
+/// How long ovs-vswitchd may take to apply the removal of `flow-restore-wait`.
+const FLOW_RESTORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Resolves with why when the switch connection goes down; never while there is none.
+fn switch_down(switch: &Option<Switch>) -> impl std::future::Future<Output = Down> + 'static {
+    let down = switch.as_ref().map(Switch::down);
+    async move {
+        match down {
+            Some(d) => d.await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// After the flows are installed on a new connection: lets an ovs-vswitchd that started
+/// waiting for them forward again, then arms `flow-restore-wait` for its next restart, so a
+/// restarted ovs-vswitchd keeps the datapath as it was (kernel datapath) or forwards nothing
+/// (userspace datapath) until this agent has reinstalled its flows, instead of handling
+/// packets with an empty table. See `ovsdb::manager::flow_restore`.
+async fn finish_flow_restore(manager: &ovsdb::Manager) -> Result<(), String> {
+    let started = Instant::now();
+    let was_waiting = manager.flow_restore_wait();
+    manager.finish_flow_restore(FLOW_RESTORE_TIMEOUT).await.map_err(|e| format!("clearing flow-restore-wait: {e}"))?;
+    manager.arm_flow_restore_wait().await.map_err(|e| format!("arming flow-restore-wait: {e}"))?;
+    info!(was_waiting, elapsed_ms = ms(started), "flow-restore-wait cleared and re-armed");
+    Ok(())
+}
+
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
-    // Written before anything can block, so the status file exists (and ages) from the start.
-    Status { node: config.node.clone(), last_error: Some("starting: connecting to OVSDB".into()), ..Status::default() }
-        .publish(&config.status_file);
     let client = ovsdb::Client::connect(&config.ovsdb).await?;
     let manager = std::sync::Arc::new(ovsdb::Manager::new(&client).await?);
     manager.ensure_bridge(&bridge_spec(&config)).await?;
@@ -383,11 +415,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let status_file = config.status_file.clone();
     let mut state = State {
-        status: Status {
-            node: config.node.clone(),
-            last_error: Some("not realized yet: waiting for the manifests and the bridge's interfaces".into()),
-            ..Status::default()
-        },
+        status: Status { node: config.node.clone(), ..Status::default() },
         config,
         snapshot: Snapshot::default(),
         cluster: Cluster::default(),
@@ -409,8 +437,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let (mut have_manifests, mut have_interfaces) = (false, false);
     let mut failures = 0usize;
     let mut retry_at: Option<tokio::time::Instant> = None;
-    // Rewrites the status while idle, so a stale heartbeat means a stuck loop.
-    let mut heartbeat = tokio::time::interval(crate::status::HEARTBEAT);
+    // flow-restore-wait is cleared and re-armed after the first realization on each connection.
+    let mut restore_pending = true;
     tokio::pin!(shutdown);
 
     loop {
@@ -423,19 +451,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         have_manifests = true;
                         let started = Instant::now();
                         let cluster = manifests.cluster(&s);
-                        info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
+                        info!(files = s.files.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
                         state.set_cluster(cluster);
                         state.snapshot = s;
-                        state.status.source_warning = None;
                         dirty = true;
                     }
-                    Some(Err(e)) => {
-                        // A directory that vanished is not an empty cluster: what is in force stays.
-                        let kept = if have_manifests { "the last snapshot read stays in force" } else { "nothing is realized until it can be read" };
-                        warn!("{e}: {kept}");
-                        state.status.source_warning = Some(format!("{e}: {kept}"));
-                        state.status.publish(&status_file);
-                    }
+                    Some(Err(e)) => warn!("reading manifests: {e}"),
                     None => return Ok(()),
                 }
             }
@@ -456,7 +477,20 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 retry_at = None;
                 dirty = true;
             }
-            _ = heartbeat.tick() => state.status.publish(&status_file),
+            why = switch_down(&switch) => {
+                // Until a new connection has read back and corrected the flows, nothing says
+                // the switch holds them (a restarted ovs-vswitchd holds none).
+                switch = None;
+                let e = format!("OpenFlow connection to {} lost: {why}; reconnecting", state.config.openflow);
+                warn!("{e}");
+                state.status.realized = false;
+                state.status.last_error = Some(e);
+                if let Err(e) = state.status.write(&status_file) {
+                    warn!("writing status {}: {e}", status_file.display());
+                }
+                failures = 0;
+                retry_at = Some(tokio::time::Instant::now());
+            }
         }
         if !dirty || !have_manifests || !have_interfaces {
             continue;
@@ -471,13 +505,26 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             Some(sw) => state.realize(sw).await,
             None => match Switch::connect(&state.config.openflow).await {
                 Ok(mut sw) => {
+                    info!(target = %state.config.openflow, "OpenFlow connection up");
                     state.installed = None; // a new connection: read back what is there
+                    restore_pending = true;
                     let r = state.realize(&mut sw).await;
                     switch = Some(sw);
                     r
                 }
                 Err(e) => Err(RealizeError::Switch(format!("connecting to {}: {e}", state.config.openflow))),
             },
+        };
+        let result = match result {
+            Ok(n) if restore_pending => match finish_flow_restore(&manager).await {
+                Ok(()) => {
+                    restore_pending = false;
+                    Ok(n)
+                }
+                // Installed, but a waiting ovs-vswitchd may not forward yet: not realized.
+                Err(e) => Err(RealizeError::Switch(e)),
+            },
+            r => r,
         };
         match result {
             Ok(n) => {
@@ -488,11 +535,20 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 state.status.source_token = token;
             }
             Err(RealizeError::Switch(e)) => {
-                warn!("{e}");
-                switch = None; // the connection may be the problem: reconnect
+                // A connection that is down is retried soon; a switch that refused a bundle or
+                // a flow-restore-wait that would not clear, with the longer backoff.
+                let connection_down = switch.as_ref().is_none_or(|sw| sw.down_reason().is_some());
+                let delays: &[Duration] = if connection_down { &RECONNECT } else { &BACKOFF };
+                // Reconnecting: one line per streak and then one about every ten seconds.
+                if !connection_down || failures % 50 == 0 {
+                    warn!(attempt = failures + 1, "{e}");
+                }
+                if connection_down {
+                    switch = None;
+                }
                 state.status.realized = false;
                 state.status.last_error = Some(e);
-                retry_at = Some(tokio::time::Instant::now() + BACKOFF[failures.min(BACKOFF.len() - 1)]);
+                retry_at = Some(tokio::time::Instant::now() + delays[failures.min(delays.len() - 1)]);
                 failures += 1;
             }
             Err(RealizeError::Compile(e)) => {
@@ -501,6 +557,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 state.status.last_error = Some(e);
             }
         }
-        state.status.publish(&status_file);
+        if let Err(e) = state.status.write(&status_file) {
+            warn!("writing status {}: {e}", status_file.display());
+        }
     }
 }
