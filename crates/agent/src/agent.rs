@@ -332,7 +332,7 @@ impl State {
             .cluster
             .errors
             .iter()
-            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone() })
+            .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone(), source: e.source.clone() })
             .chain(self.ports.errors.iter().cloned())
             .collect();
     }
@@ -403,6 +403,9 @@ async fn finish_flow_restore(manager: &ovsdb::Manager) -> Result<(), String> {
 
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+    // Written before anything can block, so the status file exists (and ages) from the start.
+    Status { node: config.node.clone(), last_error: Some("starting: connecting to OVSDB".into()), ..Status::default() }
+        .publish(&config.status_file);
     let client = ovsdb::Client::connect(&config.ovsdb).await?;
     let manager = std::sync::Arc::new(ovsdb::Manager::new(&client).await?);
     manager.ensure_bridge(&bridge_spec(&config)).await?;
@@ -415,7 +418,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let status_file = config.status_file.clone();
     let mut state = State {
-        status: Status { node: config.node.clone(), ..Status::default() },
+        status: Status {
+            node: config.node.clone(),
+            last_error: Some("not realized yet: waiting for the manifests and the bridge's interfaces".into()),
+            ..Status::default()
+        },
         config,
         snapshot: Snapshot::default(),
         cluster: Cluster::default(),
@@ -439,6 +446,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let mut retry_at: Option<tokio::time::Instant> = None;
     // flow-restore-wait is cleared and re-armed after the first realization on each connection.
     let mut restore_pending = true;
+    // Rewrites the status while idle, so a stale heartbeat means a stuck loop.
+    let mut heartbeat = tokio::time::interval(crate::status::HEARTBEAT);
     tokio::pin!(shutdown);
 
     loop {
@@ -451,12 +460,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         have_manifests = true;
                         let started = Instant::now();
                         let cluster = manifests.cluster(&s);
-                        info!(files = s.files.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
+                        info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
                         state.set_cluster(cluster);
                         state.snapshot = s;
+                        state.status.source_warning = None;
                         dirty = true;
                     }
-                    Some(Err(e)) => warn!("reading manifests: {e}"),
+                    Some(Err(e)) => {
+                        // A directory that vanished is not an empty cluster: what is in force stays.
+                        let kept = if have_manifests { "the last snapshot read stays in force" } else { "nothing is realized until it can be read" };
+                        warn!("{e}: {kept}");
+                        state.status.source_warning = Some(format!("{e}: {kept}"));
+                        state.status.publish(&status_file);
+                    }
                     None => return Ok(()),
                 }
             }
@@ -477,6 +493,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 retry_at = None;
                 dirty = true;
             }
+            _ = heartbeat.tick() => state.status.publish(&status_file),
             why = switch_down(&switch) => {
                 // Until a new connection has read back and corrected the flows, nothing says
                 // the switch holds them (a restarted ovs-vswitchd holds none).
@@ -485,9 +502,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 warn!("{e}");
                 state.status.realized = false;
                 state.status.last_error = Some(e);
-                if let Err(e) = state.status.write(&status_file) {
-                    warn!("writing status {}: {e}", status_file.display());
-                }
+                state.status.publish(&status_file);
                 failures = 0;
                 retry_at = Some(tokio::time::Instant::now());
             }
@@ -557,8 +572,6 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 state.status.last_error = Some(e);
             }
         }
-        if let Err(e) = state.status.write(&status_file) {
-            warn!("writing status {}: {e}", status_file.display());
-        }
+        state.status.publish(&status_file);
     }
 }
