@@ -9,7 +9,9 @@
 //! The directory's parent is watched too, so a directory that is deleted and recreated, or
 //! replaced by a rename (config management, a ConfigMap volume), is watched again at once; a
 //! directory that appears is read once it has been quiet for [`QUIET`], as its writer is
-//! usually still filling it.
+//! usually still filling it. A snapshot that lost files is confirmed the same way before it is
+//! sent: a directory being deleted loses its files one by one before it goes, and sending the
+//! half-emptied directory would remove its policies for a moment.
 //!
 //! A writer that needs to know when its change is enforced writes a token into `.weir-sync`
 //! after writing the manifests: the token is read before the manifests, and the agent reports
@@ -160,7 +162,11 @@ pub fn watch(dir: PathBuf, settle: Duration, resync: Duration) -> notify::Result
             if armed.arm(&mut watcher, &dir) {
                 until_quiet(&mut event_rx).await;
             }
-            let result = read_snapshot(&dir);
+            let mut result = read_snapshot(&dir);
+            if loses_files(&result, &last) {
+                until_quiet(&mut event_rx).await;
+                result = read_snapshot(&dir);
+            }
             let seen = result.as_ref().map(Clone::clone).map_err(ToString::to_string);
             if last.as_ref() != Some(&seen) {
                 last = Some(seen);
@@ -180,6 +186,13 @@ pub fn watch(dir: PathBuf, settle: Duration, resync: Duration) -> notify::Result
         }
     });
     Ok((rx, WatchGuard(task)))
+}
+
+/// Whether `now` lacks a file that the last snapshot sent had.
+fn loses_files(now: &SnapshotResult, last: &Option<Result<Snapshot, String>>) -> bool {
+    let (Ok(now), Some(Ok(last))) = (now, last) else { return false };
+    let present: std::collections::BTreeSet<&PathBuf> = now.entries().into_iter().map(|(p, _)| p).collect();
+    last.entries().iter().any(|(p, _)| !present.contains(p))
 }
 
 /// A path's identity: a replaced directory has a new one.
@@ -303,6 +316,39 @@ mod tests {
         assert!(next(&mut rx).await.unwrap().files.is_empty());
         std::fs::write(dir.path().join("p.yaml"), "kind: Pod").unwrap();
         assert_eq!(next(&mut rx).await.unwrap().files.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_removed_file_is_sent_only_after_the_directory_is_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "kind: A").unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "kind: B").unwrap();
+        let (mut rx, _w) = watch(dir.path().to_path_buf(), Duration::from_millis(2), Duration::from_secs(3600)).unwrap();
+        assert_eq!(next(&mut rx).await.unwrap().files.len(), 2);
+        let removed = std::time::Instant::now();
+        std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+        assert_eq!(next(&mut rx).await.unwrap().files.len(), 1);
+        assert!(removed.elapsed() >= QUIET, "sent {:?} after the removal", removed.elapsed());
+    }
+
+    // Multi-threaded: the watcher must run while this thread sleeps between removals.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_directory_emptied_file_by_file_then_removed_is_missing_not_half_empty() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("manifests");
+        std::fs::create_dir(&dir).unwrap();
+        for name in ["a.yaml", "b.yaml", "c.yaml"] {
+            std::fs::write(dir.join(name), "kind: A").unwrap();
+        }
+        let (mut rx, _w) = watch(dir.clone(), Duration::from_millis(2), Duration::from_secs(3600)).unwrap();
+        assert_eq!(next(&mut rx).await.unwrap().files.len(), 3);
+        // Slower than the 2 ms settle, faster than QUIET: what `rm -r` of a big directory does.
+        for name in ["a.yaml", "b.yaml", "c.yaml"] {
+            std::fs::remove_file(dir.join(name)).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(matches!(next(&mut rx).await, Err(DirError::Missing(_))), "no half-empty snapshot is sent");
     }
 
     #[tokio::test]
