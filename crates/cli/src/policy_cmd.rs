@@ -67,7 +67,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         Command::Explain { cluster, from, to, port, output } => explain(&cluster, &from, &to, &port, output),
         Command::Conformance { paths } => {
             let files = case_files(&paths)?;
-            let summary = run_cases(&files, &mut OracleProber::new());
+            let summary = run_cases(read_cases(&files), &mut OracleProber::new());
             if summary.failed > 0 {
                 // The summary must stay the last line of output, so no error message follows it.
                 std::process::exit(1);
@@ -193,23 +193,33 @@ pub(crate) fn case_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Runs case files against a prober, printing a line per case, the cell diff of each failure
+/// Reads and checks case files; a file that cannot be used is an error naming it.
+pub(crate) fn read_cases(files: &[PathBuf]) -> Vec<Result<Case, String>> {
+    files
+        .iter()
+        .map(|file| {
+            let source = file.display().to_string();
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("{source}: {e}"))
+                .and_then(|text| Case::parse(&source, &text).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+/// Runs cases against a prober, printing a line per case, the cell diff of each failure
 /// and, last, `N passed, N failed`.
-pub(crate) fn run_cases(files: &[PathBuf], prober: &mut dyn Prober) -> Summary {
+pub(crate) fn run_cases(cases: Vec<Result<Case, String>>, prober: &mut dyn Prober) -> Summary {
     let mut summary = Summary::default();
-    for file in files {
-        let source = file.display().to_string();
-        let case = std::fs::read_to_string(file)
-            .map_err(|e| format!("{source}: {e}"))
-            .and_then(|text| Case::parse(&source, &text).map_err(|e| e.to_string()));
+    for case in cases {
         let case = match case {
             Ok(c) => c,
             Err(e) => {
-                println!("FAIL {source}\n  cannot use the case: {e}");
+                println!("FAIL cannot use the case: {e}");
                 summary.failed += 1;
                 continue;
             }
         };
+        let source = case.source.clone();
         let report = run_case(&case, prober);
         summary.add(&report);
         if report.passed() {

@@ -61,6 +61,10 @@ enum Command {
         /// Run without weir agents (br-int then forwards nothing).
         #[arg(long)]
         no_agent: bool,
+        /// An extra argument for every agent (repeat for several), e.g.
+        /// `--agent-arg=--datapath-cache-purge=never`.
+        #[arg(long = "agent-arg", allow_hyphen_values = true)]
+        agent_args: Vec<String>,
         /// How long to wait for the agents to realize the cluster, in seconds.
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
@@ -142,7 +146,7 @@ enum Command {
     /// probed; prints the cells that differ and ends with `N passed, N failed`.
     Conformance {
         /// Case files or directories of them.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "history")]
         paths: Vec<PathBuf>,
         /// Number of nodes.
         #[arg(long, default_value_t = 2)]
@@ -156,6 +160,17 @@ enum Command {
         /// Leave the testbed up afterwards (with the last step in force), for inspection.
         #[arg(long)]
         keep: bool,
+        /// An extra argument for every agent (repeat for several), e.g.
+        /// `--agent-arg=--datapath-cache-purge=never`.
+        #[arg(long = "agent-arg", allow_hyphen_values = true)]
+        agent_args: Vec<String>,
+        /// After the case files, play a seeded random history of this many changes on the same
+        /// testbed (every pod pair probed after every change, expected as the oracle says).
+        #[arg(long, default_value_t = 0)]
+        history: usize,
+        /// The random history's seed (default: from the clock; printed).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// The per-pod probe server (started by `up` inside each pod).
     #[command(hide = true)]
@@ -171,6 +186,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || run_blocking(args)).await?
 }
 
+/// `weir agent` with the extra arguments given by `--agent-arg`.
+fn agent_launcher(extra: &[String]) -> anyhow::Result<Launcher> {
+    let mut launcher = Launcher::current_exe(&["agent"])?;
+    launcher.args.extend(extra.iter().cloned());
+    Ok(launcher)
+}
+
 fn seconds(s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).context("a timeout must be a non-negative number of seconds")
 }
@@ -178,14 +200,14 @@ fn seconds(s: f64) -> anyhow::Result<Duration> {
 fn run_blocking(args: Args) -> anyhow::Result<()> {
     let dir = args.dir;
     match args.command {
-        Command::Up { model, nodes, tunnel, prefix, no_agent, timeout } => {
+        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout } => {
             let opts = testbed::UpOptions {
                 model,
                 nodes,
                 dir: dir.clone(),
                 prefix,
                 tunnel: tunnel.parse::<Tunnel>()?,
-                agent: if no_agent { None } else { Some(Launcher::current_exe(&["agent"])?) },
+                agent: if no_agent { None } else { Some(agent_launcher(&agent_args)?) },
                 server: Launcher::current_exe(&["testbed", "serve"])?,
             };
             let start = Instant::now();
@@ -203,7 +225,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir_flag(&dir)
             ));
         }
-        Command::Conformance { paths, nodes, tunnel, prefix, keep } => {
+        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed } => {
             let files = crate::policy_cmd::case_files(&paths)?;
             let mut cdir = dir.into_os_string();
             cdir.push("-conformance");
@@ -213,13 +235,20 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir: PathBuf::from(cdir),
                 prefix,
                 tunnel: tunnel.parse::<Tunnel>()?,
-                agent: Some(Launcher::current_exe(&["agent"])?),
+                agent: Some(agent_launcher(&agent_args)?),
                 server: Launcher::current_exe(&["testbed", "serve"])?,
             };
             let start = Instant::now();
             let progress = move |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());
             let mut prober = testbed::conformance::TestbedProber::new(opts, Box::new(progress))?;
-            let summary = crate::policy_cmd::run_cases(&files, &mut prober);
+            let mut cases = crate::policy_cmd::read_cases(&files);
+            if history > 0 {
+                let seed = seed.unwrap_or_else(|| std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_secs()));
+                let spec = policy::conformance::history::random_history(seed, history);
+                let source = format!("random history (seed {seed}, {history} changes)");
+                cases.push(policy::conformance::runner::with_oracle_matrices(&source, spec).map_err(|e| e.to_string()));
+            }
+            let summary = crate::policy_cmd::run_cases(cases, &mut prober);
             if keep {
                 prober.keep();
             }

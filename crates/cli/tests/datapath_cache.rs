@@ -27,8 +27,10 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
-/// A prober whose testbed's agents purge as `WEIR_DATAPATH_CACHE_PURGE` says.
-fn prober(letter: char) -> (TestbedProber, tempfile::TempDir) {
+/// A prober whose testbed's agents purge as `WEIR_DATAPATH_CACHE_PURGE` says, and the
+/// directory of its state (declared first, so it outlives the prober, which takes the testbed
+/// down when dropped).
+fn prober(letter: char) -> (tempfile::TempDir, TestbedProber) {
     let purge = std::env::var("WEIR_DATAPATH_CACHE_PURGE").unwrap_or_else(|_| "auto".into());
     let tmp = tempfile::tempdir().unwrap();
     let opts = UpOptions {
@@ -40,7 +42,7 @@ fn prober(letter: char) -> (TestbedProber, tempfile::TempDir) {
         agent: Some(common::weir(&["agent", "--datapath-cache-purge", &purge])),
         server: common::weir(&["testbed", "serve"]),
     };
-    (TestbedProber::new(opts, Box::new(|_| {})).unwrap(), tmp)
+    (tmp, TestbedProber::new(opts, Box::new(|_| {})).unwrap())
 }
 
 fn oracle_case(name: &str, spec: CaseSpec) -> Case {
@@ -56,7 +58,7 @@ fn path_ovs_version() -> OvsVersion {
 #[test]
 fn overlapping_cached_flows_keep_no_stale_verdict_over_six_rounds_of_policy_changes() {
     let case = oracle_case("overlapping-flows-regression", overlapping_flows_regression(6));
-    let (mut prober, _tmp) = prober('o');
+    let (_tmp, mut prober) = prober('o');
     let report = run_case(&case, &mut prober);
     assert!(report.passed(), "wrong cells on OVS {}:\n{}", path_ovs_version(), report.render_failures());
     assert_eq!(report.cells, 24 * 2 * (81 - 9));
@@ -96,7 +98,7 @@ fn a_long_random_history_matches_the_oracle_after_every_change() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
     );
     let case = oracle_case(&format!("random-history-{seed}"), random_history(seed, changes));
-    let (mut prober, _tmp) = prober('h');
+    let (_tmp, mut prober) = prober('h');
     let report = run_case(&case, &mut prober);
     assert!(
         report.passed(),

@@ -12,7 +12,6 @@ use policy::conformance::Case;
 use policy::conformance::runner::{Deployment, ProbeError, Prober, StepState};
 use policy::{ModelPod, PodKey, Protocol};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The file every step's policies go into, in each agent's manifests directory.
@@ -77,8 +76,12 @@ impl Prober for TestbedProber {
     fn start(&mut self, case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError> {
         if !self.holds(pods) {
             self.take_down();
+            // The case's model, written out: a generated case has no file of its own.
+            let model = self.scratch.path().join("model.json");
+            let text = serde_json::to_string(&serde_json::json!({ "model": case.spec.model })).map_err(|e| e.to_string())?;
+            std::fs::write(&model, text).map_err(|e| Error::io(&model, e))?;
             let mut opts = self.options.clone();
-            opts.model = PathBuf::from(&case.source);
+            opts.model = model;
             (self.progress)(&format!("bringing up a testbed for {}", case.source));
             let tb = up(&opts, &mut |line| (self.progress)(line))?;
             self.tb = Some(tb);

@@ -2,7 +2,10 @@
 //! `Connection: close` against nginx in the server pod: every request is a new TCP
 //! connection) and throughput (iperf3), with 0, 100 and 1000 policy rules selecting the
 //! server; and the same rule counts as iptables + ipset rules in the server pod's namespace
-//! (the seeds' approach, no weir policy), all in the same run. Rounds are interleaved with a
+//! (the seeds' approach, no weir policy), all in the same run. One more configuration prices
+//! the mitigation of an OVS bug (`agent::ovs_bugs`): the largest rule set while the datapath's
+//! cached flows are purged every [`PURGE_EVERY`], as an agent on an affected switch does after
+//! each change. Rounds are interleaved with a
 //! seeded shuffle of the configurations per round; the figures are medians, because single
 //! runs on this VM move by ±5–8 %.
 use super::bed::Bed;
@@ -17,10 +20,15 @@ const MODEL: &str = "namespaces:\n  x: {ns: x}\npods:\n  client: {app: client}\n
 const HTTP_PORT: u16 = 8080;
 const IPERF_PORT: u16 = 5201;
 
+/// How often the purging configuration purges: a policy change every 200 ms on the node is far
+/// more churn than a real node sees, so this bounds the cost from above.
+const PURGE_EVERY: Duration = Duration::from_millis(200);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Config {
     Weir(usize),
     Iptables(usize),
+    WeirPurged(usize),
 }
 
 impl Config {
@@ -29,6 +37,7 @@ impl Config {
             Config::Weir(0) => "no rules".into(),
             Config::Weir(n) => format!("weir {n} rules"),
             Config::Iptables(n) => format!("iptables+ipset {n} rules"),
+            Config::WeirPurged(n) => format!("weir {n} rules, datapath purged every {} ms", PURGE_EVERY.as_millis()),
         }
     }
 }
@@ -135,6 +144,48 @@ fn stream_megaflows(bed: &Bed) -> anyhow::Result<BTreeSet<String>> {
         .collect())
 }
 
+/// The datapath's lookups that missed its flow cache so far (each one an upcall).
+fn datapath_misses(sw: &testbed::OvsSwitch) -> anyhow::Result<u64> {
+    let show = sw.appctl(&["dpctl/show"])?;
+    show.split_whitespace()
+        .find_map(|w| w.strip_prefix("missed:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| anyhow::anyhow!("dpctl/show printed no missed count:\n{show}"))
+}
+
+/// Purges the datapath's cached flows every [`PURGE_EVERY`] until dropped; counts the purges.
+struct Purger {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<u64>>>,
+}
+
+impl Purger {
+    fn start(sw: testbed::OvsSwitch) -> Purger {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut purges = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                sw.appctl(&["revalidator/purge"])?;
+                purges += 1;
+                std::thread::sleep(PURGE_EVERY);
+            }
+            Ok(purges)
+        });
+        Purger { stop, thread: Some(thread) }
+    }
+
+    fn finish(mut self) -> anyhow::Result<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().expect("started").join().map_err(|_| anyhow::anyhow!("the purger panicked"))?
+    }
+}
+
+impl Drop for Purger {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn iperf(netns: &str, server: std::net::Ipv4Addr, secs: u64) -> anyhow::Result<f64> {
     let mut c = in_netns(netns, "iperf3");
     c.args(["-c", &server.to_string(), "-p", &IPERF_PORT.to_string(), "-t", &secs.to_string(), "-J"]);
@@ -190,8 +241,14 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
     std::thread::sleep(Duration::from_millis(500));
     wrk(&client.netns, server.ip, 1).map_err(|e| anyhow::anyhow!("nginx in the server pod does not answer: {e}"))?;
 
+    let top = *counts.last().expect("sizes");
     let mut configs: Vec<Config> = counts.iter().map(|&n| Config::Weir(n)).collect();
     configs.extend(counts.iter().filter(|&&n| n > 0).map(|&n| Config::Iptables(n)));
+    configs.push(Config::WeirPurged(top));
+    let node = bed.tb.nodes().first().ok_or_else(|| anyhow::anyhow!("no node"))?.name.clone();
+    // Upcalls per second of measured traffic, and purges, per configuration.
+    let mut upcalls: BTreeMap<Config, (u64, f64)> = BTreeMap::new();
+    let mut purges = 0u64;
     let mut rng = Rng::new(seed);
     let mut crr: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
     let mut tput: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
@@ -205,17 +262,26 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
         for c in order {
             match c {
                 Config::Weir(0) => {}
-                Config::Weir(n) => bed.apply("rules.yaml", &weir_policies(n))?,
+                Config::Weir(n) | Config::WeirPurged(n) => bed.apply("rules.yaml", &weir_policies(n))?,
                 Config::Iptables(n) => iptables_on(&server.netns, n, client.ip)?,
             }
+            let sw = bed.tb.switch(&node)?;
+            let (misses, started) = (datapath_misses(&sw)?, std::time::Instant::now());
+            let purger = matches!(c, Config::WeirPurged(_)).then(|| Purger::start(bed.tb.switch(&node).expect("node")));
             crr.entry(c).or_default().push(wrk(&client.netns, server.ip, secs)?);
             tput.entry(c).or_default().push(iperf(&client.netns, server.ip, secs)?);
+            if let Some(p) = purger {
+                purges += p.finish()?;
+            }
+            let u = upcalls.entry(c).or_default();
+            u.0 += datapath_misses(&sw)? - misses;
+            u.1 += started.elapsed().as_secs_f64();
             if matches!(c, Config::Weir(_)) && !stream_flows.contains_key(&c) {
                 stream_flows.insert(c, stream_megaflows(&bed)?);
             }
             match c {
                 Config::Weir(0) => {}
-                Config::Weir(_) => bed.delete("rules.yaml")?,
+                Config::Weir(_) | Config::WeirPurged(_) => bed.delete("rules.yaml")?,
                 Config::Iptables(_) => iptables_off(&server.netns)?,
             }
         }
@@ -254,7 +320,17 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
         spread(&crr[&Config::Weir(0)]),
         spread(&tput[&Config::Weir(0)])
     ));
-    let top = *counts.last().expect("sizes");
+    let rate = |c: Config| upcalls.get(&c).map_or(0.0, |(n, t)| *n as f64 / t);
+    report.notes.push(format!(
+        "Cost of purging the datapath's cached flows (the mitigation on OVS < 3.1.3, one purge per change): with {top} rules and a purge \
+         every {} ms ({purges} purges), conn/s {:.3}x and Gbit/s {:.3}x of the same rules unpurged; upcalls {:.0}/s vs {:.0}/s unpurged \
+         (the burst after each purge: every active flow misses once).",
+        PURGE_EVERY.as_millis(),
+        median(&crr[&Config::WeirPurged(top)]) / median(&crr[&Config::Weir(top)]),
+        median(&tput[&Config::WeirPurged(top)]) / median(&tput[&Config::Weir(top)]),
+        rate(Config::WeirPurged(top)),
+        rate(Config::Weir(top)),
+    ));
     report.checks.push(Check::at_least(
         &format!("connection rate weir {top} rules / 0 rules"),
         median(&crr[&Config::Weir(top)]) / base_crr,
@@ -295,6 +371,8 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
         "rounds": rounds, "secs": secs,
         "conn_per_s": crr.iter().map(|(c, v)| (c.name(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "gbit_per_s": tput.iter().map(|(c, v)| (c.name(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "upcalls_per_s": upcalls.keys().map(|c| (c.name(), json!(rate(*c)))).collect::<serde_json::Map<_, _>>(),
+        "purges": purges,
     });
     drop(servers);
     Ok(report)
