@@ -380,3 +380,54 @@ fn restarting_ovsdb_server_keeps_enforcing_and_later_changes_are_still_realized(
     assert_eq!(agent_pid(&r.tb, &c.node.name), pid, "the agent was not restarted");
     assert_eq!(realized(&c.node), Some(true));
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(pid: i32, signal: &str) {
+    let st = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
+    assert!(st.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn a_stopped_ovs_vswitchd_is_declared_down_within_3s_by_the_echo_deadline_and_recovers_when_it_continues() {
+    let (r, c) = up_with_policy();
+    let pid = agent_pid(&r.tb, &c.node.name);
+    let sw = r.tb.switch(&c.node.name).unwrap();
+    let before = flows(&sw);
+    let vswitchd = sw.pid("ovs-vswitchd").unwrap();
+    let denied: Vec<Prober> = c.denied.iter().map(|d| Prober::start(d, c.server.ip, 5)).collect();
+    let allowed = Prober::start(&c.allowed, c.server.ip, 3);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A stopped switch keeps its sockets open: only its silence tells.
+    let stopped = Instant::now();
+    signal(vswitchd, "STOP");
+    let unrealized = poll(Duration::from_secs(6), || realized(&c.node) == Some(false));
+    let why = testbed::manifests::read_status(&c.node).and_then(|s| s.last_error).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(500));
+    let continued = Instant::now();
+    signal(vswitchd, "CONT");
+    let unrealized = unrealized.expect("weir status says unrealized while ovs-vswitchd is stopped");
+    assert!(why.contains("sent nothing for 3.0 s"), "status says why: {why}");
+    let back = poll(Duration::from_secs(10), || realized(&c.node) == Some(true)).expect("realized again");
+    let traffic = poll(Duration::from_secs(10), || first_success_after(&allowed.outcomes(), continued).is_some())
+        .expect("allowed traffic returns");
+    eprintln!(
+        "stopped ovs-vswitchd: status unrealized {:.0} ms after SIGSTOP; after SIGCONT realized in {:.0} ms, allowed traffic in {:.0} ms",
+        ms(unrealized - stopped),
+        ms(back - continued),
+        ms(traffic - continued)
+    );
+    // Down after 3 s without a byte from the switch; the last one (an echo reply, at least
+    // every second) came up to 1 s before the stop.
+    let took = unrealized - stopped;
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_millis(3500), "declared down {took:?} after the stop");
+    assert!(back - continued < Duration::from_secs(1), "realized again within 1 s of SIGCONT");
+
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = allowed.stop();
+    for (d, outcomes) in c.denied.iter().zip(denied.into_iter().map(Prober::stop)) {
+        assert_eq!(outcomes.iter().filter(|o| o.1).count(), 0, "a denied probe from {} passed", d.key());
+    }
+    assert_eq!(flows(&sw), before);
+    assert_eq!(agent_pid(&r.tb, &c.node.name), pid, "the agent was not restarted");
+}
