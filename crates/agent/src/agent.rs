@@ -448,6 +448,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let mut restore_pending = true;
     // Rewrites the status while idle, so a stale heartbeat means a stuck loop.
     let mut heartbeat = tokio::time::interval(crate::status::HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
 
     loop {
