@@ -376,6 +376,22 @@ const RECONNECT: [Duration; 4] =
 /// How long ovs-vswitchd may take to apply the removal of `flow-restore-wait`.
 const FLOW_RESTORE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the flows on the switch are counted against those weir installed, so that flows
+/// someone else deleted (`ovs-ofctl del-flows`) or added are noticed and corrected.
+const AUDIT: Duration = Duration::from_secs(5);
+
+/// Whether the switch holds a different number of flows than weir installed (learned flows
+/// aside): `Some((on the switch, installed))` if so. A learned flow appearing between the two
+/// counts reads as a difference too; that costs one needless re-read.
+async fn flows_drifted(switch: &Switch, installed: usize) -> Result<Option<(usize, usize)>, crate::switch::SwitchError> {
+    use openflow::wire::multipart::FlowStatsRequest;
+    use pipeline::cookie::{CATEGORY_MASK, Category, cookie};
+    let all = switch.count_flows(FlowStatsRequest::default()).await?;
+    let learned = FlowStatsRequest { cookie: cookie(Category::Learned, 0), cookie_mask: CATEGORY_MASK, ..FlowStatsRequest::default() };
+    let on_switch = all.saturating_sub(switch.count_flows(learned).await?) as usize;
+    Ok((on_switch != installed).then_some((on_switch, installed)))
+}
+
 /// Resolves with why when the switch connection goes down; never while there is none.
 fn switch_down(switch: &Option<Switch>) -> impl std::future::Future<Output = Down> + 'static {
     let down = switch.as_ref().map(Switch::down);
@@ -446,6 +462,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let mut retry_at: Option<tokio::time::Instant> = None;
     // flow-restore-wait is cleared and re-armed after the first realization on each connection.
     let mut restore_pending = true;
+    let mut audit = tokio::time::interval_at(tokio::time::Instant::now() + AUDIT, AUDIT);
+    audit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Rewrites the status while idle, so a stale heartbeat means a stuck loop.
     let mut heartbeat = tokio::time::interval(crate::status::HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -495,6 +513,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 dirty = true;
             }
             _ = heartbeat.tick() => state.status.publish(&status_file),
+            _ = audit.tick(), if switch.is_some() && state.installed.is_some() => {
+                let (sw, installed) = (switch.as_ref().expect("checked"), state.installed.as_ref().expect("checked"));
+                match flows_drifted(sw, installed.len()).await {
+                    Ok(Some((on_switch, installed))) => {
+                        warn!(on_switch, installed, "the switch's flows changed behind weir's back: reading them again");
+                        state.installed = None;
+                        dirty = true;
+                    }
+                    Ok(None) => {}
+                    // A connection that failed is reported by its down event.
+                    Err(e) => warn!("counting the switch's flows: {e}"),
+                }
+            }
             why = switch_down(&switch) => {
                 // Until a new connection has read back and corrected the flows, nothing says
                 // the switch holds them (a restarted ovs-vswitchd holds none).

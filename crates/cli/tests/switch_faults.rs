@@ -431,3 +431,29 @@ fn a_stopped_ovs_vswitchd_is_declared_down_within_3s_by_the_echo_deadline_and_re
     assert_eq!(flows(&sw), before);
     assert_eq!(agent_pid(&r.tb, &c.node.name), pid, "the agent was not restarted");
 }
+
+#[test]
+fn flows_deleted_or_added_behind_weirs_back_are_corrected_by_the_5s_audit() {
+    let (r, c) = up_with_policy();
+    let sw = r.tb.switch(&c.node.name).unwrap();
+    let before = flows(&sw);
+    let corrected = |what: &str, since: Instant| {
+        let done = poll(Duration::from_secs(10), || flow_count(&sw) == Some(before.len()) && flows(&sw) == before)
+            .unwrap_or_else(|| panic!("{what}: not corrected within 10 s"));
+        eprintln!("{what}: corrected after {:.0} ms", ms(done - since));
+        assert!(done - since < Duration::from_secs(6), "{what}: corrected after {:?}", done - since);
+    };
+    let t = Instant::now();
+    sw.ofctl("del-flows", "br-int", &[]).unwrap();
+    assert!(!r.tcp_allowed(&c.allowed.key(), &c.server.key()), "an empty table forwards nothing");
+    corrected("ovs-ofctl del-flows", t);
+    assert!(r.tcp_allowed(&c.allowed.key(), &c.server.key()));
+    // A flow that forwards everything, added by someone else.
+    let t = Instant::now();
+    sw.ofctl("add-flow", "br-int", &["table=0,priority=65535,actions=NORMAL"]).unwrap();
+    corrected("a foreign flow", t);
+    for d in &c.denied {
+        assert!(!r.tcp_allowed(&d.key(), &c.server.key()), "{} -> x/a denied again", d.key());
+    }
+    assert_eq!(realized(&c.node), Some(true));
+}

@@ -455,6 +455,15 @@ impl Switch {
         Ok(flows)
     }
 
+    /// How many flows `req` selects (the switch counts them: one small reply, whatever the
+    /// number of flows).
+    pub async fn count_flows(&self, req: FlowStatsRequest) -> Result<u32, SwitchError> {
+        match self.multipart(MultipartRequest::Aggregate(req)).await?.as_slice() {
+            [MultipartReply::Aggregate { flow_count, .. }] => Ok(*flow_count),
+            other => Err(SwitchError::Unexpected(format!("{other:?} to an aggregate stats request"))),
+        }
+    }
+
     /// The switch's ports.
     pub async fn port_desc(&self) -> Result<Vec<openflow::wire::message::PortDesc>, SwitchError> {
         let mut ports = Vec::new();
