@@ -587,7 +587,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 let connection_down = switch.as_ref().is_none_or(|sw| sw.down_reason().is_some());
                 let delays: &[Duration] = if connection_down { &RECONNECT } else { &BACKOFF };
                 // Reconnecting: one line per streak and then one about every ten seconds.
-                if !connection_down || failures % 50 == 0 {
+                if !connection_down || failures.is_multiple_of(50) {
                     warn!(attempt = failures + 1, "{e}");
                 }
                 if connection_down {

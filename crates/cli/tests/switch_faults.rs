@@ -207,7 +207,7 @@ fn kill_and_restart_vswitchd(r: &Running, c: &Cast, before: &[String], allowed: 
 
 /// The agent of the node, which must be the same process throughout.
 fn agent_pid(tb: &Testbed, node: &str) -> i32 {
-    let a = tb.node(node).unwrap().agent.as_ref().expect("an agent runs").clone();
+    let a = tb.node(node).unwrap().agent.expect("an agent runs");
     assert!(a.alive(), "the agent of {node} is running");
     a.pid
 }
