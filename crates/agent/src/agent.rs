@@ -411,8 +411,14 @@ fn switch_down(switch: &Option<Switch>) -> impl std::future::Future<Output = Dow
 async fn finish_flow_restore(manager: &ovsdb::Manager) -> Result<(), String> {
     let started = Instant::now();
     let was_waiting = manager.flow_restore_wait();
-    manager.finish_flow_restore(FLOW_RESTORE_TIMEOUT).await.map_err(|e| format!("clearing flow-restore-wait: {e}"))?;
-    manager.arm_flow_restore_wait().await.map_err(|e| format!("arming flow-restore-wait: {e}"))?;
+    let restore = async {
+        manager.finish_flow_restore(FLOW_RESTORE_TIMEOUT).await.map_err(|e| format!("clearing flow-restore-wait: {e}"))?;
+        manager.arm_flow_restore_wait().await.map_err(|e| format!("arming flow-restore-wait: {e}"))
+    };
+    // OVSDB calls wait for a lost connection to come back; the loop must not.
+    tokio::time::timeout(FLOW_RESTORE_TIMEOUT, restore).await.map_err(|_| {
+        format!("clearing and re-arming flow-restore-wait: OVSDB did not answer within {} s", FLOW_RESTORE_TIMEOUT.as_secs())
+    })??;
     info!(was_waiting, elapsed_ms = ms(started), "flow-restore-wait cleared and re-armed");
     Ok(())
 }
