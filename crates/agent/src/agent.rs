@@ -378,6 +378,11 @@ const FLOW_RESTORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the flows on the switch are counted against those weir installed, so that flows
 /// someone else deleted (`ovs-ofctl del-flows`) or added are noticed and corrected.
+///
+/// A restarted ovs-vswitchd is noticed by the connection, not by OVSDB: killing and restarting
+/// it changes no OVSDB row (`cur_cfg`, `next_cfg`, Bridge `datapath_id` and Interface `ofport`
+/// all stay; on the userspace datapath only a tunnel port's `mac_in_use` moves), while its
+/// OpenFlow socket always closes.
 const AUDIT: Duration = Duration::from_secs(5);
 
 /// Whether the switch holds a different number of flows than weir installed (learned flows
