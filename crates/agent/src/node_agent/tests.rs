@@ -655,6 +655,27 @@ fn a_bundle_that_finds_the_connection_down_reconnects_after_the_short_delay() {
     assert_eq!(w.status().source_token.as_deref(), Some("t1"));
 }
 
+#[test]
+fn a_connection_lost_under_a_bundle_abandons_the_pass_and_the_next_connection_starts_over() {
+    let mut w = World::realized(Switch::fixed(), BASE);
+    w.hold_bundles = true;
+    let docs = format!("{BASE}{}", policy("p", 80));
+    w.input(manifests(&docs, "t1"));
+    w.advance(ms(10));
+    // The switch applied the bundle, but the connection died before its answer came.
+    w.lose_connection("the switch closed the connection");
+    w.answer_held_bundle();
+    assert!(!w.status().realized, "a late answer to an abandoned pass realizes nothing");
+    assert_eq!(w.status().source_token.as_deref(), Some("t0"));
+
+    let mark = w.mark();
+    w.advance(ms(10));
+    assert_eq!(w.steps_since(mark), ["connect", "read-switch", "flow-restore", "status"], "nothing left to send");
+    assert!(w.status().realized);
+    assert_eq!(w.status().source_token.as_deref(), Some("t1"));
+    assert_eq!(w.switch.flows, flows_of(&docs));
+}
+
 // ---------------------------------------------------------------- failures on a live switch
 
 #[test]
