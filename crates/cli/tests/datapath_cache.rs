@@ -7,7 +7,8 @@
 //! `--datapath-cache-purge $WEIR_DATAPATH_CACHE_PURGE` (default `auto`). Whether weir's own
 //! pipeline makes the overlapping cached flows the bug needs depends on timing: the sequence
 //! below exposed it where the bug was found, but not on every machine (on the one these tests
-//! were written on, 3.1.0 without purges passed it ~250 times). The deterministic reproduction
+//! were written on, 3.1.0 without purges passed over 300 changes of it, and the netpol suite plus
+//! a 100-change random history on one testbed, with 0 wrong cells). The deterministic reproduction
 //! of the OVS bug itself is `crates/agent/tests/ovs_flow_put_bug.rs`.
 //!
 //! `WEIR_HISTORY_CHANGES` (default 30) sets the random history's length and
