@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod local_ports;
 pub mod manifest_cache;
+pub mod manifest_store;
 pub mod node_agent;
 pub mod ovs_bugs;
 pub mod source;

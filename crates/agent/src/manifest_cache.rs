@@ -7,24 +7,46 @@
 //! contributes only its errors (and fail-closed policies). An object whose edit is rejected
 //! keeps its last valid version from the same file. A deleted file is forgotten: deletion is
 //! intentional.
+//!
+//! With a [`ManifestStore`] the same holds across agent restarts: each file's last good
+//! content is persisted, and at start a file whose text is the stored one is taken from the
+//! store without parsing; a file whose text changed while the agent was stopped is parsed with
+//! the stored version as its last good one (so a file broken at restart keeps its last good
+//! version in force, fail closed, as it would have without the restart); a file deleted
+//! meanwhile is forgotten. What the store may be trusted with is in [`crate::manifest_store`].
 
+use crate::manifest_store::{Entry, ManifestStore};
 use crate::source::Snapshot;
 use policy::Cluster;
 use policy::manifest::Manifests;
 use policy::manifest::file::{BrokenFile, parse_file};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::info;
 
 /// Each file's last read and what it keeps in force.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ManifestCache {
     files: BTreeMap<PathBuf, FileState>,
+    /// Where each file's last good content is persisted, if anywhere.
+    store: Option<ManifestStore>,
+    /// Whether the store's entries were read (at the first snapshot).
+    started: bool,
+}
+
+/// A cache with the store installed by `weir agent` ([`crate::manifest_store::install`]),
+/// if any: the agent's cache persists; every other one (`weir compile`, tests) does not.
+impl Default for ManifestCache {
+    fn default() -> Self {
+        ManifestCache::with_store(crate::manifest_store::take_installed())
+    }
 }
 
 #[derive(Debug)]
 struct FileState {
     /// The text last read, or why it could not be read: an equal read is not parsed again.
-    read: Result<String, String>,
+    read: Result<Arc<str>, String>,
     in_force: InForce,
 }
 
@@ -32,15 +54,15 @@ struct FileState {
 #[derive(Debug)]
 enum InForce {
     /// Its current text, parsed.
-    Good(Manifests),
+    Good(Arc<Manifests>),
     /// Its current text cannot be used: its last good content (if any) with the reasons.
-    Broken { last_good: Option<Manifests>, contribution: Manifests },
+    Broken { last_good: Option<Arc<Manifests>>, contribution: Manifests },
 }
 
 impl InForce {
     /// Reads `read` (the text of `path`, or why it could not be read) against what the file
     /// kept in force until now.
-    fn of(path: &Path, read: Result<&str, &str>, last_good: Option<Manifests>) -> InForce {
+    fn of(path: &Path, read: Result<&str, &str>, last_good: Option<Arc<Manifests>>) -> InForce {
         let source = path.to_string_lossy();
         let parsed = match read {
             Ok(text) => parse_file(&source, text),
@@ -51,7 +73,7 @@ impl InForce {
                 if let Some(last) = &last {
                     m.keep_last_valid(last);
                 }
-                InForce::Good(m)
+                InForce::Good(Arc::new(m))
             }
             (Err(broken), Some(last)) => InForce::Broken { contribution: broken.over(&last), last_good: Some(last) },
             (Err(broken), None) => InForce::Broken { contribution: broken.alone(), last_good: None },
@@ -65,7 +87,7 @@ impl InForce {
         }
     }
 
-    fn last_good(self) -> Option<Manifests> {
+    fn last_good(self) -> Option<Arc<Manifests>> {
         match self {
             InForce::Good(m) => Some(m),
             InForce::Broken { last_good, .. } => last_good,
@@ -74,24 +96,86 @@ impl InForce {
 }
 
 impl ManifestCache {
-    /// The cluster view of `snapshot`. For a fresh cache it equals [`Cluster::from_sources`]
-    /// of the snapshot's files (with each unreadable file reported).
+    /// A cache that persists each file's last good content in `store` (none: in memory only).
+    pub fn with_store(store: Option<ManifestStore>) -> ManifestCache {
+        ManifestCache { files: BTreeMap::new(), store, started: false }
+    }
+
+    /// The cluster view of `snapshot`. For a fresh cache without a store it equals
+    /// [`Cluster::from_sources`] of the snapshot's files (with each unreadable file reported).
     pub fn cluster(&mut self, snapshot: &Snapshot) -> Cluster {
+        let mut stored = match (&mut self.store, self.started) {
+            (Some(store), false) => store.take_loaded(),
+            _ => HashMap::new(),
+        };
+        let first = !self.started;
+        self.started = true;
+        let (mut from_store, mut parsed) = (0usize, 0usize);
         let mut kept = BTreeMap::new();
         let mut merged = Manifests::default();
         for (path, read) in snapshot.entries() {
             let state = match self.files.remove(path) {
                 Some(state) if state.read.as_deref().map_err(String::as_str) == read => state,
-                previous => FileState {
-                    read: read.map(str::to_string).map_err(str::to_string),
-                    in_force: InForce::of(path, read, previous.and_then(|p| p.in_force.last_good())),
+                Some(previous) => {
+                    parsed += 1;
+                    self.read(path, read, previous.in_force.last_good())
+                }
+                None => match stored.remove(path) {
+                    Some(entry) => match self.restored(path, read, entry) {
+                        Ok(state) => {
+                            from_store += 1;
+                            state
+                        }
+                        Err(last_good) => {
+                            parsed += 1;
+                            self.read(path, read, last_good)
+                        }
+                    },
+                    None => {
+                        parsed += 1;
+                        self.read(path, read, None)
+                    }
                 },
             };
             merged.append(state.in_force.contribution().clone());
             kept.insert(path.clone(), state);
         }
+        if let Some(store) = &self.store {
+            // Deleted since the last snapshot, or (at start) while the agent was stopped.
+            for path in self.files.keys().chain(stored.keys()) {
+                store.remove(path);
+            }
+        }
         self.files = kept;
+        if first && self.store.is_some() {
+            info!(from_store, parsed, "manifest files taken from the cache and parsed");
+        }
         Cluster::from_manifests(merged)
+    }
+
+    /// `path` at start, with its stored entry: the stored content if the text is the one it
+    /// was made from, else the last good version to parse the text against.
+    fn restored(&self, path: &Path, read: Result<&str, &str>, entry: Entry) -> Result<FileState, Option<Arc<Manifests>>> {
+        let same_text = read == Ok(&*entry.text);
+        match entry.parsed {
+            Some(m) if same_text => Ok(FileState { read: Ok(entry.text), in_force: InForce::Good(m) }),
+            Some(m) => Err(Some(m)),
+            // Written by another build: its text is the last good version, if this build's
+            // parser agrees (not needed when the text is unchanged: it is parsed anyway).
+            None if same_text => Err(None),
+            None => Err(parse_file(&path.to_string_lossy(), &entry.text).ok().map(Arc::new)),
+        }
+    }
+
+    /// Parses `read` (the text of `path`) against its last good version, and persists the
+    /// result if it is good.
+    fn read(&self, path: &Path, read: Result<&str, &str>, last_good: Option<Arc<Manifests>>) -> FileState {
+        let in_force = InForce::of(path, read, last_good);
+        let read: Result<Arc<str>, String> = read.map(Arc::from).map_err(str::to_string);
+        if let (Some(store), InForce::Good(m), Ok(text)) = (&self.store, &in_force, &read) {
+            store.put(path, text.clone(), m.clone());
+        }
+        FileState { read, in_force }
     }
 
     /// How many files are cached.
@@ -261,5 +345,161 @@ mod tests {
         let again = cache.cluster(&snapshot(&files));
         assert_eq!(first, again);
         assert_eq!(policy_names(&again), ["x/only-b"]);
+    }
+
+    /// A cache persisting into `state` (for the manifests directory `/m`).
+    fn stored(state: &tempfile::TempDir) -> ManifestCache {
+        ManifestCache::with_store(Some(ManifestStore::open(state.path(), Path::new("/m")).unwrap()))
+    }
+
+    /// `files` under `/m`.
+    fn at_m(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files.iter().map(|(p, t)| (format!("/m/{p}"), t.to_string())).collect()
+    }
+
+    fn snap(files: &[(String, String)]) -> Snapshot {
+        Snapshot { files: files.iter().map(|(p, t)| (PathBuf::from(p), t.clone())).collect(), ..Snapshot::default() }
+    }
+
+    /// Runs `before` through a cache with a store, "restarts" (a new cache on the same state
+    /// directory) and returns the view of `after`.
+    fn across_a_restart(state: &tempfile::TempDir, before: &[(String, String)], after: &[(String, String)]) -> Cluster {
+        let mut cache = stored(state);
+        cache.cluster(&snap(before));
+        drop(cache); // the agent stops: queued writes finish
+        stored(state).cluster(&snap(after))
+    }
+
+    #[test]
+    fn a_restart_with_unchanged_files_gives_the_same_view_without_parsing() {
+        let state = tempfile::tempdir().unwrap();
+        let files = at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY), ("bad.yaml", BAD)]);
+        let mut cache = stored(&state);
+        let before = cache.cluster(&snap(&files));
+        drop(cache);
+        let loaded = ManifestStore::open(state.path(), Path::new("/m")).unwrap().take_loaded();
+        assert_eq!(loaded.len(), 3, "every good file has an entry");
+        assert!(loaded.values().all(|e| e.parsed.is_some()));
+        assert_eq!(stored(&state).cluster(&snap(&files)), before);
+    }
+
+    #[test]
+    fn a_kept_last_valid_version_survives_a_restart() {
+        // Not what parsing the text from scratch gives (that fails the policy closed): the
+        // view is taken from the store.
+        let state = tempfile::tempdir().unwrap();
+        let invalid = POLICY.replace("ingress:", "ingress:\n  - ports: [{port: 0}]");
+        let mut cache = stored(&state);
+        cache.cluster(&snap(&at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)])));
+        let edited = at_m(&[("pods.yaml", &pods()), ("policy.yaml", &invalid)]);
+        let before = cache.cluster(&snap(&edited));
+        assert_eq!(policy_names(&before), ["x/only-b"]);
+        drop(cache);
+        let after = stored(&state).cluster(&snap(&edited));
+        assert_eq!(after, before);
+        let from_scratch = ManifestCache::with_store(None).cluster(&snap(&edited));
+        assert!(from_scratch.policies.is_empty(), "parsing alone would fail the policy closed");
+    }
+
+    #[test]
+    fn a_file_broken_at_restart_keeps_its_stored_last_good_version_and_says_so() {
+        let state = tempfile::tempdir().unwrap();
+        let good = at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]);
+        let cut = &POLICY[..POLICY.find("{matchLabels: {app: b").unwrap() + 10];
+        let broken = at_m(&[("pods.yaml", &pods()), ("policy.yaml", cut)]);
+        let view = across_a_restart(&state, &good, &broken);
+        assert_eq!(policy_names(&view), ["x/only-b"], "the policy stays in force");
+        assert_eq!(view.policies, stored(&tempfile::tempdir().unwrap()).cluster(&snap(&good)).policies);
+        assert_eq!(errors(&view).len(), 1);
+        assert!(errors(&view)[0].starts_with("/m/policy.yaml: document 1 (line 8): not valid YAML: "), "{:?}", errors(&view));
+        assert!(errors(&view)[0].ends_with("its last good version stays in force until it is fixed"));
+        // And still after a second restart (a broken file leaves its entry alone).
+        let again = stored(&state).cluster(&snap(&broken));
+        assert_eq!(again, view);
+    }
+
+    #[test]
+    fn an_unreadable_file_at_restart_keeps_its_stored_last_good_version() {
+        let state = tempfile::tempdir().unwrap();
+        let mut cache = stored(&state);
+        cache.cluster(&snap(&at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)])));
+        drop(cache);
+        let snap = Snapshot {
+            files: vec![(PathBuf::from("/m/pods.yaml"), pods())],
+            unreadable: vec![(PathBuf::from("/m/policy.yaml"), "not UTF-8 text (invalid byte at offset 0)".to_string())],
+            ..Snapshot::default()
+        };
+        let view = stored(&state).cluster(&snap);
+        assert_eq!(policy_names(&view), ["x/only-b"]);
+        assert_eq!(
+            errors(&view),
+            ["/m/policy.yaml: not UTF-8 text (invalid byte at offset 0); its last good version stays in force until it is fixed"]
+        );
+    }
+
+    #[test]
+    fn a_file_changed_while_stopped_is_parsed_again() {
+        let state = tempfile::tempdir().unwrap();
+        let fixed = POLICY.replace("app: b", "app: c");
+        let after = at_m(&[("pods.yaml", &pods()), ("policy.yaml", &fixed)]);
+        let view = across_a_restart(&state, &at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]), &after);
+        assert_eq!(view, stored(&tempfile::tempdir().unwrap()).cluster(&snap(&after)));
+        let from = &view.policies[&("x".to_string(), "only-b".to_string())].ingress[0].peers;
+        assert!(format!("{from:?}").contains("\"c\""), "the new text is in force: {from:?}");
+        // ... and becomes the stored version.
+        let cut = at_m(&[("pods.yaml", &pods()), ("policy.yaml", "kind: [")]);
+        let view = stored(&state).cluster(&snap(&cut));
+        let from = &view.policies[&("x".to_string(), "only-b".to_string())].ingress[0].peers;
+        assert!(format!("{from:?}").contains("\"c\""), "{from:?}");
+    }
+
+    #[test]
+    fn a_file_deleted_while_stopped_is_forgotten_with_its_entry() {
+        let state = tempfile::tempdir().unwrap();
+        let both = at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]);
+        let pods_only = at_m(&[("pods.yaml", &pods())]);
+        let view = across_a_restart(&state, &both, &pods_only);
+        assert!(view.policies.is_empty());
+        let store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
+        let entry = crate::manifest_store::entry_file(&store, Path::new("/m/policy.yaml"));
+        drop(store);
+        assert!(!entry.exists(), "the entry of a deleted file is removed");
+        // A file of that name written later is new: no last good version.
+        let view = stored(&state).cluster(&snap(&at_m(&[("pods.yaml", &pods()), ("policy.yaml", "kind: [")])));
+        assert!(view.policies.is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_entry_is_ignored_and_the_file_parsed() {
+        let state = tempfile::tempdir().unwrap();
+        let files = at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]);
+        let mut cache = stored(&state);
+        let before = cache.cluster(&snap(&files));
+        let entry = crate::manifest_store::entry_file(cache.store.as_ref().unwrap(), Path::new("/m/policy.yaml"));
+        drop(cache);
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let n = bytes.len();
+        bytes[n - 20] ^= 0x01;
+        std::fs::write(&entry, bytes).unwrap();
+        assert_eq!(stored(&state).cluster(&snap(&files)), before, "parsed again, the same view");
+    }
+
+    #[test]
+    fn an_entry_of_another_build_is_parsed_again_and_still_keeps_protection() {
+        let state = tempfile::tempdir().unwrap();
+        let good = at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]);
+        let mut cache = stored(&state);
+        let before = cache.cluster(&snap(&good));
+        let entry = crate::manifest_store::entry_file(cache.store.as_ref().unwrap(), Path::new("/m/policy.yaml"));
+        drop(cache);
+        crate::manifest_store::as_if_from_another_build(&entry);
+        // Same text: parsed by this build, the same view.
+        assert_eq!(across_a_restart(&state, &good, &good), before);
+        crate::manifest_store::as_if_from_another_build(&entry);
+        // Broken text: the stored text is parsed by this build as the last good version.
+        let broken = at_m(&[("pods.yaml", &pods()), ("policy.yaml", "kind: [")]);
+        let view = stored(&state).cluster(&snap(&broken));
+        assert_eq!(view.policies, before.policies);
+        assert!(errors(&view)[0].ends_with("its last good version stays in force until it is fixed"), "{:?}", errors(&view));
     }
 }

@@ -24,6 +24,13 @@ pub(crate) struct Args {
     /// Where to write the status JSON after every realization.
     #[arg(long, default_value = "/var/run/weir/status.json")]
     status_file: PathBuf,
+    /// Directory of the agent's persistent state: each manifest file's last good content,
+    /// parsed (under `manifest-cache/`), so a restarted agent does not parse its manifests
+    /// again and a file broken at restart keeps its last good version in force. Default: the
+    /// status file's directory (use a persistent one, e.g. /var/lib/weir, to keep it across
+    /// reboots). Never inside the manifests directory.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
     /// Tunnel protocol between nodes.
     #[arg(long, value_parser = ["geneve", "vxlan"], default_value = "geneve")]
     tunnel: String,
@@ -69,6 +76,17 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     };
     if let Some(dir) = config.status_file.parent() {
         std::fs::create_dir_all(dir)?;
+    }
+    // The agent's ManifestCache takes the installed store. Read in the background from here
+    // on, while the agent connects to OVSDB.
+    let beside_status = config.status_file.parent().map(|d| if d.as_os_str().is_empty() { std::path::Path::new(".") } else { d });
+    match (&args.state_dir, beside_status) {
+        (Some(dir), _) => agent::manifest_store::install(agent::manifest_store::ManifestStore::open(dir, &config.manifests)?),
+        (None, Some(dir)) => match agent::manifest_store::ManifestStore::open(dir, &config.manifests) {
+            Ok(store) => agent::manifest_store::install(store),
+            Err(e) => tracing::warn!("manifest cache disabled (set --state-dir): {e}"),
+        },
+        (None, None) => tracing::warn!("manifest cache disabled: the status file has no directory (set --state-dir)"),
     }
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

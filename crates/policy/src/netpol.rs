@@ -42,7 +42,7 @@ impl fmt::Display for Direction {
 }
 
 /// An address block with exceptions (`ipBlock`). Networks are canonical (host bits cleared).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct IpBlock {
     /// The block.
     pub cidr: IpNetwork,
@@ -74,7 +74,7 @@ impl fmt::Display for IpBlock {
 }
 
 /// Which destination ports a service admits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PortMatch {
     /// Every port of the protocol.
     Any,
@@ -85,7 +85,7 @@ pub enum PortMatch {
 }
 
 /// A protocol and the ports it admits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Service {
     /// The protocol.
     pub protocol: Protocol,
@@ -120,7 +120,7 @@ impl fmt::Display for Service {
 }
 
 /// One entry of `from`/`to`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Peer {
     /// Pods chosen by label. `namespace: None` means the policy's own namespace;
     /// `pod: None` means every pod of the selected namespaces.
@@ -135,7 +135,7 @@ pub enum Peer {
 }
 
 /// One ingress or egress rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRule {
     /// `from`/`to`; `None` when absent or empty (every peer).
     pub peers: Option<Vec<Peer>>,
@@ -144,7 +144,7 @@ pub struct PolicyRule {
 }
 
 /// A checked NetworkPolicy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkPolicy {
     /// Its namespace.
     pub namespace: String,

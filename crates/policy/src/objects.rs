@@ -85,7 +85,7 @@ pub struct ContainerPort {
 }
 
 /// A namespace: its name and labels (always including [`NAMESPACE_NAME_LABEL`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Namespace {
     /// The namespace's name.
     pub name: String,
@@ -103,7 +103,7 @@ impl Namespace {
 }
 
 /// A pod as policy sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pod {
     /// Namespace and name.
     pub key: PodKey,
@@ -131,7 +131,7 @@ impl Pod {
 }
 
 /// A node: labels, pod CIDRs and internal addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// The node's name.
     pub name: String,

@@ -35,7 +35,7 @@ pub struct RequirementSpec {
 }
 
 /// One checked requirement.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Requirement {
     /// The label is present with one of the values.
     In(String, BTreeSet<String>),
@@ -59,7 +59,7 @@ impl Requirement {
 }
 
 /// A checked label selector; matches when every requirement holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Selector {
     /// The requirements, sorted and deduplicated.
     pub requirements: BTreeSet<Requirement>,

@@ -48,7 +48,7 @@ pub enum TcAction {
 }
 
 /// Where the traffic goes: a port weir creates (or attaches) on the bridge.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TcPort {
     /// An OVS internal port, created if missing.
     OvsInternal {
@@ -110,7 +110,7 @@ impl TcPort {
 }
 
 /// A checked TrafficControl.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrafficControl {
     /// Its name.
     pub name: String,

@@ -56,6 +56,12 @@ fn phase_ms(log: &std::path::Path, from: usize, what: &str) -> Option<f64> {
     line.split("elapsed_ms=").nth(1)?.split(|c: char| !(c.is_ascii_digit() || c == '.')).next()?.parse().ok()
 }
 
+/// The restarted agent's log lines (after byte `from`), without colour codes.
+fn agent_log(log: &std::path::Path, from: usize) -> Vec<String> {
+    let text = std::fs::read(log).unwrap_or_default();
+    strip_ansi(&String::from_utf8_lossy(text.get(from..).unwrap_or_default())).lines().map(str::to_string).collect()
+}
+
 /// The `flow_mods=N` of each `realized` line of the agent log after byte `from`.
 fn flow_mods_logged(log: &std::path::Path, from: usize) -> Vec<usize> {
     let text = std::fs::read(log).unwrap_or_default();
@@ -202,6 +208,7 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
         "denied_probes": probes.load(Ordering::Relaxed), "denied_passed": leaks.load(Ordering::Relaxed),
         "pods": spec.pods, "policies": spec.policies, "local_synthetic_pods": local.len(),
         "phases_ms": phases.iter().map(|(p, v)| (p.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "agent_log": agent_log(&log, log_from),
     });
     Ok(report)
 }

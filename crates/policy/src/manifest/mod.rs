@@ -18,7 +18,7 @@ pub mod netpol;
 use crate::netpol::{Direction, NetworkPolicy};
 use crate::objects::{Namespace, Node, Pod};
 use crate::selector::{FieldError, LabelSelectorSpec, Selector};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -28,7 +28,7 @@ use std::fmt;
 pub const MAX_SOURCE_BYTES: usize = 16 << 20;
 
 /// An object that was rejected, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectError {
     /// `Kind namespace/name` (or `Kind name`, or `document N` when even that is unknown).
     pub object: String,
@@ -56,7 +56,7 @@ pub fn error_line(source: &str, object: &str, field: &str, message: &str) -> Str
 impl std::error::Error for ObjectError {}
 
 /// A valid object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Object {
     /// v1 Namespace.
     Namespace(Namespace),
@@ -85,7 +85,7 @@ impl Object {
 
 /// What is left of a rejected NetworkPolicy: enough to fail closed for the pods it meant to
 /// select. `selector: None` means its podSelector was unusable, so every pod of the namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedPolicy {
     /// `NetworkPolicy ns/name`.
     pub object: String,
@@ -100,7 +100,7 @@ pub struct RejectedPolicy {
 }
 
 /// The result of parsing manifests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifests {
     /// Valid objects with their source, in input order.
     pub objects: Vec<(String, Object)>,
