@@ -65,3 +65,87 @@ impl Drop for Running {
         let _ = testbed::down(self.tb.dir(), &mut |_| {});
     }
 }
+
+/// Time between probe launches of [`Probes`].
+pub const INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long one probe of [`Probes`] waits for the TCP handshake.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Probes (TCP 80) launched every [`INTERVAL`] from one pod to another, each on its own
+/// thread (a dropped probe waits for its whole timeout), with the launch time of each.
+pub struct Probes {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    launcher: std::thread::JoinHandle<Vec<(std::time::Instant, Result<bool, String>)>>,
+}
+
+impl Probes {
+    /// Starts probing `to` from `from` (pod keys).
+    pub fn start(r: &Running, from: &str, to: &str) -> Probes {
+        use std::sync::atomic::Ordering;
+        let (src, dst) = (r.tb.pod(from).unwrap().clone(), r.tb.pod(to).unwrap().ip);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let launcher = std::thread::spawn(move || {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let mut launched = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let (tx, netns, ip) = (tx.clone(), src.netns.clone(), src.ip);
+                std::thread::Builder::new()
+                    .stack_size(128 * 1024)
+                    .spawn(move || {
+                        let at = std::time::Instant::now();
+                        let outcome = testbed::netns::enter_on_this_thread(&netns)
+                            .and_then(|()| testbed::probe::probe_one(ip, dst, 80, policy::Protocol::Tcp, PROBE_TIMEOUT))
+                            .map_err(|e| e.to_string());
+                        let _ = tx.send((at, outcome));
+                    })
+                    .expect("probe thread");
+                launched += 1;
+                std::thread::sleep(INTERVAL);
+            }
+            let mut results: Vec<_> = rx.iter().take(launched).collect();
+            results.sort_by_key(|(at, _)| *at);
+            results
+        });
+        Probes { stop, launcher }
+    }
+
+    /// Stops probing; every probe's outcome by launch time (asserts that every probe ran).
+    pub fn stop(self) -> Timeline {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let results = self.launcher.join().expect("probe launcher");
+        let errors: Vec<&String> = results.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+        assert!(errors.is_empty(), "probes could not run: {errors:?}");
+        Timeline(results.into_iter().map(|(at, r)| (at, r.unwrap_or(false))).collect())
+    }
+}
+
+/// Probe outcomes by launch time.
+pub struct Timeline(pub Vec<(std::time::Instant, bool)>);
+
+impl Timeline {
+    /// How many probes passed.
+    pub fn passed(&self) -> usize {
+        self.0.iter().filter(|(_, ok)| *ok).count()
+    }
+
+    /// The longest time from the launch of a failed probe to the launch of the next probe
+    /// that succeeded (or the last probe).
+    pub fn longest_outage(&self) -> std::time::Duration {
+        let (mut longest, mut since) = (std::time::Duration::ZERO, None::<std::time::Instant>);
+        for &(at, ok) in &self.0 {
+            match (ok, since) {
+                (false, None) => since = Some(at),
+                (true, Some(s)) => {
+                    longest = longest.max(at - s);
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let (Some(s), Some(&(last, _))) = (since, self.0.last()) {
+            longest = longest.max(last - s + INTERVAL);
+        }
+        longest
+    }
+}
