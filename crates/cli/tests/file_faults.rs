@@ -10,11 +10,9 @@
 
 mod common;
 
-use common::Running;
+use common::{Probes, Running};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use testbed::Tunnel;
 use testbed::manifests::{AgentStatus, manifests_dir, read_status, status_file};
@@ -27,90 +25,11 @@ const TARGET: &str = "x/a";
 const DENIED: &str = "z/b";
 const ALLOWED: &str = "y/a";
 
-/// Time between probe launches.
-const INTERVAL: Duration = Duration::from_millis(20);
-/// How long one probe waits for the TCP handshake.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(150);
 /// The longest allowed-traffic gap accepted during a fault that leaves the flows as they are
 /// (measured: 0 ms, i.e. no failed probe; a lost SYN costs one probe).
 const OUTAGE_BOUND: Duration = Duration::from_millis(200);
 /// How long `weir testbed apply`-style syncs may take.
 const SYNC: Duration = Duration::from_secs(20);
-
-/// Probes launched every [`INTERVAL`] from one pod to another, each on its own thread (a
-/// dropped probe waits for its whole timeout), with the launch time of each.
-struct Probes {
-    stop: Arc<AtomicBool>,
-    launcher: std::thread::JoinHandle<Vec<(Instant, Result<bool, String>)>>,
-}
-
-impl Probes {
-    fn start(r: &Running, from: &str, to: &str) -> Probes {
-        let (src, dst) = (r.tb.pod(from).unwrap().clone(), r.tb.pod(to).unwrap().ip);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let launcher = std::thread::spawn(move || {
-            let (tx, rx) = mpsc::channel();
-            let mut launched = 0;
-            while !flag.load(Ordering::Relaxed) {
-                let (tx, netns, ip) = (tx.clone(), src.netns.clone(), src.ip);
-                std::thread::Builder::new()
-                    .stack_size(128 * 1024)
-                    .spawn(move || {
-                        let at = Instant::now();
-                        let outcome = testbed::netns::enter_on_this_thread(&netns)
-                            .and_then(|()| testbed::probe::probe_one(ip, dst, 80, policy::Protocol::Tcp, PROBE_TIMEOUT))
-                            .map_err(|e| e.to_string());
-                        let _ = tx.send((at, outcome));
-                    })
-                    .expect("probe thread");
-                launched += 1;
-                std::thread::sleep(INTERVAL);
-            }
-            let mut results: Vec<_> = rx.iter().take(launched).collect();
-            results.sort_by_key(|(at, _)| *at);
-            results
-        });
-        Probes { stop, launcher }
-    }
-
-    fn stop(self) -> Timeline {
-        self.stop.store(true, Ordering::Relaxed);
-        let results = self.launcher.join().expect("probe launcher");
-        let errors: Vec<&String> = results.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
-        assert!(errors.is_empty(), "probes could not run: {errors:?}");
-        Timeline(results.into_iter().map(|(at, r)| (at, r.unwrap_or(false))).collect())
-    }
-}
-
-/// Probe outcomes by launch time.
-struct Timeline(Vec<(Instant, bool)>);
-
-impl Timeline {
-    fn passed(&self) -> usize {
-        self.0.iter().filter(|(_, ok)| *ok).count()
-    }
-
-    /// The longest time from the launch of a failed probe to the launch of the next probe
-    /// that succeeded (or the last probe).
-    fn longest_outage(&self) -> Duration {
-        let (mut longest, mut since) = (Duration::ZERO, None::<Instant>);
-        for &(at, ok) in &self.0 {
-            match (ok, since) {
-                (false, None) => since = Some(at),
-                (true, Some(s)) => {
-                    longest = longest.max(at - s);
-                    since = None;
-                }
-                _ => {}
-            }
-        }
-        if let (Some(s), Some(&(last, _))) = (since, self.0.last()) {
-            longest = longest.max(last - s + INTERVAL);
-        }
-        longest
-    }
-}
 
 /// The denied and the allowed probe streams of one fault.
 struct Watch {
