@@ -15,12 +15,12 @@
 //! version in force, fail closed, as it would have without the restart); a file deleted
 //! meanwhile is forgotten. What the store may be trusted with is in [`crate::manifest_store`].
 
-use crate::manifest_store::{Entry, ManifestStore};
+use crate::manifest_store::{Entry, Loaded, ManifestStore};
 use crate::source::Snapshot;
 use policy::Cluster;
 use policy::manifest::Manifests;
 use policy::manifest::file::{BrokenFile, parse_file};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::info;
@@ -104,16 +104,28 @@ impl ManifestCache {
     /// The cluster view of `snapshot`. For a fresh cache without a store it equals
     /// [`Cluster::from_sources`] of the snapshot's files (with each unreadable file reported).
     pub fn cluster(&mut self, snapshot: &Snapshot) -> Cluster {
-        let mut stored = match (&mut self.store, self.started) {
+        let mut loaded = match (&mut self.store, self.started) {
             (Some(store), false) => store.take_loaded(),
-            _ => HashMap::new(),
+            _ => Loaded::default(),
         };
         let first = !self.started;
         self.started = true;
+        let entries = snapshot.entries();
+        // At start with every file as stored: the view built while the agent started.
+        let view = match loaded.view_holds_for(entries.iter().map(|(p, r)| (*p, *r))) {
+            true => loaded.view.take(),
+            false => {
+                // Freeing a big cluster view takes milliseconds the agent has better use for.
+                if let Some(unused) = loaded.view.take() {
+                    let _ = std::thread::Builder::new().name("weir-cache-drop".into()).spawn(move || drop(unused));
+                }
+                None
+            }
+        };
+        let mut stored = loaded.entries;
         let (mut from_store, mut parsed) = (0usize, 0usize);
         let mut kept = BTreeMap::new();
-        let mut merged = Manifests::default();
-        for (path, read) in snapshot.entries() {
+        for (path, read) in entries {
             let state = match self.files.remove(path) {
                 Some(state) if state.read.as_deref().map_err(String::as_str) == read => state,
                 Some(previous) => {
@@ -137,7 +149,6 @@ impl ManifestCache {
                     }
                 },
             };
-            merged.append(state.in_force.contribution().clone());
             kept.insert(path.clone(), state);
         }
         if let Some(store) = &self.store {
@@ -148,9 +159,12 @@ impl ManifestCache {
         }
         self.files = kept;
         if first && self.store.is_some() {
-            info!(from_store, parsed, "manifest files taken from the cache and parsed");
+            info!(from_store, parsed, view_from_store = view.is_some(), "manifest files taken from the cache and parsed");
         }
-        Cluster::from_manifests(merged)
+        view.unwrap_or_else(|| {
+            let parts: Vec<&Manifests> = self.files.values().map(|f| f.in_force.contribution()).collect();
+            Cluster::from_parts(&parts)
+        })
     }
 
     /// `path` at start, with its stored entry: the stored content if the text is the one it
@@ -378,8 +392,9 @@ mod tests {
         let before = cache.cluster(&snap(&files));
         drop(cache);
         let loaded = ManifestStore::open(state.path(), Path::new("/m")).unwrap().take_loaded();
-        assert_eq!(loaded.len(), 3, "every good file has an entry");
-        assert!(loaded.values().all(|e| e.parsed.is_some()));
+        assert_eq!(loaded.entries.len(), 3, "every good file has an entry");
+        assert!(loaded.view.is_some());
+        assert!(loaded.entries.values().all(|e| e.parsed.is_some()));
         assert_eq!(stored(&state).cluster(&snap(&files)), before);
     }
 

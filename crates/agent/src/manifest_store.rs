@@ -34,6 +34,7 @@
 //! also broken at that restart, that previous version is what stays in force.
 //!
 //! [`ManifestCache`]: crate::manifest_cache::ManifestCache
+use policy::Cluster;
 use policy::manifest::Manifests;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
@@ -74,7 +75,7 @@ enum Job {
 pub struct ManifestStore {
     dir: PathBuf,
     /// Entries being read in the background since [`ManifestStore::open`].
-    loading: Option<JoinHandle<HashMap<PathBuf, Entry>>>,
+    loading: Option<JoinHandle<Loaded>>,
     writer: Option<(mpsc::Sender<Job>, JoinHandle<()>)>,
 }
 
@@ -140,14 +141,14 @@ impl ManifestStore {
 
     /// The entries read at open (waiting for the background read to finish); empty after the
     /// first call.
-    pub fn take_loaded(&mut self) -> HashMap<PathBuf, Entry> {
+    pub fn take_loaded(&mut self) -> Loaded {
         match self.loading.take().map(JoinHandle::join) {
-            Some(Ok(entries)) => entries,
+            Some(Ok(loaded)) => loaded,
             Some(Err(_)) => {
                 warn!(dir = %self.dir.display(), "reading the manifest cache failed; every file is parsed");
-                HashMap::new()
+                Loaded::default()
             }
-            None => HashMap::new(),
+            None => Loaded::default(),
         }
     }
 
@@ -303,8 +304,46 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads every entry of `dir`; unusable ones are removed (and said so).
-fn load_all(dir: &Path) -> HashMap<PathBuf, Entry> {
+/// What was read from the store at open.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Each file's entry.
+    pub entries: HashMap<PathBuf, Entry>,
+    /// The cluster view of every entry's parsed content, in path order, as the cache would
+    /// build it if every file is unchanged (`None` if an entry was written by another build).
+    /// Built in the background while the agent starts.
+    pub view: Option<Cluster>,
+}
+
+impl Loaded {
+    /// Whether [`Loaded::view`] is the view of exactly `files` (in this order), each unchanged.
+    pub fn view_holds_for<'a>(&self, files: impl ExactSizeIterator<Item = (&'a PathBuf, Result<&'a str, &'a str>)>) -> bool {
+        self.view.is_some()
+            && files.len() == self.entries.len()
+            && files.into_iter().all(|(p, read)| self.entries.get(p).is_some_and(|e| read == Ok(&*e.text)))
+    }
+}
+
+/// Reads every entry of `dir` (unusable ones are removed, and said so), then builds the
+/// view they make together.
+fn load_all(dir: &Path) -> Loaded {
+    let entries = load_entries(dir);
+    let started = std::time::Instant::now();
+    let mut parts: Vec<(&PathBuf, &Manifests)> = Vec::with_capacity(entries.len());
+    for (path, entry) in &entries {
+        match &entry.parsed {
+            Some(m) => parts.push((path, m)),
+            None => return Loaded { entries, view: None },
+        }
+    }
+    parts.sort_by(|a, b| a.0.cmp(b.0));
+    let parts: Vec<&Manifests> = parts.into_iter().map(|(_, m)| m).collect();
+    let view = Cluster::from_parts(&parts);
+    info!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "manifest cache's view built");
+    Loaded { entries, view: Some(view) }
+}
+
+fn load_entries(dir: &Path) -> HashMap<PathBuf, Entry> {
     let started = std::time::Instant::now();
     let mut entries = HashMap::new();
     let Ok(listing) = std::fs::read_dir(dir) else { return entries };
@@ -478,18 +517,19 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let m = Arc::new(parsed());
         let mut store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
-        assert!(store.take_loaded().is_empty());
+        assert!(store.take_loaded().entries.is_empty());
         store.put(Path::new("/m/pods.yaml"), Arc::from(PODS), m.clone());
         store.put(Path::new("/m/other.yaml"), Arc::from(""), Arc::new(Manifests::default()));
         store.remove(Path::new("/m/other.yaml"));
         drop(store);
         let mut store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
         let loaded = store.take_loaded();
-        assert_eq!(loaded.len(), 1, "{loaded:?}");
-        assert_eq!(loaded[Path::new("/m/pods.yaml")], Entry { text: Arc::from(PODS), parsed: Some(m) });
+        assert_eq!(loaded.entries.len(), 1, "{loaded:?}");
+        assert_eq!(loaded.entries[Path::new("/m/pods.yaml")], Entry { text: Arc::from(PODS), parsed: Some(m.clone()) });
+        assert_eq!(loaded.view, Some(Cluster::from_manifests((*m).clone())));
         // Another manifests directory has its own entries.
         let mut other = ManifestStore::open(state.path(), Path::new("/n")).unwrap();
-        assert!(other.take_loaded().is_empty());
+        assert!(other.take_loaded().entries.is_empty());
     }
 
     #[test]
@@ -508,7 +548,7 @@ mod tests {
         std::fs::copy(&file, dir.join(entry_name(Path::new("/m/x.yaml")))).unwrap();
         std::fs::write(dir.join("junk.entry"), b"\x00\x01garbage").unwrap();
         let mut store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
-        assert!(store.take_loaded().is_empty());
+        assert!(store.take_loaded().entries.is_empty());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "unusable entries are removed");
     }
 

@@ -8,7 +8,8 @@ use crate::netpol::NetworkPolicy;
 use crate::objects::{Labels, Namespace, Node, Pod, PodKey};
 use crate::selector::Selector;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 /// The cluster as policy sees it.
@@ -47,27 +48,67 @@ impl Cluster {
 
     /// Builds the view from parsed manifests.
     pub fn from_manifests(m: Manifests) -> Cluster {
-        let mut c = Cluster {
+        let (sources, objects): (Vec<String>, Vec<Object>) = m.objects.into_iter().unzip();
+        let head = Cluster {
             errors: m.unusable.into_iter().chain(m.errors).collect(),
             notes: m.notes,
             rejected_policies: m.rejected_policies,
             ..Cluster::default()
         };
-        let mut first_source: BTreeMap<String, String> = BTreeMap::new();
+        head.with_objects(&sources.iter().map(String::as_str).collect::<Vec<_>>(), objects.into_iter().map(Cow::Owned))
+    }
+
+    /// The view of several sources' manifests, as [`Cluster::from_manifests`] of them appended
+    /// in order, without copying them first (only the objects that end up in the view are).
+    pub fn from_parts(parts: &[&Manifests]) -> Cluster {
+        let head = Cluster {
+            errors: parts.iter().flat_map(|p| &p.unusable).chain(parts.iter().flat_map(|p| &p.errors)).cloned().collect(),
+            notes: parts.iter().flat_map(|p| &p.notes).cloned().collect(),
+            rejected_policies: parts.iter().flat_map(|p| &p.rejected_policies).cloned().collect(),
+            ..Cluster::default()
+        };
+        let sources: Vec<&str> = parts.iter().flat_map(|p| p.objects.iter().map(|(s, _)| s.as_str())).collect();
+        head.with_objects(&sources, parts.iter().flat_map(|p| p.objects.iter().map(|(_, o)| Cow::Borrowed(o))))
+    }
+
+    /// Adds `objects` (from `sources`, one per object): duplicates (same kind, namespace and
+    /// name) and pods that claim another pod's address are rejected, the first one wins.
+    fn with_objects<'a>(mut self, sources: &[&str], objects: impl Iterator<Item = Cow<'a, Object>>) -> Cluster {
+        let c = &mut self;
+        let objects: Vec<Cow<'a, Object>> = objects.collect();
+        // The first object of each identity, by index; later ones are duplicates.
+        let mut first: HashMap<(u8, &str, &str), usize> = HashMap::with_capacity(objects.len());
+        let mut duplicate_of: Vec<Option<usize>> = vec![None; objects.len()];
+        for (i, object) in objects.iter().enumerate() {
+            let id = match &**object {
+                Object::Namespace(ns) => (0, "", ns.name.as_str()),
+                Object::Pod(p) => (1, p.key.namespace.as_str(), p.key.name.as_str()),
+                Object::Node(n) => (2, "", n.name.as_str()),
+                Object::NetworkPolicy(p) => (3, p.namespace.as_str(), p.name.as_str()),
+                Object::TrafficControl(t) => (4, "", t.name.as_str()),
+            };
+            if let Some(&f) = first.get(&id) {
+                duplicate_of[i] = Some(f);
+            } else {
+                first.insert(id, i);
+            }
+        }
+        drop(first);
         let mut pods = Vec::new();
-        for (source, object) in m.objects {
-            let what = object.describe();
-            if let Some(first) = first_source.get(&what) {
+        for (i, object) in objects.into_iter().enumerate() {
+            let source = sources.get(i).copied().unwrap_or_default();
+            if let Some(f) = duplicate_of[i] {
+                let what = object.describe();
+                let first = sources.get(f).copied().unwrap_or_default();
                 c.errors.push(ObjectError {
                     object: what.clone(),
                     field: "metadata.name".into(),
                     message: format!("duplicate {what}: already defined in {first}; this one is ignored"),
-                    source,
+                    source: source.to_string(),
                 });
                 continue;
             }
-            first_source.insert(what, source.clone());
-            match object {
+            match object.into_owned() {
                 Object::Namespace(ns) => {
                     c.namespaces.insert(ns.name.clone(), ns);
                 }
@@ -96,7 +137,7 @@ impl Cluster {
                         object: format!("Pod {}", pod.key),
                         field: "status.podIP".into(),
                         message: format!("address already belongs to pod {owner}; this pod is ignored"),
-                        source,
+                        source: source.to_string(),
                     });
                     continue;
                 }
@@ -110,7 +151,7 @@ impl Cluster {
             }
             c.pods.insert(pod.key.clone(), pod);
         }
-        c
+        self
     }
 
     /// The pod (with its own network namespace) that owns `ip`.
@@ -165,4 +206,42 @@ pub enum NamespaceScope<'a> {
     Named(&'a str),
     /// Every namespace whose labels match.
     Matching(&'a Selector),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: a}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 192.168.0.1}]}\n";
+    /// A duplicate pod and node, a pod claiming x/a's address, a hostNetwork pod, a pod of a
+    /// namespace without manifest, an invalid pod, an ignored kind.
+    const B: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x}\nstatus: {podIP: 10.0.0.9}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: x}\nspec: {hostNetwork: true, nodeName: n1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: y}\nstatus: {podIP: 10.0.0.3}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: d, namespace: y}\nstatus: {podIP: nope}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: x}\n";
+    const C: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec: {podSelector: {matchLabels: {a: b}}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q, namespace: x}\nspec: {podSelector: {}, ingress: [{ports: [{port: 0}]}]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
+
+    #[test]
+    fn from_parts_equals_from_manifests_of_the_parts_appended() {
+        let parts: Vec<Manifests> = [("a.yaml", A), ("b.yaml", B), ("c.yaml", C)]
+            .iter()
+            .map(|(s, t)| manifest::file::parse_file(s, t).unwrap())
+            .collect();
+        let mut all = Manifests::default();
+        for p in &parts {
+            all.append(p.clone());
+        }
+        let refs: Vec<&Manifests> = parts.iter().collect();
+        let c = Cluster::from_parts(&refs);
+        assert_eq!(c, Cluster::from_manifests(all));
+        let errors: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
+        assert!(errors.contains(&"b.yaml: Pod x/a: metadata.name: duplicate Pod x/a: already defined in a.yaml; this one is ignored".to_string()), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("b.yaml: Node n1: metadata.name: duplicate Node n1: already defined in a.yaml")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml: NetworkPolicy x/p: metadata.name: duplicate")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("c.yaml: Namespace x: metadata.name: duplicate")), "{errors:#?}");
+        assert!(errors.contains(&"b.yaml: Pod x/b: status.podIP: address already belongs to pod x/a; this pod is ignored".to_string()), "{errors:#?}");
+        assert_eq!(c.pods[&PodKey::new("x", "h")].ips, vec!["192.168.0.1".parse::<IpAddr>().unwrap()]);
+        assert!(c.namespaces.contains_key("y"));
+        assert_eq!(c.policies.len(), 1);
+        assert_eq!(c.rejected_policies.len(), 1);
+        assert_eq!(c.pod_by_ip("10.0.0.1".parse().unwrap()).unwrap().key, PodKey::new("x", "a"));
+        assert_eq!(Cluster::from_parts(&[]), Cluster::default());
+    }
 }

@@ -56,6 +56,13 @@ fn phase_ms(log: &std::path::Path, from: usize, what: &str) -> Option<f64> {
     line.split("elapsed_ms=").nth(1)?.split(|c: char| !(c.is_ascii_digit() || c == '.')).next()?.parse().ok()
 }
 
+/// The `key=value` fields of the first line of the agent log after byte `from` that says `what`.
+fn log_fields(log: &std::path::Path, from: usize, what: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    let line = agent_log(log, from).into_iter().find(|l| l.contains(what))?;
+    let rest = &line[line.find(what)? + what.len()..];
+    Some(rest.split_whitespace().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
 /// The restarted agent's log lines (after byte `from`), without colour codes.
 fn agent_log(log: &std::path::Path, from: usize) -> Vec<String> {
     let text = std::fs::read(log).unwrap_or_default();
@@ -189,6 +196,14 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
         "agent phases (manifests read, compiled, installed flows read)".into(),
         phases.iter().map(|(_, v)| v.map_or("?".to_string(), |v| format!("{} ms", fmt_num(v)))).collect::<Vec<_>>().join(", "),
     ]);
+    // Whether the restarted agent took its manifests from its cache (and the view built from
+    // it while starting) or parsed them.
+    let cache = log_fields(&log, log_from, "manifest files taken from the cache and parsed");
+    let field = |k: &str| cache.as_ref().and_then(|c| c.get(k).cloned()).unwrap_or_else(|| "?".into());
+    report.row(vec![
+        "manifest files from the agent's cache / parsed (view from the cache)".into(),
+        format!("{} / {} ({})", field("from_store"), field("parsed"), field("view_from_store")),
+    ]);
     report.notes.push(format!(
         "Node with {} synthetic pods of a {}-pod / {}-policy cluster (seed {seed}) as OVS ports, plus client, server and intruder pods; \
          the agent is stopped (SIGTERM) and started again; reconciled = its status reports the current manifests realized with every flow. \
@@ -209,12 +224,25 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
         "pods": spec.pods, "policies": spec.policies, "local_synthetic_pods": local.len(),
         "phases_ms": phases.iter().map(|(p, v)| (p.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "agent_log": agent_log(&log, log_from),
+        "manifest_cache": cache,
     });
     Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_fields_reads_the_key_values_after_the_message() {
+        let dir = std::env::temp_dir().join(format!("weir-restart-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("agent.log");
+        std::fs::write(&log, "old line\n2026 INFO agent::manifest_cache: \x1b[3mmanifest files taken from the cache and parsed\x1b[0m from_store=3 parsed=0 view_from_store=true\n").unwrap();
+        let f = super::log_fields(&log, 9, "manifest files taken from the cache and parsed").unwrap();
+        assert_eq!((f["from_store"].as_str(), f["parsed"].as_str(), f["view_from_store"].as_str()), ("3", "0", "true"));
+        assert!(super::log_fields(&log, 0, "nothing like this").is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn colour_codes_are_stripped_from_log_lines() {
         assert_eq!(super::strip_ansi("\x1b[32m INFO\x1b[0m realized \x1b[3mflow_mods\x1b[0m\x1b[2m=\x1b[0m12"), " INFO realized flow_mods=12");
