@@ -10,12 +10,13 @@
 //!
 //! With a [`ManifestStore`] the same holds across agent restarts: each file's last good
 //! content is persisted, and at start a file whose text is the stored one is taken from the
-//! store without parsing; a file whose text changed while the agent was stopped is parsed with
-//! the stored version as its last good one (so a file broken at restart keeps its last good
-//! version in force, fail closed, as it would have without the restart); a file deleted
-//! meanwhile is forgotten. What the store may be trusted with is in [`crate::manifest_store`].
+//! store without parsing (with every file so, the whole view is: it was stored too); a file
+//! whose text changed while the agent was stopped is parsed with the stored version as its
+//! last good one (so a file broken at restart keeps its last good version in force, fail
+//! closed, as it would have without the restart); a file deleted meanwhile is forgotten. What
+//! the store may be trusted with is in [`crate::manifest_store`].
 
-use crate::manifest_store::{Entry, Loaded, ManifestStore};
+use crate::manifest_store::{Entry, Loaded, ManifestStore, Parsed, ViewFiles};
 use crate::source::Snapshot;
 use policy::Cluster;
 use policy::manifest::Manifests;
@@ -23,7 +24,7 @@ use policy::manifest::file::{BrokenFile, parse_file};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Each file's last read and what it keeps in force.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct ManifestCache {
     store: Option<ManifestStore>,
     /// Whether the store's entries were read (at the first snapshot).
     started: bool,
+    /// The generation of the next version of a file (see [`crate::manifest_store`]).
+    next_generation: u64,
 }
 
 /// A cache with the store installed by `weir agent` ([`crate::manifest_store::install`]),
@@ -48,6 +51,8 @@ struct FileState {
     /// The text last read, or why it could not be read: an equal read is not parsed again.
     read: Result<Arc<str>, String>,
     in_force: InForce,
+    /// This version's generation.
+    generation: u64,
 }
 
 /// What one file contributes to the cluster view.
@@ -57,6 +62,9 @@ enum InForce {
     Good(Arc<Manifests>),
     /// Its current text cannot be used: its last good content (if any) with the reasons.
     Broken { last_good: Option<Arc<Manifests>>, contribution: Manifests },
+    /// Its current text is its stored entry's, whose content (in force through the stored
+    /// view) is read from the store when it is needed ([`ManifestCache::resolve_stored`]).
+    Stored,
 }
 
 impl InForce {
@@ -80,10 +88,12 @@ impl InForce {
         }
     }
 
-    fn contribution(&self) -> &Manifests {
+    /// What the file contributes; `None` only for [`InForce::Stored`], resolved before use.
+    fn contribution(&self) -> Option<&Manifests> {
         match self {
-            InForce::Good(m) => m,
-            InForce::Broken { contribution, .. } => contribution,
+            InForce::Good(m) => Some(m),
+            InForce::Broken { contribution, .. } => Some(contribution),
+            InForce::Stored => None,
         }
     }
 
@@ -91,6 +101,7 @@ impl InForce {
         match self {
             InForce::Good(m) => Some(m),
             InForce::Broken { last_good, .. } => last_good,
+            InForce::Stored => None,
         }
     }
 }
@@ -98,20 +109,23 @@ impl InForce {
 impl ManifestCache {
     /// A cache that persists each file's last good content in `store` (none: in memory only).
     pub fn with_store(store: Option<ManifestStore>) -> ManifestCache {
-        ManifestCache { files: BTreeMap::new(), store, started: false }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        ManifestCache { files: BTreeMap::new(), store, started: false, next_generation: now }
     }
 
     /// The cluster view of `snapshot`. For a fresh cache without a store it equals
     /// [`Cluster::from_sources`] of the snapshot's files (with each unreadable file reported).
     pub fn cluster(&mut self, snapshot: &Snapshot) -> Cluster {
+        self.resolve_stored();
+        let entries = snapshot.entries();
         let mut loaded = match (&mut self.store, self.started) {
             (Some(store), false) => store.take_loaded(),
             _ => Loaded::default(),
         };
         let first = !self.started;
         self.started = true;
-        let entries = snapshot.entries();
-        // At start with every file as stored: the view built while the agent started.
+        // At start with every file as stored: the stored view (or the one built from the
+        // entries while the agent started).
         let view = match loaded.view_holds_for(entries.iter().map(|(p, r)| (*p, *r))) {
             true => loaded.view.take(),
             false => {
@@ -119,6 +133,7 @@ impl ManifestCache {
                 if let Some(unused) = loaded.view.take() {
                     let _ = std::thread::Builder::new().name("weir-cache-drop".into()).spawn(move || drop(unused));
                 }
+                self.read_parsed(&mut loaded);
                 None
             }
         };
@@ -151,45 +166,113 @@ impl ManifestCache {
             };
             kept.insert(path.clone(), state);
         }
+        // Deleted since the last snapshot, or (at start) while the agent was stopped.
+        let removed: Vec<PathBuf> = self.files.keys().chain(stored.keys()).cloned().collect();
+        self.files = kept;
         if let Some(store) = &self.store {
-            // Deleted since the last snapshot, or (at start) while the agent was stopped.
-            for path in self.files.keys().chain(stored.keys()) {
+            for path in &removed {
                 store.remove(path);
             }
+            if parsed > 0 || !removed.is_empty() {
+                store.set_view(self.view_files());
+            }
         }
-        self.files = kept;
         if first && self.store.is_some() {
             info!(from_store, parsed, view_from_store = view.is_some(), "manifest files taken from the cache and parsed");
         }
         view.unwrap_or_else(|| {
-            let parts: Vec<&Manifests> = self.files.values().map(|f| f.in_force.contribution()).collect();
+            let parts: Vec<&Manifests> = self.files.values().filter_map(|f| f.in_force.contribution()).collect();
             Cluster::from_parts(&parts)
         })
+    }
+
+    /// Each file in force with its generation, if every file is good (a view can be stored).
+    fn view_files(&self) -> Option<ViewFiles> {
+        self.files
+            .iter()
+            .map(|(p, f)| match &f.in_force {
+                InForce::Good(m) => Some((p.clone(), f.generation, m.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Fills in the entries read later (the stored view was not used after all).
+    fn read_parsed(&mut self, loaded: &mut Loaded) {
+        if !loaded.entries.values().any(|e| e.parsed == Parsed::Later) {
+            return;
+        }
+        let mut parsed = self.store.as_mut().map(ManifestStore::take_parsed).unwrap_or_default();
+        loaded.entries.retain(|path, e| {
+            if e.parsed == Parsed::Later {
+                match parsed.remove(path) {
+                    Some(m) => e.parsed = Parsed::Now(m),
+                    // Could not be read: the file is parsed as if it had no entry.
+                    None => return false,
+                }
+            }
+            true
+        });
+    }
+
+    /// Reads the content of the files taken from the stored view, now that it is needed.
+    fn resolve_stored(&mut self) {
+        if !self.files.values().any(|f| matches!(f.in_force, InForce::Stored)) {
+            return;
+        }
+        let mut parsed = self.store.as_mut().map(ManifestStore::take_parsed).unwrap_or_default();
+        let paths: Vec<PathBuf> =
+            self.files.iter().filter(|(_, f)| matches!(f.in_force, InForce::Stored)).map(|(p, _)| p.clone()).collect();
+        for path in paths {
+            match parsed.remove(&path) {
+                Some(m) => {
+                    if let Some(f) = self.files.get_mut(&path) {
+                        f.in_force = InForce::Good(m);
+                    }
+                }
+                None => {
+                    // Its entry could not be read after all: parse its text (the stored view
+                    // it was in force through goes with the next view).
+                    warn!(file = %path.display(), "stored content of a manifest file unreadable: parsing the file");
+                    if let Some(f) = self.files.remove(&path) {
+                        let read = f.read.as_deref().map_err(String::as_str);
+                        let state = self.read(&path, read, None);
+                        self.files.insert(path, state);
+                    }
+                }
+            }
+        }
     }
 
     /// `path` at start, with its stored entry: the stored content if the text is the one it
     /// was made from, else the last good version to parse the text against.
     fn restored(&self, path: &Path, read: Result<&str, &str>, entry: Entry) -> Result<FileState, Option<Arc<Manifests>>> {
         let same_text = read == Ok(&*entry.text);
+        let (generation, text) = (entry.generation, entry.text);
         match entry.parsed {
-            Some(m) if same_text => Ok(FileState { read: Ok(entry.text), in_force: InForce::Good(m) }),
-            Some(m) => Err(Some(m)),
+            Parsed::Now(m) if same_text => Ok(FileState { read: Ok(text), in_force: InForce::Good(m), generation }),
+            Parsed::Later if same_text => Ok(FileState { read: Ok(text), in_force: InForce::Stored, generation }),
+            Parsed::Now(m) => Err(Some(m)),
+            // Not read (only with the stored view in force, so with every text unchanged).
+            Parsed::Later => Err(None),
             // Written by another build: its text is the last good version, if this build's
             // parser agrees (not needed when the text is unchanged: it is parsed anyway).
-            None if same_text => Err(None),
-            None => Err(parse_file(&path.to_string_lossy(), &entry.text).ok().map(Arc::new)),
+            Parsed::OtherBuild if same_text => Err(None),
+            Parsed::OtherBuild => Err(parse_file(&path.to_string_lossy(), &text).ok().map(Arc::new)),
         }
     }
 
     /// Parses `read` (the text of `path`) against its last good version, and persists the
     /// result if it is good.
-    fn read(&self, path: &Path, read: Result<&str, &str>, last_good: Option<Arc<Manifests>>) -> FileState {
+    fn read(&mut self, path: &Path, read: Result<&str, &str>, last_good: Option<Arc<Manifests>>) -> FileState {
         let in_force = InForce::of(path, read, last_good);
         let read: Result<Arc<str>, String> = read.map(Arc::from).map_err(str::to_string);
+        let generation = self.next_generation;
+        self.next_generation += 1;
         if let (Some(store), InForce::Good(m), Ok(text)) = (&self.store, &in_force, &read) {
-            store.put(path, text.clone(), m.clone());
+            store.put(path, generation, text.clone(), m.clone());
         }
-        FileState { read, in_force }
+        FileState { read, in_force, generation }
     }
 
     /// How many files are cached.
@@ -394,7 +477,7 @@ mod tests {
         let loaded = ManifestStore::open(state.path(), Path::new("/m")).unwrap().take_loaded();
         assert_eq!(loaded.entries.len(), 3, "every good file has an entry");
         assert!(loaded.view.is_some());
-        assert!(loaded.entries.values().all(|e| e.parsed.is_some()));
+        assert!(loaded.entries.values().all(|e| e.parsed == Parsed::Later), "the stored view is used; the entries read later");
         assert_eq!(stored(&state).cluster(&snap(&files)), before);
     }
 
@@ -516,5 +599,58 @@ mod tests {
         let view = stored(&state).cluster(&snap(&broken));
         assert_eq!(view.policies, before.policies);
         assert!(errors(&view)[0].ends_with("its last good version stays in force until it is fixed"), "{:?}", errors(&view));
+    }
+
+    /// The same history through one cache, and through caches restarted between its steps,
+    /// gives the same views.
+    #[test]
+    fn changes_after_a_restart_give_what_they_give_without_one() {
+        let invalid = POLICY.replace("ingress:", "ingress:\n  - ports: [{port: 0}]");
+        let fixed = POLICY.replace("app: b", "app: c");
+        let history: Vec<Vec<(String, String)>> = vec![
+            at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]),
+            at_m(&[("pods.yaml", &pods()), ("policy.yaml", &invalid)]),
+            at_m(&[("pods.yaml", POD_A), ("policy.yaml", &invalid)]),
+            at_m(&[("pods.yaml", POD_A), ("policy.yaml", "kind: [")]),
+            at_m(&[("pods.yaml", &pods()), ("policy.yaml", "kind: [")]),
+            at_m(&[("pods.yaml", &pods()), ("policy.yaml", &fixed), ("bad.yaml", BAD)]),
+            at_m(&[("policy.yaml", &fixed), ("bad.yaml", BAD)]),
+            at_m(&[("pods.yaml", &pods()), ("policy.yaml", &fixed)]),
+        ];
+        let mut one = ManifestCache::with_store(None);
+        let expected: Vec<Cluster> = history.iter().map(|files| one.cluster(&snap(files))).collect();
+        // Restarted before every step, and before every other step.
+        for every in [1, 2] {
+            let state = tempfile::tempdir().unwrap();
+            let mut cache = stored(&state);
+            for (i, files) in history.iter().enumerate() {
+                if i % every == 0 {
+                    drop(cache);
+                    cache = stored(&state);
+                    if i > 0 {
+                        // Restarted with the files as they were: the stored view.
+                        assert_eq!(cache.cluster(&snap(&history[i - 1])), expected[i - 1], "restart before step {i}");
+                    }
+                }
+                assert_eq!(cache.cluster(&snap(files)), expected[i], "step {i}, restarted every {every}");
+                // Unchanged: from the cache (or the store) again.
+                assert_eq!(cache.cluster(&snap(files)), expected[i], "step {i} again, restarted every {every}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_view_is_used_and_a_later_change_reads_the_stored_entries() {
+        let state = tempfile::tempdir().unwrap();
+        let files = at_m(&[("pods.yaml", &pods()), ("policy.yaml", POLICY)]);
+        let before = stored(&state).cluster(&snap(&files));
+        let mut cache = stored(&state);
+        assert_eq!(cache.cluster(&snap(&files)), before);
+        assert!(cache.files.values().all(|f| matches!(f.in_force, InForce::Stored)), "taken from the stored view");
+        // A truncated policy file now: its stored content is read and stays in force.
+        let cut = at_m(&[("pods.yaml", &pods()), ("policy.yaml", "kind: [")]);
+        let view = cache.cluster(&snap(&cut));
+        assert_eq!(view.policies, before.policies);
+        assert!(cache.files.values().all(|f| !matches!(f.in_force, InForce::Stored)));
     }
 }

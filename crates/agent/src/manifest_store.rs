@@ -5,25 +5,36 @@
 //!
 //! # What is stored
 //!
-//! One entry per manifest file, under `STATE_DIR/manifest-cache/D/` where `D` names the
-//! manifests directory (two agents never share entries), written after the file's text was
-//! parsed and found good: the file's path, its text, and what the [`ManifestCache`] keeps in
-//! force for it (the parsed objects, after [`Manifests::keep_last_valid`]), as JSON. A file
-//! whose text is broken leaves its entry alone (the entry is its last good version); a deleted
-//! file loses its entry (deletion is intentional), also when it was deleted while the agent
-//! was not running.
+//! Under `STATE_DIR/manifest-cache/D/`, where `D` names the manifests directory (two agents
+//! never share entries):
 //!
-//! # When an entry is used
+//! - one entry per manifest file, written after the file's text was parsed and found good:
+//!   the file's path, its text, and what the [`ManifestCache`] keeps in force for it (the
+//!   parsed objects, after [`Manifests::keep_last_valid`]), as JSON, with a generation number
+//!   that is new for every version. A file whose text is broken leaves its entry alone (the
+//!   entry is its last good version); a deleted file loses its entry (deletion is
+//!   intentional), also when it was deleted while the agent was not running;
+//! - the *view*: the cluster view of all entries together (what the cache hands the agent),
+//!   naming the generation of each entry it was built from, written once the cache has been
+//!   quiet for [`VIEW_QUIET`] (and when the agent stops) while every file is good.
 //!
-//! Never blindly. An entry is read only if its magic, format version and checksum (over the
-//! whole entry) are right and it names the file it is stored for; otherwise it is ignored
-//! (and removed) and the file is parsed as if there were no entry. Its parsed objects are used
-//! only if the entry was written by this very build of weir (version and executable), and
-//! only when the file's text is byte for byte the entry's text; a file whose text differs is
-//! parsed again, with the entry as its last good version. An entry from another build keeps
+//! # When it is used
+//!
+//! Never blindly. An entry or view is read only if its magic, format version and checksum
+//! (over all of it) are right; an entry must name the file it is stored for. Anything else is
+//! ignored (and removed), and the files concerned are parsed as if there were no entry. Parsed
+//! content is used only if it was written by this very build of weir (version and executable),
+//! and only for a file whose text is byte for byte the entry's text; a file whose text differs
+//! is parsed again, with the entry as its last good version. An entry from another build keeps
 //! its text: when that last good version is needed (the file changed) it is parsed again by
-//! this build. Nothing read from disk can make the agent panic: every length is checked, and
-//! the payload is JSON read by serde.
+//! this build. The view is used only if it names exactly the entries read (paths and
+//! generations) and every file's text is its entry's; it is checked for consistency (no two
+//! objects with one key, no two pods with one address) as it is read. Nothing read from disk
+//! can make the agent panic: every length is checked, and payloads are JSON read by serde.
+//!
+//! At start the entries and the view are read in the background while the agent connects to
+//! OVSDB; when the view can be used, the entries' parsed content is read later (after
+//! [`PARSE_DELAY`], or at once when the cache needs it: the next change).
 //!
 //! # Writing
 //!
@@ -42,48 +53,110 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// The first bytes of every entry.
 const MAGIC: &[u8; 20] = b"weir manifest cache\n";
-/// Bumped whenever the entry layout or the meaning of its payload changes.
-const FORMAT: u32 = 1;
+/// The first bytes of the view.
+const VIEW_MAGIC: &[u8; 20] = b"weir manifest view\n\n";
+/// The view's file name (entries are named `<16 hex digits>.entry`).
+const VIEW_FILE: &str = "cluster.view";
+/// Bumped whenever the layout or the meaning of a payload changes.
+const FORMAT: u32 = 2;
 /// The subdirectory of the state directory that holds the entries.
 pub const SUBDIR: &str = "manifest-cache";
 /// Entries larger than this are not read (a manifest source is at most
 /// [`policy::manifest::MAX_SOURCE_BYTES`]; its parsed form is about as big).
 const MAX_ENTRY_BYTES: u64 = 8 * policy::manifest::MAX_SOURCE_BYTES as u64;
+/// How long the cache must be quiet before the view is written.
+pub const VIEW_QUIET: Duration = Duration::from_secs(1);
+/// How long after start the entries' parsed content is read when the view was used and
+/// nothing asked for it: after the agent's first realization, not competing with it.
+pub const PARSE_DELAY: Duration = Duration::from_secs(2);
 
 /// One file's last good version as read back from the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// The version's generation.
+    pub generation: u64,
     /// The text that was parsed.
     pub text: Arc<str>,
-    /// What the cache kept in force for that text, if the entry was written by this build
-    /// (`None`: parse `text` again when it is needed).
-    pub parsed: Option<Arc<Manifests>>,
+    /// What the cache kept in force for that text.
+    pub parsed: Parsed,
 }
+
+/// An entry's parsed content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Read.
+    Now(Arc<Manifests>),
+    /// Written by this build, read later ([`ManifestStore::take_parsed`]).
+    Later,
+    /// Written by another build: parse the text again when it is needed.
+    OtherBuild,
+}
+
+/// What was read from the store at open.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Each file's entry.
+    pub entries: HashMap<PathBuf, Entry>,
+    /// The cluster view of every entry's parsed content, in path order, as the cache would
+    /// build it with every file unchanged; `None` if there is no such view (an entry was
+    /// written by another build, or unusable, or the view was not written).
+    pub view: Option<Cluster>,
+}
+
+impl Loaded {
+    /// Whether [`Loaded::view`] is the view of exactly `files`, each unchanged.
+    pub fn view_holds_for<'a>(&self, files: impl ExactSizeIterator<Item = (&'a PathBuf, Result<&'a str, &'a str>)>) -> bool {
+        self.view.is_some()
+            && files.len() == self.entries.len()
+            && files.into_iter().all(|(p, read)| self.entries.get(p).is_some_and(|e| read == Ok(&*e.text)))
+    }
+}
+
+/// The files of a view: each file's path, generation and content, in path order.
+pub type ViewFiles = Vec<(PathBuf, u64, Arc<Manifests>)>;
+
+/// The files a stored view names (path, generation), and its payload.
+pub type StoredView<'a> = (Vec<(PathBuf, u64)>, &'a [u8]);
 
 /// A write for the background thread.
 enum Job {
-    Put { path: PathBuf, text: Arc<str>, parsed: Arc<Manifests> },
+    Put { path: PathBuf, generation: u64, text: Arc<str>, parsed: Arc<Manifests> },
     Remove { path: PathBuf },
+    /// The files in force (path order) with their generations when every one is good, else
+    /// `None` (no view).
+    View(Option<ViewFiles>),
+}
+
+/// The background read started by [`ManifestStore::open`].
+#[derive(Debug)]
+struct Loading {
+    /// The entries and the view.
+    first: Option<mpsc::Receiver<Loaded>>,
+    /// Asks for the entries' parsed content now.
+    now: mpsc::Sender<()>,
+    /// The entries' parsed content, when the view was used.
+    later: Option<JoinHandle<HashMap<PathBuf, Arc<Manifests>>>>,
 }
 
 /// The persisted entries of one manifests directory.
 #[derive(Debug)]
 pub struct ManifestStore {
     dir: PathBuf,
-    /// Entries being read in the background since [`ManifestStore::open`].
-    loading: Option<JoinHandle<Loaded>>,
+    loading: Loading,
     writer: Option<(mpsc::Sender<Job>, JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Job::Put { path, .. } => write!(f, "Put({})", path.display()),
+            Job::Put { path, generation, .. } => write!(f, "Put({}, {generation})", path.display()),
             Job::Remove { path } => write!(f, "Remove({})", path.display()),
+            Job::View(v) => write!(f, "View({:?})", v.as_ref().map(Vec::len)),
         }
     }
 }
@@ -111,7 +184,7 @@ pub enum StoreError {
 
 impl ManifestStore {
     /// Opens (creating it if need be) the store of `manifests` (the manifests directory)
-    /// under `state_dir`, and starts reading its entries in the background.
+    /// under `state_dir`, and starts reading it in the background.
     pub fn open(state_dir: &Path, manifests: &Path) -> Result<ManifestStore, StoreError> {
         let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let (state_abs, manifests_abs) = (abs(state_dir), abs(manifests));
@@ -122,10 +195,16 @@ impl ManifestStore {
         // The source names files by the absolute (not canonical) directory path.
         let dir = state_abs.join(SUBDIR).join(format!("{:016x}", hash64(manifests_abs.as_os_str().as_bytes())));
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Create { dir: dir.clone(), source })?;
-        let loading = {
+        let (first_tx, first_rx) = mpsc::channel();
+        let (now_tx, now_rx) = mpsc::channel();
+        let later = {
             let dir = dir.clone();
-            std::thread::Builder::new().name("weir-cache-load".into()).spawn(move || load_all(&dir)).ok()
+            std::thread::Builder::new()
+                .name("weir-cache-load".into())
+                .spawn(move || load(&dir, first_tx, now_rx))
+                .ok()
         };
+        let loading = Loading { first: Some(first_rx), now: now_tx, later };
         let (tx, rx) = mpsc::channel();
         let writer = {
             let dir = dir.clone();
@@ -139,10 +218,10 @@ impl ManifestStore {
         &self.dir
     }
 
-    /// The entries read at open (waiting for the background read to finish); empty after the
-    /// first call.
+    /// The entries and the view read at open (waiting for the background read); empty after
+    /// the first call.
     pub fn take_loaded(&mut self) -> Loaded {
-        match self.loading.take().map(JoinHandle::join) {
+        match self.loading.first.take().map(|rx| rx.recv()) {
             Some(Ok(loaded)) => loaded,
             Some(Err(_)) => {
                 warn!(dir = %self.dir.display(), "reading the manifest cache failed; every file is parsed");
@@ -152,15 +231,35 @@ impl ManifestStore {
         }
     }
 
-    /// Records `parsed` as the last good version of `path`, whose text is `text` (written in
-    /// the background).
-    pub fn put(&self, path: &Path, text: Arc<str>, parsed: Arc<Manifests>) {
-        self.send(Job::Put { path: path.to_path_buf(), text, parsed });
+    /// The parsed content of the entries [`Loaded`] said [`Parsed::Later`] of (at once,
+    /// waiting for it); empty after the first call. An entry missing from it could not be read.
+    pub fn take_parsed(&mut self) -> HashMap<PathBuf, Arc<Manifests>> {
+        let _ = self.loading.now.send(());
+        match self.loading.later.take().map(JoinHandle::join) {
+            Some(Ok(parsed)) => parsed,
+            Some(Err(_)) => {
+                warn!(dir = %self.dir.display(), "reading the manifest cache failed; the files are parsed");
+                HashMap::new()
+            }
+            None => HashMap::new(),
+        }
+    }
+
+    /// Records `parsed` as the last good version (generation `generation`) of `path`, whose
+    /// text is `text` (written in the background).
+    pub fn put(&self, path: &Path, generation: u64, text: Arc<str>, parsed: Arc<Manifests>) {
+        self.send(Job::Put { path: path.to_path_buf(), generation, text, parsed });
     }
 
     /// Forgets `path`.
     pub fn remove(&self, path: &Path) {
         self.send(Job::Remove { path: path.to_path_buf() });
+    }
+
+    /// The files in force, in path order, with their generations, when every file is good
+    /// (`None`: there is no view to store). Written once the store is quiet.
+    pub fn set_view(&self, files: Option<ViewFiles>) {
+        self.send(Job::View(files));
     }
 
     fn send(&self, job: Job) {
@@ -178,6 +277,10 @@ impl Drop for ManifestStore {
             drop(tx);
             let _ = handle.join();
         }
+        // A loader still waiting to read parsed content stops (nobody will ask for it).
+        self.loading.first.take();
+        let (tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.loading.now, tx));
     }
 }
 
@@ -231,31 +334,30 @@ fn hash64(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
-/// An entry as bytes.
-fn encode(path: &Path, text: &str, parsed: &Manifests) -> Result<Vec<u8>, serde_json::Error> {
-    let payload = serde_json::to_vec(parsed)?;
-    let (build, path) = (build_id().as_bytes(), path.as_os_str().as_bytes());
-    let mut out = Vec::with_capacity(64 + build.len() + path.len() + text.len() + payload.len());
-    out.extend_from_slice(MAGIC);
+/// Frames `fields` after `magic`, the format and the build, with a checksum.
+fn frame(magic: &[u8; 20], fields: &[&[u8]]) -> Vec<u8> {
+    let build = build_id().as_bytes();
+    let mut out = Vec::with_capacity(64 + build.len() + fields.iter().map(|f| f.len() + 8).sum::<usize>());
+    out.extend_from_slice(magic);
     out.extend_from_slice(&FORMAT.to_le_bytes());
-    for field in [build, path, text.as_bytes(), &payload] {
+    for field in std::iter::once(build).chain(fields.iter().copied()) {
         out.extend_from_slice(&(field.len() as u64).to_le_bytes());
         out.extend_from_slice(field);
     }
     let sum = hash64(&out);
     out.extend_from_slice(&sum.to_le_bytes());
-    Ok(out)
+    out
 }
 
-/// Reads an entry's bytes: the path it is for and its content, or why it cannot be used.
-/// Never panics, whatever the bytes.
-pub fn decode(bytes: &[u8]) -> Result<(PathBuf, Entry), String> {
+/// Checks the frame of `bytes` (magic, format, checksum) and returns whether this build wrote
+/// it, and a reader at its first field.
+fn unframe<'a>(magic: &[u8; 20], bytes: &'a [u8]) -> Result<(bool, Reader<'a>), String> {
     let body_len = bytes.len().checked_sub(8).ok_or("shorter than its checksum")?;
     let (body, sum) = bytes.split_at(body_len);
     let sum = u64::from_le_bytes(sum.try_into().map_err(|_| "no checksum")?);
     let mut r = Reader(body);
-    if r.take(MAGIC.len())? != MAGIC {
-        return Err("not a manifest cache entry".into());
+    if r.take(magic.len())? != magic {
+        return Err("not a manifest cache file of this kind".into());
     }
     let format = u32::from_le_bytes(r.take(4)?.try_into().map_err(|_| "no format")?);
     if format != FORMAT {
@@ -265,25 +367,73 @@ pub fn decode(bytes: &[u8]) -> Result<(PathBuf, Entry), String> {
         return Err("checksum mismatch (corrupt or truncated)".into());
     }
     let build = r.field()?;
-    let path = PathBuf::from(OsStr::from_bytes(r.field()?));
-    let text = std::str::from_utf8(r.field()?).map_err(|_| "text is not UTF-8")?;
-    let payload = r.field()?;
-    if !r.0.is_empty() {
-        return Err("trailing bytes".into());
-    }
-    // Another build's parser may have made something else of the text: keep only the text.
-    let parsed = if build == build_id().as_bytes() {
-        match serde_json::from_slice::<Manifests>(payload) {
-            Ok(m) => Some(Arc::new(m)),
-            Err(e) => return Err(format!("payload: {e}")),
-        }
-    } else {
-        None
-    };
-    Ok((path, Entry { text: Arc::from(text), parsed }))
+    Ok((build == build_id().as_bytes(), r))
 }
 
-/// A bounds-checked reader over an entry's bytes.
+/// An entry as bytes.
+fn encode(path: &Path, generation: u64, text: &str, parsed: &Manifests) -> Result<Vec<u8>, serde_json::Error> {
+    let payload = serde_json::to_vec(parsed)?;
+    Ok(frame(MAGIC, &[path.as_os_str().as_bytes(), &generation.to_le_bytes(), text.as_bytes(), &payload]))
+}
+
+/// An entry read from disk, its payload not parsed yet.
+#[derive(Debug)]
+pub struct RawEntry {
+    /// The version's generation.
+    pub generation: u64,
+    /// The text.
+    pub text: Arc<str>,
+    /// The parsed content as JSON, if this build wrote it.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Reads an entry's bytes: the path it is for and its content, or why it cannot be used.
+/// Never panics, whatever the bytes.
+pub fn decode(bytes: &[u8]) -> Result<(PathBuf, RawEntry), String> {
+    let (this_build, mut r) = unframe(MAGIC, bytes)?;
+    let path = PathBuf::from(OsStr::from_bytes(r.field()?));
+    let generation = u64::from_le_bytes(r.field()?.try_into().map_err(|_| "generation is not 8 bytes")?);
+    let text = std::str::from_utf8(r.field()?).map_err(|_| "text is not UTF-8")?;
+    let payload = r.field()?;
+    r.end()?;
+    // Another build's parser may have made something else of the text: keep only the text.
+    Ok((path, RawEntry { generation, text: Arc::from(text), payload: this_build.then(|| payload.to_vec()) }))
+}
+
+/// An entry's parsed content.
+pub fn decode_payload(payload: &[u8]) -> Result<Manifests, String> {
+    serde_json::from_slice::<Manifests>(payload).map_err(|e| format!("payload: {e}"))
+}
+
+/// The view as bytes: the files it was built from, with their generations, and the view.
+fn encode_view(files: &[(PathBuf, u64)], view: &Cluster) -> Result<Vec<u8>, serde_json::Error> {
+    let payload = view.to_stored()?;
+    let mut list = Vec::new();
+    for (path, generation) in files {
+        let p = path.as_os_str().as_bytes();
+        list.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        list.extend_from_slice(p);
+        list.extend_from_slice(&generation.to_le_bytes());
+    }
+    Ok(frame(VIEW_MAGIC, &[&list, &payload]))
+}
+
+/// Reads the view's bytes: the files it was built from and its payload, if this build wrote
+/// it. Never panics, whatever the bytes.
+pub fn decode_view(bytes: &[u8]) -> Result<Option<StoredView<'_>>, String> {
+    let (this_build, mut r) = unframe(VIEW_MAGIC, bytes)?;
+    let mut list = Reader(r.field()?);
+    let payload = r.field()?;
+    r.end()?;
+    let mut files = Vec::new();
+    while !list.0.is_empty() {
+        let path = PathBuf::from(OsStr::from_bytes(list.field()?));
+        files.push((path, list.u64_field()?));
+    }
+    Ok(this_build.then_some((files, payload)))
+}
+
+/// A bounds-checked reader over a file's bytes.
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -296,58 +446,114 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    fn u64_field(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "truncated")?))
+    }
+
     /// A field: its length (u64, little endian), then its bytes.
     fn field(&mut self) -> Result<&'a [u8], String> {
-        let len = u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "truncated")?);
-        let len = usize::try_from(len).map_err(|_| "field length out of range")?;
+        let len = usize::try_from(self.u64_field()?).map_err(|_| "field length out of range")?;
         self.take(len)
     }
-}
 
-/// What was read from the store at open.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// Each file's entry.
-    pub entries: HashMap<PathBuf, Entry>,
-    /// The cluster view of every entry's parsed content, in path order, as the cache would
-    /// build it if every file is unchanged (`None` if an entry was written by another build).
-    /// Built in the background while the agent starts.
-    pub view: Option<Cluster>,
-}
-
-impl Loaded {
-    /// Whether [`Loaded::view`] is the view of exactly `files` (in this order), each unchanged.
-    pub fn view_holds_for<'a>(&self, files: impl ExactSizeIterator<Item = (&'a PathBuf, Result<&'a str, &'a str>)>) -> bool {
-        self.view.is_some()
-            && files.len() == self.entries.len()
-            && files.into_iter().all(|(p, read)| self.entries.get(p).is_some_and(|e| read == Ok(&*e.text)))
+    fn end(&self) -> Result<(), String> {
+        if self.0.is_empty() { Ok(()) } else { Err("trailing bytes".into()) }
     }
 }
 
-/// Reads every entry of `dir` (unusable ones are removed, and said so), then builds the
-/// view they make together.
-fn load_all(dir: &Path) -> Loaded {
-    let entries = load_entries(dir);
-    let started = std::time::Instant::now();
-    let mut parts: Vec<(&PathBuf, &Manifests)> = Vec::with_capacity(entries.len());
-    for (path, entry) in &entries {
-        match &entry.parsed {
-            Some(m) => parts.push((path, m)),
-            None => return Loaded { entries, view: None },
+/// Reads a file of the store, refusing one over [`MAX_ENTRY_BYTES`].
+fn read_file(file: &Path) -> Result<Vec<u8>, String> {
+    match std::fs::metadata(file) {
+        Ok(m) if m.len() > MAX_ENTRY_BYTES => Err(format!("{} bytes is over the limit", m.len())),
+        Ok(_) => std::fs::read(file).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The background read: entries and view, sent on `first`; then, if the view is usable, the
+/// entries' parsed content (after [`PARSE_DELAY`] or when `now` says so), returned.
+fn load(dir: &Path, first: mpsc::Sender<Loaded>, now: mpsc::Receiver<()>) -> HashMap<PathBuf, Arc<Manifests>> {
+    let started = Instant::now();
+    // The view is read (and parsed) beside the entries, then checked against them.
+    let (raw, view) = std::thread::scope(|scope| {
+        let view = std::thread::Builder::new().name("weir-cache-view".into()).spawn_scoped(scope, || read_view(dir));
+        let raw = load_entries(dir);
+        let view = match view {
+            Ok(handle) => handle.join().ok().flatten(),
+            Err(_) => read_view(dir),
+        };
+        (raw, view)
+    });
+    let view = view.and_then(|(files, view)| {
+        let matches = files.len() == raw.len()
+            && files.iter().all(|(p, g)| raw.get(p).is_some_and(|e| e.generation == *g && e.payload.is_some()));
+        // Not an error if not: the files changed after the view was written.
+        matches.then_some(view)
+    });
+    let stale = raw.values().filter(|e| e.payload.is_none()).count();
+    if let Some(view) = view {
+        info!(entries = raw.len(), elapsed_ms = ms(started), "manifest cache read (view)");
+        let entries = raw
+            .iter()
+            .map(|(p, e)| (p.clone(), Entry { generation: e.generation, text: e.text.clone(), parsed: Parsed::Later }))
+            .collect();
+        if first.send(Loaded { entries, view: Some(view) }).is_err() {
+            return HashMap::new();
         }
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = now.recv_timeout(PARSE_DELAY) {
+            return HashMap::new();
+        }
+        let started = Instant::now();
+        let parsed = parse_payloads(dir, raw).into_iter().filter_map(|(p, (_, m))| Some((p, m?))).collect();
+        info!(elapsed_ms = ms(started), "manifest cache's entries read");
+        return parsed;
     }
-    parts.sort_by(|a, b| a.0.cmp(b.0));
-    let parts: Vec<&Manifests> = parts.into_iter().map(|(_, m)| m).collect();
-    let view = Cluster::from_parts(&parts);
-    info!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "manifest cache's view built");
-    Loaded { entries, view: Some(view) }
+    let parsed = parse_payloads(dir, raw);
+    let entries: HashMap<PathBuf, Entry> = parsed
+        .into_iter()
+        .map(|(p, (e, m))| {
+            let parsed = m.map_or(Parsed::OtherBuild, Parsed::Now);
+            (p, Entry { generation: e.generation, text: e.text, parsed })
+        })
+        .collect();
+    // Without a stored view, the view of the entries is built here, while the agent starts.
+    let view = (stale == 0).then(|| {
+        let mut parts: Vec<(&PathBuf, &Manifests)> =
+            entries.iter().filter_map(|(p, e)| if let Parsed::Now(m) = &e.parsed { Some((p, &**m)) } else { None }).collect();
+        parts.sort_by(|a, b| a.0.cmp(b.0));
+        Cluster::from_parts(&parts.into_iter().map(|(_, m)| m).collect::<Vec<_>>())
+    });
+    info!(entries = entries.len(), from_another_build = stale, elapsed_ms = ms(started), "manifest cache read");
+    let _ = first.send(Loaded { entries, view });
+    HashMap::new()
 }
 
-fn load_entries(dir: &Path) -> HashMap<PathBuf, Entry> {
-    let started = std::time::Instant::now();
+/// Parses each entry's payload (`None` for another build's); an entry whose payload cannot
+/// be parsed is removed (and said so), and left out.
+fn parse_payloads(dir: &Path, raw: HashMap<PathBuf, RawEntry>) -> HashMap<PathBuf, (RawEntry, Option<Arc<Manifests>>)> {
+    raw.into_iter()
+        .filter_map(|(path, e)| {
+            let parsed = match &e.payload {
+                Some(p) => match decode_payload(p) {
+                    Ok(m) => Some(Arc::new(m)),
+                    Err(why) => {
+                        let file = dir.join(entry_name(&path));
+                        warn!(entry = %file.display(), "manifest cache entry ignored and removed: {why}");
+                        let _ = std::fs::remove_file(&file);
+                        return None;
+                    }
+                },
+                None => None,
+            };
+            Some((path, (e, parsed)))
+        })
+        .collect()
+}
+
+/// Reads every entry of `dir` (not their payloads); unusable ones are removed (and said so).
+fn load_entries(dir: &Path) -> HashMap<PathBuf, RawEntry> {
     let mut entries = HashMap::new();
     let Ok(listing) = std::fs::read_dir(dir) else { return entries };
-    let (mut stale, mut ignored) = (0usize, 0usize);
     for item in listing.flatten() {
         let file = item.path();
         let name = item.file_name();
@@ -355,12 +561,10 @@ fn load_entries(dir: &Path) -> HashMap<PathBuf, Entry> {
             let _ = std::fs::remove_file(&file);
             continue;
         }
-        let read = match item.metadata() {
-            Ok(m) if m.len() > MAX_ENTRY_BYTES => Err(format!("{} bytes is over the limit", m.len())),
-            Ok(_) => std::fs::read(&file).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let decoded = read.and_then(|bytes| decode(&bytes)).and_then(|(path, entry)| {
+        if name == VIEW_FILE {
+            continue;
+        }
+        let decoded = read_file(&file).and_then(|bytes| decode(&bytes)).and_then(|(path, entry)| {
             if entry_name(&path).as_str() == name.to_string_lossy() {
                 Ok((path, entry))
             } else {
@@ -369,39 +573,86 @@ fn load_entries(dir: &Path) -> HashMap<PathBuf, Entry> {
         });
         match decoded {
             Ok((path, entry)) => {
-                stale += usize::from(entry.parsed.is_none());
                 entries.insert(path, entry);
             }
             Err(why) => {
-                ignored += 1;
                 warn!(entry = %file.display(), "manifest cache entry ignored and removed: {why}");
                 let _ = std::fs::remove_file(&file);
             }
         }
     }
-    info!(entries = entries.len(), from_another_build = stale, ignored, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "manifest cache read");
     entries
 }
 
-/// The writer thread: applies jobs in order, keeping only the last job per file of each
-/// batch received together.
+/// The stored view, if this build wrote it and it reads back consistent, with the entries
+/// (paths and generations) it was built from.
+fn read_view(dir: &Path) -> Option<(Vec<(PathBuf, u64)>, Cluster)> {
+    let file = dir.join(VIEW_FILE);
+    let bytes = match read_file(&file) {
+        Ok(b) => b,
+        Err(_) if !file.exists() => return None,
+        Err(why) => {
+            warn!(view = %file.display(), "manifest cache view ignored: {why}");
+            return None;
+        }
+    };
+    let why = match decode_view(&bytes) {
+        Ok(None) => "written by another build".to_string(),
+        Ok(Some((files, payload))) => match Cluster::from_stored(payload) {
+            Ok(view) => return Some((files, view)),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    warn!(view = %file.display(), "manifest cache view ignored and removed: {why}");
+    let _ = std::fs::remove_file(&file);
+    None
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// The writer thread: applies entry jobs in order, keeping only the last job per file of each
+/// batch received together, and writes the view once no job came for [`VIEW_QUIET`] (or the
+/// store is dropped).
 fn write_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+    let mut view: Option<Option<ViewFiles>> = None;
+    loop {
+        let first = match view.is_some() {
+            true => match rx.recv_timeout(VIEW_QUIET) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    write_view(dir, view.take().flatten());
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    write_view(dir, view.take().flatten());
+                    return;
+                }
+            },
+            false => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         let mut batch: BTreeMap<PathBuf, Job> = BTreeMap::new();
         for job in std::iter::once(first).chain(rx.try_iter()) {
-            let path = match &job {
-                Job::Put { path, .. } | Job::Remove { path } => path.clone(),
-            };
-            batch.insert(path, job);
+            match job {
+                Job::View(v) => view = Some(v),
+                Job::Put { ref path, .. } | Job::Remove { ref path } => {
+                    batch.insert(path.clone(), job);
+                }
+            }
         }
         for (path, job) in batch {
             let file = dir.join(entry_name(&path));
             let result = match job {
-                Job::Put { text, parsed, .. } => write_entry(&file, &path, &text, &parsed),
-                Job::Remove { .. } => match std::fs::remove_file(&file) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
-                    _ => Ok(()),
-                },
+                Job::Put { generation, text, parsed, .. } => {
+                    encode(&path, generation, &text, &parsed).map_err(|e| e.to_string()).and_then(|b| write_atomic(&file, &b))
+                }
+                Job::Remove { .. } => remove(&file),
+                Job::View(_) => Ok(()),
             };
             if let Err(e) = result {
                 warn!(file = %path.display(), entry = %file.display(), "manifest cache not updated: {e}");
@@ -410,14 +661,37 @@ fn write_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
     }
 }
 
-fn write_entry(file: &Path, path: &Path, text: &str, parsed: &Manifests) -> Result<(), String> {
-    let bytes = encode(path, text, parsed).map_err(|e| e.to_string())?;
+/// Writes the view of `files` (or removes the view).
+fn write_view(dir: &Path, files: Option<ViewFiles>) {
+    let file = dir.join(VIEW_FILE);
+    let result = match files {
+        None => remove(&file),
+        Some(files) => {
+            let parts: Vec<&Manifests> = files.iter().map(|(_, _, m)| &**m).collect();
+            let view = Cluster::from_parts(&parts);
+            let list: Vec<(PathBuf, u64)> = files.iter().map(|(p, g, _)| (p.clone(), *g)).collect();
+            encode_view(&list, &view).map_err(|e| e.to_string()).and_then(|b| write_atomic(&file, &b))
+        }
+    };
+    if let Err(e) = result {
+        warn!(view = %file.display(), "manifest cache view not updated: {e}");
+    }
+}
+
+fn remove(file: &Path) -> Result<(), String> {
+    match std::fs::remove_file(file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("removing {}: {e}", file.display())),
+        _ => Ok(()),
+    }
+}
+
+fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, &bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, file).map_err(|e| format!("renaming {} over {}: {e}", tmp.display(), file.display()))
 }
 
-/// Rewrites the entry `file` as if another build of weir had written it (tests).
+/// Rewrites the entry or view `file` as if another build of weir had written it (tests).
 #[cfg(test)]
 pub(crate) fn as_if_from_another_build(file: &Path) {
     let mut bytes = std::fs::read(file).unwrap();
@@ -434,38 +708,69 @@ pub(crate) fn entry_file(store: &ManifestStore, path: &Path) -> PathBuf {
     store.dir.join(entry_name(path))
 }
 
+/// The view file of `store` (tests).
+#[cfg(test)]
+pub(crate) fn view_file(store: &ManifestStore) -> PathBuf {
+    store.dir.join(VIEW_FILE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use policy::manifest::file::parse_file;
 
     const PODS: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {matchLabels: {app: a}}\n  ingress:\n  - from: [{podSelector: {matchExpressions: [{key: app, operator: NotIn, values: [b, c]}]}}, {ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]\n    ports: [{port: http}, {port: 80, endPort: 90, protocol: UDP}]\n";
+    const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.0.0.0/24}\nstatus: {addresses: [{type: InternalIP, address: 192.168.0.1}]}\n---\napiVersion: weir.io/v1alpha1\nkind: TrafficControl\nmetadata: {name: tc}\nspec:\n  appliedTo: {podSelector: {matchLabels: {app: a}}}\n  direction: Ingress\n  action: Mirror\n  targetPort: {geneve: {remoteIP: 10.9.9.9}}\n";
 
     fn parsed() -> Manifests {
         parse_file("/m/pods.yaml", PODS).unwrap()
     }
 
+    fn open(state: &tempfile::TempDir) -> ManifestStore {
+        ManifestStore::open(state.path(), Path::new("/m")).unwrap()
+    }
+
     #[test]
     fn an_entry_round_trips_with_everything_it_holds() {
         let m = parsed();
-        let bytes = encode(Path::new("/m/pods.yaml"), PODS, &m).unwrap();
+        let bytes = encode(Path::new("/m/pods.yaml"), 7, PODS, &m).unwrap();
         let (path, entry) = decode(&bytes).unwrap();
         assert_eq!(path, Path::new("/m/pods.yaml"));
-        assert_eq!(&*entry.text, PODS);
-        assert_eq!(entry.parsed.as_deref(), Some(&m));
+        assert_eq!((entry.generation, &*entry.text), (7, PODS));
+        assert_eq!(decode_payload(entry.payload.as_deref().unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_view_round_trips() {
+        let parts = [parsed(), parse_file("/m/node.yaml", NODE).unwrap()];
+        assert!(parts[1].errors.is_empty(), "{:?}", parts[1].errors);
+        let view = Cluster::from_parts(&[&parts[0], &parts[1]]);
+        let files = vec![(PathBuf::from("/m/node.yaml"), 3), (PathBuf::from("/m/pods.yaml"), 9)];
+        let bytes = encode_view(&files, &view).unwrap();
+        let (read, payload) = decode_view(&bytes).unwrap().unwrap();
+        assert_eq!(read, files);
+        assert_eq!(Cluster::from_stored(payload).unwrap(), view);
     }
 
     #[test]
     fn any_flipped_bit_or_truncation_is_caught() {
-        let bytes = encode(Path::new("/m/pods.yaml"), PODS, &parsed()).unwrap();
+        let bytes = encode(Path::new("/m/pods.yaml"), 1, PODS, &parsed()).unwrap();
+        let view = encode_view(&[(PathBuf::from("/m/pods.yaml"), 1)], &Cluster::from_parts(&[&parsed()])).unwrap();
         for i in (0..bytes.len()).step_by(7) {
             let mut b = bytes.clone();
             b[i] ^= 1 << (i % 8);
             assert!(decode(&b).is_err(), "bit flip at {i} went unnoticed");
         }
+        for i in (0..view.len()).step_by(5) {
+            let mut b = view.clone();
+            b[i] ^= 1 << (i % 8);
+            assert!(decode_view(&b).is_err(), "bit flip at {i} of the view went unnoticed");
+        }
         for n in (0..bytes.len()).step_by(13) {
             assert!(decode(&bytes[..n]).is_err(), "truncation to {n} went unnoticed");
         }
+        assert!(decode_view(&bytes).is_err(), "an entry is not a view");
+        assert!(decode(&view).is_err(), "a view is not an entry");
     }
 
     #[test]
@@ -473,20 +778,22 @@ mod tests {
         let m = parsed();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("e");
-        std::fs::write(&file, encode(Path::new("/m/pods.yaml"), PODS, &m).unwrap()).unwrap();
+        std::fs::write(&file, encode(Path::new("/m/pods.yaml"), 1, PODS, &m).unwrap()).unwrap();
         as_if_from_another_build(&file);
         let (_, entry) = decode(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(&*entry.text, PODS);
-        assert_eq!(entry.parsed, None);
+        assert_eq!(entry.payload, None);
     }
 
-    /// Random bytes, and valid entries with random changes behind a recomputed checksum
-    /// (so that the reader past the checksum is exercised too), never panic.
+    /// Random bytes, and valid entries and views with random changes behind a recomputed
+    /// checksum (so that the readers past the checksum are exercised too), never panic.
     #[test]
     fn random_bytes_never_panic() {
         let mut rng = policy::synthetic::Rng::new(7);
-        let valid = encode(Path::new("/m/pods.yaml"), PODS, &parsed()).unwrap();
-        for round in 0..3000 {
+        let entry = encode(Path::new("/m/pods.yaml"), 1, PODS, &parsed()).unwrap();
+        let view = encode_view(&[(PathBuf::from("/m/pods.yaml"), 1)], &Cluster::from_parts(&[&parsed()])).unwrap();
+        for round in 0..6000 {
+            let valid = if round % 2 == 0 { &entry } else { &view };
             let mut b = if round % 3 == 0 {
                 (0..rng.below(300)).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>()
             } else {
@@ -508,7 +815,14 @@ mod tests {
                 let sum = hash64(&b[..body]);
                 b[body..].copy_from_slice(&sum.to_le_bytes());
             }
-            let _ = decode(&b);
+            if let Ok((_, e)) = decode(&b)
+                && let Some(p) = e.payload
+            {
+                let _ = decode_payload(&p);
+            }
+            if let Ok(Some((_, payload))) = decode_view(&b) {
+                let _ = Cluster::from_stored(payload);
+            }
         }
     }
 
@@ -516,28 +830,79 @@ mod tests {
     fn entries_are_written_read_back_and_removed() {
         let state = tempfile::tempdir().unwrap();
         let m = Arc::new(parsed());
-        let mut store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
+        let mut store = open(&state);
         assert!(store.take_loaded().entries.is_empty());
-        store.put(Path::new("/m/pods.yaml"), Arc::from(PODS), m.clone());
-        store.put(Path::new("/m/other.yaml"), Arc::from(""), Arc::new(Manifests::default()));
+        store.put(Path::new("/m/pods.yaml"), 5, Arc::from(PODS), m.clone());
+        store.put(Path::new("/m/other.yaml"), 6, Arc::from(""), Arc::new(Manifests::default()));
         store.remove(Path::new("/m/other.yaml"));
         drop(store);
-        let mut store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
+        let mut store = open(&state);
         let loaded = store.take_loaded();
         assert_eq!(loaded.entries.len(), 1, "{loaded:?}");
-        assert_eq!(loaded.entries[Path::new("/m/pods.yaml")], Entry { text: Arc::from(PODS), parsed: Some(m.clone()) });
-        assert_eq!(loaded.view, Some(Cluster::from_manifests((*m).clone())));
+        assert_eq!(loaded.entries[Path::new("/m/pods.yaml")], Entry { generation: 5, text: Arc::from(PODS), parsed: Parsed::Now(m.clone()) });
+        // No view was stored: the entries' view is built while loading.
+        assert_eq!(loaded.view, Some(Cluster::from_parts(&[&m])));
         // Another manifests directory has its own entries.
         let mut other = ManifestStore::open(state.path(), Path::new("/n")).unwrap();
         assert!(other.take_loaded().entries.is_empty());
     }
 
     #[test]
+    fn a_stored_view_is_read_first_and_the_entries_later() {
+        let state = tempfile::tempdir().unwrap();
+        let (pods, node) = (Arc::new(parsed()), Arc::new(parse_file("/m/node.yaml", NODE).unwrap()));
+        let store = open(&state);
+        store.put(Path::new("/m/node.yaml"), 1, Arc::from(NODE), node.clone());
+        store.put(Path::new("/m/pods.yaml"), 2, Arc::from(PODS), pods.clone());
+        store.set_view(Some(vec![(PathBuf::from("/m/node.yaml"), 1, node.clone()), (PathBuf::from("/m/pods.yaml"), 2, pods.clone())]));
+        drop(store); // writes the view without waiting for quiet
+        let mut store = open(&state);
+        let loaded = store.take_loaded();
+        assert_eq!(loaded.view, Some(Cluster::from_parts(&[&node, &pods])));
+        assert_eq!(loaded.entries[Path::new("/m/pods.yaml")].parsed, Parsed::Later);
+        let started = Instant::now();
+        let parsed = store.take_parsed();
+        assert!(started.elapsed() < PARSE_DELAY, "asked for, the entries are read at once");
+        assert_eq!((&parsed[Path::new("/m/pods.yaml")], &parsed[Path::new("/m/node.yaml")]), (&pods, &node));
+        // A new version of one file: the view no longer names the entries, and is not used.
+        store.put(Path::new("/m/pods.yaml"), 3, Arc::from(PODS), pods.clone());
+        drop(store);
+        let mut store = open(&state);
+        let loaded = store.take_loaded();
+        assert_eq!(loaded.entries[Path::new("/m/pods.yaml")].parsed, Parsed::Now(pods.clone()));
+        assert_eq!(loaded.view, Some(Cluster::from_parts(&[&node, &pods])), "built from the entries instead");
+        assert!(view_file(&store).exists(), "a view that is out of date is not an error");
+        // No view (a file is broken): removed.
+        store.set_view(None);
+        drop(store);
+        assert!(!state.path().join(SUBDIR).read_dir().unwrap().flatten().any(|d| d.path().join(VIEW_FILE).exists()));
+    }
+
+    #[test]
+    fn a_corrupt_view_is_ignored_and_removed() {
+        let state = tempfile::tempdir().unwrap();
+        let pods = Arc::new(parsed());
+        let store = open(&state);
+        store.put(Path::new("/m/pods.yaml"), 2, Arc::from(PODS), pods.clone());
+        store.set_view(Some(vec![(PathBuf::from("/m/pods.yaml"), 2, pods.clone())]));
+        let view = view_file(&store);
+        drop(store);
+        let mut bytes = std::fs::read(&view).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0x10;
+        std::fs::write(&view, bytes).unwrap();
+        let mut store = open(&state);
+        let loaded = store.take_loaded();
+        assert_eq!(loaded.entries[Path::new("/m/pods.yaml")].parsed, Parsed::Now(pods.clone()));
+        assert!(!view.exists());
+    }
+
+    #[test]
     fn a_corrupt_entry_file_is_ignored_and_removed() {
         let state = tempfile::tempdir().unwrap();
-        let store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
+        let store = open(&state);
         let dir = store.dir().to_path_buf();
-        store.put(Path::new("/m/pods.yaml"), Arc::from(PODS), Arc::new(parsed()));
+        store.put(Path::new("/m/pods.yaml"), 1, Arc::from(PODS), Arc::new(parsed()));
         drop(store);
         let file = dir.join(entry_name(Path::new("/m/pods.yaml")));
         let mut bytes = std::fs::read(&file).unwrap();
@@ -547,7 +912,7 @@ mod tests {
         // An entry stored under another file's name, and garbage.
         std::fs::copy(&file, dir.join(entry_name(Path::new("/m/x.yaml")))).unwrap();
         std::fs::write(dir.join("junk.entry"), b"\x00\x01garbage").unwrap();
-        let mut store = ManifestStore::open(state.path(), Path::new("/m")).unwrap();
+        let mut store = open(&state);
         assert!(store.take_loaded().entries.is_empty());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "unusable entries are removed");
     }

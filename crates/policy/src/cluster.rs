@@ -7,7 +7,7 @@ use crate::manifest::{self, Manifests, Object, ObjectError, RejectedPolicy};
 use crate::netpol::NetworkPolicy;
 use crate::objects::{Labels, Namespace, Node, Pod, PodKey};
 use crate::selector::Selector;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -154,6 +154,55 @@ impl Cluster {
         self
     }
 
+    /// The view as JSON for [`Cluster::from_stored`], its maps as lists in key order.
+    pub fn to_stored(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&StoredRef {
+            namespaces: self.namespaces.values().collect(),
+            pods: self.pods.values().collect(),
+            nodes: self.nodes.values().collect(),
+            policies: self.policies.values().collect(),
+            traffic_controls: self.traffic_controls.values().collect(),
+            rejected_policies: &self.rejected_policies,
+            errors: &self.errors,
+            notes: &self.notes,
+        })
+    }
+
+    /// A view written by [`Cluster::to_stored`]. Bytes that are not such a view (two objects
+    /// with one key, two pods with one address, a pod without its namespace) are refused.
+    pub fn from_stored(bytes: &[u8]) -> Result<Cluster, String> {
+        let s: Stored = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let n = (s.namespaces.len(), s.pods.len(), s.nodes.len(), s.policies.len(), s.traffic_controls.len());
+        let mut c = Cluster {
+            namespaces: s.namespaces.into_iter().map(|o| (o.name.clone(), o)).collect(),
+            pods: s.pods.into_iter().map(|o| (o.key.clone(), o)).collect(),
+            nodes: s.nodes.into_iter().map(|o| (o.name.clone(), o)).collect(),
+            policies: s.policies.into_iter().map(|o| ((o.namespace.clone(), o.name.clone()), o)).collect(),
+            traffic_controls: s.traffic_controls.into_iter().map(|o| (o.name.clone(), o)).collect(),
+            rejected_policies: s.rejected_policies,
+            errors: s.errors,
+            notes: s.notes,
+            by_ip: BTreeMap::new(),
+        };
+        if n != (c.namespaces.len(), c.pods.len(), c.nodes.len(), c.policies.len(), c.traffic_controls.len()) {
+            return Err("two objects with one key".into());
+        }
+        for pod in c.pods.values() {
+            if !c.namespaces.contains_key(&pod.key.namespace) {
+                return Err(format!("pod {} without its namespace", pod.key));
+            }
+            if pod.host_network {
+                continue;
+            }
+            for ip in &pod.ips {
+                if c.by_ip.insert(*ip, pod.key.clone()).is_some() {
+                    return Err(format!("two pods with address {ip}"));
+                }
+            }
+        }
+        Ok(c)
+    }
+
     /// The pod (with its own network namespace) that owns `ip`.
     pub fn pod_by_ip(&self, ip: IpAddr) -> Option<&Pod> {
         self.by_ip.get(&ip).and_then(|k| self.pods.get(k))
@@ -197,6 +246,32 @@ impl Cluster {
             .take_while(move |(k, _)| k.namespace == namespace)
             .map(|(_, p)| p)
     }
+}
+
+/// A cluster view as stored (JSON map keys must be strings: maps are lists of their values).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    namespaces: Vec<&'a Namespace>,
+    pods: Vec<&'a Pod>,
+    nodes: Vec<&'a Node>,
+    policies: Vec<&'a NetworkPolicy>,
+    traffic_controls: Vec<&'a crate::traffic_control::TrafficControl>,
+    rejected_policies: &'a [RejectedPolicy],
+    errors: &'a [ObjectError],
+    notes: &'a [String],
+}
+
+/// [`StoredRef`] read back.
+#[derive(Deserialize)]
+struct Stored {
+    namespaces: Vec<Namespace>,
+    pods: Vec<Pod>,
+    nodes: Vec<Node>,
+    policies: Vec<NetworkPolicy>,
+    traffic_controls: Vec<crate::traffic_control::TrafficControl>,
+    rejected_policies: Vec<RejectedPolicy>,
+    errors: Vec<ObjectError>,
+    notes: Vec<String>,
 }
 
 /// Which namespaces a selection looks in.
@@ -243,5 +318,27 @@ mod tests {
         assert_eq!(c.rejected_policies.len(), 1);
         assert_eq!(c.pod_by_ip("10.0.0.1".parse().unwrap()).unwrap().key, PodKey::new("x", "a"));
         assert_eq!(Cluster::from_parts(&[]), Cluster::default());
+    }
+
+    #[test]
+    fn a_stored_view_reads_back_equal_and_an_inconsistent_one_is_refused() {
+        let parts: Vec<Manifests> = [("a.yaml", A), ("b.yaml", B), ("c.yaml", C)]
+            .iter()
+            .map(|(s, t)| manifest::file::parse_file(s, t).unwrap())
+            .collect();
+        let c = Cluster::from_parts(&parts.iter().collect::<Vec<_>>());
+        let bytes = c.to_stored().unwrap();
+        assert_eq!(Cluster::from_stored(&bytes).unwrap(), c);
+        let text = String::from_utf8(bytes).unwrap();
+        // x/c claims x/a's address; a pod loses its namespace; a pod appears twice.
+        let ip_taken = text.replacen("10.0.0.3", "10.0.0.1", 1);
+        assert!(Cluster::from_stored(ip_taken.as_bytes()).unwrap_err().contains("two pods with address 10.0.0.1"));
+        assert!(text.contains("\"key\":\"y/c\""), "{text}");
+        let no_ns = text.replacen("\"key\":\"y/c\"", "\"key\":\"z/c\"", 1);
+        assert_eq!(Cluster::from_stored(no_ns.as_bytes()).unwrap_err(), "pod z/c without its namespace");
+        let twice = text.replacen("\"key\":\"y/c\"", "\"key\":\"x/a\"", 1);
+        assert_eq!(Cluster::from_stored(twice.as_bytes()).unwrap_err(), "two objects with one key");
+        assert!(Cluster::from_stored(b"{}").is_err());
+        assert!(Cluster::from_stored(b"\xff garbage").is_err());
     }
 }
