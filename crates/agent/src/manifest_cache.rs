@@ -109,8 +109,10 @@ impl InForce {
 impl ManifestCache {
     /// A cache that persists each file's last good content in `store` (none: in memory only).
     pub fn with_store(store: Option<ManifestStore>) -> ManifestCache {
+        // Generations name versions across restarts: start from the time and the process.
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        ManifestCache { files: BTreeMap::new(), store, started: false, next_generation: now }
+        let next_generation = now ^ (u64::from(std::process::id()) << 44);
+        ManifestCache { files: BTreeMap::new(), store, started: false, next_generation }
     }
 
     /// The cluster view of `snapshot`. For a fresh cache without a store it equals
@@ -268,7 +270,7 @@ impl ManifestCache {
         let in_force = InForce::of(path, read, last_good);
         let read: Result<Arc<str>, String> = read.map(Arc::from).map_err(str::to_string);
         let generation = self.next_generation;
-        self.next_generation += 1;
+        self.next_generation = self.next_generation.wrapping_add(1);
         if let (Some(store), InForce::Good(m), Ok(text)) = (&self.store, &in_force, &read) {
             store.put(path, generation, text.clone(), m.clone());
         }
