@@ -8,7 +8,12 @@
 //! later one is an edit and a new snapshot. An empty version deletes its file, bytes that are
 //! not UTF-8 are an unreadable file. Each snapshot goes through a copy of the agent's
 //! manifest cache (crates/agent/src/manifest_cache.rs: `parse_file`, `keep_last_valid`,
-//! `BrokenFile::over` / `alone`), then `Cluster::from_manifests`, and the view is checked:
+//! `BrokenFile::over` / `alone`), then `Cluster::from_parts` as the agent builds its view, and
+//! the view is checked:
+//! - a good file's parse reads back equal from JSON (the agent's manifest store keeps it);
+//! - `from_parts` equals `from_manifests` of the parts appended; when every file is good,
+//!   the view reads back equal through `to_stored` / `from_stored` (the stored view a
+//!   restarted agent uses);
 //! - the first snapshot's view equals `Cluster::from_sources` (what `weir compile` reads;
 //!   for inputs up to 4 KiB);
 //! - errors and verdicts serialize (status file, `weir policy explain -o json`);
@@ -55,6 +60,10 @@ impl InForce {
                 if let Some(last) = &last {
                     m.keep_last_valid(last);
                 }
+                // What the agent's manifest store keeps of a good file, read back.
+                let stored = serde_json::to_vec(&m).expect("parsed manifests serialize");
+                let back: Manifests = serde_json::from_slice(&stored).expect("stored manifests read back");
+                assert_eq!(back, m, "{source}: the stored parse reads back equal");
                 InForce::Good(m)
             }
             (Err(broken), Some(last)) => {
@@ -226,7 +235,14 @@ fuzz_target!(|data: &[u8]| {
         for (_, f) in files.values() {
             merged.append(f.contribution().clone());
         }
-        let view = Cluster::from_manifests(merged);
+        let parts: Vec<&Manifests> = files.values().map(|(_, f)| f.contribution()).collect();
+        let view = Cluster::from_parts(&parts);
+        assert_eq!(view, Cluster::from_manifests(merged), "from_parts is from_manifests of the parts appended");
+        if files.values().all(|(_, f)| matches!(f, InForce::Good(_))) {
+            // The agent stores such a view and a restarted agent reads it back.
+            let stored = view.to_stored().expect("the view serializes");
+            assert_eq!(Cluster::from_stored(&stored).as_ref(), Ok(&view), "the stored view reads back equal");
+        }
         if i + 1 == first && data.len() <= FROM_SOURCES_MAX {
             // Fresh: the cache's view is that of parsing every file (unreadable ones aside).
             let texts: Vec<(&str, &str)> =
