@@ -127,41 +127,16 @@ fn many_flows(n: u32) -> Vec<Flow> {
         .collect()
 }
 
+/// One bundle of 100k flows is accepted whole. How fast, against `ovs-ofctl --bundle`, is a
+/// benchmark's question (`weir bench ofctl-install`), not a timed test's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_100k_flow_bundle_installs_about_as_fast_as_ovs_ofctl_bundle() {
+async fn a_100k_flow_bundle_installs_every_flow() {
     let ts = TestSwitch::with_bridge().expect("test switch");
     let target = format!("unix:{}", ts.ovs.mgmt_socket("br-int").display());
-    let flows = many_flows(100_000);
-    let file = ts.tmp.path().join("flows.txt");
-    std::fs::write(&file, flows.iter().map(|f| f.to_string() + "\n").collect::<String>()).unwrap();
-
-    // A first untimed install warms ovs-vswitchd's allocator for both timed runs.
-    let ofctl = std::process::Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "--bundle", "add-flows", &target, file.to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(ofctl.success());
-    ts.ovs.ofctl("del-flows", "br-int", &[]).unwrap();
-
-    let t0 = std::time::Instant::now();
-    let st = std::process::Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow15", "--bundle", "add-flows", &target, file.to_str().unwrap()])
-        .status()
-        .unwrap();
-    let ovs_time = t0.elapsed();
-    assert!(st.success());
-    ts.ovs.ofctl("del-flows", "br-int", &[]).unwrap();
-
     let sw = Switch::connect(&target).await.expect("connect");
-    let mods: Vec<FlowMod> = flows.into_iter().map(FlowMod::add).collect();
-    let t1 = std::time::Instant::now();
+    let mods: Vec<FlowMod> = many_flows(100_000).into_iter().map(FlowMod::add).collect();
     sw.bundle(&mods).await.expect("bundle");
-    let weir_time = t1.elapsed();
-    let n = sw.dump_flows().await.unwrap().len();
-    assert_eq!(n, 100_000);
-    let ratio = weir_time.as_secs_f64() / ovs_time.as_secs_f64();
-    eprintln!("100k flows: weir {weir_time:?}, ovs-ofctl --bundle {ovs_time:?}, ratio {ratio:.2}");
-    assert!(ratio <= 1.5, "weir {weir_time:?} vs ovs-ofctl {ovs_time:?}");
+    assert_eq!(sw.dump_flows().await.unwrap().len(), 100_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
