@@ -193,5 +193,7 @@ fn alias_bombs_hit_the_parser_budget_instead_of_expanding() {
     let cluster = Cluster::from_sources([("bomb.yaml", text.as_str())]);
     assert_eq!(cluster.errors.len(), 1);
     assert!(cluster.errors[0].message.contains("not valid YAML"), "{}", cluster.errors[0].message);
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    // Expanding the aliases would take 9^26 nodes: any bound catches that. The bound is loose
+    // because a debug build on a loaded 2-core machine needs seconds for the budget itself.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
 }
