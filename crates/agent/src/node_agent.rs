@@ -583,19 +583,12 @@ impl NodeAgent {
 
     fn send_difference(&mut self, now: Instant) {
         self.report_traffic_controls();
-        let miss_only: FlowSet;
-        let desired = match &self.compiler {
-            Some(c) => c.flows(),
-            None => {
-                miss_only = miss_flows();
-                &miss_only
-            }
-        };
+        let desired = desired_flows(&self.compiler);
         let changed = self.pass.as_ref().and_then(|p| p.changed.as_ref());
         let installed = self.installed.as_mut().expect("read before diffing");
         let mods = match changed {
-            Some(keys) => diff_keys(desired, installed, keys),
-            None => diff(desired, installed),
+            Some(keys) => diff_keys(&desired, installed, keys),
+            None => diff(&desired, installed),
         };
         self.pass_mut().flow_mods = mods.len();
         if mods.is_empty() {
@@ -605,19 +598,11 @@ impl NodeAgent {
         }
     }
 
-    /// The switch holds the desired flows: the compiler's, or (without a compiler: no Node
-    /// object for this node) only the table-miss flows, so everything drops.
+    /// The switch holds the desired flows ([`desired_flows`]).
     fn installed_now(&mut self, now: Instant) {
-        let miss_only: FlowSet;
-        let desired = match &self.compiler {
-            Some(c) => c.flows(),
-            None => {
-                miss_only = miss_flows();
-                &miss_only
-            }
-        };
+        let desired = desired_flows(&self.compiler);
         if self.pass.as_ref().is_some_and(|p| p.changed.is_none()) {
-            self.installed = Some(desired.clone());
+            self.installed = Some(desired.as_ref().clone());
         }
         self.status.flows = desired.counts().into_iter().map(|(t, n)| (t.name().to_string(), n)).collect();
         if self.purge_pending {
@@ -805,6 +790,15 @@ impl NodeAgent {
 }
 
 /// The flows of a node without forwarding: every table's miss flow (drop).
+/// The flows the switch should hold: the compiler's, or (without a compiler: no Node object
+/// for this node) only the table-miss flows, so everything drops.
+fn desired_flows(compiler: &Option<NodeCompiler>) -> std::borrow::Cow<'_, FlowSet> {
+    match compiler {
+        Some(c) => std::borrow::Cow::Borrowed(c.flows()),
+        None => std::borrow::Cow::Owned(miss_flows()),
+    }
+}
+
 fn miss_flows() -> FlowSet {
     pipeline::forwarding::miss_flows().into_iter().collect()
 }
