@@ -101,6 +101,189 @@ pub enum Action {
     Exit,
     /// Run actions on a clone of the packet.
     Clone(Vec<Action>),
+    /// Set the IPv4 TTL or IPv6 hop limit (OFPAT_SET_NW_TTL, `mod_nw_ttl`).
+    SetNwTtl(u8),
+    /// Set the MPLS TTL (OFPAT_SET_MPLS_TTL).
+    SetMplsTtl(u8),
+    /// Decrement the MPLS TTL (OFPAT_DEC_MPLS_TTL).
+    DecMplsTtl,
+    /// Push an MPLS label stack entry; the value is the new Ethernet type (0x8847 or 0x8848).
+    PushMpls(u16),
+    /// Pop an MPLS label stack entry; the value is the Ethernet type of what is under it.
+    PopMpls(u16),
+    /// Decrement the IP TTL and tell these controllers when it expires
+    /// (NXAST_DEC_TTL_CNT_IDS). Plain `dec_ttl` is [`Action::DecTtl`].
+    DecTtlIds(Vec<u16>),
+    /// Shorten the flow's timeouts once a FIN or RST is seen (0 leaves one unchanged).
+    FinTimeout {
+        /// The new idle timeout.
+        idle: u16,
+        /// The new hard timeout.
+        hard: u16,
+    },
+    /// Output at most `max_len` bytes of the packet (NXAST_OUTPUT_TRUNC).
+    OutputTrunc {
+        /// The port.
+        port: PortNo,
+        /// Bytes kept.
+        max_len: u32,
+    },
+    /// Set one bit to whether the packet is longer than `pkt_len` bytes.
+    CheckPktLarger {
+        /// The length compared.
+        pkt_len: u16,
+        /// The result bit.
+        dst: FieldRange,
+    },
+    /// Push bits of a field on the stack (NXAST_STACK_PUSH).
+    StackPush(FieldRange),
+    /// Pop the stack into bits of a field (NXAST_STACK_POP).
+    StackPop(FieldRange),
+    /// Sample packets to an IPFIX collector.
+    Sample(Sample),
+    /// Choose a link by hashing and store its number in a field.
+    Multipath(Multipath),
+    /// Choose a member port by hashing (`bundle`) and output to it, or store it (`bundle_load`).
+    Bundle(Bundle),
+    /// Push a header of a new packet type (NXAST_ENCAP).
+    Encap(Encap),
+    /// Pop the outer header (NXAST_DECAP); `None` takes the next protocol from the header.
+    Decap(Option<PacketType>),
+}
+
+/// An OpenFlow 1.5 packet type: namespace and type within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PacketType {
+    /// 0 = OpenFlow (Ethernet), 1 = an Ethertype.
+    pub ns: u16,
+    /// The type within the namespace.
+    pub ns_type: u16,
+}
+
+impl PacketType {
+    /// The 32-bit form on the wire.
+    pub fn to_u32(self) -> u32 {
+        u32::from(self.ns) << 16 | u32::from(self.ns_type)
+    }
+
+    /// From the 32-bit wire form.
+    pub fn from_u32(v: u32) -> PacketType {
+        PacketType { ns: (v >> 16) as u16, ns_type: v as u16 }
+    }
+}
+
+/// The headers `encap` can push, with ovs-ofctl's names (OVS's `parse_encap_header`).
+pub const ENCAP_HEADERS: &[(PacketType, &str)] = &[
+    (PacketType { ns: 0, ns_type: 0 }, "ethernet"),
+    (PacketType { ns: 1, ns_type: 0x894f }, "nsh"),
+    (PacketType { ns: 1, ns_type: 0x8847 }, "mpls"),
+    (PacketType { ns: 1, ns_type: 0x8848 }, "mpls_mc"),
+];
+
+/// `encap(...)`: the header to push and its properties.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Encap {
+    /// The packet type of the result (one of [`ENCAP_HEADERS`]).
+    pub packet_type: PacketType,
+    /// Header size in bytes (0 = not given).
+    pub hdr_size: u16,
+    /// NSH metadata type (`nsh(md_type=1|2)`), the one property this crate carries.
+    pub nsh_md_type: Option<u8>,
+}
+
+/// Where a sample's observation id comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObsId {
+    /// A constant.
+    Imm(u32),
+    /// Up to 32 bits of a field.
+    Field(FieldRange),
+}
+
+/// Which packets `sample` sees: [`Sample::direction`].
+pub mod sample_direction {
+    /// OVS decides.
+    pub const DEFAULT: u8 = 0;
+    /// Sample on ingress.
+    pub const INGRESS: u8 = 1;
+    /// Sample on egress.
+    pub const EGRESS: u8 = 2;
+}
+
+/// The `sample` action (NXAST_SAMPLE .. NXAST_SAMPLE4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sample {
+    /// Packets sampled out of 65535.
+    pub probability: u16,
+    /// The IPFIX collector set in OVSDB.
+    pub collector_set_id: u32,
+    /// Observation domain id.
+    pub obs_domain: ObsId,
+    /// Observation point id.
+    pub obs_point: ObsId,
+    /// The tunnel port whose output is sampled, if any.
+    pub sampling_port: Option<PortNo>,
+    /// [`sample_direction`].
+    pub direction: u8,
+}
+
+/// Which packet fields `multipath` and `bundle` hash (NX_HASH_FIELDS_*), with ovs-ofctl's names.
+pub const HASH_FIELDS: &[(u16, &str)] = &[
+    (0, "eth_src"),
+    (1, "symmetric_l4"),
+    (2, "symmetric_l3l4"),
+    (3, "symmetric_l3l4+udp"),
+    (4, "nw_src"),
+    (5, "nw_dst"),
+    (6, "symmetric_l3"),
+];
+
+/// `multipath` algorithms (NX_MP_ALG_*).
+pub const MULTIPATH_ALGORITHMS: &[(u16, &str)] = &[(0, "modulo_n"), (1, "hash_threshold"), (2, "hrw"), (3, "iter_hash")];
+
+/// `bundle` algorithms (NX_BD_ALG_*).
+pub const BUNDLE_ALGORITHMS: &[(u16, &str)] = &[(0, "active_backup"), (1, "hrw")];
+
+/// The name of `code` in one of the tables above.
+pub fn code_name(table: &[(u16, &'static str)], code: u16) -> Option<&'static str> {
+    table.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
+}
+
+/// The code of `name` in one of the tables above.
+pub fn code_of(table: &[(u16, &str)], name: &str) -> Option<u16> {
+    table.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+}
+
+/// The `multipath` action (NXAST_MULTIPATH).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Multipath {
+    /// [`HASH_FIELDS`] code.
+    pub fields: u16,
+    /// Hash basis.
+    pub basis: u16,
+    /// [`MULTIPATH_ALGORITHMS`] code.
+    pub algorithm: u16,
+    /// Number of links minus one.
+    pub max_link: u16,
+    /// Algorithm argument.
+    pub arg: u32,
+    /// Where the link number goes.
+    pub dst: FieldRange,
+}
+
+/// The `bundle` and `bundle_load` actions (NXAST_BUNDLE, NXAST_BUNDLE_LOAD).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bundle {
+    /// [`HASH_FIELDS`] code.
+    pub fields: u16,
+    /// Hash basis.
+    pub basis: u16,
+    /// [`BUNDLE_ALGORITHMS`] code.
+    pub algorithm: u16,
+    /// The member ports.
+    pub members: Vec<PortNo>,
+    /// `bundle_load`: where the chosen port goes; `None` outputs to it.
+    pub dst: Option<FieldRange>,
 }
 
 impl Action {

@@ -11,7 +11,6 @@ use openflow::wire::action::{decode_actions, encode_actions};
 const OF11: &str = "OpenFlow 1.1 action translation";
 const OF13: &str = "OpenFlow 1.3 action translation";
 const OF10_ONLY: &str = "an OpenFlow 1.0/1.1 set action; OpenFlow 1.5 sets fields with set_field, which this crate decodes";
-const NOT_NEEDED: &str = "Nicira action the policy pipeline does not use; not in the codec";
 const NX_OF10_ONLY: &str = "NXAST_REG_MOVE/NXAST_REG_LOAD are OpenFlow 1.0-1.4 actions: OVS rejects them in OpenFlow 1.5 (OFPBAC_BAD_VENDOR_TYPE) and so does this codec (the OpenFlow 1.5 vector of the same text passes)";
 
 /// (section, expected OVS text, why this crate does not reproduce it).
@@ -32,15 +31,6 @@ const UNSUPPORTED: &[(&str, &str, &str)] = &[
     (OF11, "actions=move:NXM_OF_IN_PORT[]->NXM_OF_VLAN_TCI[]", NX_OF10_ONLY),
     (OF11, "actions=load:0xf009->NXM_OF_VLAN_TCI[]", NX_OF10_ONLY),
     (OF13, "actions=move:NXM_OF_IN_PORT[]->NXM_OF_VLAN_TCI[]", "the NXAST_REG_MOVE and ONF copy_field-experimenter (0x4f4e4600) forms of move are OpenFlow 1.0-1.4 and 1.3 actions: OVS and this codec reject both in OpenFlow 1.5 (OFPBAC_BAD_VENDOR_TYPE)"),
-    (OF11, "actions=multipath(eth_src,50,modulo_n,1,0,NXM_NX_REG0[])", NOT_NEEDED),
-    (OF11, "actions=bundle(eth_src,0,hrw,ofport,members:4,8)", NOT_NEEDED),
-    (OF11, "actions=bundle_load(eth_src,0,hrw,ofport,NXM_NX_REG0[],members:4,8)", NOT_NEEDED),
-    (OF11, "actions=fin_timeout(idle_timeout=10,hard_timeout=20)", NOT_NEEDED),
-    (OF11, "actions=dec_ttl(32768,12345,90,765,1024)", "dec_ttl with controller ids (NXAST_DEC_TTL_CNT_IDS); plain dec_ttl is supported"),
-    (OF11, "actions=sample(probability=12345,collector_set_id=23456,obs_domain_id=34567,obs_point_id=45678)", NOT_NEEDED),
-    (OF13, "actions=encap(nsh(md_type=1))", "encap (NSH/MPLS) is not in the codec"),
-    (OF13, "actions=encap(mpls)", "encap (NSH/MPLS) is not in the codec"),
-    (OF13, "actions=encap(mpls_mc)", "encap (NSH/MPLS) is not in the codec"),
 ];
 
 struct Vector {

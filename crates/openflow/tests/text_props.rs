@@ -7,9 +7,24 @@ use openflow::wire::Reader;
 use openflow::{Flow, FlowMod};
 use proptest::prelude::*;
 
+/// Text in corpus lines that OVS itself changes on the way (so these properties do not hold for
+/// them, by design), with what OVS does; the parity test still checks them against OVS.
+const NORMALIZED_BY_OVS: &[(&str, &str)] = &[
+    (",vlan_tci=0,", "an exact vlan_tci=0 is OXM vlan_vid=0 (no VLAN), which reads back as vlan_tci=0x0000/0x1fff"),
+    ("note:41.42.43,", "notes are zero-padded to whole 8-byte actions and the padding reads back as note bytes"),
+    ("tun_gbp_flags=0/", "ovs-ofctl prints tun_gbp_flags without its mask"),
+    ("tun_gbp_flags=0x0/", "ovs-ofctl prints tun_gbp_flags without its mask"),
+    ("tun_gbp_flags=0x10/", "ovs-ofctl prints tun_gbp_flags without its mask"),
+    ("tun_gbp_flags=0x1/", "ovs-ofctl prints tun_gbp_flags without its mask"),
+];
+
 fn corpus() -> Vec<String> {
     let text = include_str!("corpus/parity.flows");
-    flow_file_lines(text).into_iter().map(|(_, l)| l).collect()
+    flow_file_lines(text)
+        .into_iter()
+        .map(|(_, l)| l)
+        .filter(|l| !NORMALIZED_BY_OVS.iter().any(|(n, _)| l.contains(n)))
+        .collect()
 }
 
 fn check_text(f: &Flow) {
@@ -54,7 +69,10 @@ proptest! {
         let (_, actions) = halves(&lines[a % lines.len()]);
         // The flow's own table/priority/cookie replace the corpus ones (later keys win).
         let text = format!("{matches},table={table},priority={priority},cookie={cookie:#x},idle_timeout={idle},importance={importance} actions={actions}");
-        let fm = parse_flow_mod_line(&text, None).unwrap_or_else(|e| panic!("{text}: {e}"));
+        // Some actions need a match (mod_tp_dst a TCP, UDP or SCTP one), as in OVS.
+        let parsed = parse_flow_mod_line(&text, None);
+        prop_assume!(parsed.is_ok());
+        let fm = parsed.expect("checked");
         check_text(&fm.flow);
         check_wire(&fm);
     }

@@ -6,8 +6,10 @@ pub mod lex;
 pub mod meter;
 pub mod parse;
 pub mod parse_action;
+mod parse_action_ext;
 pub mod print;
 pub mod print_action;
+mod print_action_ext;
 pub mod print_flow;
 pub mod print_switch;
 

@@ -9,7 +9,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lex::{Item, items, parse_u16, parse_u64, parse_uint};
-use super::parse_action::parse_instructions;
+use super::parse_action::parse_instructions_in;
 use super::print::{CT_STATE_NAMES, Names, TCP_FLAG_NAMES, TUN_FLAG_NAMES};
 use crate::field::{Field, FieldRange, Format, ones};
 use crate::flow::{ALL_TABLES, Flow, FlowFlags, FlowMod, FlowModCommand, GROUP_ANY};
@@ -525,7 +525,8 @@ pub fn parse_flow_mod(s: &str, command: FlowModCommand, names: Option<&Names>) -
         fm.flow.table_id = 0;
     }
     if let Some(a) = actions {
-        fm.flow.instructions = parse_instructions(a, names)?;
+        let mut cx = super::parse_action::Cx::for_match(names, &fm.flow.matches);
+        fm.flow.instructions = parse_instructions_in(a, &mut cx)?;
     }
     Ok(fm)
 }

@@ -17,8 +17,58 @@ use crate::port::PortNo;
 /// How deep actions may nest (`clone(clone(...))`), as OVS's MAX_OFPACT_PARSE_DEPTH.
 const MAX_DEPTH: usize = 100;
 
+/// What parsing an action may depend on: port and table names, the nesting depth, and the
+/// facts of the flow's match that OVS's `ofpact_check` consults, as the actions before it have
+/// changed them (whether a VLAN header is present, which L4 protocol it is).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cx<'a> {
+    names: Option<&'a Names>,
+    depth: usize,
+    /// The flow has (or an earlier action pushed) an 802.1Q header.
+    vlan: bool,
+    /// The L4 source and destination port fields of the match's IP protocol, if any.
+    l4: Option<(Field, Field)>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(names: Option<&'a Names>) -> Self {
+        Cx { names, depth: 1, vlan: false, l4: None }
+    }
+
+    /// The context of a flow with `m`.
+    pub(crate) fn for_match(names: Option<&'a Names>, m: &crate::flow_match::Match) -> Self {
+        let vlan = m.get(Field::VlanTci).is_some_and(|e| e.value & 0x1000 != 0)
+            || m.get(Field::VlanVid).is_some_and(|e| e.value & 0x1000 != 0);
+        let l4 = m.get(Field::IpProto).and_then(|e| match e.value {
+            6 => Some((Field::TcpSrc, Field::TcpDst)),
+            17 => Some((Field::UdpSrc, Field::UdpDst)),
+            132 => Some((Field::SctpSrc, Field::SctpDst)),
+            _ => None,
+        });
+        Cx { names, depth: 1, vlan, l4 }
+    }
+
+    pub(super) fn names(&self) -> Option<&'a Names> {
+        self.names
+    }
+
+    pub(super) fn l4(&self) -> Option<(Field, Field)> {
+        self.l4
+    }
+
+    fn nested(&self) -> Self {
+        Cx { depth: self.depth + 1, ..*self }
+    }
+}
+
 /// Parses the text after `actions=` into instructions in canonical order.
 pub fn parse_instructions(s: &str, names: Option<&Names>) -> Result<Vec<Instruction>, ParseError> {
+    parse_instructions_in(s, &mut Cx::new(names))
+}
+
+/// [`parse_instructions`] for a flow whose match gives the context `cx`.
+pub(crate) fn parse_instructions_in(s: &str, cx: &mut Cx<'_>) -> Result<Vec<Instruction>, ParseError> {
+    let names = cx.names;
     let mut apply = Vec::new();
     let mut out = Vec::new();
     let mut drop = false;
@@ -28,7 +78,7 @@ pub fn parse_instructions(s: &str, names: Option<&Names>) -> Result<Vec<Instruct
             "drop" => drop = true,
             "meter" => out.push(Instruction::Meter(parse_u32(v, "meter")?)),
             "clear_actions" => out.push(Instruction::ClearActions),
-            "write_actions" => out.push(Instruction::WriteActions(parse_actions_at(v, names, 1)?)),
+            "write_actions" => out.push(Instruction::WriteActions(parse_actions_at(v, &mut cx.clone())?)),
             "write_metadata" => {
                 let (value, mask) = match v.split_once('/') {
                     Some((a, m)) => (parse_u64(a, "write_metadata")?, parse_u64(m, "write_metadata mask")?),
@@ -38,7 +88,7 @@ pub fn parse_instructions(s: &str, names: Option<&Names>) -> Result<Vec<Instruct
             }
             "goto_table" => out.push(Instruction::GotoTable(parse_table(v, names)?)),
             "apply_actions" => return Err(ParseError::new(item.text, "apply_actions is the default instruction")),
-            _ => parse_action_item(&item, names, 1, &mut apply)?,
+            _ => parse_action_item(&item, cx, &mut apply)?,
         }
     }
     if drop && (!apply.is_empty() || !out.is_empty()) {
@@ -58,11 +108,11 @@ pub fn parse_instructions(s: &str, names: Option<&Names>) -> Result<Vec<Instruct
 
 /// Parses a list of actions (no instructions), as inside `write_actions(...)` or `clone(...)`.
 pub fn parse_actions(s: &str, names: Option<&Names>) -> Result<Vec<Action>, ParseError> {
-    parse_actions_at(s, names, 1)
+    parse_actions_at(s, &mut Cx::new(names))
 }
 
-fn parse_actions_at(s: &str, names: Option<&Names>, depth: usize) -> Result<Vec<Action>, ParseError> {
-    if depth > MAX_DEPTH {
+fn parse_actions_at(s: &str, cx: &mut Cx<'_>) -> Result<Vec<Action>, ParseError> {
+    if cx.depth > MAX_DEPTH {
         return Err(ParseError::new(s, "actions nested too deeply"));
     }
     let mut out = Vec::new();
@@ -72,7 +122,7 @@ fn parse_actions_at(s: &str, names: Option<&Names>, depth: usize) -> Result<Vec<
             drop = true;
             continue;
         }
-        parse_action_item(&item, names, depth, &mut out)?;
+        parse_action_item(&item, cx, &mut out)?;
     }
     if drop && !out.is_empty() {
         return Err(ParseError::new(s, "\"drop\" must not be accompanied by any other action"));
@@ -105,14 +155,16 @@ fn set_field(field_name: &str, value: &str, token: &str, names: Option<&Names>) 
     Ok(Action::SetField { field, value: v & mask.unwrap_or(u128::MAX), mask })
 }
 
-fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: &mut Vec<Action>) -> Result<(), ParseError> {
+fn parse_action_item(item: &Item<'_>, cx: &mut Cx<'_>, out: &mut Vec<Action>) -> Result<(), ParseError> {
     let v = item.value;
+    let names = cx.names;
     let key = item.key.to_ascii_lowercase();
+    if let Some(a) = super::parse_action_ext::parse_ext(key.as_str(), item, cx)? {
+        out.push(a);
+        return Ok(());
+    }
     let action = match key.as_str() {
         "output" => {
-            if item.delim == Some('(') {
-                return Err(ParseError::new(item.text, "output(port=...,max_len=...) (truncate) is not supported"));
-            }
             // A port name wins over a field name (`output:in_port` is the IN_PORT port), as
             // in OVS, which takes only bracketed subfields as registers.
             match parse_port(v, names) {
@@ -168,12 +220,16 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
         // OpenFlow 1.0 set actions and Nicira set_tunnel: OpenFlow 1.5 has set_field for
         // them, which is what OVS sends and prints back.
         "mod_nw_ecn" => set_field("nw_ecn", v, item.text, names)?,
-        "mod_vlan_pcp" => set_field("vlan_pcp", v, item.text, names)?,
-        "mod_vlan_vid" => {
+        "mod_vlan_pcp" | "set_vlan_pcp" => {
+            push_vlan_if_needed(&key, cx, out);
+            set_field("vlan_pcp", v, item.text, names)?
+        }
+        "mod_vlan_vid" | "set_vlan_vid" => {
             let vid = parse_u16(v, "mod_vlan_vid")?;
             if vid > 0xfff {
                 return Err(ParseError::new(item.text, format!("mod_vlan_vid: {vid} is not a valid VLAN VID")));
             }
+            push_vlan_if_needed(&key, cx, out);
             // OVS sets the VID of a present VLAN (the 0x1000 bit of OXM's vlan_vid).
             Action::SetField { field: Field::VlanVid, value: u128::from(vid | 0x1000), mask: None }
         }
@@ -187,22 +243,23 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
             }
             Action::SetField { field: Field::IpDscp, value: u128::from(tos >> 2), mask: None }
         }
-        "push_vlan" => Action::PushVlan(parse_u16(v, "push_vlan")?),
-        "pop_vlan" | "strip_vlan" => Action::PopVlan,
-        "dec_ttl" => {
-            if !v.is_empty() {
-                return Err(ParseError::new(item.text, "dec_ttl with controller ids is not supported"));
-            }
-            Action::DecTtl
+        "push_vlan" => {
+            cx.vlan = true;
+            Action::PushVlan(parse_u16(v, "push_vlan")?)
         }
+        "pop_vlan" | "strip_vlan" => {
+            cx.vlan = false;
+            Action::PopVlan
+        }
+        "dec_ttl" if v.is_empty() => Action::DecTtl,
         "resubmit" => parse_resubmit(item, names)?,
         "conjunction" => parse_conjunction(item)?,
-        "ct" => Action::Ct(parse_ct(item, names, depth)?),
+        "ct" => Action::Ct(parse_ct(item, cx)?),
         "ct_clear" => Action::CtClear,
         "note" => Action::Note(parse_note(item)?),
         "learn" => Action::Learn(Box::new(parse_learn(item, names)?)),
         "exit" => Action::Exit,
-        "clone" => Action::Clone(parse_actions_at(v, names, depth + 1)?),
+        "clone" => Action::Clone(parse_actions_at(v, &mut cx.nested())?),
         "drop" => return Ok(()),
         _ => match parse_port(item.key, names) {
             Ok(port) if item.delim.is_none() || port == PortNo::CONTROLLER => {
@@ -214,6 +271,15 @@ fn parse_action_item(item: &Item<'_>, names: Option<&Names>, depth: usize, out: 
     };
     out.push(action);
     Ok(())
+}
+
+/// `mod_vlan_vid` and `mod_vlan_pcp` push a VLAN header when the packet has none, as OVS's
+/// `ofpact_check` does for their `push_vlan_if_needed`; the OpenFlow 1.0 `set_vlan_*` never do.
+fn push_vlan_if_needed(key: &str, cx: &mut Cx<'_>, out: &mut Vec<Action>) {
+    if key.starts_with("mod_") && !cx.vlan {
+        out.push(Action::PushVlan(0x8100));
+    }
+    cx.vlan = true;
 }
 
 /// An output, with output to the controller as [`Action::Controller`] (OVS does the same).
@@ -316,7 +382,8 @@ fn parse_conjunction(item: &Item<'_>) -> Result<Action, ParseError> {
     Ok(Action::Conjunction { id, clause, n_clauses })
 }
 
-fn parse_ct(item: &Item<'_>, names: Option<&Names>, depth: usize) -> Result<Ct, ParseError> {
+fn parse_ct(item: &Item<'_>, cx: &Cx<'_>) -> Result<Ct, ParseError> {
+    let names = cx.names;
     let mut ct = Ct::default();
     for arg in items(item.value) {
         let v = arg.value;
@@ -344,7 +411,7 @@ fn parse_ct(item: &Item<'_>, names: Option<&Names>, depth: usize) -> Result<Ct, 
                 }
             }
             "nat" => ct.nat = Some(parse_nat(&arg)?),
-            "exec" => ct.exec = parse_actions_at(v, names, depth + 1)?,
+            "exec" => ct.exec = parse_actions_at(v, &mut cx.nested())?,
             _ => return Err(ParseError::new(arg.text, "unknown ct argument")),
         }
     }

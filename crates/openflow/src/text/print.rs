@@ -190,13 +190,15 @@ fn put_hex32(s: &mut String, name: &str, e: &MatchField) {
     s.push(',');
 }
 
+/// A 16-bit field as OVS's `format_be16_masked`: decimal when exact, else `0x` hex for both
+/// value and mask, zero included (`tp_dst=0x0/0xfff0`).
 fn put_dec16(s: &mut String, name: &str, e: &MatchField) {
     match e.mask {
         None => {
             let _ = write!(s, "{name}={},", e.value);
         }
         Some(m) => {
-            let _ = write!(s, "{name}={}/{},", CHex(e.value), CHex(m));
+            let _ = write!(s, "{name}=0x{:x}/0x{m:x},", e.value);
         }
     }
 }
@@ -311,7 +313,8 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
         put_dec16(s, "tun_gbp_id", e);
     }
     if let Some(e) = g(TunGbpFlags) {
-        put_hex32(s, "tun_gbp_flags", e);
+        // OVS prints the value alone with C's %#x, whatever the mask (`format_flow_tunnel`).
+        let _ = write!(s, "tun_gbp_flags={},", CHex(e.value));
     }
     if let Some(e) = g(TunFlags) {
         s.push_str("tun_flags=");

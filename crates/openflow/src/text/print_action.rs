@@ -307,6 +307,7 @@ pub fn format_action(s: &mut String, a: &Action, names: Option<&Names>) {
             format_actions(s, a, names);
             s.push(')');
         }
+        other => super::print_action_ext::format_ext(s, other, names),
     }
 }
 

@@ -12,9 +12,14 @@ use crate::port::PortNo;
 mod ofpat {
     pub const OUTPUT: u16 = 0;
     pub const PUSH_VLAN: u16 = 17;
+    pub const SET_MPLS_TTL: u16 = 15;
+    pub const DEC_MPLS_TTL: u16 = 16;
     pub const POP_VLAN: u16 = 18;
+    pub const PUSH_MPLS: u16 = 19;
+    pub const POP_MPLS: u16 = 20;
     pub const SET_QUEUE: u16 = 21;
     pub const GROUP: u16 = 22;
+    pub const SET_NW_TTL: u16 = 23;
     pub const DEC_NW_TTL: u16 = 24;
     pub const SET_FIELD: u16 = 25;
     pub const COPY_FIELD: u16 = 28;
@@ -29,19 +34,34 @@ mod nxast {
     /// Encoded for [`Action::Load`] only: OpenFlow 1.5 decoding refuses it, as OVS does.
     pub const REG_LOAD: u16 = 7;
     pub const NOTE: u16 = 8;
+    pub const MULTIPATH: u16 = 10;
+    pub const BUNDLE: u16 = 12;
+    pub const BUNDLE_LOAD: u16 = 13;
     pub const RESUBMIT_TABLE: u16 = 14;
     pub const OUTPUT_REG: u16 = 15;
     pub const LEARN: u16 = 16;
     pub const EXIT: u16 = 17;
+    pub const FIN_TIMEOUT: u16 = 19;
     pub const CONTROLLER: u16 = 20;
+    pub const DEC_TTL_CNT_IDS: u16 = 21;
+    pub const STACK_PUSH: u16 = 27;
+    pub const STACK_POP: u16 = 28;
+    pub const SAMPLE: u16 = 29;
     pub const CONJUNCTION: u16 = 34;
     pub const CT: u16 = 35;
     pub const NAT: u16 = 36;
     pub const CONTROLLER2: u16 = 37;
+    pub const SAMPLE2: u16 = 38;
+    pub const OUTPUT_TRUNC: u16 = 39;
+    pub const SAMPLE3: u16 = 41;
     pub const CLONE: u16 = 42;
     pub const CT_CLEAR: u16 = 43;
     pub const RESUBMIT_TABLE_CT: u16 = 44;
     pub const LEARN2: u16 = 45;
+    pub const ENCAP: u16 = 46;
+    pub const DECAP: u16 = 47;
+    pub const CHECK_PKT_LARGER: u16 = 49;
+    pub const SAMPLE4: u16 = 51;
 }
 
 /// NXAC2PT_* properties of NXAST_CONTROLLER2.
@@ -63,12 +83,12 @@ const NO_TABLE: u8 = 0xff;
 /// subset (see [`ofpat`]); the rest are valid but unsupported here.
 const OVS_OF15_TYPES: &[u16] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 28, 29, ofpat::EXPERIMENTER];
 
-/// Nicira action subtypes OVS 3.1 decodes in OpenFlow 1.5 (probed likewise); any other is
-/// `OFPBAC_BAD_VENDOR_TYPE`. NXAST_REG_MOVE (6) and NXAST_REG_LOAD (7) are OpenFlow 1.0-1.4
-/// only: OpenFlow 1.5 has copy_field and set_field.
+/// Nicira action subtypes OVS 3.1 decodes in OpenFlow 1.5 (probed likewise), plus OVS 3.5's
+/// NXAST_SAMPLE4 (51); any other is `OFPBAC_BAD_VENDOR_TYPE`. NXAST_REG_MOVE (6) and
+/// NXAST_REG_LOAD (7) are OpenFlow 1.0-1.4 only: OpenFlow 1.5 has copy_field and set_field.
 const OVS_OF15_NX_SUBTYPES: &[u16] = &[
     1, 2, 5, 8, 9, 10, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 27, 28, 29, 32, 34, 35, 36, 37, 38, 39, 41, 42, 43, 44, 45,
-    46, 47, 48, 49, 50,
+    46, 47, 48, 49, 50, 51,
 ];
 
 /// NXAST_WRITE_METADATA: OVS's write_metadata instruction in Nicira action form.
@@ -173,16 +193,20 @@ fn decode_action_body(r: &mut Reader<'_>, atype: u16) -> Result<Action, DecodeEr
             r.skip(6)?;
             Action::Output { port, max_len }
         }
-        ofpat::PUSH_VLAN => {
-            let ethertype = r.u16()?;
-            r.skip(2)?;
-            Action::PushVlan(ethertype)
-        }
+        ofpat::PUSH_VLAN => Action::PushVlan(u16_arg(r)?),
         ofpat::POP_VLAN => {
             r.skip(4)?;
             Action::PopVlan
         }
         ofpat::SET_QUEUE => Action::SetQueue(r.u32()?),
+        ofpat::SET_NW_TTL => Action::SetNwTtl(u8_arg(r)?),
+        ofpat::SET_MPLS_TTL => Action::SetMplsTtl(u8_arg(r)?),
+        ofpat::DEC_MPLS_TTL => {
+            r.skip(4)?;
+            Action::DecMplsTtl
+        }
+        ofpat::PUSH_MPLS => Action::PushMpls(mpls_ethertype(r)?),
+        ofpat::POP_MPLS => Action::PopMpls(u16_arg(r)?),
         ofpat::GROUP => Action::Group(r.u32()?),
         ofpat::DEC_NW_TTL => {
             r.skip(4)?;
@@ -213,6 +237,29 @@ fn decode_action_body(r: &mut Reader<'_>, atype: u16) -> Result<Action, DecodeEr
         other => return Err(DecodeError::new("action", 0, DecodeErrorKind::Unknown { what: "action type", code: u64::from(other) })),
     };
     Ok(action)
+}
+
+/// The one-byte argument of a short OpenFlow action, then its padding.
+fn u8_arg(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
+    let v = r.u8()?;
+    r.skip(3)?;
+    Ok(v)
+}
+
+/// The 16-bit argument of a short OpenFlow action, then its padding.
+fn u16_arg(r: &mut Reader<'_>) -> Result<u16, DecodeError> {
+    let v = r.u16()?;
+    r.skip(2)?;
+    Ok(v)
+}
+
+/// push_mpls's Ethernet type, which OVS requires to be an MPLS one.
+fn mpls_ethertype(r: &mut Reader<'_>) -> Result<u16, DecodeError> {
+    let t = u16_arg(r)?;
+    if t != 0x8847 && t != 0x8848 {
+        return Err(DecodeError::rejected("push_mpls", 4, "OFPBAC_BAD_ARGUMENT", format!("push_mpls of Ethernet type {t:#06x}")));
+    }
+    Ok(t)
 }
 
 /// The entry of a set_field action, checked as OVS's `decode_ofpat_set_field`, in canonical
@@ -329,15 +376,63 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
             Action::Clone(decode_actions(r)?)
         }
         nxast::LEARN | nxast::LEARN2 => Action::Learn(Box::new(decode_learn(r, subtype == nxast::LEARN2)?)),
+        nxast::FIN_TIMEOUT => {
+            let (idle, hard) = (r.u16()?, r.u16()?);
+            r.skip(2)?;
+            Action::FinTimeout { idle, hard }
+        }
+        nxast::DEC_TTL_CNT_IDS => {
+            let n = r.u16()?;
+            r.skip(4)?;
+            let ids = (0..n).map(|_| r.u16()).collect::<Result<Vec<_>, _>>()?;
+            r.skip(r.remaining())?;
+            Action::DecTtlIds(ids)
+        }
+        nxast::OUTPUT_TRUNC => {
+            let port = PortNo::from_ofp10(r.u16()?);
+            Action::OutputTrunc { port, max_len: r.u32()? }
+        }
+        nxast::CHECK_PKT_LARGER => {
+            let (pkt_len, ofs, header) = (r.u16()?, r.u16()?, r.u32()?);
+            let dst = range_from(r, header, ofs, 1)?;
+            must_be_zero(r)?;
+            Action::CheckPktLarger { pkt_len, dst }
+        }
+        nxast::STACK_PUSH | nxast::STACK_POP => {
+            let (ofs, header, n_bits) = (r.u16()?, r.u32()?, r.u16()?);
+            let range = range_from(r, header, ofs, n_bits)?;
+            must_be_zero(r)?;
+            if subtype == nxast::STACK_PUSH { Action::StackPush(range) } else { Action::StackPop(range) }
+        }
+        nxast::SAMPLE | nxast::SAMPLE2 | nxast::SAMPLE3 | nxast::SAMPLE4 => Action::Sample(decode_sample(r, subtype)?),
+        nxast::MULTIPATH => Action::Multipath(decode_multipath(r)?),
+        nxast::ENCAP => Action::Encap(decode_encap(r)?),
+        nxast::DECAP => Action::Decap(decode_decap(r)?),
+        nxast::BUNDLE | nxast::BUNDLE_LOAD => Action::Bundle(decode_bundle(r, subtype == nxast::BUNDLE_LOAD)?),
         other => return Err(r.err(DecodeErrorKind::Unknown { what: "Nicira action subtype", code: u64::from(other) })),
     })
 }
 
+/// The rest of an action, which OVS requires to be zero (NXBRC_MUST_BE_ZERO).
+fn must_be_zero(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let at = r.pos();
+    if r.take(r.remaining())?.iter().any(|b| *b != 0) {
+        return Err(DecodeError::rejected("action", at, "NXBRC_MUST_BE_ZERO", "nonzero padding"));
+    }
+    Ok(())
+}
+
 mod ct;
+mod encap;
+mod hash;
 mod learn;
+mod sample;
 
 use ct::{decode_ct, encode_ct};
+use encap::{decode_decap, decode_encap, encode_decap, encode_encap};
+use hash::{decode_bundle, decode_multipath, encode_bundle, encode_multipath};
 use learn::{decode_learn, encode_learn};
+use sample::{decode_sample, encode_sample};
 
 /// Encodes a list of actions.
 pub fn encode_actions(actions: &[Action], out: &mut Vec<u8>) {
@@ -417,12 +512,46 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
             oxm::put_header(out, dst.field, false);
             end(out, h);
         }
-        Action::PushVlan(t) => {
-            let h = begin(out, ofpat::PUSH_VLAN);
-            out.put_u16(*t);
-            out.put_zeros(2);
+        Action::PushVlan(t) => simple16(out, ofpat::PUSH_VLAN, *t),
+        Action::PushMpls(t) => simple16(out, ofpat::PUSH_MPLS, *t),
+        Action::PopMpls(t) => simple16(out, ofpat::POP_MPLS, *t),
+        Action::SetNwTtl(t) => simple8(out, ofpat::SET_NW_TTL, *t),
+        Action::SetMplsTtl(t) => simple8(out, ofpat::SET_MPLS_TTL, *t),
+        Action::DecMplsTtl => simple32(out, ofpat::DEC_MPLS_TTL, 0),
+        Action::DecTtlIds(ids) => {
+            let h = begin_nx(out, nxast::DEC_TTL_CNT_IDS);
+            out.put_u16(ids.len() as u16);
+            out.put_zeros(4);
+            ids.iter().for_each(|id| out.put_u16(*id));
             end(out, h);
         }
+        Action::FinTimeout { idle, hard } => {
+            let h = begin_nx(out, nxast::FIN_TIMEOUT);
+            out.put_u16(*idle);
+            out.put_u16(*hard);
+            end(out, h);
+        }
+        Action::OutputTrunc { port, max_len } => {
+            let h = begin_nx(out, nxast::OUTPUT_TRUNC);
+            out.put_u16(port16(*port));
+            out.put_u32(*max_len);
+            end(out, h);
+        }
+        Action::CheckPktLarger { pkt_len, dst } => {
+            let h = begin_nx(out, nxast::CHECK_PKT_LARGER);
+            out.put_u16(*pkt_len);
+            out.put_u16(dst.ofs);
+            out.put_u32(nicira_header32(dst.field));
+            out.put_zeros(6);
+            end(out, h);
+        }
+        Action::StackPush(r) => encode_stack(out, nxast::STACK_PUSH, r),
+        Action::StackPop(r) => encode_stack(out, nxast::STACK_POP, r),
+        Action::Sample(s) => encode_sample(s, out),
+        Action::Multipath(m) => encode_multipath(m, out),
+        Action::Bundle(b) => encode_bundle(b, out),
+        Action::Encap(e) => encode_encap(e, out),
+        Action::Decap(t) => encode_decap(*t, out),
         Action::PopVlan => {
             let h = begin(out, ofpat::POP_VLAN);
             out.put_zeros(4);
@@ -478,6 +607,28 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
 /// A 32-bit OpenFlow 1.1 port as the 16-bit port OVS's Nicira actions carry.
 fn port16(p: PortNo) -> u16 {
     if p.0 >= 0xffff_ff00 { (p.0 - 0xffff_0000) as u16 } else { p.0 as u16 }
+}
+
+fn simple8(out: &mut Vec<u8>, atype: u16, v: u8) {
+    let h = begin(out, atype);
+    out.put_u8(v);
+    end(out, h);
+}
+
+fn simple16(out: &mut Vec<u8>, atype: u16, v: u16) {
+    let h = begin(out, atype);
+    out.put_u16(v);
+    end(out, h);
+}
+
+/// NXAST_STACK_PUSH/POP: offset, field header, width, zeros to 24 bytes.
+fn encode_stack(out: &mut Vec<u8>, subtype: u16, r: &FieldRange) {
+    let h = begin_nx(out, subtype);
+    out.put_u16(r.ofs);
+    out.put_u32(nicira_header32(r.field));
+    out.put_u16(r.n_bits);
+    out.put_zeros(4);
+    end(out, h);
 }
 
 fn simple32(out: &mut Vec<u8>, atype: u16, v: u32) {
