@@ -83,6 +83,8 @@ enum Cmd {
     DumpMeters { switch: String, meter: Option<String> },
     /// Meter statistics: one meter (`meter=N`) or all.
     MeterStats { switch: String, meter: Option<String> },
+    /// What the switch's meters can do: most meters and bands, band types, capabilities.
+    MeterFeatures { switch: String },
     /// Decode hex action bytes (from stdin, one set per line) to text.
     ParseActions {
         /// The version the bytes are in (only OpenFlow15).
@@ -209,6 +211,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             let parts = sw.multipart(MultipartRequest::MeterStats(id)).await?;
             let stats = parts.into_iter().flat_map(|p| if let MultipartReply::MeterStats(m) = p { m } else { Vec::new() });
             meter_reply(&mut out, "OFPST_METER", stats, openflow::text::meter::format_meter_stats);
+        }
+        Cmd::MeterFeatures { switch } => {
+            let sw = connect(switch).await?;
+            let parts = sw.multipart(MultipartRequest::MeterFeatures).await?;
+            let features = parts.into_iter().filter_map(|p| if let MultipartReply::MeterFeatures(f) = p { Some(f) } else { None });
+            meter_reply(&mut out, "OFPST_METER_FEATURES", features, openflow::text::meter::format_meter_features);
         }
         Cmd::ParseActions { version } => parse_actions(version.as_deref(), &mut out)?,
     }

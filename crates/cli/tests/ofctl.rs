@@ -118,6 +118,12 @@ fn show_ports_and_tables_print_like_ovs_ofctl() {
 }
 
 #[test]
+fn meter_features_print_like_ovs_ofctl() {
+    let (_sw, t) = switch();
+    assert_eq!(weir(&["meter-features", &t]), ovs(&["meter-features", &t]));
+}
+
+#[test]
 fn mod_and_del_flows_change_the_switch_like_ovs_ofctl() {
     let steps: &[&[&str]] = &[
         &["mod-flows", "table=3,tcp actions=output:5"],

@@ -1,12 +1,13 @@
 //! Meters in ovs-ofctl syntax: `meter=1 kbps burst stats bands=type=drop rate=100 burst_size=10`,
 //! parsed as OVS's `parse_ofp_meter_mod_str` and printed as its `ofputil_format_meter_config`
-//! (what `dump-meters` shows); meter statistics as its `ofputil_format_meter_stats`.
+//! (what `dump-meters` shows); meter statistics as its `ofputil_format_meter_stats`, and meter
+//! features as its `ofputil_format_meter_features`.
 
 use std::fmt::Write;
 
 use super::lex::{parse_u8, parse_u32};
 use super::parse::ParseError;
-use crate::wire::meter::{MeterBand, MeterMod, MeterStats, band_type, meter_command, meter_flags, meter_id};
+use crate::wire::meter::{MeterBand, MeterFeatures, MeterMod, MeterStats, band_type, meter_command, meter_flags, meter_id};
 
 /// Flag names in the order OVS prints them.
 const FLAGS: &[(u16, &str)] =
@@ -197,6 +198,34 @@ pub fn format_meter(s: &mut String, m: &MeterMod) {
     s.push('\n');
 }
 
+/// Band type bits of [`MeterFeatures::band_types`] with OVS's names.
+const BAND_TYPE_BITS: &[(u32, &str)] = &[(1 << band_type::DROP, "drop"), (1 << band_type::DSCP_REMARK, "dscp_remark")];
+
+/// Bits by name, then the unnamed rest in hex, "0" for none (OVS's `ofp_print_bit_names`).
+fn format_bit_names(s: &mut String, bits: u32, names: &[(u32, &str)]) {
+    if bits == 0 {
+        s.push('0');
+        return;
+    }
+    let named: Vec<&str> = names.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect();
+    s.push_str(&named.join(" "));
+    let rest = bits & !names.iter().fold(0, |acc, (b, _)| acc | b);
+    if rest != 0 {
+        let _ = write!(s, "{}0x{rest:x}", if named.is_empty() { "" } else { " " });
+    }
+}
+
+/// Prints meter features as ovs-ofctl's `meter-features` does after the reply header line.
+pub fn format_meter_features(s: &mut String, f: &MeterFeatures) {
+    let _ = writeln!(s, "max_meter:{} max_bands:{} max_color:{}", f.max_meter, f.max_bands, f.max_color);
+    s.push_str("band_types: ");
+    format_bit_names(s, f.band_types, BAND_TYPE_BITS);
+    s.push_str("\ncapabilities: ");
+    let caps: Vec<(u32, &str)> = FLAGS.iter().map(|(b, n)| (u32::from(*b), *n)).collect();
+    format_bit_names(s, f.capabilities, &caps);
+    s.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +279,16 @@ mod tests {
     fn a_selection_takes_only_the_meter_and_names_all() {
         assert_eq!(parse_meter("meter=all", MeterText::Select).unwrap().meter_id, meter_id::ALL);
         assert!(parse_meter("meter=3 kbps", MeterText::Select).is_err());
+    }
+
+    #[test]
+    fn meter_features_print_named_bits_then_the_rest_in_hex() {
+        let f = MeterFeatures { max_meter: 262144, band_types: 0x1 << 1 | 0x40, capabilities: 0xf, max_bands: 8, max_color: 0 };
+        let mut s = String::new();
+        format_meter_features(&mut s, &f);
+        assert_eq!(s, "max_meter:262144 max_bands:8 max_color:0\nband_types: drop 0x40\ncapabilities: kbps pktps burst stats\n");
+        let mut s = String::new();
+        format_meter_features(&mut s, &MeterFeatures { band_types: 0, ..f });
+        assert!(s.contains("band_types: 0\n"), "{s}");
     }
 }

@@ -149,6 +149,46 @@ pub fn encode_meter_descs(meters: &[MeterMod], out: &mut Vec<u8>) {
     }
 }
 
+/// What the switch's meters can do (OFPMP_METER_FEATURES, `ofp_meter_features`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MeterFeatures {
+    /// The largest meter id.
+    pub max_meter: u32,
+    /// Supported band types, bit `1 << t` for each [`band_type`] `t`.
+    pub band_types: u32,
+    /// Supported [`meter_flags`].
+    pub capabilities: u32,
+    /// Most bands per meter.
+    pub max_bands: u8,
+    /// Most colors (OVS: 0).
+    pub max_color: u8,
+}
+
+impl MeterFeatures {
+    /// Decodes the 16-byte reply body.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let f = MeterFeatures {
+            max_meter: r.u32()?,
+            band_types: r.u32()?,
+            capabilities: r.u32()?,
+            max_bands: r.u8()?,
+            max_color: r.u8()?,
+        };
+        r.skip(2)?;
+        Ok(f)
+    }
+
+    /// Encodes the reply body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u32(self.max_meter);
+        out.put_u32(self.band_types);
+        out.put_u32(self.capabilities);
+        out.put_u8(self.max_bands);
+        out.put_u8(self.max_color);
+        out.put_zeros(2);
+    }
+}
+
 /// A meter's statistics (OFPMP_METER_STATS).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MeterStats {

@@ -3,7 +3,7 @@
 //! description.
 
 use super::codes::multipart_type as mp;
-use super::meter::{MeterMod, MeterStats, decode_meter_descs, decode_meter_stats, encode_meter_descs, encode_meter_stats};
+use super::meter::{MeterFeatures, MeterMod, MeterStats, decode_meter_descs, decode_meter_stats, encode_meter_descs, encode_meter_stats};
 use super::message::{GroupMod, PortDesc, decode_buckets, decode_port, encode_buckets, encode_port, pad_to_8};
 use super::instruction::{decode_instructions, encode_instructions};
 use super::oxm::{decode_match, encode_match};
@@ -99,6 +99,8 @@ pub enum MultipartRequest {
     MeterDesc(u32),
     /// OFPMP_METER_STATS for one meter or ALL (0xffffffff).
     MeterStats(u32),
+    /// OFPMP_METER_FEATURES.
+    MeterFeatures,
     /// Anything else, undecoded.
     Other {
         /// OFPMP_*.
@@ -134,6 +136,8 @@ pub enum MultipartReply {
     MeterDesc(Vec<MeterMod>),
     /// OFPMP_METER_STATS.
     MeterStats(Vec<MeterStats>),
+    /// OFPMP_METER_FEATURES.
+    MeterFeatures(MeterFeatures),
     /// Anything else, undecoded.
     Other {
         /// OFPMP_*.
@@ -177,6 +181,7 @@ impl MultipartRequest {
             MultipartRequest::GroupDesc(_) => mp::GROUP_DESC,
             MultipartRequest::MeterDesc(_) => mp::METER_DESC,
             MultipartRequest::MeterStats(_) => mp::METER_STATS,
+            MultipartRequest::MeterFeatures => mp::METER_FEATURES,
             MultipartRequest::Other { mp_type, .. } => *mp_type,
         }
     }
@@ -188,6 +193,7 @@ impl MultipartRequest {
             mp::FLOW_DESC => MultipartRequest::FlowDesc(decode_flow_req(r)?),
             mp::AGGREGATE_STATS => MultipartRequest::Aggregate(decode_flow_req(r)?),
             mp::TABLE_STATS => MultipartRequest::TableStats,
+            mp::METER_FEATURES => MultipartRequest::MeterFeatures,
             mp::PORT_DESC => {
                 let p = PortNo(r.u32()?);
                 r.skip(4)?;
@@ -210,7 +216,7 @@ impl MultipartRequest {
     /// Encodes the body.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            MultipartRequest::Desc | MultipartRequest::TableStats => {}
+            MultipartRequest::Desc | MultipartRequest::TableStats | MultipartRequest::MeterFeatures => {}
             MultipartRequest::FlowDesc(q) | MultipartRequest::Aggregate(q) => encode_flow_req(q, out),
             MultipartRequest::PortDesc(p) => {
                 out.put_u32(p.0);
@@ -364,6 +370,7 @@ impl MultipartReply {
             MultipartReply::GroupDesc(_) => mp::GROUP_DESC,
             MultipartReply::MeterDesc(_) => mp::METER_DESC,
             MultipartReply::MeterStats(_) => mp::METER_STATS,
+            MultipartReply::MeterFeatures(_) => mp::METER_FEATURES,
             MultipartReply::Other { mp_type, .. } => *mp_type,
         }
     }
@@ -431,6 +438,7 @@ impl MultipartReply {
             }
             mp::METER_DESC => MultipartReply::MeterDesc(decode_meter_descs(r)?),
             mp::METER_STATS => MultipartReply::MeterStats(decode_meter_stats(r)?),
+            mp::METER_FEATURES => MultipartReply::MeterFeatures(MeterFeatures::decode(r)?),
             other => MultipartReply::Other { mp_type: other, body: r.take(r.remaining())?.to_vec() },
         })
     }
@@ -486,6 +494,7 @@ impl MultipartReply {
             }
             MultipartReply::MeterDesc(v) => encode_meter_descs(v, out),
             MultipartReply::MeterStats(v) => encode_meter_stats(v, out),
+            MultipartReply::MeterFeatures(f) => f.encode(out),
             MultipartReply::Other { body, .. } => out.extend_from_slice(body),
         }
     }
