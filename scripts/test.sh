@@ -7,5 +7,9 @@ bash scripts/setup.sh
 # The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
 ovs_path=$(bash scripts/ovs.sh)
 export PATH="$ovs_path$PATH"
+# etcd and kube-apiserver/kubectl for the tests against a real API server (see scripts/kube.sh);
+# WEIR_REQUIRE_KUBE makes those tests fail instead of skipping when the programs are missing.
+kube_path=$(bash scripts/kube.sh)
+export PATH="$kube_path$PATH" WEIR_REQUIRE_KUBE=1
 cargo build --locked --bin weir
 cargo test --locked --workspace --no-fail-fast

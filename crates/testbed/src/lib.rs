@@ -11,6 +11,7 @@
 //! [`spoof::check`] for forged frames; [`stream::Stream`] for a long-running TCP transfer. The pod-port contract with weir is in [`cni`].
 //! For TrafficControl: [`capture::Capture`] on a node interface, [`collector::Collector`] for
 //! tunnelled mirrors (decoded by [`encap`]), [`firewall::Firewall`] for redirects.
+//! [`kube::KubeApi`] runs a real etcd + kube-apiserver on loopback for tests.
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod capture;
@@ -22,6 +23,7 @@ pub mod down;
 pub mod encap;
 pub mod error;
 pub mod firewall;
+pub mod kube;
 pub mod layout;
 pub mod manifests;
 pub mod model;

@@ -1,0 +1,427 @@
+//! A real Kubernetes API server for tests (and, later, the testbed in cluster mode): `etcd` and
+//! `kube-apiserver` on 127.0.0.1 only, with no controllers, scheduler or kubelet, so whoever
+//! uses it plays kubelet (binds pods with `spec.nodeName`, patches `status.podIP`).
+//!
+//! The programs come from PATH, where `scripts/kube.sh` puts them (`PATH="$(bash
+//! scripts/kube.sh)$PATH"`): Debian's etcd and a kube-apiserver and kubectl built from the Go
+//! module proxy. Each [`KubeApi`] is a fresh cluster: its etcd data lives in its own tmpfs
+//! directory (etcd 3.4 has no flag to skip fsync), and dropping it stops both processes by pid
+//! and removes that directory.
+use crate::command::run;
+use crate::error::Error;
+use crate::process::log_tail;
+use crate::random;
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The programs [`KubeApi`] runs, as `scripts/kube.sh` installs them.
+pub const PROGRAMS: [&str; 3] = ["etcd", "kube-apiserver", "kubectl"];
+/// The admin user of the token file: in `system:masters`, so RBAC allows it everything.
+pub const ADMIN_USER: &str = "weir-admin";
+/// Where pods (never started, only recorded) get their Service IPs from; nothing routes it.
+const SERVICE_CIDR: &str = "10.96.0.0/16";
+/// A cold kube-apiserver on a busy 2-core machine needs several seconds to be ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const ETCD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a process gets to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A running etcd + kube-apiserver pair; stopped (by pid) when dropped.
+#[derive(Debug)]
+pub struct KubeApi {
+    apiserver: Daemon,
+    etcd: Daemon,
+    /// etcd's data, on tmpfs; removed after both processes have stopped.
+    data: Option<tempfile::TempDir>,
+    paths: Paths,
+    bins: Binaries,
+    port: u16,
+    admin_token: String,
+}
+
+/// Where the programs are: found on PATH; kubectl is the one beside kube-apiserver, so an
+/// older kubectl earlier on PATH (Debian's 1.20 lacks `--subresource`) is never picked.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// etcd.
+    pub etcd: PathBuf,
+    /// kube-apiserver.
+    pub apiserver: PathBuf,
+    /// The kubectl built with kube-apiserver.
+    pub kubectl: PathBuf,
+}
+
+impl Binaries {
+    /// Finds the programs, or names the missing ones and the script that installs them.
+    pub fn find() -> Result<Self, Error> {
+        let etcd = on_path("etcd");
+        let apiserver = on_path("kube-apiserver");
+        let kubectl = apiserver.as_ref().map(|a| a.with_file_name("kubectl")).filter(|k| k.is_file());
+        match (etcd, apiserver, kubectl) {
+            (Some(etcd), Some(apiserver), Some(kubectl)) => Ok(Binaries { etcd, apiserver, kubectl }),
+            (etcd, apiserver, kubectl) => {
+                let found = [etcd.is_some(), apiserver.is_some(), kubectl.is_some()];
+                let missing: Vec<&str> = PROGRAMS.iter().zip(found).filter(|(_, f)| !f).map(|(p, _)| *p).collect();
+                Err(Error::invalid(
+                    "PATH",
+                    missing.join(", "),
+                    "not found (kubectl must be beside kube-apiserver); install them and put them first on PATH \
+                     with PATH=\"$(bash scripts/kube.sh)$PATH\"",
+                ))
+            }
+        }
+    }
+}
+
+/// The files of one cluster, under the directory given to [`KubeApi::start`].
+#[derive(Debug, Clone)]
+struct Paths {
+    dir: PathBuf,
+}
+
+impl Paths {
+    fn pki_dir(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+    fn pki(&self, name: &str) -> PathBuf {
+        self.pki_dir().join(name)
+    }
+    fn log(&self, program: &str) -> PathBuf {
+        self.dir.join(format!("{program}.log"))
+    }
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+}
+
+/// A process this module started. Holding the `Child` (not reaped until stopped) guarantees
+/// the pid is still ours when it is signalled.
+#[derive(Debug)]
+struct Daemon {
+    what: &'static str,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn spawn(what: &'static str, cmd: &mut Command, log: PathBuf) -> Result<Self, Error> {
+        let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
+        let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
+        let child =
+            cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().map_err(|e| Error::io(cmd.get_program(), e))?;
+        Ok(Daemon { what, child: Some(child), log })
+    }
+
+    fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// An error if the process has exited, with the end of its log.
+    fn check_running(&mut self) -> Result<(), Error> {
+        let exited = match self.child.as_mut() {
+            Some(c) => c.try_wait().map_err(|e| Error::io(&self.log, e))?.is_some(),
+            None => true,
+        };
+        if exited {
+            return Err(Error::Died {
+                what: self.what.to_string(),
+                log: self.log.clone(),
+                tail: log_tail(&self.log, 20),
+            });
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`]; reaps the process.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        // SAFETY: kill(2) on our own unreaped child: its pid cannot have been reused.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < STOP_GRACE {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl KubeApi {
+    /// Generates the PKI, starts etcd and kube-apiserver on free loopback ports, waits until
+    /// `/readyz` answers 200 and writes an admin kubeconfig; `dir` (created if missing) keeps
+    /// the PKI, the logs and the kubeconfig.
+    pub fn start(dir: &Path) -> Result<Self, Error> {
+        let bins = Binaries::find()?;
+        let paths = Paths { dir: dir.to_path_buf() };
+        std::fs::create_dir_all(paths.pki_dir()).map_err(|e| Error::io(paths.pki_dir(), e))?;
+        let admin_token = hex(&random::bytes::<16>());
+        write_pki(&paths, &admin_token)?;
+        let data = tempfile::Builder::new()
+            .prefix("weir-kube-etcd-")
+            // etcd warns about any other mode: its data is only for its user.
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in("/dev/shm")
+            .map_err(|e| Error::io("/dev/shm", e))?;
+        let [etcd_port, peer_port, port] = free_ports::<3>()?;
+
+        let etcd =
+            Daemon::spawn("etcd", &mut etcd_command(&bins.etcd, data.path(), etcd_port, peer_port), paths.log("etcd"))?;
+        let apiserver = Daemon { what: "kube-apiserver", child: None, log: paths.log("kube-apiserver") };
+        let mut api = KubeApi { apiserver, etcd, data: Some(data), paths, bins, port, admin_token };
+        api.wait_for_etcd(etcd_port)?;
+        let mut cmd = apiserver_command(&api.bins.apiserver, &api.paths, etcd_port, port);
+        api.apiserver = Daemon::spawn("kube-apiserver", &mut cmd, api.paths.log("kube-apiserver"))?;
+        api.write_kubeconfig()?;
+        api.wait_until_ready()?;
+        Ok(api)
+    }
+
+    /// The API server's URL, `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The admin kubeconfig (token user in `system:masters`, the cluster's CA).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.paths.kubeconfig()
+    }
+
+    /// The admin bearer token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// The CA certificate that signed the serving certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.paths.pki("ca.crt")
+    }
+
+    /// etcd's data directory on tmpfs (until stopped).
+    pub fn etcd_data_dir(&self) -> Option<&Path> {
+        self.data.as_ref().map(|d| d.path())
+    }
+
+    /// The programs in use.
+    pub fn binaries(&self) -> &Binaries {
+        &self.bins
+    }
+
+    /// The pids of kube-apiserver and etcd (until stopped).
+    pub fn pids(&self) -> Vec<i32> {
+        [&self.apiserver, &self.etcd].iter().filter_map(|d| d.pid()).collect()
+    }
+
+    /// `kubectl --kubeconfig <admin kubeconfig>`, to add arguments to.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new(&self.bins.kubectl);
+        cmd.arg("--kubeconfig").arg(self.kubeconfig());
+        cmd
+    }
+
+    /// Stops kube-apiserver, then etcd, and removes etcd's tmpfs directory (as dropping does).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.apiserver.stop();
+        self.etcd.stop();
+        if let Some(data) = self.data.take() {
+            let _ = data.close();
+        }
+    }
+
+    /// etcd takes a moment to open its (empty) database; kube-apiserver started before it
+    /// would only retry.
+    fn wait_for_etcd(&mut self, port: u16) -> Result<(), Error> {
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
+        self.wait("etcd accepting connections", ETCD_TIMEOUT, |_| {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        })
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), Error> {
+        self.wait("kube-apiserver /readyz", READY_TIMEOUT, |api| {
+            api.kubectl()
+                .args(["get", "--raw=/readyz"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    }
+
+    /// Polls `ready` until it holds, failing early (with the log) if either process died.
+    fn wait(&mut self, what: &str, timeout: Duration, mut ready: impl FnMut(&Self) -> bool) -> Result<(), Error> {
+        let start = Instant::now();
+        loop {
+            self.etcd.check_running()?;
+            if self.apiserver.child.is_some() {
+                self.apiserver.check_running()?;
+            }
+            if ready(&*self) {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::Timeout { what: what.to_string(), seconds: timeout.as_secs_f64() });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn write_kubeconfig(&self) -> Result<(), Error> {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: weir-test\n  cluster:\n    server: {url}\n    \
+             certificate-authority: {ca}\nusers:\n- name: {ADMIN_USER}\n  user:\n    token: {token}\ncontexts:\n\
+             - name: weir-test\n  context:\n    cluster: weir-test\n    user: {ADMIN_USER}\ncurrent-context: weir-test\n",
+            url = self.url(),
+            ca = self.ca_cert().display(),
+            token = self.admin_token,
+        );
+        let path = self.kubeconfig();
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    }
+}
+
+impl Drop for KubeApi {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn etcd_command(etcd: &Path, data: &Path, port: u16, peer_port: u16) -> Command {
+    let client = format!("http://127.0.0.1:{port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let mut cmd = Command::new(etcd);
+    // etcd reads every ETCD_* environment variable as a flag: none of ours may leak in.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ETCD_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.arg("--name=weir-test")
+        .arg("--data-dir")
+        .arg(data)
+        .arg(format!("--listen-client-urls={client}"))
+        .arg(format!("--advertise-client-urls={client}"))
+        .arg(format!("--listen-peer-urls={peer}"))
+        .arg(format!("--initial-advertise-peer-urls={peer}"))
+        .arg(format!("--initial-cluster=weir-test={peer}"))
+        .args(["--logger=zap", "--log-level=warn"]);
+    cmd
+}
+
+fn apiserver_command(apiserver: &Path, paths: &Paths, etcd_port: u16, port: u16) -> Command {
+    let pki = |name: &str| paths.pki(name).display().to_string();
+    let mut cmd = Command::new(apiserver);
+    cmd.args([
+        format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+        "--bind-address=127.0.0.1".into(),
+        "--advertise-address=127.0.0.1".into(),
+        // The default reconcilers refuse a loopback address for the `kubernetes` Service's
+        // endpoints; nothing here runs in-cluster and reads them.
+        "--endpoint-reconciler-type=none".into(),
+        format!("--secure-port={port}"),
+        // Certificates it would generate for itself go here, never into a system directory.
+        format!("--cert-dir={}", paths.dir.join("apiserver-certs").display()),
+        format!("--tls-cert-file={}", pki("apiserver.crt")),
+        format!("--tls-private-key-file={}", pki("apiserver.key")),
+        format!("--token-auth-file={}", pki("tokens.csv")),
+        // The TokenRequest API (`kubectl create token`) needs an issuer and a signing key.
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+        format!("--service-account-key-file={}", pki("sa.pub")),
+        format!("--service-account-signing-key-file={}", pki("sa.key")),
+        format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+        "--authorization-mode=RBAC".into(),
+        // No controller creates a namespace's `default` ServiceAccount, so pods would be refused.
+        "--disable-admission-plugins=ServiceAccount".into(),
+        "--allow-privileged=true".into(),
+        "--profiling=false".into(),
+    ]);
+    cmd
+}
+
+/// The cluster's keys and certificates, made with the `openssl` CLI: no PKI crate is in the
+/// workspace, and the CLI (which scripts/kube.sh installs with etcd) costs no build time.
+/// EC P-256 keys, which both kube-apiserver's TLS and its service-account signer (ES256)
+/// accept, are made in milliseconds where RSA takes a noticeable fraction of a second.
+fn write_pki(paths: &Paths, admin_token: &str) -> Result<(), Error> {
+    let p = |name: &str| paths.pki(name);
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(openssl()
+        .args(["req", "-x509", "-days", "30", "-subj", "/CN=weir-test-ca"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("ca.crt")))?;
+    run(openssl()
+        .args(["req", "-new", "-subj", "/CN=kube-apiserver"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(p("apiserver.key"))
+        .arg("-out")
+        .arg(p("apiserver.csr")))?;
+    let ext = p("apiserver.ext");
+    let sans = "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
+                DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n\
+                extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n";
+    std::fs::write(&ext, sans).map_err(|e| Error::io(&ext, e))?;
+    run(openssl()
+        .args(["x509", "-req", "-days", "30", "-set_serial", "2"])
+        .arg("-in")
+        .arg(p("apiserver.csr"))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(p("apiserver.crt")))?;
+    run(openssl().args(["ecparam", "-name", "prime256v1", "-genkey", "-noout"]).arg("-out").arg(p("sa.key")))?;
+    run(openssl().args(["ec", "-pubout"]).arg("-in").arg(p("sa.key")).arg("-out").arg(p("sa.pub")))?;
+    // token,user,uid,"groups"
+    let tokens = p("tokens.csv");
+    let line = format!("{admin_token},{ADMIN_USER},{ADMIN_USER},\"system:masters\"\n");
+    std::fs::write(&tokens, line).map_err(|e| Error::io(&tokens, e))
+}
+
+fn openssl() -> Command {
+    let mut cmd = Command::new("openssl");
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// `N` distinct ports free on 127.0.0.1 now: all held at once so they differ, then released
+/// for the daemons to bind (another process could take one in between; unlikely on loopback).
+fn free_ports<const N: usize>() -> Result<[u16; N], Error> {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::socket("bind 127.0.0.1:0", e))?;
+    let mut ports = [0; N];
+    for (port, l) in ports.iter_mut().zip(&listeners) {
+        *port = l.local_addr().map_err(|e| Error::socket("local address", e))?.port();
+    }
+    Ok(ports)
+}
+
+/// The first `name` on PATH that is an executable file.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
