@@ -8,13 +8,14 @@
 //! write the status...) one at a time, feeding each result back as an event, and sleeps until
 //! the next input or [`NodeAgent::poll_timeout`]. Nothing here decides when or what to do.
 
-use crate::node_agent::{Action, Event, Failure, NodeAgent, Settings, SwitchFacts};
+use crate::node_agent::{Action, Event, Failure, NodeAgent, Settings, SwitchFacts, weirs_flows};
 use crate::ovs_bugs::OvsVersion;
 use crate::source;
 use crate::status::Status;
 use crate::switch::{Down, Switch, SwitchError};
-use pipeline::Table;
+use pipeline::{FlowSet, Table};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -115,8 +116,42 @@ const FLOW_RESTORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The agent's I/O: what the [`NodeAgent`]'s actions act on.
 struct Io {
     config: Config,
-    manager: std::sync::Arc<ovsdb::Manager>,
-    switch: Option<Switch>,
+    manager: Arc<ovsdb::Manager>,
+    switch: Option<Arc<Switch>>,
+    /// The connection opened as the agent started, until the first [`Action::Connect`].
+    early: Option<EarlyConnection>,
+    /// The flow read begun on the current connection before [`Action::ReadSwitch`] asked.
+    prefetched: Option<FlowRead>,
+}
+
+/// A flow read running on its own task: weir's flows ([`weirs_flows`]) and how long the read
+/// took.
+type FlowRead = tokio::task::JoinHandle<(Result<FlowSet, SwitchError>, Duration)>;
+
+/// The first connection to the switch and the read of its flows, begun as the agent starts.
+///
+/// After a restart the agent must read back every installed flow before it may send anything;
+/// begun at once, that read overlaps OVSDB setup, reading the manifests and compiling instead
+/// of following them (the restart benchmark: reconciliation time against `ovs-ofctl
+/// replace-flows`). The read is what [`Action::ReadSwitch`] would fetch on this connection:
+/// weir sends nothing on a new connection before reading it, and a change made meanwhile by
+/// someone else is the same race as during any read, caught by the periodic flow audit.
+type EarlyConnection = tokio::task::JoinHandle<Result<(Arc<Switch>, FlowRead), SwitchError>>;
+
+fn connect_early(target: String) -> EarlyConnection {
+    tokio::spawn(async move {
+        let sw = Arc::new(Switch::connect(&target).await?);
+        Ok((sw.clone(), read_flows(sw)))
+    })
+}
+
+/// Reads every installed flow on its own task.
+fn read_flows(sw: Arc<Switch>) -> FlowRead {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let flows = sw.dump_flows().await.map(weirs_flows);
+        (flows, started.elapsed())
+    })
 }
 
 impl Io {
@@ -131,7 +166,7 @@ impl Io {
                 let done = crate::tc_ports::reconcile(&self.manager, &self.config.bridge, &wanted, &interfaces).await;
                 Some(Event::TcPortsReconciled(done))
             }
-            Action::Connect => match Switch::connect(&self.config.openflow).await {
+            Action::Connect => match self.connect().await {
                 Ok(sw) => {
                     info!(target = %self.config.openflow, "OpenFlow connection up");
                     self.switch = Some(sw);
@@ -140,19 +175,26 @@ impl Io {
                 Err(e) => Some(Event::ConnectFailed(e.to_string())),
             },
             Action::Disconnect => {
-                self.switch = None;
+                self.drop_connection();
                 None
             }
             Action::ReadSwitch => {
                 let facts = self.switch_facts().await;
                 let started = Instant::now();
-                let flows = match &self.switch {
-                    Some(sw) => sw.dump_flows().await.map_err(|e| self.failure(e)),
-                    None => Err(self.not_connected()),
+                let read = match (self.prefetched.take(), &self.switch) {
+                    (Some(read), Some(_)) => read,
+                    (None, Some(sw)) => read_flows(sw.clone()),
+                    (_, None) => return Some(Event::SwitchRead { facts, flows: Err(self.not_connected()) }),
                 };
-                if let Ok(flows) = &flows {
-                    info!(flows = flows.len(), elapsed_ms = ms(started), "installed flows read");
-                }
+                let flows = match read.await {
+                    Ok((flows, took)) => flows.map(|f| (f, took)).map_err(|e| self.failure(e)),
+                    Err(e) => Err(Failure::up(format!("reading the installed flows: {e}"))),
+                };
+                let flows = flows.map(|(flows, took)| {
+                    let (elapsed_ms, waited_ms) = (took.as_secs_f64() * 1e3, ms(started));
+                    info!(flows = flows.len(), elapsed_ms, waited_ms, "installed flows read");
+                    flows
+                });
                 Some(Event::SwitchRead { facts, flows })
             }
             Action::SendBundle(mods) => {
@@ -185,6 +227,30 @@ impl Io {
                 };
                 Some(Event::FlowsCounted(count))
             }
+        }
+    }
+
+    /// A new connection: the one opened as the agent started (with its flow read under way),
+    /// else a fresh one.
+    async fn connect(&mut self) -> Result<Arc<Switch>, SwitchError> {
+        if let Some(early) = self.early.take() {
+            match early.await {
+                Ok(Ok((sw, read))) if sw.down_reason().is_none() => {
+                    self.prefetched = Some(read);
+                    return Ok(sw);
+                }
+                Ok(Err(e)) => info!("the connection opened at start failed ({e}): connecting again"),
+                _ => {}
+            }
+        }
+        Ok(Arc::new(Switch::connect(&self.config.openflow).await?))
+    }
+
+    /// Forgets the connection (it is down) and anything read on it.
+    fn drop_connection(&mut self) {
+        self.switch = None;
+        if let Some(read) = self.prefetched.take() {
+            read.abort();
         }
     }
 
@@ -245,8 +311,8 @@ async fn flows_on_switch(switch: &Switch) -> Result<usize, SwitchError> {
 }
 
 /// Resolves with why when the switch connection goes down; never while there is none.
-fn switch_down(switch: &Option<Switch>) -> impl std::future::Future<Output = Down> + 'static {
-    let down = switch.as_ref().map(Switch::down);
+fn switch_down(switch: &Option<Arc<Switch>>) -> impl std::future::Future<Output = Down> + 'static {
+    let down = switch.as_deref().map(Switch::down);
     async move {
         match down {
             Some(d) => d.await,
@@ -280,8 +346,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     // Written before anything can block, so the status file exists (and ages) from the start.
     Status { node: config.node.clone(), last_error: Some("starting: connecting to OVSDB".into()), ..Status::default() }
         .publish(&config.status_file);
+    let early = connect_early(config.openflow.clone());
     let client = ovsdb::Client::connect(&config.ovsdb).await?;
-    let manager = std::sync::Arc::new(ovsdb::Manager::new(&client).await?);
+    let manager = Arc::new(ovsdb::Manager::new(&client).await?);
     manager.ensure_bridge(&bridge_spec(&config)).await?;
     manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
     let _reensure = manager.reensure_on_reconnect();
@@ -291,7 +358,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             .map_err(|source| AgentError::Watch { dir: config.manifests.clone(), source })?;
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
-    let mut io = Io { config, manager, switch: None };
+    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None };
     let mut manifests = crate::manifest_cache::ManifestCache::default();
     tokio::pin!(shutdown);
 
@@ -321,7 +388,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 agent.handle(Instant::now(), Event::Interfaces(set.interfaces));
             }
             why = switch_down(&io.switch) => {
-                io.switch = None;
+                io.drop_connection();
                 agent.handle(Instant::now(), Event::SwitchLost(why.to_string()));
             }
             _ = sleep_until(wake) => agent.handle_timeout(Instant::now()),

@@ -312,7 +312,7 @@ impl World {
                     version: sw.version.map(|v| (OvsVersion::parse(v).unwrap(), "ovs-vswitchd")),
                     datapath_type: sw.datapath_type.to_string(),
                 };
-                let flows = Ok(sw.flows.iter().cloned().collect());
+                let flows = Ok(weirs_flows(sw.flows.iter().cloned().collect()));
                 self.record(Done::ReadSwitch);
                 Some(Event::SwitchRead { facts, flows })
             }
