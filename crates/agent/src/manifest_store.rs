@@ -63,7 +63,7 @@ const VIEW_MAGIC: &[u8; 20] = b"weir manifest view\n\n";
 /// The view's file name (entries are named `<16 hex digits>.entry`).
 const VIEW_FILE: &str = "cluster.view";
 /// Bumped whenever the layout or the meaning of a payload changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// The subdirectory of the state directory that holds the entries.
 pub const SUBDIR: &str = "manifest-cache";
 /// Entries larger than this are not read (a manifest source is at most

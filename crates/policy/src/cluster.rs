@@ -3,7 +3,9 @@
 //! Building never fails: invalid objects are already errors in [`Manifests`]; duplicates
 //! (same kind, namespace and name) and pods that claim another pod's address are rejected
 //! here, the first one seen wins, and everything else is kept.
+use crate::cluster_policy::{ClusterPolicy, RejectedClusterPolicy};
 use crate::manifest::{self, Manifests, Object, ObjectError, RejectedPolicy};
+use crate::rules::PolicyKind;
 use crate::netpol::NetworkPolicy;
 use crate::objects::{Labels, Namespace, Node, Pod, PodKey};
 use crate::selector::Selector;
@@ -25,8 +27,12 @@ pub struct Cluster {
     pub policies: BTreeMap<(String, String), NetworkPolicy>,
     /// TrafficControls by name.
     pub traffic_controls: BTreeMap<String, crate::traffic_control::TrafficControl>,
+    /// Cluster policies (admin and baseline tiers) by kind and name.
+    pub cluster_policies: BTreeMap<(PolicyKind, String), ClusterPolicy>,
     /// Rejected NetworkPolicies; the pods they select fail closed.
     pub rejected_policies: Vec<RejectedPolicy>,
+    /// Rejected cluster policies; the pods they apply to fail closed.
+    pub rejected_cluster_policies: Vec<RejectedClusterPolicy>,
     /// Every rejected object.
     pub errors: Vec<ObjectError>,
     /// Skipped documents and implicit namespaces.
@@ -53,6 +59,7 @@ impl Cluster {
             errors: m.unusable.into_iter().chain(m.errors).collect(),
             notes: m.notes,
             rejected_policies: m.rejected_policies,
+            rejected_cluster_policies: m.rejected_cluster_policies,
             ..Cluster::default()
         };
         head.with_objects(&sources.iter().map(String::as_str).collect::<Vec<_>>(), objects.into_iter().map(Cow::Owned))
@@ -65,6 +72,7 @@ impl Cluster {
             errors: parts.iter().flat_map(|p| &p.unusable).chain(parts.iter().flat_map(|p| &p.errors)).cloned().collect(),
             notes: parts.iter().flat_map(|p| &p.notes).cloned().collect(),
             rejected_policies: parts.iter().flat_map(|p| &p.rejected_policies).cloned().collect(),
+            rejected_cluster_policies: parts.iter().flat_map(|p| &p.rejected_cluster_policies).cloned().collect(),
             ..Cluster::default()
         };
         let sources: Vec<&str> = parts.iter().flat_map(|p| p.objects.iter().map(|(s, _)| s.as_str())).collect();
@@ -86,6 +94,7 @@ impl Cluster {
                 Object::Node(n) => (2, "", n.name.as_str()),
                 Object::NetworkPolicy(p) => (3, p.namespace.as_str(), p.name.as_str()),
                 Object::TrafficControl(t) => (4, "", t.name.as_str()),
+                Object::ClusterPolicy(p) => (5 + p.kind as u8, "", p.name.as_str()),
             };
             if let Some(&f) = first.get(&id) {
                 duplicate_of[i] = Some(f);
@@ -120,6 +129,9 @@ impl Cluster {
                 }
                 Object::TrafficControl(t) => {
                     c.traffic_controls.insert(t.name.clone(), t);
+                }
+                Object::ClusterPolicy(p) => {
+                    c.cluster_policies.insert((p.kind, p.name.clone()), p);
                 }
                 Object::Pod(p) => pods.push((source, p)),
             }
@@ -162,7 +174,9 @@ impl Cluster {
             nodes: self.nodes.values().collect(),
             policies: self.policies.values().collect(),
             traffic_controls: self.traffic_controls.values().collect(),
+            cluster_policies: self.cluster_policies.values().collect(),
             rejected_policies: &self.rejected_policies,
+            rejected_cluster_policies: &self.rejected_cluster_policies,
             errors: &self.errors,
             notes: &self.notes,
         })
@@ -172,19 +186,22 @@ impl Cluster {
     /// with one key, two pods with one address, a pod without its namespace) are refused.
     pub fn from_stored(bytes: &[u8]) -> Result<Cluster, String> {
         let s: Stored = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let n = (s.namespaces.len(), s.pods.len(), s.nodes.len(), s.policies.len(), s.traffic_controls.len());
+        let n = (s.namespaces.len(), s.pods.len(), s.nodes.len(), s.policies.len(), s.traffic_controls.len(), s.cluster_policies.len());
         let mut c = Cluster {
             namespaces: s.namespaces.into_iter().map(|o| (o.name.clone(), o)).collect(),
             pods: s.pods.into_iter().map(|o| (o.key.clone(), o)).collect(),
             nodes: s.nodes.into_iter().map(|o| (o.name.clone(), o)).collect(),
             policies: s.policies.into_iter().map(|o| ((o.namespace.clone(), o.name.clone()), o)).collect(),
             traffic_controls: s.traffic_controls.into_iter().map(|o| (o.name.clone(), o)).collect(),
+            cluster_policies: s.cluster_policies.into_iter().map(|o| ((o.kind, o.name.clone()), o)).collect(),
             rejected_policies: s.rejected_policies,
+            rejected_cluster_policies: s.rejected_cluster_policies,
             errors: s.errors,
             notes: s.notes,
             by_ip: BTreeMap::new(),
         };
-        if n != (c.namespaces.len(), c.pods.len(), c.nodes.len(), c.policies.len(), c.traffic_controls.len()) {
+        let m = (c.namespaces.len(), c.pods.len(), c.nodes.len(), c.policies.len(), c.traffic_controls.len(), c.cluster_policies.len());
+        if n != m {
             return Err("two objects with one key".into());
         }
         for pod in c.pods.values() {
@@ -256,7 +273,9 @@ struct StoredRef<'a> {
     nodes: Vec<&'a Node>,
     policies: Vec<&'a NetworkPolicy>,
     traffic_controls: Vec<&'a crate::traffic_control::TrafficControl>,
+    cluster_policies: Vec<&'a ClusterPolicy>,
     rejected_policies: &'a [RejectedPolicy],
+    rejected_cluster_policies: &'a [RejectedClusterPolicy],
     errors: &'a [ObjectError],
     notes: &'a [String],
 }
@@ -269,7 +288,9 @@ struct Stored {
     nodes: Vec<Node>,
     policies: Vec<NetworkPolicy>,
     traffic_controls: Vec<crate::traffic_control::TrafficControl>,
+    cluster_policies: Vec<ClusterPolicy>,
     rejected_policies: Vec<RejectedPolicy>,
+    rejected_cluster_policies: Vec<RejectedClusterPolicy>,
     errors: Vec<ObjectError>,
     notes: Vec<String>,
 }

@@ -185,7 +185,8 @@ impl View<'_> {
                 },
             };
         }
-        // Baseline: only for endpoints NetworkPolicy leaves unisolated.
+        // Baseline: only for endpoints NetworkPolicy leaves unisolated; Pass skips the rest of
+        // the tier, to the default (allowed).
         for rule in in_direction {
             if !self.matches(rule, &endpoint) {
                 continue;
@@ -193,7 +194,7 @@ impl View<'_> {
             match rule.action {
                 Action::Allow => return self.decided(Outcome::Allowed, endpoint, rule),
                 Action::Deny | Action::Reject => return self.decided(Outcome::Denied, endpoint, rule),
-                Action::Pass => {}
+                Action::Pass => break,
             }
         }
         Decision::not_isolated(Some(endpoint))

@@ -5,6 +5,8 @@
 //!
 //! - [`manifest`]: YAML manifests → checked objects, or errors naming object and field;
 //! - [`Cluster`]: the in-memory view built from them;
+//! - [`cluster_policy`]: the admin and baseline tiers (ClusterNetworkPolicy, AdminNetworkPolicy,
+//!   BaselineAdminNetworkPolicy) in one checked shape;
 //! - [`Cluster::rules`] → [`RuleSet`]: every policy as normalized [`Rule`]s plus isolation;
 //! - [`RuleSet::concrete`]: the addresses-and-numbers form the pipeline compiles;
 //! - [`evaluate`]: the oracle's verdict for one packet, naming the deciding rule;
@@ -12,6 +14,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cluster;
+pub mod cluster_policy;
 pub mod concrete;
 pub mod conformance;
 pub mod evaluate;

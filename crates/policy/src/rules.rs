@@ -11,7 +11,7 @@ use crate::cluster::{Cluster, NamespaceScope};
 use crate::netpol::{Direction, IpBlock, NetworkPolicy, Peer, PolicyRule, Service};
 use crate::manifest::RejectedPolicy;
 use crate::objects::{Labels, Pod, PodKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -27,12 +27,14 @@ impl fmt::Display for RuleId {
 }
 
 /// The kinds of policy a rule can come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PolicyKind {
     /// policy.networking.k8s.io AdminNetworkPolicy.
     AdminNetworkPolicy,
-    /// Tiered ClusterNetworkPolicy (Antrea shape).
+    /// policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy (tier Admin or Baseline).
     ClusterNetworkPolicy,
+    /// crd.antrea.io ClusterNetworkPolicy (Antrea's tiers).
+    AntreaClusterNetworkPolicy,
     /// networking.k8s.io/v1 NetworkPolicy.
     NetworkPolicy,
     /// policy.networking.k8s.io BaselineAdminNetworkPolicy.
@@ -82,7 +84,7 @@ impl fmt::Display for Origin {
 }
 
 /// Evaluation layer: lower tiers are consulted first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Tier(pub u32);
 
 impl Tier {
@@ -98,7 +100,7 @@ impl Tier {
 }
 
 /// What a matching rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Action {
     /// Let the packet through.
     Allow,
@@ -417,6 +419,12 @@ impl Cluster {
         let mut out = RuleSet::default();
         for policy in self.policies.values() {
             network_policy_rules(self, policy, &mut out);
+        }
+        for policy in self.cluster_policies.values() {
+            self.cluster_policy_rules(policy, &mut out);
+        }
+        for rejected in &self.rejected_cluster_policies {
+            self.rejected_cluster_policy_rules(rejected, &mut out);
         }
         for rejected in &self.rejected_policies {
             // Fail closed: the pods it meant to select are isolated, and it allows nothing.

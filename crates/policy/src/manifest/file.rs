@@ -6,12 +6,13 @@
 //! Such a file is *broken* and none of its text is used. Whoever keeps history (the agent's
 //! manifest cache) keeps the file's last good version in force, as if the edit had not
 //! happened ([`BrokenFile::over`]); without one, the file contributes only its errors, and the
-//! NetworkPolicies its text names fail closed for the pods they select, as a rejected policy
-//! does ([`BrokenFile::alone`]).
+//! policies its text names fail closed for the pods they select, as a rejected policy does
+//! ([`BrokenFile::alone`]).
 //!
 //! The same rule per object: an object whose edited version is rejected keeps its last valid
 //! version from the same file ([`Manifests::keep_last_valid`]).
 use super::{Manifests, Object, ObjectError, RejectedPolicy, parse};
+use crate::cluster_policy::{ClusterPolicy, RejectedClusterPolicy};
 use crate::netpol::NetworkPolicy;
 
 /// A file none of whose text can be used, and why.
@@ -23,6 +24,8 @@ pub struct BrokenFile {
     pub object_errors: Vec<ObjectError>,
     /// Every NetworkPolicy its text names, valid or not, reduced to what it selects.
     pub policies: Vec<RejectedPolicy>,
+    /// Every cluster policy its text names, valid or not, reduced to what it applies to.
+    pub cluster_policies: Vec<RejectedClusterPolicy>,
 }
 
 /// Parses one file as a unit: its objects, or why none of them can be used.
@@ -36,7 +39,27 @@ pub fn parse_file(source: &str, text: &str) -> Result<Manifests, BrokenFile> {
         Object::NetworkPolicy(p) => Some(selected_by(p)),
         _ => None,
     }));
-    Err(BrokenFile { unusable: m.unusable, object_errors: m.errors, policies })
+    let mut cluster_policies = std::mem::take(&mut m.rejected_cluster_policies);
+    cluster_policies.extend(m.objects.iter().filter_map(|(_, o)| match o {
+        Object::ClusterPolicy(p) => Some(applied_by(p)),
+        _ => None,
+    }));
+    Err(BrokenFile { unusable: m.unusable, object_errors: m.errors, policies, cluster_policies })
+}
+
+/// What a valid cluster policy applies to, as a rejected one's remnant: deny all, at its tier
+/// and priority, in the directions it has rules for.
+fn applied_by(p: &ClusterPolicy) -> RejectedClusterPolicy {
+    use crate::netpol::Direction;
+    RejectedClusterPolicy {
+        object: format!("{} {}", p.kind, p.name),
+        kind: p.kind,
+        name: p.name.clone(),
+        tier: p.tier,
+        priority: p.priority,
+        subject: Some(p.subject.clone()),
+        directions: [Direction::Ingress, Direction::Egress].into_iter().filter(|d| !p.rules(*d).is_empty()).collect(),
+    }
 }
 
 /// What a valid policy selects, as a rejected policy's remnant: isolation without allows.
@@ -54,20 +77,25 @@ impl BrokenFile {
     /// A file that could not be read (or is not text); `why` says so.
     pub fn unreadable(source: &str, why: impl Into<String>) -> BrokenFile {
         let error = ObjectError { object: String::new(), field: "-".into(), message: why.into(), source: source.to_string() };
-        BrokenFile { unusable: vec![error], object_errors: Vec::new(), policies: Vec::new() }
+        BrokenFile { unusable: vec![error], object_errors: Vec::new(), policies: Vec::new(), cluster_policies: Vec::new() }
     }
 
     /// What the file contributes when no earlier version of it is in force: its errors, and
     /// isolation for the pods its NetworkPolicies select.
     pub fn alone(self) -> Manifests {
-        let consequence = if self.policies.is_empty() {
+        let consequence = if self.policies.is_empty() && self.cluster_policies.is_empty() {
             "nothing in this file is used until it is fixed"
         } else {
-            "nothing in this file is used until it is fixed; its NetworkPolicies isolate the pods they select"
+            "nothing in this file is used until it is fixed; its policies fail closed for the pods they select"
         };
         let mut errors = with_consequence(self.unusable, consequence);
         errors.extend(self.object_errors);
-        Manifests { errors, rejected_policies: self.policies, ..Manifests::default() }
+        Manifests {
+            errors,
+            rejected_policies: self.policies,
+            rejected_cluster_policies: self.cluster_policies,
+            ..Manifests::default()
+        }
     }
 
     /// What the file contributes over `last_good`, its last usable content: that content, as
@@ -104,6 +132,7 @@ impl Manifests {
         }
         let stale: Vec<String> = kept.iter().map(|(_, o)| o.describe()).collect();
         self.rejected_policies.retain(|r| !stale.contains(&r.object));
+        self.rejected_cluster_policies.retain(|r| !stale.contains(&r.object));
         self.objects.extend(kept);
     }
 }
@@ -195,7 +224,7 @@ mod tests {
         assert!(alone.objects.is_empty());
         assert_eq!(alone.rejected_policies.len(), 1);
         assert_eq!(alone.rejected_policies[0].object, "NetworkPolicy x/p");
-        assert!(alone.errors[0].message.ends_with("nothing in this file is used until it is fixed; its NetworkPolicies isolate the pods they select"));
+        assert!(alone.errors[0].message.ends_with("nothing in this file is used until it is fixed; its policies fail closed for the pods they select"));
         let cluster = Cluster::from_manifests(alone);
         assert!(cluster.policies.is_empty());
     }

@@ -10,6 +10,7 @@
 //! whole file unusable ([`file`]), because it may be a truncated or mistyped version of an
 //! object the file defined. Kinds weir knowingly ignores ([`IGNORED_KINDS`]) are skipped with
 //! a note; policy kinds it does not enforce yet ([`UNSUPPORTED_KINDS`]) are rejected.
+pub mod cluster_policy;
 pub mod core;
 pub mod file;
 pub mod meta;
@@ -68,6 +69,9 @@ pub enum Object {
     NetworkPolicy(NetworkPolicy),
     /// TrafficControl (weir.io/v1alpha1, or Antrea's crd.antrea.io/v1alpha2).
     TrafficControl(crate::traffic_control::TrafficControl),
+    /// A cluster policy: ClusterNetworkPolicy (v1alpha2), AdminNetworkPolicy or
+    /// BaselineAdminNetworkPolicy (v1alpha1).
+    ClusterPolicy(crate::cluster_policy::ClusterPolicy),
 }
 
 impl Object {
@@ -79,6 +83,7 @@ impl Object {
             Object::Node(n) => format!("Node {}", n.name),
             Object::NetworkPolicy(p) => format!("NetworkPolicy {}/{}", p.namespace, p.name),
             Object::TrafficControl(t) => format!("TrafficControl {}", t.name),
+            Object::ClusterPolicy(p) => format!("{} {}", p.kind, p.name),
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct Manifests {
     pub errors: Vec<ObjectError>,
     /// Rejected NetworkPolicies, to fail closed.
     pub rejected_policies: Vec<RejectedPolicy>,
+    /// Rejected cluster policies, to fail closed.
+    #[serde(default)]
+    pub rejected_cluster_policies: Vec<crate::cluster_policy::RejectedClusterPolicy>,
     /// Skipped documents (kinds weir knowingly ignores).
     pub notes: Vec<String>,
     /// Documents that cannot be identified: each makes its whole source unusable
@@ -121,6 +129,7 @@ impl Manifests {
         self.objects.append(&mut other.objects);
         self.errors.append(&mut other.errors);
         self.rejected_policies.append(&mut other.rejected_policies);
+        self.rejected_cluster_policies.append(&mut other.rejected_cluster_policies);
         self.notes.append(&mut other.notes);
         self.unusable.append(&mut other.unusable);
     }
@@ -285,8 +294,7 @@ pub const IGNORED_KINDS: &[&str] = &[
 
 /// Policy kinds weir recognises but does not enforce yet: each object is rejected (named, so
 /// nobody believes it enforced), without making its file unusable.
-pub const UNSUPPORTED_KINDS: &[&str] =
-    &["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "ExternalNode"];
+pub const UNSUPPORTED_KINDS: &[&str] = &["ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "ExternalNode"];
 
 /// Adds one parsed document (an object, or a `List` of them).
 pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) {
@@ -353,6 +361,21 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
                 Err(e) => reject_policy(out, error(object, e), &namespace, &name, &value),
             }
         }
+        (v, k) if let Some(api) = cluster_policy::Api::of(v, k) => {
+            match typed::<cluster_policy::ClusterPolicyDoc>(value.clone()).and_then(|d| d.check(api)) {
+                Ok(p) => out.objects.push((source.to_string(), Object::ClusterPolicy(p))),
+                Err(e) => {
+                    out.rejected_cluster_policies.push(cluster_policy::remnant(api, &object, &name, &value));
+                    out.errors.push(error(object, e));
+                }
+            }
+        }
+        (_, "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy") => {
+            let e = FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {kind}: use policy.networking.k8s.io/v1alpha1"));
+            let api = if kind == "AdminNetworkPolicy" { cluster_policy::Api::AdminNetworkPolicy } else { cluster_policy::Api::BaselineAdminNetworkPolicy };
+            out.rejected_cluster_policies.push(cluster_policy::remnant(api, &object, &name, &value));
+            out.errors.push(error(object, e));
+        }
         ("weir.io/v1alpha1" | "crd.antrea.io/v1alpha2", "TrafficControl") => {
             match typed::<crate::traffic_control::TrafficControlDoc>(value).and_then(|d| d.check()) {
                 Ok(t) => out.objects.push((source.to_string(), Object::TrafficControl(t))),
@@ -386,7 +409,8 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
 }
 
 /// The kinds weir turns into objects.
-const HANDLED_KINDS: &[&str] = &["Namespace", "Pod", "Node", "NetworkPolicy", "TrafficControl"];
+const HANDLED_KINDS: &[&str] =
+    &["Namespace", "Pod", "Node", "NetworkPolicy", "TrafficControl", "ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"];
 
 /// Rejects a NetworkPolicy, keeping what it meant to select so its pods fail closed.
 fn reject_policy(out: &mut Manifests, e: ObjectError, namespace: &str, name: &str, value: &Value) {
