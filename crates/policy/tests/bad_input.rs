@@ -92,7 +92,10 @@ fn corpus() -> Vec<BadCase> {
         case("three policy types", np_spec("{podSelector: {}, policyTypes: [Ingress, Egress, Ingress]}"), NP, "spec.policyTypes"),
         case("duplicate policy type", np_spec("{podSelector: {}, policyTypes: [Egress, Egress]}"), NP, "spec.policyTypes[1]"),
         case("misspelt spec field", np_spec("{podSelector: {}, ingres: []}"), NP, "spec.ingres"),
-        case("missing podSelector", np_spec("{ingress: [{}]}"), NP, "spec.podSelector"),
+        // A missing or null podSelector is the empty selector, as the API server decodes it.
+        case("cluster policy priority out of range", "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: guard}\nspec: {tier: Admin, priority: 5000, subject: {namespaces: {}}}\n", "ClusterNetworkPolicy guard", "spec.priority"),
+        case("cluster policy with Reject in v1alpha2", "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: guard}\nspec: {tier: Baseline, priority: 1, subject: {namespaces: {}}, ingress: [{action: Reject, from: [{namespaces: {}}]}]}\n", "ClusterNetworkPolicy guard", "spec.ingress[0].action"),
+        case("admin policy with an empty peer", "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: guard}\nspec: {priority: 1, subject: {namespaces: {}}, egress: [{action: Deny, to: [{}]}]}\n", "AdminNetworkPolicy guard", "spec.egress[0].to[0]"),
         case("peers not a list", np_rule("{from: {podSelector: {}}}"), NP, "spec.ingress[0].from"),
         case("policy name with capitals", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: Bad_Name, namespace: x}\nspec: {podSelector: {}}\n", "NetworkPolicy x/Bad_Name", "metadata.name"),
         case("policy without name", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {namespace: x}\nspec: {podSelector: {}}\n", "NetworkPolicy x/<unnamed>", "metadata.name"),

@@ -1,23 +1,21 @@
-//! Every netpol conformance case of the repository (`conformance/netpol`, the whole upstream
-//! suite) passes through the oracle.
+//! Every conformance case of the repository passes through the oracle: the whole upstream
+//! NetworkPolicy suite (`conformance/netpol`) and both network-policy-api suites
+//! (`conformance/anp`: AdminNetworkPolicy and BaselineAdminNetworkPolicy v1alpha1;
+//! `conformance/cnp`: ClusterNetworkPolicy v1alpha2).
 use policy::conformance::Case;
 use policy::conformance::runner::{OracleProber, Summary, run_case};
 use std::path::{Path, PathBuf};
 
-fn case_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/netpol")
-}
-
-#[test]
-fn every_netpol_case_passes_through_the_oracle() {
-    let dir = case_dir();
+/// Runs every case of `suite`, which upstream has `tests` of; returns the cells compared.
+fn suite_passes(suite: &str, tests: usize) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance").join(suite);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 48, "the upstream suite has 48 cases, {} has {}", dir.display(), files.len());
+    assert_eq!(files.len(), tests, "the upstream suite has {tests} cases, {} has {}", dir.display(), files.len());
     let mut summary = Summary::default();
     let mut failures = String::new();
     let mut cells = 0;
@@ -33,7 +31,25 @@ fn every_netpol_case_passes_through_the_oracle() {
     }
     eprintln!("{} cases from {}, {cells} cells: {summary}", files.len(), dir.display());
     assert!(summary.failed == 0, "{failures}{summary}");
-    assert!(cells >= 80 * files.len(), "too few cells compared: {cells}");
+    cells
+}
+
+#[test]
+fn every_netpol_case_passes_through_the_oracle() {
+    let cells = suite_passes("netpol", 48);
+    assert!(cells >= 80 * 48, "too few cells compared: {cells}");
+}
+
+#[test]
+fn every_admin_network_policy_case_passes_through_the_oracle() {
+    // Upstream's release-0.1 suite: 24 tests, 289 probes.
+    assert_eq!(suite_passes("anp", 24), 289);
+}
+
+#[test]
+fn every_cluster_network_policy_case_passes_through_the_oracle() {
+    // Upstream's v1alpha2 suite: 24 tests, 301 probes.
+    assert_eq!(suite_passes("cnp", 24), 301);
 }
 
 const WRONG_CASE: &str = r#"

@@ -156,16 +156,19 @@ impl CaseReport {
 }
 
 fn manifests_of(
+    model: &crate::model::ClusterModel,
     namespaces: &[Namespace],
     pods: &[ModelPod],
     deployment: &Deployment,
     policies: Vec<Value>,
 ) -> Vec<Value> {
+    // Every node carries the model's node labels (what `nodes` peers select).
+    let labels = model.nodes.as_ref().map(|n| n.labels.clone()).unwrap_or_default();
     let mut out: Vec<Value> = deployment
         .node_ips
         .iter()
         .map(|(name, ip)| {
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
                    "status": {"addresses": [{"type": "InternalIP", "address": ip.to_string()}]}})
         })
         .collect();
@@ -247,7 +250,7 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
                 Err(e) => sr.errors.push(format!("policies[{i}]: {e}")),
             }
         }
-        let manifests = manifests_of(&namespaces, &pods, &deployment, policies);
+        let manifests = manifests_of(&case.spec.model, &namespaces, &pods, &deployment, policies);
         let mut parsed = Manifests::default();
         for (i, v) in manifests.iter().enumerate() {
             manifest::add_value(&case.source, &format!("manifest {i}"), v.clone(), &mut parsed);

@@ -607,3 +607,107 @@ pub fn remnant(api: Api, object: &str, name: &str, value: &Value) -> RejectedClu
     }
     RejectedClusterPolicy { object: object.to_string(), kind: api.kind(), name: name.to_string(), tier, priority, subject, directions }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::parse;
+    use crate::{Cluster, Packet, Protocol, evaluate};
+
+    const GOOD: &str = "apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: guard}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {team: a}}}
+  egress:
+  - {name: web, action: Accept, to: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {number: 80}}}]}
+";
+
+    /// `GOOD` with `from` replaced by `to`, checked: the error's field and message.
+    fn rejected(from: &str, to: &str) -> (String, String) {
+        let text = GOOD.replacen(from, to, 1);
+        assert_ne!(text, GOOD, "{from:?} is not in the sample");
+        let m = parse("p.yaml", &text);
+        assert!(m.objects.is_empty(), "accepted: {text}");
+        assert_eq!(m.errors.len(), 1, "{:?}", m.errors);
+        let e = &m.errors[0];
+        assert_eq!(e.object, "ClusterNetworkPolicy guard");
+        assert_eq!(e.source, "p.yaml");
+        assert_eq!(m.rejected_cluster_policies.len(), 1, "it fails closed");
+        (e.field.clone(), e.message.clone())
+    }
+
+    #[test]
+    fn a_valid_policy_is_accepted() {
+        let m = parse("p.yaml", GOOD);
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        assert_eq!(m.objects.len(), 1);
+    }
+
+    #[test]
+    fn each_invalid_field_is_rejected_by_name() {
+        let cases = [
+            ("priority: 10", "priority: 1001", "spec.priority", "out of range"),
+            ("tier: Admin", "tier: Emergency", "spec.tier", "expected Admin or Baseline"),
+            ("action: Accept", "action: Reject", "spec.egress[0].action", "expected one of Accept, Deny, Pass"),
+            ("action: Accept", "action: Allow", "spec.egress[0].action", "expected one of Accept, Deny, Pass"),
+            ("subject: {namespaces: {matchLabels: {team: a}}}", "subject: {namespaces: {}, pods: {namespaceSelector: {}, podSelector: {}}}", "spec.subject", "not namespaces and pods"),
+            ("subject: {namespaces: {matchLabels: {team: a}}}", "subject: {}", "spec.subject", "must set exactly one of namespaces, pods"),
+            ("to: [{namespaces: {}}]", "to: [{}]", "spec.egress[0].to[0]", "must set exactly one"),
+            ("to: [{namespaces: {}}]", "to: []", "spec.egress[0].to", "at least one"),
+            ("to: [{namespaces: {}}]", "to: [{networks: [10.0.0.0/33]}]", "spec.egress[0].to[0].networks[0]", "not a valid CIDR"),
+            ("to: [{namespaces: {}}]", "to: [{networks: [10.0.0.0]}]", "spec.egress[0].to[0].networks[0]", "missing the /prefix"),
+            ("{number: 80}", "{range: {start: 90, end: 80}}", "spec.egress[0].protocols[0].tcp.destinationPort.range", "less than end port"),
+            ("{number: 80}", "{number: 0}", "spec.egress[0].protocols[0].tcp.destinationPort.number", ""),
+            ("to: [{namespaces: {}}]", "to: [{domainNames: [\"bad domain\"]}]", "spec.egress[0].to[0].domainNames[0]", "not a domain name"),
+        ];
+        for (from, to, field, message) in cases {
+            let (f, m) = rejected(from, to);
+            assert!(f.starts_with(field), "{to}: field {f}, want {field}");
+            assert!(m.contains(message), "{to}: message {m:?}, want {message:?}");
+        }
+    }
+
+    #[test]
+    fn a_named_port_with_a_networks_peer_is_rejected() {
+        let text = GOOD.replace("to: [{namespaces: {}}], protocols: [{tcp: {destinationPort: {number: 80}}}]", "to: [{networks: [10.0.0.0/8]}], protocols: [{destinationNamedPort: web}]");
+        let m = parse("p.yaml", &text);
+        assert_eq!(m.errors[0].field, "spec.egress[0].protocols");
+        assert!(m.errors[0].message.contains("cannot be set with named ports"));
+    }
+
+    #[test]
+    fn more_than_25_rules_or_peers_are_rejected_in_v1alpha2_and_100_in_v1alpha1() {
+        let rule = "  - {action: Deny, to: [{namespaces: {}}]}\n";
+        let many = format!("{}{}", GOOD.split("  egress:\n").next().unwrap(), format!("  egress:\n{}", rule.repeat(26)));
+        assert_eq!(parse("p.yaml", &many).errors[0].field, "spec.egress");
+        let v1 = many.replace("v1alpha2", "v1alpha1").replace("ClusterNetworkPolicy", "AdminNetworkPolicy").replace("  tier: Admin\n", "");
+        assert!(parse("p.yaml", &v1).errors.is_empty(), "{:?}", parse("p.yaml", &v1).errors);
+        let peers = GOOD.replace("to: [{namespaces: {}}]", &format!("to: [{}]", vec!["{namespaces: {}}"; 26].join(", ")));
+        assert_eq!(parse("p.yaml", &peers).errors[0].field, "spec.egress[0].to");
+    }
+
+    #[test]
+    fn a_baseline_admin_network_policy_must_be_named_default() {
+        let text = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata: {name: other}\nspec:\n  subject: {namespaces: {}}\n  ingress: [{action: Deny, from: [{namespaces: {}}]}]\n";
+        let m = parse("b.yaml", text);
+        assert_eq!(m.errors[0].field, "metadata.name");
+        assert!(parse("b.yaml", &text.replace("name: other", "name: default")).errors.is_empty());
+        let pass = text.replace("name: other", "name: default").replace("action: Deny", "action: Pass");
+        assert_eq!(parse("b.yaml", &pass).errors[0].field, "spec.ingress[0].action");
+    }
+
+    #[test]
+    fn a_rejected_admin_policy_denies_all_traffic_of_its_subjects_and_nothing_else() {
+        let pods = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: a}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: q, namespace: b}\nstatus: {podIP: 10.0.0.2}\n";
+        let broken = GOOD.replace("priority: 10", "priority: -1");
+        let cluster = Cluster::from_sources([("pods.yaml", pods), ("p.yaml", broken.as_str())]);
+        let rules = cluster.rules();
+        let packet = |src: &str, dst: &str| Packet { src: src.parse().unwrap(), dst: dst.parse().unwrap(), protocol: Protocol::Tcp, dst_port: 80 };
+        let out = evaluate(&cluster, &rules, &packet("10.0.0.1", "10.0.0.2"));
+        assert!(!out.allowed, "the subject's egress fails closed: {out}");
+        assert!(out.to_string().contains("ClusterNetworkPolicy guard"), "{out}");
+        assert!(evaluate(&cluster, &rules, &packet("10.0.0.2", "10.0.0.1")).allowed, "it had no ingress rules");
+    }
+}

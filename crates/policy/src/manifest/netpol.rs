@@ -30,8 +30,10 @@ pub struct NetworkPolicyDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPolicySpec {
-    /// The pods of the namespace the policy applies to.
-    pub pod_selector: LabelSelectorSpec,
+    /// The pods of the namespace the policy applies to. Absent or `null` is the empty
+    /// selector (every pod), as the API server decodes it into Go's zero value.
+    #[serde(default)]
+    pub pod_selector: Option<LabelSelectorSpec>,
     /// Ingress rules.
     #[serde(default)]
     pub ingress: Option<Vec<IngressRuleSpec>>,
@@ -302,7 +304,10 @@ impl NetworkPolicyDoc {
     /// Validates the document into a policy; `namespace` is the effective namespace.
     pub fn check(&self, namespace: &str, name: &str) -> Result<NetworkPolicy, FieldError> {
         let spec = &self.spec;
-        let pod_selector = Selector::from_spec(&spec.pod_selector, "spec.podSelector")?;
+        let pod_selector = match &spec.pod_selector {
+            Some(sel) => Selector::from_spec(sel, "spec.podSelector")?,
+            None => Selector::everything(),
+        };
         let has_egress = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
         let policy_types = policy_types(spec.policy_types.as_deref(), has_egress)?;
         check_list(&spec.ingress, "spec.ingress")?;
