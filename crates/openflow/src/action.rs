@@ -90,6 +90,9 @@ pub enum Action {
     },
     /// Connection tracking.
     Ct(Ct),
+    /// NAT among a `ct` action's nested actions after others, as OVS keeps the order of
+    /// `ct(exec(...),nat(...))`; a NAT that comes first is [`Ct::nat`].
+    Nat(Nat),
     /// Clear the conntrack state.
     CtClear,
     /// An opaque note (`note:01.02`). OVS pads it with zeros to fill its 8-byte alignment and
@@ -302,13 +305,12 @@ impl Action {
         Action::SetField { field, value: value.to_u128(), mask: None }
     }
 
-    /// Loads `value` into the bits of `dst` (`load:value->dst`), in canonical set-field form.
+    /// Loads `value` into the bits of `dst` (`load:value->dst`), in canonical set-field form:
+    /// masked unless the bits cover the field's bytes (see [`Field::byte_mask`]).
     pub fn load(dst: FieldRange, value: u128) -> Action {
-        if dst.is_whole() {
-            return Action::SetField { field: dst.field, value, mask: None };
-        }
         let mask = crate::field::ones(dst.n_bits) << dst.ofs;
-        Action::SetField { field: dst.field, value: (value << dst.ofs) & mask, mask: Some(mask) }
+        let value = (value << dst.ofs) & mask;
+        Action::SetField { field: dst.field, value, mask: (mask != dst.field.byte_mask()).then_some(mask) }
     }
 }
 

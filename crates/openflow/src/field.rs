@@ -445,6 +445,13 @@ impl Field {
         ones(self.bits())
     }
 
+    /// All-ones over the field's bytes: the one set-field mask OVS treats as no mask
+    /// (`mf_format` tests `is_all_ones` over `n_bytes`), so `load:1->vlan_pcp[0..2]` keeps its
+    /// mask 0x7 while `load:1->reg0[0..31]` has none.
+    pub fn byte_mask(self) -> u128 {
+        ones(8 * self.bytes() as u16)
+    }
+
     /// The OpenFlow 1.5 wire header (class, code with the index added, experimenter).
     pub fn header(self) -> (OxmClass, u8) {
         let h = &self.def().headers[0];

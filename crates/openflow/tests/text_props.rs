@@ -16,6 +16,7 @@ const NORMALIZED_BY_OVS: &[(&str, &str)] = &[
     ("tun_gbp_flags=0x0/", "ovs-ofctl prints tun_gbp_flags without its mask"),
     ("tun_gbp_flags=0x10/", "ovs-ofctl prints tun_gbp_flags without its mask"),
     ("tun_gbp_flags=0x1/", "ovs-ofctl prints tun_gbp_flags without its mask"),
+    ("->in_port[0..7]", "a partial load of in_port prints as set_field:1/0xff->in_port, which ovs-ofctl cannot parse back"),
 ];
 
 fn corpus() -> Vec<String> {

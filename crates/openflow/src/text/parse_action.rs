@@ -143,12 +143,17 @@ fn check_writable(f: Field, token: &str) -> Result<(), ParseError> {
 }
 
 fn set_field(field_name: &str, value: &str, token: &str, names: Option<&Names>) -> Result<Action, ParseError> {
-    let field = Field::from_name(field_name)
-        .ok_or_else(|| ParseError::new(token, format!("{field_name} is not a valid OXM field name")))?;
+    let field = match Field::from_name(field_name) {
+        // OVS sets the input port through NXM_OF_IN_PORT: OXM_OF_IN_PORT (`in_port_oxm`) is
+        // read-only to it.
+        Some(Field::InPort) if field_name == "in_port" => Field::InPort16,
+        Some(f) => f,
+        None => return Err(ParseError::new(token, format!("{field_name} is not a valid OXM field name"))),
+    };
     check_writable(field, token)?;
     let (v, m) = parse_field_value(field, value, names)?;
     let mask = match m {
-        Some(m) if m == field.full_mask() => None,
+        Some(m) if m == field.byte_mask() => None,
         Some(0) => return Err(ParseError::new(token, "set_field with an all-zero mask sets nothing")),
         m => m,
     };
@@ -410,8 +415,10 @@ fn parse_ct(item: &Item<'_>, cx: &Cx<'_>) -> Result<Ct, ParseError> {
                     _ => parse_u16(v, "alg")?,
                 }
             }
-            "nat" => ct.nat = Some(parse_nat(&arg)?),
-            "exec" => ct.exec = parse_actions_at(v, &mut cx.nested())?,
+            // Nested actions keep their order: a NAT after exec's actions stays after them.
+            "nat" if ct.nat.is_none() && ct.exec.is_empty() => ct.nat = Some(parse_nat(&arg)?),
+            "nat" => ct.exec.push(Action::Nat(parse_nat(&arg)?)),
+            "exec" => ct.exec.extend(parse_actions_at(v, &mut cx.nested())?),
             _ => return Err(ParseError::new(arg.text, "unknown ct argument")),
         }
     }
@@ -432,7 +439,7 @@ fn nat_addr(s: &str, token: &str) -> Result<IpAddr, ParseError> {
         .map_err(|_| ParseError::new(token, format!("nat: {s:?} is not an IP address")))
 }
 
-fn parse_nat(arg: &Item<'_>) -> Result<Nat, ParseError> {
+pub(super) fn parse_nat(arg: &Item<'_>) -> Result<Nat, ParseError> {
     let mut nat = Nat::default();
     if arg.delim != Some('(') {
         return Ok(nat);

@@ -32,6 +32,8 @@ pub(super) fn parse_ext(key: &str, item: &Item<'_>, cx: &Cx<'_>) -> Result<Optio
         "bundle" | "bundle_load" => Action::Bundle(parse_bundle(item, key == "bundle_load", cx)?),
         "mod_tp_src" | "mod_tp_dst" => parse_mod_tp(key, item, cx)?,
         "encap" => Action::Encap(parse_encap(item)?),
+        // As OVS prints a NAT that follows other actions inside ct's exec(...).
+        "nat" => Action::Nat(super::parse_action::parse_nat(item)?),
         "decap" => Action::Decap(parse_decap(item)?),
         _ => return Ok(None),
     };

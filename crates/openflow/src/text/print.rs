@@ -165,6 +165,9 @@ pub fn format_value(s: &mut String, field: Field, v: u128, mask: Option<u128>, n
         Format::Ipv4 => format_ipv4_masked(s, v as u32, m as u32),
         Format::Ipv6 => format_ipv6_masked(s, v, m),
         Format::Ethernet => format_eth_masked(s, v, m),
+        Format::Port if mask.is_some() => {
+            let _ = write!(s, "{v}/0x{m:x}");
+        }
         Format::Port if field == Field::InPort16 => format_port(s, PortNo::from_ofp10(v as u16), names),
         Format::Port => format_port(s, PortNo(v as u32), names),
         Format::CtState => format_flags_masked(s, CT_STATE_NAMES, v as u32, m as u32, 0xff),
@@ -173,7 +176,11 @@ pub fn format_value(s: &mut String, field: Field, v: u128, mask: Option<u128>, n
         Format::Decimal if mask.is_none() => {
             let _ = write!(s, "{v}");
         }
-        Format::Decimal | Format::Hex | Format::Frag | Format::PacketType => {
+        // OVS's `mf_format_integer_string`: a decimal value, the mask in hex.
+        Format::Decimal => {
+            let _ = write!(s, "{v}/0x{m:x}");
+        }
+        Format::Hex | Format::Frag | Format::PacketType => {
             let _ = write!(s, "{}", CHex(v));
             if mask.is_some() {
                 let _ = write!(s, "/{}", CHex(m));

@@ -295,6 +295,7 @@ pub fn format_action(s: &mut String, a: &Action, names: Option<&Names>) {
             let _ = write!(s, "conjunction({id},{clause}/{n_clauses})");
         }
         Action::Ct(ct) => format_ct(s, ct, names),
+        Action::Nat(nat) => format_nat(s, nat),
         Action::CtClear => s.push_str("ct_clear"),
         Action::Note(b) => {
             s.push_str("note:");

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{NO_TABLE, begin_nx, decode_action, encode_actions, end, nxast, ofpat, ofs_nbits, ofs_nbits_of, range_from};
-use crate::action::{Ct, CtZone, Nat, NatKind};
+use crate::action::{Action, Ct, CtZone, Nat, NatKind};
 use crate::wire::codes::NX_VENDOR_ID;
 use crate::wire::oxm::nicira_header32;
 use crate::wire::{DecodeError, Put, Reader};
@@ -48,18 +48,19 @@ pub(super) fn decode_ct(r: &mut Reader<'_>) -> Result<Ct, DecodeError> {
     if flags & !(CT_F_COMMIT | CT_F_FORCE) != 0 {
         return Err(r.invalid(format!("unknown ct flags {flags:#x}")));
     }
-    // Nested actions: an optional NAT first, then the rest.
+    // Nested actions: a NAT first is `ct.nat`, the rest (NATs included) are `ct.exec` in order.
     while r.remaining() > 0 {
         let mut peek = Reader::new(r.rest(), "ct nested action");
         let (t, _len, vendor, sub) = (peek.u16()?, peek.u16()?, peek.u32().unwrap_or(0), peek.u16().unwrap_or(0));
         if t == ofpat::EXPERIMENTER && vendor == NX_VENDOR_ID && sub == nxast::NAT {
-            if ct.nat.is_some() || !ct.exec.is_empty() {
-                return Err(r.invalid("nat must come first and only once inside ct"));
-            }
-            let len = usize::from(_len);
-            let mut nr = r.sub(len, "nat")?;
+            let mut nr = r.sub(usize::from(_len), "nat")?;
             nr.skip(10)?;
-            ct.nat = Some(decode_nat(&mut nr)?);
+            let nat = decode_nat(&mut nr)?;
+            if ct.nat.is_none() && ct.exec.is_empty() {
+                ct.nat = Some(nat);
+            } else {
+                ct.exec.push(Action::Nat(nat));
+            }
         } else {
             ct.exec.push(decode_action(r)?);
         }
@@ -143,7 +144,7 @@ pub(super) fn encode_ct(ct: &Ct, out: &mut Vec<u8>) {
     end(out, h);
 }
 
-fn encode_nat(nat: &Nat, out: &mut Vec<u8>) {
+pub(super) fn encode_nat(nat: &Nat, out: &mut Vec<u8>) {
     let h = begin_nx(out, nxast::NAT);
     out.put_zeros(2);
     let mut flags = match nat.kind {

@@ -290,7 +290,7 @@ fn decode_set_field(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), D
     if (value | mask.unwrap_or(0)) & !field.full_mask() != 0 || vlan_vid_absent {
         return Err(bad("OFPBAC_BAD_SET_ARGUMENT", format!("set_field value {value:#x} is not valid for {field}")));
     }
-    Ok((field, value, mask.filter(|m| *m != field.full_mask())))
+    Ok((field, value, mask.filter(|m| *m != field.byte_mask())))
 }
 
 fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
@@ -428,7 +428,7 @@ mod hash;
 mod learn;
 mod sample;
 
-use ct::{decode_ct, encode_ct};
+use ct::{decode_ct, encode_ct, encode_nat};
 use encap::{decode_decap, decode_encap, encode_decap, encode_encap};
 use hash::{decode_bundle, decode_multipath, encode_bundle, encode_multipath};
 use learn::{decode_learn, encode_learn};
@@ -584,6 +584,7 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
             end(out, h);
         }
         Action::Ct(ct) => encode_ct(ct, out),
+        Action::Nat(nat) => encode_nat(nat, out),
         Action::Note(bytes) => {
             let h = begin_nx(out, nxast::NOTE);
             out.extend_from_slice(bytes);
