@@ -3,7 +3,7 @@
 //! Building never fails: invalid objects are already errors in [`Manifests`]; duplicates
 //! (same kind, namespace and name) and pods that claim another pod's address are rejected
 //! here, the first one seen wins, and everything else is kept.
-use crate::cluster_policy::{ClusterPolicy, RejectedClusterPolicy};
+use crate::cluster_policy::{AntreaTier, ClusterGroup, ClusterPolicy, RejectedClusterPolicy};
 use crate::manifest::{self, Manifests, Object, ObjectError, RejectedPolicy};
 use crate::rules::PolicyKind;
 use crate::netpol::NetworkPolicy;
@@ -29,6 +29,10 @@ pub struct Cluster {
     pub traffic_controls: BTreeMap<String, crate::traffic_control::TrafficControl>,
     /// Cluster policies (admin and baseline tiers) by kind and name.
     pub cluster_policies: BTreeMap<(PolicyKind, String), ClusterPolicy>,
+    /// Antrea's custom tiers by name (the default ones are built in).
+    pub tiers: BTreeMap<String, AntreaTier>,
+    /// Antrea's ClusterGroups by name.
+    pub groups: BTreeMap<String, ClusterGroup>,
     /// Rejected NetworkPolicies; the pods they select fail closed.
     pub rejected_policies: Vec<RejectedPolicy>,
     /// Rejected cluster policies; the pods they apply to fail closed.
@@ -95,6 +99,8 @@ impl Cluster {
                 Object::NetworkPolicy(p) => (3, p.namespace.as_str(), p.name.as_str()),
                 Object::TrafficControl(t) => (4, "", t.name.as_str()),
                 Object::ClusterPolicy(p) => (5 + p.kind as u8, "", p.name.as_str()),
+                Object::Tier(t) => (20, "", t.name.as_str()),
+                Object::ClusterGroup(g) => (21, "", g.name.as_str()),
             };
             if let Some(&f) = first.get(&id) {
                 duplicate_of[i] = Some(f);
@@ -104,6 +110,7 @@ impl Cluster {
         }
         drop(first);
         let mut pods = Vec::new();
+        let (mut antrea, mut groups) = (Vec::new(), Vec::new());
         for (i, object) in objects.into_iter().enumerate() {
             let source = sources.get(i).copied().unwrap_or_default();
             if let Some(f) = duplicate_of[i] {
@@ -131,7 +138,17 @@ impl Cluster {
                     c.traffic_controls.insert(t.name.clone(), t);
                 }
                 Object::ClusterPolicy(p) => {
+                    if p.antrea_tier.is_some() {
+                        antrea.push((source, p.name.clone()));
+                    }
                     c.cluster_policies.insert((p.kind, p.name.clone()), p);
+                }
+                Object::Tier(t) => {
+                    c.tiers.insert(t.name.clone(), t);
+                }
+                Object::ClusterGroup(g) => {
+                    groups.push((source, g.name.clone()));
+                    c.groups.insert(g.name.clone(), g);
                 }
                 Object::Pod(p) => pods.push((source, p)),
             }
@@ -163,6 +180,8 @@ impl Cluster {
             }
             c.pods.insert(pod.key.clone(), pod);
         }
+        c.check_groups(&groups);
+        c.resolve_antrea_policies(&antrea);
         self
     }
 
@@ -175,6 +194,8 @@ impl Cluster {
             policies: self.policies.values().collect(),
             traffic_controls: self.traffic_controls.values().collect(),
             cluster_policies: self.cluster_policies.values().collect(),
+            tiers: self.tiers.values().collect(),
+            groups: self.groups.values().collect(),
             rejected_policies: &self.rejected_policies,
             rejected_cluster_policies: &self.rejected_cluster_policies,
             errors: &self.errors,
@@ -186,7 +207,16 @@ impl Cluster {
     /// with one key, two pods with one address, a pod without its namespace) are refused.
     pub fn from_stored(bytes: &[u8]) -> Result<Cluster, String> {
         let s: Stored = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let n = (s.namespaces.len(), s.pods.len(), s.nodes.len(), s.policies.len(), s.traffic_controls.len(), s.cluster_policies.len());
+        let lens = |c: &Cluster| {
+            [c.namespaces.len(), c.pods.len(), c.nodes.len(), c.policies.len(), c.traffic_controls.len()]
+                .into_iter()
+                .chain([c.cluster_policies.len(), c.tiers.len(), c.groups.len()])
+                .collect::<Vec<_>>()
+        };
+        let n = [s.namespaces.len(), s.pods.len(), s.nodes.len(), s.policies.len(), s.traffic_controls.len()]
+            .into_iter()
+            .chain([s.cluster_policies.len(), s.tiers.len(), s.groups.len()])
+            .collect::<Vec<_>>();
         let mut c = Cluster {
             namespaces: s.namespaces.into_iter().map(|o| (o.name.clone(), o)).collect(),
             pods: s.pods.into_iter().map(|o| (o.key.clone(), o)).collect(),
@@ -194,14 +224,15 @@ impl Cluster {
             policies: s.policies.into_iter().map(|o| ((o.namespace.clone(), o.name.clone()), o)).collect(),
             traffic_controls: s.traffic_controls.into_iter().map(|o| (o.name.clone(), o)).collect(),
             cluster_policies: s.cluster_policies.into_iter().map(|o| ((o.kind, o.name.clone()), o)).collect(),
+            tiers: s.tiers.into_iter().map(|o| (o.name.clone(), o)).collect(),
+            groups: s.groups.into_iter().map(|o| (o.name.clone(), o)).collect(),
             rejected_policies: s.rejected_policies,
             rejected_cluster_policies: s.rejected_cluster_policies,
             errors: s.errors,
             notes: s.notes,
             by_ip: BTreeMap::new(),
         };
-        let m = (c.namespaces.len(), c.pods.len(), c.nodes.len(), c.policies.len(), c.traffic_controls.len(), c.cluster_policies.len());
-        if n != m {
+        if n != lens(&c) {
             return Err("two objects with one key".into());
         }
         for pod in c.pods.values() {
@@ -274,6 +305,8 @@ struct StoredRef<'a> {
     policies: Vec<&'a NetworkPolicy>,
     traffic_controls: Vec<&'a crate::traffic_control::TrafficControl>,
     cluster_policies: Vec<&'a ClusterPolicy>,
+    tiers: Vec<&'a AntreaTier>,
+    groups: Vec<&'a ClusterGroup>,
     rejected_policies: &'a [RejectedPolicy],
     rejected_cluster_policies: &'a [RejectedClusterPolicy],
     errors: &'a [ObjectError],
@@ -289,6 +322,8 @@ struct Stored {
     policies: Vec<NetworkPolicy>,
     traffic_controls: Vec<crate::traffic_control::TrafficControl>,
     cluster_policies: Vec<ClusterPolicy>,
+    tiers: Vec<AntreaTier>,
+    groups: Vec<ClusterGroup>,
     rejected_policies: Vec<RejectedPolicy>,
     rejected_cluster_policies: Vec<RejectedClusterPolicy>,
     errors: Vec<ObjectError>,

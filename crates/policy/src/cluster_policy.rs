@@ -1,7 +1,13 @@
 //! Cluster-scoped, tiered policy in its checked form: network-policy-api's
-//! ClusterNetworkPolicy (`policy.networking.k8s.io/v1alpha2`, tiers Admin and Baseline) and
-//! its predecessors AdminNetworkPolicy and BaselineAdminNetworkPolicy (`v1alpha1`), all
-//! normalized into one [`ClusterPolicy`] shape, and that shape's [`Rule`]s.
+//! ClusterNetworkPolicy (`policy.networking.k8s.io/v1alpha2`, tiers Admin and Baseline), its
+//! predecessors AdminNetworkPolicy and BaselineAdminNetworkPolicy (`v1alpha1`), and Antrea's
+//! tiered ClusterNetworkPolicy (`crd.antrea.io/v1beta1`, with [`AntreaTier`]s and
+//! [`ClusterGroup`]s), all normalized into one [`ClusterPolicy`] shape, and that shape's
+//! [`Rule`]s.
+//!
+//! Antrea's tiers sit between the Admin tier and NetworkPolicy, in the order of their
+//! priorities, except its `baseline` tier, which is the Baseline tier; Pass in any of them
+//! goes on to NetworkPolicy (Antrea's semantics).
 //!
 //! Semantics (network-policy-api's API documentation): the Admin tier is evaluated before
 //! NetworkPolicy and the Baseline tier after it; within a tier a lower `priority` goes first,
@@ -11,8 +17,10 @@
 //! `networks` peers are address blocks that also match in-cluster pods. A peer list that
 //! selects nothing matches nothing.
 use crate::cluster::{Cluster, NamespaceScope};
+use crate::manifest::ObjectError;
 use crate::netpol::{Direction, IpBlock, Service};
 use crate::rules::{Action, Endpoint, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
+use crate::objects::PodKey;
 use crate::selector::Selector;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -30,9 +38,13 @@ pub struct ClusterPolicy {
     pub name: String,
     /// Admin or Baseline.
     pub tier: Tier,
-    /// Precedence within the tier, 0-1000, lower first (a BaselineAdminNetworkPolicy has 0).
+    /// Precedence within the tier, lower first: 0-1000 (a BaselineAdminNetworkPolicy has 0);
+    /// Antrea's priorities (1.0-10000.0) times [`ANTREA_PRIORITY_SCALE`].
     pub priority: u32,
-    /// The pods it applies to.
+    /// Antrea: the tier it names, resolved into `tier` when the cluster view is built.
+    #[serde(default)]
+    pub antrea_tier: Option<String>,
+    /// The pods it applies to (Antrea: unless a rule names its own).
     pub subject: Subject,
     /// Ingress rules, in precedence order.
     pub ingress: Vec<ClusterRule>,
@@ -52,6 +64,10 @@ pub enum Subject {
         /// Pods by label.
         pods: Selector,
     },
+    /// Antrea: the pods of a [`ClusterGroup`], by name.
+    Group(String),
+    /// Antrea: the pods of any of these.
+    AnyOf(Vec<Subject>),
 }
 
 /// One rule of a cluster policy.
@@ -65,6 +81,9 @@ pub struct ClusterRule {
     pub peers: Vec<ClusterPeer>,
     /// Protocols and destination ports; `None`: all.
     pub services: Option<Vec<Service>>,
+    /// Antrea: the pods this rule applies to, instead of the policy's subject.
+    #[serde(default)]
+    pub applied_to: Option<Subject>,
 }
 
 /// One peer of a cluster policy rule.
@@ -86,6 +105,59 @@ pub enum ClusterPeer {
     /// Domain names (egress): not supported yet, so the peer matches nothing (reported as a
     /// warning when the object is read).
     DomainNames(Vec<String>),
+    /// Antrea: the members of a [`ClusterGroup`], by name.
+    Group(String),
+}
+
+/// Antrea's priorities are floats with up to three decimals: scaled to an integer order.
+pub const ANTREA_PRIORITY_SCALE: f64 = 1000.0;
+
+/// An Antrea tier (`crd.antrea.io/v1beta1` Tier, or one of [`DEFAULT_TIERS`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AntreaTier {
+    /// Its name.
+    pub name: String,
+    /// 0-255, lower first.
+    pub priority: u32,
+}
+
+/// Antrea's built-in tiers and their priorities; `baseline` is evaluated after NetworkPolicy.
+pub const DEFAULT_TIERS: [(&str, u32); 6] =
+    [("emergency", 50), ("securityops", 100), ("networkops", 150), ("platform", 200), ("application", 250), ("baseline", 253)];
+
+/// The tier a policy that names none is in.
+pub const DEFAULT_TIER: &str = "application";
+
+impl AntreaTier {
+    /// Where this tier's rules are evaluated.
+    pub fn tier(&self) -> Tier {
+        if self.name == "baseline" { Tier::BASELINE } else { Tier(Tier::ADMIN_TIERED_BASE.0 + self.priority) }
+    }
+}
+
+/// An Antrea ClusterGroup: pods by selectors, address blocks, or other groups' members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterGroup {
+    /// Its name.
+    pub name: String,
+    /// What it holds.
+    pub members: GroupMembers,
+}
+
+/// What a [`ClusterGroup`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupMembers {
+    /// Pods (not hostNetwork) chosen by selectors.
+    Pods {
+        /// Namespaces by label (`None`: every namespace).
+        namespaces: Option<Selector>,
+        /// Pods by label (`None`: every pod).
+        pods: Option<Selector>,
+    },
+    /// Address blocks.
+    Blocks(Vec<IpBlock>),
+    /// The members of these groups (which hold no groups themselves).
+    Children(Vec<String>),
 }
 
 /// What is left of a rejected cluster policy: enough to fail closed for the pods it meant to
@@ -132,11 +204,57 @@ impl ClusterPolicy {
 impl Subject {
     /// The endpoints it selects: pods with their own network namespace.
     pub fn endpoints(&self, cluster: &Cluster) -> BTreeSet<Endpoint> {
-        let (namespaces, pods) = match self {
-            Subject::Namespaces(ns) => (ns, None),
-            Subject::Pods { namespaces, pods } => (namespaces, Some(pods)),
-        };
-        cluster.select(NamespaceScope::Matching(namespaces), pods).map(|p| Endpoint::Pod(p.key.clone())).collect()
+        self.pods(cluster).into_iter().map(Endpoint::Pod).collect()
+    }
+
+    fn pods(&self, cluster: &Cluster) -> BTreeSet<PodKey> {
+        match self {
+            Subject::Namespaces(ns) => selected(cluster, Some(ns), None),
+            Subject::Pods { namespaces, pods } => selected(cluster, Some(namespaces), Some(pods)),
+            Subject::Group(name) => cluster.group_members(name).0,
+            Subject::AnyOf(list) => list.iter().flat_map(|s| s.pods(cluster)).collect(),
+        }
+    }
+
+    /// The groups it names.
+    pub fn groups(&self) -> Vec<&str> {
+        match self {
+            Subject::Group(name) => vec![name.as_str()],
+            Subject::AnyOf(list) => list.iter().flat_map(Subject::groups).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Pods (not hostNetwork) of the namespaces `namespaces` selects (all without one) that `pods`
+/// selects (all without one).
+fn selected(cluster: &Cluster, namespaces: Option<&Selector>, pods: Option<&Selector>) -> BTreeSet<PodKey> {
+    let everything = Selector::everything();
+    let scope = NamespaceScope::Matching(namespaces.unwrap_or(&everything));
+    cluster.select(scope, pods).map(|p| p.key.clone()).collect()
+}
+
+impl Cluster {
+    /// The members of the ClusterGroup `name`: pods and address blocks (none when there is no
+    /// such group: the cluster view rejects policies that name a missing group).
+    pub fn group_members(&self, name: &str) -> (BTreeSet<PodKey>, Vec<IpBlock>) {
+        match self.groups.get(name).map(|g| &g.members) {
+            None => (BTreeSet::new(), Vec::new()),
+            Some(GroupMembers::Pods { namespaces, pods }) => (selected(self, namespaces.as_ref(), pods.as_ref()), Vec::new()),
+            Some(GroupMembers::Blocks(blocks)) => (BTreeSet::new(), blocks.clone()),
+            Some(GroupMembers::Children(children)) => {
+                let (mut pods, mut blocks) = (BTreeSet::new(), Vec::new());
+                for child in children {
+                    // Children hold no groups (checked when the view is built): no recursion.
+                    if !matches!(self.groups.get(child).map(|g| &g.members), Some(GroupMembers::Children(_))) {
+                        let (p, b) = self.group_members(child.as_str());
+                        pods.extend(p);
+                        blocks.extend(b);
+                    }
+                }
+                (pods, blocks)
+            }
+        }
     }
 }
 
@@ -150,9 +268,12 @@ fn peers_of(cluster: &Cluster, list: &[ClusterPeer]) -> Peers {
     let mut blocks = Vec::new();
     for peer in list {
         match peer {
-            ClusterPeer::Namespaces(ns) => pods.extend(cluster.select(NamespaceScope::Matching(ns), None).map(|p| p.key.clone())),
-            ClusterPeer::Pods { namespaces, pods: sel } => {
-                pods.extend(cluster.select(NamespaceScope::Matching(namespaces), Some(sel)).map(|p| p.key.clone()))
+            ClusterPeer::Namespaces(ns) => pods.extend(selected(cluster, Some(ns), None)),
+            ClusterPeer::Pods { namespaces, pods: sel } => pods.extend(selected(cluster, Some(namespaces), Some(sel))),
+            ClusterPeer::Group(name) => {
+                let (p, b) = cluster.group_members(name);
+                pods.extend(p);
+                blocks.extend(b);
             }
             ClusterPeer::Nodes(sel) => blocks.extend(
                 cluster.nodes.values().filter(|n| sel.matches(&n.labels)).flat_map(|n| n.internal_ips.iter().map(|ip| IpBlock::host(*ip))),
@@ -173,6 +294,7 @@ impl Cluster {
         let policy_ref = policy.policy_ref();
         for direction in [Direction::Ingress, Direction::Egress] {
             for (i, rule) in policy.rules(direction).iter().enumerate() {
+                let applied_to = rule.applied_to.as_ref().map_or_else(|| applied_to.clone(), |s| s.endpoints(self));
                 out.rules.push(Rule {
                     id: policy.rule_id(direction, i),
                     origin: Origin { policy: policy_ref.clone(), rule: rule.name.clone() },
@@ -180,7 +302,7 @@ impl Cluster {
                     tier: policy.tier,
                     priority: rule_priority(policy.priority, i),
                     action: rule.action,
-                    applied_to: applied_to.clone(),
+                    applied_to,
                     peers: peers_of(self, &rule.peers),
                     services: rule.services.clone().map_or(Services::Any, Services::List),
                 });
@@ -208,5 +330,79 @@ impl Cluster {
                 services: Services::Any,
             });
         }
+    }
+}
+
+impl Cluster {
+    /// Drops every ClusterGroup (from `named`: source and name) whose child groups are missing
+    /// or have children themselves (Antrea allows one level), with an error naming it.
+    pub(crate) fn check_groups(&mut self, named: &[(&str, String)]) {
+        for (source, name) in named {
+            let Some(GroupMembers::Children(children)) = self.groups.get(name).map(|g| &g.members) else { continue };
+            let bad = children.iter().enumerate().find_map(|(i, child)| match self.groups.get(child).map(|g| &g.members) {
+                None => Some((i, format!("ClusterGroup {child} does not exist"))),
+                Some(GroupMembers::Children(_)) => Some((i, format!("ClusterGroup {child} has child groups itself: one level only"))),
+                Some(_) => None,
+            });
+            if let Some((i, message)) = bad {
+                self.groups.remove(name);
+                let field = format!("spec.childGroups[{i}]");
+                self.errors.push(ObjectError { object: format!("ClusterGroup {name}"), field, message, source: source.to_string() });
+            }
+        }
+    }
+
+    /// Gives each Antrea policy (from `named`: source and name) its tier, and checks the groups
+    /// it names. A policy whose tier or groups do not exist is rejected, naming the field, and
+    /// fails closed for the pods it applies to.
+    pub(crate) fn resolve_antrea_policies(&mut self, named: &[(&str, String)]) {
+        for (source, name) in named {
+            let key = (PolicyKind::AntreaClusterNetworkPolicy, name.clone());
+            let Some(policy) = self.cluster_policies.get(&key) else { continue };
+            match self.antrea_problem(policy) {
+                Ok(tier) => {
+                    self.cluster_policies.get_mut(&key).expect("present").tier = tier;
+                }
+                Err((field, message)) => {
+                    let policy = self.cluster_policies.remove(&key).expect("present");
+                    let object = format!("{} {name}", policy.kind);
+                    self.rejected_cluster_policies.push(crate::manifest::file::applied_by(&policy));
+                    self.errors.push(ObjectError { object, field, message, source: source.to_string() });
+                }
+            }
+        }
+    }
+
+    /// The tier of an Antrea policy, or the field and why it cannot be realized.
+    fn antrea_problem(&self, policy: &ClusterPolicy) -> Result<Tier, (String, String)> {
+        let name = policy.antrea_tier.as_deref().unwrap_or(DEFAULT_TIER);
+        let tier = DEFAULT_TIERS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, p)| AntreaTier { name: n.to_string(), priority: *p })
+            .or_else(|| self.tiers.get(name).cloned())
+            .ok_or_else(|| ("spec.tier".to_string(), format!("tier {name:?} does not exist")))?;
+        let subjects = std::iter::once(&policy.subject).chain(policy.ingress.iter().chain(&policy.egress).filter_map(|r| r.applied_to.as_ref()));
+        for group in subjects.flat_map(Subject::groups) {
+            match self.groups.get(group).map(|g| &g.members) {
+                None => return Err(("spec.appliedTo".into(), format!("ClusterGroup {group} does not exist"))),
+                Some(GroupMembers::Blocks(_)) => {
+                    return Err(("spec.appliedTo".into(), format!("ClusterGroup {group} holds ipBlocks: it cannot be applied to")));
+                }
+                Some(_) => {}
+            }
+        }
+        for (direction, rules) in [("ingress", &policy.ingress), ("egress", &policy.egress)] {
+            for (i, rule) in rules.iter().enumerate() {
+                for peer in &rule.peers {
+                    if let ClusterPeer::Group(g) = peer
+                        && !self.groups.contains_key(g)
+                    {
+                        return Err((format!("spec.{direction}[{i}]"), format!("ClusterGroup {g} does not exist")));
+                    }
+                }
+            }
+        }
+        Ok(tier.tier())
     }
 }

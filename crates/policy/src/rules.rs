@@ -42,10 +42,18 @@ pub enum PolicyKind {
 }
 
 impl fmt::Display for PolicyKind {
+    /// The kind as objects are named in errors: Antrea's ClusterNetworkPolicy with its API
+    /// group, so it is not taken for network-policy-api's.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        match self {
+            PolicyKind::AntreaClusterNetworkPolicy => f.write_str(ANTREA_CLUSTER_NETWORK_POLICY),
+            other => fmt::Debug::fmt(other, f),
+        }
     }
 }
+
+/// How Antrea's ClusterNetworkPolicy is named (kind and API group, as kubectl names a resource).
+pub const ANTREA_CLUSTER_NETWORK_POLICY: &str = "ClusterNetworkPolicy.crd.antrea.io";
 
 /// A policy object: kind, namespace (for namespaced kinds) and name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

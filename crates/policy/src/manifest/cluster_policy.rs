@@ -516,7 +516,8 @@ fn check_rule(api: Api, spec: &RuleSpec, direction: Direction, index: usize, at:
             "networks/nodes/domainNames peer cannot be set with named ports since there are no named ports for networks/nodes/domainNames",
         ));
     }
-    Ok(ClusterRule { name: spec.name.clone().unwrap_or_else(|| format!("{}[{index}]", direction.lower())), action, peers, services })
+    let name = spec.name.clone().unwrap_or_else(|| format!("{}[{index}]", direction.lower()));
+    Ok(ClusterRule { name, action, peers, services, applied_to: None })
 }
 
 impl ClusterPolicySpec {
@@ -577,6 +578,7 @@ impl ClusterPolicyDoc {
             name,
             tier: spec.checked_tier(api)?,
             priority: spec.checked_priority(api)?,
+            antrea_tier: None,
             subject: check_subject(&spec.subject, "spec.subject")?,
             ingress: spec.checked_rules(api, Direction::Ingress)?,
             egress: spec.checked_rules(api, Direction::Egress)?,
@@ -680,7 +682,7 @@ spec:
     #[test]
     fn more_than_25_rules_or_peers_are_rejected_in_v1alpha2_and_100_in_v1alpha1() {
         let rule = "  - {action: Deny, to: [{namespaces: {}}]}\n";
-        let many = format!("{}{}", GOOD.split("  egress:\n").next().unwrap(), format!("  egress:\n{}", rule.repeat(26)));
+        let many = format!("{}  egress:\n{}", GOOD.split("  egress:\n").next().unwrap(), rule.repeat(26));
         assert_eq!(parse("p.yaml", &many).errors[0].field, "spec.egress");
         let v1 = many.replace("v1alpha2", "v1alpha1").replace("ClusterNetworkPolicy", "AdminNetworkPolicy").replace("  tier: Admin\n", "");
         assert!(parse("p.yaml", &v1).errors.is_empty(), "{:?}", parse("p.yaml", &v1).errors);

@@ -49,7 +49,7 @@ pub fn parse_file(source: &str, text: &str) -> Result<Manifests, BrokenFile> {
 
 /// What a valid cluster policy applies to, as a rejected one's remnant: deny all, at its tier
 /// and priority, in the directions it has rules for.
-fn applied_by(p: &ClusterPolicy) -> RejectedClusterPolicy {
+pub(crate) fn applied_by(p: &ClusterPolicy) -> RejectedClusterPolicy {
     use crate::netpol::Direction;
     RejectedClusterPolicy {
         object: format!("{} {}", p.kind, p.name),
@@ -57,7 +57,11 @@ fn applied_by(p: &ClusterPolicy) -> RejectedClusterPolicy {
         name: p.name.clone(),
         tier: p.tier,
         priority: p.priority,
-        subject: Some(p.subject.clone()),
+        // Antrea rules may name their own pods: the remnant covers them all.
+        subject: Some(match p.ingress.iter().chain(&p.egress).filter_map(|r| r.applied_to.clone()).collect::<Vec<_>>() {
+            own if own.is_empty() => p.subject.clone(),
+            own => crate::cluster_policy::Subject::AnyOf(own),
+        }),
         directions: [Direction::Ingress, Direction::Egress].into_iter().filter(|d| !p.rules(*d).is_empty()).collect(),
     }
 }
@@ -201,12 +205,12 @@ mod tests {
     #[test]
     fn ignored_kinds_are_notes_and_unsupported_policy_kinds_are_errors() {
         let text = format!(
-            "{POD}---\napiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: x}}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {{name: t}}\n"
+            "{POD}---\napiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: x}}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ExternalNode\nmetadata: {{name: t}}\n"
         );
         let m = parse_file("f.yaml", &text).unwrap();
         assert_eq!(m.objects.len(), 1);
         assert!(m.notes.iter().any(|n| n.contains("skipped Service x/s")), "{:?}", m.notes);
-        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("Tier t", "kind"));
+        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("ExternalNode t", "kind"));
         assert!(m.errors[0].message.contains("not enforced"));
     }
 

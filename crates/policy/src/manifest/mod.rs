@@ -10,6 +10,7 @@
 //! whole file unusable ([`file`]), because it may be a truncated or mistyped version of an
 //! object the file defined. Kinds weir knowingly ignores ([`IGNORED_KINDS`]) are skipped with
 //! a note; policy kinds it does not enforce yet ([`UNSUPPORTED_KINDS`]) are rejected.
+pub mod antrea_policy;
 pub mod cluster_policy;
 pub mod core;
 pub mod file;
@@ -72,6 +73,10 @@ pub enum Object {
     /// A cluster policy: ClusterNetworkPolicy (v1alpha2), AdminNetworkPolicy or
     /// BaselineAdminNetworkPolicy (v1alpha1).
     ClusterPolicy(crate::cluster_policy::ClusterPolicy),
+    /// An Antrea Tier (crd.antrea.io/v1beta1 or weir.io/v1alpha1).
+    Tier(crate::cluster_policy::AntreaTier),
+    /// An Antrea ClusterGroup (crd.antrea.io/v1beta1 or weir.io/v1alpha1).
+    ClusterGroup(crate::cluster_policy::ClusterGroup),
 }
 
 impl Object {
@@ -84,6 +89,8 @@ impl Object {
             Object::NetworkPolicy(p) => format!("NetworkPolicy {}/{}", p.namespace, p.name),
             Object::TrafficControl(t) => format!("TrafficControl {}", t.name),
             Object::ClusterPolicy(p) => format!("{} {}", p.kind, p.name),
+            Object::Tier(t) => format!("Tier {}", t.name),
+            Object::ClusterGroup(g) => format!("ClusterGroup {}", g.name),
         }
     }
 }
@@ -294,7 +301,7 @@ pub const IGNORED_KINDS: &[&str] = &[
 
 /// Policy kinds weir recognises but does not enforce yet: each object is rejected (named, so
 /// nobody believes it enforced), without making its file unusable.
-pub const UNSUPPORTED_KINDS: &[&str] = &["ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "ExternalNode"];
+pub const UNSUPPORTED_KINDS: &[&str] = &["ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "NetworkPolicy", "ExternalNode"];
 
 /// Adds one parsed document (an object, or a `List` of them).
 pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) {
@@ -315,6 +322,9 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
         return;
     };
     let object = match (kind.as_str(), str_at(&value, &["metadata", "namespace"])) {
+        ("ClusterNetworkPolicy", _) if antrea_policy::API_VERSIONS.contains(&api_version.as_str()) => {
+            format!("{} {name}", crate::rules::ANTREA_CLUSTER_NETWORK_POLICY)
+        }
         ("Namespace" | "Node" | "TrafficControl", _) => format!("{kind} {name}"),
         ("Pod" | "NetworkPolicy", _) | (_, Some(_)) => format!("{kind} {namespace}/{name}"),
         _ => format!("{kind} {name}"),
@@ -370,6 +380,31 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
                 }
             }
         }
+        (v, "ClusterNetworkPolicy") if antrea_policy::API_VERSIONS.contains(&v) => {
+            let doc = typed::<antrea_policy::AntreaPolicyDoc>(value.clone());
+            match doc.as_ref().map_err(Clone::clone).and_then(|d| d.check()) {
+                Ok(p) => {
+                    for field in doc.as_ref().map(|d| d.logging_rules()).unwrap_or_default() {
+                        out.notes.push(format!("{source}: {object}: {field}: audit logging is not implemented yet; the rule is enforced without it"));
+                    }
+                    out.objects.push((source.to_string(), Object::ClusterPolicy(p)));
+                }
+                Err(e) => {
+                    out.rejected_cluster_policies.push(antrea_policy::remnant(&object, &name, &value));
+                    out.errors.push(error(object, e));
+                }
+            }
+        }
+        (v, "Tier") if antrea_policy::API_VERSIONS.contains(&v) => match typed::<antrea_policy::TierDoc>(value).and_then(|d| d.check()) {
+            Ok(t) => out.objects.push((source.to_string(), Object::Tier(t))),
+            Err(e) => out.errors.push(error(object, e)),
+        },
+        (v, "ClusterGroup") if antrea_policy::API_VERSIONS.contains(&v) => {
+            match typed::<antrea_policy::GroupDoc>(value).and_then(|d| d.check()) {
+                Ok(g) => out.objects.push((source.to_string(), Object::ClusterGroup(g))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
         (_, "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy") => {
             let e = FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {kind}: use policy.networking.k8s.io/v1alpha1"));
             let api = if kind == "AdminNetworkPolicy" { cluster_policy::Api::AdminNetworkPolicy } else { cluster_policy::Api::BaselineAdminNetworkPolicy };
@@ -409,8 +444,18 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
 }
 
 /// The kinds weir turns into objects.
-const HANDLED_KINDS: &[&str] =
-    &["Namespace", "Pod", "Node", "NetworkPolicy", "TrafficControl", "ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"];
+const HANDLED_KINDS: &[&str] = &[
+    "Namespace",
+    "Pod",
+    "Node",
+    "NetworkPolicy",
+    "TrafficControl",
+    "ClusterNetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+    "Tier",
+    "ClusterGroup",
+];
 
 /// Rejects a NetworkPolicy, keeping what it meant to select so its pods fail closed.
 fn reject_policy(out: &mut Manifests, e: ObjectError, namespace: &str, name: &str, value: &Value) {

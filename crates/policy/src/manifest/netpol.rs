@@ -190,7 +190,7 @@ fn check_peer(spec: &PeerSpec, at: &str) -> Result<Peer, FieldError> {
     }
 }
 
-fn check_port(spec: &PortSpec, at: &str) -> Result<Service, FieldError> {
+pub(crate) fn check_port(spec: &PortSpec, at: &str) -> Result<Service, FieldError> {
     let protocol = match &spec.protocol {
         None => Protocol::Tcp,
         Some(p) => p
