@@ -81,9 +81,8 @@ pub(crate) struct StatusArgs {
     /// The agent's status file.
     #[arg(long, default_value = "/var/run/weir/status.json")]
     status_file: PathBuf,
-    /// Print the raw JSON.
-    #[arg(short, long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::output::OutputArgs,
     /// Seconds after which a heartbeat is stale (the agent rewrites its status every 2 s).
     #[arg(long, default_value_t = 10.0)]
     stale_after: f64,
@@ -102,11 +101,7 @@ pub(crate) async fn status(args: StatusArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.status_file.display()))?;
     let age = s.heartbeat_age(std::time::SystemTime::now());
     let stale = s.heartbeat_unix_ms == 0 || age.as_secs_f64() > args.stale_after;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        print_status(&s, age, stale, args.stale_after);
-    }
+    crate::output::emit(args.output.format(), &s, || print_status(&s, age, stale, args.stale_after))?;
     match (stale, s.realized) {
         (true, _) => exit(STALE_EXIT),
         (false, false) => exit(NOT_REALIZED_EXIT),

@@ -8,6 +8,7 @@ mod agent_cmd;
 mod bench_cmd;
 mod compile_cmd;
 mod ofctl;
+mod output;
 mod ovs;
 mod policy_cmd;
 mod testbed_cmd;

@@ -1,6 +1,7 @@
 //! `weir policy ...`: the reference evaluator from the command line — truth tables of a
 //! manifest directory, the explanation of one verdict, and conformance cases run against the
 //! oracle. The work is done by the `policy` crate; this file reads files and prints.
+use crate::output::{Format, OutputArgs, emit};
 use anyhow::{Context, bail};
 use policy::conformance::Case;
 use policy::conformance::runner::{OracleProber, Prober, Summary, run_case};
@@ -28,9 +29,8 @@ enum Command {
         /// Protocol (TCP, UDP, SCTP); TCP when only --port is given.
         #[arg(long)]
         protocol: Option<Protocol>,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
-        output: Format,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Why a packet is allowed or denied: the deciding rule per direction.
     Explain {
@@ -43,9 +43,8 @@ enum Command {
         to: String,
         /// PORT/PROTO, e.g. 80/TCP (PORT alone means TCP).
         port: String,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
-        output: Format,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Runs conformance case files (or every *.yaml in the given directories) on the oracle.
     Conformance {
@@ -55,16 +54,10 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Table,
-    Json,
-}
-
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Eval { cluster, port, protocol, output } => eval(&cluster, port, protocol, output),
-        Command::Explain { cluster, from, to, port, output } => explain(&cluster, &from, &to, &port, output),
+        Command::Eval { cluster, port, protocol, output } => eval(&cluster, port, protocol, output.format()),
+        Command::Explain { cluster, from, to, port, output } => explain(&cluster, &from, &to, &port, output.format()),
         Command::Conformance { paths } => {
             let files = case_files(&paths)?;
             let summary = run_cases(read_cases(&files), &mut OracleProber::new());
@@ -106,33 +99,27 @@ fn eval(dir: &Path, port: Option<u16>, protocol: Option<Protocol>, output: Forma
     };
     let tables: Vec<(u16, Protocol, TruthTable)> =
         services.into_iter().map(|(p, proto)| (p, proto, TruthTable::of_cluster(&cluster, &rules, p, proto))).collect();
-    match output {
-        Format::Table => {
-            for (i, (port, protocol, table)) in tables.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                println!("{port}/{protocol}");
-                print!("{table}");
+    let value: Vec<serde_json::Value> = tables
+        .iter()
+        .map(|(port, protocol, t)| {
+            serde_json::json!({
+                "port": port,
+                "protocol": protocol,
+                "pods": t.pods,
+                "allowed": t.cells,
+                "matrix": t.to_string().lines().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    emit(output, &value, || {
+        for (i, (port, protocol, table)) in tables.iter().enumerate() {
+            if i > 0 {
+                println!();
             }
+            println!("{port}/{protocol}");
+            print!("{table}");
         }
-        Format::Json => {
-            let json: Vec<serde_json::Value> = tables
-                .iter()
-                .map(|(port, protocol, t)| {
-                    serde_json::json!({
-                        "port": port,
-                        "protocol": protocol,
-                        "pods": t.pods,
-                        "allowed": t.cells,
-                        "matrix": t.to_string().lines().collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&json)?);
-        }
-    }
-    Ok(())
+    })
 }
 
 /// An endpoint given as `namespace/pod` or an address.
@@ -161,14 +148,10 @@ fn explain(dir: &Path, from: &str, to: &str, port: &str, output: Format) -> anyh
     let (dst_port, protocol) = port_protocol(port)?;
     let packet = Packet { src: address(&cluster, from)?, dst: address(&cluster, to)?, protocol, dst_port };
     let verdict = evaluate(&cluster, &rules, &packet);
-    match output {
-        Format::Table => {
-            println!("{from} ({}) -> {to} ({}) {dst_port}/{protocol}", packet.src, packet.dst);
-            println!("{verdict}");
-        }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"packet": packet, "verdict": verdict}))?),
-    }
-    Ok(())
+    emit(output, &serde_json::json!({"packet": packet, "verdict": verdict}), || {
+        println!("{from} ({}) -> {to} ({}) {dst_port}/{protocol}", packet.src, packet.dst);
+        println!("{verdict}");
+    })
 }
 
 /// Case files named directly, plus every `*.yaml` of the directories named, sorted.

@@ -23,3 +23,36 @@ fn a_reader_that_stops_early_ends_weir_quietly_without_a_panic() {
     assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}: {stderr}", out.status);
 }
 
+
+/// A manifests directory: namespace x with pods a (10.0.0.1) and b (10.0.0.2), and a policy
+/// that lets only b reach a.
+fn cluster() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {app: b}}\nstatus: {podIP: 10.0.0.2}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: only-b, namespace: x}\nspec: {podSelector: {matchLabels: {app: a}}, ingress: [{from: [{podSelector: {matchLabels: {app: b}}}]}]}\n";
+    std::fs::write(dir.path().join("cluster.yaml"), text).unwrap();
+    dir
+}
+
+fn explain(dir: &std::path::Path, format: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["policy", "explain", "--cluster"])
+        .arg(dir)
+        .args(["x/b", "x/a", "80/TCP"])
+        .args(format)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn every_format_prints_the_same_verdict() {
+    let dir = cluster();
+    let table = explain(dir.path(), &[]);
+    assert!(table.contains("ALLOWED") && table.contains("NetworkPolicy x/only-b"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&explain(dir.path(), &["-o", "json"])).unwrap();
+    assert_eq!(json["verdict"]["allowed"], true);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&explain(dir.path(), &["-j"])).unwrap(), json, "-j is -o json");
+    let yaml: serde_json::Value = serde_saphyr::from_str(&explain(dir.path(), &["-o", "yaml"])).unwrap();
+    assert_eq!(yaml, json, "yaml holds the same value");
+}
