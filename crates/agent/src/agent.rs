@@ -377,7 +377,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         let started = Instant::now();
                         let cluster = manifests.cluster(&s);
                         info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
-                        agent.handle(Instant::now(), Event::Manifests { cluster, token: s.token });
+                        agent.handle(Instant::now(), Event::Manifests { cluster: Box::new(cluster), token: s.token });
                     }
                     Some(Err(e)) => agent.handle(Instant::now(), Event::ManifestsUnreadable(e.to_string())),
                     None => return Ok(()),

@@ -126,8 +126,8 @@ impl Failure {
 pub enum Event {
     /// A new cluster view read from the manifests, and the sync token of its snapshot.
     Manifests {
-        /// The cluster view.
-        cluster: Cluster,
+        /// The cluster view (boxed: it is far bigger than every other event).
+        cluster: Box<Cluster>,
         /// The snapshot's `.weir-sync` token.
         token: Option<String>,
     },
@@ -338,7 +338,7 @@ impl NodeAgent {
         match event {
             Event::Manifests { cluster, token } => {
                 self.have_manifests = true;
-                self.set_cluster(cluster);
+                self.set_cluster(*cluster);
                 self.token = token;
                 self.status.source_warning = None;
                 self.dirty = true;
@@ -770,6 +770,14 @@ impl NodeAgent {
         objects.insert("Pod".to_string(), self.cluster.pods.len());
         objects.insert("Node".to_string(), self.cluster.nodes.len());
         objects.insert("NetworkPolicy".to_string(), self.cluster.policies.len());
+        for (kind, _) in self.cluster.cluster_policies.keys() {
+            *objects.entry(kind.to_string()).or_default() += 1;
+        }
+        for (kind, n) in [("Tier", self.cluster.tiers.len()), ("ClusterGroup", self.cluster.groups.len())] {
+            if n > 0 {
+                objects.insert(kind.to_string(), n);
+            }
+        }
         self.status.objects = objects;
         self.status.local_pods = self.ports.pods.len();
         self.status.errors = self

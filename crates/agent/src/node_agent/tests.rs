@@ -67,7 +67,7 @@ fn view(docs: &str) -> Cluster {
 }
 
 fn manifests(docs: &str, token: &str) -> Event {
-    Event::Manifests { cluster: view(docs), token: Some(token.to_string()) }
+    Event::Manifests { cluster: Box::new(view(docs)), token: Some(token.to_string()) }
 }
 
 fn interface(i: u128, name: &str, ofport: i64, ids: &[(&str, &str)]) -> (String, Interface) {
@@ -967,7 +967,7 @@ fn rejected_objects_and_contract_violations_are_in_the_status() {
     let bad_pod = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: d, namespace: x}\nspec: {nodeName: n1}\nstatus: {podIP: not-an-ip}\n";
     let cluster = Cluster::from_sources([("cluster.yaml", format!("{BASE}{bad_pod}").as_str())]);
     let mut w = World::new(Switch::fixed());
-    w.input(Event::Manifests { cluster, token: None });
+    w.input(Event::Manifests { cluster: Box::new(cluster), token: None });
     let mut ports = match bridge() {
         Event::Interfaces(i) => (*i).clone(),
         _ => unreachable!(),
