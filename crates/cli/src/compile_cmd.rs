@@ -138,6 +138,13 @@ fn print_status(s: &agent::status::Status, age: std::time::Duration, stale: bool
     for t in Table::ALL {
         println!("  {:>3} {:<16} {}", t.id(), t.name(), s.flows.get(t.name()).copied().unwrap_or(0));
     }
+    for (name, tc) in &s.traffic_controls {
+        let state = if tc.realized { "realized" } else { "NOT realized" };
+        println!("TrafficControl {name}: {state}; pods: {}; ports: {}", list_or_none(&tc.pods), list_or_none(&tc.ports));
+        for e in &tc.errors {
+            println!("  {e}");
+        }
+    }
     if s.errors.is_empty() {
         println!("errors: none");
     } else {
@@ -146,6 +153,10 @@ fn print_status(s: &agent::status::Status, age: std::time::Duration, stale: bool
             println!("  {e}");
         }
     }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() { "none".into() } else { items.join(", ") }
 }
 
 #[derive(clap::Args)]

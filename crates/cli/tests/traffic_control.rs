@@ -333,6 +333,15 @@ fn a_second_redirect_of_the_same_pod_is_reported_as_a_conflict_and_the_first_kee
     });
     assert!(reported.is_ok(), "node-1: the conflict is not reported: {last:#?}");
     assert!(!last.unwrap().realized);
+    // The operator's view says so too, without -o json.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["status", "--status-file"])
+        .arg(testbed::manifests::status_file(node))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    let line = text.lines().position(|l| l.starts_with("TrafficControl via-tap: NOT realized"));
+    assert!(line.is_some_and(|i| text.lines().nth(i + 1).is_some_and(|e| e.contains("via-fw"))), "{text}");
     let before = fw.settled_counters(SETTLE, Duration::from_secs(5)).expect("counters settle");
     let cap = Capture::start(&node.netns, "tap9").unwrap();
     assert_eq!(probe(&r.tb, &[(&c.sel, &c.remote, 80, Protocol::Tcp)]), [true]);
