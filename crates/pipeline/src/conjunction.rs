@@ -6,9 +6,9 @@
 //! 3. services: protocol and destination port ranges as value/mask pairs.
 //!
 //! A clause that would match everything is left out; a rule left with one clause becomes plain
-//! flows at its direct priority. Its table, priorities and verdict come from
-//! [`Placement`]: the same machinery serves the admin, NetworkPolicy and baseline tiers. Clause flows with the same match are one flow carrying every
-//! rule's `conjunction` action (an address set shared by rules is emitted once), so the flow
+//! flows at its direct priority. Its table, priorities and verdict come from [`Placement`], so
+//! the same machinery serves the admin, NetworkPolicy and baseline tiers. Clause flows with
+//! the same match are one flow carrying every rule's `conjunction` action (an address set shared by rules is emitted once), so the flow
 //! count grows with endpoints + peers + services, never with their product.
 //!
 //! conj_ids come from a hash of the rule's identity, so an unchanged rule keeps its id and
@@ -199,7 +199,7 @@ impl RuleClauses {
     }
 
     /// The applied-to clause's part for one local port: a conjunction clause, or a plain
-    /// allow when it is the only clause.
+    /// verdict flow when it is the only clause.
     pub fn applied_part(&self, ofport: u32) -> (FlowKey, Part) {
         let Placement { direction, table, conjunction, direct, verdict } = self.placement;
         let m = applied_to_match(direction, ofport);
