@@ -170,13 +170,18 @@ fn band(tier: Tier) -> u32 {
     }
 }
 
-fn of_priority(slot: u32, action: Action) -> u16 {
-    let rank = match action {
+/// The order of actions at one slot: Deny and Reject (0) before Pass (1) before Allow (2).
+/// Whoever lists rules in the switch's order (a test's oracle input) sorts ties by it.
+pub fn action_rank(action: Action) -> u32 {
+    match action {
         Action::Deny | Action::Reject => 0,
         Action::Pass => 1,
         Action::Allow => 2,
-    };
-    (u32::from(RULE_TOP) - 3 * slot - rank) as u16
+    }
+}
+
+fn of_priority(slot: u32, action: Action) -> u16 {
+    (u32::from(RULE_TOP) - 3 * slot - action_rank(action)) as u16
 }
 
 /// Two rules a lossy slot would enforce out of the oracle's order: `first` comes before

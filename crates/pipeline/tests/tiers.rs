@@ -34,7 +34,7 @@ fn policy_ref(i: u32) -> PolicyRef {
 /// Policy `i`: an ingress Deny and an egress Pass, each to a peer and a port of its own (so
 /// it shares no conjunction), applied to two of the pods; at `priority`; baseline for odd `i`.
 fn policy(i: u32, priority: u32) -> Vec<Rule> {
-    let tier = if i % 2 == 0 { Tier::ADMIN } else { Tier::BASELINE };
+    let tier = if i.is_multiple_of(2) { Tier::ADMIN } else { Tier::BASELINE };
     let applied: BTreeSet<Endpoint> =
         [i % 5, (i + 1) % 5].iter().map(|p| Endpoint::Pod(PodKey { namespace: "x".into(), name: format!("p{p}") })).collect();
     let peer = IpBlock::host(std::net::Ipv4Addr::new(172, 16, (i / 250) as u8, (i % 250) as u8).into());

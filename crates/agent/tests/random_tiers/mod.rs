@@ -110,21 +110,11 @@ fn services(d: &mut Dice, generated: &RandomCluster) -> Services {
     Services::List(list)
 }
 
-/// The order the switch enforces at one priority: Deny and Reject, then Pass, then Allow.
-fn action_rank(a: Action) -> u8 {
-    match a {
-        Action::Deny | Action::Reject => 0,
-        Action::Pass => 1,
-        Action::Allow => 2,
-    }
-}
-
 /// The cluster's rules with the tiered ones, in the switch's order.
 pub fn merged(mut rules: RuleSet, tiered: &Tiered) -> RuleSet {
     rules.rules.extend(tiered.values().flatten().cloned());
-    rules.rules.sort_by(|a, b| {
-        (a.tier, a.priority, action_rank(a.action), &a.id).cmp(&(b.tier, b.priority, action_rank(b.action), &b.id))
-    });
+    let rank = pipeline::placement::action_rank;
+    rules.rules.sort_by(|a, b| (a.tier, a.priority, rank(a.action), &a.id).cmp(&(b.tier, b.priority, rank(b.action), &b.id)));
     rules
 }
 
