@@ -244,6 +244,23 @@ impl NodeCompiler {
         self.apply(cluster, [Source::Tiered(policy)].into(), &[], None);
     }
 
+    /// Every admin and baseline policy's rules, as selected from `cluster` (which the
+    /// compiler already follows): policies whose rules differ from before are recompiled,
+    /// policies absent from `tiered` removed, the others left alone.
+    pub fn set_tiered(&mut self, cluster: &Cluster, tiered: BTreeMap<PolicyRef, Vec<Rule>>) {
+        let gone = self.tiered.keys().filter(|p| !tiered.contains_key(*p));
+        let changed = tiered.iter().filter(|(p, rules)| self.tiered.get(*p) != Some(*rules)).map(|(p, _)| p);
+        let stale: BTreeSet<Source> = gone.chain(changed).cloned().map(Source::Tiered).collect();
+        self.tiered = tiered.into_iter().filter(|(_, rules)| !rules.is_empty()).collect();
+        self.apply(cluster, stale, &[], None);
+    }
+
+    /// Admin and baseline rules the fixed priority mapping cannot keep in order (see
+    /// [`crate::placement::order_conflicts`]), for reporting.
+    pub fn order_conflicts(&self) -> Vec<crate::placement::OrderConflict> {
+        crate::placement::order_conflicts(self.tiered.values().flatten())
+    }
+
     /// The node's ports, pods or neighbours changed.
     pub fn set_topology(&mut self, cluster: &Cluster, topo: Topology) {
         self.apply(cluster, BTreeSet::new(), &[], Some(topo));

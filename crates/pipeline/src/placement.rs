@@ -15,19 +15,22 @@
 //!
 //! ```text
 //! of_priority = RULE_TOP − 3·slot − rank(action)      rank: Deny, Reject 0 · Pass 1 · Allow 2
-//! slot (admin)    = band(tier)·1024 + min(priority, 1023)
-//!   band(Tier::ADMIN) = 0,  band(ADMIN_TIERED_BASE + t) = 1 + t·20/256   (t ≤ 255: bands 1..=20)
+//! slot (admin)    = min(priority, 16383)                                 for Tier::ADMIN
+//!                 = 16384 + (band − 1)·256 + min(priority, 255)          for ADMIN_TIERED_BASE + t,
+//!                   band = 1 + t·20/256   (t ≤ 255: bands 1..=20)
 //! slot (baseline) = min(priority, 21503)
 //! ```
 //! `RULE_TOP` is 64,600, so rules span 89..=64,600, under the tables' fixed flows (65,000)
 //! and above their misses (0). `priority` is the rule's order within its tier, as the oracle
-//! reads it: the producer folds the policy's priority and the rule's index into it.
+//! reads it: the producer folds the policy's priority and the rule's index into it, as
+//! `policy priority · 16 + rule index` (AdminNetworkPolicy's 0..=1000 then fits Tier::ADMIN's
+//! 16,384 slots; rules past the 16th of a direction share the 16th's slot).
 //!
 //! Collision rule. Distinct slots keep the oracle's order exactly. Two rules share a slot
 //! only if they have equal `(tier, priority)` — rules of different policies at one priority,
 //! which AdminNetworkPolicy and ClusterNetworkPolicy leave undefined — or if the mapping is
-//! lossy: priorities past 1023 (baseline: 21503), or two tiered tiers less than 13 apart
-//! sharing a band. Within a slot the action breaks the tie (Deny and Reject before Pass before
+//! lossy: priorities past 16,383 (tiered tiers: 255, baseline: 21,503), or two tiered tiers
+//! less than 13 apart sharing a band. Within a slot the action breaks the tie (Deny and Reject before Pass before
 //! Allow), so one OpenFlow priority only ever holds rules of one rank, whose conjunctions all
 //! do the same thing when they complete: whichever OVS picks among several completing at one
 //! priority, the verdict is the same. [`order_conflicts`] names the rules a lossy mapping would
@@ -52,12 +55,14 @@ use policy::{Action, Direction, Rule, Tier};
 pub const RULE_TOP: u16 = 64_600;
 /// Priority of the fixed flows at the top of the admin tables (the reply bypass).
 pub const FIXED: u16 = 65_000;
-/// Priorities per tier band in the admin tables.
-const BAND_SLOTS: u32 = 1024;
-/// Tier bands of tiered ClusterNetworkPolicy in the admin tables (band 0 is Tier::ADMIN).
+/// Slots of Tier::ADMIN (AdminNetworkPolicy, ClusterNetworkPolicy's Admin tier).
+const ADMIN_SLOTS: u32 = 16_384;
+/// Slots per band of the tiered ClusterNetworkPolicy tiers.
+const BAND_SLOTS: u32 = 256;
+/// Bands of the tiered tiers, after Tier::ADMIN's slots.
 const TIERED_BANDS: u32 = 20;
 /// Every slot: `3·(SLOTS − 1) + 2` must stay below `RULE_TOP`.
-const SLOTS: u32 = (TIERED_BANDS + 1) * BAND_SLOTS;
+const SLOTS: u32 = ADMIN_SLOTS + TIERED_BANDS * BAND_SLOTS;
 
 /// Priorities in the NetworkPolicy tables.
 pub mod network_policy {
@@ -159,14 +164,9 @@ fn slot(tier: Tier, priority: u32) -> u32 {
     if tier > Tier::NETWORK_POLICY {
         return priority.min(SLOTS - 1);
     }
-    band(tier) * BAND_SLOTS + priority.min(BAND_SLOTS - 1)
-}
-
-/// The band of an admin tier.
-fn band(tier: Tier) -> u32 {
     match tier.0.checked_sub(Tier::ADMIN_TIERED_BASE.0) {
-        None => 0,
-        Some(t) => 1 + t.min(255) * TIERED_BANDS / 256,
+        None => priority.min(ADMIN_SLOTS - 1),
+        Some(t) => ADMIN_SLOTS + t.min(255) * TIERED_BANDS / 256 * BAND_SLOTS + priority.min(BAND_SLOTS - 1),
     }
 }
 
@@ -230,13 +230,13 @@ mod tests {
 
     #[test]
     fn anp_tier_comes_before_every_tiered_tier() {
-        let last_anp = prio(Tier::ADMIN, 1023, Action::Allow);
+        let last_anp = prio(Tier::ADMIN, 16_383, Action::Allow);
         let first_tiered = prio(Tier(Tier::ADMIN_TIERED_BASE.0), 0, Action::Deny);
         assert!(last_anp > first_tiered);
         for t in [50, 100, 150, 200] {
             let tier = Tier(Tier::ADMIN_TIERED_BASE.0 + t);
             let next = Tier(Tier::ADMIN_TIERED_BASE.0 + t + 50);
-            assert!(prio(tier, 1023, Action::Allow) > prio(next, 0, Action::Deny), "tier {t}");
+            assert!(prio(tier, 255, Action::Allow) > prio(next, 0, Action::Deny), "tier {t}");
         }
     }
 

@@ -11,16 +11,20 @@ use std::fmt::Write;
 
 const POLICIES: u32 = 1000;
 
-/// One node with `pods` pods in namespace `x`.
-fn cluster(pods: usize) -> Cluster {
+/// One node with `pods` pods in namespace `x`, pod `p<i>` at 10.0.0.(i + 2).
+fn cluster(pods: u8) -> Cluster {
+    cluster_at(&(2..pods + 2).collect::<Vec<_>>())
+}
+
+/// One node with pod `p<i>` at 10.0.0.`last_octets[i]`.
+fn cluster_at(last_octets: &[u8]) -> Cluster {
     let mut y = String::from(
         "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.0.0.0/16}\nstatus: {addresses: [{type: InternalIP, address: 192.168.1.1}]}\n",
     );
-    for p in 0..pods {
+    for (p, octet) in last_octets.iter().enumerate() {
         writeln!(
             y,
-            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{p}, namespace: x}}\nspec: {{nodeName: n1}}\nstatus: {{podIP: 10.0.0.{}}}",
-            p + 2
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{p}, namespace: x}}\nspec: {{nodeName: n1}}\nstatus: {{podIP: 10.0.0.{octet}}}"
         )
         .unwrap();
     }
@@ -43,7 +47,7 @@ fn policy(i: u32, priority: u32) -> Vec<Rule> {
         origin: Origin { policy: policy_ref(i), rule: format!("{}[{index}]", direction.lower()) },
         direction,
         tier,
-        priority: priority * 32 + index as u32,
+        priority: priority * 16 + index as u32,
         action,
         applied_to: applied.clone(),
         peers: Peers::Set { pods: BTreeSet::new(), blocks: vec![peer.clone()] },
@@ -131,4 +135,47 @@ fn admin_rules_land_in_the_admin_tables_and_baseline_rules_in_the_baseline_table
     for t in [Table::EgressAdmin, Table::IngressAdmin, Table::EgressBaseline, Table::IngressBaseline] {
         assert!(counts.get(&t).copied().unwrap_or(0) > POLICIES as usize, "{t}: {:?}", counts.get(&t));
     }
+}
+
+/// Policy `i` of a pod-peered kind: an ingress Allow from pod p3 to every pod at `i`.
+fn from_p3(i: u32) -> Vec<Rule> {
+    let pods: BTreeSet<Endpoint> =
+        (0..5).map(|p| Endpoint::Pod(PodKey { namespace: "x".into(), name: format!("p{p}") })).collect();
+    vec![Rule {
+        id: RuleId(format!("AdminNetworkPolicy/from-p3-{i}/ingress/0")),
+        origin: Origin { policy: policy_ref(i), rule: "ingress[0]".into() },
+        direction: Direction::Ingress,
+        tier: Tier::ADMIN,
+        priority: i * 16,
+        action: Action::Allow,
+        applied_to: pods,
+        peers: Peers::Set { pods: [PodKey { namespace: "x".into(), name: "p3".into() }].into(), blocks: Vec::new() },
+        services: Services::Any,
+    }]
+}
+
+#[test]
+fn pods_leaving_or_moving_recompile_the_admin_policies_that_name_them() {
+    let before = cluster(5);
+    // p4 is gone, p3 has a new address.
+    let after = cluster_at(&[2, 3, 4, 99]);
+    let tiered: BTreeMap<PolicyRef, Vec<Rule>> =
+        (0..20).map(|i| (policy_ref(i), if i % 4 == 0 { from_p3(i) } else { policy(i, i) })).collect();
+    let topo = |c: &Cluster| offline_topology(c, "n1").expect("node n1");
+    let mut c = NodeCompiler::with_tiered(&before, topo(&before), tiered.clone());
+    c.update(&before, &after, topo(&after));
+    let scratch = NodeCompiler::with_tiered(&after, topo(&after), tiered);
+    assert!(c.flows() == scratch.flows(), "incremental and scratch compiles differ");
+}
+
+#[test]
+fn setting_every_tiered_policy_at_once_recompiles_only_the_changed_ones() {
+    let cluster = cluster(5);
+    let mut c = many(&cluster);
+    let mut tiered: BTreeMap<PolicyRef, Vec<Rule>> = (0..POLICIES).map(|i| (policy_ref(i), policy(i, i % 900))).collect();
+    tiered.insert(policy_ref(8), policy(8, 3));
+    let own = own_flows(&cluster, 8, policy(8, 8)).len() + own_flows(&cluster, 8, policy(8, 3)).len();
+    let n = flow_mods(&mut c, |c| c.set_tiered(&cluster, tiered));
+    assert_eq!(n, own);
+    assert!(c.order_conflicts().is_empty());
 }
