@@ -30,9 +30,10 @@ new, and names each table and the rule behind each `conj_id`.
 ## Allowed: y/a (node-2) → x/a (node-1), TCP/80
 
 The SYN arrives through the tunnel, so egress policy was already applied on node-2;
-ConntrackState sends it straight to L3Forwarding. In IngressRule the three clauses (x/a's output
-port in reg1, y/a's address, TCP/80) complete a conjunction whose `conj_id` flow names the rule,
-and ConntrackCommit commits the connection so its replies skip policy.
+ConntrackState sends it straight to L3Forwarding. No admin rule applies to x/a, so IngressAdmin
+misses to IngressRule, where the three clauses (x/a's output port in reg1, y/a's address,
+TCP/80) complete a conjunction whose `conj_id` flow names the rule, and ConntrackCommit commits
+the connection so its replies skip policy.
 
 ```
 MD

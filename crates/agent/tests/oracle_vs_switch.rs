@@ -1,4 +1,6 @@
-//! The oracle and the switch agree: random clusters and NetworkPolicies are compiled by the
+//! The oracle and the switch agree: random clusters, NetworkPolicies and admin and baseline
+//! policies (AdminNetworkPolicy, tiered ClusterNetworkPolicy, BaselineAdminNetworkPolicy with
+//! Allow, Deny, Reject and Pass at colliding priorities, built as rules) are compiled by the
 //! pipeline, installed on a real Open vSwitch (userspace datapath) with atomic bundles, and
 //! random packets are traced through it with `ofproto/trace`; every verdict must equal the
 //! reference evaluator's.
@@ -13,7 +15,9 @@
 //!
 //! Allowed packets must also really leave: out of the destination's port, or encapsulated
 //! towards the remote node (`tnl_push`). A quarter of the TCP/UDP packets are traced again as
-//! established (must pass whatever the policy) and invalid (must drop). After each set's diff
+//! established in the original direction (must pass unless the admin tiers deny it now: a Deny
+//! stops connections that began before it), as a reply (must pass whatever the policy) and
+//! invalid (must drop). After each set's diff
 //! bundle, the flows read back from the switch must equal the compiled ones.
 //!
 //! Counts: `WEIR_ORACLE_SETS` policy sets (default 100) × `WEIR_ORACLE_PACKETS` packets
@@ -24,10 +28,11 @@
 mod ofproto_trace;
 mod random_cluster;
 mod random_packet;
+mod random_tiers;
 
 use agent::switch::Switch;
 use ofproto_trace::{CtNext, Traced, trace};
-use pipeline::{FlowSet, LocalPod, Topology};
+use pipeline::{FlowSet, LocalPod, NodeCompiler, Topology};
 use policy::{Cluster, Packet, Protocol, RuleSet, evaluate};
 use random_cluster::{Dice, RandomCluster};
 use random_packet::{Case, Path, Scene};
@@ -165,12 +170,16 @@ fn topology(cluster: &Cluster) -> Topology {
 struct Tally {
     sets: usize,
     checks: usize,
-    /// Established/invalid checks of conntrack.
+    /// Established, reply and invalid checks of conntrack.
     ct_checks: usize,
     /// (path, allowed by the oracle) → count.
     by_path: BTreeMap<(Path, bool), usize>,
     /// Checks decided by a rule (not just by isolation or its absence).
     by_rule: usize,
+    /// Checks decided by an admin or baseline rule.
+    by_tiered_rule: usize,
+    /// Admin and baseline rules generated.
+    tiered_rules: usize,
     flows: usize,
     flow_mods: usize,
     invalid_policies: usize,
@@ -198,9 +207,17 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
     if verbose() {
         eprintln!("seed {seed}: cluster\n{}", generated.yaml);
     }
-    let rules: RuleSet = cluster.rules();
+    let tiered = random_tiers::generate(&mut d, &cluster, &generated);
+    if verbose() {
+        eprintln!("seed {seed}: admin and baseline rules\n{tiered:#?}");
+    }
+    let rules: RuleSet = random_tiers::merged(cluster.rules(), &tiered);
+    let admin = random_tiers::admin_only(&rules);
+    let conflicts = pipeline::placement::order_conflicts(&rules.rules);
+    assert!(conflicts.is_empty(), "seed {seed}: the generator made rules the switch cannot order: {conflicts:?}");
     let topo = topology(&cluster);
-    let compiled = pipeline::compile(&cluster, &topo);
+    tally.tiered_rules += tiered.values().map(Vec::len).sum::<usize>();
+    let compiled = NodeCompiler::with_tiered(&cluster, topo.clone(), tiered.clone()).into_compiled();
     tally.flow_mods += bench.install(&compiled.flows);
     tally.flows += compiled.flows.len();
     tally.invalid_policies += generated.invalid_policies;
@@ -222,6 +239,7 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
         tally.checks += 1;
         *tally.by_path.entry((case.path, want)).or_default() += 1;
         tally.by_rule += usize::from(case.path.decided_by_rule(&verdict));
+        tally.by_tiered_rule += usize::from(decided_by_tiered_rule(case.path, &verdict));
         if verbose() {
             eprintln!("seed {seed}: {} [{:?}] oracle {want} switch {:?}", case.probe, case.path, traced.output);
         }
@@ -229,12 +247,14 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
         if !agrees(&case, want, &traced) {
             problems.push(("the switch disagrees with the oracle", CtNext::New, traced));
         }
-        // Conntrack, not policy, decides later packets: an established connection's packets
-        // pass whatever the policy says now, invalid ones never do. (SCTP skips conntrack.)
-        // A quarter of the packets is enough for that.
+        // Later packets: an established connection's packets meet only the admin tiers again
+        // (a Deny added since stops them), replies pass whatever the policy says now, invalid
+        // packets never do. (SCTP skips conntrack.) A quarter of the packets is enough.
         if case.probe.protocol != Protocol::Sctp && d.chance(25) {
+            let admin_allows = case.path.oracle_allows(&evaluate(&cluster, &admin, &packet));
             for (ct, pass, problem) in [
-                (CtNext::Established, true, "an established packet is not delivered"),
+                (CtNext::Established, admin_allows, "an established packet disagrees with the admin tiers"),
+                (CtNext::Reply, true, "a reply is not delivered"),
                 (CtNext::Invalid, false, "an invalid packet is delivered"),
             ] {
                 let traced = trace(&bench.ts.ovs, BRIDGE, &case.probe, ct).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
@@ -269,6 +289,16 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
                 );
             }
         }
+    }
+}
+
+/// Whether an admin or baseline rule decided the part of the verdict this path checks.
+fn decided_by_tiered_rule(path: Path, v: &policy::Verdict) -> bool {
+    let tiered = |d: &policy::Decision| d.rule.as_ref().is_some_and(|r| r.origin.policy.kind != policy::PolicyKind::NetworkPolicy);
+    match path {
+        Path::LocalToLocal => tiered(&v.egress) || tiered(&v.ingress),
+        Path::LocalToRemote => tiered(&v.egress),
+        Path::TunnelToLocal => tiered(&v.ingress),
     }
 }
 
@@ -310,9 +340,9 @@ fn oracle_and_switch_agree_on_random_policy_sets() {
 
     let allowed: usize = tally.by_path.iter().filter(|((_, a), _)| *a).map(|(_, n)| n).sum();
     eprintln!(
-        "{} sets, {} packet checks against the oracle (+{} established/invalid checks) in {:.1} s ({} mismatches); \
-         oracle allowed {allowed}, denied {}; {} decided by a rule; {} flows compiled, {} flow_mods sent; \
-         {} invalid policies",
+        "{} sets, {} packet checks against the oracle (+{} established/reply/invalid checks) in {:.1} s ({} mismatches); \
+         oracle allowed {allowed}, denied {}; {} decided by a rule, {} by an admin or baseline rule ({} such rules); \
+         {} flows compiled, {} flow_mods sent; {} invalid policies",
         tally.sets,
         tally.checks,
         tally.ct_checks,
@@ -320,6 +350,8 @@ fn oracle_and_switch_agree_on_random_policy_sets() {
         tally.mismatches,
         tally.checks - allowed,
         tally.by_rule,
+        tally.by_tiered_rule,
+        tally.tiered_rules,
         tally.flows,
         tally.flow_mods,
         tally.invalid_policies
@@ -343,5 +375,11 @@ fn oracle_and_switch_agree_on_random_policy_sets() {
             }
         }
         assert!(tally.by_rule * 10 >= tally.checks, "only {} of {} checks were decided by a rule", tally.by_rule, tally.checks);
+        assert!(
+            tally.by_tiered_rule * 10 >= tally.checks,
+            "only {} of {} checks were decided by an admin or baseline rule",
+            tally.by_tiered_rule,
+            tally.checks
+        );
     }
 }

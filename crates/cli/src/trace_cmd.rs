@@ -209,9 +209,10 @@ mod tests {
     #[test]
     fn trace_lines_get_table_and_rule_names() {
         let names = BTreeMap::from([(7u32, "NetworkPolicy x/p ingress[0]".to_string())]);
-        let line = annotate(" 10. conj_id=7, priority 200, cookie 0x1", &names);
-        assert_eq!(line, " 10. IngressRule: conj_id=7, priority 200, cookie 0x1    <- NetworkPolicy x/p ingress[0]");
-        assert_eq!(annotate("    goto_table:6", &names), "    goto_table:EgressRule");
-        assert_eq!(annotate("    goto_table:10", &names), "    goto_table:IngressRule");
+        let (egress, ingress) = (pipeline::Table::EgressRule.id(), pipeline::Table::IngressRule.id());
+        let line = annotate(&format!(" {ingress}. conj_id=7, priority 200, cookie 0x1"), &names);
+        assert_eq!(line, format!(" {ingress}. IngressRule: conj_id=7, priority 200, cookie 0x1    <- NetworkPolicy x/p ingress[0]"));
+        assert_eq!(annotate(&format!("    goto_table:{egress}"), &names), "    goto_table:EgressRule");
+        assert_eq!(annotate(&format!("    goto_table:{ingress}"), &names), "    goto_table:IngressRule");
     }
 }

@@ -6,8 +6,9 @@
 //! 3. services: protocol and destination port ranges as value/mask pairs.
 //!
 //! A clause that would match everything is left out; a rule left with one clause becomes plain
-//! flows at [`priority::DIRECT`]. Clause flows with the same match are one flow carrying every
-//! rule's `conjunction` action (an address set shared by rules is emitted once), so the flow
+//! flows at its direct priority. Its table, priorities and verdict come from [`Placement`], so
+//! the same machinery serves the admin, NetworkPolicy and baseline tiers. Clause flows with
+//! the same match are one flow carrying every rule's `conjunction` action (an address set shared by rules is emitted once), so the flow
 //! count grows with endpoints + peers + services, never with their product.
 //!
 //! conj_ids come from a hash of the rule's identity, so an unchanged rule keeps its id and
@@ -16,6 +17,7 @@
 use crate::address::subtract;
 use crate::cookie::Category;
 use crate::flow::FlowKey;
+use crate::placement::{Placement, Verdict, is_tiered, isolation_table};
 use crate::port_range::port_masks;
 use crate::table::Table;
 use crate::topology::Topology;
@@ -27,15 +29,7 @@ use policy::{
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Priorities in the policy tables.
-pub mod priority {
-    /// Clause flows and the `conj_id` action flow.
-    pub const CONJUNCTION: u16 = 200;
-    /// Rules with a single clause (no conjunction needed).
-    pub const DIRECT: u16 = 205;
-    /// Isolation drops in the default tables.
-    pub const ISOLATION: u16 = 200;
-}
+pub use crate::placement::network_policy as priority;
 
 /// What a conj_id stands for (for `weir trace` and `weir status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,15 +71,6 @@ impl ConjIds {
 
 fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
-}
-
-/// The table a direction's rules, and its isolation drops, live in; and where allowed
-/// packets continue.
-fn tables(direction: Direction) -> (Table, Table, Table) {
-    match direction {
-        Direction::Egress => (Table::EgressRule, Table::EgressDefault, Table::L3Forwarding),
-        Direction::Ingress => (Table::IngressRule, Table::IngressDefault, Table::ConntrackCommit),
-    }
 }
 
 /// Matches the local endpoint a rule applies to.
@@ -164,20 +149,18 @@ type ServiceMatch = (Protocol, u16, u16);
 pub struct RuleClauses {
     /// The conj_id.
     pub id: u32,
-    direction: Direction,
+    placement: Placement,
     applied: Vec<u32>,
     peers: Option<Vec<Ipv4Network>>,
     services: Option<Vec<ServiceMatch>>,
 }
 
 impl RuleClauses {
-    /// The clauses of `rule` on this node, or `None` if the rule allows nothing here (it
-    /// applies to no local endpoint, some clause is empty, or it is not an allow rule:
-    /// other actions arrive with the admin tables).
+    /// The clauses of `rule` on this node, or `None` if the rule decides nothing here (it
+    /// applies to no local endpoint, some clause is empty, or its action decides nothing in
+    /// its tier: see [`Placement::new`]).
     pub fn new(rule: &ConcreteRule, topo: &Topology) -> Option<RuleClauses> {
-        if rule.action != policy::Action::Allow {
-            return None;
-        }
+        let placement = Placement::new(rule.direction, rule.tier, rule.priority, rule.action)?;
         let applied = topo.local_ofports(&rule.applied_to);
         let peers = match &rule.peers {
             PeerAddrs::Any => None,
@@ -190,7 +173,7 @@ impl RuleClauses {
         let empty = applied.is_empty()
             || peers.as_ref().is_some_and(Vec::is_empty)
             || services.as_ref().is_some_and(Vec::is_empty);
-        (!empty).then_some(RuleClauses { id: 0, direction: rule.direction, applied, peers, services })
+        (!empty).then_some(RuleClauses { id: 0, placement, applied, peers, services })
     }
 
     /// The same clauses under conj_id `id`.
@@ -203,22 +186,28 @@ impl RuleClauses {
         &self.applied
     }
 
-    /// Whether `other` has the same direction, peers and services (the applied-to clause
+    /// Whether `other` has the same placement, peers and services (the applied-to clause
     /// and the id may differ).
     pub fn same_match(&self, other: &RuleClauses) -> bool {
-        (self.direction, &self.peers, &self.services) == (other.direction, &other.peers, &other.services)
+        (self.placement, &self.peers, &self.services) == (other.placement, &other.peers, &other.services)
+    }
+
+    /// A name for everything but the applied-to clause and the id: rules with equal names
+    /// can share one conjunction.
+    pub fn match_name(&self) -> String {
+        format!("{:?}|{:?}|{:?}", self.placement, self.peers, self.services)
     }
 
     /// The applied-to clause's part for one local port: a conjunction clause, or a plain
-    /// allow when it is the only clause.
+    /// verdict flow when it is the only clause.
     pub fn applied_part(&self, ofport: u32) -> (FlowKey, Part) {
-        let (table, _, next) = tables(self.direction);
-        let m = applied_to_match(self.direction, ofport);
+        let Placement { direction, table, conjunction, direct, verdict } = self.placement;
+        let m = applied_to_match(direction, ofport);
         if self.peers.is_none() && self.services.is_none() {
-            return ((table.id(), priority::DIRECT, m), Part::Direct { id: self.id, next });
+            return ((table.id(), direct, m), Part::Direct { id: self.id, verdict });
         }
         let n_clauses = 1 + u8::from(self.peers.is_some()) + u8::from(self.services.is_some());
-        ((table.id(), priority::CONJUNCTION, m), Part::Clause { id: self.id, clause: 1, n_clauses })
+        ((table.id(), conjunction, m), Part::Clause { id: self.id, clause: 1, n_clauses })
     }
 
     /// Adds a local port to the applied-to clause; whether it was new.
@@ -234,25 +223,25 @@ impl RuleClauses {
     /// The rule's contributions to the policy tables: with one clause, plain flows; with
     /// more, a conjunction action per clause value plus the `conj_id` flow.
     pub fn parts(&self) -> Vec<(FlowKey, Part)> {
-        let (table, _, next) = tables(self.direction);
+        let Placement { direction, table, conjunction, direct, verdict } = self.placement;
         let key = |prio, m| (table.id(), prio, m);
-        let mut dims: Vec<Vec<Match>> = vec![self.applied.iter().map(|p| applied_to_match(self.direction, *p)).collect()];
+        let mut dims: Vec<Vec<Match>> = vec![self.applied.iter().map(|p| applied_to_match(direction, *p)).collect()];
         if let Some(peers) = &self.peers {
-            dims.push(peer_matches(self.direction, peers));
+            dims.push(peer_matches(direction, peers));
         }
         if let Some(services) = &self.services {
             dims.push(service_matches(services));
         }
         let id = self.id;
         if dims.len() == 1 {
-            let direct = Part::Direct { id, next };
-            return dims.remove(0).into_iter().map(|m| (key(priority::DIRECT, m), direct)).collect();
+            let part = Part::Direct { id, verdict };
+            return dims.remove(0).into_iter().map(|m| (key(direct, m), part)).collect();
         }
         let n_clauses = dims.len() as u8;
-        let mut out = vec![(key(priority::CONJUNCTION, Match::new().with(Field::ConjId, id)), Part::ConjAction { id, next })];
+        let mut out = vec![(key(conjunction, Match::new().with(Field::ConjId, id)), Part::ConjAction { id, verdict })];
         for (k, dim) in dims.into_iter().enumerate() {
             let clause = Part::Clause { id, clause: k as u8 + 1, n_clauses };
-            out.extend(dim.into_iter().map(|m| (key(priority::CONJUNCTION, m), clause)));
+            out.extend(dim.into_iter().map(|m| (key(conjunction, m), clause)));
         }
         out
     }
@@ -262,10 +251,10 @@ impl RuleClauses {
     /// The peer clause's part for one peer CIDR (`None` if the rule has no peer clause).
     pub fn peer_part(&self, cidr: Ipv4Network) -> Option<(FlowKey, Part)> {
         self.peers.as_ref()?;
-        let (table, _, _) = tables(self.direction);
+        let Placement { direction, table, conjunction, .. } = self.placement;
         let n_clauses = 2 + u8::from(self.services.is_some());
-        let m = peer_matches(self.direction, &[cidr]).pop()?;
-        Some(((table.id(), priority::CONJUNCTION, m), Part::Clause { id: self.id, clause: 2, n_clauses }))
+        let m = peer_matches(direction, &[cidr]).pop()?;
+        Some(((table.id(), conjunction, m), Part::Clause { id: self.id, clause: 2, n_clauses }))
     }
 
     /// The peer CIDRs, sorted (`None`: any peer).
@@ -308,7 +297,7 @@ fn remove_sorted<T: Ord>(v: &mut Vec<T>, x: T) -> bool {
 
 /// The isolation drop of a local endpoint (a port) in one direction.
 pub fn isolation_part(direction: Direction, ofport: u32) -> (FlowKey, Part) {
-    let (_, default_table, _) = tables(direction);
+    let default_table = isolation_table(direction);
     ((default_table.id(), priority::ISOLATION, applied_to_match(direction, ofport)), Part::Isolation)
 }
 
@@ -319,15 +308,15 @@ pub enum Part {
     ConjAction {
         /// conj_id.
         id: u32,
-        /// Where allowed packets continue.
-        next: Table,
+        /// What a match does.
+        verdict: Verdict,
     },
-    /// A single-clause rule allowing whatever the flow matches.
+    /// A single-clause rule deciding whatever the flow matches.
     Direct {
         /// The rule's conj_id (the cookie carries the lowest of those sharing the flow).
         id: u32,
-        /// Where allowed packets continue.
-        next: Table,
+        /// What a match does.
+        verdict: Verdict,
     },
     /// One clause value of a conjunction.
     Clause {
@@ -390,14 +379,20 @@ impl PolicyTables {
     }
 }
 
-/// The flow of one key from its parts (all of one kind: the kinds never share a key).
+/// The flow of one key from its parts. Kinds share a key only in the admin and baseline
+/// tables, where one priority holds rules of one action (see [`crate::placement`]): there a
+/// Direct part (ordered first) decides the key alone, which is what any clause there would
+/// lead to.
 fn merged_flow((table_id, prio, m): &FlowKey, parts: &BTreeMap<Part, u32>) -> Flow {
     let table = Table::from_id(*table_id).expect("policy tables are declared");
-    let np = Category::NetworkPolicy;
-    let flow = table.flow(*prio, m.clone(), np);
+    let category = if is_tiered(table) { Category::ClusterPolicy } else { Category::NetworkPolicy };
+    let flow = table.flow(*prio, m.clone(), category);
     match parts.keys().next().expect("empty entries are removed") {
         // Parts are ordered, so for Direct this is the lowest conj_id: a stable choice.
-        Part::ConjAction { id, next } | Part::Direct { id, next } => flow.object(*id).goto(*next).build(),
+        Part::ConjAction { id, verdict } | Part::Direct { id, verdict } => match *verdict {
+            Verdict::Continue(next) => flow.object(*id).goto(next).build(),
+            Verdict::Drop { .. } => flow.object(*id).build(),
+        },
         Part::Clause { .. } => flow
             .actions(parts.keys().filter_map(|p| match *p {
                 Part::Clause { id, clause, n_clauses } => Some(Action::Conjunction { id, clause, n_clauses }),

@@ -23,6 +23,8 @@ pub enum Category {
     Learned = 4,
     /// TrafficControl mirror and redirect.
     TrafficControl = 5,
+    /// Admin and baseline tier rules (AdminNetworkPolicy, ClusterNetworkPolicy, baseline).
+    ClusterPolicy = 6,
 }
 
 /// The mark in the top byte of every weir cookie.
@@ -41,7 +43,8 @@ pub fn category_of(cookie: u64) -> Option<Category> {
     if cookie & 0xff << 56 != WEIR_MARK {
         return None;
     }
-    [Category::Pipeline, Category::Forwarding, Category::NetworkPolicy, Category::Learned, Category::TrafficControl]
+    [Category::Pipeline, Category::Forwarding, Category::NetworkPolicy, Category::Learned, Category::TrafficControl,
+     Category::ClusterPolicy]
         .into_iter()
         .find(|c| (cookie >> 48) & 0xff == *c as u64)
 }

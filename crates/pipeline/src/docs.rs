@@ -36,7 +36,8 @@ pub fn index() -> String {
         .unwrap();
     }
     s.push_str(
-        "\nRegisters: `reg0[0..3]` packet source (1 tunnel, 2 local pod); `reg1` output port \
+        "\nRegisters: `reg0[0..3]` packet source (1 tunnel, 2 local pod); `reg0[4]` established (NetworkPolicy \
+         and baseline let it pass); `reg0[6]` reply (admin tiers let it pass too); `reg1` output port \
          (ingress policy matches the destination pod on it); `reg2` scratch for the ARP responder. \
          Connection tracking uses zone 65520. A walk-through of one allowed and one denied packet: [notes/walkthrough.md](notes/walkthrough.md).\n",
     );

@@ -2,7 +2,7 @@
 //! to local pods and through the tunnel to other nodes, output; and every table's miss flow.
 
 use crate::cookie::Category;
-use crate::reg::{ARP_SWAP, ESTABLISHED, FROM_POD, FROM_TUNNEL, OUT_PORT, SOURCE, ct_match, ct_state};
+use crate::reg::{ARP_SWAP, ESTABLISHED, FROM_POD, FROM_TUNNEL, OUT_PORT, REPLY, SOURCE, ct_match, ct_state};
 use crate::table::{Miss, Table};
 use crate::topology::{TUNNEL_MAC, Topology};
 use openflow::{Action, Field, FieldRange, Flow, Learn, LearnSpec, LearnSrc, Match, PortNo};
@@ -81,7 +81,7 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
         push(Table::L2Forwarding
             .flow(priority::NORMAL, Match::new().with(Field::EthDst, pod.mac), fwd)
             .actions([OUT_PORT.load(pod.ofport)])
-            .goto(Table::IngressRule));
+            .goto(Table::IngressAdmin));
     }
 
     // ArpResponder: every request gets the gateway MAC (all traffic is routed).
@@ -113,14 +113,30 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
         ct_match(Match::new().ipv4(), ct_state::INV | ct_state::TRK, 0),
         fwd,
     ));
+    // Replies of allowed connections skip all policy, here and in IngressAdmin. (SCTP
+    // replies are recognized by the learned flows, which mark them established.)
     push(Table::ConntrackState
-        .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW), fwd)
-        .actions([ESTABLISHED.load(1)])
+        .flow(priority::NORMAL, ct_match(Match::new().ipv4(), ct_state::TRK | ct_state::RPL, ct_state::NEW), fwd)
+        .actions([ESTABLISHED.load(1), REPLY.load(1)])
         .goto(Table::L3Forwarding));
     push(Table::ConntrackState
         .flow(priority::NORMAL, ESTABLISHED.matches(Match::new().sctp(), 1), fwd)
+        .actions([REPLY.load(1)])
         .goto(Table::L3Forwarding));
+    // Established packets in the original direction meet the admin tiers again (a Deny added
+    // since must stop them, see crate::placement); NetworkPolicy and baseline let them pass.
+    let original = |source| {
+        SOURCE.matches(ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW | ct_state::RPL), source)
+    };
+    push(Table::ConntrackState
+        .flow(priority::LOW, original(FROM_POD), fwd)
+        .actions([ESTABLISHED.load(1)])
+        .goto(Table::EgressAdmin));
     // The sending node already applied egress policy to what arrives through the tunnel.
+    push(Table::ConntrackState
+        .flow(priority::NORMAL, original(FROM_TUNNEL), fwd)
+        .actions([ESTABLISHED.load(1)])
+        .goto(Table::L3Forwarding));
     push(Table::ConntrackState
         .flow(priority::LOW, SOURCE.matches(Match::new().ipv4(), FROM_TUNNEL), fwd)
         .goto(Table::L3Forwarding));
@@ -153,7 +169,14 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
             .goto(Table::ConntrackCommit));
     }
 
-    // Replies and established traffic skip ingress policy too.
+    // Established packets the admin tiers let through pass NetworkPolicy, which decided them
+    // when their connection began; replies skip the admin tiers too.
+    push(Table::EgressRule
+        .flow(priority::HIGH, ESTABLISHED.matches(Match::new().ipv4(), 1), fwd)
+        .goto(Table::L3Forwarding));
+    push(Table::IngressAdmin
+        .flow(crate::placement::FIXED, REPLY.matches(Match::new().ipv4(), 1), fwd)
+        .goto(Table::ConntrackCommit));
     push(Table::IngressRule
         .flow(priority::HIGH, ESTABLISHED.matches(Match::new().ipv4(), 1), fwd)
         .goto(Table::ConntrackCommit));

@@ -16,6 +16,7 @@ pub mod docs;
 pub mod flow;
 pub mod forwarding;
 pub mod node_compiler;
+pub mod placement;
 pub mod port_range;
 pub mod reg;
 pub mod shared_conj;

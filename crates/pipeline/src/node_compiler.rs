@@ -13,6 +13,12 @@
 //! ([`SharedConjunctions`]); a rule whose conjunction already exists joins it without
 //! resolving its peers.
 //!
+//! Admin and baseline policies (tiered rules, [`NodeCompiler::set_tiered_policy`]) are
+//! sources too: each policy's rules are compiled on their own (equal rules of different
+//! policies share a conjunction), and a change to one policy, or to a pod one of its rules
+//! names, recompiles that policy alone. Their OpenFlow priorities come from each rule's own
+//! tier and priority ([`crate::placement`]), so no other policy's flows move.
+//!
 //! Building from scratch ([`NodeCompiler::new`]) and updating give the same flows: the
 //! full compile is the same per-policy code run for every policy (tested by
 //! `tests/incremental.rs` over random event sequences).
@@ -27,7 +33,7 @@ use crate::traffic_control::{TcStatus, traffic_control_flows};
 use ipnetwork::Ipv4Network;
 use policy::cluster::NamespaceScope;
 use policy::concrete::numeric_services;
-use policy::{Cluster, Dependence, Direction, Pod, RuleId};
+use policy::{Cluster, Dependence, Direction, Endpoint, Peers, Pod, PolicyRef, Rule, RuleId, RuleSet, Services};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where policy-table parts come from.
@@ -38,6 +44,9 @@ enum Source {
     /// A rejected policy (fails closed), by its index in the cluster's list; the list
     /// changing rebuilds the compiler, so indexes stay valid.
     Rejected(usize),
+    /// An admin or baseline policy, whose rules come in through
+    /// [`NodeCompiler::set_tiered_policy`].
+    Tiered(PolicyRef),
 }
 
 /// What one source put into the policy tables.
@@ -71,6 +80,8 @@ struct PeerPatch {
 #[derive(Debug, Clone)]
 pub struct NodeCompiler {
     topo: Topology,
+    /// Admin and baseline rules, by policy.
+    tiered: BTreeMap<PolicyRef, Vec<Rule>>,
     conjs: SharedConjunctions,
     contributions: BTreeMap<Source, Contribution>,
     tables: PolicyTables,
@@ -86,9 +97,16 @@ pub struct NodeCompiler {
 impl NodeCompiler {
     /// Compiles the cluster's policy for the node described by `topo`.
     pub fn new(cluster: &Cluster, topo: Topology) -> NodeCompiler {
+        NodeCompiler::with_tiered(cluster, topo, BTreeMap::new())
+    }
+
+    /// Compiles the cluster's NetworkPolicies and the admin and baseline rules of `tiered`
+    /// (each policy's rules, with applied-to and peers selected from `cluster`).
+    pub fn with_tiered(cluster: &Cluster, topo: Topology, tiered: BTreeMap<PolicyRef, Vec<Rule>>) -> NodeCompiler {
         let (fixed, traffic_controls) = fixed_flows(cluster, &topo);
         let mut c = NodeCompiler {
             topo,
+            tiered,
             conjs: SharedConjunctions::default(),
             contributions: BTreeMap::new(),
             tables: PolicyTables::default(),
@@ -98,7 +116,8 @@ impl NodeCompiler {
             desired: FlowSet::default(),
             changed: BTreeSet::new(),
         };
-        for source in sources(cluster) {
+        let tiered: Vec<Source> = c.tiered.keys().cloned().map(Source::Tiered).collect();
+        for source in sources(cluster).chain(tiered) {
             c.contribute(cluster, source, false);
         }
         c.desired = c.fixed.iter().cloned().chain(c.tables.flows()).collect();
@@ -167,7 +186,7 @@ impl NodeCompiler {
         if old.namespaces != new.namespaces || old.rejected_policies != new.rejected_policies {
             let before: BTreeSet<FlowKey> = self.desired.as_map().keys().cloned().collect();
             let mut changed = std::mem::take(&mut self.changed);
-            *self = NodeCompiler::new(new, topo);
+            *self = NodeCompiler::with_tiered(new, topo, std::mem::take(&mut self.tiered));
             changed.extend(before);
             changed.extend(self.desired.as_map().keys().cloned());
             self.changed = changed;
@@ -209,6 +228,37 @@ impl NodeCompiler {
     /// has the change.
     pub fn policy_changed(&mut self, cluster: &Cluster, namespace: &str, name: &str) {
         self.apply(cluster, [Source::Policy(namespace.to_string(), name.to_string())].into(), &[], None);
+    }
+
+    /// The admin or baseline policy `policy` now has `rules` (none: it is gone); `cluster` is
+    /// the view they were selected from. Only this policy's flows change.
+    pub fn set_tiered_policy(&mut self, cluster: &Cluster, policy: PolicyRef, rules: Vec<Rule>) {
+        if self.tiered.get(&policy).is_some_and(|old| *old == rules) {
+            return;
+        }
+        if rules.is_empty() {
+            self.tiered.remove(&policy);
+        } else {
+            self.tiered.insert(policy.clone(), rules);
+        }
+        self.apply(cluster, [Source::Tiered(policy)].into(), &[], None);
+    }
+
+    /// Every admin and baseline policy's rules, as selected from `cluster` (which the
+    /// compiler already follows): policies whose rules differ from before are recompiled,
+    /// policies absent from `tiered` removed, the others left alone.
+    pub fn set_tiered(&mut self, cluster: &Cluster, tiered: BTreeMap<PolicyRef, Vec<Rule>>) {
+        let gone = self.tiered.keys().filter(|p| !tiered.contains_key(*p));
+        let changed = tiered.iter().filter(|(p, rules)| self.tiered.get(*p) != Some(*rules)).map(|(p, _)| p);
+        let stale: BTreeSet<Source> = gone.chain(changed).cloned().map(Source::Tiered).collect();
+        self.tiered = tiered.into_iter().filter(|(_, rules)| !rules.is_empty()).collect();
+        self.apply(cluster, stale, &[], None);
+    }
+
+    /// Admin and baseline rules the fixed priority mapping cannot keep in order (see
+    /// [`crate::placement::order_conflicts`]), for reporting.
+    pub fn order_conflicts(&self) -> Vec<crate::placement::OrderConflict> {
+        crate::placement::order_conflicts(self.tiered.values().flatten())
     }
 
     /// The node's ports, pods or neighbours changed.
@@ -293,6 +343,11 @@ impl NodeCompiler {
                 stale.insert(Source::Rejected(i));
             }
         }
+        for (policy, rules) in &self.tiered {
+            if old.into_iter().chain(new).any(|pod| rules.iter().any(|r| names_pod(r, pod))) {
+                stale.insert(Source::Tiered(policy.clone()));
+            }
+        }
     }
 
     /// Sources applied to a pod whose local port appears, leaves or changes in `topo`.
@@ -308,6 +363,13 @@ impl NodeCompiler {
             if let Some(pod) = cluster.pod(k) {
                 stale.extend(applied_to(cluster, pod));
             }
+            let endpoint = Endpoint::Pod(k.clone());
+            stale.extend(
+                self.tiered
+                    .iter()
+                    .filter(|(_, rules)| rules.iter().any(|r| r.applied_to.contains(&endpoint)))
+                    .map(|(p, _)| Source::Tiered(p.clone())),
+            );
         }
         stale
     }
@@ -435,6 +497,20 @@ impl NodeCompiler {
     fn contribution(&mut self, cluster: &Cluster, source: &Source, mut touched: Option<&mut BTreeSet<FlowKey>>) -> Contribution {
         let mut c = Contribution::default();
         match source {
+            Source::Tiered(policy) => {
+                let Some(rules) = self.tiered.get(policy) else { return c };
+                // Only rules applied to a local endpoint have flows here.
+                let local: Vec<Rule> =
+                    rules.iter().filter(|r| r.applied_to.iter().any(|e| self.topo.endpoint_ofport(e).is_some())).cloned().collect();
+                for rule in (RuleSet { rules: local, ..RuleSet::default() }).concrete(cluster) {
+                    let Some(clauses) = RuleClauses::new(&rule, &self.topo) else { continue };
+                    let member = (rule.rule.clone(), rule.part);
+                    let info = RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction };
+                    let key = format!("tiered|{}", clauses.match_name());
+                    let id = self.conjs.join(key, member.clone(), info, clauses, &mut self.tables, touched.as_deref_mut());
+                    c.rules.push((member, id));
+                }
+            }
             Source::Rejected(i) => {
                 let Some(r) = cluster.rejected_policies.get(*i) else { return c };
                 c.isolation =
@@ -600,6 +676,20 @@ fn applied_to(cluster: &Cluster, pod: &Pod) -> BTreeSet<Source> {
         .map(|((ns, name), _)| Source::Policy(ns.clone(), name.clone()));
     let rejected = cluster.rejected_policies.iter().enumerate().filter(|(_, r)| r.depends_on(pod)).map(|(i, _)| Source::Rejected(i));
     policies.chain(rejected).collect()
+}
+
+/// Whether a change of `pod` can change what `rule` compiles to: it applies to the pod, names
+/// it as a peer, or has named ports that may resolve on it (egress: on any destination its
+/// peers reach beyond a plain pod set).
+fn names_pod(rule: &Rule, pod: &Pod) -> bool {
+    let named = matches!(&rule.services, Services::List(list) if list.iter().any(|s| matches!(s.port, policy::PortMatch::Named(_))));
+    let peer = match &rule.peers {
+        Peers::Any => named && rule.direction == Direction::Egress,
+        Peers::Set { pods, blocks } => {
+            pods.contains(&pod.key) || (named && rule.direction == Direction::Egress && !blocks.is_empty())
+        }
+    };
+    rule.applied_to.contains(&Endpoint::Pod(pod.key.clone())) || peer
 }
 
 /// A pod's IPv4 addresses as host CIDRs (the datapath is IPv4-only).

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod
-//! reg0[4]     established: the packet belongs to a connection policy already allowed
+//! reg0[4]     established: the packet belongs to a connection policy already allowed (NetworkPolicy lets it pass)
 //! reg0[5]     returned: the packet came back from a TrafficControl redirect (no TrafficControl again)
+//! reg0[6]     reply: the packet goes the reply way of a connection policy already allowed (skips the admin tiers too)
 //! reg1        output port, chosen by L2Forwarding; ingress policy matches the destination pod on it
 //! ```
 //! Flow code uses these names, never raw `reg0[0..3]`.
@@ -48,12 +49,19 @@ pub const FROM_TUNNEL: u32 = 1;
 pub const FROM_POD: u32 = 2;
 
 /// The packet belongs to a connection policy already allowed (set by ConntrackState from
-/// `ct_state`, or by a learned SCTP reply flow); policy tables let it pass.
+/// `ct_state`, or by a learned SCTP reply flow); the NetworkPolicy tables let it pass, the
+/// admin tables check it again unless it is a [`REPLY`].
 pub const ESTABLISHED: RegField = RegField::new(0, 4, 4);
 
 /// The packet came back through a TrafficControl return port: it is delivered without being
 /// mirrored or redirected again (no loops).
 pub const RETURNED: RegField = RegField::new(0, 5, 5);
+
+/// The packet travels in the reply direction of a connection policy already allowed (set with
+/// [`ESTABLISHED`] by ConntrackState): it skips the admin tiers as well. Established packets in
+/// the original direction do not: admin rules are checked on every such packet, so a Deny
+/// added after a connection began still stops it (see `crate::placement`).
+pub const REPLY: RegField = RegField::new(0, 6, 6);
 
 /// The output port (whole reg1).
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);
@@ -70,6 +78,8 @@ pub mod ct_state {
     pub const NEW: u32 = 0x01;
     /// Part of an established connection.
     pub const EST: u32 = 0x02;
+    /// In the reply direction of its connection.
+    pub const RPL: u32 = 0x08;
     /// Invalid (conntrack could not make sense of it).
     pub const INV: u32 = 0x10;
     /// Has been through conntrack.

@@ -4,6 +4,15 @@
 //! and the tables it may continue to are declared here and nowhere else. Flows
 //! ([`crate::flow::FlowBuilder`]), the OVSDB `Flow_Table` names, `pipeline-docs/` and
 //! `weir trace` all read this declaration.
+//!
+//! Policy runs in three layers per direction, each a table, in the order the oracle
+//! (`policy::evaluate`) consults them: admin tiers ([`Table::EgressAdmin`]), NetworkPolicy
+//! ([`Table::EgressRule`] allows, [`Table::EgressDefault`] isolation drops), baseline tier
+//! ([`Table::EgressBaseline`]); the same for ingress. The layering does the tier logic
+//! without registers: an admin Allow jumps past the other two layers, Pass lands in the
+//! NetworkPolicy table, and only endpoints NetworkPolicy does not isolate get past the
+//! isolation drops to the baseline table. One admin table holds every admin tier (priorities
+//! order them, see `crate::placement`), so adding a tier needs no new table.
 
 use std::fmt;
 
@@ -97,27 +106,39 @@ tables! {
     /// Learned flows that recognize replies of allowed SCTP associations.
     SctpConnections = "SctpConnections", Conntrack, Drop, [],
         "Holds a learned flow per allowed SCTP association that marks its replies as established (resubmitted to from Conntrack).";
-    /// Drops invalid packets; lets replies and established traffic skip policy.
-    ConntrackState = "ConntrackState", Conntrack, Goto(EgressRule), [EgressRule, L3Forwarding],
-        "Drops invalid packets; established and related packets (marked in reg0) and packets from tunnels skip egress policy.";
+    /// Drops invalid packets; lets replies skip policy and established packets skip all but the admin tiers.
+    ConntrackState = "ConntrackState", Conntrack, Goto(EgressAdmin), [EgressAdmin, L3Forwarding],
+        "Drops invalid packets; replies (and packets from tunnels) skip egress policy; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both).";
+    /// Admin-tier egress rules (AdminNetworkPolicy, tiered ClusterNetworkPolicy): first match decides.
+    EgressAdmin = "EgressAdmin", EgressSecurity, Goto(EgressRule), [EgressRule, L3Forwarding],
+        "Admin tiers' egress rules, first match by priority: Allow continues to L3Forwarding (skipping NetworkPolicy and baseline), Deny and Reject drop, Pass goes on to EgressRule. Established packets meet these rules too, so a new Deny stops a connection that began before it.";
     /// Kubernetes NetworkPolicy egress rules: conjunctions of applied-to, peer and service.
     EgressRule = "EgressRule", EgressSecurity, Goto(EgressDefault), [EgressDefault, L3Forwarding],
-        "NetworkPolicy egress rules: a packet allowed by a rule continues to L3Forwarding.";
+        "NetworkPolicy egress rules: a packet allowed by a rule, or established, continues to L3Forwarding.";
     /// Drops new connections from pods isolated for egress that no rule allowed.
-    EgressDefault = "EgressDefault", EgressSecurity, Goto(L3Forwarding), [L3Forwarding],
-        "Drops what a pod isolated for egress sends unless an egress rule allowed it.";
+    EgressDefault = "EgressDefault", EgressSecurity, Goto(EgressBaseline), [EgressBaseline],
+        "Drops what a pod isolated for egress sends unless an egress rule allowed it; what a pod NetworkPolicy does not isolate goes on to EgressBaseline.";
+    /// Baseline-tier egress rules, for pods NetworkPolicy does not isolate.
+    EgressBaseline = "EgressBaseline", EgressSecurity, Goto(L3Forwarding), [L3Forwarding],
+        "Baseline tier's egress rules (BaselineAdminNetworkPolicy), reached only by pods NetworkPolicy does not isolate for egress: first match decides, Allow continues, Deny and Reject drop; no match allows.";
     /// Rewrites MACs for the destination pod, or sets the tunnel destination for a remote node.
     L3Forwarding = "L3Forwarding", Forwarding, Drop, [L2Forwarding],
         "Routes by destination IP: to a local pod (MAC rewrite) or to another node's pod CIDR (tunnel).";
     /// Chooses the output port from the destination MAC.
-    L2Forwarding = "L2Forwarding", Forwarding, Drop, [IngressRule, ConntrackCommit],
+    L2Forwarding = "L2Forwarding", Forwarding, Drop, [IngressAdmin, ConntrackCommit],
         "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel skips ingress policy here.";
+    /// Admin-tier ingress rules.
+    IngressAdmin = "IngressAdmin", IngressSecurity, Goto(IngressRule), [IngressRule, ConntrackCommit],
+        "Admin tiers' ingress rules, first match by priority: Allow continues to ConntrackCommit, Deny and Reject drop, Pass goes on to IngressRule. Replies skip them; established packets do not.";
     /// Kubernetes NetworkPolicy ingress rules.
     IngressRule = "IngressRule", IngressSecurity, Goto(IngressDefault), [IngressDefault, ConntrackCommit],
         "NetworkPolicy ingress rules: established packets and packets a rule allows continue to ConntrackCommit.";
     /// Drops new connections to pods isolated for ingress that no rule allowed.
-    IngressDefault = "IngressDefault", IngressSecurity, Goto(ConntrackCommit), [ConntrackCommit],
-        "Drops what a pod isolated for ingress receives unless an ingress rule allowed it.";
+    IngressDefault = "IngressDefault", IngressSecurity, Goto(IngressBaseline), [IngressBaseline],
+        "Drops what a pod isolated for ingress receives unless an ingress rule allowed it; what a pod NetworkPolicy does not isolate goes on to IngressBaseline.";
+    /// Baseline-tier ingress rules, for pods NetworkPolicy does not isolate.
+    IngressBaseline = "IngressBaseline", IngressSecurity, Goto(ConntrackCommit), [ConntrackCommit],
+        "Baseline tier's ingress rules, reached only by pods NetworkPolicy does not isolate for ingress: first match decides; no match allows.";
     /// Commits new allowed connections so their replies skip policy.
     ConntrackCommit = "ConntrackCommit", Output, Goto(TrafficControlEgress), [TrafficControlEgress],
         "Commits new connections that policy allowed (SCTP: learns a flow for its replies), so replies skip policy.";

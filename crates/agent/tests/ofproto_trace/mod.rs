@@ -111,8 +111,11 @@ pub enum TraceError {
 pub enum CtNext {
     /// The first packet of a connection: policy decides.
     New,
-    /// A packet of an established connection: policy was already applied.
+    /// A packet of an established connection, in its original direction: only the admin
+    /// tiers are checked again.
     Established,
+    /// A reply of an established connection: policy was already applied.
+    Reply,
     /// A packet conntrack cannot place.
     Invalid,
 }
@@ -123,6 +126,7 @@ impl CtNext {
         match self {
             CtNext::New => "trk,new",
             CtNext::Established => "trk,est",
+            CtNext::Reply => "trk,est,rpl",
             CtNext::Invalid => "trk,inv",
         }
     }

@@ -1,0 +1,270 @@
+//! Where a rule's flows go: its table, its OpenFlow priorities and what a match does, from
+//! the rule's tier, priority, action and direction alone.
+//!
+//! | tier | table (egress / ingress) | a match |
+//! |---|---|---|
+//! | admin (`tier < NETWORK_POLICY`) | EgressAdmin / IngressAdmin | Allow: on past NetworkPolicy and baseline; Deny, Reject: drop; Pass: on to the NetworkPolicy table |
+//! | NetworkPolicy | EgressRule / IngressRule | Allow only (isolation drops are EgressDefault's) |
+//! | baseline | EgressBaseline / IngressBaseline | Allow: on; Deny, Reject: drop; Pass matches nothing |
+//!
+//! # Priorities in the admin and baseline tables
+//!
+//! A rule's OpenFlow priority is a fixed function of its own `(tier, priority, action)`, so
+//! adding, removing or re-prioritizing one policy rewrites that policy's flows and no other's
+//! (no re-slotting, unlike Antrea):
+//!
+//! ```text
+//! of_priority = RULE_TOP − 3·slot − rank(action)      rank: Deny, Reject 0 · Pass 1 · Allow 2
+//! slot (admin)    = min(priority, 16383)                                 for Tier::ADMIN
+//!                 = 16384 + (band − 1)·256 + min(priority, 255)          for ADMIN_TIERED_BASE + t,
+//!                   band = 1 + t·20/256   (t ≤ 255: bands 1..=20)
+//! slot (baseline) = min(priority, 21503)
+//! ```
+//! `RULE_TOP` is 64,600, so rules span 89..=64,600, under the tables' fixed flows (65,000)
+//! and above their misses (0). `priority` is the rule's order within its tier, as the oracle
+//! reads it: the producer folds the policy's priority and the rule's index into it, as
+//! `policy priority · 16 + rule index` (AdminNetworkPolicy's 0..=1000 then fits Tier::ADMIN's
+//! 16,384 slots; rules past the 16th of a direction share the 16th's slot).
+//!
+//! Collision rule. Distinct slots keep the oracle's order exactly. Two rules share a slot
+//! only if they have equal `(tier, priority)` — rules of different policies at one priority,
+//! which AdminNetworkPolicy and ClusterNetworkPolicy leave undefined — or if the mapping is
+//! lossy: priorities past 16,383 (tiered tiers: 255, baseline: 21,503), or two tiered tiers
+//! less than 13 apart sharing a band. Within a slot the action breaks the tie (Deny and Reject before Pass before
+//! Allow), so one OpenFlow priority only ever holds rules of one rank, whose conjunctions all
+//! do the same thing when they complete: whichever OVS picks among several completing at one
+//! priority, the verdict is the same. [`order_conflicts`] names the rules a lossy mapping would
+//! misorder, so the input can be reported instead of silently enforced in the wrong order.
+//!
+//! # Established connections
+//!
+//! ConntrackCommit commits a new connection once policy allowed it, and later packets are
+//! `+est`. Replies skip all policy (reg0 reply bit); the NetworkPolicy and baseline tables let
+//! established packets pass as before. Established packets in the original direction still
+//! meet the admin tables: their 5-tuple is the one the connection was decided on, so checking
+//! them is exactly "would the admin tiers allow this connection now". A Deny added after a
+//! connection began therefore drops its next packet, and a new connection of an already
+//! committed 5-tuple (UDP within conntrack's timeout) is stopped too. This was preferred to a
+//! ct_mark generation, which would have to re-run every tier (changing NetworkPolicy's
+//! established-connection behaviour) and rewrite a fixed flow on every admin change.
+
+use crate::table::Table;
+use policy::{Action, Direction, Rule, Tier};
+
+/// The highest OpenFlow priority a tiered rule gets.
+pub const RULE_TOP: u16 = 64_600;
+/// Priority of the fixed flows at the top of the admin tables (the reply bypass).
+pub const FIXED: u16 = 65_000;
+/// Slots of Tier::ADMIN (AdminNetworkPolicy, ClusterNetworkPolicy's Admin tier).
+const ADMIN_SLOTS: u32 = 16_384;
+/// Slots per band of the tiered ClusterNetworkPolicy tiers.
+const BAND_SLOTS: u32 = 256;
+/// Bands of the tiered tiers, after Tier::ADMIN's slots.
+const TIERED_BANDS: u32 = 20;
+/// Every slot: `3·(SLOTS − 1) + 2` must stay below `RULE_TOP`.
+const SLOTS: u32 = ADMIN_SLOTS + TIERED_BANDS * BAND_SLOTS;
+
+/// Priorities in the NetworkPolicy tables.
+pub mod network_policy {
+    /// Clause flows and the `conj_id` action flow.
+    pub const CONJUNCTION: u16 = 200;
+    /// Rules with a single clause (no conjunction needed).
+    pub const DIRECT: u16 = 205;
+    /// Isolation drops in the default tables.
+    pub const ISOLATION: u16 = 200;
+}
+
+/// What a packet matching a rule gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// Processing continues in this table.
+    Continue(Table),
+    /// The packet is dropped. `reject` marks a Reject rule: today it drops exactly like Deny;
+    /// this is where answering (TCP RST, ICMP unreachable) hooks in, not that feature itself.
+    Drop {
+        /// From a Reject rule.
+        reject: bool,
+    },
+}
+
+/// A rule's table, priorities and verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Placement {
+    /// Direction, from the applied-to endpoint's side.
+    pub direction: Direction,
+    /// The table of its flows.
+    pub table: Table,
+    /// Priority of its clause and `conj_id` flows.
+    pub conjunction: u16,
+    /// Priority of its flows when it has a single clause.
+    pub direct: u16,
+    /// What a match does.
+    pub verdict: Verdict,
+}
+
+/// The three policy layers of a direction: (admin, NetworkPolicy, baseline) tables, and where
+/// an allowed packet continues.
+fn layers(direction: Direction) -> ([Table; 3], Table) {
+    match direction {
+        Direction::Egress => ([Table::EgressAdmin, Table::EgressRule, Table::EgressBaseline], Table::L3Forwarding),
+        Direction::Ingress => ([Table::IngressAdmin, Table::IngressRule, Table::IngressBaseline], Table::ConntrackCommit),
+    }
+}
+
+/// The table isolation drops of `direction` live in.
+pub fn isolation_table(direction: Direction) -> Table {
+    match direction {
+        Direction::Egress => Table::EgressDefault,
+        Direction::Ingress => Table::IngressDefault,
+    }
+}
+
+/// Whether `table` holds admin or baseline rules.
+pub fn is_tiered(table: Table) -> bool {
+    [Direction::Egress, Direction::Ingress].iter().any(|d| {
+        let ([admin, _, baseline], _) = layers(*d);
+        table == admin || table == baseline
+    })
+}
+
+impl Placement {
+    /// Where `rule` goes, or `None` if it can never decide anything (a non-Allow
+    /// NetworkPolicy rule, a baseline Pass).
+    pub fn of(rule: &Rule) -> Option<Placement> {
+        Placement::new(rule.direction, rule.tier, rule.priority, rule.action)
+    }
+
+    /// Where a rule of this direction, tier, priority and action goes.
+    pub fn new(direction: Direction, tier: Tier, priority: u32, action: Action) -> Option<Placement> {
+        let ([admin, network_policy, baseline], allowed) = layers(direction);
+        let verdict = match action {
+            Action::Allow => Verdict::Continue(allowed),
+            Action::Deny => Verdict::Drop { reject: false },
+            Action::Reject => Verdict::Drop { reject: true },
+            Action::Pass if tier < Tier::NETWORK_POLICY => Verdict::Continue(network_policy),
+            Action::Pass => return None,
+        };
+        if tier == Tier::NETWORK_POLICY {
+            return (action == Action::Allow).then_some(Placement {
+                direction,
+                table: network_policy,
+                conjunction: network_policy::CONJUNCTION,
+                direct: network_policy::DIRECT,
+                verdict,
+            });
+        }
+        let table = if tier < Tier::NETWORK_POLICY { admin } else { baseline };
+        let of = of_priority(slot(tier, priority), action);
+        Some(Placement { direction, table, conjunction: of, direct: of, verdict })
+    }
+}
+
+/// The slot of a rule of the admin or baseline tier (see the module doc).
+fn slot(tier: Tier, priority: u32) -> u32 {
+    if tier > Tier::NETWORK_POLICY {
+        return priority.min(SLOTS - 1);
+    }
+    match tier.0.checked_sub(Tier::ADMIN_TIERED_BASE.0) {
+        None => priority.min(ADMIN_SLOTS - 1),
+        Some(t) => ADMIN_SLOTS + t.min(255) * TIERED_BANDS / 256 * BAND_SLOTS + priority.min(BAND_SLOTS - 1),
+    }
+}
+
+/// The order of actions at one slot: Deny and Reject (0) before Pass (1) before Allow (2).
+/// Whoever lists rules in the switch's order (a test's oracle input) sorts ties by it.
+pub fn action_rank(action: Action) -> u32 {
+    match action {
+        Action::Deny | Action::Reject => 0,
+        Action::Pass => 1,
+        Action::Allow => 2,
+    }
+}
+
+fn of_priority(slot: u32, action: Action) -> u16 {
+    (u32::from(RULE_TOP) - 3 * slot - action_rank(action)) as u16
+}
+
+/// Two rules a lossy slot would enforce out of the oracle's order: `first` comes before
+/// `second` in `(tier, priority)` but both got one slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderConflict {
+    /// The rule that should be consulted first.
+    pub first: policy::RuleId,
+    /// The rule that should come after it.
+    pub second: policy::RuleId,
+}
+
+/// The pairs of rules (one per conflicting slot and direction) whose order the fixed mapping
+/// loses: equal slot, different `(tier, priority)`. Empty for input inside the ranges of the
+/// module doc.
+pub fn order_conflicts<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<OrderConflict> {
+    use std::collections::BTreeMap;
+    let mut by_slot: BTreeMap<(Direction, bool, u32), Vec<&Rule>> = BTreeMap::new();
+    for r in rules.into_iter().filter(|r| r.tier != Tier::NETWORK_POLICY) {
+        by_slot.entry((r.direction, r.tier > Tier::NETWORK_POLICY, slot(r.tier, r.priority))).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for rules in by_slot.values_mut() {
+        rules.sort_by(|a, b| (a.tier, a.priority, &a.id).cmp(&(b.tier, b.priority, &b.id)));
+        let (first, last) = (rules[0], rules[rules.len() - 1]);
+        if (first.tier, first.priority) != (last.tier, last.priority) {
+            out.push(OrderConflict { first: first.id.clone(), second: last.id.clone() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prio(tier: Tier, priority: u32, action: Action) -> u16 {
+        Placement::new(Direction::Egress, tier, priority, action).expect("placed").conjunction
+    }
+
+    #[test]
+    fn lower_priority_numbers_get_higher_openflow_priorities() {
+        assert!(prio(Tier::ADMIN, 3, Action::Allow) > prio(Tier::ADMIN, 4, Action::Deny));
+        assert!(prio(Tier::BASELINE, 0, Action::Allow) > prio(Tier::BASELINE, 1, Action::Deny));
+    }
+
+    #[test]
+    fn anp_tier_comes_before_every_tiered_tier() {
+        let last_anp = prio(Tier::ADMIN, 16_383, Action::Allow);
+        let first_tiered = prio(Tier(Tier::ADMIN_TIERED_BASE.0), 0, Action::Deny);
+        assert!(last_anp > first_tiered);
+        for t in [50, 100, 150, 200] {
+            let tier = Tier(Tier::ADMIN_TIERED_BASE.0 + t);
+            let next = Tier(Tier::ADMIN_TIERED_BASE.0 + t + 50);
+            assert!(prio(tier, 255, Action::Allow) > prio(next, 0, Action::Deny), "tier {t}");
+        }
+    }
+
+    #[test]
+    fn equal_priorities_order_deny_then_pass_then_allow() {
+        let deny = prio(Tier::ADMIN, 7, Action::Deny);
+        assert_eq!(deny, prio(Tier::ADMIN, 7, Action::Reject));
+        assert_eq!(deny - 1, prio(Tier::ADMIN, 7, Action::Pass));
+        assert_eq!(deny - 2, prio(Tier::ADMIN, 7, Action::Allow));
+        assert!(deny - 2 > prio(Tier::ADMIN, 8, Action::Deny));
+    }
+
+    #[test]
+    fn every_rule_priority_lies_between_the_fixed_flows_and_the_miss() {
+        let lowest = of_priority(SLOTS - 1, Action::Allow);
+        assert!(lowest > 0 && RULE_TOP < FIXED);
+        assert_eq!(prio(Tier(Tier::ADMIN_TIERED_BASE.0 + 255), u32::MAX, Action::Allow), lowest);
+    }
+
+    #[test]
+    fn baseline_pass_and_network_policy_deny_decide_nothing() {
+        assert_eq!(Placement::new(Direction::Ingress, Tier::BASELINE, 0, Action::Pass), None);
+        assert_eq!(Placement::new(Direction::Ingress, Tier::NETWORK_POLICY, 0, Action::Deny), None);
+    }
+
+    #[test]
+    fn admin_pass_continues_in_the_network_policy_table() {
+        let p = Placement::new(Direction::Ingress, Tier::ADMIN, 0, Action::Pass).expect("placed");
+        assert_eq!((p.table, p.verdict), (Table::IngressAdmin, Verdict::Continue(Table::IngressRule)));
+    }
+}
