@@ -720,6 +720,10 @@ impl NodeAgent {
         }));
         match updated {
             Ok((c, keys)) => {
+                // Orders the fixed priority mapping cannot keep (see `pipeline::placement`).
+                self.status.warnings.extend(c.order_conflicts().into_iter().map(|o| {
+                    format!("rules {} and {} share one OpenFlow priority: the switch may not consult {} first", o.first, o.second, o.first)
+                }));
                 self.compiler = Some(c);
                 Ok(keys)
             }

@@ -95,9 +95,10 @@ pub struct NodeCompiler {
 }
 
 impl NodeCompiler {
-    /// Compiles the cluster's policy for the node described by `topo`.
+    /// Compiles the cluster's policy for the node described by `topo`: its NetworkPolicies
+    /// and its cluster policies' admin and baseline rules ([`Cluster::tiered_rules`]).
     pub fn new(cluster: &Cluster, topo: Topology) -> NodeCompiler {
-        NodeCompiler::with_tiered(cluster, topo, BTreeMap::new())
+        NodeCompiler::with_tiered(cluster, topo, cluster.tiered_rules())
     }
 
     /// Compiles the cluster's NetworkPolicies and the admin and baseline rules of `tiered`
@@ -186,7 +187,7 @@ impl NodeCompiler {
         if old.namespaces != new.namespaces || old.rejected_policies != new.rejected_policies {
             let before: BTreeSet<FlowKey> = self.desired.as_map().keys().cloned().collect();
             let mut changed = std::mem::take(&mut self.changed);
-            *self = NodeCompiler::with_tiered(new, topo, std::mem::take(&mut self.tiered));
+            *self = NodeCompiler::new(new, topo);
             changed.extend(before);
             changed.extend(self.desired.as_map().keys().cloned());
             self.changed = changed;
@@ -210,6 +211,13 @@ impl NodeCompiler {
         }
         changes.extend(old.pods.iter().filter(|(k, _)| !new.pods.contains_key(*k)).map(|(_, p)| (Some(p), None)));
         self.apply(new, stale, &changes, Some(topo));
+        // Cluster policies' rules follow the pods and namespaces they select: re-derived and
+        // compared per policy, so only those whose rules changed are recompiled.
+        if !(old.cluster_policies.is_empty() && new.cluster_policies.is_empty())
+            || !(old.rejected_cluster_policies.is_empty() && new.rejected_cluster_policies.is_empty())
+        {
+            self.set_tiered(new, new.tiered_rules());
+        }
     }
 
     /// Pods changed (each from the first version to the second, `None`: absent) and, if

@@ -15,22 +15,24 @@
 //!
 //! ```text
 //! of_priority = RULE_TOP − 3·slot − rank(action)      rank: Deny, Reject 0 · Pass 1 · Allow 2
-//! slot (admin)    = min(priority, 16383)                                 for Tier::ADMIN
-//!                 = 16384 + (band − 1)·256 + min(priority, 255)          for ADMIN_TIERED_BASE + t,
-//!                   band = 1 + t·20/256   (t ≤ 255: bands 1..=20)
-//! slot (baseline) = min(priority, 21503)
+//! (policy, index) = policy::cluster_policy::order_parts(priority)   the rule's policy priority and index
+//! fold(p, n)      = min(p, n/16 − 1)·16 + min(index, 15)
+//! slot (admin)    = fold(policy, 16384)                                  for Tier::ADMIN
+//!                 = 16384 + (band − 1)·256 + fold(policy / 1000, 256)    for ADMIN_TIERED_BASE + t,
+//!                   band = 1 + t·20/256   (t ≤ 255: bands 1..=20; Antrea's float priority's integral part)
+//! slot (baseline) = fold(policy, 21504)
 //! ```
 //! `RULE_TOP` is 64,600, so rules span 89..=64,600, under the tables' fixed flows (65,000)
 //! and above their misses (0). `priority` is the rule's order within its tier, as the oracle
-//! reads it: the producer folds the policy's priority and the rule's index into it, as
-//! `policy priority · 16 + rule index` (AdminNetworkPolicy's 0..=1000 then fits Tier::ADMIN's
-//! 16,384 slots; rules past the 16th of a direction share the 16th's slot).
+//! reads it: the policy's priority and the rule's index, which the slot folds into 16 slots
+//! per policy priority (AdminNetworkPolicy's 0..=1000 then fits Tier::ADMIN's 16,384 slots).
 //!
 //! Collision rule. Distinct slots keep the oracle's order exactly. Two rules share a slot
 //! only if they have equal `(tier, priority)` — rules of different policies at one priority,
 //! which AdminNetworkPolicy and ClusterNetworkPolicy leave undefined — or if the mapping is
-//! lossy: priorities past 16,383 (tiered tiers: 255, baseline: 21,503), or two tiered tiers
-//! less than 13 apart sharing a band. Within a slot the action breaks the tie (Deny and Reject before Pass before
+//! lossy: a policy's rules past the 16th of a direction, policy priorities past 1,023
+//! (Antrea's tiers: 15; baseline: 1,343), or two Antrea tiers less than 13 apart sharing a
+//! band. Within a slot the action breaks the tie (Deny and Reject before Pass before
 //! Allow), so one OpenFlow priority only ever holds rules of one rank, whose conjunctions all
 //! do the same thing when they complete: whichever OVS picks among several completing at one
 //! priority, the verdict is the same. [`order_conflicts`] names the rules a lossy mapping would
@@ -161,23 +163,28 @@ impl Placement {
 
 /// The slot of a rule of the admin or baseline tier (see the module doc).
 fn slot(tier: Tier, priority: u32) -> u32 {
+    let (policy, index) = policy::cluster_policy::order_parts(priority);
+    let fold = |policy: u32, slots: u32| (policy.min(slots / RULE_SLOTS - 1)) * RULE_SLOTS + index.min(RULE_SLOTS - 1);
     if tier > Tier::NETWORK_POLICY {
-        return priority.min(SLOTS - 1);
+        return fold(policy, SLOTS);
     }
     match tier.0.checked_sub(Tier::ADMIN_TIERED_BASE.0) {
-        None => priority.min(ADMIN_SLOTS - 1),
-        Some(t) => ADMIN_SLOTS + t.min(255) * TIERED_BANDS / 256 * BAND_SLOTS + priority.min(BAND_SLOTS - 1),
+        None => fold(policy, ADMIN_SLOTS),
+        // Antrea's priorities are floats scaled by 1000: their integral part orders policies.
+        Some(t) => {
+            let antrea = policy / policy::cluster_policy::ANTREA_PRIORITY_SCALE as u32;
+            ADMIN_SLOTS + t.min(255) * TIERED_BANDS / 256 * BAND_SLOTS + fold(antrea, BAND_SLOTS)
+        }
     }
 }
+
+/// Slots per policy priority: a policy's first 16 rules of a direction keep their order.
+const RULE_SLOTS: u32 = 16;
 
 /// The order of actions at one slot: Deny and Reject (0) before Pass (1) before Allow (2).
 /// Whoever lists rules in the switch's order (a test's oracle input) sorts ties by it.
 pub fn action_rank(action: Action) -> u32 {
-    match action {
-        Action::Deny | Action::Reject => 0,
-        Action::Pass => 1,
-        Action::Allow => 2,
-    }
+    action.tie_rank()
 }
 
 fn of_priority(slot: u32, action: Action) -> u16 {

@@ -47,7 +47,7 @@ fn policy(i: u32, priority: u32) -> Vec<Rule> {
         origin: Origin { policy: policy_ref(i), rule: format!("{}[{index}]", direction.lower()) },
         direction,
         tier,
-        priority: priority * 16 + index as u32,
+        priority: priority * policy::cluster_policy::MAX_RULES + index as u32,
         action,
         applied_to: applied.clone(),
         peers: Peers::Set { pods: BTreeSet::new(), blocks: vec![peer.clone()] },

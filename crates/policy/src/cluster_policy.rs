@@ -258,9 +258,15 @@ impl Cluster {
     }
 }
 
-/// The order of rule `index` of a policy with `priority` within its tier.
+/// The order of rule `index` of a policy with `priority` within its tier ([`Rule::priority`]).
 fn rule_priority(priority: u32, index: usize) -> u32 {
     priority * MAX_RULES + index as u32
+}
+
+/// A cluster policy rule's [`Rule::priority`] split back into its policy's priority (Antrea's
+/// scaled by [`ANTREA_PRIORITY_SCALE`]) and the rule's index in its direction.
+pub fn order_parts(priority: u32) -> (u32, u32) {
+    (priority / MAX_RULES, priority % MAX_RULES)
 }
 
 fn peers_of(cluster: &Cluster, list: &[ClusterPeer]) -> Peers {
@@ -404,5 +410,25 @@ impl Cluster {
             }
         }
         Ok(tier.tier())
+    }
+}
+
+impl Cluster {
+    /// The admin and baseline rules of every cluster policy (and of every rejected one, which
+    /// fails closed), by policy: what the pipeline compiles beside the NetworkPolicies.
+    pub fn tiered_rules(&self) -> std::collections::BTreeMap<PolicyRef, Vec<Rule>> {
+        let mut out = std::collections::BTreeMap::new();
+        for policy in self.cluster_policies.values() {
+            let mut set = RuleSet::default();
+            self.cluster_policy_rules(policy, &mut set);
+            out.insert(policy.policy_ref(), set.rules);
+        }
+        for rejected in &self.rejected_cluster_policies {
+            let mut set = RuleSet::default();
+            self.rejected_cluster_policy_rules(rejected, &mut set);
+            let key = PolicyRef { kind: rejected.kind, namespace: None, name: rejected.name.clone() };
+            out.entry(key).or_insert_with(Vec::new).extend(set.rules);
+        }
+        out
     }
 }

@@ -120,6 +120,19 @@ pub enum Action {
     Pass,
 }
 
+impl Action {
+    /// The order of rules of one tier and priority (different policies at one priority, which
+    /// the APIs leave undefined): Deny and Reject before Pass before Allow. The pipeline gives
+    /// them OpenFlow priorities in this order, so the oracle and the switch agree.
+    pub fn tie_rank(self) -> u32 {
+        match self {
+            Action::Deny | Action::Reject => 0,
+            Action::Pass => 1,
+            Action::Allow => 2,
+        }
+    }
+}
+
 /// Something a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Endpoint {
@@ -445,7 +458,7 @@ impl Cluster {
                 out.isolated.get_mut(direction).entry(e).or_default().insert(policy_ref.clone());
             }
         }
-        out.rules.sort_by(|a, b| (a.tier, a.priority, &a.id).cmp(&(b.tier, b.priority, &b.id)));
+        out.rules.sort_by(|a, b| (a.tier, a.priority, a.action.tie_rank(), &a.id).cmp(&(b.tier, b.priority, b.action.tie_rank(), &b.id)));
         out
     }
 }

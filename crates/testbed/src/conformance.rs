@@ -83,7 +83,10 @@ impl Prober for TestbedProber {
             let mut opts = self.options.clone();
             opts.model = model;
             (self.progress)(&format!("bringing up a testbed for {}", case.source));
-            let tb = up(&opts, &mut |line| (self.progress)(line))?;
+            let tb = up(&opts, &mut |line| (self.progress)(line)).inspect_err(|_| {
+                // A testbed that failed half way is not left behind (its namespaces and daemons).
+                let _ = crate::down(&opts.dir, &mut |_| {});
+            })?;
             self.tb = Some(tb);
         }
         let tb = self.testbed()?;

@@ -39,7 +39,9 @@ pub fn parse(text: &str, object: &str) -> Result<ClusterModel, Error> {
 /// are spread so that every namespace with two or more pods has a same-node pair and, given
 /// two or more nodes, a cross-node pair: in each namespace the first two unplaced pods share a
 /// node and each further one goes to the next node, the starting node rotating per namespace
-/// to balance the load.
+/// to balance the load. hostNetwork pods listen on their node's ports, so (as a scheduler
+/// would, seeing the host ports conflict) they go to distinct nodes: the m-th of a namespace to
+/// node `(namespace index + m) mod n`; more of them than nodes is an error.
 pub fn place(pods: &mut [ModelPod], nodes: &[String], object: &str) -> Result<(), Error> {
     if nodes.is_empty() {
         return Err(Error::invalid("testbed", "nodes", "at least one node is required"));
@@ -56,16 +58,28 @@ pub fn place(pods: &mut [ModelPod], nodes: &[String], object: &str) -> Result<()
         }
     }
     let mut namespaces: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, pod) in pods.iter().enumerate() {
         let unplaced = namespaces.entry(pod.namespace.clone()).or_default();
-        if pod.node.is_none() {
-            unplaced.push(i);
+        let host = hosts.entry(pod.namespace.clone()).or_default();
+        match (&pod.node, pod.host_network) {
+            (Some(_), _) => {}
+            (None, true) => host.push(i),
+            (None, false) => unplaced.push(i),
         }
     }
-    for (ns_index, unplaced) in namespaces.values().enumerate() {
+    for (ns_index, (unplaced, host)) in namespaces.values().zip(hosts.values()).enumerate() {
         for (m, &i) in unplaced.iter().enumerate() {
             let step = m.saturating_sub(1);
             pods[i].node = Some(nodes[(ns_index + step) % nodes.len()].clone());
+        }
+        if host.len() > nodes.len() {
+            let ns = &pods[host[0]].namespace;
+            let why = format!("{} hostNetwork pods in namespace {ns} need as many nodes (there are {})", host.len(), nodes.len());
+            return Err(Error::invalid(object, "pods", why));
+        }
+        for (m, &i) in host.iter().enumerate() {
+            pods[i].node = Some(nodes[(ns_index + m) % nodes.len()].clone());
         }
     }
     Ok(())

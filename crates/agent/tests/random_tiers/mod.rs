@@ -54,7 +54,7 @@ pub fn generate(d: &mut Dice, cluster: &Cluster, generated: &RandomCluster) -> T
                     direction,
                     tier,
                     // The producer's order: the policy's priority, then the rule's index.
-                    priority: priority * 16 + index as u32,
+                    priority: priority * policy::cluster_policy::MAX_RULES + index as u32,
                     action: d.pick(&ACTIONS),
                     applied_to: if d.chance(70) { applied.clone() } else { BTreeSet::from([Endpoint::Pod(d.pick(&pods))]) },
                     peers: peers(d, &pods),
