@@ -3,7 +3,7 @@
 //! same parsing and the same [`SourceEvent`]s as file mode.
 //!
 //! kube-rs's watcher resumes a broken watch from its last resourceVersion (bookmarks keep that
-//! recent), relists after `410 Gone`, and backs off on errors; the [`View`] turns what it
+//! recent), relists after `410 Gone`, and backs off on errors ([`retry`]); the [`View`] turns what it
 //! reports into the cluster view and tells whether anything changed, so a relist or an API
 //! server restart that changes nothing sends nothing. Events are coalesced for [`SETTLE`]
 //! (at most [`MAX_SETTLE`]), so a burst (a relist, a deployment's pods) is one new view.
@@ -11,6 +11,7 @@
 //! is missing does not hold up the others, is reported, and its watcher keeps retrying.
 
 pub mod kinds;
+pub mod retry;
 pub mod view;
 
 use crate::cluster_source::SourceEvent;
@@ -79,7 +80,7 @@ type Report = (usize, Result<watcher::Event<DynamicObject>, watcher::Error>);
 pub async fn run(client: kube::Client, tx: mpsc::Sender<SourceEvent>) {
     let streams = WATCHED.iter().enumerate().map(|(i, kind)| {
         let api = Api::<DynamicObject>::all_with(client.clone(), &kind.resource());
-        watcher(api, watcher::Config::default()).default_backoff().map(move |event| (i, event)).boxed()
+        watcher(api, watcher::Config::default()).backoff(retry::Retry::default()).map(move |event| (i, event)).boxed()
     });
     let mut reports = futures::stream::select_all(streams);
     let mut view = View::default();

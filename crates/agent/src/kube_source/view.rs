@@ -186,6 +186,8 @@ impl KindView {
             (Listed::NotServed, _) => Some(format!(
                 "{what}: not served by the API server (is its CRD installed? see deploy/crds/); none are enforced; retrying"
             )),
+            // Cleared by the watcher's next event: a resumed watch of a quiet kind says nothing
+            // until its next bookmark (about a minute).
             (Listed::Yes, Some(e)) => Some(format!("{what}: {e}; the last objects seen stay in force; retrying")),
             (Listed::No, Some(e)) => Some(format!("{what}: {e}; nothing is realized until it is listed; retrying")),
             (_, None) => None,
