@@ -10,7 +10,7 @@
 
 use crate::node_agent::{Action, Event, Failure, NodeAgent, Settings, SwitchFacts, weirs_flows};
 use crate::ovs_bugs::OvsVersion;
-use crate::source;
+use crate::cluster_source::{ClusterSource, SourceError, SourceEvent};
 use crate::status::Status;
 use crate::switch::{Down, Switch, SwitchError};
 use pipeline::{FlowSet, Table};
@@ -43,8 +43,8 @@ pub struct Config {
     pub bridge: String,
     /// The datapath of the bridge (`netdev` for the userspace datapath).
     pub datapath: ovsdb::DatapathType,
-    /// The manifests directory (file mode).
-    pub manifests: PathBuf,
+    /// Where the cluster view comes from.
+    pub source: ClusterSource,
     /// Where to write the status JSON.
     pub status_file: PathBuf,
     /// Tunnel protocol.
@@ -62,14 +62,9 @@ pub enum AgentError {
     /// OVSDB failed while setting up the bridge.
     #[error("ovsdb: {0}")]
     Ovsdb(#[from] ovsdb::Error),
-    /// The manifests directory could not be watched.
-    #[error("watching {dir}: {source}")]
-    Watch {
-        /// The directory.
-        dir: PathBuf,
-        /// Why.
-        source: notify::Error,
-    },
+    /// The cluster source could not start.
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 /// The bridge as weir wants it: OpenFlow 1.5 only, secure fail mode, tables named from the
@@ -353,13 +348,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
-    let (mut snapshots, _watcher) =
-        source::watch(config.manifests.clone(), Duration::from_millis(2), Duration::from_secs(30))
-            .map_err(|source| AgentError::Watch { dir: config.manifests.clone(), source })?;
+    let (mut sources, _source) = config.source.clone().start().await?;
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
     let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None };
-    let mut manifests = crate::manifest_cache::ManifestCache::default();
     tokio::pin!(shutdown);
 
     loop {
@@ -371,17 +363,14 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         let wake = agent.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            snapshot = snapshots.recv() => {
-                match snapshot {
-                    Some(Ok(s)) => {
-                        let started = Instant::now();
-                        let cluster = manifests.cluster(&s);
-                        info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms = ms(started), "manifests read");
-                        agent.handle(Instant::now(), Event::Manifests { cluster: Box::new(cluster), token: s.token });
-                    }
-                    Some(Err(e)) => agent.handle(Instant::now(), Event::ManifestsUnreadable(e.to_string())),
+            event = sources.recv() => {
+                let event = match event {
+                    Some(SourceEvent::Cluster { cluster, token }) => Event::Manifests { cluster: Box::new(cluster), token },
+                    Some(SourceEvent::Unreadable(why)) => Event::ManifestsUnreadable(why),
+                    Some(SourceEvent::Warnings(warnings)) => Event::SourceWarnings(warnings),
                     None => return Ok(()),
-                }
+                };
+                agent.handle(Instant::now(), event);
             }
             set = interfaces.next() => {
                 let Some(set) = set else { return Ok(()) };

@@ -1,9 +1,13 @@
-//! The weir node agent: sources (file, later kube) feed the cluster view, the OVSDB monitor
+//! The weir node agent: sources (a manifests directory, or the Kubernetes API with the `kube`
+//! feature) feed the cluster view, the OVSDB monitor
 //! reports local ports, the pipeline compiles desired flows, and the realizer keeps the switch
 //! equal to them with atomic bundles.
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod cluster_source;
+#[cfg(feature = "kube")]
+pub mod kube_source;
 pub mod local_ports;
 pub mod manifest_cache;
 pub mod manifest_store;
@@ -15,3 +19,4 @@ pub mod switch;
 pub mod tc_ports;
 
 pub use agent::{Config, TunnelKind, run};
+pub use cluster_source::ClusterSource;

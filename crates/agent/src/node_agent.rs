@@ -133,6 +133,9 @@ pub enum Event {
     },
     /// The manifests directory could not be read (why); the last snapshot stays in force.
     ManifestsUnreadable(String),
+    /// What is wrong with parts of the source while the rest works (all of it, replacing the
+    /// last report): a kind the API server does not serve, a watch that keeps failing.
+    SourceWarnings(Vec<String>),
     /// Every Interface row of the bridge, by name.
     Interfaces(Arc<BTreeMap<String, ovsdb::tables::Interface>>),
     /// [`Action::ReconcileTcPorts`] is done.
@@ -352,6 +355,10 @@ impl NodeAgent {
                 };
                 warn!("{e}: {kept}");
                 self.status.source_warning = Some(format!("{e}: {kept}"));
+                self.write_status();
+            }
+            Event::SourceWarnings(warnings) => {
+                self.status.source_warnings = warnings;
                 self.write_status();
             }
             Event::Interfaces(interfaces) => {

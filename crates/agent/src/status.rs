@@ -84,6 +84,10 @@ pub struct Status {
     /// be read); the last snapshot read stays in force meanwhile.
     #[serde(default)]
     pub source_warning: Option<String>,
+    /// What is wrong with parts of the source while the rest works (a kind the API server
+    /// does not serve, a watch that keeps failing and retrying).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_warnings: Vec<String>,
     /// When this status was written, in milliseconds since the Unix epoch (UTC).
     #[serde(default)]
     pub heartbeat_unix_ms: u64,

@@ -1,5 +1,5 @@
-//! `weir agent`: the node agent in file mode.
-use std::path::PathBuf;
+//! `weir agent`: the node agent, reading a manifests directory or the Kubernetes API.
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -20,7 +20,13 @@ pub(crate) struct Args {
     datapath: String,
     /// Directory of Kubernetes manifests (file mode), watched for changes.
     #[arg(long)]
-    manifests: PathBuf,
+    manifests: Option<PathBuf>,
+    /// Read the cluster from the Kubernetes API with this kubeconfig (instead of
+    /// --manifests). With neither, inside a pod (KUBERNETES_SERVICE_HOST set), the in-cluster
+    /// configuration is used.
+    #[cfg(feature = "kube")]
+    #[arg(long, conflicts_with = "manifests")]
+    kubeconfig: Option<PathBuf>,
     /// Where to write the status JSON after every realization.
     #[arg(long, default_value = "/var/run/weir/status.json")]
     status_file: PathBuf,
@@ -61,14 +67,35 @@ impl From<CachePurgeArg> for agent::ovs_bugs::CachePurge {
     }
 }
 
+/// The one source the arguments name.
+fn source(args: &Args) -> anyhow::Result<agent::ClusterSource> {
+    if let Some(dir) = &args.manifests {
+        return Ok(agent::ClusterSource::Files(dir.clone()));
+    }
+    #[cfg(feature = "kube")]
+    {
+        use agent::kube_source::KubeConnection;
+        if let Some(path) = &args.kubeconfig {
+            return Ok(agent::ClusterSource::Kube(KubeConnection::Kubeconfig(path.clone())));
+        }
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            return Ok(agent::ClusterSource::Kube(KubeConnection::InCluster));
+        }
+        anyhow::bail!("no cluster source: give --manifests DIR or --kubeconfig PATH (or run in a pod)")
+    }
+    #[cfg(not(feature = "kube"))]
+    anyhow::bail!("no cluster source: give --manifests DIR (this weir is built without the kube feature)")
+}
+
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    let source = source(&args)?;
     let config = agent::Config {
         openflow: args.openflow.unwrap_or_else(|| args.bridge.clone()),
         node: args.node,
         ovsdb: args.ovsdb,
         bridge: args.bridge,
         datapath: if args.datapath == "netdev" { ovsdb::DatapathType::Netdev } else { ovsdb::DatapathType::System },
-        manifests: args.manifests,
+        source,
         status_file: args.status_file,
         tunnel: if args.tunnel == "vxlan" { agent::TunnelKind::Vxlan } else { agent::TunnelKind::Geneve },
         ovs_ctl: args.ovs_ctl,
@@ -77,16 +104,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = config.status_file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    // The agent's ManifestCache takes the installed store. Read in the background from here
-    // on, while the agent connects to OVSDB.
-    let beside_status = config.status_file.parent().map(|d| if d.as_os_str().is_empty() { std::path::Path::new(".") } else { d });
-    match (&args.state_dir, beside_status) {
-        (Some(dir), _) => agent::manifest_store::install(agent::manifest_store::ManifestStore::open(dir, &config.manifests)?),
-        (None, Some(dir)) => match agent::manifest_store::ManifestStore::open(dir, &config.manifests) {
-            Ok(store) => agent::manifest_store::install(store),
-            Err(e) => tracing::warn!("manifest cache disabled (set --state-dir): {e}"),
-        },
-        (None, None) => tracing::warn!("manifest cache disabled: the status file has no directory (set --state-dir)"),
+    if let Some(manifests) = &args.manifests {
+        install_manifest_store(&config.status_file, args.state_dir.as_deref(), manifests)?;
     }
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -97,5 +116,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     agent::run(config, shutdown).await?;
+    Ok(())
+}
+
+/// Installs the store of each manifest file's last good content, parsed (taken by the agent's
+/// ManifestCache, and read in the background from here on, while the agent connects to OVSDB).
+fn install_manifest_store(status_file: &Path, state_dir: Option<&Path>, manifests: &Path) -> anyhow::Result<()> {
+    use agent::manifest_store::{ManifestStore, install};
+    let beside_status = status_file.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+    match (state_dir, beside_status) {
+        (Some(dir), _) => install(ManifestStore::open(dir, manifests)?),
+        (None, Some(dir)) => match ManifestStore::open(dir, manifests) {
+            Ok(store) => install(store),
+            Err(e) => tracing::warn!("manifest cache disabled (set --state-dir): {e}"),
+        },
+        (None, None) => tracing::warn!("manifest cache disabled: the status file has no directory (set --state-dir)"),
+    }
     Ok(())
 }

@@ -123,7 +123,7 @@ fn print_status(s: &agent::status::Status, age: std::time::Duration, stale: bool
     if let Some(e) = &s.last_error {
         println!("last error: {e}");
     }
-    for w in s.source_warning.iter().chain(&s.warnings) {
+    for w in s.source_warning.iter().chain(&s.source_warnings).chain(&s.warnings) {
         println!("warning: {w}");
     }
     for w in s.switch.iter().flat_map(|sw| sw.warnings()) {

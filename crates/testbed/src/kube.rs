@@ -40,6 +40,7 @@ pub struct KubeApi {
     paths: Paths,
     bins: Binaries,
     port: u16,
+    etcd_port: u16,
     admin_token: String,
 }
 
@@ -110,6 +111,10 @@ struct Daemon {
 impl Daemon {
     fn spawn(what: &'static str, cmd: &mut Command, log: PathBuf) -> Result<Self, Error> {
         let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
+        Daemon::spawn_to(what, cmd, out, log)
+    }
+
+    fn spawn_to(what: &'static str, cmd: &mut Command, out: File, log: PathBuf) -> Result<Self, Error> {
         let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
         let child =
             cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().map_err(|e| Error::io(cmd.get_program(), e))?;
@@ -174,13 +179,30 @@ impl KubeApi {
         let etcd =
             Daemon::spawn("etcd", &mut etcd_command(&bins.etcd, data.path(), etcd_port, peer_port), paths.log("etcd"))?;
         let apiserver = Daemon { what: "kube-apiserver", child: None, log: paths.log("kube-apiserver") };
-        let mut api = KubeApi { apiserver, etcd, data: Some(data), paths, bins, port, admin_token };
+        let mut api = KubeApi { apiserver, etcd, data: Some(data), paths, bins, port, etcd_port, admin_token };
         api.wait_for_etcd(etcd_port)?;
-        let mut cmd = apiserver_command(&api.bins.apiserver, &api.paths, etcd_port, port);
-        api.apiserver = Daemon::spawn("kube-apiserver", &mut cmd, api.paths.log("kube-apiserver"))?;
+        api.spawn_apiserver()?;
         api.write_kubeconfig()?;
         api.wait_until_ready()?;
         Ok(api)
+    }
+
+    /// Stops kube-apiserver (by pid) and starts it again on the same port and etcd, so every
+    /// object stays and every client's watch breaks, as in an API server upgrade; returns once
+    /// it is ready again.
+    pub fn restart_apiserver(&mut self) -> Result<(), Error> {
+        self.apiserver.stop();
+        self.spawn_apiserver()?;
+        self.wait_until_ready()
+    }
+
+    fn spawn_apiserver(&mut self) -> Result<(), Error> {
+        let mut cmd = apiserver_command(&self.bins.apiserver, &self.paths, self.etcd_port, self.port);
+        // Appended to, so a restart keeps the first run's log.
+        let log = self.paths.log("kube-apiserver");
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| Error::io(&log, e))?;
+        self.apiserver = Daemon::spawn_to("kube-apiserver", &mut cmd, out, log)?;
+        Ok(())
     }
 
     /// The API server's URL, `https://127.0.0.1:<port>`.

@@ -1,0 +1,125 @@
+//! The Kubernetes source: kube-rs watchers of every kind the cluster view is made of (Nodes,
+//! Namespaces, Pods, NetworkPolicies, the cluster policy CRDs and TrafficControl), feeding the
+//! same parsing and the same [`SourceEvent`]s as file mode.
+//!
+//! kube-rs's watcher resumes a broken watch from its last resourceVersion (bookmarks keep that
+//! recent), relists after `410 Gone`, and backs off on errors ([`retry`]); the [`View`] turns what it
+//! reports into the cluster view and tells whether anything changed, so a relist or an API
+//! server restart that changes nothing sends nothing. Events are coalesced for [`SETTLE`]
+//! (at most [`MAX_SETTLE`]), so a burst (a relist, a deployment's pods) is one new view.
+//! The first view is sent once every kind was listed or found not served: a kind whose CRD
+//! is missing does not hold up the others, is reported, and its watcher keeps retrying.
+
+pub mod kinds;
+pub mod retry;
+pub mod view;
+
+use crate::cluster_source::SourceEvent;
+use futures::StreamExt;
+use kinds::WATCHED;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+pub use view::View;
+
+/// How long the watchers must be quiet before a changed view is sent.
+pub const SETTLE: Duration = Duration::from_millis(20);
+/// The longest a changed view waits for quiet: a steady stream of events still gets through.
+pub const MAX_SETTLE: Duration = Duration::from_millis(500);
+
+/// How to reach the API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeConnection {
+    /// With this kubeconfig file (its current context).
+    Kubeconfig(PathBuf),
+    /// As a pod: the ServiceAccount token and `KUBERNETES_SERVICE_HOST`/`_PORT`.
+    InCluster,
+}
+
+/// Why there is no client.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The kubeconfig could not be read or used.
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// The in-cluster configuration is missing or broken.
+    #[error("in-cluster configuration: {0}")]
+    InCluster(#[from] kube::config::InClusterError),
+    /// The client could not be built from the configuration.
+    #[error("client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+impl KubeConnection {
+    /// A client for the API server (nothing is sent yet).
+    pub async fn client(&self) -> Result<kube::Client, ConnectError> {
+        let config = match self {
+            KubeConnection::Kubeconfig(path) => {
+                let error = |source| ConnectError::Kubeconfig { path: path.clone(), source };
+                let file = kube::config::Kubeconfig::read_from(path).map_err(error)?;
+                kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await.map_err(error)?
+            }
+            KubeConnection::InCluster => kube::Config::incluster()?,
+        };
+        Ok(kube::Client::try_from(config)?)
+    }
+}
+
+/// One watcher's report, with the index of its kind in [`WATCHED`].
+type Report = (usize, Result<watcher::Event<DynamicObject>, watcher::Error>);
+
+/// Watches every kind and sends a cluster view whenever it changes, until `tx` is closed.
+pub async fn run(client: kube::Client, tx: mpsc::Sender<SourceEvent>) {
+    let streams = WATCHED.iter().enumerate().map(|(i, kind)| {
+        let api = Api::<DynamicObject>::all_with(client.clone(), &kind.resource());
+        watcher(api, watcher::Config::default()).backoff(retry::Retry::default()).map(move |event| (i, event)).boxed()
+    });
+    let mut reports = futures::stream::select_all(streams);
+    let mut view = View::default();
+    let (mut sent, mut warned) = (false, Vec::<String>::new());
+    while let Some(first) = reports.next().await {
+        let changed = take_burst(&mut view, first, &mut reports).await;
+        let warnings = view.warnings();
+        if warnings != warned {
+            for w in warnings.iter().filter(|w| !warned.contains(w)) {
+                warn!("kubernetes source: {w}");
+            }
+            warned = warnings.clone();
+            if tx.send(SourceEvent::Warnings(warnings)).await.is_err() {
+                return;
+            }
+        }
+        if view.complete() && (changed || !sent) {
+            let started = Instant::now();
+            let cluster = view.cluster();
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            info!(pods = cluster.pods.len(), policies = cluster.policies.len(), errors = cluster.errors.len(), elapsed_ms, "cluster view from the API server");
+            sent = true;
+            if tx.send(SourceEvent::Cluster { cluster, token: None }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Takes `first` and every report that follows within [`SETTLE`] of the last (for at most
+/// [`MAX_SETTLE`]); returns whether the view changed.
+async fn take_burst(view: &mut View, first: Report, reports: &mut (impl futures::Stream<Item = Report> + Unpin)) -> bool {
+    let deadline = tokio::time::Instant::now() + MAX_SETTLE;
+    let mut changed = view.handle(first.0, first.1);
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(SETTLE, reports.next()).await {
+            Ok(Some((kind, event))) => changed |= view.handle(kind, event),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    changed
+}

@@ -1,0 +1,232 @@
+//! What the watchers have seen, per kind and object, parsed: the reflector stores of the
+//! Kubernetes source, and whether the cluster view they make changed.
+//!
+//! Each object is parsed by `policy::manifest::add_value` with the source `kube:<Kind>/<ns>/<name>`,
+//! so its errors name object and field exactly as in file mode. An object is parsed again only
+//! when its `resourceVersion` changed, and a change counts only when what it parses to changed:
+//! a relist (after `410 Gone` or an API server restart) that finds the same objects changes
+//! nothing. As in file mode, an object whose edit is rejected keeps its last valid version in
+//! force, with the error reported; a new object that is rejected contributes its error and its
+//! fail-closed remnant.
+
+use super::kinds::{WATCHED, WatchedKind};
+use kube::api::DynamicObject;
+use kube::runtime::watcher;
+use policy::Cluster;
+use policy::manifest::Manifests;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// An object's identity within its kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// Its namespace (none for cluster-scoped kinds).
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    fn of(object: &DynamicObject) -> ObjectKey {
+        ObjectKey { namespace: object.metadata.namespace.clone(), name: object.metadata.name.clone().unwrap_or_default() }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// One object as last seen.
+#[derive(Debug, Clone)]
+struct Entry {
+    resource_version: Option<String>,
+    /// What it contributes to the cluster view.
+    in_force: Arc<Manifests>,
+    /// Its last version without errors.
+    last_good: Option<Arc<Manifests>>,
+}
+
+/// Where a kind's watcher is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listed {
+    /// Not listed yet.
+    No,
+    /// Listed whole at least once.
+    Yes,
+    /// Never listed because the API server does not serve it (404: its CRD is not installed):
+    /// it has no objects.
+    NotServed,
+}
+
+#[derive(Debug)]
+struct KindView {
+    kind: WatchedKind,
+    objects: BTreeMap<ObjectKey, Entry>,
+    /// A relist in progress: the objects listed so far.
+    relist: Option<BTreeMap<ObjectKey, Entry>>,
+    listed: Listed,
+    /// The watcher's last error, until it recovers.
+    failing: Option<String>,
+}
+
+/// Every watched kind's objects.
+#[derive(Debug)]
+pub struct View {
+    kinds: Vec<KindView>,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        let kinds = WATCHED
+            .iter()
+            .map(|&kind| KindView { kind, objects: BTreeMap::new(), relist: None, listed: Listed::No, failing: None })
+            .collect();
+        View { kinds }
+    }
+}
+
+impl View {
+    /// Takes what the watcher of `WATCHED[kind]` reported; returns whether the cluster view
+    /// changed.
+    pub fn handle(&mut self, kind: usize, event: Result<watcher::Event<DynamicObject>, watcher::Error>) -> bool {
+        let k = &mut self.kinds[kind];
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                k.failed(&e);
+                return false;
+            }
+        };
+        k.failing = None;
+        match event {
+            watcher::Event::Init => {
+                k.relist = Some(BTreeMap::new());
+                false
+            }
+            watcher::Event::InitApply(object) => {
+                let key = ObjectKey::of(&object);
+                let entry = k.entry(object);
+                k.relist.get_or_insert_default().insert(key, entry);
+                false
+            }
+            watcher::Event::InitDone => {
+                let listed = k.relist.take().unwrap_or_default();
+                let changed = !same(&k.objects, &listed);
+                k.objects = listed;
+                k.listed = Listed::Yes;
+                changed
+            }
+            watcher::Event::Apply(object) => {
+                let key = ObjectKey::of(&object);
+                let entry = k.entry(object);
+                let before = k.objects.insert(key, entry.clone());
+                before.is_none_or(|b| b.in_force != entry.in_force)
+            }
+            watcher::Event::Delete(object) => k.objects.remove(&ObjectKey::of(&object)).is_some(),
+        }
+    }
+
+    /// Whether every kind was listed (or is not served): until then a view would lack objects
+    /// that exist, and a pod's policies missing is a hole, not a smaller cluster.
+    pub fn complete(&self) -> bool {
+        self.kinds.iter().all(|k| k.listed != Listed::No)
+    }
+
+    /// The cluster view of every object in force.
+    pub fn cluster(&self) -> Cluster {
+        let parts: Vec<&Manifests> = self.kinds.iter().flat_map(|k| k.objects.values().map(|e| &*e.in_force)).collect();
+        Cluster::from_parts(&parts)
+    }
+
+    /// What is wrong with the watchers: kinds not served, watches failing.
+    pub fn warnings(&self) -> Vec<String> {
+        self.kinds.iter().filter_map(KindView::warning).collect()
+    }
+}
+
+impl KindView {
+    /// The entry for `object`: the one held if its resourceVersion is the same, else parsed.
+    fn entry(&self, object: DynamicObject) -> Entry {
+        let key = ObjectKey::of(&object);
+        let held = self.objects.get(&key);
+        let version = object.metadata.resource_version.clone();
+        if let Some(held) = held.filter(|h| version.is_some() && h.resource_version == version) {
+            return held.clone();
+        }
+        let parsed = parse(&self.kind, &key, object);
+        let last_good = held.and_then(|h| h.last_good.clone());
+        if parsed.errors.is_empty() && parsed.unusable.is_empty() {
+            let good = Arc::new(parsed);
+            return Entry { resource_version: version, in_force: good.clone(), last_good: Some(good) };
+        }
+        let in_force = match &last_good {
+            // The edit is rejected: the last valid version stays in force, with the error.
+            Some(good) => Manifests { objects: good.objects.clone(), errors: parsed.errors, unusable: parsed.unusable, ..Manifests::default() },
+            None => parsed,
+        };
+        Entry { resource_version: version, in_force: Arc::new(in_force), last_good }
+    }
+
+    fn failed(&mut self, e: &watcher::Error) {
+        if self.listed == Listed::No && not_served(e) {
+            self.listed = Listed::NotServed;
+        }
+        self.failing = Some(e.to_string());
+    }
+
+    fn warning(&self) -> Option<String> {
+        let what = format!("{} ({})", self.kind.kind, self.kind.api_version());
+        match (&self.listed, &self.failing) {
+            (Listed::NotServed, _) => Some(format!(
+                "{what}: not served by the API server (is its CRD installed? see deploy/crds/); none are enforced; retrying"
+            )),
+            // Cleared by the watcher's next event: a resumed watch of a quiet kind says nothing
+            // until its next bookmark (about a minute).
+            (Listed::Yes, Some(e)) => Some(format!("{what}: {e}; the last objects seen stay in force; retrying")),
+            (Listed::No, Some(e)) => Some(format!("{what}: {e}; nothing is realized until it is listed; retrying")),
+            (_, None) => None,
+        }
+    }
+}
+
+/// Whether the API server said it has no such resource. Only a kind never listed is taken as
+/// having no objects then: a served kind can answer 404 for a moment while a restarted API
+/// server rebuilds its CRD handlers, and dropping its policies meanwhile would open a hole.
+fn not_served(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s)) | watcher::Error::WatchStartFailed(kube::Error::Api(s)) => {
+            s.code == 404
+        }
+        _ => false,
+    }
+}
+
+/// Whether two stores put the same objects in force.
+fn same(a: &BTreeMap<ObjectKey, Entry>, b: &BTreeMap<ObjectKey, Entry>) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((ka, ea), (kb, eb))| ka == kb && (Arc::ptr_eq(&ea.in_force, &eb.in_force) || ea.in_force == eb.in_force))
+}
+
+/// `object` parsed as file mode parses a document, named `kube:<Kind>/<ns>/<name>`.
+fn parse(kind: &WatchedKind, key: &ObjectKey, object: DynamicObject) -> Manifests {
+    let source = format!("kube:{}/{key}", kind.kind);
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    // A list's items carry no apiVersion and kind; managedFields is bookkeeping, and big.
+    value["apiVersion"] = kind.api_version().into();
+    value["kind"] = kind.kind.into();
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("managedFields");
+    }
+    let mut out = Manifests::default();
+    policy::manifest::add_value(&source, "object", value, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests;

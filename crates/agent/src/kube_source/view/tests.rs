@@ -1,0 +1,81 @@
+use super::*;
+use kube::runtime::watcher::Event;
+use serde_json::json;
+
+const POD: usize = 2;
+const NETPOL: usize = 3;
+const ANP: usize = 5;
+
+fn pod(name: &str, version: &str, app: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "x", "resourceVersion": version, "labels": {"app": app}},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+        "status": {"podIP": "10.244.1.10"}
+    }))
+    .unwrap()
+}
+
+fn netpol(version: &str, port: i64) -> DynamicObject {
+    serde_json::from_value(json!({
+        "metadata": {"name": "p", "namespace": "x", "resourceVersion": version},
+        "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": port}]}]}
+    }))
+    .unwrap()
+}
+
+/// A view with every kind listed empty.
+fn listed() -> View {
+    let mut v = View::default();
+    for kind in 0..WATCHED.len() {
+        v.handle(kind, Ok(Event::Init));
+        v.handle(kind, Ok(Event::InitDone));
+    }
+    assert!(v.complete());
+    v
+}
+
+#[test]
+fn a_relist_of_the_same_objects_changes_nothing_and_one_that_lost_an_object_does() {
+    let mut v = listed();
+    assert!(v.handle(POD, Ok(Event::Apply(pod("a", "1", "web")))));
+    assert!(!v.handle(POD, Ok(Event::Apply(pod("a", "1", "web")))), "same resourceVersion");
+    // A new resourceVersion that parses the same (a status field weir does not read).
+    assert!(!v.handle(POD, Ok(Event::Apply(pod("a", "2", "web")))));
+    v.handle(POD, Ok(Event::Init));
+    assert!(!v.handle(POD, Ok(Event::InitApply(pod("a", "2", "web")))));
+    assert!(!v.handle(POD, Ok(Event::InitDone)));
+    v.handle(POD, Ok(Event::Init));
+    assert!(v.handle(POD, Ok(Event::InitDone)), "a relist without the pod deletes it");
+    assert!(v.cluster().pods.is_empty());
+}
+
+#[test]
+fn a_rejected_edit_keeps_the_last_valid_version_and_names_object_and_field() {
+    let mut v = listed();
+    assert!(v.handle(NETPOL, Ok(Event::Apply(netpol("1", 80)))));
+    assert!(v.handle(NETPOL, Ok(Event::Apply(netpol("2", 70000)))));
+    let cluster = v.cluster();
+    assert_eq!(cluster.policies.len(), 1, "the last valid version stays in force");
+    let e = &cluster.errors[0];
+    assert_eq!((e.source.as_str(), e.object.as_str()), ("kube:NetworkPolicy/x/p", "NetworkPolicy x/p"));
+    assert!(e.field.starts_with("spec.ingress[0].ports[0]"), "{e}");
+    assert!(v.handle(NETPOL, Ok(Event::Apply(netpol("3", 80)))), "fixed: the error goes");
+    assert!(v.cluster().errors.is_empty());
+}
+
+#[test]
+fn a_kind_the_api_server_does_not_serve_is_empty_and_reported_and_the_others_work() {
+    let mut v = View::default();
+    for kind in (0..WATCHED.len()).filter(|k| *k != ANP) {
+        v.handle(kind, Ok(Event::Init));
+        v.handle(kind, Ok(Event::InitDone));
+    }
+    assert!(!v.complete());
+    let status = kube::core::Status { code: 404, message: "the server could not find the requested resource".into(), ..Default::default() };
+    v.handle(ANP, Err(watcher::Error::InitialListFailed(kube::Error::Api(Box::new(status)))));
+    assert!(v.complete());
+    let warnings = v.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].starts_with("AdminNetworkPolicy (policy.networking.k8s.io/v1alpha1): not served"), "{warnings:?}");
+    assert!(v.handle(POD, Ok(Event::Apply(pod("a", "1", "web")))));
+}
