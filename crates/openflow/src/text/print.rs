@@ -323,6 +323,21 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
         // OVS prints the value alone with C's %#x, whatever the mask (`format_flow_tunnel`).
         let _ = write!(s, "tun_gbp_flags={},", CHex(e.value));
     }
+    // OVS prints ERSPAN fields as values only, the index for version 1 and direction and
+    // hardware id for version 2 (`format_flow_tunnel`).
+    let ver = g(TunErspanVer).map(|e| e.value);
+    if let Some(v) = ver {
+        let _ = write!(s, "tun_erspan_ver={v},");
+    }
+    if let Some(e) = g(TunErspanIdx).filter(|_| ver == Some(1)) {
+        let _ = write!(s, "tun_erspan_idx={},", CHex(e.value));
+    }
+    if let Some(e) = g(TunErspanDir).filter(|_| ver == Some(2)) {
+        let _ = write!(s, "tun_erspan_dir={},", e.value);
+    }
+    if let Some(e) = g(TunErspanHwid).filter(|_| ver == Some(2)) {
+        let _ = write!(s, "tun_erspan_hwid={},", CHex(e.value));
+    }
     if let Some(e) = g(TunFlags) {
         s.push_str("tun_flags=");
         // OVS compares with all tunnel flag bits, private ones included, so matches always print
