@@ -212,24 +212,11 @@ pub fn decode_entries(r: &mut Reader<'_>) -> Result<Match, DecodeError> {
         if let Some((error, detail)) = refuse_entry(&m, field, value, mask) {
             return Err(DecodeError::rejected("OXM", at, error, detail));
         }
-        let (value, mask) = erspan_quirk(field, value, mask);
         // Mask bits beyond the field's width mean nothing (OVS drops them too).
         m.set(field, value, mask.map(|mk| mk & field.full_mask()))
             .map_err(|e| DecodeError::rejected("OXM", at, "OFPBMC_BAD_VALUE", e.to_string()))?;
     }
     Ok(m)
-}
-
-/// OVS's `match_set_tun_erspan_{ver,dir,hwid}_masked` store the value as the mask (and the value
-/// under the given mask), so `tun_erspan_ver=1` matches as 1/0x1; do the same to read back what
-/// OVS reads.
-fn erspan_quirk(field: Field, value: u128, mask: Option<u128>) -> (u128, Option<u128>) {
-    match field {
-        Field::TunErspanVer | Field::TunErspanDir | Field::TunErspanHwid => {
-            (value & mask.unwrap_or(u128::MAX), Some(value))
-        }
-        _ => (value, mask),
-    }
 }
 
 /// Decodes an `ofp_match` (type OXM) including its padding.
