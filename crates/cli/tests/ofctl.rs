@@ -31,7 +31,8 @@ fn ovs_has_sample4() -> bool {
 }
 
 /// A switch with what the corpus refers to: port `p1` as OpenFlow port 5, groups 1 and 2,
-/// meters 1 and 2, and table 1 named `Classifier`, table 6 `Actions`.
+/// meters 1 and 2, tunnel options mapped to tun_metadata0 (4 bytes) and tun_metadata10 (8
+/// bytes), and table 1 named `Classifier`, table 6 `Actions`.
 fn switch() -> (TestSwitch, String) {
     let sw = TestSwitch::with_bridge().expect("switch");
     sw.ovs.vsctl(&["add-port", "br-int", "p1", "--", "set", "interface", "p1", "type=internal", "ofport_request=5"]).unwrap();
@@ -41,6 +42,8 @@ fn switch() -> (TestSwitch, String) {
     for m in ["meter=1,kbps,band=type=drop,rate=1000", "meter=2,pktps,band=type=drop,rate=100"] {
         sw.ovs.ofctl("add-meter", "br-int", &[m]).unwrap();
     }
+    let tlv = "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0xffff,type=1,len=8}->tun_metadata10";
+    sw.ovs.ofctl("add-tlv-map", "br-int", &[tlv]).unwrap();
     let target = format!("unix:{}", sw.ovs.mgmt_socket("br-int").display());
     (sw, target)
 }

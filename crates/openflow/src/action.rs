@@ -159,6 +159,8 @@ pub enum Action {
     Encap(Encap),
     /// Pop the outer header (NXAST_DECAP); `None` takes the next protocol from the header.
     Decap(Option<PacketType>),
+    /// Remove a tunnel option from the packet (NXAST_DELETE_FIELD; OVS allows tun_metadata).
+    DeleteField(Field),
 }
 
 /// An OpenFlow 1.5 packet type: namespace and type within it.

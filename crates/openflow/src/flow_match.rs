@@ -288,7 +288,9 @@ impl Match {
     fn put(&mut self, field: Field, value: u128, mask: u128) {
         let full = field.full_mask();
         let pos = self.entries.binary_search_by(|e| e.field.cmp(&field));
-        if mask == 0 {
+        // A zero mask is no match, except on a tunnel option, where it matches the option's
+        // presence (OVS's `tun_metadata0` with no value).
+        if mask == 0 && !matches!(field, Field::TunMetadata(_)) {
             if let Ok(i) = pos {
                 self.entries.remove(i);
             }

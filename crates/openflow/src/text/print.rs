@@ -345,6 +345,19 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
         format_flags_masked(s, TUN_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 0xffff);
         s.push(',');
     }
+    // OVS's `tun_metadata_match_format`: hex value, and the mask unless it is all ones over
+    // the bytes ovs-ofctl reads the entry into, the fewest that hold value and mask.
+    for e in m.iter().filter(|e| matches!(e.field, TunMetadata(_))) {
+        if e.mask == Some(0) {
+            let _ = write!(s, "{},", e.field);
+            continue;
+        }
+        let _ = write!(s, "{}={}", e.field, CHex(e.value));
+        if let Some(mask) = e.mask.filter(|m| *m != crate::field::ones(8 * crate::field::min_bytes(e.value | m) as u16)) {
+            let _ = write!(s, "/{}", CHex(mask));
+        }
+        s.push(',');
+    }
     if let Some(e) = g(Metadata) {
         put_hex32(s, "metadata", e);
     }

@@ -9,7 +9,8 @@ outlast a test, the match prerequisites OVS checks), then added alone to a switc
 install with equal dumps, and that `weir ofctl dump-flows` prints byte for byte as ovs-ofctl,
 goes into the corpus; every other one into the unsupported list with the reason.
 
-Usage (OVS 3.5 first on PATH, a switch with port 5, group 1, meter 1):
+Usage (OVS 3.5 first on PATH, a switch with port 5, group 1, meter 1 and the TLV map
+{class=0xffff,type=0,len=4}->tun_metadata0,{class=0xffff,type=1,len=8}->tun_metadata10):
   parity_vectors.py OVS_TESTS_DIR unix:BRIDGE.mgmt WEIR_BINARY
 OVS_TESTS_DIR holds ofp-actions.at and ovs-ofctl.at (`git show v3.5.0:tests/...`).
 """

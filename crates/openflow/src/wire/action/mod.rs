@@ -61,6 +61,7 @@ mod nxast {
     pub const ENCAP: u16 = 46;
     pub const DECAP: u16 = 47;
     pub const CHECK_PKT_LARGER: u16 = 49;
+    pub const DELETE_FIELD: u16 = 50;
     pub const SAMPLE4: u16 = 51;
 }
 
@@ -407,6 +408,13 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
         nxast::SAMPLE | nxast::SAMPLE2 | nxast::SAMPLE3 | nxast::SAMPLE4 => Action::Sample(decode_sample(r, subtype)?),
         nxast::MULTIPATH => Action::Multipath(decode_multipath(r)?),
         nxast::ENCAP => Action::Encap(decode_encap(r)?),
+        nxast::DELETE_FIELD => {
+            let header = r.u32()?;
+            let field = field_from_header32(header)
+                .ok_or_else(|| r.err(DecodeErrorKind::Unknown { what: "NXM field", code: u64::from(header) }))?;
+            r.skip(r.remaining())?;
+            Action::DeleteField(field)
+        }
         nxast::DECAP => Action::Decap(decode_decap(r)?),
         nxast::BUNDLE | nxast::BUNDLE_LOAD => Action::Bundle(decode_bundle(r, subtype == nxast::BUNDLE_LOAD)?),
         other => return Err(r.err(DecodeErrorKind::Unknown { what: "Nicira action subtype", code: u64::from(other) })),
@@ -552,6 +560,13 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
         Action::Bundle(b) => encode_bundle(b, out),
         Action::Encap(e) => encode_encap(e, out),
         Action::Decap(t) => encode_decap(*t, out),
+        Action::DeleteField(f) => {
+            // struct nx_action_delete_field: the field's header at the start of 14 bytes.
+            let h = begin_nx(out, nxast::DELETE_FIELD);
+            out.put_u32(nicira_header32(*f));
+            out.put_zeros(10);
+            end(out, h);
+        }
         Action::PopVlan => {
             let h = begin(out, ofpat::POP_VLAN);
             out.put_zeros(4);
