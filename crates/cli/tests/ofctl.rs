@@ -139,6 +139,19 @@ fn show_ports_and_tables_print_like_ovs_ofctl() {
 }
 
 #[test]
+fn every_vector_left_out_of_the_corpus_is_one_ovs_refuses() {
+    let (_sw, t) = switch();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openflow/tests/corpus/parity-unsupported.flows");
+    let text = std::fs::read_to_string(file).unwrap();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let (flow, why) = line.split_once("\t#").expect("flow, tab, # reason");
+        assert!(why.contains("OVS limitation"), "weir does not support {flow}: {why}");
+        let out = Command::new("ovs-ofctl").args(["-O", "OpenFlow15", "add-flow", &t, flow]).output().unwrap();
+        assert!(!out.status.success(), "ovs-ofctl accepts {flow}, listed as an OVS limitation");
+    }
+}
+
+#[test]
 fn meter_features_print_like_ovs_ofctl() {
     let (_sw, t) = switch();
     assert_eq!(weir(&["meter-features", &t]), ovs(&["meter-features", &t]));
