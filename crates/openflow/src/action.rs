@@ -6,7 +6,14 @@
 //!   set-field (with a mask for partial loads). [`Action::Load`] is NXAST_REG_LOAD, an
 //!   OpenFlow 1.0-1.4 action that ovs-ofctl prints as `load:`: it can be encoded, but OpenFlow
 //!   1.5 decoding refuses it as OVS does (OFPBAC_BAD_VENDOR_TYPE).
+//! - A set-field mask is kept unless it covers the field's bytes, as OVS keeps and prints it
+//!   (`load:1->vlan_pcp[0..2]` is `set_field:1/0x7->vlan_pcp`); see [`Field::byte_mask`].
 //! - `output:CONTROLLER` is [`Action::Controller`] with the default reason and id, as in OVS.
+//! - `mod_tp_src`/`mod_tp_dst` are set-field on the L4 field of the flow's protocol, and
+//!   `mod_vlan_vid`/`mod_vlan_pcp` push a VLAN header first when the flow has none, as OVS
+//!   resolves them against the match; `mod_nw_ttl` is its own action ([`Action::SetNwTtl`]).
+//! - Inside `ct`, a NAT that comes first is [`Ct::nat`]; one after other nested actions is an
+//!   [`Action::Nat`] in [`Ct::exec`], so the order OVS keeps survives.
 //! - A drop is an empty action list: there is no drop action.
 
 use std::net::IpAddr;
@@ -152,6 +159,8 @@ pub enum Action {
     Encap(Encap),
     /// Pop the outer header (NXAST_DECAP); `None` takes the next protocol from the header.
     Decap(Option<PacketType>),
+    /// Remove a tunnel option from the packet (NXAST_DELETE_FIELD; OVS allows tun_metadata).
+    DeleteField(Field),
 }
 
 /// An OpenFlow 1.5 packet type: namespace and type within it.

@@ -42,6 +42,14 @@ pub enum Field {
     TunIpv6Dst,
     TunGbpId,
     TunGbpFlags,
+    TunErspanIdx,
+    TunErspanVer,
+    TunErspanDir,
+    TunErspanHwid,
+    /// A tunnel option the switch's TLV table maps (`tun_metadata<N>`). OVS allows 124 bytes;
+    /// this crate carries up to 16 and sends the fewest bytes that hold the value, as
+    /// ovs-ofctl does without the table, leaving the switch to widen it to the mapped length.
+    TunMetadata(u8),
     Metadata,
     EthSrc,
     EthDst,
@@ -312,6 +320,18 @@ pub static FIELDS: &[FieldDef] = &[
         [h!(Nxm1, 38, "NXM_NX_TUN_GBP_ID")]),
     row!(Field::TunGbpFlags, "tun_gbp_flags", [], 8, 1, M, None, Hex,
         [h!(Nxm1, 39, "NXM_NX_TUN_GBP_FLAGS")]),
+    // OVS documents the ERSPAN fields as 20, 4, 1 and 6 bits but checks and stores whole
+    // bytes, so they are as wide as their bytes here.
+    row!(Field::TunErspanIdx, "tun_erspan_idx", [], 32, 4, M, None, Hex,
+        [h!(Nicira, 11, "NXOXM_ET_ERSPAN_IDX")]),
+    row!(Field::TunErspanVer, "tun_erspan_ver", [], 8, 1, M, None, Decimal,
+        [h!(Nicira, 12, "NXOXM_ET_ERSPAN_VER")]),
+    row!(Field::TunErspanDir, "tun_erspan_dir", [], 8, 1, M, None, Decimal,
+        [h!(Nicira, 13, "NXOXM_ET_ERSPAN_DIR")]),
+    row!(Field::TunErspanHwid, "tun_erspan_hwid", [], 8, 1, M, None, Hex,
+        [h!(Nicira, 14, "NXOXM_ET_ERSPAN_HWID")]),
+    row!(Field::TunMetadata(0), "tun_metadata", [], 128, 16, M, None, Hex,
+        [h!(Nxm1, 40, "NXM_NX_TUN_METADATA")], 64),
     row!(Field::Metadata, "metadata", [], 64, 8, M, None, Hex,
         [h!(OpenFlowBasic, 2, "OXM_OF_METADATA")]),
     row!(Field::EthSrc, "eth_src", ["dl_src"], 48, 6, M, Ethernet, Ethernet,
@@ -413,6 +433,7 @@ impl Field {
             Field::Reg(_) => Field::Reg(0),
             Field::Xreg(_) => Field::Xreg(0),
             Field::Xxreg(_) => Field::Xxreg(0),
+            Field::TunMetadata(_) => Field::TunMetadata(0),
             other => other,
         }
     }
@@ -420,7 +441,7 @@ impl Field {
     /// The register index (0 for plain fields).
     pub fn index(self) -> u8 {
         match self {
-            Field::Reg(n) | Field::Xreg(n) | Field::Xxreg(n) => n,
+            Field::Reg(n) | Field::Xreg(n) | Field::Xxreg(n) | Field::TunMetadata(n) => n,
             _ => 0,
         }
     }
@@ -540,6 +561,7 @@ fn with_index(family: Field, n: u8) -> Field {
         Field::Reg(_) => Field::Reg(n),
         Field::Xreg(_) => Field::Xreg(n),
         Field::Xxreg(_) => Field::Xxreg(n),
+        Field::TunMetadata(_) => Field::TunMetadata(n),
         other => other,
     }
 }
@@ -549,6 +571,12 @@ fn parse_index(digits: &str) -> Option<u8> {
         return None;
     }
     digits.parse().ok()
+}
+
+/// The fewest bytes that hold `v` (at least one): the length ovs-ofctl gives a tun_metadata
+/// value when it does not know the switch's TLV table (`mf_field_len`).
+pub fn min_bytes(v: u128) -> usize {
+    (16 - v.leading_zeros() as usize / 8).max(1)
 }
 
 /// `bits` low bits set.

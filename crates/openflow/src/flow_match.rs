@@ -265,6 +265,9 @@ impl Match {
             // OVS encodes no ct_nw_proto (nor the ct ports under it) when it is 0.
             Field::CtNwProto if value == 0 => self.put(field, 0, 0),
             Field::InPort16 => self.put(Field::InPort, u128::from(PortNo::from_ofp10(value as u16).0), u128::from(u32::MAX)),
+            // OVS's `match_set_tun_erspan_{ver,dir,hwid}_masked` store the value as the mask
+            // (and the value under the given mask): `tun_erspan_ver=1` matches as 1/0x1.
+            Field::TunErspanVer | Field::TunErspanDir | Field::TunErspanHwid => self.put(field, value & mask, value),
             _ => self.put(field, value, mask),
         }
         Ok(())
@@ -285,7 +288,9 @@ impl Match {
     fn put(&mut self, field: Field, value: u128, mask: u128) {
         let full = field.full_mask();
         let pos = self.entries.binary_search_by(|e| e.field.cmp(&field));
-        if mask == 0 {
+        // A zero mask is no match, except on a tunnel option, where it matches the option's
+        // presence (OVS's `tun_metadata0` with no value).
+        if mask == 0 && !matches!(field, Field::TunMetadata(_)) {
             if let Ok(i) = pos {
                 self.entries.remove(i);
             }

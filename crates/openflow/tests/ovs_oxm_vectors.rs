@@ -15,7 +15,6 @@ const PACKET_TYPE_ZERO: &str = "OVS writes an explicit OXM_OF_PACKET_TYPE(000000
 
 const COOKIE: &str = "NXM_NX_COOKIE is a pseudo-field of NXM flow-mods and flow stats requests, not a match field; \
      OpenFlow 1.5 carries the cookie and its mask in the message";
-const ERSPAN: &str = "ERSPAN tunnel metadata fields (NXOXM_ET_ERSPAN_*) are not in the field table; the pipeline's tunnels are not ERSPAN";
 
 /// (vector file, input line, why this crate does not reproduce OVS's output).
 const UNSUPPORTED: &[(&str, &str, &str)] = &[
@@ -25,10 +24,6 @@ const UNSUPPORTED: &[(&str, &str, &str)] = &[
     ("parse-nx-match.txt", "NXM_NX_COOKIE_W(84200000abcdef01/84200000FFFFFFFF)", COOKIE),
     ("parse-nx-match.txt", "NXM_NX_COOKIE_W(84200000abcdef01/ffffffffffffffff)", COOKIE),
     ("parse-nx-match.txt", "NXM_NX_COOKIE_W(0000000000000000/0000000000000000)", COOKIE),
-    ("parse-nx-match.txt", "NXOXM_ET_ERSPAN_VER(01)", ERSPAN),
-    ("parse-nx-match.txt", "NXOXM_ET_ERSPAN_IDX(01020304)", ERSPAN),
-    ("parse-nx-match.txt", "NXOXM_ET_ERSPAN_DIR(01)", ERSPAN),
-    ("parse-nx-match.txt", "NXOXM_ET_ERSPAN_HWID(12)", ERSPAN),
 ];
 
 /// The wire header named `name` (`OXM_OF_VLAN_VID`, `NXM_NX_REG3`, `ONFOXM_ET_ACTSET_OUTPUT`):

@@ -424,7 +424,8 @@ fn match_item(b: &mut MatchBuilder, item: &Item<'_>, names: Option<&Names>) -> R
     if let Some(field) = Field::from_name(key) {
         // A field without a value matches on its presence only: OVS's "0/0".
         let (v, m) = if item.value.is_empty() { (0, Some(0)) } else { parse_field_value(field, item.value, names)? };
-        if m == Some(0) {
+        // (A tunnel option's presence is a match of its own, which OVS keeps.)
+        if m == Some(0) && !matches!(field, Field::TunMetadata(_)) {
             return Ok(true);
         }
         b.set(field, v, m, item.text)?;

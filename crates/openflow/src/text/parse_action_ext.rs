@@ -10,7 +10,7 @@ use crate::action::{
     Action, BUNDLE_ALGORITHMS, Bundle, ENCAP_HEADERS, Encap, HASH_FIELDS, MULTIPATH_ALGORITHMS, Multipath, ObsId, PacketType, Sample,
     code_of, sample_direction,
 };
-use crate::field::FieldRange;
+use crate::field::{Field, FieldRange};
 
 /// The action `key` (already lower-case) if it is one of this module's, else `None`.
 pub(super) fn parse_ext(key: &str, item: &Item<'_>, cx: &Cx<'_>) -> Result<Option<Action>, ParseError> {
@@ -35,6 +35,9 @@ pub(super) fn parse_ext(key: &str, item: &Item<'_>, cx: &Cx<'_>) -> Result<Optio
         // As OVS prints a NAT that follows other actions inside ct's exec(...).
         "nat" => Action::Nat(super::parse_action::parse_nat(item)?),
         "decap" => Action::Decap(parse_decap(item)?),
+        "delete_field" => Action::DeleteField(
+            Field::from_name(v).ok_or_else(|| ParseError::new(item.text, format!("{v} is not a valid field name")))?,
+        ),
         _ => return Ok(None),
     };
     Ok(Some(action))

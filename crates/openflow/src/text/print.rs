@@ -323,11 +323,39 @@ pub fn format_match(s: &mut String, m: &Match, priority: u16, names: Option<&Nam
         // OVS prints the value alone with C's %#x, whatever the mask (`format_flow_tunnel`).
         let _ = write!(s, "tun_gbp_flags={},", CHex(e.value));
     }
+    // OVS prints ERSPAN fields as values only, the index for version 1 and direction and
+    // hardware id for version 2 (`format_flow_tunnel`).
+    let ver = g(TunErspanVer).map(|e| e.value);
+    if let Some(v) = ver {
+        let _ = write!(s, "tun_erspan_ver={v},");
+    }
+    if let Some(e) = g(TunErspanIdx).filter(|_| ver == Some(1)) {
+        let _ = write!(s, "tun_erspan_idx={},", CHex(e.value));
+    }
+    if let Some(e) = g(TunErspanDir).filter(|_| ver == Some(2)) {
+        let _ = write!(s, "tun_erspan_dir={},", e.value);
+    }
+    if let Some(e) = g(TunErspanHwid).filter(|_| ver == Some(2)) {
+        let _ = write!(s, "tun_erspan_hwid={},", CHex(e.value));
+    }
     if let Some(e) = g(TunFlags) {
         s.push_str("tun_flags=");
         // OVS compares with all tunnel flag bits, private ones included, so matches always print
         // in the +/- form.
         format_flags_masked(s, TUN_FLAG_NAMES, e.value as u32, e.effective_mask() as u32, 0xffff);
+        s.push(',');
+    }
+    // OVS's `tun_metadata_match_format`: hex value, and the mask unless it is all ones over
+    // the bytes ovs-ofctl reads the entry into, the fewest that hold value and mask.
+    for e in m.iter().filter(|e| matches!(e.field, TunMetadata(_))) {
+        if e.mask == Some(0) {
+            let _ = write!(s, "{},", e.field);
+            continue;
+        }
+        let _ = write!(s, "{}={}", e.field, CHex(e.value));
+        if let Some(mask) = e.mask.filter(|m| *m != crate::field::ones(8 * crate::field::min_bytes(e.value | m) as u16)) {
+            let _ = write!(s, "/{}", CHex(mask));
+        }
         s.push(',');
     }
     if let Some(e) = g(Metadata) {

@@ -61,6 +61,7 @@ pub(super) fn format_ext(s: &mut String, a: &Action, names: Option<&Names>) {
             }
         }
         Action::Decap(None) => write!(s, "decap()"),
+        Action::DeleteField(f) => write!(s, "delete_field:{f}"),
         Action::Decap(Some(t)) => write!(s, "decap(packet_type(ns={},type={}))", t.ns, CHex(t.ns_type)),
         other => unreachable!("format_action prints {other:?} itself"),
     };

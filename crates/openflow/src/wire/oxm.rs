@@ -31,6 +31,8 @@ fn wire_bytes(field: Field, class: u16) -> usize {
     if field == Field::InPort && class == OxmClass::Nxm0.class() { 2 } else { field.bytes() }
 }
 
+
+
 /// Writes the header of `field` (OpenFlow 1.5 choice) for a payload of `len` value bytes.
 pub fn put_header(out: &mut Vec<u8>, field: Field, has_mask: bool) {
     put_header_for(out, field, has_mask, OFP15_VERSION);
@@ -38,8 +40,13 @@ pub fn put_header(out: &mut Vec<u8>, field: Field, has_mask: bool) {
 
 /// Writes the header OVS uses for `field` in OpenFlow `version`.
 fn put_header_for(out: &mut Vec<u8>, field: Field, has_mask: bool, version: u8) {
+    put_header_n(out, field, has_mask, version, field.bytes());
+}
+
+/// [`put_header_for`] for a value of `bytes` bytes.
+fn put_header_n(out: &mut Vec<u8>, field: Field, has_mask: bool, version: u8, bytes: usize) {
     let h = field.header_for(version);
-    let n = field.bytes() * if has_mask { 2 } else { 1 };
+    let n = bytes * if has_mask { 2 } else { 1 };
     let exp = h.class.experimenter();
     let len = n + if exp.is_some() { 4 } else { 0 };
     out.put_u16(h.class.class());
@@ -87,14 +94,17 @@ pub fn put_entry(out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128
 
 /// [`put_entry`] with the header OVS uses in OpenFlow `version`.
 fn put_entry_for(out: &mut Vec<u8>, field: Field, value: u128, mask: Option<u128>, version: u8) {
-    let n = field.bytes();
+    let n = match field {
+        Field::TunMetadata(_) => crate::field::min_bytes(value | mask.unwrap_or(0)),
+        _ => field.bytes(),
+    };
     // OVS keeps ct_state and tun_flags narrower than their wire width and so always sends
     // them with a mask; everything else is unmasked when the mask covers the wire bytes.
     let mask = match mask {
         None if matches!(field, Field::CtState | Field::TunFlags) => Some(field.full_mask()),
         m => m.filter(|m| *m != ones(n as u16 * 8)),
     };
-    put_header_for(out, field, mask.is_some(), version);
+    put_header_n(out, field, mask.is_some(), version, n);
     put_value(out, value, n);
     if let Some(m) = mask {
         put_value(out, m, n);
@@ -126,7 +136,11 @@ pub fn read_entry(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), Dec
         let exp = h.experimenter.map(|e| format!(" (experimenter {e:#x})")).unwrap_or_default();
         DecodeError::rejected("OXM", at, "OFPBMC_BAD_FIELD", format!("unknown OXM field {:#06x}:{}{exp}", h.class, h.code))
     })?;
-    let n = wire_bytes(field, h.class);
+    let mut n = wire_bytes(field, h.class);
+    if matches!(field, Field::TunMetadata(_)) {
+        // As long as the switch's TLV table maps the option (up to what this crate carries).
+        n = (h.payload_len / if h.has_mask { 2 } else { 1 }).clamp(1, n);
+    }
     let want = if h.has_mask { 2 * n } else { n };
     if h.payload_len != want {
         let detail = format!("{field}: payload length {} (expected {want})", h.payload_len);
@@ -134,6 +148,10 @@ pub fn read_entry(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), Dec
     }
     let mut value = get_value(r.take(n)?);
     let mut mask = if h.has_mask { Some(get_value(r.take(n)?)) } else { None };
+    if matches!(field, Field::TunMetadata(_)) {
+        // All ones over the entry is no mask: the entry is narrower than the field.
+        mask = mask.filter(|m| *m != ones(8 * n as u16));
+    }
     if field == Field::InPort && n == 2 {
         value = u128::from(PortNo::from_ofp10(value as u16).0);
         mask = None;
@@ -339,6 +357,12 @@ pub fn put_oxms_for(m: &Match, version: u8, out: &mut Vec<u8>) {
         _ => {}
     }
     for f in [TunId, TunFlags, TunSrc, TunDst, TunIpv6Src, TunIpv6Dst, TunGbpId, TunGbpFlags] {
+        put_if(out, m, f);
+    }
+    for i in 0..64 {
+        put_if(out, m, TunMetadata(i));
+    }
+    for f in [TunErspanIdx, TunErspanVer, TunErspanDir, TunErspanHwid] {
         put_if(out, m, f);
     }
     if version < OFP15_VERSION {

@@ -9,7 +9,8 @@ outlast a test, the match prerequisites OVS checks), then added alone to a switc
 install with equal dumps, and that `weir ofctl dump-flows` prints byte for byte as ovs-ofctl,
 goes into the corpus; every other one into the unsupported list with the reason.
 
-Usage (OVS 3.5 first on PATH, a switch with port 5, group 1, meter 1):
+Usage (OVS 3.5 first on PATH, a switch with port 5, group 1, meter 1 and the TLV map
+{class=0xffff,type=0,len=4}->tun_metadata0,{class=0xffff,type=1,len=8}->tun_metadata10):
   parity_vectors.py OVS_TESTS_DIR unix:BRIDGE.mgmt WEIR_BINARY
 OVS_TESTS_DIR holds ofp-actions.at and ovs-ofctl.at (`git show v3.5.0:tests/...`).
 """
@@ -82,7 +83,8 @@ WRITABLE = [
     ('reg5', '0x12345678', '', 32), ('xreg3', '0x123456789abcdef', '', 64), ('xxreg2', '0x1', '', 128),
     ('tun_id', '0x5', '', 64), ('tun_src', '1.2.3.4', '', 32), ('tun_dst', '1.2.3.4', '', 32),
     ('tun_ipv6_src', '2001:db8::1', '', 128), ('tun_ipv6_dst', '2001:db8::1', '', 128), ('tun_gbp_id', '7', '', 16),
-    ('tun_gbp_flags', '0x1', '', 8), ('metadata', '0x5', '', 64), ('pkt_mark', '0x5', '', 32), ('in_port', '5', '', 32),
+    ('tun_gbp_flags', '0x1', '', 8), ('tun_erspan_idx', '0x5', '', 32), ('tun_erspan_ver', '2', '', 8),
+    ('tun_erspan_dir', '1', '', 8), ('tun_erspan_hwid', '0x7', '', 8), ('metadata', '0x5', '', 64), ('pkt_mark', '0x5', '', 32), ('in_port', '5', '', 32),
     ('eth_src', '00:11:22:33:44:55', '', 48), ('eth_dst', '00:11:22:33:44:55', '', 48), ('vlan_tci', '0x1005', '', 16),
     ('vlan_vid', '4101', 'dl_vlan=1', 13), ('vlan_pcp', '3', 'dl_vlan=1', 3), ('mpls_label', '5', 'mpls', 20),
     ('mpls_tc', '3', 'mpls', 3), ('mpls_ttl', '9', 'mpls', 8), ('ip_src', '10.0.0.1', 'ip', 32), ('ip_dst', '10.0.0.1', 'ip', 32),

@@ -61,6 +61,7 @@ mod nxast {
     pub const ENCAP: u16 = 46;
     pub const DECAP: u16 = 47;
     pub const CHECK_PKT_LARGER: u16 = 49;
+    pub const DELETE_FIELD: u16 = 50;
     pub const SAMPLE4: u16 = 51;
 }
 
@@ -407,6 +408,13 @@ fn decode_nx(r: &mut Reader<'_>, subtype: u16) -> Result<Action, DecodeError> {
         nxast::SAMPLE | nxast::SAMPLE2 | nxast::SAMPLE3 | nxast::SAMPLE4 => Action::Sample(decode_sample(r, subtype)?),
         nxast::MULTIPATH => Action::Multipath(decode_multipath(r)?),
         nxast::ENCAP => Action::Encap(decode_encap(r)?),
+        nxast::DELETE_FIELD => {
+            let header = r.u32()?;
+            let field = field_from_header32(header)
+                .ok_or_else(|| r.err(DecodeErrorKind::Unknown { what: "NXM field", code: u64::from(header) }))?;
+            r.skip(r.remaining())?;
+            Action::DeleteField(field)
+        }
         nxast::DECAP => Action::Decap(decode_decap(r)?),
         nxast::BUNDLE | nxast::BUNDLE_LOAD => Action::Bundle(decode_bundle(r, subtype == nxast::BUNDLE_LOAD)?),
         other => return Err(r.err(DecodeErrorKind::Unknown { what: "Nicira action subtype", code: u64::from(other) })),
@@ -552,6 +560,13 @@ pub fn encode_action(a: &Action, out: &mut Vec<u8>) {
         Action::Bundle(b) => encode_bundle(b, out),
         Action::Encap(e) => encode_encap(e, out),
         Action::Decap(t) => encode_decap(*t, out),
+        Action::DeleteField(f) => {
+            // struct nx_action_delete_field: the field's header at the start of 14 bytes.
+            let h = begin_nx(out, nxast::DELETE_FIELD);
+            out.put_u32(nicira_header32(*f));
+            out.put_zeros(10);
+            end(out, h);
+        }
         Action::PopVlan => {
             let h = begin(out, ofpat::POP_VLAN);
             out.put_zeros(4);
@@ -695,7 +710,7 @@ pub fn has_nxm_header(field: Field) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::{Ct, CtZone, Learn, LearnSpec, LearnSrc, Nat, NatKind};
+    use crate::action::{Bundle, Ct, CtZone, Encap, Learn, LearnSpec, LearnSrc, Multipath, Nat, NatKind, ObsId, PacketType, Sample};
 
     fn roundtrip(a: Action) {
         let mut out = Vec::new();
@@ -747,6 +762,58 @@ mod tests {
             ..Learn::default()
         })));
         roundtrip(Action::Clone(vec![Action::output(1u32)]));
+    }
+
+    #[test]
+    fn every_action_ovs_has_beyond_the_pipeline_s_survives_encode_and_decode() {
+        let reg0 = FieldRange::bits(Field::Reg(0), 0, 15);
+        for a in [
+            Action::SetNwTtl(9),
+            Action::SetMplsTtl(7),
+            Action::DecMplsTtl,
+            Action::PushMpls(0x8847),
+            Action::PopMpls(0x0800),
+            Action::DecTtlIds(vec![1, 2, 3]),
+            Action::FinTimeout { idle: 5, hard: 0 },
+            Action::OutputTrunc { port: PortNo(5), max_len: 100 },
+            Action::CheckPktLarger { pkt_len: 1500, dst: FieldRange::bits(Field::Reg(1), 3, 3) },
+            Action::StackPush(reg0),
+            Action::StackPop(FieldRange::whole(Field::Xxreg(1))),
+            Action::Sample(Sample {
+                probability: 1,
+                collector_set_id: 2,
+                obs_domain: ObsId::Field(reg0),
+                obs_point: ObsId::Imm(4),
+                sampling_port: Some(PortNo(5)),
+                direction: 2,
+            }),
+            Action::Sample(Sample { probability: 1, collector_set_id: 2, obs_domain: ObsId::Imm(3), obs_point: ObsId::Imm(4), sampling_port: None, direction: 0 }),
+            Action::Multipath(Multipath { fields: 1, basis: 50, algorithm: 3, max_link: 3, arg: 7, dst: reg0 }),
+            Action::Bundle(Bundle { fields: 0, basis: 1, algorithm: 1, members: vec![PortNo(1), PortNo::LOCAL], dst: None }),
+            Action::Bundle(Bundle { fields: 6, basis: 1, algorithm: 0, members: vec![], dst: Some(reg0) }),
+            Action::Encap(Encap { packet_type: PacketType { ns: 1, ns_type: 0x894f }, hdr_size: 0, nsh_md_type: Some(2) }),
+            Action::Decap(None),
+            Action::Decap(Some(PacketType { ns: 1, ns_type: 0x800 })),
+            Action::Ct(Ct { exec: vec![Action::SetField { field: Field::CtMark, value: 1, mask: None }, Action::Nat(Nat::default())], ..Ct::default() }),
+        ] {
+            roundtrip(a);
+        }
+    }
+
+    #[test]
+    fn the_new_actions_refuse_what_ovs_refuses_with_ovs_s_errors() {
+        // push_mpls of IPv4's Ethernet type.
+        assert_eq!(ovs_error("0013 0008 0800 0000"), Some("OFPBAC_BAD_ARGUMENT"));
+        // multipath over 4 links into one bit.
+        assert_eq!(ovs_error("ffff 0020 00002320 000a 0000 0000 0000 0000 0003 00000000 0000 0000 00010004"), Some("OFPBAC_BAD_ARGUMENT"));
+        // bundle with an unknown algorithm.
+        assert_eq!(ovs_error("ffff 0020 00002320 000c 0009 0000 0000 00000002 0000 0000 00000000 00000000"), Some("OFPBAC_BAD_ARGUMENT"));
+        // sample with probability 0.
+        assert_eq!(ovs_error("ffff 0018 00002320 001d 0000 00000001 00000002 00000003"), Some("OFPBAC_BAD_ARGUMENT"));
+        // encap of an unknown packet type.
+        assert_eq!(ovs_error("ffff 0010 00002320 002e 0000 00019999"), Some("NXBAC_BAD_HEADER_TYPE"));
+        // check_pkt_larger with nonzero padding.
+        assert_eq!(ovs_error("ffff 0018 00002320 0031 05dc 0000 00010004 000000000001"), Some("NXBRC_MUST_BE_ZERO"));
     }
 
     fn ovs_error(hex: &str) -> Option<&'static str> {
