@@ -25,17 +25,6 @@ const RECOVERY: Duration = Duration::from_secs(150);
 /// How soon after a restart the watchers have noticed it (their first retry is at 250 ms).
 const NOTICE: Duration = Duration::from_secs(1);
 
-fn kube_available() -> bool {
-    match Binaries::find() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("WEIR_REQUIRE_KUBE").is_some() => panic!("WEIR_REQUIRE_KUBE is set but {e}"),
-        Err(e) => {
-            eprintln!("skipped: {e} (set WEIR_REQUIRE_KUBE=1 to make this a failure)");
-            false
-        }
-    }
-}
-
 const OBJECTS: &str = "\
 apiVersion: v1
 kind: Namespace
@@ -178,7 +167,7 @@ async fn views_until_recovered(rx: &mut Receiver<SourceEvent>, warnings: &mut Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_written_through_a_real_api_server_arrive_in_the_cluster_view() {
-    if !kube_available() {
+    if !Binaries::available_for_tests() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

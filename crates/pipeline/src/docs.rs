@@ -35,12 +35,50 @@ pub fn index() -> String {
         )
         .unwrap();
     }
-    s.push_str(
-        "\nRegisters: `reg0[0..3]` packet source (1 tunnel, 2 local pod); `reg0[4]` established (NetworkPolicy \
-         and baseline let it pass); `reg0[6]` reply (admin tiers let it pass too); `reg1` output port \
-         (ingress policy matches the destination pod on it); `reg2` scratch for the ARP responder. \
-         Connection tracking uses zone 65520. A walk-through of one allowed and one denied packet: [notes/walkthrough.md](notes/walkthrough.md).\n",
-    );
+    s.push_str("\n");
+    s.push_str(&diagram());
+    s.push_str("\nRegisters (from `crates/pipeline/src/reg.rs`):\n\n");
+    for (field, meaning) in crate::reg::REGISTERS {
+        writeln!(s, "- `{}`: {meaning}", field.name()).unwrap();
+    }
+    writeln!(
+        s,
+        "\nConnection tracking uses zone {}. A walk-through of one allowed and two denied packets (one by the admin tier): \
+         [notes/walkthrough.md](notes/walkthrough.md).",
+        crate::reg::CT_ZONE
+    )
+    .unwrap();
+    s
+}
+
+/// The tables and where their flows may continue (solid) or a miss goes (dotted), as a
+/// Mermaid flowchart grouped by stage: from the declaration, like everything here.
+pub fn diagram() -> String {
+    let mut s = String::from("```mermaid\nflowchart LR\n");
+    let mut stages: Vec<crate::table::Stage> = Vec::new();
+    for t in Table::ALL {
+        if !stages.contains(&t.def().stage) {
+            stages.push(t.def().stage);
+        }
+    }
+    for stage in stages {
+        writeln!(s, "  subgraph {stage:?}").unwrap();
+        for t in Table::ALL.iter().filter(|t| t.def().stage == stage) {
+            writeln!(s, "    t{}[\"{} {}\"]", t.id(), t.id(), t.name()).unwrap();
+        }
+        s.push_str("  end\n");
+    }
+    for t in Table::ALL {
+        for next in t.def().next {
+            writeln!(s, "  t{} --> t{}", t.id(), next.id()).unwrap();
+        }
+        if let Miss::Goto(next) = t.def().miss
+            && !t.def().next.contains(&next)
+        {
+            writeln!(s, "  t{} -. miss .-> t{}", t.id(), next.id()).unwrap();
+        }
+    }
+    s.push_str("```\n");
     s
 }
 

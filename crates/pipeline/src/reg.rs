@@ -72,6 +72,28 @@ pub const CT_ZONE: u16 = 65520;
 /// Scratch register for swapping the ARP sender and target addresses.
 pub const ARP_SWAP: RegField = RegField::new(2, 0, 31);
 
+/// Every register range with what it holds, for the documentation (`pipeline-docs`).
+pub const REGISTERS: &[(RegField, &str)] = &[
+    (SOURCE, "packet source: 1 tunnel, 2 local pod"),
+    (ESTABLISHED, "established: a connection policy already allowed (NetworkPolicy and baseline let it pass)"),
+    (RETURNED, "returned through a TrafficControl return port (not mirrored or redirected again)"),
+    (REPLY, "reply direction of an allowed connection (the admin tiers let it pass too)"),
+    (OUT_PORT, "output port, chosen by L2Forwarding; ingress policy matches the destination pod on it"),
+    (ARP_SWAP, "scratch for the ARP responder"),
+];
+
+impl RegField {
+    /// The range as OVS writes it: `reg0[4]`, `reg0[0..3]`, `reg1`.
+    pub fn name(&self) -> String {
+        let reg = self.range.field.to_string();
+        match self.range.n_bits {
+            32 => reg.to_string(),
+            1 => format!("{reg}[{}]", self.range.ofs),
+            n => format!("{reg}[{}..{}]", self.range.ofs, self.range.ofs + n - 1),
+        }
+    }
+}
+
 /// `ct_state` bits (OVS `CS_*`).
 pub mod ct_state {
     /// The first packet of a connection.

@@ -76,6 +76,20 @@ impl Binaries {
             }
         }
     }
+
+    /// For tests: whether the programs are found. Without them a test skips, saying why,
+    /// unless `WEIR_REQUIRE_KUBE` is set (`scripts/test.sh` sets it, so CI cannot skip
+    /// silently): then their absence panics.
+    pub fn available_for_tests() -> bool {
+        match Binaries::find() {
+            Ok(_) => true,
+            Err(e) if std::env::var_os("WEIR_REQUIRE_KUBE").is_some() => panic!("WEIR_REQUIRE_KUBE is set but {e}"),
+            Err(e) => {
+                eprintln!("skipped: {e} (set WEIR_REQUIRE_KUBE=1 to make this a failure)");
+                false
+            }
+        }
+    }
 }
 
 /// The files of one cluster, under the directory given to [`KubeApi::start`].

@@ -12,18 +12,6 @@ use testbed::kube::{Binaries, KubeApi};
 const NAMESPACE: &str = "weir-kube-test";
 const POD_IP: &str = "10.244.1.10";
 
-/// Whether to run: the programs are found, or they must be (then their absence fails the test).
-fn kube_available() -> bool {
-    match Binaries::find() {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("WEIR_REQUIRE_KUBE").is_some() => panic!("WEIR_REQUIRE_KUBE is set but {e}"),
-        Err(e) => {
-            eprintln!("skipped: {e} (set WEIR_REQUIRE_KUBE=1 to make this a failure)");
-            false
-        }
-    }
-}
-
 fn objects() -> String {
     format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n---\n\
@@ -51,7 +39,7 @@ fn kubectl(api: &KubeApi, args: &[&str]) -> String {
 
 #[test]
 fn a_real_api_server_serves_pods_status_patches_and_rbac_then_stops_by_pid() {
-    if !kube_available() {
+    if !Binaries::available_for_tests() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

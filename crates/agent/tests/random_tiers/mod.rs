@@ -22,7 +22,7 @@ pub type Tiered = BTreeMap<PolicyRef, Vec<Rule>>;
 
 const ACTIONS: [Action; 4] = [Action::Allow, Action::Deny, Action::Reject, Action::Pass];
 const KINDS: [PolicyKind; 3] =
-    [PolicyKind::AdminNetworkPolicy, PolicyKind::ClusterNetworkPolicy, PolicyKind::BaselineAdminNetworkPolicy];
+    [PolicyKind::AdminNetworkPolicy, PolicyKind::AntreaClusterNetworkPolicy, PolicyKind::BaselineAdminNetworkPolicy];
 /// Antrea's emergency, networkops and application tiers: in different priority bands.
 const TIERED_TIERS: [u32; 3] = [50, 150, 250];
 const NAMED: [(&str, Protocol); 4] =
@@ -39,11 +39,13 @@ pub fn generate(d: &mut Dice, cluster: &Cluster, generated: &RandomCluster) -> T
         let kind = d.pick(&KINDS);
         let tier = match kind {
             PolicyKind::AdminNetworkPolicy => Tier::ADMIN,
-            PolicyKind::ClusterNetworkPolicy => Tier(Tier::ADMIN_TIERED_BASE.0 + d.pick(&TIERED_TIERS)),
+            PolicyKind::AntreaClusterNetworkPolicy => Tier(Tier::ADMIN_TIERED_BASE.0 + d.pick(&TIERED_TIERS)),
             _ => Tier::BASELINE,
         };
         let policy = PolicyRef { kind, namespace: None, name: format!("p{i}") };
-        let priority = d.below(3) as u32;
+        // Antrea's tiers (the tiered tiers) take float priorities, scaled as the producer does.
+        let scale = if kind == PolicyKind::AntreaClusterNetworkPolicy { policy::cluster_policy::ANTREA_PRIORITY_SCALE as u32 } else { 1 };
+        let priority = d.below(3) as u32 * scale;
         let applied: BTreeSet<Endpoint> = d.subset(&pods, 1, pods.len()).into_iter().map(Endpoint::Pod).collect();
         let rules = (0..d.between(1, 3))
             .map(|index| {
