@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | admin (`tier < NETWORK_POLICY`) | EgressAdmin / IngressAdmin | Allow: on past NetworkPolicy and baseline; Deny, Reject: drop; Pass: on to the NetworkPolicy table |
 //! | NetworkPolicy | EgressRule / IngressRule | Allow only (isolation drops are EgressDefault's) |
-//! | baseline | EgressBaseline / IngressBaseline | Allow: on; Deny, Reject: drop; Pass matches nothing |
+//! | baseline | EgressBaseline / IngressBaseline | Allow: on; Deny, Reject: drop; Pass: on, skipping the rest of the tier (the next tier is the default: allow) |
 //!
 //! # Priorities in the admin and baseline tables
 //!
@@ -131,7 +131,7 @@ pub fn is_tiered(table: Table) -> bool {
 
 impl Placement {
     /// Where `rule` goes, or `None` if it can never decide anything (a non-Allow
-    /// NetworkPolicy rule, a baseline Pass).
+    /// NetworkPolicy rule).
     pub fn of(rule: &Rule) -> Option<Placement> {
         Placement::new(rule.direction, rule.tier, rule.priority, rule.action)
     }
@@ -144,7 +144,8 @@ impl Placement {
             Action::Deny => Verdict::Drop { reject: false },
             Action::Reject => Verdict::Drop { reject: true },
             Action::Pass if tier < Tier::NETWORK_POLICY => Verdict::Continue(network_policy),
-            Action::Pass => return None,
+            // "Pass skips the rest of its tier": after the Baseline tier comes the default.
+            Action::Pass => Verdict::Continue(allowed),
         };
         if tier == Tier::NETWORK_POLICY {
             return (action == Action::Allow).then_some(Placement {
@@ -264,8 +265,10 @@ mod tests {
     }
 
     #[test]
-    fn baseline_pass_and_network_policy_deny_decide_nothing() {
-        assert_eq!(Placement::new(Direction::Ingress, Tier::BASELINE, 0, Action::Pass), None);
+    fn a_baseline_pass_ends_the_tier_like_an_allow_and_network_policy_deny_decides_nothing() {
+        let pass = Placement::new(Direction::Ingress, Tier::BASELINE, 0, Action::Pass).expect("placed");
+        let allow = Placement::new(Direction::Ingress, Tier::BASELINE, 0, Action::Allow).expect("placed");
+        assert_eq!(pass.verdict, allow.verdict);
         assert_eq!(Placement::new(Direction::Ingress, Tier::NETWORK_POLICY, 0, Action::Deny), None);
     }
 
