@@ -70,7 +70,7 @@ fn rejected_count(cluster: &policy::Cluster) -> String {
 }
 
 /// Exits with `code` after flushing stdout (what was printed is the command's result).
-fn exit(code: u8) -> ! {
+pub(crate) fn exit(code: u8) -> ! {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     std::process::exit(code.into())

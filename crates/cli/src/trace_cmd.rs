@@ -81,8 +81,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         if verdict.allowed { "allowed" } else { "denied" },
         if switch_allows == verdict.allowed { "they agree" } else { "THEY DISAGREE" }
     );
+    if switch_allows != verdict.allowed {
+        crate::compile_cmd::exit(DISAGREE_EXIT);
+    }
     Ok(())
 }
+
+/// `weir trace`'s exit code when the switch and the oracle disagree (the trace is printed).
+pub(crate) const DISAGREE_EXIT: u8 = 5;
 
 /// What TrafficControl does to the packet, in the order the pipeline applies it: the client's
 /// egress, then the server's ingress (a redirect ends the pass).
