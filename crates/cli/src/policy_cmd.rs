@@ -41,7 +41,7 @@ enum Command {
         from: String,
         /// Server: namespace/pod or an IP address.
         to: String,
-        /// PORT/PROTO, e.g. 80/TCP (PORT alone means TCP).
+        /// `PORT[/PROTO]` (e.g. `80/TCP`; TCP by default) or a named port of the server (`web`, `dns/UDP`).
         port: String,
         #[command(flatten)]
         output: OutputArgs,
@@ -133,19 +133,29 @@ fn address(cluster: &Cluster, s: &str) -> anyhow::Result<IpAddr> {
 }
 
 /// `80/TCP`, `53/udp` or `80`.
-pub(crate) fn port_protocol(s: &str) -> anyhow::Result<(u16, Protocol)> {
+/// `PORT[/PROTO]` (TCP when no protocol is given), or `NAME[/PROTO]`: a named container port of
+/// the server `to` (a `namespace/pod`), as Kubernetes resolves named ports on the destination.
+pub(crate) fn port_protocol(cluster: &Cluster, to: &str, s: &str) -> anyhow::Result<(u16, Protocol)> {
     let (port, proto) = match s.split_once('/') {
-        Some((p, proto)) => (p, proto.parse::<Protocol>()?),
-        None => (s, Protocol::Tcp),
+        Some((p, proto)) => (p, Some(proto.parse::<Protocol>()?)),
+        None => (s, None),
     };
-    let port: u16 = port.parse().with_context(|| format!("{port:?} is not a port number"))?;
-    Ok((port, proto))
+    if let Ok(number) = port.parse::<u16>() {
+        return Ok((number, proto.unwrap_or(Protocol::Tcp)));
+    }
+    let key: policy::PodKey = to.parse().map_err(|_| anyhow::anyhow!("{port:?} is not a port number, and {to:?} is not a pod to name it"))?;
+    let pod = cluster.pod(&key).with_context(|| format!("no pod {key} in the cluster"))?;
+    pod.ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some(port) && proto.is_none_or(|proto| p.protocol == proto))
+        .map(|p| (p.port, p.protocol))
+        .with_context(|| format!("{port:?} is neither a port number nor a named port of pod {key}"))
 }
 
 fn explain(dir: &Path, from: &str, to: &str, port: &str, output: Format) -> anyhow::Result<()> {
     let cluster = load_cluster(dir)?;
     let rules = cluster.rules();
-    let (dst_port, protocol) = port_protocol(port)?;
+    let (dst_port, protocol) = port_protocol(&cluster, to, port)?;
     let packet = Packet { src: address(&cluster, from)?, dst: address(&cluster, to)?, protocol, dst_port };
     let verdict = evaluate(&cluster, &rules, &packet);
     emit(output, &serde_json::json!({"packet": packet, "verdict": verdict}), || {

@@ -33,13 +33,13 @@ pub(crate) struct Args {
     from: String,
     /// Server pod (`namespace/name`).
     to: String,
-    /// `PORT/PROTOCOL`, e.g. `80/TCP`.
+    /// `PORT[/PROTO]` (e.g. `80/TCP`; TCP by default) or a named port of the server (`web`, `dns/UDP`).
     port: String,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let cluster = load_cluster(&args.cluster)?;
-    let (port, protocol) = parse_port(&args.port)?;
+    let (port, protocol) = crate::policy_cmd::port_protocol(&cluster, &args.to, &args.port)?;
     let from = pod_ip(&cluster, &args.from)?;
     let to = pod_ip(&cluster, &args.to)?;
     let rules = cluster.rules();
@@ -113,13 +113,6 @@ fn traffic_control_lines(cluster: &Cluster, from: &str, to: &str) -> Vec<String>
         }
     }
     lines
-}
-
-fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
-    let (port, proto) = s.split_once('/').unwrap_or((s, "TCP"));
-    let port: u16 = port.parse().with_context(|| format!("{port:?} is not a port number"))?;
-    let protocol: Protocol = proto.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok((port, protocol))
 }
 
 fn pod_ip(cluster: &Cluster, key: &str) -> anyhow::Result<std::net::Ipv4Addr> {

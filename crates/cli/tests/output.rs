@@ -33,11 +33,12 @@ fn cluster() -> tempfile::TempDir {
     dir
 }
 
-fn explain(dir: &std::path::Path, format: &[&str]) -> String {
+/// `weir policy explain` of x/b → x/a on `port`, printed as `format` asks.
+fn explain(dir: &std::path::Path, port: &str, format: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["policy", "explain", "--cluster"])
         .arg(dir)
-        .args(["x/b", "x/a", "80/TCP"])
+        .args(["x/b", "x/a", port])
         .args(format)
         .output()
         .unwrap();
@@ -48,11 +49,33 @@ fn explain(dir: &std::path::Path, format: &[&str]) -> String {
 #[test]
 fn every_format_prints_the_same_verdict() {
     let dir = cluster();
-    let table = explain(dir.path(), &[]);
+    let table = explain(dir.path(), "80/TCP", &[]);
     assert!(table.contains("ALLOWED") && table.contains("NetworkPolicy x/only-b"), "{table}");
-    let json: serde_json::Value = serde_json::from_str(&explain(dir.path(), &["-o", "json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&explain(dir.path(), "80/TCP", &["-o", "json"])).unwrap();
     assert_eq!(json["verdict"]["allowed"], true);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&explain(dir.path(), &["-j"])).unwrap(), json, "-j is -o json");
-    let yaml: serde_json::Value = serde_saphyr::from_str(&explain(dir.path(), &["-o", "yaml"])).unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&explain(dir.path(), "80/TCP", &["-j"])).unwrap(), json, "-j is -o json");
+    let yaml: serde_json::Value = serde_saphyr::from_str(&explain(dir.path(), "80/TCP", &["-o", "yaml"])).unwrap();
     assert_eq!(yaml, json, "yaml holds the same value");
 }
+
+#[test]
+fn a_named_port_of_the_server_is_resolved_as_kubernetes_resolves_it() {
+    let dir = cluster();
+    let text = std::fs::read_to_string(dir.path().join("cluster.yaml")).unwrap().replace(
+        "metadata: {name: a, namespace: x, labels: {app: a}}\n",
+        "metadata: {name: a, namespace: x, labels: {app: a}}\nspec: {containers: [{name: s, ports: [{containerPort: 8080, name: web}, {containerPort: 53, protocol: UDP, name: dns}]}]}\n",
+    );
+    std::fs::write(dir.path().join("cluster.yaml"), text).unwrap();
+    let first_line = |port: &str| explain(dir.path(), port, &[]).lines().next().unwrap_or_default().to_string();
+    assert!(first_line("web").ends_with("8080/TCP"), "{}", first_line("web"));
+    assert!(first_line("dns/UDP").ends_with("53/UDP"), "{}", first_line("dns/UDP"));
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["policy", "explain", "--cluster"])
+        .arg(dir.path())
+        .args(["x/b", "x/a", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a port number nor a named port of pod x/a"));
+}
+
