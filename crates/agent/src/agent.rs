@@ -365,7 +365,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             _ = &mut shutdown => return Ok(()),
             event = sources.recv() => {
                 let event = match event {
-                    Some(SourceEvent::Cluster { cluster, token }) => Event::Manifests { cluster: Box::new(cluster), token },
+                    Some(SourceEvent::Cluster { cluster, token }) => Event::Manifests { cluster, token },
                     Some(SourceEvent::Unreadable(why)) => Event::ManifestsUnreadable(why),
                     Some(SourceEvent::Warnings(warnings)) => Event::SourceWarnings(warnings),
                     None => return Ok(()),

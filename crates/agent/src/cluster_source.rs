@@ -29,8 +29,8 @@ pub enum ClusterSource {
 pub enum SourceEvent {
     /// A new cluster view, with its sync token (file mode's `.weir-sync`).
     Cluster {
-        /// The view.
-        cluster: Cluster,
+        /// The view (boxed: it is far bigger than the other events).
+        cluster: Box<Cluster>,
         /// The token the writer left with it, if any.
         token: Option<String>,
     },
@@ -102,7 +102,7 @@ fn files(dir: PathBuf, tx: mpsc::Sender<SourceEvent>) -> Result<JoinHandle<()>, 
                     let cluster = manifests.cluster(&s);
                     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
                     info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms, "manifests read");
-                    SourceEvent::Cluster { cluster, token: s.token }
+                    SourceEvent::Cluster { cluster: Box::new(cluster), token: s.token }
                 }
                 Err(e) => SourceEvent::Unreadable(e.to_string()),
             };

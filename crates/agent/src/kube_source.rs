@@ -103,7 +103,7 @@ pub async fn run(client: kube::Client, tx: mpsc::Sender<SourceEvent>) {
             let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             info!(pods = cluster.pods.len(), policies = cluster.policies.len(), errors = cluster.errors.len(), elapsed_ms, "cluster view from the API server");
             sent = true;
-            if tx.send(SourceEvent::Cluster { cluster, token: None }).await.is_err() {
+            if tx.send(SourceEvent::Cluster { cluster: Box::new(cluster), token: None }).await.is_err() {
                 return;
             }
         }

@@ -120,7 +120,7 @@ async fn view_where(
         match event.unwrap_or_else(|_| panic!("no view where {what} within {ARRIVAL:?} (warnings: {warnings:?})")) {
             Some(SourceEvent::Cluster { cluster, .. }) if wanted(&cluster) => {
                 eprintln!("{what}: {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
-                return cluster;
+                return *cluster;
             }
             Some(SourceEvent::Cluster { .. }) => {}
             Some(SourceEvent::Warnings(w)) => *warnings = w,

@@ -35,7 +35,7 @@ pub fn index() -> String {
         )
         .unwrap();
     }
-    s.push_str("\n");
+    s.push('\n');
     s.push_str(&diagram());
     s.push_str("\nRegisters (from `crates/pipeline/src/reg.rs`):\n\n");
     for (field, meaning) in crate::reg::REGISTERS {

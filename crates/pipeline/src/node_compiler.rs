@@ -213,9 +213,8 @@ impl NodeCompiler {
         self.apply(new, stale, &changes, Some(topo));
         // Cluster policies' rules follow the pods and namespaces they select: re-derived and
         // compared per policy, so only those whose rules changed are recompiled.
-        if !(old.cluster_policies.is_empty() && new.cluster_policies.is_empty())
-            || !(old.rejected_cluster_policies.is_empty() && new.rejected_cluster_policies.is_empty())
-        {
+        let none = |c: &Cluster| c.cluster_policies.is_empty() && c.rejected_cluster_policies.is_empty();
+        if !(none(old) && none(new)) {
             self.set_tiered(new, new.tiered_rules());
         }
     }
