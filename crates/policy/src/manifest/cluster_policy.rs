@@ -9,7 +9,7 @@
 //! All three share the subject and peer shapes; one document type reads them all and the
 //! checks name what each API version allows, so an error names the object and the field.
 use super::meta::ObjectMeta;
-use super::netpol::parse_cidr;
+use super::netpol::{canonical, parse_cidr};
 use crate::cluster_policy::{ClusterPeer, ClusterPolicy, ClusterRule, RejectedClusterPolicy, Subject};
 use crate::netpol::{Direction, IpBlock, PortMatch, Service};
 use crate::protocol::Protocol;
@@ -334,9 +334,9 @@ fn check_peer(spec: &PeerSpec, direction: Direction, at: &str) -> Result<Cluster
             let blocks = list
                 .iter()
                 .enumerate()
-                .map(|(i, c)| parse_cidr(c, &format!("{field}[{i}]")).map(|net| IpBlock { cidr: net, except: Vec::new() }))
+                .map(|(i, c)| parse_cidr(c, &format!("{field}[{i}]")).map(|net| IpBlock { cidr: canonical(net), except: Vec::new() }))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(ClusterPeer::Networks(blocks.into_iter().map(canonical).collect()))
+            Ok(ClusterPeer::Networks(blocks))
         }
         _ => {
             let list = spec.domain_names.as_deref().unwrap_or_default();
@@ -347,11 +347,6 @@ fn check_peer(spec: &PeerSpec, direction: Direction, at: &str) -> Result<Cluster
             Ok(ClusterPeer::DomainNames(list.to_vec()))
         }
     }
-}
-
-fn canonical(b: IpBlock) -> IpBlock {
-    let net = ipnetwork::IpNetwork::new(b.cidr.network(), b.cidr.prefix()).expect("a valid network's own prefix is valid");
-    IpBlock { cidr: net, except: b.except }
 }
 
 /// A list with `MinItems=1` and a maximum.

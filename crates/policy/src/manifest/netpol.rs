@@ -150,7 +150,8 @@ pub(crate) fn parse_cidr(s: &str, field: &str) -> Result<IpNetwork, FieldError> 
     s.parse::<IpNetwork>().map_err(|e| FieldError::new(field, format!("{s:?} is not a valid CIDR: {e}")))
 }
 
-fn canonical(net: IpNetwork) -> IpNetwork {
+/// The network with its host bits cleared (`10.0.0.1/8` is `10.0.0.0/8`).
+pub(crate) fn canonical(net: IpNetwork) -> IpNetwork {
     IpNetwork::new(net.network(), net.prefix()).expect("a valid network's own prefix is valid")
 }
 
