@@ -557,11 +557,9 @@ fn load_entries(dir: &Path) -> HashMap<PathBuf, RawEntry> {
     for item in listing.flatten() {
         let file = item.path();
         let name = item.file_name();
-        if file.extension() == Some(OsStr::new("tmp")) {
-            let _ = std::fs::remove_file(&file);
-            continue;
-        }
-        if name == VIEW_FILE {
+        // A temporary file is the writer's (being written, or left by a crash: the writer
+        // removes those before its first write); removing it here could race a rename.
+        if file.extension() == Some(OsStr::new("tmp")) || name == VIEW_FILE {
             continue;
         }
         let decoded = read_file(&file).and_then(|bytes| decode(&bytes)).and_then(|(path, entry)| {
@@ -617,6 +615,7 @@ fn ms(t: Instant) -> f64 {
 /// batch received together, and writes the view once no job came for [`VIEW_QUIET`] (or the
 /// store is dropped).
 fn write_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
+    remove_temporary_files(dir);
     let mut view: Option<Option<ViewFiles>> = None;
     loop {
         let first = match view.is_some() {
@@ -657,6 +656,16 @@ fn write_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
             if let Err(e) = result {
                 warn!(file = %path.display(), entry = %file.display(), "manifest cache not updated: {e}");
             }
+        }
+    }
+}
+
+/// Removes what a writer that crashed mid-write left behind.
+fn remove_temporary_files(dir: &Path) {
+    let Ok(listing) = std::fs::read_dir(dir) else { return };
+    for file in listing.flatten().map(|item| item.path()) {
+        if file.extension() == Some(OsStr::new("tmp")) {
+            let _ = std::fs::remove_file(&file);
         }
     }
 }
@@ -915,6 +924,18 @@ mod tests {
         let mut store = open(&state);
         assert!(store.take_loaded().entries.is_empty());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "unusable entries are removed");
+    }
+
+    #[test]
+    fn a_crash_leftover_is_removed_by_the_writer_and_never_by_a_reader_racing_a_write() {
+        let state = tempfile::tempdir().unwrap();
+        let dir = open(&state).dir().to_path_buf();
+        let in_flight = dir.join("0123.tmp");
+        std::fs::write(&in_flight, b"half").unwrap();
+        load_entries(&dir);
+        assert!(in_flight.exists(), "a reader may run while the writer renames its temporary file");
+        drop(open(&state));
+        assert!(!in_flight.exists(), "a new writer removes what a crashed one left");
     }
 
     #[test]
