@@ -27,12 +27,11 @@ use crate::compile::Compiled;
 use crate::conjunction::{PolicyTables, RuleClauses, RuleInfo, isolation_part, peer_cidrs};
 use crate::flow::{FlowKey, FlowSet};
 use crate::forwarding::{forwarding_flows, miss_flows};
+use crate::resolution::{Part, Resolution, resolve_policies, resolve_policy};
 use crate::shared_conj::{Member, SharedConjunctions};
 use crate::topology::Topology;
 use crate::traffic_control::{TcStatus, traffic_control_flows};
 use ipnetwork::Ipv4Network;
-use policy::cluster::NamespaceScope;
-use policy::concrete::numeric_services;
 use policy::{Cluster, Dependence, Direction, Endpoint, Peers, Pod, PolicyRef, Rule, RuleId, RuleSet, Services};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -69,6 +68,9 @@ impl Contribution {
 /// A NetworkPolicy rule by its place: direction and index.
 type RulePosition = (Direction, usize);
 
+/// Threads resolving policies in a compile from scratch.
+const MAX_THREADS: usize = 4;
+
 /// Peer addresses to take out of and put into one rule's peer clauses.
 #[derive(Debug, Default)]
 struct PeerPatch {
@@ -104,6 +106,17 @@ impl NodeCompiler {
     /// Compiles the cluster's NetworkPolicies and the admin and baseline rules of `tiered`
     /// (each policy's rules, with applied-to and peers selected from `cluster`).
     pub fn with_tiered(cluster: &Cluster, topo: Topology, tiered: BTreeMap<PolicyRef, Vec<Rule>>) -> NodeCompiler {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS));
+        NodeCompiler::from_scratch(cluster, topo, tiered, threads)
+    }
+
+    /// [`NodeCompiler::with_tiered`], resolving policies on `threads` threads.
+    pub(crate) fn from_scratch(
+        cluster: &Cluster,
+        topo: Topology,
+        tiered: BTreeMap<PolicyRef, Vec<Rule>>,
+        threads: usize,
+    ) -> NodeCompiler {
         let (fixed, traffic_controls) = fixed_flows(cluster, &topo);
         let mut c = NodeCompiler {
             topo,
@@ -117,8 +130,19 @@ impl NodeCompiler {
             desired: FlowSet::default(),
             changed: BTreeSet::new(),
         };
+        // Policies resolve on every core; their parts join in policy order, as in an update.
+        let policies: Vec<&policy::NetworkPolicy> = cluster.policies.values().collect();
+        let resolutions = resolve_policies(cluster, &c.topo, &policies, threads);
+        for (key, resolution) in cluster.policies.keys().zip(resolutions) {
+            let Some(resolution) = resolution else { continue };
+            let contribution = c.join_resolution(resolution, None);
+            if !contribution.is_empty() {
+                c.contributions.insert(Source::Policy(key.0.clone(), key.1.clone()), contribution);
+            }
+        }
+        let rejected = (0..cluster.rejected_policies.len()).map(Source::Rejected);
         let tiered: Vec<Source> = c.tiered.keys().cloned().map(Source::Tiered).collect();
-        for source in sources(cluster).chain(tiered) {
+        for source in rejected.chain(tiered) {
             c.contribute(cluster, source, false);
         }
         c.desired = c.fixed.iter().cloned().chain(c.tables.flows()).collect();
@@ -525,92 +549,30 @@ impl NodeCompiler {
             }
             Source::Policy(ns, name) => {
                 let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return c };
-                // Only policies applied to a local pod have flows here: find that out before
-                // selecting peers, the expensive part.
-                let mut applied: Vec<u32> = cluster
-                    .select(NamespaceScope::Named(ns), Some(&policy.pod_selector))
-                    .filter_map(|p| self.topo.ofport(&p.key))
-                    .collect();
-                if applied.is_empty() {
-                    return c;
-                }
-                applied.sort_unstable();
-                c.isolation = policy.policy_types.iter().flat_map(|d| applied.iter().map(move |p| (*d, *p))).collect();
-                // A rule without named ports whose conjunction exists (another policy has the
-                // same peers and services) joins it without resolving anything.
-                let mut resolved: BTreeSet<(Direction, usize)> = BTreeSet::new();
-                for &direction in &policy.policy_types {
-                    for i in 0..policy.rules(direction).len() {
-                        let Some(parts) = self.shared_parts(cluster, policy, direction, i, &applied) else { continue };
-                        let id = policy.rule_id(direction, i);
-                        for (part, key, ofports) in parts {
-                            let member = (id.clone(), part);
-                            let info = RuleInfo { rule: id.clone(), part, origin: policy.rule_origin(direction, i), direction };
-                            let conj = self
-                                .conjs
-                                .join_existing(&key, member.clone(), info, ofports, &mut self.tables, touched.as_deref_mut())
-                                .expect("checked by shared_parts");
-                            c.rules.push((member, conj));
-                        }
-                        resolved.insert((direction, i));
-                    }
-                }
-                if resolved.len() == policy.policy_types.iter().map(|d| policy.rules(*d).len()).sum::<usize>() {
-                    return self.finish(c, touched);
-                }
-                let rules = cluster.policy_rules_where(policy, |d, i| !resolved.contains(&(d, i)));
-                for rule in rules.concrete(cluster) {
-                    match RuleClauses::new(&rule, &self.topo) {
-                        Some(clauses) => {
-                            let (direction, index) = position(policy, &rule.rule);
-                            let key = conj_key(policy, direction, index, rule.part, &rule.services);
-                            let member = (rule.rule.clone(), rule.part);
-                            let info =
-                                RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction };
-                            let id = self.conjs.join(key, member.clone(), info, clauses, &mut self.tables, touched.as_deref_mut());
-                            c.rules.push((member, id));
-                        }
-                        None => {
-                            c.incomplete.insert(rule.rule);
-                        }
-                    }
-                }
+                let known = |key: &str| self.conjs.contains(key);
+                let Some(resolution) = resolve_policy(cluster, &self.topo, policy, known) else { return c };
+                return self.join_resolution(resolution, touched);
             }
         }
         self.finish(c, touched)
     }
 
-    /// The parts of rule `index` of `direction` as (part, conjunction key, local ports) when
-    /// every part can join an existing conjunction without resolving its peers: a rule with
-    /// numeric ports has one part applied to the policy's local ports (`applied`); an ingress
-    /// rule with named ports has parts by how its local pods resolve them. `None` otherwise
-    /// (egress named ports resolve on the peers; a part without local ports or without its
-    /// conjunction needs the full compile).
-    fn shared_parts(
-        &self,
-        cluster: &Cluster,
-        policy: &policy::NetworkPolicy,
-        direction: Direction,
-        index: usize,
-        applied: &[u32],
-    ) -> Option<Vec<(u32, String, Vec<u32>)>> {
-        let parts = match numeric_services(policy.rules(direction)[index].ports.as_deref()) {
-            Some(services) => vec![(0, conj_key(policy, direction, index, 0, &services), applied.to_vec())],
-            None if direction == Direction::Ingress => {
-                let shapes = cluster.policy_rule_shapes_where(policy, |d, i| (d, i) == (direction, index));
-                shapes
-                    .concrete(cluster)
-                    .into_iter()
-                    .map(|part| {
-                        let ofports = self.topo.local_ofports(&part.applied_to);
-                        (part.part, conj_key(policy, direction, index, part.part, &part.services), ofports)
-                    })
-                    .collect()
-            }
-            None => return None,
-        };
-        let joinable = !parts.is_empty() && parts.iter().all(|(_, key, ofports)| !ofports.is_empty() && self.conjs.contains(key));
-        joinable.then_some(parts)
+    /// Joins a policy's resolved parts to their conjunctions, and adds its isolation.
+    fn join_resolution(&mut self, resolution: Resolution, mut touched: Option<&mut BTreeSet<FlowKey>>) -> Contribution {
+        let mut c = Contribution { incomplete: resolution.incomplete, isolation: resolution.isolation, ..Contribution::default() };
+        for part in resolution.parts {
+            let (member, id) = match part {
+                Part::Shared { member, info, key, ofports } => {
+                    let id = self.conjs.join_existing(&key, member.clone(), info, ofports, &mut self.tables, touched.as_deref_mut());
+                    (member, id.expect("a shared part's conjunction exists"))
+                }
+                Part::Resolved { member, info, key, clauses } => {
+                    (member.clone(), self.conjs.join(key, member, info, clauses, &mut self.tables, touched.as_deref_mut()))
+                }
+            };
+            c.rules.push((member, id));
+        }
+        self.finish(c, touched)
     }
 
     /// Adds the isolation drops of a contribution.
@@ -618,57 +580,6 @@ impl NodeCompiler {
         self.tables.add(c.isolation.iter().map(|&(d, p)| isolation_part(d, p)).collect(), touched);
         c
     }
-}
-
-/// Direction and index of one of `policy`'s rules.
-fn position(policy: &policy::NetworkPolicy, rule: &RuleId) -> (Direction, usize) {
-    [Direction::Ingress, Direction::Egress]
-        .into_iter()
-        .find_map(|d| (0..policy.rules(d).len()).find(|i| policy.rule_id(d, *i) == *rule).map(|i| (d, i)))
-        .expect("concrete rules come from the policy's rules")
-}
-
-/// The name of the conjunction a rule part joins: direction, where its peers come from
-/// (selectors and blocks, before resolving) and its services. Egress parts for named ports
-/// take their peers from where the ports resolve, so they are not shared.
-fn conj_key(
-    policy: &policy::NetworkPolicy,
-    direction: Direction,
-    index: usize,
-    part: u32,
-    services: &policy::ConcreteServices,
-) -> String {
-    if direction == Direction::Egress && part > 0 {
-        return format!("{}#{part}", policy.rule_id(direction, index));
-    }
-    let peers = match &policy.rules(direction)[index].peers {
-        None => "any".to_string(),
-        Some(list) => {
-            let mut parts: Vec<String> = list
-                .iter()
-                .map(|p| match p {
-                    // The policy's own namespace, spelled out, so equal selectors of other
-                    // namespaces stay apart.
-                    policy::netpol::Peer::Pods { pod, namespace: None } => format!("ns={} pods={pod:?}", policy.namespace),
-                    policy::netpol::Peer::Pods { pod, namespace: Some(sel) } => format!("ns~{sel:?} pods={pod:?}"),
-                    policy::netpol::Peer::Block(b) => format!("block={b:?}"),
-                })
-                .collect();
-            parts.sort();
-            parts.dedup();
-            parts.join(";")
-        }
-    };
-    format!("{direction:?}|{peers}|{services:?}")
-}
-
-/// Every source of the cluster, in order.
-fn sources(cluster: &Cluster) -> impl Iterator<Item = Source> + '_ {
-    cluster
-        .policies
-        .keys()
-        .map(|(ns, name)| Source::Policy(ns.clone(), name.clone()))
-        .chain((0..cluster.rejected_policies.len()).map(Source::Rejected))
 }
 
 /// The sources that apply to `pod` (or resolve named ports on it): its port appearing or

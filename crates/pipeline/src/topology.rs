@@ -56,6 +56,11 @@ impl Topology {
         self.local_pods.get(pod).map(|p| p.ofport)
     }
 
+    /// The local pods of `namespace`, in name order.
+    pub fn local_pods_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = (&'a PodKey, &'a LocalPod)> + 'a {
+        self.local_pods.range(PodKey::new(namespace, "")..).take_while(move |(k, _)| k.namespace == namespace)
+    }
+
     /// The OpenFlow port of an endpoint that is a pod on this node.
     pub fn endpoint_ofport(&self, endpoint: &Endpoint) -> Option<u32> {
         match endpoint {
