@@ -16,8 +16,9 @@
 //!   compiling a node without its pods (or its policies) would briefly remove their flows.
 //! - **A realization pass**, one step at a time, each waiting for its result: the
 //!   TrafficControl ports (only when some TrafficControl applies here or one of weir's ports
-//!   is on the bridge), a connection when there is none, the compiler update (synchronous,
-//!   behind a panic guard), on a new connection (or when the flows on the switch are in doubt)
+//!   is on the bridge), the compiler update (synchronous, behind a panic guard; before
+//!   connecting, so a starting agent compiles while its early connection reads the switch's
+//!   flows), a connection when there is none, on a new connection (or when the flows on the switch are in doubt)
 //!   a read of the switch (its version and its flows), the bundle of the difference, the
 //!   purge of the datapath's cached flows when the switch has the known OVS bug, and on the
 //!   first pass of each connection the clearing and re-arming of flow-restore-wait. Then the
@@ -494,7 +495,7 @@ impl NodeAgent {
                 self.connected = true;
                 self.installed = None; // a new connection: read back what is there
                 self.restore_pending = true;
-                self.compile(now);
+                self.install(now);
             }
             Event::ConnectFailed(e) => {
                 self.finish(now, Err(PassError::Switch(Failure::down(format!("connecting to {}: {e}", self.settings.openflow)))))
@@ -563,24 +564,30 @@ impl NodeAgent {
         self.tc_port_errors = done.errors;
         self.ports_by_name.extend(done.ofports);
         self.refresh_status();
-        if self.connected {
-            self.compile(now);
-        } else {
-            self.await_step(Step::Connect, Action::Connect);
-        }
+        self.compile(now);
     }
 
+    /// Compiles before connecting: the compile needs no switch, and a starting agent's
+    /// connection and flow read (begun by the driver at start) run meanwhile.
     fn compile(&mut self, now: Instant) {
         match self.update_compiler() {
             Err(e) => self.finish(now, Err(e)),
             Ok(changed) => {
                 self.pass_mut().changed = changed;
-                if self.installed.is_none() {
-                    self.await_step(Step::ReadSwitch, Action::ReadSwitch);
-                } else {
-                    self.send_difference(now);
-                }
+                self.install(now);
             }
+        }
+    }
+
+    /// Brings the compiled flows to the switch: connects, reads back what it holds if that
+    /// is not known, and sends the difference.
+    fn install(&mut self, now: Instant) {
+        if !self.connected {
+            self.await_step(Step::Connect, Action::Connect);
+        } else if self.installed.is_none() {
+            self.await_step(Step::ReadSwitch, Action::ReadSwitch);
+        } else {
+            self.send_difference(now);
         }
     }
 
