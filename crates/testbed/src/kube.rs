@@ -313,16 +313,20 @@ impl KubeApi {
     }
 
     fn write_kubeconfig(&self) -> Result<(), Error> {
+        self.write_token_kubeconfig(&self.kubeconfig(), ADMIN_USER, &self.admin_token)
+    }
+
+    /// Writes a kubeconfig to `path` that reaches this API server as the holder of `token`
+    /// (e.g. a ServiceAccount's, from `kubectl create token`), named `user`.
+    pub fn write_token_kubeconfig(&self, path: &Path, user: &str, token: &str) -> Result<(), Error> {
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: weir-test\n  cluster:\n    server: {url}\n    \
-             certificate-authority: {ca}\nusers:\n- name: {ADMIN_USER}\n  user:\n    token: {token}\ncontexts:\n\
-             - name: weir-test\n  context:\n    cluster: weir-test\n    user: {ADMIN_USER}\ncurrent-context: weir-test\n",
+             certificate-authority: {ca}\nusers:\n- name: {user}\n  user:\n    token: {token}\ncontexts:\n\
+             - name: weir-test\n  context:\n    cluster: weir-test\n    user: {user}\ncurrent-context: weir-test\n",
             url = self.url(),
             ca = self.ca_cert().display(),
-            token = self.admin_token,
         );
-        let path = self.kubeconfig();
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
     }
 }
 
