@@ -17,6 +17,8 @@ pub mod cluster;
 pub mod cluster_policy;
 pub mod concrete;
 pub mod conformance;
+#[cfg(feature = "crd")]
+pub mod crd;
 pub mod evaluate;
 pub mod manifest;
 pub mod model;

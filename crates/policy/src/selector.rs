@@ -12,6 +12,8 @@ use std::fmt;
 /// `metav1.LabelSelector`, as written in manifests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-map-type" = "atomic")))]
 pub struct LabelSelectorSpec {
     /// Key = value pairs, each an `In` requirement with one value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,10 +26,12 @@ pub struct LabelSelectorSpec {
 /// `metav1.LabelSelectorRequirement`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct RequirementSpec {
     /// The label key.
     pub key: String,
     /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    #[cfg_attr(feature = "crd", schemars(extend("enum" = ["In", "NotIn", "Exists", "DoesNotExist"])))]
     pub operator: String,
     /// Values for `In`/`NotIn`; must be absent or empty for `Exists`/`DoesNotExist`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

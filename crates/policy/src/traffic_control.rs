@@ -225,15 +225,32 @@ pub struct TrafficControlDoc {
     pub spec: TrafficControlSpec,
 }
 
-/// `spec` of a TrafficControl.
+/// Mirror or redirect the traffic of the pods appliedTo selects to a target port.
+// With the `crd` feature this type also makes the CustomResourceDefinition (crate::crd), whose
+// descriptions are these doc comments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(feature = "crd", kube(
+    group = "weir.io",
+    version = "v1alpha1",
+    kind = "TrafficControl",
+    root = "TrafficControlObject",
+    doc = "weir's TrafficControl: mirror or redirect the traffic of selected pods to a port",
+    plural = "trafficcontrols",
+    shortname = "tc",
+    status = "crate::crd::NodeConditions",
+    printcolumn = r#"{"name": "Action", "type": "string", "jsonPath": ".spec.action"}"#,
+    printcolumn = r#"{"name": "Direction", "type": "string", "jsonPath": ".spec.direction"}"#,
+))]
 pub struct TrafficControlSpec {
     /// The pods whose traffic it controls.
     pub applied_to: AppliedToSpec,
     /// `Ingress`, `Egress` or `Both`.
+    #[cfg_attr(feature = "crd", schemars(extend("enum" = ["Ingress", "Egress", "Both"])))]
     pub direction: String,
     /// `Mirror` or `Redirect`.
+    #[cfg_attr(feature = "crd", schemars(extend("enum" = ["Mirror", "Redirect"])))]
     pub action: String,
     /// Where the traffic goes.
     pub target_port: PortSpec,
@@ -242,8 +259,9 @@ pub struct TrafficControlSpec {
     pub return_port: Option<PortSpec>,
 }
 
-/// `appliedTo`.
+/// `appliedTo`: the pods whose traffic is mirrored or redirected.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppliedToSpec {
     /// Pods by label.
@@ -257,6 +275,8 @@ pub struct AppliedToSpec {
 /// A port: exactly one of the fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "crd", schemars(extend("minProperties" = 1, "maxProperties" = 1)))]
 pub struct PortSpec {
     /// OVS internal port.
     #[serde(default)]
@@ -281,58 +301,71 @@ pub struct PortSpec {
 /// `{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct NamedSpec {
     /// Device name.
+    #[cfg_attr(feature = "crd", schemars(length(min = 1)))]
     pub name: String,
 }
 
 /// VXLAN and GENEVE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct UdpTunnelSpec {
     /// Remote endpoint.
     #[serde(rename = "remoteIP")]
     pub remote_ip: String,
     /// VNI.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0, max = 16777215)))]
     pub vni: Option<i64>,
     /// UDP destination port.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 65535)))]
     pub destination_port: Option<i64>,
 }
 
 /// GRE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct GreSpec {
     /// Remote endpoint.
     #[serde(rename = "remoteIP")]
     pub remote_ip: String,
     /// GRE key.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0, max = 4294967295_i64)))]
     pub key: Option<i64>,
 }
 
 /// ERSPAN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct ErspanSpec {
     /// Remote endpoint.
     #[serde(rename = "remoteIP")]
     pub remote_ip: String,
     /// Session id (0-1023).
     #[serde(default, rename = "sessionID")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0, max = 1023)))]
     pub session_id: Option<i64>,
     /// 1 or 2.
+    #[cfg_attr(feature = "crd", schemars(extend("enum" = [1, 2])))]
     pub version: i64,
     /// v1 index.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0, max = 1048575)))]
     pub index: Option<i64>,
     /// v2 direction (0 or 1).
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0, max = 1)))]
     pub dir: Option<i64>,
     /// v2 hardware id (0-63).
     #[serde(default, rename = "hardwareID")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0, max = 63)))]
     pub hardware_id: Option<i64>,
 }
 
