@@ -117,6 +117,8 @@ struct Io {
     early: Option<EarlyConnection>,
     /// The flow read begun on the current connection before [`Action::ReadSwitch`] asked.
     prefetched: Option<FlowRead>,
+    /// Where each status also goes: the Kubernetes status writer, in cluster mode.
+    status_out: Option<tokio::sync::watch::Sender<Status>>,
 }
 
 /// A flow read running on its own task: weir's flows ([`weirs_flows`]) and how long the read
@@ -155,6 +157,9 @@ impl Io {
         match action {
             Action::WriteStatus(mut status) => {
                 status.publish(&self.config.status_file);
+                if let Some(out) = &self.status_out {
+                    out.send_replace(*status);
+                }
                 None
             }
             Action::ReconcileTcPorts { wanted, interfaces } => {
@@ -351,7 +356,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let (mut sources, _source) = config.source.clone().start().await?;
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
-    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None };
+    let status_out = status_writer(&config).await?;
+    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out };
     tokio::pin!(shutdown);
 
     loop {
@@ -382,6 +388,22 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             }
             _ = sleep_until(wake) => agent.handle_timeout(Instant::now()),
         }
+    }
+}
+
+/// In cluster mode, starts the writer of this node's conditions on the objects it realizes
+/// (see [`crate::kube_source::status_writer`]) and returns where to send each status.
+async fn status_writer(config: &Config) -> Result<Option<tokio::sync::watch::Sender<Status>>, AgentError> {
+    match &config.source {
+        #[cfg(feature = "kube")]
+        ClusterSource::Kube(connection) => {
+            let client = connection.client().await.map_err(SourceError::from)?;
+            let (tx, rx) = tokio::sync::watch::channel(Status::default());
+            // Ends when `tx` is dropped, with the agent's loop.
+            crate::kube_source::status_writer::spawn(client, &config.node, rx);
+            Ok(Some(tx))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod kinds;
 pub mod retry;
+pub mod status_writer;
 pub mod view;
 
 use crate::cluster_source::SourceEvent;

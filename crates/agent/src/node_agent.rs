@@ -791,6 +791,12 @@ impl NodeAgent {
         for (kind, _) in self.cluster.cluster_policies.keys() {
             *objects.entry(kind.to_string()).or_default() += 1;
         }
+        self.status.cluster_policies = self
+            .cluster
+            .cluster_policies
+            .keys()
+            .map(|(kind, name)| crate::status::ObjectName { kind: kind.to_string(), name: name.clone() })
+            .collect();
         for (kind, n) in [("Tier", self.cluster.tiers.len()), ("ClusterGroup", self.cluster.groups.len())] {
             if n > 0 {
                 objects.insert(kind.to_string(), n);

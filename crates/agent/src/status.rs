@@ -32,6 +32,15 @@ impl std::fmt::Display for ObjectErrorReport {
     }
 }
 
+/// A cluster-scoped object: its kind (as errors name it) and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectName {
+    /// The kind, e.g. `AdminNetworkPolicy`.
+    pub kind: String,
+    /// The name.
+    pub name: String,
+}
+
 /// How one TrafficControl is realized on this node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrafficControlReport {
@@ -63,6 +72,10 @@ pub struct Status {
     /// TrafficControls by name.
     #[serde(default)]
     pub traffic_controls: BTreeMap<String, TrafficControlReport>,
+    /// The cluster policies (admin and baseline tiers) in the cluster view, realized with
+    /// the rest when `realized` is true (unless `errors` names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_policies: Vec<ObjectName>,
     /// Installed flows per table name.
     pub flows: BTreeMap<String, usize>,
     /// flow_mods sent by the last realization.

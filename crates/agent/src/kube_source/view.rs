@@ -213,15 +213,41 @@ fn same(a: &BTreeMap<ObjectKey, Entry>, b: &BTreeMap<ObjectKey, Entry>) -> bool 
         && a.iter().zip(b).all(|((ka, ea), (kb, eb))| ka == kb && (Arc::ptr_eq(&ea.in_force, &eb.in_force) || ea.in_force == eb.in_force))
 }
 
-/// `object` parsed as file mode parses a document, named `kube:<Kind>/<ns>/<name>`.
+/// What the errors of an object from the API server name as their source:
+/// `kube:<Kind>/<ns>/<name>` (`kube:<Kind>/<name>` for cluster-scoped kinds).
+pub fn source_name(kind: &WatchedKind, key: &ObjectKey) -> String {
+    format!("{SOURCE_PREFIX}{}/{key}", kind.kind)
+}
+
+const SOURCE_PREFIX: &str = "kube:";
+
+/// The watched kind and object a [`source_name`] names, if it names one.
+pub fn object_of_source(source: &str) -> Option<(&'static WatchedKind, ObjectKey)> {
+    let (kind, key) = source.strip_prefix(SOURCE_PREFIX)?.split_once('/')?;
+    let kind = WATCHED.iter().find(|k| k.kind == kind)?;
+    let key = match key.split_once('/') {
+        Some((ns, name)) => ObjectKey { namespace: Some(ns.to_string()), name: name.to_string() },
+        None => ObjectKey { namespace: None, name: key.to_string() },
+    };
+    Some((kind, key))
+}
+
+/// `object` parsed as file mode parses a document, named by [`source_name`].
 fn parse(kind: &WatchedKind, key: &ObjectKey, object: DynamicObject) -> Manifests {
-    let source = format!("kube:{}/{key}", kind.kind);
+    let source = source_name(kind, key);
     let mut value = serde_json::to_value(object).unwrap_or_default();
     // A list's items carry no apiVersion and kind; managedFields is bookkeeping, and big.
     value["apiVersion"] = kind.api_version().into();
     value["kind"] = kind.kind.into();
     if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         meta.remove("managedFields");
+    }
+    // A custom object's status is what the agents report on it (status_writer), never what
+    // is wanted; a pod's is read (its addresses).
+    if kind.custom
+        && let Some(object) = value.as_object_mut()
+    {
+        object.remove("status");
     }
     let mut out = Manifests::default();
     policy::manifest::add_value(&source, "object", value, &mut out);

@@ -79,3 +79,16 @@ fn a_kind_the_api_server_does_not_serve_is_empty_and_reported_and_the_others_wor
     assert!(warnings[0].starts_with("AdminNetworkPolicy (policy.networking.k8s.io/v1alpha1): not served"), "{warnings:?}");
     assert!(v.handle(POD, Ok(Event::Apply(pod("a", "1", "web")))));
 }
+
+#[test]
+fn an_error_source_names_its_watched_kind_and_object_and_reads_back() {
+    for (kind, key) in [
+        (&WATCHED[7], ObjectKey { namespace: None, name: "mirror-a".into() }),
+        (&WATCHED[2], ObjectKey { namespace: Some("x".into()), name: "a".into() }),
+    ] {
+        let source = source_name(kind, &key);
+        assert_eq!(object_of_source(&source), Some((kind, key)), "{source}");
+    }
+    assert_eq!(object_of_source("manifests/a.yaml"), None);
+    assert_eq!(object_of_source("kube:Secret/x/y"), None, "not a watched kind");
+}
