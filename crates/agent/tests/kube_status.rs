@@ -214,3 +214,64 @@ async fn every_node_reports_each_object_realized_or_why_not_and_writes_only_chan
     ]);
     eprintln!("whole test: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// The whole agent in cluster mode (`agent::run` with the Kubernetes source, as
+/// `weir agent --kubeconfig` runs it) on a real Open vSwitch: what it realizes shows as its
+/// node's conditions, and an idle agent writes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() {
+    if !Binaries::available_for_tests() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let api = KubeApi::start(tmp.path()).unwrap_or_else(|e| panic!("{e}"));
+    deploy(&api);
+    let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.1.0/24}\n";
+    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &format!("{node}---\n{OBJECTS}")).unwrap_or_else(|e| panic!("{e}"));
+    let switch = testbed::ovs::TestSwitch::start().expect("test switch");
+    let d = switch.ovs.dir().display();
+    let config = agent::Config {
+        node: "n1".into(),
+        ovsdb: format!("unix:{d}/db.sock"),
+        openflow: format!("unix:{d}/br-int.mgmt"),
+        bridge: "br-int".into(),
+        datapath: ovsdb::DatapathType::Netdev,
+        source: ClusterSource::Kube(agent_kubeconfig(&api, tmp.path())),
+        status_file: tmp.path().join("status.json"),
+        tunnel: agent::TunnelKind::Geneve,
+        ovs_ctl: format!("{d}/ovs-vswitchd.ctl"),
+        datapath_cache_purge: agent::ovs_bugs::CachePurge::Auto,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(agent::run(config, async move { drop(stopped.await) }));
+
+    // Realized: deny-x and mirror-a (whose internal port the agent adds); bad-remote rejected
+    // with its field.
+    let started = Instant::now();
+    let wanted = |api: &KubeApi| {
+        let [anp, mirror, bad] = [("anp", "deny-x"), ("tc", "mirror-a"), ("tc", "bad-remote")].map(|(k, n)| conditions(api, k, n));
+        (anp.len() == 1 && mirror.len() == 1 && bad.len() == 1).then_some((anp, mirror, bad))
+    };
+    let (anp, mirror, bad) = loop {
+        if let Some(found) = wanted(&api) {
+            break found;
+        }
+        assert!(started.elapsed() < ARRIVAL, "no conditions within {ARRIVAL:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("conditions written {:.1} s after the agent started", started.elapsed().as_secs_f64());
+    assert_eq!((anp[0].0.as_str(), anp[0].1.as_str(), anp[0].2.as_str()), ("realized.weir.io/n1", "True", "Realized"));
+    assert_eq!((mirror[0].1.as_str(), mirror[0].2.as_str()), ("True", "Realized"), "{mirror:?}");
+    assert_eq!(bad[0].2, "Rejected");
+    assert!(bad[0].3.contains("spec.targetPort.vxlan.remoteIP"), "{bad:?}");
+
+    // Idle for a few heartbeats: nothing is written.
+    let versions = ["mirror-a", "bad-remote"].map(|n| resource_version(&api, "tc", n));
+    let anp_version = resource_version(&api, "anp", "deny-x");
+    tokio::time::sleep(agent::status::HEARTBEAT * 3).await;
+    assert_eq!(versions, ["mirror-a", "bad-remote"].map(|n| resource_version(&api, "tc", n)));
+    assert_eq!(anp_version, resource_version(&api, "anp", "deny-x"));
+    assert!(!agent.is_finished(), "the agent runs");
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}
