@@ -181,7 +181,12 @@ impl StatusWriter {
                 }
                 // Deleted meanwhile: nothing to report on.
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => warn!("status of {} {}: {e}", target.kind, target.name),
+                // The server is unreachable or refuses this node: the next update (at the
+                // latest the agent's next heartbeat) tries again, one request at a time.
+                Err(e) => {
+                    warn!("status of {} {}: {e}; retrying with the next status", target.kind, target.name);
+                    break;
+                }
             }
         }
         sent
@@ -200,7 +205,7 @@ impl StatusWriter {
             observed_generation: None,
             last_transition_time,
             reason: verdict.reason.into(),
-            message: verdict.message,
+            message: bounded(verdict.message),
         }
     }
 
@@ -214,6 +219,23 @@ impl StatusWriter {
         let params = PatchParams::apply(&field_manager(&self.node)).force();
         self.api(kind).patch_status(&target.name, &params, &Patch::Apply(body)).await.map(drop)
     }
+}
+
+/// The longest message written: the schema's bound is 32768, and a condition is for a
+/// human reading `kubectl describe` (`weir status` on the node has every error).
+const MAX_MESSAGE: usize = 4096;
+
+/// `message`, cut to [`MAX_MESSAGE`] bytes (at a character boundary) with a note saying so.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" ... (cut; see `weir status` on the node)");
+    }
+    message
 }
 
 /// The conditions in an object's status (none if it has no readable ones).

@@ -64,3 +64,10 @@ fn each_node_has_its_own_condition_type_and_field_manager() {
     assert_eq!(realized_type("n1"), "realized.weir.io/n1");
     assert_ne!(field_manager("n1"), field_manager("n2"));
 }
+
+#[test]
+fn a_long_message_is_cut_at_a_character_boundary_and_says_so() {
+    let cut = bounded("é".repeat(3000));
+    assert!(cut.len() < MAX_MESSAGE + 100 && cut.ends_with("see `weir status` on the node)"), "{}", cut.len());
+    assert_eq!(bounded("short".into()), "short");
+}
