@@ -13,6 +13,7 @@ use crate::ovs_bugs::OvsVersion;
 use crate::cluster_source::{ClusterSource, SourceError, SourceEvent};
 use crate::status::Status;
 use crate::switch::{Down, Switch, SwitchError};
+use openflow::wire::Message;
 use pipeline::{FlowSet, Table};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,6 +120,8 @@ struct Io {
     prefetched: Option<FlowRead>,
     /// Where each status also goes: the Kubernetes status writer, in cluster mode.
     status_out: Option<tokio::sync::watch::Sender<Status>>,
+    /// Rejected packets answered, over every connection.
+    answers: Arc<crate::reject::Counts>,
 }
 
 /// A flow read running on its own task: weir's flows ([`weirs_flows`]) and how long the read
@@ -140,6 +143,28 @@ fn connect_early(target: String) -> EarlyConnection {
         let sw = Arc::new(Switch::connect(&target).await?);
         Ok((sw.clone(), read_flows(sw)))
     })
+}
+
+/// Asks for the packet-ins of `controller` actions (OVS sends none to a connection on the
+/// bridge's management socket unless it asks) and adds the meter they pass, or brings an
+/// existing one to weir's rate.
+async fn receive_packet_ins(sw: &Switch) -> Result<(), SwitchError> {
+    use openflow::wire::message::{AsyncConfig, async_config};
+    use openflow::wire::meter::meter_command::{ADD, MODIFY};
+    let mask = 1 << async_config::REASON_APPLY_ACTION;
+    let roles = [async_config::PACKET_IN_MASTER, async_config::PACKET_IN_SLAVE];
+    sw.send(&Message::SetAsync(roles.map(|prop_type| AsyncConfig { prop_type, mask }).to_vec()))?;
+    let exists = |e: &openflow::wire::message::ErrorMsg| {
+        openflow::wire::codes::error_code(e.etype, e.code, e.experimenter).is_some_and(|c| c.name == "OFPMMFC_METER_EXISTS")
+    };
+    sw.send(&Message::MeterMod(pipeline::reject::packet_in_meter(ADD)))?;
+    match sw.barrier().await {
+        Err(SwitchError::Rejected { error, .. }) if exists(&error) => {
+            sw.send(&Message::MeterMod(pipeline::reject::packet_in_meter(MODIFY)))?;
+            sw.barrier().await
+        }
+        other => other,
+    }
 }
 
 /// Reads every installed flow on its own task.
@@ -169,6 +194,11 @@ impl Io {
             Action::Connect => match self.connect().await {
                 Ok(sw) => {
                     info!(target = %self.config.openflow, "OpenFlow connection up");
+                    // Reject rules' packets (through the meter) are answered on every connection.
+                    if let Err(e) = receive_packet_ins(&sw).await {
+                        warn!("packet-ins could not be set up ({e}): rejected packets go unanswered");
+                    }
+                    tokio::spawn(crate::reject::serve(sw.clone(), self.answers.clone()));
                     self.switch = Some(sw);
                     Some(Event::Connected)
                 }
@@ -357,7 +387,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
     let status_out = status_writer(&config).await?;
-    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out };
+    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers: Arc::default() };
     tokio::pin!(shutdown);
 
     loop {

@@ -13,6 +13,7 @@ pub mod manifest_cache;
 pub mod manifest_store;
 pub mod node_agent;
 pub mod ovs_bugs;
+pub mod reject;
 pub mod source;
 pub mod status;
 pub mod switch;

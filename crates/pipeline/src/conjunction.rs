@@ -391,7 +391,8 @@ fn merged_flow((table_id, prio, m): &FlowKey, parts: &BTreeMap<Part, u32>) -> Fl
         // Parts are ordered, so for Direct this is the lowest conj_id: a stable choice.
         Part::ConjAction { id, verdict } | Part::Direct { id, verdict } => match *verdict {
             Verdict::Continue(next) => flow.object(*id).goto(next).build(),
-            Verdict::Drop { .. } => flow.object(*id).build(),
+            Verdict::Drop { reject: false } => flow.object(*id).build(),
+            Verdict::Drop { reject: true } => flow.object(*id).actions(crate::reject::reject_actions()).build(),
         },
         Part::Clause { .. } => flow
             .actions(parts.keys().filter_map(|p| match *p {

@@ -19,6 +19,7 @@ pub mod node_compiler;
 pub mod placement;
 pub mod port_range;
 pub mod reg;
+pub mod reject;
 mod resolution;
 pub mod shared_conj;
 pub mod table;

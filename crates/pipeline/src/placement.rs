@@ -3,9 +3,9 @@
 //!
 //! | tier | table (egress / ingress) | a match |
 //! |---|---|---|
-//! | admin (`tier < NETWORK_POLICY`) | EgressAdmin / IngressAdmin | Allow: on past NetworkPolicy and baseline; Deny, Reject: drop; Pass: on to the NetworkPolicy table |
+//! | admin (`tier < NETWORK_POLICY`) | EgressAdmin / IngressAdmin | Allow: on past NetworkPolicy and baseline; Deny: drop; Reject: answered by the agent, dropped; Pass: on to the NetworkPolicy table |
 //! | NetworkPolicy | EgressRule / IngressRule | Allow only (isolation drops are EgressDefault's) |
-//! | baseline | EgressBaseline / IngressBaseline | Allow: on; Deny, Reject: drop; Pass: on, skipping the rest of the tier (the next tier is the default: allow) |
+//! | baseline | EgressBaseline / IngressBaseline | Allow: on; Deny: drop; Reject: answered by the agent, dropped; Pass: on, skipping the rest of the tier (the next tier is the default: allow) |
 //!
 //! # Priorities in the admin and baseline tables
 //!
@@ -81,8 +81,8 @@ pub mod network_policy {
 pub enum Verdict {
     /// Processing continues in this table.
     Continue(Table),
-    /// The packet is dropped. `reject` marks a Reject rule: today it drops exactly like Deny;
-    /// this is where answering (TCP RST, ICMP unreachable) hooks in, not that feature itself.
+    /// The packet is dropped; from a Reject rule, it goes to the agent, which answers the
+    /// client ([`crate::reject`]).
     Drop {
         /// From a Reject rule.
         reject: bool,

@@ -111,7 +111,7 @@ tables! {
         "Drops invalid packets; replies (and packets from tunnels) skip egress policy; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both).";
     /// Admin-tier egress rules (AdminNetworkPolicy, tiered ClusterNetworkPolicy): first match decides.
     EgressAdmin = "EgressAdmin", EgressSecurity, Goto(EgressRule), [EgressRule, L3Forwarding],
-        "Admin tiers' egress rules, first match by priority: Allow continues to L3Forwarding (skipping NetworkPolicy and baseline), Deny and Reject drop, Pass goes on to EgressRule. Established packets meet these rules too, so a new Deny stops a connection that began before it.";
+        "Admin tiers' egress rules, first match by priority: Allow continues to L3Forwarding (skipping NetworkPolicy and baseline), Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to EgressRule. Established packets meet these rules too, so a new Deny stops a connection that began before it.";
     /// Kubernetes NetworkPolicy egress rules: conjunctions of applied-to, peer and service.
     EgressRule = "EgressRule", EgressSecurity, Goto(EgressDefault), [EgressDefault, L3Forwarding],
         "NetworkPolicy egress rules: a packet allowed by a rule, or established, continues to L3Forwarding.";
@@ -120,7 +120,7 @@ tables! {
         "Drops what a pod isolated for egress sends unless an egress rule allowed it; what a pod NetworkPolicy does not isolate goes on to EgressBaseline.";
     /// Baseline-tier egress rules, for pods NetworkPolicy does not isolate.
     EgressBaseline = "EgressBaseline", EgressSecurity, Goto(L3Forwarding), [L3Forwarding],
-        "Baseline tier's egress rules (BaselineAdminNetworkPolicy), reached only by pods NetworkPolicy does not isolate for egress: first match decides, Allow continues, Deny and Reject drop; no match allows.";
+        "Baseline tier's egress rules (BaselineAdminNetworkPolicy), reached only by pods NetworkPolicy does not isolate for egress: first match decides, Allow continues, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent); no match allows.";
     /// Rewrites MACs for the destination pod, or sets the tunnel destination for a remote node.
     L3Forwarding = "L3Forwarding", Forwarding, Drop, [L2Forwarding],
         "Routes by destination IP: to a local pod (MAC rewrite) or to another node's pod CIDR (tunnel).";
@@ -129,7 +129,7 @@ tables! {
         "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel skips ingress policy here.";
     /// Admin-tier ingress rules.
     IngressAdmin = "IngressAdmin", IngressSecurity, Goto(IngressRule), [IngressRule, ConntrackCommit],
-        "Admin tiers' ingress rules, first match by priority: Allow continues to ConntrackCommit, Deny and Reject drop, Pass goes on to IngressRule. Replies skip them; established packets do not.";
+        "Admin tiers' ingress rules, first match by priority: Allow continues to ConntrackCommit, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to IngressRule. Replies skip them; established packets do not.";
     /// Kubernetes NetworkPolicy ingress rules.
     IngressRule = "IngressRule", IngressSecurity, Goto(IngressDefault), [IngressDefault, ConntrackCommit],
         "NetworkPolicy ingress rules: established packets and packets a rule allows continue to ConntrackCommit.";

@@ -79,6 +79,10 @@ pub(crate) struct Link {
 /// xids requests get (`weir ofctl` prints them as ovs-ofctl does).
 const KEEPALIVE_XID: u32 = u32::MAX;
 
+/// The xid of messages sent without waiting whose errors matter to nobody but the log
+/// (answers to rejected packets): they must not fail the next barrier of a realization.
+pub(crate) const UNCHECKED_XID: u32 = u32::MAX - 1;
+
 impl Link {
     pub(crate) fn new() -> Link {
         Link { requests: Mutex::new(Requests::default()), down: watch::channel(None).0 }
@@ -159,6 +163,9 @@ impl Link {
             }
             Message::PacketIn(_) | Message::PacketIn2(_) | Message::PortStatus { .. } => {
                 let _ = events.send(msg);
+            }
+            Message::Error(e) if xid == UNCHECKED_XID => {
+                tracing::debug!(error = %rejected(e), "the switch refused a message sent unchecked");
             }
             Message::Error(e) => {
                 let mut r = self.lock();

@@ -316,6 +316,11 @@ impl Switch {
         self.reply(xid, rx, || describe_request(msg), within).await
     }
 
+    /// Sends a message whose errors are only logged (they never fail a barrier).
+    pub fn send_unchecked(&self, msg: &Message) -> Result<(), SwitchError> {
+        self.write(msg.to_bytes(driver::UNCHECKED_XID))
+    }
+
     /// Sends a message without waiting; errors for it surface at the next [`Switch::barrier`].
     pub fn send(&self, msg: &Message) -> Result<u32, SwitchError> {
         let xid = self.next_xid();

@@ -143,6 +143,29 @@ pub struct PacketOut {
     pub data: Vec<u8>,
 }
 
+/// One property of an asynchronous configuration: the reasons (bits) for which one kind of
+/// message is sent to a connection in one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AsyncConfig {
+    /// OFPACPT_* (see [`async_config`]).
+    pub prop_type: u16,
+    /// One bit per reason (e.g. `1 << OFPR_APPLY_ACTION`).
+    pub mask: u32,
+}
+
+/// Property types of an asynchronous configuration (OFPACPT_*).
+pub mod async_config {
+    /// Packet-ins, for a connection in the slave role.
+    pub const PACKET_IN_SLAVE: u16 = 0;
+    /// Packet-ins, for a connection in the master or equal role (OVS's service connections).
+    pub const PACKET_IN_MASTER: u16 = 1;
+    /// Packet-in reason of a `controller` action in the apply-actions list (OFPR_APPLY_ACTION).
+    pub const REASON_APPLY_ACTION: u32 = 1;
+}
+
+/// The length of every standard asynchronous configuration property.
+const ASYNC_PROP_LEN: usize = 8;
+
 /// Nicira message subtypes (NXT_*).
 mod nxt {
     pub const SET_PACKET_IN_FORMAT: u32 = 16;
@@ -228,6 +251,9 @@ pub enum Message {
     },
     /// NXT_SET_PACKET_IN_FORMAT (0 standard, 1 NXT_PACKET_IN, 2 NXT_PACKET_IN2).
     SetPacketInFormat(u32),
+    /// OFPT_SET_ASYNC: which asynchronous messages this connection gets, by property
+    /// (properties left out keep their setting).
+    SetAsync(Vec<AsyncConfig>),
     /// NXT_PACKET_IN2 properties, undecoded.
     PacketIn2(Vec<u8>),
     /// Another experimenter message.
@@ -377,6 +403,18 @@ fn decode_body(frame: &Frame<'_>, r: &mut Reader<'_>) -> Result<Message, DecodeE
             r.skip(r.remaining())?; // padding and properties
             Message::BundleAdd { bundle_id, flags, message: Box::new(message) }
         }
+        msg_type::SET_ASYNC => {
+            let mut props = Vec::new();
+            while r.remaining() > 0 {
+                let prop_type = r.u16()?;
+                let len = usize::from(r.u16()?);
+                if len != ASYNC_PROP_LEN {
+                    return Err(r.err(DecodeErrorKind::BadLength(len)));
+                }
+                props.push(AsyncConfig { prop_type, mask: r.u32()? });
+            }
+            Message::SetAsync(props)
+        }
         msg_type::EXPERIMENTER => {
             let experimenter = r.u32()?;
             let exp_type = r.u32()?;
@@ -525,6 +563,7 @@ impl Message {
             Message::BarrierReply => msg_type::BARRIER_REPLY,
             Message::BundleControl { .. } => msg_type::BUNDLE_CONTROL,
             Message::BundleAdd { .. } => msg_type::BUNDLE_ADD_MESSAGE,
+            Message::SetAsync(_) => msg_type::SET_ASYNC,
             Message::SetPacketInFormat(_) | Message::PacketIn2(_) | Message::Experimenter { .. } => msg_type::EXPERIMENTER,
             Message::Other { msg_type, .. } => *msg_type,
         }
@@ -626,6 +665,13 @@ impl Message {
                 out.put_u16(*flags);
                 message.encode(xid, out);
             }
+            Message::SetAsync(props) => {
+                for p in props {
+                    out.put_u16(p.prop_type);
+                    out.put_u16(ASYNC_PROP_LEN as u16);
+                    out.put_u32(p.mask);
+                }
+            }
             Message::SetPacketInFormat(f) => {
                 out.put_u32(NX_VENDOR_ID);
                 out.put_u32(nxt::SET_PACKET_IN_FORMAT);
@@ -684,6 +730,7 @@ mod tests {
         roundtrip(Message::EchoRequest(vec![1, 2, 3]));
         roundtrip(Message::BarrierReply);
         roundtrip(Message::SetPacketInFormat(2));
+        roundtrip(Message::SetAsync(vec![AsyncConfig { prop_type: async_config::PACKET_IN_MASTER, mask: 2 }]));
         roundtrip(Message::SetConfig(SwitchConfig { flags: 0, miss_send_len: 128 }));
         roundtrip(Message::BundleControl { bundle_id: 1, ctrl_type: bundle_ctrl::OPEN_REQUEST, flags: 3 });
     }
