@@ -73,8 +73,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     for line in trace.lines() {
         println!("{}", annotate(line, &names));
     }
-    let dropped = trace.lines().rfind(|l| l.starts_with("Datapath actions:")).is_some_and(|l| l.trim_end().ends_with("drop"));
-    let switch_allows = !dropped;
+    let switch_allows = delivered(&trace);
     println!(
         "switch: {}; oracle: {}; {}",
         if switch_allows { "allowed" } else { "denied" },
@@ -85,6 +84,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         crate::compile_cmd::exit(DISAGREE_EXIT);
     }
     Ok(())
+}
+
+/// Whether a trace delivers the packet: its datapath actions do not end in a drop and the
+/// pipeline output it to a port (a Reject rule's packet goes only to the agent, which answers
+/// it: not delivered).
+fn delivered(trace: &str) -> bool {
+    let dropped = trace.lines().rfind(|l| l.starts_with("Datapath actions:")).is_some_and(|l| l.trim_end().ends_with("drop"));
+    !dropped && trace.lines().any(|l| l.trim_start().starts_with("-> output port is"))
 }
 
 /// `weir trace`'s exit code when the switch and the oracle disagree (the trace is printed).
@@ -213,5 +220,15 @@ mod tests {
         assert_eq!(line, format!(" {ingress}. IngressRule: conj_id=7, priority 200, cookie 0x1    <- NetworkPolicy x/p ingress[0]"));
         assert_eq!(annotate(&format!("    goto_table:{egress}"), &names), "    goto_table:EgressRule");
         assert_eq!(annotate(&format!("    goto_table:{ingress}"), &names), "    goto_table:IngressRule");
+    }
+
+    #[test]
+    fn a_packet_is_delivered_only_when_the_pipeline_outputs_it() {
+        let output = "11. L2Forwarding: ...\n    output:NXM_NX_REG1[]\n     -> output port is 2\nDatapath actions: 2\n";
+        let to_agent = "12. IngressAdmin: conj_id=9\n    controller(meter_id=1)\nDatapath actions: sample(sample=100.0%,actions(meter(0),userspace(pid=0,controller(reason=1))))\n";
+        let dropped = "10. L3Forwarding: priority 0\n    drop\nDatapath actions: drop\n";
+        assert!(delivered(output));
+        assert!(!delivered(to_agent), "a Reject rule's packet goes to the agent only");
+        assert!(!delivered(dropped));
     }
 }
