@@ -1,4 +1,5 @@
-//! The **CNI contract**: how a pod's port on `br-int` tells weir which pod it belongs to.
+//! The **CNI contract**: how a pod's port on `br-int` tells weir which pod it belongs to (the
+//! key names live in `ovsdb::cni`, shared with the agent and `weir-cni`).
 //!
 //! A CNI add-on (here: the testbed) attaches each pod's host-side interface to the bridge and
 //! writes these keys into the OVSDB `Interface` row's `external_ids` **in the same
@@ -28,16 +29,7 @@
 use crate::layout::INT_BRIDGE;
 use std::net::Ipv4Addr;
 
-/// `external_ids` key naming the pod as `namespace/name`.
-pub const IFACE_ID: &str = "iface-id";
-/// `external_ids` key holding the pod's namespace.
-pub const POD_NAMESPACE: &str = "pod-namespace";
-/// `external_ids` key holding the pod's name.
-pub const POD_NAME: &str = "pod-name";
-/// `external_ids` key holding the pod's IPs, comma-separated.
-pub const IP_ADDRESS: &str = "ip-address";
-/// `external_ids` key holding the pod interface's MAC.
-pub const ATTACHED_MAC: &str = "attached-mac";
+pub use ovsdb::cni::{ATTACHED_MAC, IFACE_ID, IP_ADDRESS, POD_NAME, POD_NAMESPACE};
 
 /// A pod port as the contract describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,14 +49,7 @@ pub struct PodPort<'a> {
 impl PodPort<'_> {
     /// The contract's `external_ids`, in the order of the table above.
     pub fn external_ids(&self) -> Vec<(&'static str, String)> {
-        let ips: Vec<String> = self.ips.iter().map(|ip| ip.to_string()).collect();
-        vec![
-            (IFACE_ID, format!("{}/{}", self.namespace, self.name)),
-            (POD_NAMESPACE, self.namespace.to_string()),
-            (POD_NAME, self.name.to_string()),
-            (IP_ADDRESS, ips.join(",")),
-            (ATTACHED_MAC, self.mac.to_ascii_lowercase()),
-        ]
+        ovsdb::cni::pod_external_ids(self.namespace, self.name, self.ips, self.mac)
     }
 
     /// `ovs-vsctl` arguments (one `--` command group) that add the port to `br-int` with its
