@@ -96,23 +96,29 @@ async fn del(env: &Env, conf: &NetConf) -> Result<(), CniError> {
     let ovs = Ovs::connect(conf).await?;
     let host = link::connect()?;
     let store = store(conf);
-    let locked = store.lock()?;
-    clean_crashed(&locked, &ovs, &host).await?;
-    match locked.find(&attachment)? {
-        Some(a) => release(&locked, &ovs, &host, &a).await,
-        None => teardown(&ovs, &host, &attachment).await,
+    let found = {
+        let locked = store.lock()?;
+        clean_crashed(&locked, &ovs, &host).await?;
+        locked.find(&attachment)?
+    };
+    // Outside the lock, so concurrent DELs tear down in parallel; the address goes after.
+    teardown(&ovs, &host, &attachment).await?;
+    match found {
+        Some(a) => store.lock()?.release(a.address()),
+        None => Ok(()),
     }
 }
 
-/// GC: removes every allocation and port whose attachment is not in
-/// `cni.dev/valid-attachments` (ADDs still running are left alone); carries on past errors
-/// and reports them together.
+/// GC: cleans up crashed ADDs (even of listed attachments: their ADD never finished), then
+/// removes every allocation and port whose attachment is not in `cni.dev/valid-attachments`
+/// (ADDs still running are left alone); carries on past errors and reports them together.
 async fn gc(conf: &NetConf) -> Result<(), CniError> {
     let valid: BTreeSet<Attachment> = conf.valid_attachments.clone().unwrap_or_default().into_iter().collect();
     let ovs = Ovs::connect(conf).await?;
     let host = link::connect()?;
     let store = store(conf);
     let locked = store.lock()?;
+    clean_crashed(&locked, &ovs, &host).await?;
     let mut errors = Vec::new();
     let allocations = locked.allocations()?;
     let running: BTreeSet<&Attachment> =
