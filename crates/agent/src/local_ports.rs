@@ -3,8 +3,8 @@
 //! `ip-address` (comma-separated), `attached-mac`; the OpenFlow port from `ofport`.
 
 use crate::status::ObjectErrorReport;
-use ovsdb::cni::{ATTACHED_MAC, IFACE_ID, IP_ADDRESS, POD_NAME, POD_NAMESPACE};
 use openflow::Mac;
+use ovsdb::cni::{ATTACHED_MAC, IFACE_ID, IP_ADDRESS, POD_NAME, POD_NAMESPACE};
 use pipeline::LocalPod;
 use policy::PodKey;
 use std::collections::BTreeMap;

@@ -7,7 +7,7 @@ use crate::config::NetConf;
 use crate::ipam::Owner;
 use crate::link::{self, PodIface, VethNames};
 use crate::port::Ovs;
-use crate::protocol::{Attachment, Code, CniError, Env, PodRef};
+use crate::protocol::{Attachment, CniError, Code, Env, PodRef};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 use std::path::Path;

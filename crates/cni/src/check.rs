@@ -5,7 +5,7 @@ use crate::commands::store;
 use crate::config::NetConf;
 use crate::link::{self, VethNames};
 use crate::port::Ovs;
-use crate::protocol::{Code, CniError, Env};
+use crate::protocol::{CniError, Code, Env};
 use ipnetwork::Ipv4Network;
 use ovsdb::cni::IP_ADDRESS;
 use rtnetlink::packet_route::link::LinkFlags;
@@ -17,7 +17,8 @@ fn broken(what: impl std::fmt::Display) -> CniError {
 /// The address `prevResult` recorded for the pod's interface.
 fn expected_address(conf: &NetConf) -> Result<Ipv4Network, CniError> {
     let invalid = |why: String| CniError::new(Code::InvalidConfig, "invalid network configuration", why);
-    let prev = conf.prev_result.as_ref().ok_or_else(|| invalid("prevResult: missing (CHECK needs the ADD result)".into()))?;
+    let prev =
+        conf.prev_result.as_ref().ok_or_else(|| invalid("prevResult: missing (CHECK needs the ADD result)".into()))?;
     let text = prev
         .pointer("/ips/0/address")
         .and_then(|v| v.as_str())
@@ -41,15 +42,19 @@ pub async fn check(env: &Env, conf: &NetConf) -> Result<(), CniError> {
     }
     let names = VethNames::of(&attachment);
     let ovs = Ovs::connect(conf).await?;
-    let port = ovs.cni_port(&names.host).ok_or_else(|| broken(format!("port {} is not on {}", names.host, conf.bridge)))?;
-    if port.attachment.as_ref() != Some(&attachment) || port.external_ids.get(IP_ADDRESS) != Some(&want.ip().to_string()) {
+    let port =
+        ovs.cni_port(&names.host).ok_or_else(|| broken(format!("port {} is not on {}", names.host, conf.bridge)))?;
+    if port.attachment.as_ref() != Some(&attachment)
+        || port.external_ids.get(IP_ADDRESS) != Some(&want.ip().to_string())
+    {
         return Err(broken(format!("port {} has external_ids {:?}", names.host, port.external_ids)));
     }
-    if !port.ofport.is_some_and(|p| p > 0) {
+    if port.ofport.is_none_or(|p| p <= 0) {
         return Err(broken(format!("port {} has no OpenFlow port (ofport {:?})", names.host, port.ofport)));
     }
     let host = link::connect()?;
-    let host_link = link::link(&host, &names.host).await?.ok_or_else(|| broken(format!("link {} is gone", names.host)))?;
+    let host_link =
+        link::link(&host, &names.host).await?.ok_or_else(|| broken(format!("link {} is gone", names.host)))?;
     if !host_link.header.flags.contains(LinkFlags::Up) {
         return Err(broken(format!("link {} is down", names.host)));
     }
@@ -58,7 +63,8 @@ pub async fn check(env: &Env, conf: &NetConf) -> Result<(), CniError> {
         .ok_or_else(|| broken(format!("{} does not exist in {}", attachment.ifname.as_str(), netns.display())))?;
     let problems = [
         (!state.up).then(|| "is down".to_string()),
-        (!state.addresses.contains(&(want.ip(), want.prefix()))).then(|| format!("lacks {want} (has {:?})", state.addresses)),
+        (!state.addresses.contains(&(want.ip(), want.prefix())))
+            .then(|| format!("lacks {want} (has {:?})", state.addresses)),
         (state.mtu != conf.mtu).then(|| format!("has MTU {} instead of {}", state.mtu, conf.mtu)),
         (state.mac != link::mac_for(want.ip())).then(|| format!("has MAC {}", link::mac_text(&state.mac))),
         (state.default_gateway != Some(conf.pool.gateway))

@@ -4,7 +4,7 @@ use crate::config::{self, NetConf};
 use crate::ipam::{Allocation, Locked, Store};
 use crate::link::{self, VethNames};
 use crate::port::Ovs;
-use crate::protocol::{Attachment, Code, CniError, Command, Env, SUPPORTED_VERSIONS};
+use crate::protocol::{Attachment, CniError, Code, Command, Env, SUPPORTED_VERSIONS};
 use rtnetlink::Handle;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -151,9 +151,8 @@ async fn gc(conf: &NetConf) -> Result<(), CniError> {
 
 /// STATUS: ready when OVSDB answers, the bridge exists and the pod CIDR has a free address.
 async fn status(conf: &NetConf) -> Result<(), CniError> {
-    let ovs = Ovs::connect(conf)
-        .await
-        .map_err(|e| CniError::new(Code::NotAvailable, "plugin not available", e.details))?;
+    let ovs =
+        Ovs::connect(conf).await.map_err(|e| CniError::new(Code::NotAvailable, "plugin not available", e.details))?;
     ovs.require_bridge(Code::NotAvailable)?;
     let store = store(conf);
     if store.lock()?.free()? == 0 {

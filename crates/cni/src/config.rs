@@ -9,7 +9,7 @@
 //!
 //! Only `cniVersion`, `name` and `ipam.subnet` are required. Unknown keys are allowed (the
 //! runtime adds its own); a key weir-cni knows with a value it cannot use is an error naming it.
-use crate::protocol::{Attachment, Code, CniError, SUPPORTED_VERSIONS};
+use crate::protocol::{Attachment, CniError, Code, SUPPORTED_VERSIONS};
 use ipnetwork::Ipv4Network;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
@@ -213,26 +213,69 @@ mod tests {
         assert_eq!(c.pool.gateway, Ipv4Addr::new(10, 244, 1, 1));
         assert!(!c.tx_checksum_offload);
         let hosts: Vec<Ipv4Addr> = c.pool.hosts().collect();
-        assert_eq!((hosts.len(), hosts[0], hosts[252]), (253, Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 1, 254)));
+        assert_eq!(
+            (hosts.len(), hosts[0], hosts[252]),
+            (253, Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 1, 254))
+        );
     }
 
     #[test]
     fn bad_configs_get_the_spec_code_and_name_the_field() {
         let cases = [
             ("{not json", Code::Decode, ""),
-            (r#"{"cniVersion":"0.4.0","name":"w","ipam":{"subnet":"10.0.0.0/24"}}"#, Code::IncompatibleVersion, "cniVersion"),
-            (r#"{"name":"w","ipam":{"subnet":"10.0.0.0/24"}}"#, Code::InvalidConfig, "the configuration: missing field `cniVersion`"),
+            (
+                r#"{"cniVersion":"0.4.0","name":"w","ipam":{"subnet":"10.0.0.0/24"}}"#,
+                Code::IncompatibleVersion,
+                "cniVersion",
+            ),
+            (
+                r#"{"name":"w","ipam":{"subnet":"10.0.0.0/24"}}"#,
+                Code::InvalidConfig,
+                "the configuration: missing field `cniVersion`",
+            ),
             (r#"{"cniVersion":"1.0.0","name":"w/x","ipam":{"subnet":"10.0.0.0/24"}}"#, Code::InvalidConfig, "name"),
             (r#"{"cniVersion":"1.0.0","name":"w"}"#, Code::InvalidConfig, "ipam"),
             (r#"{"cniVersion":"1.0.0","name":"w","ipam":{}}"#, Code::InvalidConfig, "ipam.subnet"),
-            (r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/33"}}"#, Code::InvalidConfig, "ipam.subnet"),
-            (r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.1/24"}}"#, Code::InvalidConfig, "ipam.subnet"),
-            (r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","gateway":"10.0.1.1"}}"#, Code::InvalidConfig, "ipam.gateway"),
-            (r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","type":"host-local"}}"#, Code::UnsupportedField, "ipam.type"),
-            (r#"{"cniVersion":"1.0.0","name":"w","mtu":"big","ipam":{"subnet":"10.0.0.0/24"}}"#, Code::InvalidConfig, "mtu"),
-            (r#"{"cniVersion":"1.0.0","name":"w","mtu":70000,"ipam":{"subnet":"10.0.0.0/24"}}"#, Code::InvalidConfig, "mtu"),
-            (r#"{"cniVersion":"1.0.0","name":"w","ovsdb":"db.sock","ipam":{"subnet":"10.0.0.0/24"}}"#, Code::InvalidConfig, "ovsdb"),
-            (r#"{"cniVersion":"1.0.0","name":"w","bridge":"","ipam":{"subnet":"10.0.0.0/24"}}"#, Code::InvalidConfig, "bridge"),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/33"}}"#,
+                Code::InvalidConfig,
+                "ipam.subnet",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.1/24"}}"#,
+                Code::InvalidConfig,
+                "ipam.subnet",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","gateway":"10.0.1.1"}}"#,
+                Code::InvalidConfig,
+                "ipam.gateway",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","type":"host-local"}}"#,
+                Code::UnsupportedField,
+                "ipam.type",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","mtu":"big","ipam":{"subnet":"10.0.0.0/24"}}"#,
+                Code::InvalidConfig,
+                "mtu",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","mtu":70000,"ipam":{"subnet":"10.0.0.0/24"}}"#,
+                Code::InvalidConfig,
+                "mtu",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","ovsdb":"db.sock","ipam":{"subnet":"10.0.0.0/24"}}"#,
+                Code::InvalidConfig,
+                "ovsdb",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","bridge":"","ipam":{"subnet":"10.0.0.0/24"}}"#,
+                Code::InvalidConfig,
+                "bridge",
+            ),
         ];
         for (json, code, field) in cases {
             let err = conf(json).unwrap_err();

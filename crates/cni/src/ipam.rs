@@ -10,7 +10,7 @@
 //! reuse) until the port is attached. A pending allocation whose process is gone is the trace
 //! of a crashed ADD; [`Locked::crashed`] lists them for cleanup.
 use crate::config::Pool;
-use crate::protocol::{Attachment, Code, CniError};
+use crate::protocol::{Attachment, CniError, Code};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -101,12 +101,8 @@ impl Store {
     pub fn lock(&self) -> Result<Locked<'_>, CniError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| io("create", &self.dir, e))?;
         let path = self.dir.join(LOCK_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io("open", &path, e))?;
+        let file =
+            File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| io("open", &path, e))?;
         let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io("lock", &path, e))?;
         Ok(Locked { store: self, _lock: lock })
     }

@@ -5,7 +5,7 @@
 //!
 //! A netlink socket belongs to the namespace of the thread that opened it, so the pod side is
 //! configured from a dedicated thread that `setns()`ed into the pod's namespace first.
-use crate::protocol::{Attachment, Code, CniError};
+use crate::protocol::{Attachment, CniError, Code};
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};

@@ -1,6 +1,6 @@
 //! `weir-cni`: reads `CNI_*` and the configuration on stdin, prints the result or the spec's
 //! error object on stdout (logs go to stderr), and exits non-zero on error.
-use cni::protocol::{Code, CniError, Env, SUPPORTED_VERSIONS};
+use cni::protocol::{CniError, Code, Env, SUPPORTED_VERSIONS};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     let version = cni::config::version_of(&stdin)
         .filter(|v| SUPPORTED_VERSIONS.contains(&v.as_str()))
         .unwrap_or_else(|| SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.len() - 1].to_string());
-    let outcome = read.and_then(|_| Env::from_vars(|k| std::env::var(k).ok())).and_then(|env| cni::commands::run(&env, &stdin));
+    let outcome =
+        read.and_then(|_| Env::from_vars(|k| std::env::var(k).ok())).and_then(|env| cni::commands::run(&env, &stdin));
     let mut out = std::io::stdout().lock();
     match outcome {
         Ok(result) => {

@@ -2,7 +2,7 @@
 //! `external_ids` in the same transaction as the Port and Interface rows (the manager plans
 //! one transaction per ensure), and found again by those keys.
 use crate::config::NetConf;
-use crate::protocol::{Attachment, Code, CniError, ContainerId, IfName, PodRef};
+use crate::protocol::{Attachment, CniError, Code, ContainerId, IfName, PodRef};
 use ovsdb::cni::{CNI_CONTAINER_ID, CNI_IFNAME};
 use ovsdb::tables::{Bridge, Interface, TableRow};
 use ovsdb::{Client, Manager, ManagerOptions, PortKind, PortSpec};

@@ -98,7 +98,12 @@ impl Command {
             "GC" => Command::Gc,
             "STATUS" => Command::Status,
             "VERSION" => Command::Version,
-            other => return Err(env_error("CNI_COMMAND", format!("{other:?} is not ADD, DEL, CHECK, GC, STATUS or VERSION"))),
+            other => {
+                return Err(env_error(
+                    "CNI_COMMAND",
+                    format!("{other:?} is not ADD, DEL, CHECK, GC, STATUS or VERSION"),
+                ));
+            }
         })
     }
 }
@@ -240,13 +245,12 @@ impl Env {
 
     /// The pod, from `CNI_ARGS`.
     pub fn pod(&self) -> Result<PodRef, CniError> {
-        let get = |key: &str| {
-            self.args
-                .get(key)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .ok_or_else(|| env_error("CNI_ARGS", format!("{key} is missing (weir's CNI contract names the pod)")))
-        };
+        let get =
+            |key: &str| {
+                self.args.get(key).filter(|v| !v.is_empty()).cloned().ok_or_else(|| {
+                    env_error("CNI_ARGS", format!("{key} is missing (weir's CNI contract names the pod)"))
+                })
+            };
         Ok(PodRef { namespace: get("K8S_POD_NAMESPACE")?, name: get("K8S_POD_NAME")? })
     }
 }

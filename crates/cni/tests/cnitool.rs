@@ -68,7 +68,8 @@ fn cnitool_runs_status_add_check_del_and_gc_through_libcni() {
     plugin.as_object_mut().unwrap().remove("cniVersion");
     plugin.as_object_mut().unwrap().remove("name");
     let list = json!({ "cniVersion": "1.1.0", "name": network, "plugins": [plugin] });
-    let tool = Tool { node: &node, netconf: tempfile::tempdir().unwrap(), plugins: tempfile::tempdir().unwrap(), network };
+    let tool =
+        Tool { node: &node, netconf: tempfile::tempdir().unwrap(), plugins: tempfile::tempdir().unwrap(), network };
     std::fs::write(tool.netconf.path().join("10-weir.conflist"), list.to_string()).unwrap();
     std::os::unix::fs::symlink(common::plugin(), tool.plugins.path().join("weir-cni")).unwrap();
     let pod = Pod::new("t");

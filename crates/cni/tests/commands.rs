@@ -45,7 +45,7 @@ fn add_check_del_attach_a_pod_the_agent_recognises_in_both_spec_versions() {
         let rows = [InterfaceRow { name: host_name.clone(), ofport: Some(ofport), external_ids: ids }];
         let seen = local_ports(&rows);
         assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-        let local = &seen.pods[&PodKey::new("x", &format!("a{k}"))];
+        let local = &seen.pods[&PodKey::new("x", format!("a{k}"))];
         assert_eq!((local.ip, local.ofport, local.mac.to_string()), (ip, ofport as u32, mac.to_string()));
 
         let mut conf = node.conf(version);
@@ -113,7 +113,7 @@ fn gc_removes_attachments_not_listed_as_valid() {
         node.cni_ports().values().map(|(_, ids)| ids[ovsdb::cni::CNI_CONTAINER_ID].clone()).collect();
     assert_eq!(left, vec!["ctr1".to_string()]);
     assert_eq!(node.allocations().len(), 1);
-    assert!(!pods[0].eth0().0.as_array().is_some_and(|a| !a.is_empty()), "ctr0's eth0 is gone");
+    assert!(pods[0].eth0().0.as_array().is_none_or(|a| a.is_empty()), "ctr0's eth0 is gone");
     node.gc(&[]).expect_ok("GC of everything");
     assert!(node.cni_ports().is_empty() && node.allocations().is_empty());
 }
