@@ -15,5 +15,5 @@ export PATH="$kube_path$PATH" WEIR_REQUIRE_KUBE=1
 # WEIR_REQUIRE_CNITOOL makes those tests fail instead of skipping when it is missing.
 cnitool_path=$(bash scripts/cnitool.sh)
 export PATH="$cnitool_path$PATH" WEIR_REQUIRE_CNITOOL=1
-cargo build --locked --bin weir
+cargo build --locked --bin weir --bin weir-cni
 cargo test --locked --workspace --no-fail-fast

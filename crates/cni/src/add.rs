@@ -47,7 +47,7 @@ pub async fn add(env: &Env, conf: &NetConf) -> Result<Value, CniError> {
                 format!("CNI_IFNAME: {} already exists in {}", attachment.ifname.as_str(), netns.display()),
             ));
         }
-        locked.allocate(&attachment, Owner::me())?
+        locked.allocate(&attachment, Owner::me(), env.requested_ip()?)?
     };
     stall("allocated");
     let names = VethNames::of(&attachment);

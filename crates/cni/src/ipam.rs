@@ -153,12 +153,22 @@ impl Locked<'_> {
     }
 
     /// An address for `attachment`, pending under `owner`: the one it already has (an ADD
-    /// retried after a crash), else the first free one after the last reserved.
-    pub fn allocate(&self, attachment: &Attachment, owner: Owner) -> Result<Ipv4Addr, CniError> {
+    /// retried after a crash), else `requested` if given, else the first free one after the
+    /// last reserved.
+    pub fn allocate(
+        &self,
+        attachment: &Attachment,
+        owner: Owner,
+        requested: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, CniError> {
         let all = self.allocations()?;
-        if let Some(mine) = all.iter().find(|a| a.attachment == *attachment) {
-            self.write(mine.address(), attachment, Some(owner))?;
-            return Ok(mine.address());
+        let mine = all.iter().find(|a| a.attachment == *attachment).map(Allocation::address);
+        if let Some(ip) = mine.filter(|ip| requested.is_none_or(|r| r == *ip)) {
+            self.write(ip, attachment, Some(owner))?;
+            return Ok(ip);
+        }
+        if let Some(ip) = requested {
+            return self.allocate_requested(attachment, owner, ip, &all);
         }
         let used: std::collections::BTreeSet<Ipv4Addr> = all.iter().map(Allocation::address).collect();
         let hosts: Vec<Ipv4Addr> = self.store.pool.hosts().collect();
@@ -175,6 +185,29 @@ impl Locked<'_> {
         )?;
         self.write(ip, attachment, Some(owner))?;
         self.replace(&self.store.dir.join(LAST_RESERVED), ip.to_string().as_bytes())?;
+        Ok(ip)
+    }
+
+    fn allocate_requested(
+        &self,
+        attachment: &Attachment,
+        owner: Owner,
+        ip: Ipv4Addr,
+        all: &[Allocation],
+    ) -> Result<Ipv4Addr, CniError> {
+        let refuse = |why: String| {
+            CniError::new(Code::InvalidEnvironment, "requested address unavailable", format!("CNI_ARGS: IP={ip} {why}"))
+        };
+        if !self.store.pool.hosts().any(|h| h == ip) {
+            return Err(refuse(format!("is not a pod address of {}", self.store.pool.subnet)));
+        }
+        if let Some(other) = all.iter().find(|a| a.address() == ip) {
+            return Err(refuse(format!("is allocated to {}", other.attachment)));
+        }
+        if let Some(old) = all.iter().find(|a| a.attachment == *attachment) {
+            return Err(refuse(format!("but {attachment} already holds {}", old.address())));
+        }
+        self.write(ip, attachment, Some(owner))?;
         Ok(ip)
     }
 
@@ -235,13 +268,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = store(tmp.path(), "10.0.0.0/29"); // hosts .2 .. .6 (gateway .1)
         let l = s.lock().unwrap();
-        let ips: Vec<Ipv4Addr> = (0..5).map(|k| l.allocate(&att(&format!("c{k}")), Owner::me()).unwrap()).collect();
+        let ips: Vec<Ipv4Addr> = (0..5).map(|k| l.allocate(&att(&format!("c{k}")), Owner::me(), None).unwrap()).collect();
         assert_eq!(ips, (2..=6).map(|h| Ipv4Addr::new(10, 0, 0, h)).collect::<Vec<_>>());
-        let err = l.allocate(&att("c5"), Owner::me()).unwrap_err();
+        let err = l.allocate(&att("c5"), Owner::me(), None).unwrap_err();
         assert_eq!(err.code, Code::AddressesExhausted);
         assert!(err.details.starts_with("ipam.subnet"), "{err}");
         // The same attachment again keeps its address.
-        assert_eq!(l.allocate(&att("c3"), Owner::me()).unwrap(), ips[3]);
+        assert_eq!(l.allocate(&att("c3"), Owner::me(), None).unwrap(), ips[3]);
         l.release(ips[1]).unwrap();
         l.release(ips[1]).unwrap();
         drop(l);
@@ -249,8 +282,23 @@ mod tests {
         let again = store(tmp.path(), "10.0.0.0/29");
         let l = again.lock().unwrap();
         assert_eq!(l.free().unwrap(), 1);
-        assert_eq!(l.allocate(&att("c9"), Owner::me()).unwrap(), ips[1]);
+        assert_eq!(l.allocate(&att("c9"), Owner::me(), None).unwrap(), ips[1]);
         assert_eq!(l.find(&att("c9")).unwrap().unwrap().address(), ips[1]);
+    }
+
+    #[test]
+    fn a_requested_address_is_given_only_if_free_and_in_the_pool() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path(), "10.0.0.0/24");
+        let l = s.lock().unwrap();
+        let want = Ipv4Addr::new(10, 0, 0, 42);
+        assert_eq!(l.allocate(&att("a"), Owner::me(), Some(want)).unwrap(), want);
+        assert_eq!(l.allocate(&att("a"), Owner::me(), Some(want)).unwrap(), want, "again for the same attachment");
+        for (id, ip) in [("b", want), ("c", Ipv4Addr::new(10, 0, 0, 1)), ("d", Ipv4Addr::new(10, 0, 1, 5))] {
+            let err = l.allocate(&att(id), Owner::me(), Some(ip)).unwrap_err();
+            assert_eq!(err.code, Code::InvalidEnvironment, "{ip}");
+            assert!(err.details.starts_with(&format!("CNI_ARGS: IP={ip}")), "{err}");
+        }
     }
 
     #[test]
@@ -258,9 +306,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = store(tmp.path(), "10.0.0.0/24");
         let l = s.lock().unwrap();
-        let a = l.allocate(&att("a"), Owner::me()).unwrap();
+        let a = l.allocate(&att("a"), Owner::me(), None).unwrap();
         l.release(a).unwrap();
-        let b = l.allocate(&att("b"), Owner::me()).unwrap();
+        let b = l.allocate(&att("b"), Owner::me(), None).unwrap();
         assert_ne!(a, b, "a just-released address is not handed out again at once");
     }
 
@@ -272,9 +320,9 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = Owner { pid: child.id() as i32, start_time: start_time(child.id() as i32).unwrap_or(1) };
         child.wait().unwrap();
-        l.allocate(&att("gone"), dead).unwrap();
-        let live = l.allocate(&att("running"), Owner::me()).unwrap();
-        let done = l.allocate(&att("done"), Owner::me()).unwrap();
+        l.allocate(&att("gone"), dead, None).unwrap();
+        let live = l.allocate(&att("running"), Owner::me(), None).unwrap();
+        let done = l.allocate(&att("done"), Owner::me(), None).unwrap();
         l.complete(done, &att("done")).unwrap();
         let crashed = l.crashed().unwrap();
         assert_eq!(crashed.iter().map(|a| a.attachment.clone()).collect::<Vec<_>>(), vec![att("gone")]);

@@ -243,6 +243,13 @@ impl Env {
         Ok(path)
     }
 
+    /// The address asked for with `CNI_ARGS` `IP=<IPv4>` (the convention host-local follows),
+    /// if any.
+    pub fn requested_ip(&self) -> Result<Option<std::net::Ipv4Addr>, CniError> {
+        let Some(text) = self.args.get("IP") else { return Ok(None) };
+        text.parse().map(Some).map_err(|e| env_error("CNI_ARGS", format!("IP={text:?}: {e}")))
+    }
+
     /// The pod, from `CNI_ARGS`.
     pub fn pod(&self) -> Result<PodRef, CniError> {
         let get =

@@ -207,3 +207,19 @@ fn bad_configurations_and_environments_get_the_spec_error_codes_naming_the_field
     assert!(details.starts_with("CNI_ARGS") && details.contains("K8S_POD_NAMESPACE"), "{details}");
     assert!(node.allocations().is_empty() && node.cni_ports().is_empty(), "no bad call left anything");
 }
+
+#[test]
+fn a_pod_gets_the_address_it_asks_for_with_cni_args_ip_when_free() {
+    let node = Node::start("10.244.14.0/24");
+    let (a, b) = (Pod::new("ia"), Pod::new("ib"));
+    let ask = |id: &str, pod: &Pod| {
+        let mut cmd = node.command("ADD", Some(id), Some(&pod.path()), Some(&pod.name));
+        cmd.env("CNI_ARGS", format!("K8S_POD_NAMESPACE=x;K8S_POD_NAME={};IP=10.244.14.42", pod.name));
+        node.call(cmd, &node.conf("1.1.0"))
+    };
+    let result = ask("ctr-a", &a).expect_ok("ADD asking for .42");
+    assert_eq!(result_ip(&result), Ipv4Addr::new(10, 244, 14, 42));
+    let details = ask("ctr-b", &b).expect_error("ADD asking for a taken address", 4);
+    assert!(details.starts_with("CNI_ARGS: IP=10.244.14.42 is allocated to ctr-a/eth0"), "{details}");
+    assert_eq!(node.allocations(), vec!["10.244.14.42".to_string()]);
+}
