@@ -16,7 +16,7 @@ done
 if [[ ${#need[@]} -gt 0 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
-cargo build --release -p weir
+cargo build --release -p weir -p cni
 # The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
 ovs_path=$(bash scripts/ovs.sh)
 export PATH="$ovs_path$PATH"

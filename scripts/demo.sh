@@ -8,7 +8,7 @@ bash scripts/setup.sh
 # The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
 ovs_path=$(bash scripts/ovs.sh)
 export PATH="$ovs_path$PATH"
-cargo build --locked --bin weir
+cargo build --locked --bin weir --bin weir-cni
 weir=target/debug/weir
 $weir testbed up --model testbed/standard.yaml --nodes 2
 echo

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${DIR:-/tmp/weir-docs-testbed}
 W=target/debug/weir
-cargo build --locked --bin weir
+cargo build --locked --bin weir --bin weir-cni
 # The OVS to run on: WEIR_OVS=fixed (default, see scripts/ovs.sh) or WEIR_OVS=system.
 ovs_path=$(bash scripts/ovs.sh)
 export PATH="$ovs_path$PATH"

@@ -11,5 +11,9 @@ export PATH="$ovs_path$PATH"
 # WEIR_REQUIRE_KUBE makes those tests fail instead of skipping when the programs are missing.
 kube_path=$(bash scripts/kube.sh)
 export PATH="$kube_path$PATH" WEIR_REQUIRE_KUBE=1
-cargo build --locked --bin weir
+# The reference CNI runtime tool that drives weir-cni in crates/cni/tests (see scripts/cnitool.sh);
+# WEIR_REQUIRE_CNITOOL makes those tests fail instead of skipping when it is missing.
+cnitool_path=$(bash scripts/cnitool.sh)
+export PATH="$cnitool_path$PATH" WEIR_REQUIRE_CNITOOL=1
+cargo build --locked --bin weir --bin weir-cni
 cargo test --locked --workspace --no-fail-fast

@@ -1,9 +1,10 @@
 //! Local pods learned from the bridge's Interface rows, by the CNI contract (README, and
-//! `testbed::cni`): `external_ids` `iface-id=<ns>/<pod>`, `pod-namespace`, `pod-name`,
+//! `ovsdb::cni`): `external_ids` `iface-id=<ns>/<pod>`, `pod-namespace`, `pod-name`,
 //! `ip-address` (comma-separated), `attached-mac`; the OpenFlow port from `ofport`.
 
 use crate::status::ObjectErrorReport;
 use openflow::Mac;
+use ovsdb::cni::{ATTACHED_MAC, IFACE_ID, IP_ADDRESS, POD_NAME, POD_NAMESPACE};
 use pipeline::LocalPod;
 use policy::PodKey;
 use std::collections::BTreeMap;
@@ -39,18 +40,18 @@ pub struct LocalPorts {
 pub fn local_ports<'a>(rows: impl IntoIterator<Item = &'a InterfaceRow>) -> LocalPorts {
     let mut out = LocalPorts::default();
     for row in rows {
-        if !row.external_ids.contains_key("iface-id") {
+        if !row.external_ids.contains_key(IFACE_ID) {
             continue;
         }
         match pod_of(row) {
             Ok(None) => {} // no OpenFlow port yet: learned when ovs-vswitchd assigns one
             Ok(Some((key, _))) if out.pods.contains_key(&key) => {
-                out.errors.push(report(row, "external_ids:iface-id", format!("pod {key} already has a port")));
+                out.errors.push(report(row, &field_name(IFACE_ID), format!("pod {key} already has a port")));
             }
             Ok(Some((key, pod))) => {
                 out.pods.insert(key, pod);
             }
-            Err((field, message)) => out.errors.push(report(row, field, message)),
+            Err((field, message)) => out.errors.push(report(row, &field, message)),
         }
     }
     out
@@ -60,7 +61,7 @@ fn report(row: &InterfaceRow, field: &str, message: String) -> ObjectErrorReport
     ObjectErrorReport { object: format!("Interface {}", row.name), field: field.to_string(), message, source: String::new() }
 }
 
-type ContractError = (&'static str, String);
+type ContractError = (String, String);
 
 fn pod_of(row: &InterfaceRow) -> Result<Option<(PodKey, LocalPod)>, ContractError> {
     let get = |key: &'static str| -> Result<&str, ContractError> {
@@ -70,14 +71,14 @@ fn pod_of(row: &InterfaceRow) -> Result<Option<(PodKey, LocalPod)>, ContractErro
             .filter(|v| !v.is_empty())
             .ok_or((field_name(key), "missing".to_string()))
     };
-    let iface_id = get("iface-id")?;
+    let iface_id = get(IFACE_ID)?;
     let key: PodKey = iface_id
         .parse()
-        .map_err(|_| (field_name("iface-id"), format!("{iface_id:?} is not <namespace>/<name>")))?;
-    if get("pod-namespace")? != key.namespace || get("pod-name")? != key.name {
-        return Err((field_name("pod-name"), format!("pod-namespace/pod-name disagree with iface-id {iface_id}")));
+        .map_err(|_| (field_name(IFACE_ID), format!("{iface_id:?} is not <namespace>/<name>")))?;
+    if get(POD_NAMESPACE)? != key.namespace || get(POD_NAME)? != key.name {
+        return Err((field_name(POD_NAME), format!("pod-namespace/pod-name disagree with iface-id {iface_id}")));
     }
-    let ips = get("ip-address")?;
+    let ips = get(IP_ADDRESS)?;
     let mut ipv4: Option<Ipv4Addr> = None;
     for ip in ips.split(',').map(str::trim) {
         match ip.parse::<IpAddr>() {
@@ -85,14 +86,14 @@ fn pod_of(row: &InterfaceRow) -> Result<Option<(PodKey, LocalPod)>, ContractErro
                 ipv4.get_or_insert(v4);
             }
             Ok(IpAddr::V6(_)) => {} // the datapath is IPv4-only
-            Err(_) => return Err((field_name("ip-address"), format!("{ip:?} is not an IP address"))),
+            Err(_) => return Err((field_name(IP_ADDRESS), format!("{ip:?} is not an IP address"))),
         }
     }
-    let ip = ipv4.ok_or((field_name("ip-address"), format!("{ips:?} has no IPv4 address")))?;
-    let mac_text = get("attached-mac")?;
+    let ip = ipv4.ok_or((field_name(IP_ADDRESS), format!("{ips:?} has no IPv4 address")))?;
+    let mac_text = get(ATTACHED_MAC)?;
     let mac: Mac = mac_text
         .parse()
-        .map_err(|_| (field_name("attached-mac"), format!("{mac_text:?} is not a MAC address")))?;
+        .map_err(|_| (field_name(ATTACHED_MAC), format!("{mac_text:?} is not a MAC address")))?;
     let ofport = match row.ofport {
         Some(p) if p > 0 && p < 0xffff_ff00 => p as u32,
         _ => return Ok(None),
@@ -100,14 +101,9 @@ fn pod_of(row: &InterfaceRow) -> Result<Option<(PodKey, LocalPod)>, ContractErro
     Ok(Some((key, LocalPod { ofport, ip, mac })))
 }
 
-fn field_name(key: &'static str) -> &'static str {
-    match key {
-        "iface-id" => "external_ids:iface-id",
-        "pod-namespace" => "external_ids:pod-namespace",
-        "pod-name" => "external_ids:pod-name",
-        "ip-address" => "external_ids:ip-address",
-        _ => "external_ids:attached-mac",
-    }
+/// The field a contract error names: the `external_ids` key as `ovs-vsctl` spells the column.
+fn field_name(key: &str) -> String {
+    format!("external_ids:{key}")
 }
 
 #[cfg(test)]

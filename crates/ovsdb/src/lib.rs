@@ -8,10 +8,12 @@
 //! - [`tables`]: typed rows of the Open_vSwitch tables weir uses;
 //! - [`manager`]: idempotent, one-transaction `ensure`/`delete` of bridges, ports and
 //!   mirrors; [`interfaces`]: the Interface view the agent consumes; [`show`]: the
-//!   `ovs-vsctl show` printer; [`unixctl`]: the control socket of OVS daemons (`ovs-appctl`).
+//!   `ovs-vsctl show` printer; [`unixctl`]: the control socket of OVS daemons (`ovs-appctl`);
+//!   [`cni`]: the `external_ids` keys of the CNI contract (pod ports on `br-int`).
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod client;
+pub mod cni;
 pub mod datum;
 pub mod error;
 pub mod framing;

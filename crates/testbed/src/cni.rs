@@ -1,6 +1,8 @@
-//! The **CNI contract**: how a pod's port on `br-int` tells weir which pod it belongs to.
+//! The **CNI contract**: how a pod's port on `br-int` tells weir which pod it belongs to (the
+//! key names live in `ovsdb::cni`, shared with the agent and `weir-cni`).
 //!
-//! A CNI add-on (here: the testbed) attaches each pod's host-side interface to the bridge and
+//! A CNI add-on (`weir-cni`, which the testbed runs through the CNI protocol with [`add`])
+//! attaches each pod's host-side interface to the bridge and
 //! writes these keys into the OVSDB `Interface` row's `external_ids` **in the same
 //! transaction** that adds the port, so weir never sees a pod port without its identity:
 //!
@@ -25,21 +27,97 @@
 //!   side (`ethtool -K eth0 tx off`).
 //! - Removing the pod removes the port (`del-port`); weir forgets the pod when the row goes.
 //! - Other `external_ids` keys are left alone by weir.
-use crate::layout::INT_BRIDGE;
+use crate::command::run_with_input;
+use crate::error::Error;
+use crate::layout::{INT_BRIDGE, POD_IFACE, POD_MTU};
+use crate::state::{NodeState, PodState};
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// `external_ids` key naming the pod as `namespace/name`.
-pub const IFACE_ID: &str = "iface-id";
-/// `external_ids` key holding the pod's namespace.
-pub const POD_NAMESPACE: &str = "pod-namespace";
-/// `external_ids` key holding the pod's name.
-pub const POD_NAME: &str = "pod-name";
-/// `external_ids` key holding the pod's IPs, comma-separated.
-pub const IP_ADDRESS: &str = "ip-address";
-/// `external_ids` key holding the pod interface's MAC.
-pub const ATTACHED_MAC: &str = "attached-mac";
+/// Environment variable naming the `weir-cni` binary the testbed attaches pods with.
+pub const PLUGIN_VAR: &str = "WEIR_CNI";
 
-/// A pod port as the contract describes it.
+/// The `weir-cni` binary: `$WEIR_CNI`, else `weir-cni` beside the running executable or one
+/// directory up (cargo puts test executables in `target/<profile>/deps`).
+pub fn plugin() -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os(PLUGIN_VAR) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::io("/proc/self/exe", e))?;
+    let dirs = exe.ancestors().skip(1).take(2);
+    dirs.map(|d| d.join("weir-cni")).find(|p| p.is_file()).ok_or_else(|| {
+        Error::invalid(
+            "testbed",
+            "weir-cni",
+            format!("no weir-cni beside {} (build it: cargo build -p cni), and {PLUGIN_VAR} is not set", exe.display()),
+        )
+    })
+}
+
+/// The CNI container ID of a pod: its network namespace's name (unique, and made of letters,
+/// digits and '-', as the spec wants).
+fn attachment(pod_netns: &str) -> cni::protocol::Attachment {
+    cni::protocol::Attachment {
+        container_id: pod_netns.to_string().try_into().expect("namespace names are valid container IDs"),
+        ifname: POD_IFACE.to_string().try_into().expect("eth0 is an interface name"),
+    }
+}
+
+/// The node end of a pod's veth, as `weir-cni` names it for the pod's attachment.
+pub fn host_interface(pod_netns: &str) -> String {
+    cni::link::VethNames::of(&attachment(pod_netns)).host
+}
+
+/// The network configuration `weir-cni` gets on `node`.
+fn network_config(node: &NodeState) -> String {
+    serde_json::json!({
+        "cniVersion": "1.1.0",
+        "name": "weir",
+        "type": "weir-cni",
+        "bridge": INT_BRIDGE,
+        "ovsdb": format!("unix:{}", node.dir.join("db.sock").display()),
+        "mtu": POD_MTU,
+        "ipam": { "subnet": node.pod_cidr, "gateway": node.gateway, "dataDir": node.dir.join("cni") },
+    })
+    .to_string()
+}
+
+/// Runs `weir-cni` in the node's namespace, as a runtime does: `command` in `CNI_COMMAND`, the
+/// pod in `CNI_*`, the node's configuration on stdin; returns stdout.
+fn call(plugin: &Path, command: &str, node: &NodeState, pod: &PodState) -> Result<String, Error> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &node.netns]).arg(plugin);
+    cmd.env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", &pod.netns)
+        .env("CNI_NETNS", Path::new("/run/netns").join(&pod.netns))
+        .env("CNI_IFNAME", POD_IFACE)
+        .env("CNI_PATH", plugin.parent().unwrap_or(Path::new("/")))
+        .env("CNI_ARGS", format!("K8S_POD_NAMESPACE={};K8S_POD_NAME={};IP={}", pod.namespace, pod.name, pod.ip));
+    Ok(run_with_input(&mut cmd, &network_config(node))?)
+}
+
+/// Attaches `pod` through `weir-cni` ADD, with the address the testbed planned for it.
+pub fn add(plugin: &Path, node: &NodeState, pod: &PodState) -> Result<(), Error> {
+    let out = call(plugin, "ADD", node, pod)?;
+    let result: serde_json::Value = serde_json::from_str(&out)
+        .map_err(|e| Error::invalid(format!("pod {}", pod.key()), "weir-cni result", e.to_string()))?;
+    let want = format!("{}/{}", pod.ip, crate::layout::Layout::POD_PREFIX_LEN);
+    if result.pointer("/ips/0/address").and_then(|v| v.as_str()) != Some(want.as_str()) {
+        return Err(Error::invalid(format!("pod {}", pod.key()), "weir-cni result", format!("{result} lacks {want}")));
+    }
+    Ok(())
+}
+
+/// Detaches `pod` through `weir-cni` DEL (nothing attached: nothing to do).
+pub fn del(plugin: &Path, node: &NodeState, pod: &PodState) -> Result<(), Error> {
+    call(plugin, "DEL", node, pod).map(drop)
+}
+
+pub use ovsdb::cni::{ATTACHED_MAC, IFACE_ID, IP_ADDRESS, POD_NAME, POD_NAMESPACE};
+
+/// A pod port as the contract describes it (for tools that attach ports without the plugin,
+/// e.g. `weir bench restart`'s thousands of ports in one transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPort<'a> {
     /// Name of the host-side interface to add to `br-int`.
@@ -57,14 +135,7 @@ pub struct PodPort<'a> {
 impl PodPort<'_> {
     /// The contract's `external_ids`, in the order of the table above.
     pub fn external_ids(&self) -> Vec<(&'static str, String)> {
-        let ips: Vec<String> = self.ips.iter().map(|ip| ip.to_string()).collect();
-        vec![
-            (IFACE_ID, format!("{}/{}", self.namespace, self.name)),
-            (POD_NAMESPACE, self.namespace.to_string()),
-            (POD_NAME, self.name.to_string()),
-            (IP_ADDRESS, ips.join(",")),
-            (ATTACHED_MAC, self.mac.to_ascii_lowercase()),
-        ]
+        ovsdb::cni::pod_external_ids(self.namespace, self.name, self.ips, self.mac)
     }
 
     /// `ovs-vsctl` arguments (one `--` command group) that add the port to `br-int` with its

@@ -98,11 +98,6 @@ impl Layout {
         format!("{}-pod-{namespace}-{name}", self.prefix)
     }
 
-    /// Node end of a pod's veth, named after the host byte of the pod's IP.
-    pub fn pod_veth(&self, ip: Ipv4Addr) -> String {
-        format!("{}-p{}", self.prefix, ip.octets()[3])
-    }
-
     /// The collector's network namespace.
     pub fn collector_netns(&self) -> String {
         format!("{}-collector", self.prefix)
@@ -162,7 +157,7 @@ mod tests {
     #[test]
     fn every_interface_name_fits_the_kernel_limit_at_the_longest_prefix() {
         let l = Layout::new("abcdef").unwrap();
-        for name in [l.uplink(999), l.uplink_peer(999), l.pod_veth(Ipv4Addr::new(10, 244, 1, 254)), l.collector_veth()] {
+        for name in [l.uplink(999), l.uplink_peer(999), l.collector_veth()] {
             assert!(name.len() <= MAX_IFNAME_LEN, "{name} is {} characters", name.len());
         }
         assert!(UNDERLAY_BRIDGE.len() <= MAX_IFNAME_LEN);

@@ -1,6 +1,7 @@
 //! The network-namespace testbed: emulated nodes (a network namespace each, with its own
-//! `ovsdb-server` and userspace `ovs-vswitchd`), pods as namespaces on `br-int`, a weir agent
-//! per node fed by a manifests directory, and probes of real traffic between pods.
+//! `ovsdb-server` and userspace `ovs-vswitchd`), pods as namespaces on `br-int` (attached by
+//! `weir-cni`), a weir agent per node fed by a manifests directory, and probes of real traffic
+//! between pods.
 //!
 //! Everything this crate creates is named from a prefix it owns ([`layout`]), recorded in a
 //! state file ([`state`]) and removed by pid and name ([`down`]), never by a pattern that could

@@ -1,10 +1,9 @@
 //! Bringing a testbed up: plan every name and address, record the plan, then create what is
 //! missing. Each step checks before it creates, so running `up` again on a running testbed
 //! changes nothing and repairs what is missing.
-use crate::cni::PodPort;
-use crate::command::{run, run_with_input};
+use crate::command::run;
 use crate::error::Error;
-use crate::layout::{self, INT_BRIDGE, Layout, PHY_BRIDGE, POD_IFACE, POD_MTU, UNDERLAY_BRIDGE};
+use crate::layout::{self, INT_BRIDGE, Layout, PHY_BRIDGE, UNDERLAY_BRIDGE};
 use crate::manifests;
 use crate::netns::Netns;
 use crate::ovs::{OvsSwitch, wait_until};
@@ -99,13 +98,13 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
             }
         }
     }
+    let plugin = crate::cni::plugin()?;
     for node in &state.nodes {
         let pods: Vec<&PodState> = state.pods.iter().filter(|p| p.node == node.name && !p.host_network).collect();
         progress(&format!("{}: {} pod(s) on {}", node.name, pods.len(), node.pod_cidr));
         for pod in &pods {
-            pod_interface(node, pod)?;
+            attach_pod(&plugin, node, pod)?;
         }
-        attach_pods(node, &pods)?;
     }
     progress(&format!("probe servers: {} pod(s)", state.pods.len()));
     start_servers(&mut state)?;
@@ -151,7 +150,9 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
                 Error::invalid(&object, "pods", format!("more pods on {node_name} than its /24 pod CIDR holds"))
             })?;
             *k += 1;
-            (layout.pod_netns(&p.namespace, &p.name), ip, layout::mac_for(ip), Some(layout.pod_veth(ip)))
+            let netns = layout.pod_netns(&p.namespace, &p.name);
+            let veth = crate::cni::host_interface(&netns);
+            (netns, ip, layout::mac_for(ip), Some(veth))
         };
         pods.push(PodState {
             namespace: p.namespace,
@@ -285,58 +286,17 @@ fn node_bridges(state: &State, node: &NodeState) -> Result<(), Error> {
     Ok(())
 }
 
-/// The pod's netns and veth: `eth0` inside with MAC, MTU, address, default route via the
-/// gateway and transmit checksum offload off; the node end up with the same MTU.
-fn pod_interface(node: &NodeState, pod: &PodState) -> Result<(), Error> {
+/// The pod's netns, and its interface attached by `weir-cni` (ADD through the CNI protocol,
+/// with the planned address). A pod whose node end exists is attached already; anything else
+/// is first removed (DEL) so an interrupted attach starts over.
+fn attach_pod(plugin: &Path, node: &NodeState, pod: &PodState) -> Result<(), Error> {
     let veth = pod.interface.as_deref().expect("only non-hostNetwork pods get an interface");
     Netns::add(&pod.netns)?.keep();
-    if !link_exists(&node.netns, veth) {
-        if link_exists(&pod.netns, POD_IFACE) {
-            // A half-made pair from an interrupted run: start over.
-            run(Command::new("ip").args(["-n", &pod.netns, "link", "del", POD_IFACE]))?;
-        }
-        run(Command::new("ip").args([
-            "link", "add", veth, "netns", &node.netns, "type", "veth", "peer", "name", POD_IFACE, "netns", &pod.netns,
-        ]))?;
-    }
-    let batch = format!(
-        "link set {POD_IFACE} address {mac} mtu {POD_MTU}\n\
-         addr replace {ip}/{len} dev {POD_IFACE}\n\
-         link set {POD_IFACE} up\n\
-         route replace default via {gw} dev {POD_IFACE}\n",
-        mac = pod.mac,
-        ip = pod.ip,
-        len = Layout::POD_PREFIX_LEN,
-        gw = node.gateway,
-    );
-    run_with_input(Command::new("ip").args(["-n", &pod.netns, "-batch", "-"]), &batch)?;
-    // Without this the userspace datapath forwards TCP and UDP with bad checksums.
-    run(Netns::existing(&pod.netns).command("ethtool").args(["-K", POD_IFACE, "tx", "off"]))?;
-    run(Command::new("ip").args(["-n", &node.netns, "link", "set", veth, "mtu", &POD_MTU.to_string(), "up"]))?;
-    Ok(())
-}
-
-/// Adds the node's pod ports to `br-int` with the CNI contract's `external_ids`, in one
-/// transaction.
-fn attach_pods(node: &NodeState, pods: &[&PodState]) -> Result<(), Error> {
-    if pods.is_empty() {
+    if link_exists(&node.netns, veth) {
         return Ok(());
     }
-    let mut args: Vec<String> = Vec::new();
-    for pod in pods {
-        let ips = [pod.ip];
-        let port = PodPort {
-            interface: pod.interface.as_deref().expect("pod has an interface"),
-            namespace: &pod.namespace,
-            name: &pod.name,
-            ips: &ips,
-            mac: &pod.mac,
-        };
-        args.extend(port.vsctl_args());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    OvsSwitch::attach(&node.netns, &node.dir).vsctl(&args)?;
-    Ok(())
+    crate::cni::del(plugin, node, pod)?;
+    crate::cni::add(plugin, node, pod)
 }
 
 /// The `--ports` argument of a pod's server: `tcp:80,udp:80,sctp:80,...`.

@@ -63,6 +63,8 @@ fn pods_get_their_address_mac_mtu_route_offload_and_cni_external_ids() {
     ] {
         assert!(ids.contains(&expected), "{expected} in {ids}");
     }
+    // Attached by weir-cni through the CNI protocol: the port names its CNI attachment.
+    assert!(ids.contains("weir-cni-container-id=") && ids.contains(&pod.netns), "weir-cni attachment in {ids}");
     // br-int is secure until the agent programs it: no flow at all, so no NORMAL.
     let flows = sw.ofctl("dump-flows", "br-int", &["--no-stats"]).unwrap();
     assert!(!flows.contains("actions="), "{flows}");
