@@ -11,6 +11,7 @@
 use crate::node_agent::{Action, Event, Failure, NodeAgent, Settings, SwitchFacts, weirs_flows};
 use crate::ovs_bugs::OvsVersion;
 use crate::cluster_source::{ClusterSource, SourceError, SourceEvent};
+use crate::metrics::Metrics;
 use crate::status::Status;
 use crate::switch::{Down, Switch, SwitchError};
 use openflow::wire::Message;
@@ -55,6 +56,12 @@ pub struct Config {
     pub ovs_ctl: String,
     /// When to purge the datapath's cached flows after installing a change.
     pub datapath_cache_purge: crate::ovs_bugs::CachePurge,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` (`None`: nowhere).
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// How often the per-rule counters are read from the switch (with metrics served).
+    pub rule_stats_interval: Duration,
+    /// The most rules `weir_rule_packets_total` and `weir_rule_bytes_total` have series for.
+    pub rule_series_cap: usize,
 }
 
 /// Why the agent could not start.
@@ -66,6 +73,14 @@ pub enum AgentError {
     /// The cluster source could not start.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The metrics address could not be bound.
+    #[error("serving metrics on {address}: {error}")]
+    Metrics {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
 }
 
 /// The bridge as weir wants it: OpenFlow 1.5 only, secure fail mode, tables named from the
@@ -257,6 +272,8 @@ impl Io {
                 };
                 Some(Event::FlowsCounted(count))
             }
+            // Recorded by the metrics before it was performed.
+            Action::Realized(_) => None,
         }
     }
 
@@ -383,17 +400,27 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
+    let metrics = Arc::new(Metrics::new(client.state(), config.rule_series_cap));
+    let _server = match config.metrics_address {
+        Some(address) => Some(ServerTask(
+            crate::metrics::server::serve(address, metrics.clone()).await.map_err(|error| AgentError::Metrics { address, error })?,
+        )),
+        None => None,
+    };
     let (mut sources, _source) = config.source.clone().start().await?;
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
     let status_out = status_writer(&config).await?;
+    let mut rule_stats = RuleStatsReader::new(config.metrics_address.is_some(), config.rule_stats_interval);
     let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers: Arc::default() };
     tokio::pin!(shutdown);
 
     loop {
+        metrics.loop_turned(Instant::now());
         while let Some(action) = agent.poll_action() {
+            metrics.action(Instant::now(), &action);
             if let Some(result) = io.perform(action).await {
-                agent.handle(Instant::now(), result);
+                deliver(&mut agent, &metrics, result);
             }
         }
         let wake = agent.poll_timeout().map(tokio::time::Instant::from_std);
@@ -406,16 +433,17 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                     Some(SourceEvent::Warnings(warnings)) => Event::SourceWarnings(warnings),
                     None => return Ok(()),
                 };
-                agent.handle(Instant::now(), event);
+                deliver(&mut agent, &metrics, event);
             }
             set = interfaces.next() => {
                 let Some(set) = set else { return Ok(()) };
-                agent.handle(Instant::now(), Event::Interfaces(set.interfaces));
+                deliver(&mut agent, &metrics, Event::Interfaces(set.interfaces));
             }
             why = switch_down(&io.switch) => {
                 io.drop_connection();
-                agent.handle(Instant::now(), Event::SwitchLost(why.to_string()));
+                deliver(&mut agent, &metrics, Event::SwitchLost(why.to_string()));
             }
+            _ = rule_stats.due() => rule_stats.start(&io.switch, &metrics),
             _ = sleep_until(wake) => agent.handle_timeout(Instant::now()),
         }
     }
@@ -434,6 +462,64 @@ async fn status_writer(config: &Config) -> Result<Option<tokio::sync::watch::Sen
             Ok(Some(tx))
         }
         _ => Ok(None),
+    }
+}
+
+/// Hands `event` to the agent, showing it to the metrics first.
+fn deliver(agent: &mut NodeAgent, metrics: &Metrics, event: Event) {
+    let now = Instant::now();
+    metrics.event(now, &event);
+    agent.handle(now, event);
+}
+
+/// The metrics server's task, stopped when the agent stops.
+struct ServerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the per-rule counters from the switch every interval, one read at a time, on its own
+/// task (a read of a large table must not hold the loop). Idle without metrics.
+struct RuleStatsReader {
+    timer: Option<tokio::time::Interval>,
+    reading: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RuleStatsReader {
+    fn new(enabled: bool, every: Duration) -> RuleStatsReader {
+        let timer = enabled.then(|| {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+        RuleStatsReader { timer, reading: None }
+    }
+
+    /// Resolves when a read is due; never without metrics.
+    async fn due(&mut self) {
+        match &mut self.timer {
+            Some(t) => {
+                t.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    fn start(&mut self, switch: &Option<Arc<Switch>>, metrics: &Arc<Metrics>) {
+        let Some(sw) = switch.clone() else { return };
+        if self.reading.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        let rules = metrics.rules.clone();
+        self.reading = Some(tokio::spawn(async move {
+            match crate::metrics::rule_stats::read(&sw).await {
+                Ok(counters) => rules.set_counters(&counters),
+                Err(e) => tracing::debug!("reading the rules' flow statistics: {e}"),
+            }
+        }));
     }
 }
 

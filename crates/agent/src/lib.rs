@@ -11,6 +11,7 @@ pub mod kube_source;
 pub mod local_ports;
 pub mod manifest_cache;
 pub mod manifest_store;
+pub mod metrics;
 pub mod node_agent;
 pub mod ovs_bugs;
 pub mod reject;

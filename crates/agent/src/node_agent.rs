@@ -194,6 +194,24 @@ pub enum Action {
     FinishFlowRestore,
     /// Count the switch's flows, learned ones aside; answer [`Event::FlowsCounted`].
     CountFlows,
+    /// A pass ended with the switch holding the desired flows: for the metrics (no answer).
+    Realized(Box<Realization>),
+}
+
+/// A realization pass that succeeded, as the metrics see it.
+#[derive(Debug, Clone)]
+pub struct Realization {
+    /// When the first manifests snapshot this pass realized arrived (`None`: the pass
+    /// realized no new snapshot, e.g. a retry after a reconnect or a local pod change).
+    pub input_at: Option<Instant>,
+    /// When the switch acknowledged the bundle (its barrier), or when the pass found nothing
+    /// to send.
+    pub acked_at: Instant,
+    /// flow_mods sent.
+    pub flow_mods: usize,
+    /// Every installed conj_id with its table and rules, when they may have changed (flows
+    /// were sent, or everything was compared).
+    pub rules: Option<Arc<BTreeMap<u32, pipeline::rule_flows::ConjRules>>>,
 }
 
 /// The step of a realization pass whose result is awaited.
@@ -218,6 +236,10 @@ struct Pass {
     changed: Option<BTreeSet<FlowKey>>,
     /// flow_mods sent by this pass.
     flow_mods: usize,
+    /// When the first snapshot this pass realizes arrived.
+    input_at: Option<Instant>,
+    /// When the switch acknowledged the bundle.
+    acked_at: Option<Instant>,
 }
 
 /// Why a realization pass failed.
@@ -270,6 +292,8 @@ pub struct NodeAgent {
     pass: Option<Pass>,
     /// An audit count is outstanding.
     auditing: bool,
+    /// When the first snapshot not yet realized arrived.
+    input_at: Option<Instant>,
     actions: VecDeque<Action>,
     /// Makes the next compiler update panic (tests of the panic guard).
     #[cfg(test)]
@@ -308,6 +332,7 @@ impl NodeAgent {
             restore_pending: true,
             pass: None,
             auditing: false,
+            input_at: None,
             actions: VecDeque::new(),
             #[cfg(test)]
             fail_next_compile: false,
@@ -345,6 +370,7 @@ impl NodeAgent {
                 self.set_cluster(*cluster);
                 self.token = token;
                 self.status.source_warning = None;
+                self.input_at.get_or_insert(now);
                 self.dirty = true;
             }
             Event::ManifestsUnreadable(e) => {
@@ -377,7 +403,9 @@ impl NodeAgent {
                 // Until a new connection has read back and corrected the flows, nothing says
                 // the switch holds them (a restarted ovs-vswitchd holds none).
                 self.connected = false;
-                self.pass = None;
+                if let Some(pass) = self.pass.take() {
+                    self.keep_input_time(pass.input_at);
+                }
                 self.auditing = false;
                 let e = format!("OpenFlow connection to {} lost: {why}; reconnecting", self.settings.openflow);
                 warn!("{e}");
@@ -458,7 +486,9 @@ impl NodeAgent {
         self.realize_at = None;
         // This pass is the retry.
         self.retry_at = None;
-        self.pass = Some(Pass { token: self.token.clone(), step: Step::TcPorts, changed: None, flow_mods: 0 });
+        let input_at = self.input_at.take();
+        self.pass =
+            Some(Pass { token: self.token.clone(), step: Step::TcPorts, changed: None, flow_mods: 0, input_at, acked_at: None });
         let local = self.ports.pods.keys().cloned().collect();
         let wanted = crate::tc_ports::wanted_ports(&self.cluster, &local);
         let ours = self.interfaces.values().any(|i| {
@@ -520,6 +550,7 @@ impl NodeAgent {
                 }
             }
             Event::BundleDone(Ok(())) => {
+                self.pass_mut().acked_at = Some(now);
                 self.status.generation += 1;
                 self.purge_pending |= self.status.switch.as_ref().is_some_and(|s| s.purges_after_change);
                 self.installed_now(now);
@@ -635,8 +666,12 @@ impl NodeAgent {
     /// Ends the pass: the status says how it went, and a failure on the switch is retried.
     fn finish(&mut self, now: Instant, result: Result<(), PassError>) {
         let pass = self.pass.take().expect("a pass in progress");
+        if result.is_err() {
+            self.keep_input_time(pass.input_at);
+        }
         match result {
             Ok(()) => {
+                self.report_realization(now, &pass);
                 self.failures = 0;
                 self.status.realized = true;
                 self.status.last_error = None;
@@ -667,6 +702,21 @@ impl NodeAgent {
             }
         }
         self.write_status();
+    }
+
+    /// A pass that did not realize its snapshot leaves its arrival time to the next.
+    fn keep_input_time(&mut self, at: Option<Instant>) {
+        self.input_at = [self.input_at, at].into_iter().flatten().min();
+    }
+
+    fn report_realization(&mut self, now: Instant, pass: &Pass) {
+        let rules = (pass.flow_mods > 0 || pass.changed.is_none()).then(|| {
+            let rules = self.compiler.as_ref().map(NodeCompiler::rules).unwrap_or_default();
+            Arc::new(pipeline::rule_flows::conj_rules(&desired_flows(&self.compiler), rules))
+        });
+        let acked_at = pass.acked_at.unwrap_or(now);
+        let realization = Realization { input_at: pass.input_at, acked_at, flow_mods: pass.flow_mods, rules };
+        self.actions.push_back(Action::Realized(Box::new(realization)));
     }
 
     fn topology(&self) -> Option<Topology> {

@@ -48,6 +48,35 @@ pub(crate) struct Args {
     /// switch has a known OVS bug that calls for it (see `weir status`), `always`, or `never`.
     #[arg(long, value_enum, default_value = "auto")]
     datapath_cache_purge: CachePurgeArg,
+    /// Where to serve Prometheus metrics (/metrics), /healthz and /readyz: HOST:PORT, or `off`
+    /// (or empty) for nowhere. Off-host only when asked (e.g. 0.0.0.0:9810).
+    #[arg(long, default_value = "127.0.0.1:9810", value_parser = parse_metrics_address)]
+    metrics_address: MetricsAddress,
+    /// Seconds between reads of the per-rule counters (weir_rule_packets_total) from the switch.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_interval)]
+    rule_stats_interval: f64,
+    /// The most rules that get per-rule counter series; the rest are counted in
+    /// weir_rule_series_omitted.
+    #[arg(long, default_value_t = agent::metrics::rule_stats::DEFAULT_CAP)]
+    rule_series_cap: usize,
+}
+
+/// `--metrics-address`: an address, or none.
+#[derive(Clone, Copy)]
+struct MetricsAddress(Option<std::net::SocketAddr>);
+
+fn parse_metrics_address(s: &str) -> Result<MetricsAddress, String> {
+    match s.trim() {
+        "" | "off" => Ok(MetricsAddress(None)),
+        a => a.parse().map(|a| MetricsAddress(Some(a))).map_err(|e| format!("{e}: expected HOST:PORT (e.g. 127.0.0.1:9810) or `off`")),
+    }
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.1 && v.is_finite() => Ok(v),
+        _ => Err("expected seconds, at least 0.1".into()),
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -100,6 +129,9 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         tunnel: if args.tunnel == "vxlan" { agent::TunnelKind::Vxlan } else { agent::TunnelKind::Geneve },
         ovs_ctl: args.ovs_ctl,
         datapath_cache_purge: args.datapath_cache_purge.into(),
+        metrics_address: args.metrics_address.0,
+        rule_stats_interval: std::time::Duration::from_secs_f64(args.rule_stats_interval),
+        rule_series_cap: args.rule_series_cap,
     };
     if let Some(dir) = config.status_file.parent() {
         std::fs::create_dir_all(dir)?;

@@ -21,6 +21,7 @@ pub mod port_range;
 pub mod reg;
 pub mod reject;
 mod resolution;
+pub mod rule_flows;
 pub mod shared_conj;
 pub mod table;
 pub mod topology;

@@ -207,6 +207,8 @@ struct World {
     /// A bundle result held back (see [`World::hold_bundles`]).
     held: Option<Event>,
     hold_bundles: bool,
+    /// Every realization reported, with its time since the start.
+    realizations: Vec<(Duration, Realization)>,
 }
 
 fn ms(n: u64) -> Duration {
@@ -221,7 +223,7 @@ impl World {
     fn with_purge(switch: Switch, datapath_cache_purge: CachePurge) -> World {
         let start = Instant::now();
         let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge };
-        let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false };
+        let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
         w.perform_all();
         w
     }
@@ -355,6 +357,10 @@ impl World {
                 let n = sw.flows.len();
                 self.record(Done::Count);
                 Some(Event::FlowsCounted(Ok(n)))
+            }
+            Action::Realized(r) => {
+                self.realizations.push((self.elapsed(), *r));
+                None
             }
         }
     }
@@ -558,6 +564,42 @@ fn a_change_that_arrives_during_a_bundle_is_realized_right_after_it() {
     assert_eq!(w.bundles_since(mark).len(), 2);
     assert_eq!(w.status().source_token.as_deref(), Some("t2"));
     assert_eq!(w.switch.flows, flows_of(&two));
+}
+
+// ---------------------------------------------------------------- realization reports (metrics)
+
+#[test]
+fn a_realization_reports_when_its_snapshot_arrived_and_when_the_switch_acknowledged_it() {
+    let mut w = World::realized(Switch::fixed(), BASE);
+    let (mark, t0) = (w.realizations.len(), w.elapsed());
+    w.input(manifests(&format!("{BASE}{}", policy("p", 80)), "t1"));
+    w.advance(ms(10));
+    let (at, r) = &w.realizations[mark];
+    assert_eq!(r.input_at, Some(w.start + t0));
+    assert_eq!(r.acked_at, w.start + t0 + COALESCE, "acknowledged at the bundle's answer");
+    assert_eq!(*at, t0 + COALESCE);
+    let rules = r.rules.as_ref().expect("flows were sent: the rules are reported");
+    let names: Vec<String> = rules.values().flat_map(|c| c.rules.iter().map(|i| i.origin.to_string())).collect();
+    assert_eq!(names, ["NetworkPolicy x/p ingress[0]"]);
+
+    // A snapshot that changes nothing is realized too, and reports no rules.
+    w.input(manifests(&format!("{BASE}{}", policy("p", 80)), "t2"));
+    w.advance(ms(10));
+    let r = &w.realizations.last().unwrap().1;
+    assert_eq!((r.flow_mods, r.rules.is_none()), (0, true));
+}
+
+#[test]
+fn a_snapshot_whose_bundle_failed_counts_from_its_arrival_to_the_retry_that_realized_it() {
+    let mut w = World::realized(Switch::fixed(), BASE);
+    w.switch.reject_bundles = 1;
+    let (mark, t0) = (w.realizations.len(), w.elapsed());
+    w.input(manifests(&format!("{BASE}{}", policy("p", 80)), "t1"));
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.realizations.len(), mark + 1, "one realization, by the retry");
+    let r = &w.realizations[mark].1;
+    assert_eq!(r.input_at, Some(w.start + t0));
+    assert_eq!(r.acked_at - w.start, t0 + COALESCE + BACKOFF[0] + COALESCE);
 }
 
 // ---------------------------------------------------------------- losing the switch

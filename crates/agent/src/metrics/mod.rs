@@ -1,0 +1,402 @@
+//! The agent's Prometheus metrics, recorded from the [`Action`]s the [`NodeAgent`] asks for
+//! and the [`Event`]s that answer them (the driver in [`crate::agent`] shows each to
+//! [`Metrics::action`] and [`Metrics::event`]), from the switch's flow statistics
+//! ([`rule_stats`]) and from the OVSDB client's connection state; served over HTTP with
+//! `/healthz` and `/readyz` by [`server`].
+//!
+//! Every family is named `weir_*`; [`Metrics::encode`] writes them in the OpenMetrics text
+//! format (prometheus-client), which Prometheus scrapes and `promtool check metrics` reads.
+//!
+//! [`NodeAgent`]: crate::node_agent::NodeAgent
+
+pub mod rule_stats;
+pub mod server;
+
+use crate::node_agent::{Action, Event, Realization};
+use crate::status::{ObjectErrorReport, Status};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A label set of one `kind` label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+/// A label set of one `table` label (a pipeline table's name).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabel {
+    table: String,
+}
+
+/// The families the driver records into.
+#[derive(Default)]
+struct Families {
+    objects: Family<KindLabel, Gauge>,
+    rejected: Family<KindLabel, Gauge>,
+    flows: Family<TableLabel, Gauge>,
+    rules: Family<TableLabel, Gauge>,
+    local_pods: Gauge,
+    realized: Gauge,
+    realizations: Counter,
+    flow_mods_sent: Counter,
+    flow_mods_failed: Counter,
+    bundles_failed: Counter,
+    cache_purges: Counter,
+    openflow_connected: Gauge,
+    openflow_connections: Counter,
+    openflow_connect_failures: Counter,
+    openflow_losses: Counter,
+}
+
+/// Buckets of the bundle latency: 0.5 ms to about 8 s.
+fn bundle_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// Buckets of the event-to-realized latency: 1 ms to about 32 s.
+fn realization_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// The agent's metrics and health. Shared (`Arc`) by the driver and the HTTP server.
+pub struct Metrics {
+    registry: Registry,
+    families: Families,
+    bundle_seconds: Histogram,
+    realization_seconds: Histogram,
+    /// Per-rule counters from the switch's flow statistics.
+    pub rules: std::sync::Arc<rule_stats::RuleStats>,
+    /// When the driver's loop last turned.
+    last_turn: Mutex<Instant>,
+    realized_once: AtomicBool,
+    openflow_up: AtomicBool,
+    /// The bundle in flight: flow_mods and when it was sent.
+    bundle: Mutex<Option<(usize, Instant)>>,
+}
+
+impl Metrics {
+    /// Every family registered, zero; `ovsdb` is the OVSDB client's connection state.
+    pub fn new(ovsdb: tokio::sync::watch::Receiver<ovsdb::ConnState>, rule_cap: usize) -> Metrics {
+        let mut registry = Registry::default();
+        let families = Families::default();
+        let (bundle_seconds, realization_seconds) = (bundle_buckets(), realization_buckets());
+        let rules = std::sync::Arc::new(rule_stats::RuleStats::new(rule_cap));
+        register(
+            &mut registry,
+            &families,
+            &bundle_seconds,
+            &realization_seconds,
+        );
+        registry.register_collector(Box::new(OvsdbState(ovsdb)));
+        registry.register_collector(Box::new(rules.clone()));
+        Metrics {
+            registry,
+            families,
+            bundle_seconds,
+            realization_seconds,
+            rules,
+            last_turn: Mutex::new(Instant::now()),
+            realized_once: AtomicBool::new(false),
+            openflow_up: AtomicBool::new(false),
+            bundle: Mutex::new(None),
+        }
+    }
+
+    /// The driver is about to perform `action` (at `now`).
+    pub fn action(&self, now: Instant, action: &Action) {
+        let f = &self.families;
+        match action {
+            Action::WriteStatus(status) => self.status(status),
+            Action::SendBundle(mods) => {
+                *self.bundle.lock().expect("not poisoned") = Some((mods.len(), now))
+            }
+            Action::Realized(r) => self.realization(r),
+            Action::Disconnect => {
+                f.openflow_connected.set(0);
+                self.openflow_up.store(false, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    /// `event` happened at `now` (an input, or the answer to an action).
+    pub fn event(&self, now: Instant, event: &Event) {
+        let f = &self.families;
+        match event {
+            Event::Connected => {
+                f.openflow_connections.inc();
+                f.openflow_connected.set(1);
+                self.openflow_up.store(true, Ordering::Relaxed);
+            }
+            Event::ConnectFailed(_) => {
+                f.openflow_connect_failures.inc();
+            }
+            Event::SwitchLost(_) => {
+                f.openflow_losses.inc();
+                f.openflow_connected.set(0);
+                self.openflow_up.store(false, Ordering::Relaxed);
+            }
+            Event::BundleDone(result) => {
+                let Some((n, sent)) = self.bundle.lock().expect("not poisoned").take() else {
+                    return;
+                };
+                self.bundle_seconds
+                    .observe(now.saturating_duration_since(sent).as_secs_f64());
+                match result {
+                    Ok(()) => f.flow_mods_sent.inc_by(n as u64),
+                    Err(_) => {
+                        f.bundles_failed.inc();
+                        f.flow_mods_failed.inc_by(n as u64)
+                    }
+                };
+            }
+            Event::Purged(Ok(())) => {
+                f.cache_purges.inc();
+            }
+            _ => {}
+        }
+    }
+
+    /// The driver's loop turned (at `now`).
+    pub fn loop_turned(&self, now: Instant) {
+        *self.last_turn.lock().expect("not poisoned") = now;
+    }
+
+    /// How long ago the loop last turned.
+    pub fn since_last_turn(&self) -> Duration {
+        self.last_turn.lock().expect("not poisoned").elapsed()
+    }
+
+    /// Ready: realized at least once, and the OpenFlow connection is up.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        match (
+            self.realized_once.load(Ordering::Relaxed),
+            self.openflow_up.load(Ordering::Relaxed),
+        ) {
+            (false, _) => Err("not realized yet"),
+            (true, false) => Err("the OpenFlow connection is down"),
+            (true, true) => Ok(()),
+        }
+    }
+
+    /// Every family, in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    fn status(&self, status: &Status) {
+        let f = &self.families;
+        set_all(
+            &f.objects,
+            status
+                .objects
+                .iter()
+                .map(|(k, n)| (KindLabel { kind: k.clone() }, *n)),
+        );
+        let mut rejected = BTreeMap::<String, usize>::new();
+        for e in &status.errors {
+            *rejected.entry(kind_of(e)).or_default() += 1;
+        }
+        set_all(
+            &f.rejected,
+            rejected
+                .into_iter()
+                .map(|(kind, n)| (KindLabel { kind }, n)),
+        );
+        set_all(
+            &f.flows,
+            status
+                .flows
+                .iter()
+                .map(|(t, n)| (TableLabel { table: t.clone() }, *n)),
+        );
+        f.local_pods.set(status.local_pods as i64);
+        f.realized.set(i64::from(status.realized));
+    }
+
+    fn realization(&self, r: &Realization) {
+        let f = &self.families;
+        f.realizations.inc();
+        self.realized_once.store(true, Ordering::Relaxed);
+        if let Some(input) = r.input_at {
+            self.realization_seconds
+                .observe(r.acked_at.saturating_duration_since(input).as_secs_f64());
+        }
+        if let Some(rules) = &r.rules {
+            let mut per_table = BTreeMap::<String, usize>::new();
+            for conj in rules.values() {
+                *per_table.entry(conj.table.name().to_string()).or_default() += conj.rules.len();
+            }
+            set_all(
+                &f.rules,
+                per_table
+                    .into_iter()
+                    .map(|(table, n)| (TableLabel { table }, n)),
+            );
+            self.rules.set_rules(rules.clone());
+        }
+    }
+}
+
+/// Replaces every series of `family` by `values` (a label gone from the input goes from the
+/// output).
+fn set_all<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug>(
+    family: &Family<L, Gauge>,
+    values: impl Iterator<Item = (L, usize)>,
+) {
+    family.clear();
+    for (label, n) in values {
+        family.get_or_create(&label).set(n as i64);
+    }
+}
+
+/// The kind of a rejected object from its report (`Kind namespace/name`); `file` for an
+/// error about a whole file, `unknown` for an object that could not be identified
+/// (`document N (line L)`).
+fn kind_of(e: &ObjectErrorReport) -> String {
+    match e.object.split_once(' ') {
+        _ if e.object.is_empty() => "file".to_string(),
+        Some((kind, _)) if kind.starts_with(|c: char| c.is_ascii_uppercase()) => kind.to_string(),
+        _ => "unknown".to_string(),
+    }
+}
+
+fn register(registry: &mut Registry, f: &Families, bundle: &Histogram, realization: &Histogram) {
+    registry.register(
+        "weir_objects",
+        "Objects in the cluster view, by kind",
+        f.objects.clone(),
+    );
+    registry.register(
+        "weir_rejected_objects",
+        "Objects rejected (not in force), by kind",
+        f.rejected.clone(),
+    );
+    registry.register(
+        "weir_flows",
+        "Flows weir installed, by pipeline table",
+        f.flows.clone(),
+    );
+    registry.register(
+        "weir_policy_rules",
+        "Policy rules installed, by the pipeline table deciding them",
+        f.rules.clone(),
+    );
+    registry.register(
+        "weir_local_pods",
+        "Pods attached to this node's bridge",
+        f.local_pods.clone(),
+    );
+    registry.register(
+        "weir_realized",
+        "1 when the switch holds the desired flows, else 0",
+        f.realized.clone(),
+    );
+    registry.register(
+        "weir_realizations",
+        "Realization passes that left the switch holding the desired flows",
+        f.realizations.clone(),
+    );
+    registry.register(
+        "weir_flow_mods_sent",
+        "flow_mods in bundles the switch accepted",
+        f.flow_mods_sent.clone(),
+    );
+    registry.register(
+        "weir_flow_mods_failed",
+        "flow_mods in bundles the switch rejected or that failed",
+        f.flow_mods_failed.clone(),
+    );
+    registry.register(
+        "weir_bundles_failed",
+        "Bundles the switch rejected or that failed",
+        f.bundles_failed.clone(),
+    );
+    registry.register(
+        "weir_bundle_duration_seconds",
+        "Time from sending a bundle to the switch's answer to its commit and barrier",
+        bundle.clone(),
+    );
+    registry.register(
+        "weir_realization_latency_seconds",
+        "Time from a cluster view change (manifests or API event) to the switch acknowledging the flows that realize it",
+        realization.clone(),
+    );
+    registry.register(
+        "weir_datapath_cache_purges",
+        "Purges of the datapath's cached flows (a known OVS bug's mitigation)",
+        f.cache_purges.clone(),
+    );
+    registry.register(
+        "weir_openflow_connected",
+        "1 while the OpenFlow connection to the switch is up",
+        f.openflow_connected.clone(),
+    );
+    registry.register(
+        "weir_openflow_connections",
+        "OpenFlow connections established (the first, then reconnects)",
+        f.openflow_connections.clone(),
+    );
+    registry.register(
+        "weir_openflow_connect_failures",
+        "Failed OpenFlow connection attempts",
+        f.openflow_connect_failures.clone(),
+    );
+    registry.register(
+        "weir_openflow_connection_losses",
+        "OpenFlow connections that went down",
+        f.openflow_losses.clone(),
+    );
+}
+
+/// The OVSDB client's connection state, read at each scrape.
+#[derive(Debug)]
+struct OvsdbState(tokio::sync::watch::Receiver<ovsdb::ConnState>);
+
+impl prometheus_client::collector::Collector for OvsdbState {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let state = self.0.borrow().clone();
+        let connected = ConstGauge::new(i64::from(state.connected));
+        connected.encode(encoder.encode_descriptor(
+            "weir_ovsdb_connected",
+            "1 while the OVSDB connection is up",
+            None,
+            connected.metric_type(),
+        )?)?;
+        let connections = ConstCounter::new(state.connections);
+        connections.encode(encoder.encode_descriptor(
+            "weir_ovsdb_connections",
+            "OVSDB connections established (the first, then reconnects)",
+            None,
+            connections.metric_type(),
+        )?)?;
+        let failures = ConstCounter::new(state.failed_attempts);
+        failures.encode(encoder.encode_descriptor(
+            "weir_ovsdb_connect_failures",
+            "Failed OVSDB connection attempts",
+            None,
+            failures.metric_type(),
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests;
