@@ -11,6 +11,9 @@ export PATH="$ovs_path$PATH"
 # WEIR_REQUIRE_KUBE makes those tests fail instead of skipping when the programs are missing.
 kube_path=$(bash scripts/kube.sh)
 export PATH="$kube_path$PATH" WEIR_REQUIRE_KUBE=1
+# promtool (from Debian's prometheus package) for the metrics test (see scripts/promtool.sh).
+promtool_path=$(bash scripts/promtool.sh)
+export PATH="$promtool_path$PATH"
 # The reference CNI runtime tool that drives weir-cni in crates/cni/tests (see scripts/cnitool.sh);
 # WEIR_REQUIRE_CNITOOL makes those tests fail instead of skipping when it is missing.
 cnitool_path=$(bash scripts/cnitool.sh)

@@ -1,6 +1,9 @@
-//! The metrics endpoint: HTTP/1.1 (hyper) serving `GET /metrics` (OpenMetrics text),
-//! `/healthz` (the agent's loop turned within [`LOOP_STALE`]) and `/readyz` (realized at
+//! The metrics endpoint: HTTP/1.1 (hyper) serving `GET /metrics`, `/healthz` (the agent's loop turned within [`LOOP_STALE`]) and `/readyz` (realized at
 //! least once and the OpenFlow connection up). Anything else is 404.
+//!
+//! `/metrics` answers in the OpenMetrics text format (prometheus-client's encoding) when the
+//! scraper accepts it (Prometheus asks for it), else in Prometheus's text format 0.0.4, which
+//! `promtool check metrics` and older scrapers read ([`prometheus_text`]).
 
 use super::Metrics;
 use http_body_util::Full;
@@ -17,6 +20,9 @@ pub const LOOP_STALE: Duration = Duration::from_secs(15);
 
 /// The content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of Prometheus's text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Binds `addr` and serves `metrics` on it until the task is aborted. Binding fails at once
 /// (address in use, not local), so the agent can say so before it starts.
@@ -60,11 +66,16 @@ fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
     }
     match req.uri().path() {
         "/metrics" => {
-            let mut response = Response::new(Full::new(Bytes::from(metrics.encode())));
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(OPENMETRICS),
-            );
+            let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let (body, content_type) = if accept.contains("application/openmetrics-text") {
+                (metrics.encode(), OPENMETRICS)
+            } else {
+                (prometheus_text(&metrics.encode()), PROMETHEUS_TEXT)
+            };
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
             response
         }
         "/healthz" => {
@@ -96,4 +107,47 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
+}
+
+/// Prometheus's text format 0.0.4 of prometheus-client's OpenMetrics text, for the families
+/// weir exports (counters, gauges, histograms without units, exemplars or `_created`): the
+/// formats differ only in that a counter family's HELP and TYPE lines carry its samples'
+/// name (with `_total`), and that the text format has no `# EOF`.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if line.starts_with("# HELP ") {
+            help = Some(line);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let suffix = if kind == "counter" { "_total" } else { "" };
+            if let Some(h) = help.take() {
+                let text = h["# HELP ".len()..].split_once(' ').map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name}{suffix} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name}{suffix} {kind}\n"));
+            continue;
+        }
+        if line == "# EOF" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_text_format_names_counter_families_by_their_samples_and_has_no_eof() {
+        let om = "# HELP a_things Things.\n# TYPE a_things counter\na_things_total{k=\"v\"} 3\n# HELP b Bees.\n# TYPE b gauge\nb 1\n# EOF\n";
+        assert_eq!(
+            super::prometheus_text(om),
+            "# HELP a_things_total Things.\n# TYPE a_things_total counter\na_things_total{k=\"v\"} 3\n# HELP b Bees.\n# TYPE b gauge\nb 1\n"
+        );
+    }
 }

@@ -28,6 +28,11 @@ impl Running {
     /// A 2-node testbed with the standard model; `letter` makes the name prefix unique per
     /// test binary.
     pub fn up(letter: char, tunnel: Tunnel) -> Running {
+        Running::up_with(letter, tunnel, &["agent"])
+    }
+
+    /// [`Running::up`] with agents started as `weir AGENT_ARGS...` (e.g. `["agent", "--rule-stats-interval", "0.2"]`).
+    pub fn up_with(letter: char, tunnel: Tunnel, agent_args: &[&str]) -> Running {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let tmp = tempfile::tempdir().unwrap();
         let opts = UpOptions {
@@ -36,7 +41,7 @@ impl Running {
             dir: tmp.path().join("state"),
             prefix: format!("{letter}{}{}", SEQ.fetch_add(1, Ordering::Relaxed), std::process::id() % 10000),
             tunnel,
-            agent: Some(weir(&["agent"])),
+            agent: Some(weir(agent_args)),
             server: weir(&["testbed", "serve"]),
         };
         match testbed::up(&opts, &mut |_| {}) {

@@ -1,0 +1,168 @@
+//! The agent's metrics endpoint on a live node: scraped while policies change and traffic
+//! flows, its families move as the agent works (flow_mods with a change, a rule's counters
+//! with the packets it decided, rejected objects), `/healthz` and `/readyz` answer, and
+//! `promtool check metrics` (Prometheus's own linter; `scripts/promtool.sh`) accepts the text.
+mod common;
+
+use common::Running;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testbed::Tunnel;
+
+const SYNC: Duration = Duration::from_secs(30);
+
+/// `GET http://127.0.0.1:9810/PATH` inside `node`'s network namespace: (HTTP status, body).
+fn get(r: &Running, node: &str, path: &str) -> (u16, String) {
+    get_accepting(r, node, path, "*/*")
+}
+
+/// [`get`] with an `Accept` header.
+fn get_accepting(r: &Running, node: &str, path: &str, accept: &str) -> (u16, String) {
+    let url = format!("http://127.0.0.1:9810{path}");
+    let out = r.tb.command(node, "curl").unwrap().args(["-s", "-H", &format!("Accept: {accept}"), "-w", "\n%{http_code}", &url]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Every sample of a scrape: `name{labels}` → value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?))))
+        .collect()
+}
+
+fn scrape(r: &Running, node: &str) -> BTreeMap<String, f64> {
+    let (code, body) = get(r, node, "/metrics");
+    assert_eq!(code, 200, "{body}");
+    samples(&body)
+}
+
+fn value(m: &BTreeMap<String, f64>, series: &str) -> f64 {
+    m.get(series).copied().unwrap_or(0.0)
+}
+
+/// Scrapes `node` until `series` exceeds `floor` (the rule counters are read every 0.2 s).
+fn wait_above(r: &Running, node: &str, series: &str, floor: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = value(&scrape(r, node), series);
+        if v > floor || Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tcp80(r: &Running, from: &str, to: &str) -> bool {
+    r.tcp_allowed(from, to)
+}
+
+const ADMIN_DENY: &str = "\
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: deny-x-to-z}
+spec:
+  priority: 5
+  subject: {pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: z}}, podSelector: {matchLabels: {pod: a}}}}
+  ingress:
+  - name: no-x
+    action: Deny
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}]
+";
+
+const ALLOW_Y: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-y, namespace: z}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}], ports: [{protocol: TCP, port: 80}]}]
+";
+
+const BROKEN: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: broken, namespace: y}
+spec:
+  podSelector: {}
+  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [192.168.0.0/16]}}]}]
+";
+
+#[test]
+fn metrics_move_with_policy_changes_traffic_and_rejected_objects_and_promtool_accepts_them() {
+    let r = Running::up_with('m', Tunnel::Geneve, &["agent", "--rule-stats-interval", "0.2"]);
+    let node = r.tb.pod("z/a").unwrap().node.clone();
+    assert_eq!(get(&r, &node, "/healthz").0, 200);
+    assert_eq!(get(&r, &node, "/readyz"), (200, "ok\n".to_string()));
+    assert_eq!(get(&r, &node, "/nothing").0, 404);
+    let before = scrape(&r, &node);
+    assert_eq!(value(&before, "weir_openflow_connected"), 1.0);
+    assert_eq!(value(&before, "weir_ovsdb_connected"), 1.0);
+    assert_eq!(value(&before, r#"weir_objects{kind="Pod"}"#), 9.0);
+    assert!(value(&before, "weir_realizations_total") >= 1.0);
+
+    // A change: flow_mods rise, a realization is timed from the manifests to the switch's ack.
+    let files = [("deny.yaml", ADMIN_DENY), ("allow.yaml", ALLOW_Y)].map(|(name, text)| {
+        let path = r.tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    });
+    r.tb.apply(&files, SYNC).unwrap();
+    let after = scrape(&r, &node);
+    assert!(value(&after, "weir_flow_mods_sent_total") > value(&before, "weir_flow_mods_sent_total"));
+    assert!(value(&after, "weir_realizations_total") > value(&before, "weir_realizations_total"));
+    assert!(value(&after, "weir_realization_latency_seconds_count") > value(&before, "weir_realization_latency_seconds_count"));
+    assert_eq!(value(&after, "weir_flow_mods_failed_total"), 0.0);
+    let mean = |m: &BTreeMap<String, f64>, h: &str| value(m, &format!("{h}_sum")) / value(m, &format!("{h}_count"));
+    eprintln!(
+        "realization latency: mean {:.1} ms over {} realizations; bundle: mean {:.1} ms over {} bundles",
+        mean(&after, "weir_realization_latency_seconds") * 1e3,
+        value(&after, "weir_realization_latency_seconds_count"),
+        mean(&after, "weir_bundle_duration_seconds") * 1e3,
+        value(&after, "weir_bundle_duration_seconds_count"),
+    );
+    assert_eq!(value(&after, r#"weir_objects{kind="AdminNetworkPolicy"}"#), 1.0);
+    assert_eq!(value(&after, r#"weir_policy_rules{table="IngressAdmin"}"#), 1.0);
+    assert_eq!(value(&after, r#"weir_policy_rules{table="IngressRule"}"#), 1.0);
+    assert!(value(&after, r#"weir_flows{table="IngressAdmin"}"#) > value(&before, r#"weir_flows{table="IngressAdmin"}"#));
+
+    // Traffic: a denied probe raises the Deny rule's counter, an allowed one the Allow rule's.
+    let deny = r#"weir_rule_packets_total{tier="admin",kind="AdminNetworkPolicy",policy="deny-x-to-z",rule="no-x"}"#;
+    let allow = r#"weir_rule_packets_total{tier="networkpolicy",kind="NetworkPolicy",policy="z/from-y",rule="ingress[0]"}"#;
+    let (deny0, allow0) = (value(&after, deny), value(&after, allow));
+    assert!(!tcp80(&r, "x/b", "z/a"), "the admin Deny holds");
+    assert!(wait_above(&r, &node, deny, deny0) > deny0, "the denied probe counts on {deny}");
+    assert!(tcp80(&r, "y/b", "z/a"), "the NetworkPolicy allows y");
+    assert!(wait_above(&r, &node, allow, allow0) > allow0, "the allowed probe counts on {allow}");
+    let bytes = scrape(&r, &node);
+    assert!(value(&bytes, &allow.replace("packets", "bytes")) >= 40.0 * value(&bytes, allow), "at least an IPv4+TCP header a packet");
+
+    // A rejected object shows in the rejected count.
+    let broken = r.tmp.path().join("broken.yaml");
+    std::fs::write(&broken, BROKEN).unwrap();
+    r.tb.apply(&[broken], SYNC).unwrap();
+    let rejected = scrape(&r, &node);
+    assert_eq!(value(&rejected, r#"weir_rejected_objects{kind="NetworkPolicy"}"#), 1.0);
+
+    // Prometheus asks for OpenMetrics and gets it, with its end marker.
+    let (code, openmetrics) = get_accepting(&r, &node, "/metrics", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5");
+    assert_eq!(code, 200);
+    assert!(openmetrics.ends_with("# EOF\n") && openmetrics.contains("# TYPE weir_realizations counter"), "{openmetrics}");
+
+    // Prometheus's linter accepts the text format served to everyone else.
+    let (_, text) = get(&r, &node, "/metrics");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH (PATH=\"$(bash scripts/promtool.sh)$PATH\")");
+    use std::io::Write;
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool: {}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
