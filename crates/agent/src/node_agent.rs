@@ -38,7 +38,7 @@
 
 use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
 use crate::ovs_bugs::{CachePurge, OvsVersion, SwitchReport};
-use crate::status::{HEARTBEAT, ObjectErrorReport, Status};
+use crate::status::{HEARTBEAT, Status};
 use crate::tc_ports::{Reconciled, WantedPort};
 use openflow::{Flow, FlowMod};
 use pipeline::{FlowKey, FlowSet, NodeCompiler, Topology, diff, diff_keys};
@@ -709,16 +709,6 @@ impl NodeAgent {
         self.input_at = [self.input_at, at].into_iter().flatten().min();
     }
 
-    fn report_realization(&mut self, now: Instant, pass: &Pass) {
-        let rules = (pass.flow_mods > 0 || pass.changed.is_none()).then(|| {
-            let rules = self.compiler.as_ref().map(NodeCompiler::rules).unwrap_or_default();
-            Arc::new(pipeline::rule_flows::conj_rules(&desired_flows(&self.compiler), rules))
-        });
-        let acked_at = pass.acked_at.unwrap_or(now);
-        let realization = Realization { input_at: pass.input_at, acked_at, flow_mods: pass.flow_mods, rules };
-        self.actions.push_back(Action::Realized(Box::new(realization)));
-    }
-
     fn topology(&self) -> Option<Topology> {
         let node = self.cluster.nodes.get(&self.settings.node)?;
         let gateway_ip = pipeline::compile::gateway_for(node)?;
@@ -810,63 +800,6 @@ impl NodeAgent {
             self.compiled_from = Some(old);
         }
     }
-
-    fn report_traffic_controls(&mut self) {
-        let mut reports = BTreeMap::new();
-        let none = BTreeMap::new();
-        let statuses = self.compiler.as_ref().map_or(&none, |c| c.traffic_controls());
-        for name in self.cluster.traffic_controls.keys() {
-            let st = statuses.get(name).cloned().unwrap_or_default();
-            let mut errors = self.tc_port_errors.get(name).cloned().unwrap_or_default();
-            errors.extend(st.errors.iter().cloned());
-            reports.insert(
-                name.clone(),
-                crate::status::TrafficControlReport {
-                    realized: errors.is_empty(),
-                    pods: st.pods.into_iter().collect(),
-                    ports: st.ports.into_iter().collect(),
-                    errors,
-                },
-            );
-        }
-        self.status.traffic_controls = reports;
-    }
-
-    fn refresh_status(&mut self) {
-        let mut objects = BTreeMap::new();
-        objects.insert("Namespace".to_string(), self.cluster.namespaces.len());
-        objects.insert("Pod".to_string(), self.cluster.pods.len());
-        objects.insert("Node".to_string(), self.cluster.nodes.len());
-        objects.insert("NetworkPolicy".to_string(), self.cluster.policies.len());
-        for (kind, _) in self.cluster.cluster_policies.keys() {
-            *objects.entry(kind.to_string()).or_default() += 1;
-        }
-        self.status.cluster_policies = self
-            .cluster
-            .cluster_policies
-            .keys()
-            .map(|(kind, name)| crate::status::ObjectName { kind: kind.to_string(), name: name.clone() })
-            .collect();
-        for (kind, n) in [("Tier", self.cluster.tiers.len()), ("ClusterGroup", self.cluster.groups.len())] {
-            if n > 0 {
-                objects.insert(kind.to_string(), n);
-            }
-        }
-        self.status.objects = objects;
-        self.status.local_pods = self.ports.pods.len();
-        self.status.errors = self
-            .cluster
-            .errors
-            .iter()
-            .map(|e| ObjectErrorReport {
-                object: e.object.clone(),
-                field: e.field.clone(),
-                message: e.message.clone(),
-                source: e.source.clone(),
-            })
-            .chain(self.ports.errors.iter().cloned())
-            .collect();
-    }
 }
 
 /// The flows read from the switch that weir diffs against what it wants: all but those the
@@ -890,5 +823,6 @@ fn miss_flows() -> FlowSet {
     pipeline::forwarding::miss_flows().into_iter().collect()
 }
 
+mod report;
 #[cfg(test)]
 mod tests;

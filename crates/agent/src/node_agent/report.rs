@@ -1,0 +1,78 @@
+//! What the node agent reports about itself: the status's objects, errors and
+//! TrafficControls, and the realizations the metrics time.
+
+use super::{Action, NodeAgent, Pass, Realization, desired_flows};
+use crate::status::{ObjectErrorReport, TrafficControlReport};
+use pipeline::NodeCompiler;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl NodeAgent {
+    pub(super) fn report_realization(&mut self, now: Instant, pass: &Pass) {
+        let rules = (pass.flow_mods > 0 || pass.changed.is_none()).then(|| {
+            let rules = self.compiler.as_ref().map(NodeCompiler::rules).unwrap_or_default();
+            Arc::new(pipeline::rule_flows::conj_rules(&desired_flows(&self.compiler), rules))
+        });
+        let acked_at = pass.acked_at.unwrap_or(now);
+        let realization = Realization { input_at: pass.input_at, acked_at, flow_mods: pass.flow_mods, rules };
+        self.actions.push_back(Action::Realized(Box::new(realization)));
+    }
+
+    pub(super) fn report_traffic_controls(&mut self) {
+        let mut reports = BTreeMap::new();
+        let none = BTreeMap::new();
+        let statuses = self.compiler.as_ref().map_or(&none, |c| c.traffic_controls());
+        for name in self.cluster.traffic_controls.keys() {
+            let st = statuses.get(name).cloned().unwrap_or_default();
+            let mut errors = self.tc_port_errors.get(name).cloned().unwrap_or_default();
+            errors.extend(st.errors.iter().cloned());
+            reports.insert(
+                name.clone(),
+                TrafficControlReport {
+                    realized: errors.is_empty(),
+                    pods: st.pods.into_iter().collect(),
+                    ports: st.ports.into_iter().collect(),
+                    errors,
+                },
+            );
+        }
+        self.status.traffic_controls = reports;
+    }
+
+    pub(super) fn refresh_status(&mut self) {
+        let mut objects = BTreeMap::new();
+        objects.insert("Namespace".to_string(), self.cluster.namespaces.len());
+        objects.insert("Pod".to_string(), self.cluster.pods.len());
+        objects.insert("Node".to_string(), self.cluster.nodes.len());
+        objects.insert("NetworkPolicy".to_string(), self.cluster.policies.len());
+        for (kind, _) in self.cluster.cluster_policies.keys() {
+            *objects.entry(kind.to_string()).or_default() += 1;
+        }
+        self.status.cluster_policies = self
+            .cluster
+            .cluster_policies
+            .keys()
+            .map(|(kind, name)| crate::status::ObjectName { kind: kind.to_string(), name: name.clone() })
+            .collect();
+        for (kind, n) in [("Tier", self.cluster.tiers.len()), ("ClusterGroup", self.cluster.groups.len())] {
+            if n > 0 {
+                objects.insert(kind.to_string(), n);
+            }
+        }
+        self.status.objects = objects;
+        self.status.local_pods = self.ports.pods.len();
+        self.status.errors = self
+            .cluster
+            .errors
+            .iter()
+            .map(|e| ObjectErrorReport {
+                object: e.object.clone(),
+                field: e.field.clone(),
+                message: e.message.clone(),
+                source: e.source.clone(),
+            })
+            .chain(self.ports.errors.iter().cloned())
+            .collect();
+    }
+}
