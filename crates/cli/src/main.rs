@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod agent_cmd;
 mod bench_cmd;
 mod compile_cmd;
+mod get_cmd;
 mod ofctl;
 mod output;
 mod ovs;
@@ -37,6 +38,8 @@ enum Command {
     Trace(trace_cmd::Args),
     /// What an agent has realized: generation, objects, errors, flows per table.
     Status(compile_cmd::StatusArgs),
+    /// A live node's flows of a pod or a policy, and per-rule counters.
+    Get(get_cmd::Args),
     /// Regenerate pipeline-docs/ from the table declaration and a flow dump.
     PipelineDocs(compile_cmd::DocsArgs),
     /// Benchmarks, each reported as a ratio against a baseline measured in the same run.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Compile(args) => compile_cmd::compile(args).await,
             Command::Trace(args) => trace_cmd::run(args).await,
             Command::Status(args) => compile_cmd::status(args).await,
+            Command::Get(args) => get_cmd::run(args).await,
             Command::PipelineDocs(args) => compile_cmd::docs(args).await,
         }
     });

@@ -307,7 +307,7 @@ async fn accept_names(sw: &Switch, text: &str) -> anyhow::Result<Option<Names>> 
 
 /// Port names (from the port descriptions) and table names (from the table features; OVS
 /// reports unnamed tables as `table<N>` or empty, which are not names).
-async fn fetch_names(sw: &Switch) -> anyhow::Result<Names> {
+pub(crate) async fn fetch_names(sw: &Switch) -> anyhow::Result<Names> {
     let mut names = Names::default();
     for p in sw.port_desc().await? {
         if p.port_no.reserved_name().is_none() {
