@@ -18,8 +18,22 @@ mod trace_cmd;
 #[derive(Parser)]
 #[command(name = "weir", version, about = "OpenFlow 1.5 policy controller for Open vSwitch")]
 struct Cli {
+    /// Log format on stderr: `text`, or `json` (one JSON object a line). What is logged is set
+    /// by the WEIR_LOG environment variable, as tracing's EnvFilter reads it (e.g. `info`,
+    /// `warn,agent=debug`; default `warn`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (timestamp, level, fields, target).
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -55,13 +69,14 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -88,5 +103,81 @@ fn main() -> ExitCode {
             eprintln!("weir: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every argument and subcommand of `cmd` and below without help text, as `path: name`.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path}: {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                out.push(format!("{sub_path}: (the subcommand)"));
+            }
+            undocumented(sub, &sub_path, out);
+        }
+    }
+
+    #[test]
+    fn every_argument_and_subcommand_has_help_text() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "weir", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+
+    /// The README's CLI block: the code block after `## The CLI`.
+    fn readme_cli() -> String {
+        let readme = include_str!("../../../README.md");
+        let section = readme.split("## The CLI").nth(1).expect("a CLI section");
+        section.split("```").nth(1).expect("a code block in the CLI section").to_string()
+    }
+
+    #[test]
+    fn the_readme_names_every_subcommand_and_every_option_of_the_agent_and_get() {
+        let block = readme_cli();
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            if !block.contains(&format!("weir {}", sub.get_name())) {
+                missing.push(format!("weir {}", sub.get_name()));
+            }
+        }
+        for global in cli.get_arguments().filter_map(|a| a.get_long()).filter(|l| !matches!(*l, "help" | "version")) {
+            if !block.contains(&format!("--{global}")) {
+                missing.push(format!("weir --{global}"));
+            }
+        }
+        let mut options = |cmd: &clap::Command, path: &str| {
+            for arg in cmd.get_arguments().filter(|a| !a.is_global_set()) {
+                let short = arg.get_short().map(|c| format!("-{c} "));
+                if let Some(long) = arg.get_long().filter(|l| !matches!(*l, "help" | "version"))
+                    && !block.contains(&format!("--{long}"))
+                    && !short.is_some_and(|s| block.contains(&s))
+                {
+                    missing.push(format!("{path} --{long}"));
+                }
+            }
+        };
+        for name in ["agent", "status", "trace", "compile", "pipeline-docs", "bench"] {
+            options(cli.find_subcommand(name).unwrap(), &format!("weir {name}"));
+        }
+        for name in ["eval", "explain", "conformance"] {
+            options(cli.find_subcommand("policy").unwrap().find_subcommand(name).unwrap(), &format!("weir policy {name}"));
+        }
+
+        for name in ["flows", "stats"] {
+            options(cli.find_subcommand("get").unwrap().find_subcommand(name).unwrap(), &format!("weir get {name}"));
+        }
+        assert!(missing.is_empty(), "the README's CLI section lacks:\n{}", missing.join("\n"));
     }
 }

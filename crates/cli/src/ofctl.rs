@@ -32,7 +32,7 @@ pub(crate) struct Args {
     /// Strict matching for mod-flows and del-flows (priority and match must be exact).
     #[arg(long, global = true)]
     strict: bool,
-    /// Show port and table names instead of numbers.
+    /// Show port and table names instead of numbers (the default on a terminal).
     #[arg(long, global = true)]
     names: bool,
     /// Show numbers (the default when not on a terminal).
@@ -48,48 +48,141 @@ pub(crate) struct Args {
 #[derive(clap::Subcommand)]
 enum Cmd {
     /// Features, ports and configuration of the switch.
-    Show { switch: String },
+    Show {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+    },
     /// Flows, optionally only those matching FLOW.
-    DumpFlows { switch: String, flow: Option<String> },
+    DumpFlows {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// Only the flows matching this, in ovs-ofctl's syntax (e.g. `table=0,ip,nw_dst=10.0.0.1`).
+        flow: Option<String>,
+    },
     /// Add one flow.
-    AddFlow { switch: String, flow: String },
+    AddFlow {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The flow in ovs-ofctl's syntax (e.g. `table=0,ip,nw_dst=10.0.0.1,actions=drop`).
+        flow: String,
+    },
     /// Add (or modify/delete, per line prefix) the flows in FILE (`-` for stdin).
-    AddFlows { switch: String, file: String },
+    AddFlows {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The file, one entry a line (`-` for stdin).
+        file: String,
+    },
     /// Modify the actions of matching flows.
-    ModFlows { switch: String, flow: String },
+    ModFlows {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The flow in ovs-ofctl's syntax (e.g. `table=0,ip,nw_dst=10.0.0.1,actions=drop`).
+        flow: String,
+    },
     /// Delete matching flows (all flows without FLOW).
-    DelFlows { switch: String, flow: Option<String> },
+    DelFlows {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// Only the flows matching this, in ovs-ofctl's syntax (e.g. `table=0,ip,nw_dst=10.0.0.1`).
+        flow: Option<String>,
+    },
     /// Make the switch's flows equal to FILE with the fewest changes.
-    ReplaceFlows { switch: String, file: String },
+    ReplaceFlows {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The file, one entry a line (`-` for stdin).
+        file: String,
+    },
     /// Port descriptions.
-    DumpPortsDesc { switch: String },
+    DumpPortsDesc {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+    },
     /// Table statistics.
-    DumpTables { switch: String },
+    DumpTables {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+    },
     /// Groups.
-    DumpGroups { switch: String },
+    DumpGroups {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+    },
     /// Add the groups in FILE (`-` for stdin); with `--bundle`, all or none.
-    AddGroups { switch: String, file: String },
+    AddGroups {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The file, one entry a line (`-` for stdin).
+        file: String,
+    },
     /// Add a meter: `meter=N kbps|pktps [burst] [stats] bands=type=drop rate=R [burst_size=B]...`.
-    AddMeter { switch: String, meter: String },
+    AddMeter {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The meter in ovs-ofctl's syntax (`meter=N kbps band=type=drop rate=R`).
+        meter: String,
+    },
     /// Add the meters in FILE, one per line (`-` for stdin); a weir extension.
-    AddMeters { switch: String, file: String },
+    AddMeters {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The file, one entry a line (`-` for stdin).
+        file: String,
+    },
     /// Change a meter.
-    ModMeter { switch: String, meter: String },
+    ModMeter {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// The meter in ovs-ofctl's syntax (`meter=N kbps band=type=drop rate=R`).
+        meter: String,
+    },
     /// Delete a meter (`meter=N`), or all meters.
     #[command(alias = "del-meter")]
-    DelMeters { switch: String, meter: Option<String> },
+    DelMeters {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// One meter (`meter=N`); all without it.
+        meter: Option<String>,
+    },
     /// Meter configurations: one meter (`meter=N`) or all.
     #[command(alias = "dump-meter")]
-    DumpMeters { switch: String, meter: Option<String> },
+    DumpMeters {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// One meter (`meter=N`); all without it.
+        meter: Option<String>,
+    },
     /// Meter statistics: one meter (`meter=N`) or all.
-    MeterStats { switch: String, meter: Option<String> },
+    MeterStats {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+        /// One meter (`meter=N`); all without it.
+        meter: Option<String>,
+    },
     /// What the switch's meters can do: most meters and bands, band types, capabilities.
-    MeterFeatures { switch: String },
+    MeterFeatures {
+        /// The switch: unix:PATH, tcp:HOST:PORT, or a bridge name in $OVS_RUNDIR.
+        switch: String,
+    },
     /// Decode hex action bytes (from stdin, one set per line) to text.
     ParseActions {
         /// The version the bytes are in (only OpenFlow15).
         version: Option<String>,
     },
+}
+
+impl Args {
+    /// Whether to print names: `--names`, `--no-names`, else as ovs-ofctl does, when the
+    /// output is a terminal.
+    fn show_names(&self) -> bool {
+        use std::io::IsTerminal;
+        show_names(self.names, self.no_names, std::io::stdout().is_terminal())
+    }
+}
+
+fn show_names(names: bool, no_names: bool, terminal: bool) -> bool {
+    !no_names && (names || terminal)
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -155,7 +248,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         }
         Cmd::DumpGroups { switch } => {
             let sw = connect(switch).await?;
-            let names = if args.names && !args.no_names { Some(fetch_names(&sw).await?) } else { None };
+            let names = if args.show_names() { Some(fetch_names(&sw).await?) } else { None };
             out.push_str("OFPST_GROUP_DESC reply (OF1.5) (xid=0x2):\n");
             for part in sw.multipart(MultipartRequest::GroupDesc(GROUP_ALL)).await? {
                 if let MultipartReply::GroupDesc(groups) = part {
@@ -343,7 +436,7 @@ async fn show(sw: &Switch, out: &mut String) -> anyhow::Result<()> {
 
 async fn dump_flows(args: &Args, switch: &str, flow: Option<&str>, out: &mut String) -> anyhow::Result<()> {
     let sw = connect(switch).await?;
-    let names = if args.names && !args.no_names { Some(fetch_names(&sw).await?) } else { None };
+    let names = if args.show_names() { Some(fetch_names(&sw).await?) } else { None };
     let mut req = FlowStatsRequest::default();
     if let Some(text) = flow {
         let accept = match &names {

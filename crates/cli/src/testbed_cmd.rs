@@ -73,11 +73,13 @@ enum Command {
     Down,
     /// Health of the nodes, daemons, agents and probe servers.
     Status {
+        /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
     /// The pods: namespace, name, node, IP, MAC, labels.
     Pods {
+        /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
@@ -107,6 +109,7 @@ enum Command {
         /// Protocols: tcp, udp, sctp.
         #[arg(long, value_delimiter = ',', default_value = "tcp,udp,sctp")]
         protocols: Vec<String>,
+        /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
         /// Seconds one probe waits for its answer.
@@ -175,8 +178,10 @@ enum Command {
     /// The per-pod probe server (started by `up` inside each pod).
     #[command(hide = true)]
     Serve {
+        /// What to serve: `PORT/PROTO,...` (e.g. `80/tcp,80/udp`).
         #[arg(long)]
         ports: String,
+        /// A file to create once every port listens.
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },

@@ -119,6 +119,25 @@ fn weir_dump_flows_prints_the_same_bytes_as_ovs_ofctl_with_and_without_names() {
     assert_eq!(flows(&weir(&["dump-flows", &t])), flows(&ovs(&["dump-flows", &t])));
 }
 
+/// `PROGRAM ARGS...` with its output on a terminal (`script` gives it a pty); `\r\n` read as `\n`.
+fn on_a_terminal(program: &str, args: &[&str]) -> String {
+    let command = std::iter::once(program).chain(args.iter().copied()).collect::<Vec<_>>().join(" ");
+    run("script", &["-qec", &command, "/dev/null"]).replace("\r\n", "\n")
+}
+
+#[test]
+fn on_a_terminal_dump_flows_shows_names_as_ovs_ofctl_does_and_no_names_turns_them_off() {
+    let (sw, t) = switch();
+    name_tables(&sw);
+    ovs(&["add-flow", &t, "table=1,in_port=5,actions=output:5"]);
+    let theirs = on_a_terminal("ovs-ofctl", &["-O", "OpenFlow15", "dump-flows", &t, "--no-stats"]);
+    assert!(theirs.contains("table=Classifier,") && theirs.contains("in_port=p1"), "{theirs}");
+    assert_eq!(on_a_terminal(WEIR, &["ofctl", "dump-flows", "--no-stats", &t]), theirs);
+    let numbers = on_a_terminal(WEIR, &["ofctl", "dump-flows", "--no-stats", "--no-names", &t]);
+    assert!(numbers.contains("table=1,") && numbers.contains("in_port=5"), "{numbers}");
+    assert!(weir(&["dump-flows", "--no-stats", &t]).contains("in_port=5"), "piped: numbers");
+}
+
 #[test]
 fn dump_flows_with_a_flow_selects_like_ovs_ofctl() {
     let (sw, t) = switch();

@@ -79,3 +79,41 @@ fn a_named_port_of_the_server_is_resolved_as_kubernetes_resolves_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a port number nor a named port of pod x/a"));
 }
 
+
+/// `weir agent` that cannot reach OVSDB, with `args` before the subcommand: its stderr.
+fn agent_without_ovsdb(global: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .env("WEIR_LOG", "debug")
+        .args(global)
+        .args(["agent", "--node", "n1", "--ovsdb", "unix:/nonexistent/db.sock", "--metrics-address", "off", "--manifests"])
+        .arg(&manifests)
+        .arg("--status-file")
+        .arg(dir.path().join("status.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_a_line_with_level_and_target() {
+    let text = agent_without_ovsdb(&["--log-format", "json"]);
+    let logs: Vec<serde_json::Value> = text.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!logs.is_empty(), "{text}");
+    assert!(logs.iter().all(|l| l["level"].is_string() && l["target"].is_string() && l["fields"]["message"].is_string()), "{text}");
+    // The error that ends the command is still said once, for people.
+    assert_eq!(text.lines().filter(|l| l.starts_with("weir: ")).count(), 1, "{text}");
+    let plain = agent_without_ovsdb(&[]);
+    assert!(plain.lines().all(|l| !l.starts_with('{')), "{plain}");
+}
+
+#[test]
+fn a_metrics_address_that_is_not_host_port_is_refused_with_the_expected_form() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir")).args(["agent", "--node", "n", "--metrics-address", "localhost"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--metrics-address") && err.contains("expected HOST:PORT (e.g. 127.0.0.1:9810) or `off`"), "{err}");
+}
