@@ -100,10 +100,25 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("weir: {e:#}");
+            eprintln!("weir: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each said once: a cause whose text its context
+/// already carries (a wrapper that prints its source, e.g. `connecting: No such file or
+/// directory (os error 2)`) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -126,6 +141,16 @@ mod tests {
             }
             undocumented(sub, &sub_path, out);
         }
+    }
+
+    #[test]
+    fn an_os_error_wrapped_twice_is_said_once() {
+        // A wrapper whose text carries its source's, as ovsdb's I/O error does.
+        let io = std::io::Error::from_raw_os_error(2);
+        let e = anyhow::Error::new(io).context("OVSDB I/O error: unix:/x: No such file or directory (os error 2)").context("connecting");
+        assert_eq!(super::error_text(&e), "connecting: OVSDB I/O error: unix:/x: No such file or directory (os error 2)");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::error_text(&plain), "outer: inner");
     }
 
     #[test]

@@ -104,8 +104,10 @@ fn log_format_json_writes_one_json_object_a_line_with_level_and_target() {
     let logs: Vec<serde_json::Value> = text.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(!logs.is_empty(), "{text}");
     assert!(logs.iter().all(|l| l["level"].is_string() && l["target"].is_string() && l["fields"]["message"].is_string()), "{text}");
-    // The error that ends the command is still said once, for people.
-    assert_eq!(text.lines().filter(|l| l.starts_with("weir: ")).count(), 1, "{text}");
+    // The error that ends the command is still said once, for people, and its OS error once.
+    let error: Vec<&str> = text.lines().filter(|l| l.starts_with("weir: ")).collect();
+    assert_eq!(error.len(), 1, "{text}");
+    assert_eq!(error[0].matches("(os error 2)").count(), 1, "{}", error[0]);
     let plain = agent_without_ovsdb(&[]);
     assert!(plain.lines().all(|l| !l.starts_with('{')), "{plain}");
 }
