@@ -1,6 +1,7 @@
 //! The agent's metrics endpoint on a live node: scraped while policies change and traffic
 //! flows, its families move as the agent works (flow_mods with a change, a rule's counters
-//! with the packets it decided, rejected objects), `/healthz` and `/readyz` answer, and
+//! with the packets it decided, rejected objects, connection losses and reconnects when OVS
+//! restarts), `/healthz` and `/readyz` answer, and
 //! `promtool check metrics` (Prometheus's own linter; `scripts/promtool.sh`) accepts the text.
 mod common;
 
@@ -54,6 +55,18 @@ fn wait_above(r: &Running, node: &str, series: &str, floor: f64) -> f64 {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Polls `f` every 50 ms for up to 15 s; whether it came true.
+fn poll(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 fn tcp80(r: &Running, from: &str, to: &str) -> bool {
@@ -146,6 +159,26 @@ fn metrics_move_with_policy_changes_traffic_and_rejected_objects_and_promtool_ac
     r.tb.apply(&[broken], SYNC).unwrap();
     let rejected = scrape(&r, &node);
     assert_eq!(value(&rejected, r#"weir_rejected_objects{kind="NetworkPolicy"}"#), 1.0);
+
+    // ovs-vswitchd and ovsdb-server die and come back: the agent is not ready meanwhile, and
+    // each connection counts its loss and its reconnect.
+    let mut sw = r.tb.switch(&node).unwrap();
+    for daemon in ["ovs-vswitchd", "ovsdb-server"] {
+        assert!(sw.kill(daemon), "{daemon} was running");
+    }
+    assert!(poll(|| get(&r, &node, "/readyz").0 == 503), "not ready while the switch is down");
+    assert_eq!(get(&r, &node, "/healthz").0, 200, "the agent's loop still turns");
+    sw.restart_missing().expect("restart OVS");
+    assert!(poll(|| get(&r, &node, "/readyz").0 == 200), "ready again");
+    let back = scrape(&r, &node);
+    for (series, before) in [
+        ("weir_openflow_connection_losses_total", 0.0),
+        ("weir_openflow_connections_total", value(&rejected, "weir_openflow_connections_total")),
+        ("weir_ovsdb_connections_total", value(&rejected, "weir_ovsdb_connections_total")),
+    ] {
+        assert!(value(&back, series) > before, "{series}: {} after, {before} before", value(&back, series));
+    }
+    assert_eq!((value(&back, "weir_openflow_connected"), value(&back, "weir_ovsdb_connected")), (1.0, 1.0));
 
     // Prometheus asks for OpenMetrics and gets it, with its end marker.
     let (code, openmetrics) = get_accepting(&r, &node, "/metrics", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5");
