@@ -109,6 +109,7 @@ impl From<&Config> for Settings {
             node: config.node.clone(),
             openflow: config.openflow.clone(),
             datapath_cache_purge: config.datapath_cache_purge,
+            report_rules: config.metrics_address.is_some(),
         }
     }
 }

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 impl NodeAgent {
     pub(super) fn report_realization(&mut self, now: Instant, pass: &Pass) {
-        let rules = (pass.flow_mods > 0 || pass.changed.is_none()).then(|| {
+        let changed = pass.flow_mods > 0 || pass.changed.is_none();
+        let rules = (self.settings.report_rules && changed).then(|| {
             let rules = self.compiler.as_ref().map(NodeCompiler::rules).unwrap_or_default();
             Arc::new(pipeline::rule_flows::conj_rules(&desired_flows(&self.compiler), rules))
         });

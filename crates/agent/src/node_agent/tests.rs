@@ -222,7 +222,7 @@ impl World {
 
     fn with_purge(switch: Switch, datapath_cache_purge: CachePurge) -> World {
         let start = Instant::now();
-        let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge };
+        let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge, report_rules: true };
         let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
         w.perform_all();
         w
