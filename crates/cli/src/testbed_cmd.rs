@@ -36,10 +36,16 @@ pub(crate) struct Args {
     command: Command,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    Table,
-    Json,
+use crate::output::Format as Output;
+
+/// Prints `value` as JSON or YAML (`-o json|yaml`); false for `-o table`, which the caller prints.
+fn print_value(output: Output, value: &serde_json::Value) -> anyhow::Result<bool> {
+    match output {
+        Output::Table => return Ok(false),
+        Output::Json => say!("{}", serde_json::to_string_pretty(value)?),
+        Output::Yaml => say_raw!("{}", serde_saphyr::to_string(value)?),
+    }
+    Ok(true)
 }
 
 #[derive(clap::Subcommand)]
@@ -274,8 +280,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
         }
         Command::Status { output } => {
             let nodes = testbed::status(&dir)?;
-            if output == Output::Json {
-                say!("{}", serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?);
+            if print_value(output, &serde_json::json!({ "nodes": nodes }))? {
                 return Ok(());
             }
             for n in &nodes {
@@ -308,7 +313,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
         }
         Command::Pods { output } => {
             let tb = Testbed::load(&dir)?;
-            if output == Output::Json {
+            if output != Output::Table {
                 let pods: Vec<_> = tb
                     .pods()
                     .iter()
@@ -320,7 +325,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                         })
                     })
                     .collect();
-                say!("{}", serde_json::to_string_pretty(&serde_json::json!({ "pods": pods }))?);
+                print_value(output, &serde_json::json!({ "pods": pods }))?;
                 return Ok(());
             }
             say!("{:<12} {:<16} {:<8} {:<14} {:<18} LABELS", "NAMESPACE", "NAME", "NODE", "IP", "MAC");
@@ -360,9 +365,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
             let opts = ProbeOptions { timeout: seconds(timeout)?, ..ProbeOptions::default() };
             let start = Instant::now();
             let results = testbed::probe::probe_all_with(&tb, &specs, opts)?;
-            if output == Output::Json {
-                say!("{}", serde_json::to_string_pretty(&testbed::probe::ProbeReport { probes: results })?);
-            } else {
+            if !print_value(output, &serde_json::to_value(testbed::probe::ProbeReport { probes: results.clone() })?)? {
                 say_raw!("{}", testbed::truth_table::render(&results));
                 let allowed = results.iter().filter(|r| r.allowed).count();
                 say!("{} probes, {allowed} allowed, in {:.1} s", results.len(), start.elapsed().as_secs_f64());

@@ -145,4 +145,20 @@ fn per_rule_counters_are_the_verdict_flows_counters_and_a_pods_flows_name_it() {
     assert!(!naming.is_empty());
     assert!(naming.is_subset(&pod), "missing: {:?}", naming.difference(&pod).collect::<Vec<_>>());
     assert!(pod.len() < without_timers(&raw).len(), "not every flow");
+
+    // `weir testbed pods` prints the same value as JSON and as YAML.
+    let pods = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["testbed", "--dir"])
+            .arg(r.tb.dir())
+            .args(["pods", "-o", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&pods("json")).unwrap();
+    let yaml: serde_json::Value = serde_saphyr::from_str(&pods("yaml")).unwrap();
+    assert_eq!(json["pods"].as_array().map(Vec::len), Some(9));
+    assert_eq!(yaml, json);
 }
