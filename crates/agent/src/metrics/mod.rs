@@ -40,10 +40,10 @@ struct TableLabel {
 /// The families the driver records into.
 #[derive(Default)]
 struct Families {
-    objects: Family<KindLabel, Gauge>,
-    rejected: Family<KindLabel, Gauge>,
-    flows: Family<TableLabel, Gauge>,
-    rules: Family<TableLabel, Gauge>,
+    objects: GaugeSet<KindLabel>,
+    rejected: GaugeSet<KindLabel>,
+    flows: GaugeSet<TableLabel>,
+    rules: GaugeSet<TableLabel>,
     local_pods: Gauge,
     realized: Gauge,
     realizations: Counter,
@@ -198,30 +198,13 @@ impl Metrics {
 
     fn status(&self, status: &Status) {
         let f = &self.families;
-        set_all(
-            &f.objects,
-            status
-                .objects
-                .iter()
-                .map(|(k, n)| (KindLabel { kind: k.clone() }, *n)),
-        );
+        f.objects.set_all(status.objects.iter().map(|(k, n)| (KindLabel { kind: k.clone() }, *n)));
         let mut rejected = BTreeMap::<String, usize>::new();
         for e in &status.errors {
             *rejected.entry(kind_of(e)).or_default() += 1;
         }
-        set_all(
-            &f.rejected,
-            rejected
-                .into_iter()
-                .map(|(kind, n)| (KindLabel { kind }, n)),
-        );
-        set_all(
-            &f.flows,
-            status
-                .flows
-                .iter()
-                .map(|(t, n)| (TableLabel { table: t.clone() }, *n)),
-        );
+        f.rejected.set_all(rejected.into_iter().map(|(kind, n)| (KindLabel { kind }, n)));
+        f.flows.set_all(status.flows.iter().map(|(t, n)| (TableLabel { table: t.clone() }, *n)));
         f.local_pods.set(status.local_pods as i64);
         f.realized.set(i64::from(status.realized));
     }
@@ -239,8 +222,7 @@ impl Metrics {
             for conj in rules.values() {
                 *per_table.entry(conj.table.name().to_string()).or_default() += conj.rules.len();
             }
-            set_all(
-                &f.rules,
+            f.rules.set_all(
                 per_table
                     .into_iter()
                     .map(|(table, n)| (TableLabel { table }, n)),
@@ -250,15 +232,33 @@ impl Metrics {
     }
 }
 
-/// Replaces every series of `family` by `values` (a label gone from the input goes from the
-/// output).
-fn set_all<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug>(
-    family: &Family<L, Gauge>,
-    values: impl Iterator<Item = (L, usize)>,
-) {
-    family.clear();
-    for (label, n) in values {
-        family.get_or_create(&label).set(n as i64);
+/// A gauge family whose whole set of series is replaced at once ([`GaugeSet::set_all`]).
+struct GaugeSet<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug> {
+    family: Family<L, Gauge>,
+    /// The labels set last.
+    present: Mutex<Vec<L>>,
+}
+
+impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug> Default for GaugeSet<L> {
+    fn default() -> Self {
+        GaugeSet { family: Family::default(), present: Mutex::default() }
+    }
+}
+
+impl<L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug> GaugeSet<L> {
+    /// Sets `values` and removes the series whose label is no longer among them, in that
+    /// order, so a scrape meanwhile never misses a series that stays.
+    fn set_all(&self, values: impl Iterator<Item = (L, usize)>) {
+        let mut present = self.present.lock().expect("not poisoned");
+        let mut now = Vec::new();
+        for (label, n) in values {
+            self.family.get_or_create(&label).set(n as i64);
+            now.push(label);
+        }
+        for gone in present.iter().filter(|l| !now.contains(l)) {
+            self.family.remove(gone);
+        }
+        *present = now;
     }
 }
 
@@ -277,22 +277,22 @@ fn register(registry: &mut Registry, f: &Families, bundle: &Histogram, realizati
     registry.register(
         "weir_objects",
         "Objects in the cluster view, by kind",
-        f.objects.clone(),
+        f.objects.family.clone(),
     );
     registry.register(
         "weir_rejected_objects",
         "Objects rejected (not in force), by kind",
-        f.rejected.clone(),
+        f.rejected.family.clone(),
     );
     registry.register(
         "weir_flows",
         "Flows weir installed, by pipeline table",
-        f.flows.clone(),
+        f.flows.family.clone(),
     );
     registry.register(
         "weir_policy_rules",
         "Policy rules installed, by the pipeline table deciding them",
-        f.rules.clone(),
+        f.rules.family.clone(),
     );
     registry.register(
         "weir_local_pods",
