@@ -101,6 +101,16 @@ fn a_policys_flows_are_the_raw_dump_filtered_by_its_conj_ids_with_equal_counters
     assert_eq!(ours, theirs, "weir get flows --policy z/from-y\n{weir}\nfiltered dump\n{filtered}");
     assert!(ours.iter().any(|l| l.contains(&format!("conj_id={id} ")) && !l.contains("n_packets=0,")), "the allowed probes counted: {weir}");
 
+    // With --names, table names as ovs-ofctl --names prints them.
+    let named = weir_get(&r, &node, &["flows", "--policy", "z/from-y", "--names", "--no-stats"]);
+    let raw_named = r.tb.switch(&node).unwrap().ofctl("dump-flows", "br-int", &["--names", "--no-stats"]).unwrap();
+    let expected: BTreeSet<String> = without_timers(&raw_named)
+        .into_iter()
+        .filter(|l| l.contains(&format!("conj_id={id} ")) || l.contains(&format!("conjunction({id},")) || l.contains(&cookie))
+        .collect();
+    assert!(named.contains("table=IngressRule,"), "{named}");
+    assert_eq!(without_timers(&named), expected);
+
     // --rule narrows to one rule; a rule the policy does not have is an error.
     assert_eq!(without_timers(&weir_get(&r, &node, &["flows", "--policy", "z/from-y", "--rule", "ingress[0]"])), ours);
     let n = r.tb.node(&node).unwrap();
