@@ -39,7 +39,7 @@ pub(crate) struct Args {
 use crate::output::Format as Output;
 
 /// Prints `value` as JSON or YAML (`-o json|yaml`); false for `-o table`, which the caller prints.
-fn print_value(output: Output, value: &serde_json::Value) -> anyhow::Result<bool> {
+fn print_value<T: serde::Serialize>(output: Output, value: &T) -> anyhow::Result<bool> {
     match output {
         Output::Table => return Ok(false),
         Output::Json => say!("{}", serde_json::to_string_pretty(value)?),
@@ -365,7 +365,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
             let opts = ProbeOptions { timeout: seconds(timeout)?, ..ProbeOptions::default() };
             let start = Instant::now();
             let results = testbed::probe::probe_all_with(&tb, &specs, opts)?;
-            if !print_value(output, &serde_json::to_value(testbed::probe::ProbeReport { probes: results.clone() })?)? {
+            if !print_value(output, &testbed::probe::ProbeReport { probes: results.clone() })? {
                 say_raw!("{}", testbed::truth_table::render(&results));
                 let allowed = results.iter().filter(|r| r.allowed).count();
                 say!("{} probes, {allowed} allowed, in {:.1} s", results.len(), start.elapsed().as_secs_f64());
