@@ -241,6 +241,10 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         tunnel: agent::TunnelKind::Geneve,
         ovs_ctl: format!("{d}/ovs-vswitchd.ctl"),
         datapath_cache_purge: agent::ovs_bugs::CachePurge::Auto,
+        // This test's agent runs in the host's network namespace: no port to take.
+        metrics_address: None,
+        rule_stats_interval: std::time::Duration::from_secs(10),
+        rule_series_cap: agent::metrics::rule_stats::DEFAULT_CAP,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agent::run(config, async move { drop(stopped.await) }));
