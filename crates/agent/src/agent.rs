@@ -401,7 +401,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
-    let metrics = Arc::new(Metrics::new(client.state(), config.rule_series_cap));
+    let answers: Arc<crate::reject::Counts> = Arc::default();
+    let metrics = Arc::new(Metrics::new(client.state(), answers.clone(), config.rule_series_cap));
     let _server = match config.metrics_address {
         Some(address) => Some(ServerTask(
             crate::metrics::server::serve(address, metrics.clone()).await.map_err(|error| AgentError::Metrics { address, error })?,
@@ -413,7 +414,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
     let status_out = status_writer(&config).await?;
     let mut rule_stats = RuleStatsReader::new(config.metrics_address.is_some(), config.rule_stats_interval);
-    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers: Arc::default() };
+    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers };
     tokio::pin!(shutdown);
 
     loop {

@@ -84,8 +84,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Every family registered, zero; `ovsdb` is the OVSDB client's connection state.
-    pub fn new(ovsdb: tokio::sync::watch::Receiver<ovsdb::ConnState>, rule_cap: usize) -> Metrics {
+    /// Every family registered, zero; `ovsdb` is the OVSDB client's connection state,
+    /// `rejects` the Reject answerer's counts.
+    pub fn new(
+        ovsdb: tokio::sync::watch::Receiver<ovsdb::ConnState>,
+        rejects: std::sync::Arc<crate::reject::Counts>,
+        rule_cap: usize,
+    ) -> Metrics {
         let mut registry = Registry::default();
         let families = Families::default();
         let (bundle_seconds, realization_seconds) = (bundle_buckets(), realization_buckets());
@@ -97,6 +102,7 @@ impl Metrics {
             &realization_seconds,
         );
         registry.register_collector(Box::new(OvsdbState(ovsdb)));
+        registry.register_collector(Box::new(RejectCounts(rejects)));
         registry.register_collector(Box::new(rules.clone()));
         Metrics {
             registry,
@@ -400,3 +406,22 @@ impl prometheus_client::collector::Collector for OvsdbState {
 
 #[cfg(test)]
 mod tests;
+
+/// The Reject answerer's counts (see [`crate::reject`]), read at each scrape.
+#[derive(Debug)]
+struct RejectCounts(std::sync::Arc<crate::reject::Counts>);
+
+impl prometheus_client::collector::Collector for RejectCounts {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        for (name, help, count) in [
+            ("weir_reject_answers", "Packets a Reject rule stopped that the agent answered (TCP RST or ICMP admin-prohibited)", &self.0.answered),
+            ("weir_reject_unanswered", "Packets a Reject rule stopped that got no answer (unanswerable, or the answer could not be sent)", &self.0.unanswered),
+        ] {
+            let counter = ConstCounter::new(count.load(Ordering::Relaxed));
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
