@@ -23,6 +23,8 @@ fn quick(bench: &str) -> serde_json::Value {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!("## {bench}")), "no table printed:\n{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().any(|l| l.starts_with('[') && l.contains("s] ")), "no progress on stderr:\n{stderr}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(v["bench"], bench);

@@ -22,6 +22,7 @@ impl Bed {
     /// A testbed of `nodes` nodes from the model text `model`; `tag` (one letter) keeps the
     /// names of concurrent benchmarks apart.
     pub fn up(tag: char, model: &str, nodes: usize) -> anyhow::Result<Bed> {
+        super::progress(format_args!("bringing up a {nodes}-node testbed"));
         let scratch = Scratch::new(&format!("bed-{tag}"))?;
         let model_file = scratch.path().join("model.yaml");
         std::fs::write(&model_file, model)?;

@@ -177,6 +177,7 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
         e.flow_mods.push(mods as f64);
     };
     for (i, p) in extra_policies.iter().take(per_kind).enumerate() {
+        super::progress(format_args!("churn: event round {} of {per_kind}", i + 1));
         let host = 150 + (i % 100) as u8;
         let pod = churn_pod(&s.syn, i, scale::NODE, Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));
         let (key, ip) = (pod.key.clone(), Ipv4Addr::new(local_net[0], local_net[1], local_net[2], host));

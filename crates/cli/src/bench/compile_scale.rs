@@ -121,6 +121,7 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
     ]);
     let mut results = Vec::new();
     for size in sizes(quick) {
+        super::progress(format_args!("compile-scale: {size} (pods x policies)"));
         let out = std::process::Command::new(&exe)
             .args(["bench", "compile-scale", "--one", size, "--seed", &seed.to_string()])
             .stderr(std::process::Stdio::inherit())

@@ -254,7 +254,8 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
     let mut tput: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
     // The datapath flows established packets used, per weir configuration (first round).
     let mut stream_flows: BTreeMap<Config, BTreeSet<String>> = BTreeMap::new();
-    for _ in 0..rounds {
+    for round in 0..rounds {
+        super::progress(format_args!("datapath: round {} of {rounds}", round + 1));
         let mut order = configs.clone();
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i + 1));

@@ -83,7 +83,8 @@ pub(crate) fn run(quick: bool, trials: Option<usize>) -> anyhow::Result<Report> 
     anyhow::ensure!(until(&target, Instant::now(), true)? < 5000.0, "client cannot reach server before any policy");
 
     let (mut deny, mut allow, mut base_deny, mut base_allow) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..trials {
+    for trial in 0..trials {
+        super::progress(format_args!("enforcement: trial {} of {trials}", trial + 1));
         let t = Instant::now();
         bed.write_now("deny.yaml", DENY)?;
         deny.push(until(&target, t, false)?);

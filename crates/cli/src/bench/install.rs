@@ -64,6 +64,7 @@ pub(crate) async fn run(quick: bool, seed: u64, rounds: usize) -> anyhow::Result
     let (mut weir, mut ofctl) = (Vec::new(), Vec::new());
     let mut report = Report::new(&["round", "first", "weir bundle ms", "ovs-ofctl --bundle ms", "weir / ovs-ofctl"]);
     for round in 0..rounds {
+        super::progress(format_args!("install: round {} of {rounds}", round + 1));
         let weir_first = round % 2 == 0;
         let (w, o) = if weir_first {
             let (w, sw) = weir_side(&mods).await?;

@@ -15,7 +15,16 @@ pub(crate) mod scale;
 
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Prints where a benchmark is on stderr, with the seconds since it started: runs take from
+/// seconds to minutes, and the table comes only at the end.
+pub(crate) fn progress(what: impl std::fmt::Display) {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
+    eprintln!("[{t:6.1}s] {what}");
+}
 
 /// One figure against its target.
 #[derive(Debug, Clone)]

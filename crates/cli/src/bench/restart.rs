@@ -130,6 +130,7 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
     let log = node.dir.join("agent.log");
     let status_file = testbed::manifests::status_file(&node);
     let mut tb = bed.tb.clone();
+    super::progress("restart: stopping the agent and starting it again");
     tb.stop_agent(&node.name, Duration::from_secs(5))?;
     let _ = std::fs::remove_file(&status_file);
     let log_from = std::fs::metadata(&log).map(|m| m.len() as usize).unwrap_or(0);
@@ -159,6 +160,7 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
     let flows_after = flows_on(&sw)?;
     let dump_after = sw.ofctl("dump-flows", "br-int", &["--no-stats", "--no-names"])?;
 
+    super::progress("restart: the baseline, ovs-ofctl --bundle replace-flows");
     // Baseline: ovs-ofctl replace-flows of the same flows (nothing to change).
     let file = bed.scratch().join("flows.txt");
     std::fs::write(&file, &dump_before)?;

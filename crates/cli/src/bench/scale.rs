@@ -32,6 +32,7 @@ pub(crate) struct Scale {
 
 impl Scale {
     pub fn new(spec: Spec) -> anyhow::Result<Scale> {
+        super::progress(format_args!("generating a {}-pod / {}-policy cluster", spec.pods, spec.policies));
         let syn = Synthetic::generate(spec);
         let cluster = syn.cluster();
         anyhow::ensure!(cluster.errors.is_empty(), "synthetic cluster has invalid objects: {:?}", cluster.errors.first());
