@@ -14,37 +14,13 @@ use std::time::{Duration, Instant};
 use testbed::command::{run, run_with_input};
 use testbed::kube::{Binaries, KubeApi};
 
+mod kube_objects;
+use kube_objects::{MIRROR_A, NAMESPACE_X, NODE_N1, POD_X_A, yaml};
+
 const NAMESPACE: &str = "weir-system";
 const SERVICE_ACCOUNT: &str = "weir-agent";
 /// How long the source may take to send a view with every kind listed.
 const ARRIVAL: Duration = Duration::from_secs(60);
-
-const OBJECTS: &str = "\
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-spec: {podCIDR: 10.244.1.0/24}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x, labels: {app: web}}
-spec:
-  nodeName: n1
-  containers: [{name: c, image: example.invalid/none:0}]
----
-apiVersion: weir.io/v1alpha1
-kind: TrafficControl
-metadata: {name: mirror-a}
-spec:
-  appliedTo: {podSelector: {matchLabels: {app: web}}}
-  direction: Egress
-  action: Mirror
-  targetPort: {ovsInternal: {name: tap0}}
-";
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -225,7 +201,7 @@ async fn the_agent_service_account_may_do_what_the_agent_does_and_nothing_else()
 
     // The agent's source, as this ServiceAccount, lists and watches every kind: a forbidden
     // kind would be a warning and a missing object.
-    run_with_input(api.kubectl().args(["apply", "-f", "-"]), OBJECTS)
+    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &yaml(&[NAMESPACE_X, NODE_N1, POD_X_A, MIRROR_A]))
         .unwrap_or_else(|e| panic!("{e}"));
     let kubeconfig = tmp.path().join("agent.kubeconfig");
     api.write_token_kubeconfig(&kubeconfig, SERVICE_ACCOUNT, token)

@@ -16,6 +16,9 @@ use testbed::command::{run, run_with_input};
 use testbed::kube::{Binaries, KubeApi};
 use tokio::sync::mpsc::Receiver;
 
+mod kube_objects;
+use kube_objects::{BAD_REMOTE, DENY_INGRESS_X, DENY_X, MIRROR_A, NAMESPACE_X, NODE_N1, POD_X_A, yaml};
+
 /// Longer than kube-rs's watcher backoff after a few failures (it doubles up to 30 s).
 const ARRIVAL: Duration = Duration::from_secs(60);
 /// How long a quiet source is watched for a view it should not send.
@@ -24,63 +27,6 @@ const QUIET: Duration = Duration::from_secs(3);
 const RECOVERY: Duration = Duration::from_secs(150);
 /// How soon after a restart the watchers have noticed it (their first retry is at 250 ms).
 const NOTICE: Duration = Duration::from_secs(1);
-
-const OBJECTS: &str = "\
-apiVersion: v1
-kind: Namespace
-metadata: {name: x, labels: {kubernetes.io/metadata.name: x}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-spec: {podCIDR: 10.244.1.0/24}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x, labels: {app: web}}
-spec:
-  nodeName: n1
-  containers: [{name: c, image: example.invalid/none:0}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: deny-ingress, namespace: x}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-";
-
-const CUSTOM_OBJECTS: &str = "\
-apiVersion: weir.io/v1alpha1
-kind: TrafficControl
-metadata: {name: mirror-a}
-spec:
-  appliedTo: {podSelector: {matchLabels: {app: web}}}
-  direction: Egress
-  action: Mirror
-  targetPort: {ovsInternal: {name: tap0}}
----
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: deny-x}
-spec:
-  priority: 3
-  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
-  ingress:
-  - name: deny-all
-    action: Deny
-    from: [{namespaces: {}}]
-";
-
-/// Valid for the schema (any string is a remoteIP there), not for weir.
-const BAD_TRAFFIC_CONTROL: &str = "\
-apiVersion: weir.io/v1alpha1
-kind: TrafficControl
-metadata: {name: bad-remote}
-spec:
-  appliedTo: {podSelector: {}}
-  direction: Both
-  action: Mirror
-  targetPort: {vxlan: {remoteIP: not-an-address}}
-";
 
 /// Refused by the CRD's schema: no such action.
 const INVALID_TRAFFIC_CONTROL: &str = "\
@@ -174,7 +120,7 @@ async fn objects_written_through_a_real_api_server_arrive_in_the_cluster_view() 
     let started = Instant::now();
     let mut api = KubeApi::start(tmp.path()).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("API server ready in {:.1} s", started.elapsed().as_secs_f64());
-    apply(&api, OBJECTS);
+    apply(&api, &yaml(&[NAMESPACE_X, NODE_N1, POD_X_A, DENY_INGRESS_X]));
     let ip = r#"{"status":{"podIP":"10.244.1.10","podIPs":[{"ip":"10.244.1.10"}]}}"#;
     kubectl(&api, &["-n", "x", "patch", "pod", "a", "--subresource=status", "--type=merge", "-p", ip]);
 
@@ -198,7 +144,7 @@ async fn objects_written_through_a_real_api_server_arrive_in_the_cluster_view() 
     assert!(refused.contains("spec.action") && refused.contains("Unsupported value: \"Copy\""), "{refused}");
 
     // Custom objects arrive once the watchers, retrying, find their kinds served.
-    apply(&api, CUSTOM_OBJECTS);
+    apply(&api, &yaml(&[MIRROR_A, DENY_X]));
     let view = view_where(&mut rx, &mut warnings, "custom objects", |c| {
         c.traffic_controls.contains_key("mirror-a") && !c.cluster_policies.is_empty()
     })
@@ -209,7 +155,7 @@ async fn objects_written_through_a_real_api_server_arrive_in_the_cluster_view() 
     view_where(&mut rx, &mut warnings, "changed label", |c| c.pods[&pod_a()].labels.get("app").map(String::as_str) == Some("db")).await;
 
     // Weir rejects what the schema let through, naming object and field; the rest stays.
-    apply(&api, BAD_TRAFFIC_CONTROL);
+    apply(&api, BAD_REMOTE);
     let view = view_where(&mut rx, &mut warnings, "rejected object", |c| !c.errors.is_empty()).await;
     let e = &view.errors[0];
     assert_eq!((e.source.as_str(), e.object.as_str()), ("kube:TrafficControl/bad-remote", "TrafficControl bad-remote"), "{e}");

@@ -18,38 +18,10 @@ use std::time::{Duration, Instant};
 use testbed::command::{run, run_with_input};
 use testbed::kube::{Binaries, KubeApi};
 
-const ARRIVAL: Duration = Duration::from_secs(60);
+mod kube_objects;
+use kube_objects::{BAD_REMOTE, DENY_X, MIRROR_A, NODE_N1, yaml};
 
-const OBJECTS: &str = "\
-apiVersion: weir.io/v1alpha1
-kind: TrafficControl
-metadata: {name: mirror-a}
-spec:
-  appliedTo: {podSelector: {matchLabels: {app: web}}}
-  direction: Egress
-  action: Mirror
-  targetPort: {ovsInternal: {name: tap0}}
----
-apiVersion: weir.io/v1alpha1
-kind: TrafficControl
-metadata: {name: bad-remote}
-spec:
-  appliedTo: {podSelector: {}}
-  direction: Both
-  action: Mirror
-  targetPort: {vxlan: {remoteIP: not-an-address}}
----
-apiVersion: policy.networking.k8s.io/v1alpha1
-kind: AdminNetworkPolicy
-metadata: {name: deny-x}
-spec:
-  priority: 3
-  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
-  ingress:
-  - name: deny-all
-    action: Deny
-    from: [{namespaces: {}}]
-";
+const ARRIVAL: Duration = Duration::from_secs(60);
 
 /// Each refused by the generated schema: (object, what the error must say).
 const INVALID: [(&str, &str); 3] = [
@@ -149,7 +121,7 @@ async fn every_node_reports_each_object_realized_or_why_not_and_writes_only_chan
         assert!(refused.contains(error), "{object}\nrefused with: {refused}\nnot: {error}");
     }
 
-    run_with_input(api.kubectl().args(["apply", "-f", "-"]), OBJECTS).unwrap_or_else(|e| panic!("{e}"));
+    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &yaml(&[MIRROR_A, BAD_REMOTE, DENY_X])).unwrap_or_else(|e| panic!("{e}"));
     let connection = agent_kubeconfig(&api, tmp.path());
     let cluster = view_where(&connection, |c| c.traffic_controls.contains_key("mirror-a") && !c.errors.is_empty()).await;
     let client = connection.client().await.unwrap();
@@ -226,8 +198,7 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
     let tmp = tempfile::tempdir().unwrap();
     let api = KubeApi::start(tmp.path()).unwrap_or_else(|e| panic!("{e}"));
     deploy(&api);
-    let node = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.1.0/24}\n";
-    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &format!("{node}---\n{OBJECTS}")).unwrap_or_else(|e| panic!("{e}"));
+    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &yaml(&[NODE_N1, MIRROR_A, BAD_REMOTE, DENY_X])).unwrap_or_else(|e| panic!("{e}"));
     let switch = testbed::ovs::TestSwitch::start().expect("test switch");
     let d = switch.ovs.dir().display();
     let config = agent::Config {
