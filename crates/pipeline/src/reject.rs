@@ -14,7 +14,7 @@ use openflow::{Action, Controller, Match, PortNo};
 
 /// The meter every packet-in of weir's flows passes.
 pub const PACKET_IN_METER: u32 = 1;
-/// Packets per second the agent is sent at most, and the burst above it.
+/// Packets per second the agent is sent at most.
 pub const PACKET_IN_RATE: u32 = 500;
 /// The burst [`PACKET_IN_METER`] lets through above its rate.
 pub const PACKET_IN_BURST: u32 = 100;
