@@ -149,8 +149,10 @@ pub fn read_entry(r: &mut Reader<'_>) -> Result<(Field, u128, Option<u128>), Dec
     let mut value = get_value(r.take(n)?);
     let mut mask = if h.has_mask { Some(get_value(r.take(n)?)) } else { None };
     if matches!(field, Field::TunMetadata(_)) {
-        // All ones over the entry is no mask: the entry is narrower than the field.
-        mask = mask.filter(|m| *m != ones(8 * n as u16));
+        // All ones over the bytes the value and mask need is no mask (the entry is narrower
+        // than the field): the same rule [`put_entry_for`] sends by, so decoding what it
+        // sent gives the same match.
+        mask = mask.filter(|m| *m != ones(8 * crate::field::min_bytes(value | *m) as u16));
     }
     if field == Field::InPort && n == 2 {
         value = u128::from(PortNo::from_ofp10(value as u16).0);
