@@ -34,12 +34,10 @@ pub fn packet_in_meter(command: u16) -> MeterMod {
     }
 }
 
-/// Whether a packet-in from `table` comes from a Reject rule (weir's only packet-ins).
+/// Whether a packet-in from `table` comes from a Reject rule (weir's only packet-ins): only
+/// the admin and baseline tiers have Reject rules ([`crate::placement`]).
 pub fn is_reject(table: Table) -> bool {
-    matches!(
-        table,
-        Table::EgressAdmin | Table::EgressRule | Table::EgressBaseline | Table::IngressAdmin | Table::IngressRule | Table::IngressBaseline
-    )
+    crate::placement::is_tiered(table)
 }
 
 /// How an answer enters the pipeline: from the controller port, into L3Forwarding (which
