@@ -18,8 +18,6 @@ use crate::switch::Switch;
 const TTL: u8 = 64;
 /// Bytes of the rejected packet's payload an ICMP error quotes after its IP header.
 const QUOTED: usize = 8;
-/// `buffer_id` of a packet-out that carries its frame.
-const NO_BUFFER: u32 = u32::MAX;
 
 /// The answer to a rejected Ethernet frame, or `None` when there is none to give (not IPv4,
 /// a TCP RST itself, an ICMP error, a fragment after the first, a frame that does not parse).
@@ -90,7 +88,7 @@ pub async fn serve(sw: Arc<Switch>, counts: Arc<Counts>) {
             counts.unanswered.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let out = Message::PacketOut(PacketOut { buffer_id: NO_BUFFER, matches: entry.clone(), actions: actions.clone(), data });
+        let out = Message::PacketOut(PacketOut { buffer_id: openflow::flow::NO_BUFFER, matches: entry.clone(), actions: actions.clone(), data });
         match sw.send_unchecked(&out) {
             Ok(()) => counts.answered.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
