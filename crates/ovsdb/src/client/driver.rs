@@ -503,7 +503,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 async fn connect(target: &Target) -> std::io::Result<(Reader, Writer)> {
     Ok(match target {
         Target::Unix(path) => {
-            let (r, w) = tokio::net::UnixStream::connect(path).await?.into_split();
+            let (r, w) = connect_unix(path).await?.into_split();
             (Box::new(r), Box::new(w))
         }
         Target::Tcp(addr) => {
@@ -513,6 +513,24 @@ async fn connect(target: &Target) -> std::io::Result<(Reader, Writer)> {
             (Box::new(r), Box::new(w))
         }
     })
+}
+
+/// Connects to a Unix socket, waiting out a full listen backlog: Linux answers EAGAIN
+/// instead of queueing when ovsdb-server has not yet accepted earlier connections (a burst
+/// of CNI ADDs does this), which is a busy server, not an absent one.
+async fn connect_unix(path: &std::path::Path) -> std::io::Result<tokio::net::UnixStream> {
+    const BACKLOG_WAIT: Duration = Duration::from_secs(10);
+    let give_up = Instant::now() + BACKLOG_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match tokio::net::UnixStream::connect(path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < give_up => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn read_loop(generation: u64, mut reader: Reader, io: mpsc::UnboundedSender<Io>) {
@@ -559,5 +577,39 @@ async fn write_loop(
             let _ = io.send(Io::Closed(generation, format!("write: {e}")));
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_unix_connect_waits_out_a_full_listen_backlog() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sock");
+        let socket = tokio::net::UnixSocket::new_stream().unwrap();
+        socket.bind(&path).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let mut queued = Vec::new();
+        let full = loop {
+            match tokio::net::UnixStream::connect(&path).await {
+                Ok(s) if queued.len() < 64 => queued.push(s),
+                Ok(_) => panic!("a backlog of 1 queued more than 64 connections"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(full.kind(), std::io::ErrorKind::WouldBlock, "what Linux answers on a full backlog");
+
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut accepted = Vec::new();
+            for _ in 0..=queued.len() {
+                accepted.push(listener.accept().await.unwrap());
+            }
+            accepted.len()
+        });
+        connect_unix(&path).await.expect("connects once the server accepts");
+        assert!(server.await.unwrap() >= 2, "the retried connection was accepted after the queued ones");
     }
 }
