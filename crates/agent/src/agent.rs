@@ -49,6 +49,9 @@ pub struct Config {
     pub source: ClusterSource,
     /// Where to write the status JSON.
     pub status_file: PathBuf,
+    /// The agent's persistent state (the realization record, see
+    /// [`crate::realization_record`]); `None`: nothing is kept.
+    pub state_dir: Option<PathBuf>,
     /// Tunnel protocol.
     pub tunnel: TunnelKind,
     /// ovs-vswitchd's control socket: a path, or a daemon name whose pidfile is in
@@ -110,6 +113,7 @@ impl From<&Config> for Settings {
             openflow: config.openflow.clone(),
             datapath_cache_purge: config.datapath_cache_purge,
             report_rules: config.metrics_address.is_some(),
+            keep_record: config.state_dir.is_some(),
         }
     }
 }
@@ -275,6 +279,18 @@ impl Io {
             }
             // Recorded by the metrics before it was performed.
             Action::Realized(_) => None,
+            Action::WriteRecord(record) => {
+                self.write_record(&record);
+                None
+            }
+        }
+    }
+
+    fn write_record(&self, record: &crate::realization_record::Record) {
+        if let Some(dir) = &self.config.state_dir
+            && let Err(e) = crate::realization_record::write(&dir.join(crate::realization_record::FILE), record)
+        {
+            warn!("the realization record could not be written (the next start compiles): {e}");
         }
     }
 
@@ -412,6 +428,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let (mut sources, _source) = config.source.clone().start().await?;
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
+    if let Some(record) = config.state_dir.as_ref().and_then(|d| crate::realization_record::read(&d.join(crate::realization_record::FILE))) {
+        agent.recall(record);
+    }
     let status_out = status_writer(&config).await?;
     let mut rule_stats = RuleStatsReader::new(config.metrics_address.is_some(), config.rule_stats_interval);
     let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers };
@@ -427,7 +446,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         }
         let wake = agent.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => {
+                if let Some(record) = agent.record_now() {
+                    io.write_record(&record);
+                }
+                return Ok(());
+            }
             event = sources.recv() => {
                 let event = match event {
                     Some(SourceEvent::Cluster { cluster, token }) => Event::Manifests { cluster, token },

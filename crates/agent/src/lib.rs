@@ -14,6 +14,7 @@ pub mod manifest_store;
 pub mod metrics;
 pub mod node_agent;
 pub mod ovs_bugs;
+pub mod realization_record;
 pub mod reject;
 pub mod source;
 pub mod status;

@@ -305,7 +305,7 @@ fn entry_name(path: &Path) -> String {
 
 /// This build's identity: an entry written by another build is not trusted to hold what this
 /// build's parser would make of its text.
-fn build_id() -> &'static str {
+pub(crate) fn build_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
         use std::os::unix::fs::MetadataExt;

@@ -38,6 +38,7 @@
 
 use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
 use crate::ovs_bugs::{CachePurge, OvsVersion, SwitchReport};
+use crate::realization_record::{Digest, Record};
 use crate::status::{HEARTBEAT, Status};
 use crate::tc_ports::{Reconciled, WantedPort};
 use openflow::{Flow, FlowMod};
@@ -77,6 +78,10 @@ pub const RECONNECT: [Duration; 4] =
 /// OpenFlow socket always closes.
 pub const AUDIT: Duration = Duration::from_secs(5);
 
+/// How long the agent must be quiet after a realization before it records it (a digest of a
+/// 10k-pod view and its flows is tens of milliseconds: not for every change of a burst).
+pub const RECORD_QUIET: Duration = Duration::from_secs(1);
+
 /// The name of the tunnel port weir creates on the bridge.
 pub const TUNNEL_PORT: &str = "weir-tun0";
 
@@ -92,6 +97,8 @@ pub struct Settings {
     /// Whether realizations report the installed rules (for per-rule metrics; about 2 ms a
     /// change at 20k flows, so only when metrics are served).
     pub report_rules: bool,
+    /// Whether to keep a [`Record`] of what was realized (there is a state directory).
+    pub keep_record: bool,
 }
 
 /// What the switch is, as read on a new connection.
@@ -199,6 +206,8 @@ pub enum Action {
     CountFlows,
     /// A pass ended with the switch holding the desired flows: for the metrics (no answer).
     Realized(Box<Realization>),
+    /// Store this record of the realization (no answer).
+    WriteRecord(Record),
 }
 
 /// A realization pass that succeeded, as the metrics see it.
@@ -243,6 +252,9 @@ struct Pass {
     input_at: Option<Instant>,
     /// When the switch acknowledged the bundle.
     acked_at: Option<Instant>,
+    /// The compile was skipped because the inputs are those of the start's [`Record`]: the
+    /// installed flows must have its flow digest, or the pass compiles after all.
+    verify: Option<Digest>,
 }
 
 /// Why a realization pass failed.
@@ -297,6 +309,12 @@ pub struct NodeAgent {
     auditing: bool,
     /// When the first snapshot not yet realized arrived.
     input_at: Option<Instant>,
+    /// The record of a realization before the start, until the first pass used it.
+    recalled: Option<Record>,
+    /// The last record written (or recalled): an unchanged one is not written again.
+    recorded: Option<Record>,
+    /// When a record of the current realization is due (once the agent has been quiet).
+    record_at: Option<Instant>,
     actions: VecDeque<Action>,
     /// Makes the next compiler update panic (tests of the panic guard).
     #[cfg(test)]
@@ -336,12 +354,29 @@ impl NodeAgent {
             pass: None,
             auditing: false,
             input_at: None,
+            recalled: None,
+            recorded: None,
+            record_at: None,
             actions: VecDeque::new(),
             #[cfg(test)]
             fail_next_compile: false,
         };
         agent.write_status();
         agent
+    }
+
+    /// Takes the record stored by an earlier run (before the first inputs): when the inputs
+    /// match it, the first pass checks the switch's flows against it instead of compiling.
+    pub fn recall(&mut self, record: Record) {
+        self.recalled = Some(record);
+        self.recorded = Some(record);
+    }
+
+    /// A record of the realization in force, when one is owed (none written since it was
+    /// realized) and nothing is in progress: for an agent about to stop.
+    pub fn record_now(&mut self) -> Option<Record> {
+        self.record_at.take()?;
+        self.take_record()
     }
 
     /// The status as it stands.
@@ -360,7 +395,7 @@ impl NodeAgent {
         let mut next = [Some(self.heartbeat_at), self.retry_at].into_iter().flatten().min();
         if !self.busy() {
             let audit = self.audit_possible().then_some(self.audit_at);
-            next = [next, self.realize_at, audit].into_iter().flatten().min();
+            next = [next, self.realize_at, audit, self.record_at].into_iter().flatten().min();
         }
         next
     }
@@ -452,6 +487,12 @@ impl NodeAgent {
             self.write_status();
         }
         self.step(now);
+        if !self.busy() && self.record_at.is_some_and(|t| t <= now) {
+            self.record_at = None;
+            if let Some(record) = self.take_record() {
+                self.actions.push_back(Action::WriteRecord(record));
+            }
+        }
         if !self.busy() && self.audit_possible() && self.audit_at <= now {
             self.audit_at = now + AUDIT;
             self.auditing = true;
@@ -490,8 +531,15 @@ impl NodeAgent {
         // This pass is the retry.
         self.retry_at = None;
         let input_at = self.input_at.take();
-        self.pass =
-            Some(Pass { token: self.token.clone(), step: Step::TcPorts, changed: None, flow_mods: 0, input_at, acked_at: None });
+        self.pass = Some(Pass {
+            token: self.token.clone(),
+            step: Step::TcPorts,
+            changed: None,
+            flow_mods: 0,
+            input_at,
+            acked_at: None,
+            verify: None,
+        });
         let local = self.ports.pods.keys().cloned().collect();
         let wanted = crate::tc_ports::wanted_ports(&self.cluster, &local);
         let ours = self.interfaces.values().any(|i| {
@@ -604,6 +652,11 @@ impl NodeAgent {
     /// Compiles before connecting: the compile needs no switch, and a starting agent's
     /// connection and flow read (begun by the driver at start) run meanwhile.
     fn compile(&mut self, now: Instant) {
+        if let Some(flows) = self.recalled_flows() {
+            self.pass_mut().verify = Some(flows);
+            self.install(now);
+            return;
+        }
         match self.update_compiler() {
             Err(e) => self.finish(now, Err(e)),
             Ok(changed) => {
@@ -626,6 +679,9 @@ impl NodeAgent {
     }
 
     fn send_difference(&mut self, now: Instant) {
+        if let Some(expected) = self.pass_mut().verify.take() {
+            return self.verify_installed(now, expected);
+        }
         self.report_traffic_controls();
         let desired = desired_flows(&self.compiler);
         let changed = self.pass.as_ref().and_then(|p| p.changed.as_ref());
@@ -650,7 +706,14 @@ impl NodeAgent {
         if self.pass.as_ref().is_some_and(|p| p.changed.is_none() && p.flow_mods > 0) {
             self.installed = Some(desired.as_ref().clone());
         }
-        self.status.flows = desired.counts().into_iter().map(|(t, n)| (t.name().to_string(), n)).collect();
+        let counts = desired.counts();
+        self.holds(now, counts);
+    }
+
+    /// The switch holds the flows `counts` counts per table: the datapath's cache and
+    /// flow-restore-wait follow, as owed.
+    fn holds(&mut self, now: Instant, counts: BTreeMap<pipeline::Table, usize>) {
+        self.status.flows = counts.into_iter().map(|(t, n)| (t.name().to_string(), n)).collect();
         if self.purge_pending {
             self.await_step(Step::Purge, Action::PurgeDatapathCache);
         } else {
@@ -675,6 +738,9 @@ impl NodeAgent {
         match result {
             Ok(()) => {
                 self.report_realization(now, &pass);
+                if self.settings.keep_record && self.compiler.is_some() {
+                    self.record_at = Some(now + RECORD_QUIET);
+                }
                 self.failures = 0;
                 self.status.realized = true;
                 self.status.last_error = None;
@@ -826,6 +892,7 @@ fn miss_flows() -> FlowSet {
     pipeline::forwarding::miss_flows().into_iter().collect()
 }
 
+mod record;
 mod report;
 #[cfg(test)]
 mod tests;

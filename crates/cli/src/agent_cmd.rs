@@ -32,7 +32,9 @@ pub(crate) struct Args {
     status_file: PathBuf,
     /// Directory of the agent's persistent state: each manifest file's last good content,
     /// parsed (under `manifest-cache/`), so a restarted agent does not parse its manifests
-    /// again and a file broken at restart keeps its last good version in force. Default: the
+    /// again and a file broken at restart keeps its last good version in force; and the
+    /// realization record (`realization.json`: digests of the last inputs and flows), so a
+    /// restarted agent that finds its flows installed does not wait for a compile. Default: the
     /// status file's directory (use a persistent one, e.g. /var/lib/weir, to keep it across
     /// reboots). Never inside the manifests directory.
     #[arg(long)]
@@ -125,6 +127,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         bridge: args.bridge,
         datapath: if args.datapath == "netdev" { ovsdb::DatapathType::Netdev } else { ovsdb::DatapathType::System },
         source,
+        state_dir: Some(args.state_dir.clone().unwrap_or_else(|| beside(&args.status_file).to_path_buf())),
         status_file: args.status_file,
         tunnel: if args.tunnel == "vxlan" { agent::TunnelKind::Vxlan } else { agent::TunnelKind::Geneve },
         ovs_ctl: args.ovs_ctl,
@@ -155,14 +158,17 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
 /// ManifestCache, and read in the background from here on, while the agent connects to OVSDB).
 fn install_manifest_store(status_file: &Path, state_dir: Option<&Path>, manifests: &Path) -> anyhow::Result<()> {
     use agent::manifest_store::{ManifestStore, install};
-    let beside_status = status_file.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
-    match (state_dir, beside_status) {
-        (Some(dir), _) => install(ManifestStore::open(dir, manifests)?),
-        (None, Some(dir)) => match ManifestStore::open(dir, manifests) {
+    match state_dir {
+        Some(dir) => install(ManifestStore::open(dir, manifests)?),
+        None => match ManifestStore::open(beside(status_file), manifests) {
             Ok(store) => install(store),
             Err(e) => tracing::warn!("manifest cache disabled (set --state-dir): {e}"),
         },
-        (None, None) => tracing::warn!("manifest cache disabled: the status file has no directory (set --state-dir)"),
     }
     Ok(())
+}
+
+/// The directory of `file` (`.` for a bare file name): the default state directory.
+fn beside(file: &Path) -> &Path {
+    file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }

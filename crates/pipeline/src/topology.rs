@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 pub const TUNNEL_MAC: Mac = Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
 
 /// A pod whose port is on this node's bridge (learned from OVSDB, see the CNI contract).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LocalPod {
     /// The OpenFlow port.
     pub ofport: u32,
@@ -21,7 +21,7 @@ pub struct LocalPod {
 }
 
 /// Another node, reached through the tunnel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RemoteNode {
     /// Node name.
     pub name: String,
@@ -32,7 +32,7 @@ pub struct RemoteNode {
 }
 
 /// This node's forwarding facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Topology {
     /// This node's name.
     pub node: String,

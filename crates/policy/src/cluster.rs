@@ -187,7 +187,14 @@ impl Cluster {
 
     /// The view as JSON for [`Cluster::from_stored`], its maps as lists in key order.
     pub fn to_stored(&self) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&StoredRef {
+        let mut out = Vec::new();
+        self.write_stored(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Cluster::to_stored`] into a writer.
+    pub fn write_stored(&self, out: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer(out, &StoredRef {
             namespaces: self.namespaces.values().collect(),
             pods: self.pods.values().collect(),
             nodes: self.nodes.values().collect(),

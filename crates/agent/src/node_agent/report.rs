@@ -11,7 +11,8 @@ use std::time::Instant;
 impl NodeAgent {
     pub(super) fn report_realization(&mut self, now: Instant, pass: &Pass) {
         let changed = pass.flow_mods > 0 || pass.changed.is_none();
-        let rules = (self.settings.report_rules && changed).then(|| {
+        // Without a compiler (a pass that trusted the start's record) the rules are not known yet.
+        let rules = (self.settings.report_rules && changed && self.compiler.is_some()).then(|| {
             let rules = self.compiler.as_ref().map(NodeCompiler::rules).unwrap_or_default();
             Arc::new(pipeline::rule_flows::conj_rules(&desired_flows(&self.compiler), rules))
         });

@@ -173,6 +173,7 @@ enum Done {
     Purge { ok: bool },
     FlowRestore { ok: bool },
     Count,
+    Record(Record),
 }
 
 impl Done {
@@ -192,6 +193,7 @@ impl Done {
             Done::FlowRestore { ok: true } => "flow-restore",
             Done::FlowRestore { ok: false } => "flow-restore (failed)",
             Done::Count => "count",
+            Done::Record(_) => "record",
         }
     }
 }
@@ -220,9 +222,18 @@ impl World {
         World::with_purge(switch, CachePurge::Auto)
     }
 
+    /// A restarted agent on `switch` (its flows kept), which recalls `record` from the state
+    /// directory before its inputs arrive.
+    fn restarted(mut switch: Switch, record: Record) -> World {
+        switch.connected = false;
+        let mut w = World::new(switch);
+        w.agent.recall(record);
+        w
+    }
+
     fn with_purge(switch: Switch, datapath_cache_purge: CachePurge) -> World {
         let start = Instant::now();
-        let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge, report_rules: true };
+        let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge, report_rules: true, keep_record: true };
         let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
         w.perform_all();
         w
@@ -362,6 +373,10 @@ impl World {
                 self.realizations.push((self.elapsed(), *r));
                 None
             }
+            Action::WriteRecord(r) => {
+                self.record(Done::Record(r));
+                None
+            }
         }
     }
 
@@ -441,6 +456,17 @@ impl World {
             })
             .collect()
     }
+}
+
+/// Every record written since `mark`.
+fn records_since(w: &World, mark: usize) -> Vec<Record> {
+    w.since(mark)
+        .iter()
+        .filter_map(|(_, d)| match d {
+            Done::Record(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The flows an agent started afresh on `docs` installs.
@@ -746,7 +772,7 @@ fn a_rejected_bundle_is_retried_with_backoff_and_the_flows_read_back_first() {
     assert_eq!(rejected, expected[..3]);
     assert_eq!(accepted, expected[3..]);
     assert_eq!(
-        w.steps_since(mark).iter().filter(|s| !s.starts_with("status")).copied().collect::<Vec<_>>(),
+        w.steps_since(mark).iter().filter(|s| !s.starts_with("status") && **s != "record").copied().collect::<Vec<_>>(),
         [
             "bundle (rejected)",
             "read-switch",
@@ -886,7 +912,8 @@ fn an_idle_agent_rewrites_its_status_every_two_seconds_and_audits_every_five() {
     let secs = |v: Vec<Duration>| v.into_iter().map(|d| d.as_secs_f64()).collect::<Vec<_>>();
     assert_eq!(secs(w.times_of(mark, "status")), [2.0, 4.0, 6.0, 8.0, 10.0]);
     assert_eq!(secs(w.times_of(mark, "count")), [5.0, 10.0]);
-    assert_eq!(w.steps_since(mark), ["status"; 5], "nothing else happens");
+    assert_eq!(w.steps_since(mark), ["record", "status", "status", "status", "status", "status"], "nothing else happens but the record of the realization, once quiet");
+    assert_eq!(w.times_of(mark, "record"), [w.times_of(0, "flow-restore")[0] + RECORD_QUIET]);
     assert!(w.statuses_since(mark).iter().all(|(_, s)| s.realized && s.source_token.as_deref() == Some("t0")));
 }
 
@@ -1045,3 +1072,5 @@ fn traffic_control_ports_are_ensured_before_the_flows_that_use_them() {
     let w = World::realized(Switch::fixed(), BASE);
     assert!(!w.steps_since(0).contains(&"tc-ports"));
 }
+
+mod record;
