@@ -190,12 +190,18 @@ pub(crate) fn run(quick: bool, seed: u64) -> anyhow::Result<Report> {
         report.row(vec![k.into(), v]);
     }
     // Where the restarted agent's time went, from its own log.
-    let phases: Vec<(&str, Option<f64>)> = ["manifests read", "compiled from scratch", "installed flows read"]
-        .into_iter()
-        .map(|p| (p, phase_ms(&log, log_from, p)))
-        .collect();
+    let phases: Vec<(&str, Option<f64>)> = [
+        "manifests read",
+        "inputs compared with the record of the last realization",
+        "installed flows read",
+        "installed flows compared with the record of the last realization",
+        "compiled from scratch",
+    ]
+    .into_iter()
+    .map(|p| (p, phase_ms(&log, log_from, p)))
+    .collect();
     report.row(vec![
-        "agent phases (manifests read, compiled, installed flows read)".into(),
+        "agent phases (manifests read, inputs vs record, installed flows read, flows vs record, compiled)".into(),
         phases.iter().map(|(_, v)| v.map_or("?".to_string(), |v| format!("{} ms", fmt_num(v)))).collect::<Vec<_>>().join(", "),
     ]);
     // Whether the restarted agent took its manifests from its cache (and the view built from
