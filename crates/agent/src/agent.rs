@@ -52,6 +52,9 @@ pub struct Config {
     /// The agent's persistent state (the realization record, see
     /// [`crate::realization_record`]); `None`: nothing is kept.
     pub state_dir: Option<PathBuf>,
+    /// Where to write the CNI configuration for weir-cni once the node is realized (see
+    /// [`crate::cni_conf`]); `None`: nowhere.
+    pub cni_conf_dir: Option<PathBuf>,
     /// Tunnel protocol.
     pub tunnel: TunnelKind,
     /// ovs-vswitchd's control socket: a path, or a daemon name whose pidfile is in
@@ -114,6 +117,7 @@ impl From<&Config> for Settings {
             datapath_cache_purge: config.datapath_cache_purge,
             report_rules: config.metrics_address.is_some(),
             keep_record: config.state_dir.is_some(),
+            publish_pod_network: config.cni_conf_dir.is_some(),
         }
     }
 }
@@ -281,6 +285,15 @@ impl Io {
             Action::Realized(_) => None,
             Action::WriteRecord(record) => {
                 self.write_record(&record);
+                None
+            }
+            Action::PublishPodNetwork(net) => {
+                let list = crate::cni_conf::conflist(&net, &self.config.bridge, &self.config.ovsdb);
+                match self.config.cni_conf_dir.as_deref().map(|dir| crate::cni_conf::write(dir, &list)) {
+                    Some(Err(e)) => warn!("the CNI configuration could not be written: {e}"),
+                    Some(Ok(())) => info!(subnet = %net.subnet, gateway = %net.gateway, "CNI configuration written"),
+                    None => {}
+                }
                 None
             }
         }

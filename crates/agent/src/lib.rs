@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod cni_conf;
 pub mod cluster_source;
 #[cfg(feature = "kube")]
 pub mod kube_source;

@@ -38,6 +38,7 @@
 
 use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
 use crate::ovs_bugs::{CachePurge, OvsVersion, SwitchReport};
+use crate::cni_conf::PodNetwork;
 use crate::realization_record::{Digest, Record};
 use crate::status::{HEARTBEAT, Status};
 use crate::tc_ports::{Reconciled, WantedPort};
@@ -99,6 +100,9 @@ pub struct Settings {
     pub report_rules: bool,
     /// Whether to keep a [`Record`] of what was realized (there is a state directory).
     pub keep_record: bool,
+    /// Whether to publish the node's pod network for the CNI plugin (a CNI configuration
+    /// directory is given), once realized.
+    pub publish_pod_network: bool,
 }
 
 /// What the switch is, as read on a new connection.
@@ -208,6 +212,9 @@ pub enum Action {
     Realized(Box<Realization>),
     /// Store this record of the realization (no answer).
     WriteRecord(Record),
+    /// Write the CNI configuration for this pod network (no answer): after the first
+    /// realization, and when the node's pod CIDR changed.
+    PublishPodNetwork(PodNetwork),
 }
 
 /// A realization pass that succeeded, as the metrics see it.
@@ -315,6 +322,8 @@ pub struct NodeAgent {
     recorded: Option<Record>,
     /// When a record of the current realization is due (once the agent has been quiet).
     record_at: Option<Instant>,
+    /// The pod network last published for the CNI plugin.
+    published: Option<PodNetwork>,
     actions: VecDeque<Action>,
     /// Makes the next compiler update panic (tests of the panic guard).
     #[cfg(test)]
@@ -357,6 +366,7 @@ impl NodeAgent {
             recalled: None,
             recorded: None,
             record_at: None,
+            published: None,
             actions: VecDeque::new(),
             #[cfg(test)]
             fail_next_compile: false,
@@ -741,6 +751,7 @@ impl NodeAgent {
                 if self.settings.keep_record && self.compiler.is_some() {
                     self.record_at = Some(now + RECORD_QUIET);
                 }
+                self.publish_pod_network();
                 self.failures = 0;
                 self.status.realized = true;
                 self.status.last_error = None;
@@ -771,6 +782,16 @@ impl NodeAgent {
             }
         }
         self.write_status();
+    }
+
+    /// Once the node is realized, its pod network goes to the CNI plugin's configuration (pods
+    /// start only where their policy is in force), and again whenever it changes.
+    fn publish_pod_network(&mut self) {
+        let net = self.cluster.nodes.get(&self.settings.node).and_then(PodNetwork::of);
+        if self.settings.publish_pod_network && net.is_some() && net != self.published {
+            self.published = net;
+            self.actions.extend(net.map(Action::PublishPodNetwork));
+        }
     }
 
     /// A pass that did not realize its snapshot leaves its arrival time to the next.

@@ -210,6 +210,7 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         source: ClusterSource::Kube(agent_kubeconfig(&api, tmp.path())),
         status_file: tmp.path().join("status.json"),
         state_dir: None,
+        cni_conf_dir: None,
         tunnel: agent::TunnelKind::Geneve,
         ovs_ctl: format!("{d}/ovs-vswitchd.ctl"),
         datapath_cache_purge: agent::ovs_bugs::CachePurge::Auto,

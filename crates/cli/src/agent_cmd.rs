@@ -39,6 +39,12 @@ pub(crate) struct Args {
     /// reboots). Never inside the manifests directory.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Where to write the CNI configuration for weir-cni (`10-weir.conflist`: this node's
+    /// bridge, OVSDB socket, pod CIDR and gateway), e.g. /etc/cni/net.d. Written once the node
+    /// is realized (so no pod starts before its policy is in force) and when the pod CIDR
+    /// changes. Default: none is written.
+    #[arg(long)]
+    cni_conf_dir: Option<PathBuf>,
     /// Tunnel protocol between nodes.
     #[arg(long, value_parser = ["geneve", "vxlan"], default_value = "geneve")]
     tunnel: String,
@@ -129,6 +135,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         source,
         state_dir: Some(args.state_dir.clone().unwrap_or_else(|| beside(&args.status_file).to_path_buf())),
         status_file: args.status_file,
+        cni_conf_dir: args.cni_conf_dir,
         tunnel: if args.tunnel == "vxlan" { agent::TunnelKind::Vxlan } else { agent::TunnelKind::Geneve },
         ovs_ctl: args.ovs_ctl,
         datapath_cache_purge: args.datapath_cache_purge.into(),

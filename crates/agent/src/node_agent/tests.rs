@@ -174,6 +174,7 @@ enum Done {
     FlowRestore { ok: bool },
     Count,
     Record(Record),
+    PodNetwork(PodNetwork),
 }
 
 impl Done {
@@ -194,6 +195,7 @@ impl Done {
             Done::FlowRestore { ok: false } => "flow-restore (failed)",
             Done::Count => "count",
             Done::Record(_) => "record",
+            Done::PodNetwork(_) => "pod-network",
         }
     }
 }
@@ -232,8 +234,21 @@ impl World {
     }
 
     fn with_purge(switch: Switch, datapath_cache_purge: CachePurge) -> World {
+        World::with_settings(switch, |s| s.datapath_cache_purge = datapath_cache_purge)
+    }
+
+    /// A world whose agent's settings are the usual ones as `change` leaves them.
+    fn with_settings(switch: Switch, change: impl FnOnce(&mut Settings)) -> World {
         let start = Instant::now();
-        let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge, report_rules: true, keep_record: true };
+        let mut settings = Settings {
+            node: NODE.into(),
+            openflow: SWITCH.into(),
+            datapath_cache_purge: CachePurge::Auto,
+            report_rules: true,
+            keep_record: true,
+            publish_pod_network: false,
+        };
+        change(&mut settings);
         let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
         w.perform_all();
         w
@@ -375,6 +390,10 @@ impl World {
             }
             Action::WriteRecord(r) => {
                 self.record(Done::Record(r));
+                None
+            }
+            Action::PublishPodNetwork(net) => {
+                self.record(Done::PodNetwork(net));
                 None
             }
         }
@@ -1074,3 +1093,4 @@ fn traffic_control_ports_are_ensured_before_the_flows_that_use_them() {
 }
 
 mod record;
+mod pod_network;

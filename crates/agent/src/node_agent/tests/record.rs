@@ -124,9 +124,7 @@ fn a_record_is_written_only_after_a_quiet_second_and_owed_records_are_written_at
 
 #[test]
 fn an_agent_without_a_state_directory_computes_no_record() {
-    let start = Instant::now();
-    let settings = Settings { node: NODE.into(), openflow: SWITCH.into(), datapath_cache_purge: CachePurge::Auto, report_rules: true, keep_record: false };
-    let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch: Switch::fixed(), log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
+    let mut w = World::with_settings(Switch::fixed(), |s| s.keep_record = false);
     w.input(manifests(BASE, "t0"));
     w.input(bridge());
     w.advance(Duration::from_secs(10));
