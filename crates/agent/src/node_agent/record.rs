@@ -34,14 +34,9 @@ impl NodeAgent {
             let counts = installed.counts();
             self.dirty = true;
             self.holds(now, counts);
-            return;
-        }
-        match self.update_compiler() {
-            Err(e) => self.finish(now, Err(e)),
-            Ok(_) => {
-                self.pass_mut().changed = None;
-                self.send_difference(now);
-            }
+        } else {
+            // The record is spent: a compile from scratch, then the whole difference.
+            self.compile(now);
         }
     }
 
