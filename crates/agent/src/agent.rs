@@ -493,9 +493,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 async fn status_writer(config: &Config) -> Result<Option<tokio::sync::watch::Sender<Status>>, AgentError> {
     match &config.source {
         #[cfg(feature = "kube")]
-        ClusterSource::Kube(connection) => {
+        ClusterSource::Kube { connection, sync } => {
             let client = connection.client().await.map_err(SourceError::from)?;
             let (tx, rx) = tokio::sync::watch::channel(Status::default());
+            if let Some(object) = sync {
+                crate::kube_source::sync::spawn_ack(client.clone(), &config.node, object.clone(), rx.clone());
+            }
             // Ends when `tx` is dropped, with the agent's loop.
             crate::kube_source::status_writer::spawn(client, &config.node, rx);
             Ok(Some(tx))

@@ -21,7 +21,12 @@ pub enum ClusterSource {
     Files(PathBuf),
     /// The Kubernetes API.
     #[cfg(feature = "kube")]
-    Kube(crate::kube_source::KubeConnection),
+    Kube {
+        /// How to reach it.
+        connection: crate::kube_source::KubeConnection,
+        /// The ConfigMap carrying a sync token, if any (see [`crate::kube_source::sync`]).
+        sync: Option<crate::kube_source::sync::SyncObject>,
+    },
 }
 
 /// What a source reports.
@@ -78,9 +83,9 @@ impl ClusterSource {
         let task = match self {
             ClusterSource::Files(dir) => files(dir, tx)?,
             #[cfg(feature = "kube")]
-            ClusterSource::Kube(connection) => {
+            ClusterSource::Kube { connection, sync } => {
                 let client = connection.client().await?;
-                tokio::spawn(crate::kube_source::run(client, tx))
+                tokio::spawn(crate::kube_source::run(client, sync, tx))
             }
         };
         Ok((rx, SourceGuard(task)))

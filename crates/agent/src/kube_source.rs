@@ -13,6 +13,7 @@
 pub mod kinds;
 pub mod retry;
 pub mod status_writer;
+pub mod sync;
 pub mod view;
 
 use crate::cluster_source::SourceEvent;
@@ -77,17 +78,30 @@ impl KubeConnection {
 /// One watcher's report, with the index of its kind in [`WATCHED`].
 type Report = (usize, Result<watcher::Event<DynamicObject>, watcher::Error>);
 
-/// Watches every kind and sends a cluster view whenever it changes, until `tx` is closed.
-pub async fn run(client: kube::Client, tx: mpsc::Sender<SourceEvent>) {
-    let streams = WATCHED.iter().enumerate().map(|(i, kind)| {
-        let api = Api::<DynamicObject>::all_with(client.clone(), &kind.resource());
-        watcher(api, watcher::Config::default()).backoff(retry::Retry::default()).map(move |event| (i, event)).boxed()
-    });
+/// The index the sync object's reports carry (after those of [`WATCHED`]).
+const SYNC: usize = WATCHED.len();
+
+/// Watches every kind (and the sync object, if any) and sends a cluster view whenever it
+/// changes or a new sync token is in force, until `tx` is closed.
+pub async fn run(client: kube::Client, sync_object: Option<sync::SyncObject>, tx: mpsc::Sender<SourceEvent>) {
+    let mut streams: Vec<_> = WATCHED
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let api = Api::<DynamicObject>::all_with(client.clone(), &kind.resource());
+            watcher(api, watcher::Config::default()).backoff(retry::Retry::default()).map(move |event| (i, event)).boxed()
+        })
+        .collect();
+    if let Some(object) = &sync_object {
+        streams.push(object.watcher(client.clone()).backoff(retry::Retry::default()).map(|event| (SYNC, event)).boxed());
+    }
     let mut reports = futures::stream::select_all(streams);
-    let mut view = View::default();
+    let mut inputs = Inputs { view: View::default(), sync: sync::SyncState::default(), sync_object };
     let (mut sent, mut warned) = (false, Vec::<String>::new());
     while let Some(first) = reports.next().await {
-        let changed = take_burst(&mut view, first, &mut reports).await;
+        let changed = take_burst(&mut inputs, first, &mut reports).await;
+        let changed = inputs.sync.advance(&inputs.view) | changed;
+        let view = &inputs.view;
         let warnings = view.warnings();
         if warnings != warned {
             for w in warnings.iter().filter(|w| !warned.contains(w)) {
@@ -104,21 +118,41 @@ pub async fn run(client: kube::Client, tx: mpsc::Sender<SourceEvent>) {
             let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             info!(pods = cluster.pods.len(), policies = cluster.policies.len(), errors = cluster.errors.len(), elapsed_ms, "cluster view from the API server");
             sent = true;
-            if tx.send(SourceEvent::Cluster { cluster: Box::new(cluster), token: None }).await.is_err() {
+            if tx.send(SourceEvent::Cluster { cluster: Box::new(cluster), token: inputs.sync.current() }).await.is_err() {
                 return;
             }
         }
     }
 }
 
+/// What the watchers have reported: the objects and the sync token.
+struct Inputs {
+    view: View,
+    sync: sync::SyncState,
+    sync_object: Option<sync::SyncObject>,
+}
+
+impl Inputs {
+    /// Takes one report; returns whether the view changed.
+    fn handle(&mut self, (index, event): Report) -> bool {
+        match &self.sync_object {
+            Some(object) if index == SYNC => {
+                self.sync.handle(object, event);
+                false
+            }
+            _ => self.view.handle(index, event),
+        }
+    }
+}
+
 /// Takes `first` and every report that follows within [`SETTLE`] of the last (for at most
 /// [`MAX_SETTLE`]); returns whether the view changed.
-async fn take_burst(view: &mut View, first: Report, reports: &mut (impl futures::Stream<Item = Report> + Unpin)) -> bool {
+async fn take_burst(inputs: &mut Inputs, first: Report, reports: &mut (impl futures::Stream<Item = Report> + Unpin)) -> bool {
     let deadline = tokio::time::Instant::now() + MAX_SETTLE;
-    let mut changed = view.handle(first.0, first.1);
+    let mut changed = inputs.handle(first);
     while tokio::time::Instant::now() < deadline {
         match tokio::time::timeout(SETTLE, reports.next()).await {
-            Ok(Some((kind, event))) => changed |= view.handle(kind, event),
+            Ok(Some(report)) => changed |= inputs.handle(report),
             Ok(None) | Err(_) => break,
         }
     }

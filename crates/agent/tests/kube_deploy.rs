@@ -206,7 +206,7 @@ async fn the_agent_service_account_may_do_what_the_agent_does_and_nothing_else()
     let kubeconfig = tmp.path().join("agent.kubeconfig");
     api.write_token_kubeconfig(&kubeconfig, SERVICE_ACCOUNT, token)
         .unwrap();
-    let source = ClusterSource::Kube(KubeConnection::Kubeconfig(kubeconfig));
+    let source = ClusterSource::Kube { connection: KubeConnection::Kubeconfig(kubeconfig), sync: None };
     let (mut rx, _guard) = source.start().await.unwrap();
     let deadline = tokio::time::Instant::now() + ARRIVAL;
     let mut warnings = Vec::new();

@@ -124,7 +124,7 @@ async fn objects_written_through_a_real_api_server_arrive_in_the_cluster_view() 
     let ip = r#"{"status":{"podIP":"10.244.1.10","podIPs":[{"ip":"10.244.1.10"}]}}"#;
     kubectl(&api, &["-n", "x", "patch", "pod", "a", "--subresource=status", "--type=merge", "-p", ip]);
 
-    let source = ClusterSource::Kube(KubeConnection::Kubeconfig(api.kubeconfig()));
+    let source = ClusterSource::Kube { connection: KubeConnection::Kubeconfig(api.kubeconfig()), sync: None };
     let (mut rx, _guard) = source.start().await.unwrap();
     let mut warnings = Vec::new();
 

@@ -63,7 +63,7 @@ fn agent_kubeconfig(api: &KubeApi, dir: &Path) -> KubeConnection {
 
 /// The first cluster view the source sends in which `wanted` holds.
 async fn view_where(connection: &KubeConnection, wanted: impl Fn(&Cluster) -> bool) -> Cluster {
-    let (mut rx, _guard) = ClusterSource::Kube(connection.clone()).start().await.unwrap();
+    let (mut rx, _guard) = ClusterSource::Kube { connection: connection.clone(), sync: None }.start().await.unwrap();
     let deadline = tokio::time::Instant::now() + ARRIVAL;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await.expect("a view within the time") {
@@ -207,7 +207,7 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         openflow: format!("unix:{d}/br-int.mgmt"),
         bridge: "br-int".into(),
         datapath: ovsdb::DatapathType::Netdev,
-        source: ClusterSource::Kube(agent_kubeconfig(&api, tmp.path())),
+        source: ClusterSource::Kube { connection: agent_kubeconfig(&api, tmp.path()), sync: None },
         status_file: tmp.path().join("status.json"),
         state_dir: None,
         cni_conf_dir: None,

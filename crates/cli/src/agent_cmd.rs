@@ -27,6 +27,12 @@ pub(crate) struct Args {
     #[cfg(feature = "kube")]
     #[arg(long, conflicts_with = "manifests")]
     kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: a ConfigMap (NAMESPACE/NAME) whose sync token the agent attaches to
+    /// the view that holds the objects the token expects, and reports back in the same
+    /// ConfigMap once realized (`weir testbed` in cluster mode waits on it this way).
+    #[cfg(feature = "kube")]
+    #[arg(long, requires = "kubeconfig")]
+    sync_configmap: Option<agent::kube_source::sync::SyncObject>,
     /// Where to write the status JSON after every realization.
     #[arg(long, default_value = "/var/run/weir/status.json")]
     status_file: PathBuf,
@@ -113,10 +119,11 @@ fn source(args: &Args) -> anyhow::Result<agent::ClusterSource> {
     {
         use agent::kube_source::KubeConnection;
         if let Some(path) = &args.kubeconfig {
-            return Ok(agent::ClusterSource::Kube(KubeConnection::Kubeconfig(path.clone())));
+            let connection = KubeConnection::Kubeconfig(path.clone());
+            return Ok(agent::ClusterSource::Kube { connection, sync: args.sync_configmap.clone() });
         }
         if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-            return Ok(agent::ClusterSource::Kube(KubeConnection::InCluster));
+            return Ok(agent::ClusterSource::Kube { connection: KubeConnection::InCluster, sync: None });
         }
         anyhow::bail!("no cluster source: give --manifests DIR or --kubeconfig PATH (or run in a pod)")
     }

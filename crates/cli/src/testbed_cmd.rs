@@ -74,6 +74,11 @@ enum Command {
         /// How long to wait for the agents to realize the cluster, in seconds.
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
+        /// Cluster mode: start a real kube-apiserver (and etcd) on the first node, create the
+        /// namespaces, nodes and pods through it, and run the agents with a kubeconfig; `apply`
+        /// and `delete` then go through the API server (needs PATH="$(bash scripts/kube.sh)$PATH").
+        #[arg(long)]
+        kube: bool,
     },
     /// Stop every process and remove every namespace and file the testbed created.
     Down,
@@ -180,6 +185,9 @@ enum Command {
         /// The random history's seed (default: from the clock; printed).
         #[arg(long)]
         seed: Option<u64>,
+        /// Cluster mode (see `up --kube`): every object goes through a real API server.
+        #[arg(long)]
+        kube: bool,
     },
     /// The per-pod probe server (started by `up` inside each pod).
     #[command(hide = true)]
@@ -211,7 +219,7 @@ fn seconds(s: f64) -> anyhow::Result<Duration> {
 fn run_blocking(args: Args) -> anyhow::Result<()> {
     let dir = args.dir;
     match args.command {
-        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout } => {
+        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout, kube } => {
             let opts = testbed::UpOptions {
                 model,
                 nodes,
@@ -220,6 +228,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 tunnel: tunnel.parse::<Tunnel>()?,
                 agent: if no_agent { None } else { Some(agent_launcher(&agent_args)?) },
                 server: Launcher::current_exe(&["testbed", "serve"])?,
+                kube,
             };
             let start = Instant::now();
             let mut progress = |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());
@@ -236,7 +245,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir_flag(&dir)
             ));
         }
-        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed } => {
+        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed, kube } => {
             let files = crate::policy_cmd::case_files(&paths)?;
             let mut cdir = dir.into_os_string();
             cdir.push("-conformance");
@@ -248,6 +257,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 tunnel: tunnel.parse::<Tunnel>()?,
                 agent: Some(agent_launcher(&agent_args)?),
                 server: Launcher::current_exe(&["testbed", "serve"])?,
+                kube,
             };
             let start = Instant::now();
             let progress = move |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());

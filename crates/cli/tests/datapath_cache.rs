@@ -45,6 +45,7 @@ fn prober(letter: char) -> (tempfile::TempDir, TestbedProber) {
         tunnel: Tunnel::Geneve,
         agent: Some(common::weir(&["agent", "--datapath-cache-purge", &purge])),
         server: common::weir(&["testbed", "serve"]),
+        kube: false,
     };
     (tmp, TestbedProber::new(opts, Box::new(|_| {})).unwrap())
 }

@@ -232,6 +232,7 @@ fn up() -> Running {
         tunnel: Tunnel::Geneve,
         agent: Some(agent),
         server: common::weir(&["testbed", "serve"]),
+        kube: false,
     };
     match testbed::up(&opts, &mut |_| {}) {
         Ok(tb) => Running { tb, tmp },

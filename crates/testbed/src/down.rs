@@ -44,6 +44,10 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
     for p in &processes {
         p.stop(GRACE);
     }
+    if let Some(kube) = &state.kube {
+        progress("stopping kube-apiserver and etcd");
+        kube.stop();
+    }
     for node in &state.nodes {
         progress(&format!("{}: stopping ovs-vswitchd and ovsdb-server", node.name));
         OvsSwitch::attach(&node.netns, &node.dir).stop();
@@ -69,6 +73,9 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
             keep(remove(&node.dir));
         }
         keep(remove(&state.dir.join(PODS_DIR)));
+        if let Some(kube) = &state.kube {
+            keep(remove(&kube.dir));
+        }
         keep(remove(&State::path(&state.dir)));
     }
     match first_error {

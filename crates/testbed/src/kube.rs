@@ -9,7 +9,7 @@
 //! and removes that directory.
 use crate::command::run;
 use crate::error::Error;
-use crate::process::log_tail;
+use crate::process::{ProcessRecord, log_tail};
 use crate::random;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
@@ -42,6 +42,36 @@ pub struct KubeApi {
     port: u16,
     etcd_port: u16,
     admin_token: String,
+    place: Place,
+}
+
+/// Where the API server runs and listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The network namespace of etcd and kube-apiserver (none: this process's).
+    pub netns: Option<String>,
+    /// The address kube-apiserver listens on (etcd always listens on 127.0.0.1).
+    pub address: Ipv4Addr,
+}
+
+impl Default for Place {
+    fn default() -> Self {
+        Place { netns: None, address: Ipv4Addr::LOCALHOST }
+    }
+}
+
+impl Place {
+    /// `program`, run inside the namespace (`ip netns exec` execs in place: same pid).
+    fn command(&self, program: &Path) -> Command {
+        match &self.netns {
+            None => Command::new(program),
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(program);
+                cmd
+            }
+        }
+    }
 }
 
 /// Where the programs are: found on PATH; kubectl is the one beside kube-apiserver, so an
@@ -177,11 +207,17 @@ impl KubeApi {
     /// `/readyz` answers 200 and writes an admin kubeconfig; `dir` (created if missing) keeps
     /// the PKI, the logs and the kubeconfig.
     pub fn start(dir: &Path) -> Result<Self, Error> {
+        KubeApi::start_at(dir, Place::default())
+    }
+
+    /// As [`KubeApi::start`], in `place`: a testbed's node namespace, listening on the node's
+    /// address, so every node's agent reaches it over the underlay as in a cluster.
+    pub fn start_at(dir: &Path, place: Place) -> Result<Self, Error> {
         let bins = Binaries::find()?;
         let paths = Paths { dir: dir.to_path_buf() };
         std::fs::create_dir_all(paths.pki_dir()).map_err(|e| Error::io(paths.pki_dir(), e))?;
         let admin_token = hex(&random::bytes::<16>());
-        write_pki(&paths, &admin_token)?;
+        write_pki(&paths, &admin_token, place.address)?;
         let data = tempfile::Builder::new()
             .prefix("weir-kube-etcd-")
             // etcd warns about any other mode: its data is only for its user.
@@ -190,10 +226,10 @@ impl KubeApi {
             .map_err(|e| Error::io("/dev/shm", e))?;
         let [etcd_port, peer_port, port] = free_ports::<3>()?;
 
-        let etcd =
-            Daemon::spawn("etcd", &mut etcd_command(&bins.etcd, data.path(), etcd_port, peer_port), paths.log("etcd"))?;
+        let mut etcd_cmd = etcd_command(place.command(&bins.etcd), data.path(), etcd_port, peer_port);
+        let etcd = Daemon::spawn("etcd", &mut etcd_cmd, paths.log("etcd"))?;
         let apiserver = Daemon { what: "kube-apiserver", child: None, log: paths.log("kube-apiserver") };
-        let mut api = KubeApi { apiserver, etcd, data: Some(data), paths, bins, port, etcd_port, admin_token };
+        let mut api = KubeApi { apiserver, etcd, data: Some(data), paths, bins, port, etcd_port, admin_token, place };
         api.wait_for_etcd(etcd_port)?;
         api.spawn_apiserver()?;
         api.write_kubeconfig()?;
@@ -211,7 +247,8 @@ impl KubeApi {
     }
 
     fn spawn_apiserver(&mut self) -> Result<(), Error> {
-        let mut cmd = apiserver_command(&self.bins.apiserver, &self.paths, self.etcd_port, self.port);
+        let mut cmd =
+            apiserver_command(self.place.command(&self.bins.apiserver), &self.paths, self.etcd_port, self.port, self.place.address);
         // Appended to, so a restart keeps the first run's log.
         let log = self.paths.log("kube-apiserver");
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| Error::io(&log, e))?;
@@ -219,9 +256,9 @@ impl KubeApi {
         Ok(())
     }
 
-    /// The API server's URL, `https://127.0.0.1:<port>`.
+    /// The API server's URL, `https://<address>:<port>`.
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}:{}", self.place.address, self.port)
     }
 
     /// The admin kubeconfig (token user in `system:masters`, the cluster's CA).
@@ -256,9 +293,34 @@ impl KubeApi {
 
     /// `kubectl --kubeconfig <admin kubeconfig>`, to add arguments to.
     pub fn kubectl(&self) -> Command {
-        let mut cmd = Command::new(&self.bins.kubectl);
+        let mut cmd = self.place.command(&self.bins.kubectl);
         cmd.arg("--kubeconfig").arg(self.kubeconfig());
         cmd
+    }
+
+    /// Leaves both processes running and etcd's data in place, for whoever keeps the returned
+    /// record (a testbed, whose `down` stops them).
+    pub fn detach(mut self) -> Result<KubeRecord, Error> {
+        let record = |d: &mut Daemon| {
+            let child = d.child.take();
+            let pid = child.as_ref().map_or(0, |c| c.id() as i32);
+            crate::process::start_time(pid)
+                .map(|start_time| ProcessRecord { pid, start_time })
+                .ok_or_else(|| Error::Died { what: d.what.into(), log: d.log.clone(), tail: log_tail(&d.log, 20) })
+        };
+        let apiserver = record(&mut self.apiserver)?;
+        let etcd = record(&mut self.etcd)?;
+        let etcd_data = self.data.take().map(|d| d.keep()).unwrap_or_default();
+        Ok(KubeRecord {
+            dir: self.paths.dir.clone(),
+            netns: self.place.netns.clone(),
+            url: self.url(),
+            kubectl: self.bins.kubectl.clone(),
+            kubeconfig: self.kubeconfig(),
+            apiserver,
+            etcd,
+            etcd_data,
+        })
     }
 
     /// Stops kube-apiserver, then etcd, and removes etcd's tmpfs directory (as dropping does).
@@ -336,10 +398,9 @@ impl Drop for KubeApi {
     }
 }
 
-fn etcd_command(etcd: &Path, data: &Path, port: u16, peer_port: u16) -> Command {
+fn etcd_command(mut cmd: Command, data: &Path, port: u16, peer_port: u16) -> Command {
     let client = format!("http://127.0.0.1:{port}");
     let peer = format!("http://127.0.0.1:{peer_port}");
-    let mut cmd = Command::new(etcd);
     // etcd reads every ETCD_* environment variable as a flag: none of ours may leak in.
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ETCD_") {
@@ -358,13 +419,12 @@ fn etcd_command(etcd: &Path, data: &Path, port: u16, peer_port: u16) -> Command 
     cmd
 }
 
-fn apiserver_command(apiserver: &Path, paths: &Paths, etcd_port: u16, port: u16) -> Command {
+fn apiserver_command(mut cmd: Command, paths: &Paths, etcd_port: u16, port: u16, address: Ipv4Addr) -> Command {
     let pki = |name: &str| paths.pki(name).display().to_string();
-    let mut cmd = Command::new(apiserver);
     cmd.args([
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-        "--bind-address=127.0.0.1".into(),
-        "--advertise-address=127.0.0.1".into(),
+        format!("--bind-address={address}"),
+        format!("--advertise-address={address}"),
         // The default reconcilers refuse a loopback address for the `kubernetes` Service's
         // endpoints; nothing here runs in-cluster and reads them.
         "--endpoint-reconciler-type=none".into(),
@@ -392,7 +452,7 @@ fn apiserver_command(apiserver: &Path, paths: &Paths, etcd_port: u16, port: u16)
 /// workspace, and the CLI (which scripts/kube.sh installs with etcd) costs no build time.
 /// EC P-256 keys, which both kube-apiserver's TLS and its service-account signer (ES256)
 /// accept, are made in milliseconds where RSA takes a noticeable fraction of a second.
-fn write_pki(paths: &Paths, admin_token: &str) -> Result<(), Error> {
+fn write_pki(paths: &Paths, admin_token: &str, address: Ipv4Addr) -> Result<(), Error> {
     let p = |name: &str| paths.pki(name);
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     run(openssl()
@@ -410,9 +470,11 @@ fn write_pki(paths: &Paths, admin_token: &str) -> Result<(), Error> {
         .arg("-out")
         .arg(p("apiserver.csr")))?;
     let ext = p("apiserver.ext");
-    let sans = "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
-                DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n\
-                extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n";
+    let sans = format!(
+        "subjectAltName=IP:127.0.0.1,IP:{address},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,\
+         DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n\
+         extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n"
+    );
     std::fs::write(&ext, sans).map_err(|e| Error::io(&ext, e))?;
     run(openssl()
         .args(["x509", "-req", "-days", "30", "-set_serial", "2"])
@@ -460,6 +522,47 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// A detached API server ([`KubeApi::detach`]), as a testbed's state records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KubeRecord {
+    /// Its PKI, logs and kubeconfig.
+    pub dir: PathBuf,
+    /// The network namespace it runs in.
+    pub netns: Option<String>,
+    /// kube-apiserver's URL.
+    pub url: String,
+    /// The kubectl built with it.
+    pub kubectl: PathBuf,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// kube-apiserver.
+    pub apiserver: ProcessRecord,
+    /// etcd.
+    pub etcd: ProcessRecord,
+    /// etcd's data directory (tmpfs).
+    pub etcd_data: PathBuf,
+}
+
+impl KubeRecord {
+    /// `kubectl --kubeconfig <admin kubeconfig>` inside the API server's namespace.
+    pub fn kubectl(&self) -> Command {
+        let place = Place { netns: self.netns.clone(), address: Ipv4Addr::LOCALHOST };
+        let mut cmd = place.command(&self.kubectl);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        cmd
+    }
+
+    /// Stops kube-apiserver, then etcd (by pid, checked against their start times), and
+    /// removes etcd's data.
+    pub fn stop(&self) {
+        self.apiserver.stop(STOP_GRACE);
+        self.etcd.stop(STOP_GRACE);
+        if !self.etcd_data.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.etcd_data);
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -25,6 +25,7 @@ pub mod encap;
 pub mod error;
 pub mod firewall;
 pub mod kube;
+pub mod kube_source;
 pub mod layout;
 pub mod manifests;
 pub mod model;

@@ -400,6 +400,7 @@ mod tests {
             pods: vec![pod("y", "a", 1, 10), pod("on", "80", 2, 10)],
             collector: None,
             firewalls: Vec::new(),
+            kube: None,
         }
     }
 

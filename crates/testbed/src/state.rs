@@ -77,6 +77,9 @@ pub struct State {
     /// Inline firewalls' namespaces and veths ([`crate::firewall`]).
     #[serde(default)]
     pub firewalls: Vec<FirewallState>,
+    /// The API server of a testbed in cluster mode (`up --kube`); none in file mode.
+    #[serde(default)]
+    pub kube: Option<crate::kube::KubeRecord>,
 }
 
 /// The tunnel collector: a namespace on the underlay with its own address.

@@ -93,9 +93,19 @@ impl Testbed {
         if self.state.agent_command.is_none() {
             return Err(Error::invalid("testbed", "agents", "this testbed runs without agents; nothing to wait for"));
         }
-        let token = manifests::new_token();
-        manifests::write_token(&self.state, &token)?;
-        let report = manifests::wait_synced(&self.state, &token, timeout)?;
+        self.sync_deleted(&[], timeout)
+    }
+
+    /// As [`Testbed::sync`]; in cluster mode the agents must also have seen `deleted` go.
+    fn sync_deleted(&self, deleted: &[crate::kube_source::ObjectRef], timeout: Duration) -> Result<SyncReport, Error> {
+        let report = if self.state.kube.is_some() {
+            crate::kube_source::sync(&self.state, deleted, timeout)?;
+            self.state.nodes.iter().map(|n| (n.name.clone(), manifests::read_status(n).unwrap_or_default())).collect()
+        } else {
+            let token = manifests::new_token();
+            manifests::write_token(&self.state, &token)?;
+            manifests::wait_synced(&self.state, &token, timeout)?
+        };
         // The switches have the new flows; datapath flows cached from the old ones are
         // revalidated in the background. Wait for that too, so probes see the new policy.
         for node in &self.state.nodes {
@@ -108,17 +118,28 @@ impl Testbed {
     /// and waits until every agent has realized them (when agents run). Returns the file names
     /// and the agents' statuses.
     pub fn apply(&self, paths: &[PathBuf], timeout: Duration) -> Result<(Vec<String>, Option<SyncReport>), Error> {
-        let names = manifests::apply(&self.state, paths)?;
-        let report = self.state.agent_command.is_some().then(|| self.sync(timeout)).transpose()?;
+        let (names, deleted) = match self.state.kube {
+            Some(_) => crate::kube_source::apply(&self.state, paths)?,
+            None => (manifests::apply(&self.state, paths)?, Vec::new()),
+        };
+        let report = self.state.agent_command.is_some().then(|| self.sync_deleted(&deleted, timeout)).transpose()?;
         Ok((names, report))
     }
 
     /// Removes the manifests with the file names of `paths` from every agent's source and
     /// waits as [`Testbed::apply`] does.
     pub fn delete(&self, paths: &[PathBuf], timeout: Duration) -> Result<(Vec<String>, Option<SyncReport>), Error> {
-        let names = manifests::delete(&self.state, paths)?;
-        let report = self.state.agent_command.is_some().then(|| self.sync(timeout)).transpose()?;
+        let (names, deleted) = match self.state.kube {
+            Some(_) => crate::kube_source::delete(&self.state, paths)?,
+            None => (manifests::delete(&self.state, paths)?, Vec::new()),
+        };
+        let report = self.state.agent_command.is_some().then(|| self.sync_deleted(&deleted, timeout)).transpose()?;
         Ok((names, report))
+    }
+
+    /// `kubectl` with the admin kubeconfig of a testbed in cluster mode.
+    pub fn kubectl(&self) -> Result<Command, Error> {
+        crate::kube_source::kubectl(&self.state)
     }
 
     /// Stops a node's agent (SIGTERM, then SIGKILL after `grace`).
@@ -160,7 +181,10 @@ impl Testbed {
             pod.labels = labels.clone();
         }
         self.state.save()?;
-        manifests::write_cluster(&self.state)
+        match self.state.kube {
+            Some(_) => crate::kube_source::write_labels(&self.state),
+            None => manifests::write_cluster(&self.state),
+        }
     }
 
     /// Re-reads the state file (after another process changed it).
@@ -173,7 +197,11 @@ impl Testbed {
 /// The agent contract's command line for node `i`.
 pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
     let d = node.dir.display();
-    vec![
+    let source = match &state.kube {
+        Some(record) => crate::kube_source::agent_source_args(record),
+        None => vec!["--manifests".into(), manifests::manifests_dir(node).display().to_string()],
+    };
+    let mut args = vec![
         "--node".into(),
         node.name.clone(),
         "--ovsdb".into(),
@@ -185,15 +213,15 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         // The testbed's switches are userspace-only (no kernel module needed).
         "--datapath".into(),
         "netdev".into(),
-        "--manifests".into(),
-        manifests::manifests_dir(node).display().to_string(),
         "--status-file".into(),
         manifests::status_file(node).display().to_string(),
         "--tunnel".into(),
         state.tunnel.as_str().into(),
         "--ovs-ctl".into(),
         format!("{d}/ovs-vswitchd.ctl"),
-    ]
+    ];
+    args.extend(source);
+    args
 }
 
 /// Starts node `i`'s agent inside its netns, logging to `<node dir>/agent.log`, and records it.

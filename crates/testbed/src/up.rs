@@ -32,6 +32,9 @@ pub struct UpOptions {
     pub agent: Option<Launcher>,
     /// How to start each pod's probe server.
     pub server: Launcher,
+    /// Cluster mode: a real API server holds the objects and the agents read it (see
+    /// [`crate::kube_source`]); otherwise each agent reads a manifests directory.
+    pub kube: bool,
 }
 
 /// How long a probe server may take to bind its sockets.
@@ -88,8 +91,14 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
     }
     // As in a cluster, the agents run before the pods arrive: the source is written first
     // (the agents need their Node), then pod ports appear on br-int one by one.
-    manifests::write_cluster(&state)?;
-    manifests::write_token(&state, &manifests::new_token())?;
+    if opts.kube || state.kube.is_some() {
+        crate::kube_source::start_api(&mut state, progress)?;
+        progress("API server: namespaces, nodes, CRDs and pods (bound to their nodes, not attached yet)");
+        crate::kube_source::create_cluster(&state)?;
+    } else {
+        manifests::write_cluster(&state)?;
+        manifests::write_token(&state, &manifests::new_token())?;
+    }
     if state.agent_command.is_some() {
         for i in 0..state.nodes.len() {
             if !state.nodes[i].agent.is_some_and(|a| a.alive()) {
@@ -105,6 +114,10 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
         for pod in &pods {
             attach_pod(&plugin, node, pod)?;
         }
+    }
+    if state.kube.is_some() {
+        progress("API server: every pod's status.podIP, as kubelet writes it once the pod is attached");
+        crate::kube_source::write_pod_status(&state, |_| true)?;
     }
     progress(&format!("probe servers: {} pod(s)", state.pods.len()));
     start_servers(&mut state)?;
@@ -184,6 +197,7 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         pods,
         collector: None,
         firewalls: Vec::new(),
+        kube: None,
     })
 }
 
@@ -197,6 +211,7 @@ fn difference(existing: &State, plan: &State) -> Option<String> {
         // Attached after `up` (collector, firewalls): not part of the plan.
         s.collector = None;
         s.firewalls.clear();
+        s.kube = None;
         s
     };
     let (a, b) = (strip(existing), strip(plan));

@@ -144,6 +144,21 @@ impl View {
         Cluster::from_parts(&parts)
     }
 
+    /// Whether the view holds `expected`: its object at that resourceVersion or later, or (with
+    /// none) no such object. A kind the agent does not watch is no part of the view: held.
+    pub fn holds(&self, expected: &super::sync::Expected) -> bool {
+        let Some(k) = self.kinds.iter().find(|k| k.kind.kind == expected.kind) else { return true };
+        let key = ObjectKey { namespace: expected.namespace.clone(), name: expected.name.clone() };
+        if k.listed == Listed::No {
+            return false;
+        }
+        match (k.objects.get(&key).and_then(|e| e.resource_version.as_deref()), &expected.resource_version) {
+            (Some(have), Some(want)) => super::sync::at_least(have, want),
+            (None, None) => !k.objects.contains_key(&key),
+            (Some(_), None) | (None, Some(_)) => false,
+        }
+    }
+
     /// What is wrong with the watchers: kinds not served, watches failing.
     pub fn warnings(&self) -> Vec<String> {
         self.kinds.iter().filter_map(KindView::warning).collect()

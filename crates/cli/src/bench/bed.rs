@@ -35,6 +35,7 @@ impl Bed {
             tunnel: Tunnel::Geneve,
             agent: Some(agent_launcher()?),
             server: Launcher::current_exe(&["testbed", "serve"])?,
+            kube: false,
         };
         match testbed::up(&opts, &mut |_| {}) {
             Ok(tb) => Ok(Bed { tb, dir, _scratch: scratch }),

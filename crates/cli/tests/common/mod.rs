@@ -43,6 +43,7 @@ impl Running {
             tunnel,
             agent: Some(weir(agent_args)),
             server: weir(&["testbed", "serve"]),
+            kube: false,
         };
         match testbed::up(&opts, &mut |_| {}) {
             Ok(tb) => Running { tb, tmp },

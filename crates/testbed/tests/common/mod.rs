@@ -41,6 +41,7 @@ pub fn options(letter: char, tmp: &Path, model: PathBuf, nodes: usize, agent: Op
         tunnel: Tunnel::Geneve,
         agent,
         server: server(),
+        kube: false,
     }
 }
 
