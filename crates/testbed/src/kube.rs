@@ -14,6 +14,7 @@ use crate::random;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -160,6 +161,9 @@ impl Daemon {
 
     fn spawn_to(what: &'static str, cmd: &mut Command, out: File, log: PathBuf) -> Result<Self, Error> {
         let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
+        // Its own process group: a Ctrl-C meant for the command that started it (which may
+        // detach it, see `KubeApi::detach`) does not reach it.
+        cmd.process_group(0);
         let child =
             cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().map_err(|e| Error::io(cmd.get_program(), e))?;
         Ok(Daemon { what, child: Some(child), log })
@@ -247,12 +251,7 @@ impl KubeApi {
     }
 
     fn spawn_apiserver(&mut self) -> Result<(), Error> {
-        let mut cmd =
-            apiserver_command(self.place.command(&self.bins.apiserver), &self.paths, self.etcd_port, self.port, self.place.address);
-        // Appended to, so a restart keeps the first run's log.
-        let log = self.paths.log("kube-apiserver");
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| Error::io(&log, e))?;
-        self.apiserver = Daemon::spawn_to("kube-apiserver", &mut cmd, out, log)?;
+        self.apiserver = spawn_apiserver(&self.bins.apiserver, &self.paths, &self.place, self.etcd_port, self.port)?;
         Ok(())
     }
 
@@ -314,6 +313,10 @@ impl KubeApi {
         Ok(KubeRecord {
             dir: self.paths.dir.clone(),
             netns: self.place.netns.clone(),
+            address: self.place.address,
+            port: self.port,
+            etcd_port: self.etcd_port,
+            apiserver_program: self.bins.apiserver.clone(),
             url: self.url(),
             kubectl: self.bins.kubectl.clone(),
             kubeconfig: self.kubeconfig(),
@@ -340,8 +343,12 @@ impl KubeApi {
     /// would only retry.
     fn wait_for_etcd(&mut self, port: u16) -> Result<(), Error> {
         let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
-        self.wait("etcd accepting connections", ETCD_TIMEOUT, |_| {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        let pid = self.etcd.pid();
+        self.wait("etcd accepting connections", ETCD_TIMEOUT, |api| match (&api.place.netns, pid) {
+            (None, _) => TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
+            // Not reachable from here: its namespace's socket table says whether it listens.
+            (Some(_), Some(pid)) => listens(pid, port),
+            (Some(_), None) => false,
         })
     }
 
@@ -396,6 +403,14 @@ impl Drop for KubeApi {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Starts kube-apiserver, its output appended to its log (a restart keeps the first run's).
+fn spawn_apiserver(program: &Path, paths: &Paths, place: &Place, etcd_port: u16, port: u16) -> Result<Daemon, Error> {
+    let mut cmd = apiserver_command(place.command(program), paths, etcd_port, port, place.address);
+    let log = paths.log("kube-apiserver");
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| Error::io(&log, e))?;
+    Daemon::spawn_to("kube-apiserver", &mut cmd, out, log)
 }
 
 fn etcd_command(mut cmd: Command, data: &Path, port: u16, peer_port: u16) -> Command {
@@ -524,6 +539,17 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
+/// Whether a TCP socket in the network namespace of `pid` listens on 127.0.0.1:`port`.
+fn listens(pid: i32, port: u16) -> bool {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    // Columns: sl, local_address, rem_address, st (0A: LISTEN), ...
+    table.lines().skip(1).any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.get(1) == Some(&local.as_str()) && cols.get(3) == Some(&"0A")
+    })
+}
+
 /// A detached API server ([`KubeApi::detach`]), as a testbed's state records it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KubeRecord {
@@ -531,6 +557,14 @@ pub struct KubeRecord {
     pub dir: PathBuf,
     /// The network namespace it runs in.
     pub netns: Option<String>,
+    /// kube-apiserver's address.
+    pub address: Ipv4Addr,
+    /// kube-apiserver's port.
+    pub port: u16,
+    /// etcd's client port (on 127.0.0.1 in `netns`).
+    pub etcd_port: u16,
+    /// The kube-apiserver program.
+    pub apiserver_program: PathBuf,
     /// kube-apiserver's URL.
     pub url: String,
     /// The kubectl built with it.
@@ -552,6 +586,50 @@ impl KubeRecord {
         let mut cmd = place.command(&self.kubectl);
         cmd.arg("--kubeconfig").arg(&self.kubeconfig);
         cmd
+    }
+
+    /// Stops kube-apiserver and starts it again on the same port and etcd (every object stays,
+    /// every client's watch breaks, as in an API server upgrade); returns once it is ready.
+    /// The caller saves the new pid (in the testbed's state).
+    pub fn restart_apiserver(&mut self) -> Result<(), Error> {
+        self.apiserver.stop(STOP_GRACE);
+        let place = Place { netns: self.netns.clone(), address: self.address };
+        let paths = Paths { dir: self.dir.clone() };
+        let mut daemon = spawn_apiserver(&self.apiserver_program, &paths, &place, self.etcd_port, self.port)?;
+        let child = daemon.child.take().expect("just spawned");
+        let pid = child.id() as i32;
+        let start_time = crate::process::start_time(pid).ok_or_else(|| Error::Died {
+            what: "kube-apiserver".into(),
+            log: daemon.log.clone(),
+            tail: log_tail(&daemon.log, 20),
+        })?;
+        self.apiserver = ProcessRecord { pid, start_time };
+        let ready = crate::ovs::wait_until(READY_TIMEOUT, || {
+            !self.apiserver.alive()
+                || self.kubectl().args(["get", "--raw=/readyz"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        });
+        if ready.is_err() || !self.apiserver.alive() {
+            return Err(Error::Died { what: "kube-apiserver (restarted)".into(), log: daemon.log.clone(), tail: log_tail(&daemon.log, 20) });
+        }
+        Ok(())
+    }
+
+    /// Compacts etcd's history up to its current revision, as etcd's periodic compaction
+    /// does: a watch that resumes from an older resourceVersion is answered `410 Gone`.
+    /// Returns the revision. Through etcd's JSON gateway, with curl in the API server's namespace.
+    pub fn compact_etcd(&self) -> Result<u64, Error> {
+        let url = |what: &str| format!("http://127.0.0.1:{}/v3/kv/{what}", self.etcd_port);
+        let post = |what: &str, body: &str| -> Result<serde_json::Value, Error> {
+            let mut cmd = Place { netns: self.netns.clone(), address: self.address }.command(Path::new("curl"));
+            let out = run(cmd.args(["-sS", "--fail", "-X", "POST", &url(what), "-d", body]))?;
+            serde_json::from_str(&out).map_err(|e| Error::invalid("etcd answer", what, e.to_string()))
+        };
+        // Any range answers with the store's current revision in its header.
+        let answer = post("range", r#"{"key":"AA=="}"#)?;
+        let revision = answer["header"]["revision"].as_str().and_then(|r| r.parse::<u64>().ok());
+        let revision = revision.ok_or_else(|| Error::invalid("etcd answer", "header.revision", answer.to_string()))?;
+        post("compaction", &format!(r#"{{"revision":"{revision}","physical":true}}"#))?;
+        Ok(revision)
     }
 
     /// Stops kube-apiserver, then etcd (by pid, checked against their start times), and

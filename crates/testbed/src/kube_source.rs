@@ -109,12 +109,7 @@ pub fn kubectl(state: &State) -> Result<Command, Error> {
 
 /// The agent's source arguments in cluster mode.
 pub fn agent_source_args(record: &KubeRecord) -> Vec<String> {
-    vec![
-        "--kubeconfig".into(),
-        record.kubeconfig.display().to_string(),
-        "--sync-configmap".into(),
-        format!("{SYNC_NAMESPACE}/{SYNC_NAME}"),
-    ]
+    vec!["--kubeconfig".into(), record.kubeconfig.display().to_string(), "--sync-configmap".into(), format!("{SYNC_NAMESPACE}/{SYNC_NAME}")]
 }
 
 /// Server-side applies `objects` under `manager` (to `subresource`, if any); returns what the
@@ -134,8 +129,7 @@ fn apply_objects(state: &State, manager: &str, subresource: Option<&str>, object
 
 /// The objects of kubectl's JSON output: a List's items, or the one object.
 fn items(text: &str) -> Result<Vec<Value>, Error> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| Error::invalid("kubectl output", "(json)", e.to_string()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| Error::invalid("kubectl output", "(json)", e.to_string()))?;
     Ok(match value.get("items").and_then(Value::as_array) {
         Some(items) => items.clone(),
         None if value.is_object() => vec![value],
@@ -179,7 +173,13 @@ pub fn write_pod_status(state: &State, which: impl Fn(&crate::state::PodState) -
     let status: Vec<Value> = cluster_objects(state)
         .into_iter()
         .filter(|o| o["kind"] == "Pod")
-        .filter(|o| wanted.contains(&format!("{}/{}", o["metadata"]["namespace"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or(""))))
+        .filter(|o| {
+            wanted.contains(&format!(
+                "{}/{}",
+                o["metadata"]["namespace"].as_str().unwrap_or(""),
+                o["metadata"]["name"].as_str().unwrap_or("")
+            ))
+        })
         .map(|mut o| status_part(o.as_object_mut().expect("an object")))
         .collect();
     apply_objects(state, KUBELET_MANAGER, Some("status"), status).map(drop)
@@ -309,10 +309,7 @@ fn expectations(state: &State, deleted: &[ObjectRef]) -> Result<Vec<Value>, Erro
             versions.insert(r, v.to_string());
         }
     }
-    Ok(refs
-        .iter()
-        .map(|r| json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "resourceVersion": versions.get(r)}))
-        .collect())
+    Ok(refs.iter().map(|r| json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "resourceVersion": versions.get(r)})).collect())
 }
 
 /// Writes a fresh token with what the agents must hold (see the module doc) and waits until

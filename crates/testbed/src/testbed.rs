@@ -96,8 +96,9 @@ impl Testbed {
         self.sync_deleted(&[], timeout)
     }
 
-    /// As [`Testbed::sync`]; in cluster mode the agents must also have seen `deleted` go.
-    fn sync_deleted(&self, deleted: &[crate::kube_source::ObjectRef], timeout: Duration) -> Result<SyncReport, Error> {
+    /// As [`Testbed::sync`]; in cluster mode the agents must also have seen `deleted` go
+    /// (objects deleted through [`crate::kube_source`] without a sync).
+    pub fn sync_deleted(&self, deleted: &[crate::kube_source::ObjectRef], timeout: Duration) -> Result<SyncReport, Error> {
         let report = if self.state.kube.is_some() {
             crate::kube_source::sync(&self.state, deleted, timeout)?;
             self.state.nodes.iter().map(|n| (n.name.clone(), manifests::read_status(n).unwrap_or_default())).collect()
@@ -135,6 +136,14 @@ impl Testbed {
         };
         let report = self.state.agent_command.is_some().then(|| self.sync_deleted(&deleted, timeout)).transpose()?;
         Ok((names, report))
+    }
+
+    /// Restarts the API server of a testbed in cluster mode (see [`crate::kube::KubeRecord::restart_apiserver`]).
+    pub fn restart_apiserver(&mut self) -> Result<(), Error> {
+        let kube = self.state.kube.as_mut().ok_or_else(|| Error::invalid("testbed", "kube", "this testbed runs in file mode"))?;
+        let restarted = kube.restart_apiserver();
+        self.state.save()?;
+        restarted
     }
 
     /// `kubectl` with the admin kubeconfig of a testbed in cluster mode.

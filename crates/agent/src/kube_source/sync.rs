@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn a_sync_object_is_namespace_slash_name() {
-        assert_eq!("kube-system/weir-sync".parse::<SyncObject>(), Ok(SyncObject { namespace: "kube-system".into(), name: "weir-sync".into() }));
+        assert_eq!(
+            "kube-system/weir-sync".parse::<SyncObject>(),
+            Ok(SyncObject { namespace: "kube-system".into(), name: "weir-sync".into() })
+        );
         for bad in ["weir-sync", "/x", "x/", "a/b/c"] {
             assert!(bad.parse::<SyncObject>().unwrap_err().contains("NAMESPACE/NAME"), "{bad}");
         }

@@ -17,6 +17,7 @@ use policy::manifest::Manifests;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use tracing::info;
 
 /// An object's identity within its kind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,6 +119,9 @@ impl View {
             watcher::Event::InitDone => {
                 let listed = k.relist.take().unwrap_or_default();
                 let changed = !same(&k.objects, &listed);
+                if k.listed == Listed::Yes {
+                    info!(kind = k.kind.kind, objects = listed.len(), changed, "relisted (a watch expired with 410 Gone, or could not resume)");
+                }
                 k.objects = listed;
                 k.listed = Listed::Yes;
                 changed

@@ -33,6 +33,16 @@ impl Running {
 
     /// [`Running::up`] with agents started as `weir AGENT_ARGS...` (e.g. `["agent", "--rule-stats-interval", "0.2"]`).
     pub fn up_with(letter: char, tunnel: Tunnel, agent_args: &[&str]) -> Running {
+        Running::start(letter, tunnel, agent_args, false)
+    }
+
+    /// [`Running::up`] in cluster mode: a real API server on node-1 holds every object and
+    /// the agents read it (`weir testbed up --kube`).
+    pub fn up_kube(letter: char) -> Running {
+        Running::start(letter, Tunnel::Geneve, &["agent"], true)
+    }
+
+    fn start(letter: char, tunnel: Tunnel, agent_args: &[&str], kube: bool) -> Running {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let tmp = tempfile::tempdir().unwrap();
         let opts = UpOptions {
@@ -43,7 +53,7 @@ impl Running {
             tunnel,
             agent: Some(weir(agent_args)),
             server: weir(&["testbed", "serve"]),
-            kube: false,
+            kube,
         };
         match testbed::up(&opts, &mut |_| {}) {
             Ok(tb) => Running { tb, tmp },
