@@ -33,16 +33,19 @@ impl Running {
 
     /// [`Running::up`] with agents started as `weir AGENT_ARGS...` (e.g. `["agent", "--rule-stats-interval", "0.2"]`).
     pub fn up_with(letter: char, tunnel: Tunnel, agent_args: &[&str]) -> Running {
-        Running::start(letter, tunnel, agent_args, false)
+        Running::start(letter, tunnel, weir(agent_args), false)
     }
 
     /// [`Running::up`] in cluster mode: a real API server on node-1 holds every object and
     /// the agents read it (`weir testbed up --kube`).
+    /// The agents log what their Kubernetes source does (relists) at info.
     pub fn up_kube(letter: char) -> Running {
-        Running::start(letter, Tunnel::Geneve, &["agent"], true)
+        let weir = env!("CARGO_BIN_EXE_weir");
+        let agent = Launcher { program: PathBuf::from("/usr/bin/env"), args: vec!["WEIR_LOG=warn,agent::kube_source=info".into(), weir.into(), "agent".into()] };
+        Running::start(letter, Tunnel::Geneve, agent, true)
     }
 
-    fn start(letter: char, tunnel: Tunnel, agent_args: &[&str], kube: bool) -> Running {
+    fn start(letter: char, tunnel: Tunnel, agent: Launcher, kube: bool) -> Running {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let tmp = tempfile::tempdir().unwrap();
         let opts = UpOptions {
@@ -51,7 +54,7 @@ impl Running {
             dir: tmp.path().join("state"),
             prefix: format!("{letter}{}{}", SEQ.fetch_add(1, Ordering::Relaxed), std::process::id() % 10000),
             tunnel,
-            agent: Some(weir(agent_args)),
+            agent: Some(agent),
             server: weir(&["testbed", "serve"]),
             kube,
         };
