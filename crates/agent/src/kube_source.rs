@@ -10,6 +10,7 @@
 //! The first view is sent once every kind was listed or found not served: a kind whose CRD
 //! is missing does not hold up the others, is reported, and its watcher keeps retrying.
 
+pub mod events;
 pub mod kinds;
 pub mod retry;
 pub mod status_writer;

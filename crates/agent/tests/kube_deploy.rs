@@ -15,7 +15,7 @@ use testbed::command::{run, run_with_input};
 use testbed::kube::{Binaries, KubeApi};
 
 mod kube_objects;
-use kube_objects::{MIRROR_A, NAMESPACE_X, NODE_N1, POD_X_A, yaml};
+use kube_objects::{DENY_INGRESS_X, MIRROR_A, NAMESPACE_X, NODE_N1, POD_X_A, yaml};
 
 const NAMESPACE: &str = "weir-system";
 const SERVICE_ACCOUNT: &str = "weir-agent";
@@ -171,6 +171,9 @@ async fn the_agent_service_account_may_do_what_the_agent_does_and_nothing_else()
         ("list", "secrets"),
         ("watch", "secrets"),
         ("list", "configmaps"),
+        ("list", "events"),
+        ("watch", "events"),
+        ("delete", "events"),
         ("create", "pods"),
         ("delete", "pods"),
         ("create", "pods/exec"),
@@ -199,14 +202,17 @@ async fn the_agent_service_account_may_do_what_the_agent_does_and_nothing_else()
         "patch nodes/status"
     );
 
+    // Events about the objects it rejects: create only.
+    assert!(can_i(&api, token, &["create", "events", "-n", "x"]), "create events");
+
     // The agent's source, as this ServiceAccount, lists and watches every kind: a forbidden
     // kind would be a warning and a missing object.
-    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &yaml(&[NAMESPACE_X, NODE_N1, POD_X_A, MIRROR_A]))
+    run_with_input(api.kubectl().args(["apply", "-f", "-"]), &yaml(&[NAMESPACE_X, NODE_N1, POD_X_A, MIRROR_A, DENY_INGRESS_X]))
         .unwrap_or_else(|e| panic!("{e}"));
     let kubeconfig = tmp.path().join("agent.kubeconfig");
     api.write_token_kubeconfig(&kubeconfig, SERVICE_ACCOUNT, token)
         .unwrap();
-    let source = ClusterSource::Kube { connection: KubeConnection::Kubeconfig(kubeconfig), sync: None };
+    let source = ClusterSource::Kube { connection: KubeConnection::Kubeconfig(kubeconfig.clone()), sync: None };
     let (mut rx, _guard) = source.start().await.unwrap();
     let deadline = tokio::time::Instant::now() + ARRIVAL;
     let mut warnings = Vec::new();
@@ -249,5 +255,37 @@ async fn the_agent_service_account_may_do_what_the_agent_does_and_nothing_else()
             None => panic!("the source stopped"),
         }
     }
+    rejected_objects_show_as_events(&api, &kubeconfig).await;
     eprintln!("whole test: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// As the ServiceAccount, the agent's Event writer reports what its node rejected (the status
+/// a node agent publishes, naming object and field) on each object, once: a Pod's shows in
+/// `kubectl describe`, a NetworkPolicy's in `kubectl events --for` (kubectl's NetworkPolicy
+/// describer shows no Events).
+async fn rejected_objects_show_as_events(api: &KubeApi, kubeconfig: &Path) {
+    use agent::kube_source::events::EventWriter;
+    use agent::status::{ObjectErrorReport, Status};
+    let client = KubeConnection::Kubeconfig(kubeconfig.to_path_buf()).client().await.unwrap();
+    let mut events = EventWriter::new(client, "n1");
+    let error = |kind: &str, name: &str, field: &str, message: &str| ObjectErrorReport {
+        object: format!("{kind} x/{name}"),
+        field: field.into(),
+        message: message.into(),
+        source: format!("kube:{kind}/x/{name}"),
+    };
+    let errors = vec![
+        error("NetworkPolicy", "deny-ingress", "spec.ingress[0].ports[0].endPort", "needs a numeric port"),
+        error("Pod", "a", "status.podIPs[1].ip", "not an IP address"),
+    ];
+    let status = Status { node: "n1".into(), errors, ..Status::default() };
+    assert_eq!(events.update(&status).await, 2, "one Event per object");
+    assert_eq!(events.update(&status).await, 0, "and only one while the error stays");
+    let described = kubectl(api, &["-n", "x", "describe", "pod", "a"]);
+    let line = described.lines().find(|l| l.contains("Rejected")).unwrap_or_else(|| panic!("no Event in:\n{described}"));
+    assert!(line.contains("Warning") && line.contains("weir-agent"), "{line}");
+    assert!(line.contains("on node n1: status.podIPs[1].ip: not an IP address"), "{line}");
+    let listed = kubectl(api, &["-n", "x", "events", "--for", "networkpolicy/deny-ingress"]);
+    let line = listed.lines().find(|l| l.contains("Rejected")).unwrap_or_else(|| panic!("no Event in:\n{listed}"));
+    assert!(line.contains("on node n1: spec.ingress[0].ports[0].endPort: needs a numeric port"), "{line}");
 }

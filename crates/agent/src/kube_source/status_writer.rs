@@ -251,6 +251,7 @@ fn now() -> String {
 
 /// Runs a writer for `node` on every status `statuses` sends, until the sender is dropped.
 pub fn spawn(client: kube::Client, node: &str, mut statuses: watch::Receiver<Status>) -> (tokio::task::JoinHandle<()>, WriteCount) {
+    let mut events = super::events::EventWriter::new(client.clone(), node);
     let mut writer = StatusWriter::new(client, node);
     let count = writer.write_count();
     let task = tokio::spawn(async move {
@@ -258,6 +259,7 @@ pub fn spawn(client: kube::Client, node: &str, mut statuses: watch::Receiver<Sta
         while statuses.changed().await.is_ok() {
             let status = statuses.borrow_and_update().clone();
             writer.update(&status).await;
+            events.update(&status).await;
         }
     });
     (task, count)
