@@ -11,6 +11,7 @@
 //! is missing does not hold up the others, is reported, and its watcher keeps retrying.
 
 pub mod events;
+pub mod generations;
 pub mod kinds;
 pub mod retry;
 pub mod status_writer;
@@ -119,7 +120,8 @@ pub async fn run(client: kube::Client, sync_object: Option<sync::SyncObject>, tx
             let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             info!(pods = cluster.pods.len(), policies = cluster.policies.len(), errors = cluster.errors.len(), elapsed_ms, "cluster view from the API server");
             sent = true;
-            if tx.send(SourceEvent::Cluster { cluster: Box::new(cluster), token: inputs.sync.current() }).await.is_err() {
+            let token = generations::tag(inputs.sync.current().as_deref(), view.generations());
+            if tx.send(SourceEvent::Cluster { cluster: Box::new(cluster), token: Some(token) }).await.is_err() {
                 return;
             }
         }

@@ -99,6 +99,12 @@ fn conditions(api: &KubeApi, kind: &str, name: &str) -> Vec<(String, String, Str
     conditions.iter().map(|c| (field(c, "type"), field(c, "status"), field(c, "reason"), field(c, "message"))).collect()
 }
 
+/// The observedGeneration of the object's (only) condition.
+fn observed_generation(api: &KubeApi, kind: &str, name: &str) -> Option<i64> {
+    let object: serde_json::Value = serde_json::from_str(&kubectl(api, &["get", kind, name, "-o", "json"])).unwrap();
+    object["status"]["conditions"][0]["observedGeneration"].as_i64()
+}
+
 fn resource_version(api: &KubeApi, kind: &str, name: &str) -> String {
     kubectl(api, &["get", kind, name, "-o", "jsonpath={.metadata.resourceVersion}"])
 }
@@ -241,6 +247,17 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
     assert_eq!((mirror[0].1.as_str(), mirror[0].2.as_str()), ("True", "Realized"), "{mirror:?}");
     assert_eq!(bad[0].2, "Rejected");
     assert!(bad[0].3.contains("spec.targetPort.vxlan.remoteIP"), "{bad:?}");
+
+    assert_eq!(observed_generation(&api, "tc", "mirror-a"), Some(1), "the generation realized");
+
+    // A spec edit (generation 2) is realized and says so.
+    kubectl(&api, &["patch", "tc", "mirror-a", "--type=merge", "-p", r#"{"spec":{"direction":"Both"}}"#]);
+    let edited = Instant::now();
+    while observed_generation(&api, "tc", "mirror-a") != Some(2) {
+        assert!(edited.elapsed() < ARRIVAL, "observedGeneration 2 not written within {ARRIVAL:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(conditions(&api, "tc", "mirror-a")[0].1, "True");
 
     // Idle for a few heartbeats: nothing is written.
     let versions = ["mirror-a", "bad-remote"].map(|n| resource_version(&api, "tc", n));

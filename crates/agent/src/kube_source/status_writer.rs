@@ -167,9 +167,12 @@ impl StatusWriter {
     pub async fn update(&mut self, status: &Status) -> usize {
         let verdicts = verdicts(status);
         self.written.retain(|target, _| verdicts.contains_key(target));
+        // The generation of each object in the view the agent realized.
+        let generations = status.source_token.as_deref().and_then(super::generations::of);
         let mut sent = 0;
         for (target, verdict) in verdicts {
-            let condition = self.condition(&target, verdict);
+            let generation = generations.as_ref().and_then(|g| g.get(&(target.kind, target.name.clone())).copied());
+            let condition = self.condition(&target, verdict, generation);
             if self.written.get(&target) == Some(&condition) {
                 continue;
             }
@@ -193,7 +196,7 @@ impl StatusWriter {
     }
 
     /// The condition for `verdict`, keeping the last transition time while the status stays.
-    fn condition(&self, target: &Target, verdict: Verdict) -> Condition {
+    fn condition(&self, target: &Target, verdict: Verdict, observed_generation: Option<i64>) -> Condition {
         let status = if verdict.realized { "True" } else { "False" };
         let last_transition_time = match self.written.get(target) {
             Some(before) if before.status == status => before.last_transition_time.clone(),
@@ -202,7 +205,7 @@ impl StatusWriter {
         Condition {
             type_: self.condition_type.clone(),
             status: status.into(),
-            observed_generation: None,
+            observed_generation,
             last_transition_time,
             reason: verdict.reason.into(),
             message: bounded(verdict.message),

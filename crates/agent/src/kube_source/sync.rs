@@ -182,7 +182,8 @@ pub fn spawn_ack(client: kube::Client, node: &str, object: SyncObject, mut statu
     tokio::spawn(async move {
         let mut written: Option<String> = None;
         while statuses.changed().await.is_ok() {
-            let token = statuses.borrow_and_update().source_token.clone();
+            let view = statuses.borrow_and_update().source_token.clone();
+            let token = view.as_deref().and_then(super::generations::sync_token).map(str::to_string);
             let Some(token) = token.filter(|t| written.as_ref() != Some(t)) else { continue };
             let body = serde_json::json!({
                 "apiVersion": "v1", "kind": "ConfigMap",

@@ -47,6 +47,8 @@ impl fmt::Display for ObjectKey {
 #[derive(Debug, Clone)]
 struct Entry {
     resource_version: Option<String>,
+    /// `metadata.generation` (the spec's version).
+    generation: Option<i64>,
     /// What it contributes to the cluster view.
     in_force: Arc<Manifests>,
     /// Its last version without errors.
@@ -148,6 +150,12 @@ impl View {
         Cluster::from_parts(&parts)
     }
 
+    /// The generation of every custom object (they are cluster-scoped), by kind and name.
+    pub fn generations(&self) -> super::generations::Generations {
+        let custom = self.kinds.iter().filter(|k| k.kind.custom);
+        custom.flat_map(|k| k.objects.iter().filter_map(|(key, e)| Some(((k.kind.kind, key.name.clone()), e.generation?)))).collect()
+    }
+
     /// Whether the view holds `expected`: its object at that resourceVersion or later, or (with
     /// none) no such object. A kind the agent does not watch is no part of the view: held.
     pub fn holds(&self, expected: &super::sync::Expected) -> bool {
@@ -175,6 +183,7 @@ impl KindView {
         let key = ObjectKey::of(&object);
         let held = self.objects.get(&key);
         let version = object.metadata.resource_version.clone();
+        let generation = object.metadata.generation;
         if let Some(held) = held.filter(|h| version.is_some() && h.resource_version == version) {
             return held.clone();
         }
@@ -182,14 +191,14 @@ impl KindView {
         let last_good = held.and_then(|h| h.last_good.clone());
         if parsed.errors.is_empty() && parsed.unusable.is_empty() {
             let good = Arc::new(parsed);
-            return Entry { resource_version: version, in_force: good.clone(), last_good: Some(good) };
+            return Entry { resource_version: version, generation, in_force: good.clone(), last_good: Some(good) };
         }
         let in_force = match &last_good {
             // The edit is rejected: the last valid version stays in force, with the error.
             Some(good) => Manifests { objects: good.objects.clone(), errors: parsed.errors, unusable: parsed.unusable, ..Manifests::default() },
             None => parsed,
         };
-        Entry { resource_version: version, in_force: Arc::new(in_force), last_good }
+        Entry { resource_version: version, generation, in_force: Arc::new(in_force), last_good }
     }
 
     fn failed(&mut self, e: &watcher::Error) {
