@@ -303,7 +303,11 @@ impl KubeApi {
         let record = |d: &mut Daemon| {
             let child = d.child.take();
             let pid = child.as_ref().map_or(0, |c| c.id() as i32);
-            crate::process::start_time(pid)
+            let started = crate::process::start_time(pid);
+            if let Some(child) = child {
+                reap_when_done(child);
+            }
+            started
                 .map(|start_time| ProcessRecord { pid, start_time })
                 .ok_or_else(|| Error::Died { what: d.what.into(), log: d.log.clone(), tail: log_tail(&d.log, 20) })
         };
@@ -539,6 +543,12 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
+/// Waits for a detached process on a thread of its own, so that once stopped (by pid, see
+/// [`KubeRecord::stop`]) it does not linger as a zombie of a process that runs on.
+fn reap_when_done(mut child: Child) {
+    std::thread::spawn(move || child.wait());
+}
+
 /// Whether a TCP socket in the network namespace of `pid` listens on 127.0.0.1:`port`.
 fn listens(pid: i32, port: u16) -> bool {
     let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
@@ -598,6 +608,7 @@ impl KubeRecord {
         let mut daemon = spawn_apiserver(&self.apiserver_program, &paths, &place, self.etcd_port, self.port)?;
         let child = daemon.child.take().expect("just spawned");
         let pid = child.id() as i32;
+        reap_when_done(child);
         let start_time = crate::process::start_time(pid).ok_or_else(|| Error::Died {
             what: "kube-apiserver".into(),
             log: daemon.log.clone(),
