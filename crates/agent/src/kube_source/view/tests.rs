@@ -92,3 +92,41 @@ fn an_error_source_names_its_watched_kind_and_object_and_reads_back() {
     assert_eq!(object_of_source("manifests/a.yaml"), None);
     assert_eq!(object_of_source("kube:Secret/x/y"), None, "not a watched kind");
 }
+
+fn sync_object(token: &str, expect: serde_json::Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "weir-sync", "namespace": "kube-system", "resourceVersion": "99"},
+        "data": {"token": token, "expect": expect.to_string()}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_sync_token_waits_for_the_versions_it_expects_and_for_deletions() {
+    use crate::kube_source::sync::{SyncObject, SyncState};
+    let object: SyncObject = "kube-system/weir-sync".parse().unwrap();
+    let mut v = listed();
+    let mut sync = SyncState::default();
+    v.handle(POD, Ok(Event::Apply(pod("a", "10", "web"))));
+    // The token's event came before the policy's (watches of different kinds are not ordered).
+    let expect = json!([
+        {"kind": "Pod", "namespace": "x", "name": "a", "resourceVersion": "10"},
+        {"kind": "NetworkPolicy", "namespace": "x", "name": "p", "resourceVersion": "12"},
+        {"kind": "Pod", "namespace": "x", "name": "gone", "resourceVersion": null},
+        {"kind": "ConfigMap", "namespace": "x", "name": "not-watched", "resourceVersion": "5"},
+    ]);
+    sync.handle(&object, Ok(Event::Apply(sync_object("t1", expect))));
+    assert!(!sync.advance(&v) && sync.current().is_none(), "the policy is not in the view yet");
+    v.handle(NETPOL, Ok(Event::Apply(netpol("11", 80))));
+    assert!(!sync.advance(&v), "an older version of the policy is not enough");
+    v.handle(NETPOL, Ok(Event::Apply(netpol("12", 80))));
+    v.handle(POD, Ok(Event::Apply(pod("gone", "13", "web"))));
+    assert!(!sync.advance(&v), "a pod expected deleted is still there");
+    v.handle(POD, Ok(Event::Delete(pod("gone", "14", "web"))));
+    assert!(sync.advance(&v));
+    assert_eq!(sync.current().as_deref(), Some("t1"));
+    // The same token again (a relist, another node's report in the ConfigMap) changes nothing.
+    sync.handle(&object, Ok(Event::Apply(sync_object("t1", json!([])))));
+    assert!(!sync.advance(&v));
+}
