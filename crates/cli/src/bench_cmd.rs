@@ -110,6 +110,17 @@ enum Bench {
         #[command(flatten)]
         common: Common,
     },
+    /// The 10k/1000 cluster in a real kube-apiserver (scripts/kube.sh): an agent reading it
+    /// (--kubeconfig) and, as the baseline in the same run, one reading the same objects from
+    /// files: peak RSS, start to realized, pod event to realized p50/p99.
+    #[cfg(feature = "kube")]
+    Kube {
+        #[command(flatten)]
+        common: Common,
+        /// Pod events per mode (default 30, quick 10).
+        #[arg(long)]
+        events: Option<usize>,
+    },
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -138,6 +149,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             let (quick, seed) = (common.quick, common.seed);
             let r = tokio::task::spawn_blocking(move || bench::datapath::run(quick, rounds, secs, seed)).await??;
             emit("datapath", &common, r)
+        }
+        #[cfg(feature = "kube")]
+        Bench::Kube { common, events } => {
+            let r = bench::cluster_mode::run(common.quick, common.seed, events).await?;
+            emit("kube", &common, r)
         }
         Bench::Restart { common } => {
             let (quick, seed) = (common.quick, common.seed);

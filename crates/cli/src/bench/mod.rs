@@ -6,6 +6,8 @@
 //! less.
 pub(crate) mod bed;
 pub(crate) mod churn;
+#[cfg(feature = "kube")]
+pub(crate) mod cluster_mode;
 pub(crate) mod compile_scale;
 pub(crate) mod datapath;
 pub(crate) mod enforcement;
