@@ -79,3 +79,18 @@ fn restart_quick_keeps_the_denied_pod_denied() {
     assert_eq!(v["data"]["denied_passed"], 0, "a denied probe passed during the restart");
     assert!(v["data"]["denied_probes"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn kube_quick_realizes_the_same_flows_from_the_api_server_as_from_files() {
+    if !testbed::kube::Binaries::available_for_tests() {
+        return;
+    }
+    let v = quick("kube");
+    let (file, kube) = (&v["data"]["file"], &v["data"]["kube"]);
+    assert!(kube["flows"].as_u64().unwrap() > 1000);
+    assert_eq!(kube["flows"], file["flows"]);
+    for mode in [file, kube] {
+        assert_eq!(mode["event_ms"].as_array().unwrap().len(), 10, "every pod event was realized");
+        assert!(mode["peak_rss_mib"].as_f64().unwrap() > 0.0);
+    }
+}

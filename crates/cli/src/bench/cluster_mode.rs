@@ -68,6 +68,11 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
     row("pod event to realized, p99", both(&|m| format!("{} ms", fmt_num(percentile(&m.event_ms, 99.0)))));
     let ratio = percentile(&kube.event_ms, 99.0) / percentile(&files.event_ms, 99.0);
     row("p99, cluster / file mode", vec!["1".into(), format!("{ratio:.2}")]);
+    let data = |m: &Measured| json!({"start_to_realized_ms": ms(m.start_to_realized), "peak_rss_mib": m.peak_rss_mib, "flows": m.flows, "event_ms": m.event_ms});
+    report.data = json!({
+        "pods": s.syn.pods.len(), "policies": s.syn.policies.len(), "written_s": written.as_secs_f64(),
+        "file": data(&files), "kube": data(&kube), "p99_ratio": ratio,
+    });
     anyhow::ensure!(files.flows == kube.flows, "the two agents realized different flow counts: {} and {}", files.flows, kube.flows);
     Ok(report)
 }
