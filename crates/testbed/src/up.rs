@@ -42,6 +42,10 @@ const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Brings the testbed up (see the module doc); `progress` receives one line per step.
 pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, Error> {
+    if opts.kube {
+        // Before anything is made: a missing program is a clear error, not a half-built testbed.
+        crate::kube::Binaries::find()?;
+    }
     let plan = plan(opts)?;
     let mut state = match State::load(&opts.dir) {
         Ok(existing) => {
