@@ -372,3 +372,40 @@ fn agent_died(node: &NodeState) -> Error {
     let log = node.dir.join("agent.log");
     Error::Died { what: format!("the agent of {}", node.name), tail: crate::process::log_tail(&log, 10), log }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_comments_and_markers_holds_no_objects() {
+        assert!(!has_content("# policies of the current step\n---\n\n...\n"));
+        assert!(has_content("---\napiVersion: v1\n"));
+    }
+
+    #[test]
+    fn kinds_are_named_for_kubectl_with_version_and_group() {
+        let r = |api_version: &str, kind: &str| ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: "n".into(),
+        };
+        assert_eq!(r("networking.k8s.io/v1", "NetworkPolicy").kubectl_type(), "networkpolicy.v1.networking.k8s.io");
+        assert_eq!(
+            r("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy").kubectl_type(),
+            "adminnetworkpolicy.v1alpha1.policy.networking.k8s.io"
+        );
+        assert_eq!(r("v1", "Pod").kubectl_type(), "pod");
+    }
+
+    #[test]
+    fn kubectl_output_is_a_list_or_one_object_and_never_panics() {
+        let one = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x"}});
+        assert_eq!(items(&one.to_string()).unwrap().len(), 1);
+        let list = json!({"kind": "List", "items": [one.clone(), one]});
+        assert_eq!(items(&list.to_string()).unwrap().len(), 2);
+        assert!(items("not json").unwrap_err().to_string().contains("kubectl output"));
+        assert_eq!(ObjectRef::of(&json!({"kind": "Pod"})), None, "no identity, no reference");
+    }
+}
