@@ -68,6 +68,9 @@ pub struct Config {
     pub rule_stats_interval: Duration,
     /// The most rules `weir_rule_packets_total` and `weir_rule_bytes_total` have series for.
     pub rule_series_cap: usize,
+    /// `Some(mtu)`: create and keep the host gateway `weir-gw0` with this MTU (its address,
+    /// routes and the masquerade, see [`crate::host_gateway`]); `None`: pods reach only pods.
+    pub host_gateway_mtu: Option<u32>,
 }
 
 /// Why the agent could not start.
@@ -428,6 +431,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let manager = Arc::new(ovsdb::Manager::new(&client).await?);
     manager.ensure_bridge(&bridge_spec(&config)).await?;
     manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
+    if let Some(mtu) = config.host_gateway_mtu {
+        manager.ensure_port(&config.bridge, &crate::host_gateway::port_spec(mtu)).await?;
+    }
+    let host_network = config.host_gateway_mtu.map(crate::host_gateway::spawn);
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
     let answers: Arc<crate::reject::Counts> = Arc::default();
@@ -467,7 +474,13 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             }
             event = sources.recv() => {
                 let event = match event {
-                    Some(SourceEvent::Cluster { cluster, token }) => Event::Manifests { cluster, token },
+                    Some(SourceEvent::Cluster { cluster, token }) => {
+                        if let Some(tx) = &host_network {
+                            let want = crate::host_gateway::HostNetwork::of(&cluster, &io.config.node);
+                            tx.send_if_modified(|have| want.is_some() && *have != want && { *have = want; true });
+                        }
+                        Event::Manifests { cluster, token }
+                    }
                     Some(SourceEvent::Unreadable(why)) => Event::ManifestsUnreadable(why),
                     Some(SourceEvent::Warnings(warnings)) => Event::SourceWarnings(warnings),
                     None => return Ok(()),

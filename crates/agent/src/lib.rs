@@ -7,11 +7,13 @@
 pub mod agent;
 pub mod cni_conf;
 pub mod cluster_source;
+pub mod host_gateway;
 #[cfg(feature = "kube")]
 pub mod kube_source;
 pub mod local_ports;
 pub mod manifest_cache;
 pub mod manifest_store;
+pub mod masquerade;
 pub mod metrics;
 pub mod node_agent;
 pub mod ovs_bugs;

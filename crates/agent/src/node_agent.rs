@@ -807,6 +807,7 @@ impl NodeAgent {
             gateway_ip,
             gateway_mac: Topology::gateway_mac_for(gateway_ip),
             tunnel_ofport: self.ports_by_name.get(TUNNEL_PORT).copied(),
+            gateway_ofport: self.ports_by_name.get(ovsdb::cni::GATEWAY_PORT).copied(),
             local_pods: self.ports.pods.clone(),
             remote_nodes: pipeline::compile::remote_nodes(&self.cluster, &self.settings.node),
             ports: self.ports_by_name.clone(),

@@ -224,6 +224,8 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         metrics_address: None,
         rule_stats_interval: std::time::Duration::from_secs(10),
         rule_series_cap: agent::metrics::rule_stats::DEFAULT_CAP,
+        // Nor a gateway device or nftables table in the host's namespace.
+        host_gateway_mtu: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agent::run(config, async move { drop(stopped.await) }));

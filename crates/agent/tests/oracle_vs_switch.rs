@@ -159,6 +159,7 @@ fn topology(cluster: &Cluster) -> Topology {
         gateway_ip,
         gateway_mac: Topology::gateway_mac_for(gateway_ip),
         tunnel_ofport: Some(TUNNEL_OFPORT),
+        gateway_ofport: None,
         local_pods,
         remote_nodes: pipeline::compile::remote_nodes(cluster, random_cluster::LOCAL_NODE),
         ports: Default::default(),

@@ -73,6 +73,15 @@ pub(crate) struct Args {
     /// weir_rule_series_omitted.
     #[arg(long, default_value_t = agent::metrics::rule_stats::DEFAULT_CAP)]
     rule_series_cap: usize,
+    /// Create the host gateway weir-gw0 on the bridge and configure it in this network
+    /// namespace: the pod gateway address, routes to the other nodes' pod CIDRs, IPv4
+    /// forwarding, and an nftables masquerade of what pods send out of the cluster (needs
+    /// `nft`). Without it pods reach only pods.
+    #[arg(long)]
+    host_gateway: bool,
+    /// MTU of the host gateway (the pods' MTU: the underlay's less the tunnel overhead).
+    #[arg(long, default_value_t = 1450)]
+    gateway_mtu: u32,
 }
 
 /// `--metrics-address`: an address, or none.
@@ -149,6 +158,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         metrics_address: args.metrics_address.0,
         rule_stats_interval: std::time::Duration::from_secs_f64(args.rule_stats_interval),
         rule_series_cap: args.rule_series_cap,
+        host_gateway_mtu: args.host_gateway.then_some(args.gateway_mtu),
     };
     if let Some(dir) = config.status_file.parent() {
         std::fs::create_dir_all(dir)?;

@@ -7,6 +7,9 @@
 //!   "ipam": { "subnet": "10.244.1.0/24", "gateway": "10.244.1.1", "dataDir": "/var/lib/weir/cni" } }
 //! ```
 //!
+//! `ipam.gateway` may be left out: it can only be the subnet's first address, the gateway of
+//! the CNI contract (`ovsdb::cni::pod_gateway`).
+//!
 //! Only `cniVersion`, `name` and `ipam.subnet` are required. Unknown keys are allowed (the
 //! runtime adds its own); a key weir-cni knows with a value it cannot use is an error naming it.
 use crate::protocol::{Attachment, CniError, Code, SUPPORTED_VERSIONS};
@@ -61,7 +64,8 @@ struct RawIpam {
 pub struct Pool {
     /// The node's pod CIDR.
     pub subnet: Ipv4Network,
-    /// The pods' default gateway (answered by weir on `br-int`), never handed out.
+    /// The pods' default gateway ([`ovsdb::cni::pod_gateway`]: answered by weir on `br-int`,
+    /// held by the host gateway port), never handed out.
     pub gateway: Ipv4Addr,
 }
 
@@ -177,7 +181,7 @@ fn check_name(name: &str) -> Result<(), CniError> {
     if ok { Ok(()) } else { Err(invalid("name", format!("{name:?} is not letters, digits, '_', '.', '-'"))) }
 }
 
-fn pool(subnet: Option<&str>, gateway: Option<&str>) -> Result<Pool, CniError> {
+fn pool(subnet: Option<&str>, gateway_text: Option<&str>) -> Result<Pool, CniError> {
     let text = subnet.ok_or_else(|| invalid("ipam.subnet", "missing (the node's pod CIDR, e.g. 10.244.1.0/24)"))?;
     let parsed: Ipv4Network = text.parse().map_err(|e| invalid("ipam.subnet", format!("{text:?}: {e}")))?;
     if parsed.prefix() > 29 {
@@ -187,12 +191,17 @@ fn pool(subnet: Option<&str>, gateway: Option<&str>) -> Result<Pool, CniError> {
     if subnet.ip() != parsed.ip() {
         return Err(invalid("ipam.subnet", format!("{text} has host bits set (the network is {subnet})")));
     }
-    let gateway = match gateway {
-        None => Ipv4Addr::from(u32::from(subnet.network()) + 1),
-        Some(g) => g.parse::<Ipv4Addr>().map_err(|e| invalid("ipam.gateway", format!("{g:?}: {e}")))?,
-    };
-    if !subnet.contains(gateway) || gateway == subnet.network() || gateway == subnet.broadcast() {
-        return Err(invalid("ipam.gateway", format!("{gateway} is not a host address of {subnet}")));
+    // The agent answers for (and puts on weir-gw0) the contract's gateway, nothing else: a
+    // configured gateway may only say the same.
+    let gateway = ovsdb::cni::pod_gateway(subnet.network());
+    if let Some(g) = gateway_text {
+        let given = g.parse::<Ipv4Addr>().map_err(|e| invalid("ipam.gateway", format!("{g:?}: {e}")))?;
+        if given != gateway {
+            return Err(invalid(
+                "ipam.gateway",
+                format!("{given} is not {gateway}, the first address of {subnet} (weir's gateway; leave it out)"),
+            ));
+        }
     }
     Ok(Pool { subnet, gateway })
 }
@@ -250,6 +259,11 @@ mod tests {
                 r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","gateway":"10.0.1.1"}}"#,
                 Code::InvalidConfig,
                 "ipam.gateway",
+            ),
+            (
+                r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","gateway":"10.0.0.5"}}"#,
+                Code::InvalidConfig,
+                "ipam.gateway: 10.0.0.5 is not 10.0.0.1",
             ),
             (
                 r#"{"cniVersion":"1.0.0","name":"w","ipam":{"subnet":"10.0.0.0/24","type":"host-local"}}"#,

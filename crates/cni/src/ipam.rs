@@ -259,7 +259,7 @@ mod tests {
 
     fn store(dir: &Path, subnet: &str) -> Store {
         let subnet: ipnetwork::Ipv4Network = subnet.parse().unwrap();
-        let gateway = Ipv4Addr::from(u32::from(subnet.network()) + 1);
+        let gateway = ovsdb::cni::pod_gateway(subnet.network());
         Store::new(dir, "net", Pool { subnet, gateway })
     }
 

@@ -31,6 +31,19 @@ pub const CNI_CONTAINER_ID: &str = "weir-cni-container-id";
 /// `external_ids` key of a port `weir-cni` made: the interface name in the pod (`CNI_IFNAME`).
 pub const CNI_IFNAME: &str = "weir-cni-ifname";
 
+/// The host gateway: an OVS internal port on `br-int` that the agent creates (with
+/// `--host-gateway`) and gives the node's pod gateway address ([`pod_gateway`]). The host reaches
+/// its pods through it and pods reach the host, the outside (masqueraded) and Services (the
+/// host's DNAT) through it. It carries no `iface-id`: it is not a pod.
+pub const GATEWAY_PORT: &str = "weir-gw0";
+
+/// The pods' default gateway in a node's pod CIDR whose network address is `network`: the
+/// first address after it. The one definition: `weir-cni` routes pods through it, the agent
+/// answers ARP for it and puts it on [`GATEWAY_PORT`].
+pub fn pod_gateway(network: Ipv4Addr) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(network).wrapping_add(1))
+}
+
 /// The contract's five keys for a pod, in the order of the table above.
 pub fn pod_external_ids(namespace: &str, name: &str, ips: &[Ipv4Addr], mac: &str) -> Vec<(&'static str, String)> {
     let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();

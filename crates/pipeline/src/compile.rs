@@ -27,6 +27,8 @@ pub fn compile(cluster: &Cluster, topo: &Topology) -> Compiled {
 
 /// The OpenFlow port of the tunnel when compiling without a switch.
 pub const OFFLINE_TUNNEL_OFPORT: u32 = 1;
+/// The host gateway's OpenFlow port in an offline topology.
+pub const OFFLINE_GATEWAY_OFPORT: u32 = 2;
 
 /// A pod's MAC as the testbed CNI assigns it: `02:00:` + its IPv4 address.
 pub fn pod_mac_for(ip: std::net::Ipv4Addr) -> Mac {
@@ -56,16 +58,18 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
         gateway_ip,
         gateway_mac: Topology::gateway_mac_for(gateway_ip),
         tunnel_ofport: Some(OFFLINE_TUNNEL_OFPORT),
+        gateway_ofport: Some(OFFLINE_GATEWAY_OFPORT),
         local_pods,
         remote_nodes: remote_nodes(cluster, node),
         ports: BTreeMap::new(),
     })
 }
 
-/// The pod gateway of a node: the first address of its first IPv4 pod CIDR.
+/// The pod gateway of a node: the first address of its first IPv4 pod CIDR
+/// ([`ovsdb::cni::pod_gateway`]).
 pub fn gateway_for(node: &policy::Node) -> Option<std::net::Ipv4Addr> {
     node.pod_cidrs.iter().find_map(|c| match c {
-        ipnetwork::IpNetwork::V4(v4) => Some((u32::from(v4.network()) + 1).into()),
+        ipnetwork::IpNetwork::V4(v4) => Some(ovsdb::cni::pod_gateway(v4.network())),
         ipnetwork::IpNetwork::V6(_) => None,
     })
 }

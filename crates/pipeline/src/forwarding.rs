@@ -2,16 +2,23 @@
 //! to local pods and through the tunnel to other nodes, output; and every table's miss flow.
 
 use crate::cookie::Category;
-use crate::reg::{ARP_SWAP, ESTABLISHED, FROM_POD, FROM_TUNNEL, OUT_PORT, REPLY, SOURCE, ct_match, ct_state};
+use crate::reg::{
+    ARP_SWAP, CT_MARK_FROM_GATEWAY, ESTABLISHED, FROM_GATEWAY, FROM_POD, FROM_TUNNEL, OUT_PORT, REPLY, SOURCE, TO_GATEWAY,
+    ct_match, ct_state,
+};
 use crate::table::{Miss, Table};
-use crate::topology::{TUNNEL_MAC, Topology};
-use openflow::{Action, Field, FieldRange, Flow, Learn, LearnSpec, LearnSrc, Match, PortNo};
+use crate::topology::{POD_NETWORK_MAC, TUNNEL_MAC, Topology};
+use openflow::{Action, Ct, CtZone, Field, FieldRange, Flow, Learn, LearnSpec, LearnSrc, Match, PortNo};
 
 /// Priorities of the forwarding flows.
 mod priority {
     pub(super) const HIGH: u16 = 210;
+    /// Replies going back to the host gateway: above the per-pod routes, below invalid drops.
+    pub(super) const GATEWAY_REPLY: u16 = 205;
     pub(super) const NORMAL: u16 = 200;
     pub(super) const LOW: u16 = 190;
+    /// A local pod's packets to anything no other route knows: to the host gateway.
+    pub(super) const TO_HOST: u16 = 180;
     pub(super) const MISS: u16 = 0;
 }
 
@@ -141,14 +148,16 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
         .flow(priority::LOW, SOURCE.matches(Match::new().ipv4(), FROM_TUNNEL), fwd)
         .goto(Table::L3Forwarding));
 
-    // L3Forwarding to other nodes' pods, for packets from local pods only (no transit).
+    // L3Forwarding to other nodes' pods, for packets from local pods and the host only (no
+    // transit).
+    let senders: &[u32] = if topo.gateway_ofport.is_some() { &[FROM_POD, FROM_GATEWAY] } else { &[FROM_POD] };
     if let Some(tun) = topo.tunnel_ofport {
-        for node in &topo.remote_nodes {
+        for (node, &source) in topo.remote_nodes.iter().flat_map(|n| senders.iter().map(move |s| (n, s))) {
             for cidr in &node.pod_cidrs {
                 push(Table::L3Forwarding
                     .flow(
                         priority::LOW,
-                        SOURCE.matches(Match::new().ipv4(), FROM_POD).with_ipv4_prefix(
+                        SOURCE.matches(Match::new().ipv4(), source).with_ipv4_prefix(
                             Field::Ipv4Dst,
                             cidr.network(),
                             cidr.prefix(),
@@ -188,7 +197,112 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
         .flow(priority::NORMAL, ESTABLISHED.matches(Match::new().sctp(), 0), fwd)
         .actions([Action::Learn(Box::new(sctp_reply_learn()))])
         .goto(Table::TrafficControlEgress));
+    if let Some(gw) = topo.gateway_ofport {
+        flows.extend(gateway_flows(topo, gw));
+    }
     flows
+}
+
+/// The host gateway's flows (port `gw`): the host reaches local pods (and, routed through
+/// the gateway, remote ones); pods reach the host and, through its routing and masquerade,
+/// everything outside the pod network; connections that came from the host send their
+/// replies back to it, so the host can undo a Service DNAT or a masquerade.
+///
+/// Policy: what the host sends skips egress policy (it is not a pod). Connections from the
+/// node itself (source address the gateway's) skip ingress policy too, as Kubernetes expects
+/// (kubelet probes); anything else the host forwards to a pod, such as a Service connection
+/// it DNATed to a backend, meets the backend's ingress policy with its real source.
+fn gateway_flows(topo: &Topology, gw: u32) -> Vec<Flow> {
+    let fwd = Category::Forwarding;
+    let from_gw = |m: Match| SOURCE.matches(m, FROM_GATEWAY);
+    let whole = FieldRange::whole;
+    let flows = vec![
+        Table::Classifier
+            .flow(priority::NORMAL, Match::new().ipv4().in_port(PortNo(gw)), fwd)
+            .actions([SOURCE.load(FROM_GATEWAY)])
+            .goto(Table::Conntrack),
+        Table::Classifier
+            .flow(priority::NORMAL, Match::new().arp().in_port(PortNo(gw)), fwd)
+            .actions([SOURCE.load(FROM_GATEWAY)])
+            .goto(Table::ArpResponder),
+        // The host asks for addresses behind br-int: all get one MAC, L3Forwarding routes.
+        // Never for its own address (it would be a conflict, not a neighbour).
+        Table::ArpResponder.flow(
+            priority::HIGH + 1,
+            from_gw(Match::new().arp()).with(Field::ArpTpa, topo.gateway_ip),
+            fwd,
+        ),
+        Table::ArpResponder
+            .flow(priority::HIGH, from_gw(Match::new().arp()).with(Field::ArpOp, 1u16), fwd)
+            .actions([
+                Action::Move { src: whole(Field::EthSrc), dst: whole(Field::EthDst) },
+                Action::set_field(Field::EthSrc, POD_NETWORK_MAC),
+                Action::set_field(Field::ArpOp, 2u16),
+                Action::Move { src: whole(Field::ArpSha), dst: whole(Field::ArpTha) },
+                Action::set_field(Field::ArpSha, POD_NETWORK_MAC),
+                Action::Move { src: whole(Field::ArpTpa), dst: ARP_SWAP.range },
+                Action::Move { src: whole(Field::ArpSpa), dst: whole(Field::ArpTpa) },
+                Action::Move { src: ARP_SWAP.range, dst: whole(Field::ArpSpa) },
+                Action::output(PortNo::IN_PORT),
+            ]),
+        // Connections from the host: new ones pass (no egress policy for the host), the
+        // established ones are marked so NetworkPolicy lets them pass.
+        Table::ConntrackState
+            .flow(
+                priority::NORMAL,
+                from_gw(ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW | ct_state::RPL)),
+                fwd,
+            )
+            .actions([ESTABLISHED.load(1)])
+            .goto(Table::L3Forwarding),
+        Table::ConntrackState.flow(priority::LOW, from_gw(Match::new().ipv4()), fwd).goto(Table::L3Forwarding),
+        // Replies of connections that came from the host go back to it.
+        Table::ConntrackState
+            .flow(
+                priority::GATEWAY_REPLY,
+                ct_match(Match::new().ipv4(), ct_state::TRK | ct_state::RPL, ct_state::NEW)
+                    .with(Field::CtMark, CT_MARK_FROM_GATEWAY),
+                fwd,
+            )
+            .actions([ESTABLISHED.load(1), REPLY.load(1), TO_GATEWAY.load(1)])
+            .goto(Table::L3Forwarding),
+        Table::L3Forwarding
+            .flow(priority::HIGH, TO_GATEWAY.matches(Match::new().ipv4(), 1), fwd)
+            .actions([
+                Action::set_field(Field::EthSrc, POD_NETWORK_MAC),
+                Action::set_field(Field::EthDst, topo.gateway_mac),
+            ])
+            .goto(Table::L2Forwarding),
+        // What a local pod sends to an address no route above knows: the host routes it (the
+        // node itself, the outside through its masquerade, a Service through its DNAT).
+        Table::L3Forwarding
+            .flow(priority::TO_HOST, SOURCE.matches(Match::new().ipv4(), FROM_POD), fwd)
+            .actions([Action::set_field(Field::EthDst, topo.gateway_mac)])
+            .goto(Table::L2Forwarding),
+        Table::L2Forwarding
+            .flow(priority::NORMAL, Match::new().with(Field::EthDst, topo.gateway_mac), fwd)
+            .actions([OUT_PORT.load(gw)])
+            .goto(Table::ConntrackCommit),
+        // The node's own connections to its pods skip ingress policy (kubelet probes).
+        Table::IngressAdmin
+            .flow(
+                crate::placement::FIXED,
+                from_gw(Match::new().ipv4()).with(Field::Ipv4Src, topo.gateway_ip),
+                fwd,
+            )
+            .goto(Table::ConntrackCommit),
+        // Connections from the host are committed with a mark that sends their replies back.
+        Table::ConntrackCommit
+            .flow(priority::HIGH, from_gw(ct_match(Match::new().ipv4(), ct_state::NEW | ct_state::TRK, 0)), fwd)
+            .actions([Action::Ct(Ct {
+                commit: true,
+                zone: CtZone::Imm(crate::reg::CT_ZONE),
+                exec: vec![Action::set_field(Field::CtMark, CT_MARK_FROM_GATEWAY)],
+                ..Ct::default()
+            })])
+            .goto(Table::TrafficControlEgress),
+    ];
+    flows.into_iter().map(crate::flow::FlowBuilder::build).collect()
 }
 
 /// How long a learned SCTP reply flow outlives the association's last reply.

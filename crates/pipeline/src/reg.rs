@@ -1,10 +1,12 @@
 //! Registers and marks, each bit range declared once.
 //!
 //! ```text
-//! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod
+//! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod, 3 = host gateway
 //! reg0[4]     established: the packet belongs to a connection policy already allowed (NetworkPolicy lets it pass)
 //! reg0[5]     returned: the packet came back from a TrafficControl redirect (no TrafficControl again)
 //! reg0[6]     reply: the packet goes the reply way of a connection policy already allowed (skips the admin tiers too)
+//! reg0[7]     to gateway: a reply of a connection that came in from the host gateway goes back to it
+//! ct_mark 0x1 the connection came in from the host gateway (its replies go back to the host, which may have DNATed it)
 //! reg1        output port, chosen by L2Forwarding; ingress policy matches the destination pod on it
 //! ```
 //! Flow code uses these names, never raw `reg0[0..3]`.
@@ -47,6 +49,8 @@ pub const SOURCE: RegField = RegField::new(0, 0, 3);
 pub const FROM_TUNNEL: u32 = 1;
 /// [`SOURCE`]: from a local pod.
 pub const FROM_POD: u32 = 2;
+/// [`SOURCE`]: from the host gateway port (the node's own network stack).
+pub const FROM_GATEWAY: u32 = 3;
 
 /// The packet belongs to a connection policy already allowed (set by ConntrackState from
 /// `ct_state`, or by a learned SCTP reply flow); the NetworkPolicy tables let it pass, the
@@ -63,6 +67,14 @@ pub const RETURNED: RegField = RegField::new(0, 5, 5);
 /// added after a connection began still stops it (see `crate::placement`).
 pub const REPLY: RegField = RegField::new(0, 6, 6);
 
+/// The packet is a reply of a connection that entered from the host gateway: L3Forwarding
+/// sends it back there (set by ConntrackState from [`CT_MARK_FROM_GATEWAY`]), so the host can
+/// undo its DNAT (Services) or masquerade.
+pub const TO_GATEWAY: RegField = RegField::new(0, 7, 7);
+
+/// `ct_mark` of a connection that entered from the host gateway (committed by ConntrackCommit).
+pub const CT_MARK_FROM_GATEWAY: u32 = 0x1;
+
 /// The output port (whole reg1).
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);
 
@@ -74,10 +86,11 @@ pub const ARP_SWAP: RegField = RegField::new(2, 0, 31);
 
 /// Every register range with what it holds, for the documentation (`pipeline-docs`).
 pub const REGISTERS: &[(RegField, &str)] = &[
-    (SOURCE, "packet source: 1 tunnel, 2 local pod"),
+    (SOURCE, "packet source: 1 tunnel, 2 local pod, 3 host gateway"),
     (ESTABLISHED, "established: a connection policy already allowed (NetworkPolicy and baseline let it pass)"),
     (RETURNED, "returned through a TrafficControl return port (not mirrored or redirected again)"),
     (REPLY, "reply direction of an allowed connection (the admin tiers let it pass too)"),
+    (TO_GATEWAY, "reply of a connection that came from the host gateway: back to the gateway (ct_mark 0x1 marks such connections)"),
     (OUT_PORT, "output port, chosen by L2Forwarding; ingress policy matches the destination pod on it"),
     (ARP_SWAP, "scratch for the ARP responder"),
 ];

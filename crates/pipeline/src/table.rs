@@ -92,14 +92,14 @@ use Table::*;
 
 tables! {
     /// Tags the packet with its source (local pod, tunnel) and sends ARP to the responder.
-    Classifier = "Classifier", Validation, Drop, [SpoofGuard, Conntrack, L3Forwarding],
-        "Tags each packet with where it came from (local pod, tunnel, or a TrafficControl return port, which re-enters at L3Forwarding); unknown ports are dropped.";
+    Classifier = "Classifier", Validation, Drop, [SpoofGuard, Conntrack, ArpResponder, L3Forwarding],
+        "Tags each packet with where it came from (local pod, tunnel, host gateway, or a TrafficControl return port, which re-enters at L3Forwarding); the host's ARP goes to the responder; unknown ports are dropped.";
     /// A local pod may only send from its own MAC and IP.
     SpoofGuard = "SpoofGuard", Validation, Drop, [Conntrack, ArpResponder],
         "Lets a pod send IPv4 and ARP only from its own MAC and IP address.";
     /// Answers every ARP request of a local pod with the gateway MAC (all traffic is routed).
     ArpResponder = "ArpResponder", Validation, Drop, [],
-        "Answers pods' ARP requests with the gateway MAC, so every packet is routed by L3Forwarding.";
+        "Answers pods' ARP requests with the gateway MAC, and the host's (through the gateway port) with one MAC for every pod address, so every packet is routed by L3Forwarding.";
     /// Sends IP packets through conntrack in the weir zone; SCTP through the learned replies.
     Conntrack = "Conntrack", Conntrack, Drop, [SctpConnections, ConntrackState],
         "Looks the packet up in connection tracking (zone 65520); SCTP, which OVS's userspace conntrack tracks by address pair only, in SctpConnections instead.";
@@ -108,7 +108,7 @@ tables! {
         "Holds a learned flow per allowed SCTP association that marks its replies as established (resubmitted to from Conntrack).";
     /// Drops invalid packets; lets replies skip policy and established packets skip all but the admin tiers.
     ConntrackState = "ConntrackState", Conntrack, Goto(EgressAdmin), [EgressAdmin, L3Forwarding],
-        "Drops invalid packets; replies (and packets from tunnels) skip egress policy; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both).";
+        "Drops invalid packets; replies (and packets from tunnels or the host gateway) skip egress policy; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both); replies of connections that came from the host gateway are marked to go back to it.";
     /// Admin-tier egress rules (AdminNetworkPolicy, tiered ClusterNetworkPolicy): first match decides.
     EgressAdmin = "EgressAdmin", EgressSecurity, Goto(EgressRule), [EgressRule, L3Forwarding],
         "Admin tiers' egress rules, first match by priority: Allow continues to L3Forwarding (skipping NetworkPolicy and baseline), Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to EgressRule. Established packets meet these rules too, so a new Deny stops a connection that began before it.";
@@ -123,13 +123,13 @@ tables! {
         "Baseline tier's egress rules (BaselineAdminNetworkPolicy), reached only by pods NetworkPolicy does not isolate for egress: first match decides, Allow continues, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent); no match allows.";
     /// Rewrites MACs for the destination pod, or sets the tunnel destination for a remote node.
     L3Forwarding = "L3Forwarding", Forwarding, Drop, [L2Forwarding],
-        "Routes by destination IP: to a local pod (MAC rewrite) or to another node's pod CIDR (tunnel).";
+        "Routes by destination IP: to a local pod (MAC rewrite), to another node's pod CIDR (tunnel), or anything else a local pod sends to the host gateway (the host routes it: itself, Services, the outside masqueraded).";
     /// Chooses the output port from the destination MAC.
     L2Forwarding = "L2Forwarding", Forwarding, Drop, [IngressAdmin, ConntrackCommit],
-        "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel skips ingress policy here.";
+        "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel or to the host gateway skips ingress policy here.";
     /// Admin-tier ingress rules.
     IngressAdmin = "IngressAdmin", IngressSecurity, Goto(IngressRule), [IngressRule, ConntrackCommit],
-        "Admin tiers' ingress rules, first match by priority: Allow continues to ConntrackCommit, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to IngressRule. Replies skip them; established packets do not.";
+        "Admin tiers' ingress rules, first match by priority: Allow continues to ConntrackCommit, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to IngressRule. Replies and the node's own connections (from the host gateway with the gateway's address: kubelet probes) skip them; established packets do not.";
     /// Kubernetes NetworkPolicy ingress rules.
     IngressRule = "IngressRule", IngressSecurity, Goto(IngressDefault), [IngressDefault, ConntrackCommit],
         "NetworkPolicy ingress rules: established packets and packets a rule allows continue to ConntrackCommit.";
@@ -141,7 +141,7 @@ tables! {
         "Baseline tier's ingress rules, reached only by pods NetworkPolicy does not isolate for ingress: first match decides; no match allows.";
     /// Commits new allowed connections so their replies skip policy.
     ConntrackCommit = "ConntrackCommit", Output, Goto(TrafficControlEgress), [TrafficControlEgress],
-        "Commits new connections that policy allowed (SCTP: learns a flow for its replies), so replies skip policy.";
+        "Commits new connections that policy allowed (SCTP: learns a flow for its replies), so replies skip policy; those from the host gateway with ct_mark 0x1, so their replies go back to it.";
     /// TrafficControl of what a local pod sends: mirror copies, redirect.
     TrafficControlEgress = "TrafficControlEgress", Output, Goto(TrafficControlIngress), [TrafficControlIngress, Output],
         "Mirrors (copies to each target) or redirects (sends only to the target) what a selected pod sends; packets back from a return port skip TrafficControl.";

@@ -9,6 +9,11 @@ use std::net::Ipv4Addr;
 /// rewrites it to the destination pod's MAC.
 pub const TUNNEL_MAC: Mac = Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
 
+/// The MAC the ARP responder gives the host (asking through the gateway port) for any address
+/// behind `br-int`, local pod or remote: all is routed, L3Forwarding rewrites it to the real
+/// next hop. Not the gateway's own MAC, which the host's gateway device carries.
+pub const POD_NETWORK_MAC: Mac = Mac([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xfe]);
+
 /// A pod whose port is on this node's bridge (learned from OVSDB, see the CNI contract).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LocalPod {
@@ -42,6 +47,9 @@ pub struct Topology {
     pub gateway_mac: Mac,
     /// The OpenFlow port of the tunnel (remote_ip=flow), if there is one.
     pub tunnel_ofport: Option<u32>,
+    /// The OpenFlow port of the host gateway (`ovsdb::cni::GATEWAY_PORT`), if there is one.
+    /// Without it pods reach only pods.
+    pub gateway_ofport: Option<u32>,
     /// Local pods by key.
     pub local_pods: BTreeMap<PodKey, LocalPod>,
     /// Other nodes.

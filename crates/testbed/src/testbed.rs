@@ -228,6 +228,10 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         state.tunnel.as_str().into(),
         "--ovs-ctl".into(),
         format!("{d}/ovs-vswitchd.ctl"),
+        // weir-gw0, its routes and the masquerade, inside the node's own namespace.
+        "--host-gateway".into(),
+        "--gateway-mtu".into(),
+        crate::layout::POD_MTU.to_string(),
     ];
     args.extend(source);
     args
