@@ -4,10 +4,10 @@
 //! The agent owns it (with `--host-gateway`): it adds the port through OVSDB as it sets up the
 //! bridge ([`port_spec`]), and once the cluster view names this node's pod CIDR it configures
 //! the device through rtnetlink ([`HostNetwork::apply`]): the gateway MAC the pipeline answers
-//! pods' ARP with, the pod gateway address with the pod CIDR's prefix (the host's route to its
-//! own pods), a route through it to every other node's pod CIDR (the host reaches remote pods,
-//! and Services DNATed to them, through the tunnel), IPv4 forwarding on, and the masquerade of
-//! what pods send out of the cluster ([`crate::masquerade`]).
+//! pods' ARP with, the pod gateway address, a route through it to every pod CIDR, this node's
+//! and the others' (the host reaches its pods, and remote pods and Services DNATed to them
+//! through the tunnel), with the node's address as source, IPv4 forwarding on, and the
+//! masquerade of what pods send out of the cluster ([`crate::masquerade`]).
 //!
 //! Why the agent and not `weir-cni`: the device needs the pod CIDR's gateway and the other
 //! nodes' pod CIDRs, which the agent learns from the cluster view and keeps current (nodes
@@ -44,6 +44,10 @@ pub struct HostNetwork {
     pub pod_cidr: Ipv4Network,
     /// The other nodes' pod CIDRs, routed through the gateway.
     pub remote_cidrs: Vec<Ipv4Network>,
+    /// This node's address (its first IPv4 InternalIP): the source of what the host sends to
+    /// pods, so a pod's connection to the node's address is answered from that address (a
+    /// UDP server bound to the wildcard address answers from the route's source).
+    pub node_ip: Option<Ipv4Addr>,
 }
 
 impl HostNetwork {
@@ -56,7 +60,11 @@ impl HostNetwork {
             pipeline::compile::remote_nodes(cluster, node).into_iter().flat_map(|n| n.pod_cidrs).collect();
         remote_cidrs.sort();
         remote_cidrs.dedup();
-        Some(HostNetwork { pod_cidr, remote_cidrs })
+        let node_ip = this.internal_ips.iter().find_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        });
+        Some(HostNetwork { pod_cidr, remote_cidrs, node_ip })
     }
 
     /// The pod gateway address.
@@ -88,9 +96,10 @@ impl HostNetwork {
         Masquerade { pod_cidr: self.pod_cidr, cluster_cidrs: self.cluster_cidrs() }.apply().await
     }
 
-    /// The gateway address with the pod CIDR's prefix, and no other IPv4 address.
+    /// The gateway address alone (a /32: the route to the pod CIDR is weir's, with the node's
+    /// address as source), and no other IPv4 address.
     async fn set_address(&self, handle: &Handle, index: u32) -> Result<(), String> {
-        let (gw, prefix) = (self.gateway(), self.pod_cidr.prefix());
+        let (gw, prefix) = (self.gateway(), 32);
         let mut existing = handle.address().get().set_link_index_filter(index).execute();
         let mut stale = vec![];
         while let Some(msg) = existing.try_next().await.map_err(|e| format!("list the addresses of {GATEWAY_PORT}: {e}"))? {
@@ -114,9 +123,11 @@ impl HostNetwork {
             .map_err(|e| format!("add {gw}/{prefix} to {GATEWAY_PORT}: {e}"))
     }
 
-    /// A link-scope route through the gateway to each remote pod CIDR (the ARP responder
-    /// answers for every address behind it); weir's routes to CIDRs no longer remote go.
+    /// A link-scope route through the gateway to every pod CIDR (the ARP responder answers
+    /// for every address behind it), from the node's address; weir's routes to CIDRs no
+    /// longer there go.
     async fn set_routes(&self, handle: &Handle, index: u32) -> Result<(), String> {
+        let routed = self.cluster_cidrs();
         let mut existing = handle.route().get(RouteMessageBuilder::<Ipv4Addr>::new().build()).execute();
         let mut stale = vec![];
         while let Some(r) = existing.try_next().await.map_err(|e| format!("list routes: {e}"))? {
@@ -127,20 +138,23 @@ impl HostNetwork {
                 _ => None,
             });
             let wanted = dst.and_then(|d| Ipv4Network::new(d, r.header.destination_prefix_length).ok());
-            if ours && !wanted.is_some_and(|w| self.remote_cidrs.contains(&w)) {
+            if ours && !wanted.is_some_and(|w| routed.contains(&w)) {
                 stale.push(r);
             }
         }
         for r in stale {
             handle.route().del(r).execute().await.map_err(|e| format!("remove a stale route: {e}"))?;
         }
-        for cidr in &self.remote_cidrs {
-            let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        for cidr in &routed {
+            let mut route = RouteMessageBuilder::<Ipv4Addr>::new()
                 .destination_prefix(cidr.network(), cidr.prefix())
                 .output_interface(index)
                 .scope(RouteScope::Link)
-                .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
-                .build();
+                .protocol(RouteProtocol::Other(ROUTE_PROTOCOL));
+            if let Some(src) = self.node_ip {
+                route = route.pref_source(src);
+            }
+            let route = route.build();
             handle.route().add(route).replace().execute().await.map_err(|e| format!("route {cidr} via {GATEWAY_PORT}: {e}"))?;
         }
         Ok(())

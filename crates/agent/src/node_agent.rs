@@ -806,6 +806,7 @@ impl NodeAgent {
             node: self.settings.node.clone(),
             gateway_ip,
             gateway_mac: Topology::gateway_mac_for(gateway_ip),
+            node_ips: pipeline::compile::node_ips(node),
             tunnel_ofport: self.ports_by_name.get(TUNNEL_PORT).copied(),
             gateway_ofport: self.ports_by_name.get(ovsdb::cni::GATEWAY_PORT).copied(),
             local_pods: self.ports.pods.clone(),

@@ -158,6 +158,7 @@ fn topology(cluster: &Cluster) -> Topology {
         node: random_cluster::LOCAL_NODE.to_string(),
         gateway_ip,
         gateway_mac: Topology::gateway_mac_for(gateway_ip),
+        node_ips: Vec::new(),
         tunnel_ofport: Some(TUNNEL_OFPORT),
         gateway_ofport: None,
         local_pods,

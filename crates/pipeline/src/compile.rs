@@ -57,6 +57,7 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
         node: node.to_string(),
         gateway_ip,
         gateway_mac: Topology::gateway_mac_for(gateway_ip),
+        node_ips: node_ips(this),
         tunnel_ofport: Some(OFFLINE_TUNNEL_OFPORT),
         gateway_ofport: Some(OFFLINE_GATEWAY_OFPORT),
         local_pods,
@@ -72,6 +73,17 @@ pub fn gateway_for(node: &policy::Node) -> Option<std::net::Ipv4Addr> {
         ipnetwork::IpNetwork::V4(v4) => Some(ovsdb::cni::pod_gateway(v4.network())),
         ipnetwork::IpNetwork::V6(_) => None,
     })
+}
+
+/// A node's IPv4 internal addresses.
+pub fn node_ips(node: &policy::Node) -> Vec<std::net::Ipv4Addr> {
+    node.internal_ips
+        .iter()
+        .filter_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
 }
 
 /// Every other node with an IPv4 pod CIDR and an IPv4 internal address.

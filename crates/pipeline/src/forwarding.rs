@@ -209,13 +209,19 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
 /// replies back to it, so the host can undo a Service DNAT or a masquerade.
 ///
 /// Policy: what the host sends skips egress policy (it is not a pod). Connections from the
-/// node itself (source address the gateway's) skip ingress policy too, as Kubernetes expects
+/// node itself (source address the gateway's or one of the node's) skip ingress policy too, as Kubernetes expects
 /// (kubelet probes); anything else the host forwards to a pod, such as a Service connection
 /// it DNATed to a backend, meets the backend's ingress policy with its real source.
 fn gateway_flows(topo: &Topology, gw: u32) -> Vec<Flow> {
     let fwd = Category::Forwarding;
     let from_gw = |m: Match| SOURCE.matches(m, FROM_GATEWAY);
     let whole = FieldRange::whole;
+    // The node's own connections to its pods skip ingress policy (kubelet probes).
+    let node_sources = std::iter::once(topo.gateway_ip).chain(topo.node_ips.iter().copied()).map(|ip| {
+        Table::IngressAdmin
+            .flow(crate::placement::FIXED, from_gw(Match::new().ipv4()).with(Field::Ipv4Src, ip), fwd)
+            .goto(Table::ConntrackCommit)
+    });
     let flows = vec![
         Table::Classifier
             .flow(priority::NORMAL, Match::new().ipv4().in_port(PortNo(gw)), fwd)
@@ -283,14 +289,6 @@ fn gateway_flows(topo: &Topology, gw: u32) -> Vec<Flow> {
             .flow(priority::NORMAL, Match::new().with(Field::EthDst, topo.gateway_mac), fwd)
             .actions([OUT_PORT.load(gw)])
             .goto(Table::ConntrackCommit),
-        // The node's own connections to its pods skip ingress policy (kubelet probes).
-        Table::IngressAdmin
-            .flow(
-                crate::placement::FIXED,
-                from_gw(Match::new().ipv4()).with(Field::Ipv4Src, topo.gateway_ip),
-                fwd,
-            )
-            .goto(Table::ConntrackCommit),
         // Connections from the host are committed with a mark that sends their replies back.
         Table::ConntrackCommit
             .flow(priority::HIGH, from_gw(ct_match(Match::new().ipv4(), ct_state::NEW | ct_state::TRK, 0)), fwd)
@@ -302,7 +300,7 @@ fn gateway_flows(topo: &Topology, gw: u32) -> Vec<Flow> {
             })])
             .goto(Table::TrafficControlEgress),
     ];
-    flows.into_iter().map(crate::flow::FlowBuilder::build).collect()
+    flows.into_iter().chain(node_sources).map(crate::flow::FlowBuilder::build).collect()
 }
 
 /// How long a learned SCTP reply flow outlives the association's last reply.

@@ -45,6 +45,10 @@ pub struct Topology {
     pub gateway_ip: Ipv4Addr,
     /// The MAC the gateway answers with.
     pub gateway_mac: Mac,
+    /// This node's own IPv4 addresses (its InternalIPs): with [`Topology::gateway_ip`], the
+    /// sources of the node's own connections through the host gateway, which skip ingress
+    /// policy.
+    pub node_ips: Vec<Ipv4Addr>,
     /// The OpenFlow port of the tunnel (remote_ip=flow), if there is one.
     pub tunnel_ofport: Option<u32>,
     /// The OpenFlow port of the host gateway (`ovsdb::cni::GATEWAY_PORT`), if there is one.
