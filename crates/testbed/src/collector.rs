@@ -1,6 +1,7 @@
 //! The tunnel collector: a namespace on the testbed's underlay with its own address
 //! ([`Layout::COLLECTOR_IP`], `192.168.77.200`), standing for a monitoring host that receives
-//! mirrored traffic over VXLAN, GENEVE, GRE or ERSPAN.
+//! mirrored traffic over VXLAN, GENEVE, GRE or ERSPAN; and for any host outside the cluster
+//! that pods reach through their node's gateway (masqueraded to the node's address).
 //!
 //! It is plugged into the **last node's `br-phy`** (a standalone OVS bridge, so a learning
 //! switch) through a veth: with two nodes the underlay is a bare veth between the nodes, and
@@ -103,6 +104,9 @@ impl Collector {
             len = Layout::UNDERLAY_PREFIX_LEN,
         );
         run_with_input(Command::new("ip").args(["-n", &collector.netns, "-batch", "-"]), &batch)?;
+        // What it sends crosses OVS's userspace datapath, which forwards a checksum the kernel
+        // left to offload unfilled (as for pods): TCP replies to a node would be dropped there.
+        run(Command::new("ip").args(["netns", "exec", &collector.netns, "ethtool", "-K", COLLECTOR_IFACE, "tx", "off"]))?;
         run(Command::new("ip").args(["-n", &host.netns, "link", "set", &collector.veth, "up"]))?;
         let host_switch = tb.switch(&host.name)?;
         host_switch.vsctl(&["--may-exist", "add-port", PHY_BRIDGE, &collector.veth])?;

@@ -1,0 +1,210 @@
+//! The host gateway (`weir-gw0`) end to end on a 2-node testbed whose pods weir-cni attached:
+//! real TCP connections between pods, the nodes' own namespaces, an "external" host on the
+//! underlay (the testbed's collector namespace, 192.168.77.200, outside every pod CIDR) and a
+//! Service whose DNAT the test writes into a node's namespace as kube-proxy's nftables mode
+//! would. Each connection's source address is read where it arrives.
+
+mod common;
+
+use common::Running;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use testbed::{Testbed, Tunnel};
+
+/// How long a connection attempt may take; a dropped SYN waits out all of it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The ports of the test's own listeners (the pods' probe servers use 80 and 81).
+const TO_HOST_PORT: u16 = 7001;
+const TO_OUTSIDE_PORT: u16 = 7002;
+const TO_POD_PORT: u16 = 7003;
+/// Two Service ClusterIPs, outside every pod CIDR: one DNATed to a pod on the other node, one
+/// to a pod on the client's node.
+const SERVICE_REMOTE: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+const SERVICE_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 11);
+
+/// Runs `f` on a thread inside the network namespace `ns`.
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            testbed::netns::enter_on_this_thread(ns).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Whether a TCP connection from namespace `ns` to `to` is established within the timeout.
+fn connects(ns: &str, to: SocketAddrV4) -> bool {
+    in_netns(ns, || TcpStream::connect_timeout(&to.into(), CONNECT_TIMEOUT).is_ok())
+}
+
+/// The source address the first connection to `port` in namespace `server_ns` arrives from,
+/// when `client_ns` connects to `to`; `None` if none arrives.
+fn seen_from(server_ns: &str, port: u16, client_ns: &str, to: SocketAddrV4) -> Option<Ipv4Addr> {
+    let listener = in_netns(server_ns, || TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let connected = connects(client_ns, to);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match listener.accept() {
+            Ok((_, std::net::SocketAddr::V4(peer))) => return connected.then_some(*peer.ip()),
+            Ok(_) => return None,
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    None
+}
+
+fn pod_ns(tb: &Testbed, key: &str) -> String {
+    tb.pod(key).unwrap().netns.clone()
+}
+
+fn pod_addr(tb: &Testbed, key: &str, port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(tb.pod(key).unwrap().ip, port)
+}
+
+/// Waits until both agents have put the gateway address on `weir-gw0` (the agent configures
+/// the host side on its own task, after `up` saw the flows realized).
+fn wait_for_gateways(tb: &Testbed) {
+    for node in tb.nodes() {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = testbed::run(std::process::Command::new("ip").args(["-n", &node.netns, "-4", "route", "show"]));
+            let route = format!("{} dev weir-gw0", node.pod_cidr);
+            if out.is_ok_and(|o| o.contains(&route)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: weir-gw0 has no route to {}", node.name, node.pod_cidr);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// kube-proxy's nftables DNAT, in `node`'s namespace: each ClusterIP:80 to one backend.
+fn install_service_dnat(tb: &Testbed, node: &str, services: &[(Ipv4Addr, SocketAddrV4)]) {
+    let rules: String = services.iter().map(|(vip, backend)| format!("    ip daddr {vip} tcp dport 80 dnat to {backend}\n")).collect();
+    let script =
+        format!("table ip kube-proxy-test {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat;\n{rules}  }}\n}}\n");
+    let ns = &tb.node(node).unwrap().netns;
+    testbed::command::run_with_input(std::process::Command::new("ip").args(["netns", "exec", ns, "nft", "-f", "-"]), &script).unwrap();
+}
+
+fn up() -> (Running, testbed::collector::Collector) {
+    let mut r = Running::up('g', Tunnel::Geneve);
+    wait_for_gateways(&r.tb);
+    let outside = testbed::collector::Collector::attach(&mut r.tb).unwrap();
+    (r, outside)
+}
+
+#[test]
+fn pods_reach_the_host_the_outside_and_services_through_the_gateway_and_the_host_reaches_pods() {
+    let (r, outside) = up();
+    let tb = &r.tb;
+    let (n1, n2) = (tb.node("node-1").unwrap().clone(), tb.node("node-2").unwrap().clone());
+    let (xa, xb, ya, zc) = (tb.pod("x/a").unwrap(), tb.pod("x/b").unwrap(), tb.pod("y/a").unwrap(), tb.pod("z/c").unwrap());
+    assert_eq!((xa.node.as_str(), xb.node.as_str(), ya.node.as_str(), zc.node.as_str()), ("node-1", "node-1", "node-2", "node-2"));
+
+    // Pod -> its node's gateway address: the host sees the pod's own address.
+    let gw = SocketAddrV4::new(n1.gateway, TO_HOST_PORT);
+    assert_eq!(seen_from(&n1.netns, TO_HOST_PORT, &xa.netns, gw), Some(xa.ip), "x/a -> gateway {gw}");
+
+    // Host -> pod: a TCP "kubelet probe" from the node's namespace, to its own pod and, through
+    // the gateway and the tunnel, to a pod of the other node.
+    assert!(connects(&n1.netns, pod_addr(tb, "x/a", 80)), "node-1 -> x/a:80");
+    assert!(connects(&n1.netns, pod_addr(tb, "y/a", 80)), "node-1 -> y/a:80 (on node-2)");
+
+    // Pod -> outside the cluster: masqueraded to the pod's node's address.
+    let ext = SocketAddrV4::new(outside.ip(), TO_OUTSIDE_PORT);
+    assert_eq!(seen_from(outside.netns(), TO_OUTSIDE_PORT, &xa.netns, ext), Some(n1.underlay_ip), "x/a -> outside");
+    assert_eq!(seen_from(outside.netns(), TO_OUTSIDE_PORT, &zc.netns, ext), Some(n2.underlay_ip), "z/c -> outside");
+
+    // Pod -> pod keeps its source address, across nodes and on one node.
+    let to_ya = pod_addr(tb, "y/a", TO_POD_PORT);
+    assert_eq!(seen_from(&ya.netns, TO_POD_PORT, &xa.netns, to_ya), Some(xa.ip), "x/a -> y/a");
+    let to_xb = pod_addr(tb, "x/b", TO_POD_PORT);
+    assert_eq!(seen_from(&xb.netns, TO_POD_PORT, &xa.netns, to_xb), Some(xa.ip), "x/a -> x/b");
+
+    // Pod -> ClusterIP -> backend pod, DNATed by the host: the backend sees the client pod.
+    install_service_dnat(tb, "node-1", &[(SERVICE_REMOTE, to_ya), (SERVICE_LOCAL, to_xb)]);
+    let remote = SocketAddrV4::new(SERVICE_REMOTE, 80);
+    assert_eq!(seen_from(&ya.netns, TO_POD_PORT, &xa.netns, remote), Some(xa.ip), "x/a -> {remote} -> y/a");
+    let local = SocketAddrV4::new(SERVICE_LOCAL, 80);
+    assert_eq!(seen_from(&xb.netns, TO_POD_PORT, &xa.netns, local), Some(xa.ip), "x/a -> {local} -> x/b");
+}
+
+/// Policies of the second test: y accepts connections only from node-1's own address
+/// (ipBlock selects a node address); x/a may send nothing; x/b accepts nothing.
+fn policies(dir: &std::path::Path, node1: Ipv4Addr) -> PathBuf {
+    let path = dir.join("gateway-policies.yaml");
+    let yaml = format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: only-node-1, namespace: y}}
+spec:
+  podSelector: {{}}
+  ingress:
+  - from: [{{ipBlock: {{cidr: {node1}/32}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: a-sends-nothing, namespace: x}}
+spec:
+  podSelector: {{matchLabels: {{pod: a}}}}
+  policyTypes: [Egress]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: b-accepts-nothing, namespace: x}}
+spec:
+  podSelector: {{matchLabels: {{pod: b}}}}
+  policyTypes: [Ingress]
+"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn network_policy_holds_on_every_path_through_the_gateway() {
+    let (r, outside) = up();
+    let tb = &r.tb;
+    let (n1, n2) = (tb.node("node-1").unwrap().clone(), tb.node("node-2").unwrap().clone());
+    let ext = SocketAddrV4::new(outside.ip(), TO_OUTSIDE_PORT);
+    install_service_dnat(tb, "node-1", &[(SERVICE_REMOTE, pod_addr(tb, "y/a", 80)), (SERVICE_LOCAL, pod_addr(tb, "x/b", 80))]);
+    let service = |vip| SocketAddrV4::new(vip, 80);
+    // Every path is open before the policies.
+    let (yc, zb) = (pod_ns(tb, "y/c"), pod_ns(tb, "z/b"));
+    for (what, from, to) in [
+        ("y/c -> Service -> y/a", &yc, service(SERVICE_REMOTE)),
+        ("z/b -> Service -> x/b", &zb, service(SERVICE_LOCAL)),
+        ("node-2 -> x/b", &n2.netns, pod_addr(tb, "x/b", 80)),
+    ] {
+        assert!(connects(from, to), "before the policies: {what}");
+    }
+
+    let reaches_outside = |pod: &str| seen_from(outside.netns(), TO_OUTSIDE_PORT, &pod_ns(tb, pod), ext).is_some();
+    assert!(reaches_outside("x/a"), "before the policies: x/a -> outside");
+
+    tb.apply(&[policies(r.tmp.path(), n1.underlay_ip)], Duration::from_secs(30)).unwrap();
+
+    // A deny on the backend stops the Service path (the host's DNAT hands the backend the
+    // client's own address, and the backend's policy judges that).
+    assert!(!connects(&yc, service(SERVICE_REMOTE)), "y/c -> Service -> y/a (y accepts only node-1)");
+    assert!(!connects(&zb, service(SERVICE_LOCAL)), "z/b -> Service -> x/b (x/b accepts nothing)");
+    assert!(!connects(&yc, pod_addr(tb, "y/a", 80)), "y/c -> y/a directly");
+    // ipBlock selects a node's address: node-1's host reaches y/a on node-2, node-2's host
+    // reaches it as its own node (kubelet probes), and x/b (accepting nothing) still takes
+    // its node's probe but not the other node's.
+    assert!(connects(&n1.netns, pod_addr(tb, "y/a", 80)), "node-1 -> y/a (ipBlock node-1)");
+    assert!(connects(&n2.netns, pod_addr(tb, "y/a", 80)), "node-2 -> its own y/a (kubelet probe)");
+    assert!(connects(&n1.netns, pod_addr(tb, "x/b", 80)), "node-1 -> its own x/b (kubelet probe)");
+    assert!(!connects(&n2.netns, pod_addr(tb, "x/b", 80)), "node-2 -> x/b (not x/b's node)");
+    // Egress policy holds towards the host and the outside.
+    let xa = pod_ns(tb, "x/a");
+    assert!(!reaches_outside("x/a"), "x/a -> outside (x/a sends nothing)");
+    let gw = SocketAddrV4::new(n1.gateway, TO_HOST_PORT);
+    assert_eq!(seen_from(&n1.netns, TO_HOST_PORT, &xa, gw), None, "x/a -> its gateway (x/a sends nothing)");
+    assert!(reaches_outside("x/c"), "x/c -> outside (no egress policy)");
+}
