@@ -92,7 +92,7 @@ impl HostNetwork {
             .map_err(|e| format!("set the MAC, MTU and up state of {GATEWAY_PORT}: {e}"))?;
         self.set_address(handle, index).await?;
         self.set_routes(handle, index).await?;
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(|e| format!("turn IPv4 forwarding on: {e}"))?;
+        forwarding_on()?;
         Masquerade { pod_cidr: self.pod_cidr, cluster_cidrs: self.cluster_cidrs() }.apply().await
     }
 
@@ -159,6 +159,16 @@ impl HostNetwork {
         }
         Ok(())
     }
+}
+
+/// IPv4 forwarding on in this namespace. Read first: in a container `/proc/sys` is read-only,
+/// and a kubeadm node has it on already (its preflight checks demand it).
+fn forwarding_on() -> Result<(), String> {
+    const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
+    if std::fs::read_to_string(PATH).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    std::fs::write(PATH, "1").map_err(|e| format!("turn IPv4 forwarding on ({PATH}): {e}"))
 }
 
 fn v4(c: &ipnetwork::IpNetwork) -> Option<Ipv4Network> {
