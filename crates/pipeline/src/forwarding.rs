@@ -328,3 +328,54 @@ fn sctp_reply_learn() -> Learn {
         ..Learn::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openflow::FieldValue;
+    use std::net::Ipv4Addr;
+
+    fn topology(gateway_ofport: Option<u32>) -> Topology {
+        let gateway_ip = Ipv4Addr::new(10, 244, 1, 1);
+        Topology {
+            node: "n1".into(),
+            gateway_ip,
+            gateway_mac: Topology::gateway_mac_for(gateway_ip),
+            node_ips: vec![Ipv4Addr::new(192, 168, 77, 11)],
+            tunnel_ofport: Some(1),
+            gateway_ofport,
+            local_pods: Default::default(),
+            remote_nodes: Vec::new(),
+            ports: Default::default(),
+        }
+    }
+
+    /// Flows of `table` whose match has `field` exactly `value`.
+    fn matching(flows: &[Flow], table: Table, field: Field, value: impl FieldValue) -> Vec<&Flow> {
+        let v = value.to_u128();
+        flows.iter().filter(|f| f.table_id == table.id() && f.matches.exact(field) == Some(v)).collect()
+    }
+
+    #[test]
+    fn without_a_gateway_port_nothing_leaves_for_the_host() {
+        let topo = topology(None);
+        let flows = forwarding_flows(&topo);
+        assert!(matching(&flows, Table::L2Forwarding, Field::EthDst, topo.gateway_mac).is_empty());
+        assert!(flows.iter().all(|f| f.priority != priority::TO_HOST && f.priority != priority::GATEWAY_REPLY));
+    }
+
+    #[test]
+    fn only_the_nodes_own_sources_from_the_gateway_skip_ingress_policy() {
+        let topo = topology(Some(7));
+        let flows = forwarding_flows(&topo);
+        let to_gateway = matching(&flows, Table::L2Forwarding, Field::EthDst, topo.gateway_mac);
+        assert_eq!(to_gateway.len(), 1);
+        let mut skipping: Vec<Ipv4Addr> = flows
+            .iter()
+            .filter(|f| f.table_id == Table::IngressAdmin.id() && f.priority == crate::placement::FIXED)
+            .filter_map(|f| f.matches.exact(Field::Ipv4Src).map(|a| Ipv4Addr::from(a as u32)))
+            .collect();
+        skipping.sort();
+        assert_eq!(skipping, [Ipv4Addr::new(10, 244, 1, 1), Ipv4Addr::new(192, 168, 77, 11)]);
+    }
+}
