@@ -74,7 +74,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = agent::metrics::rule_stats::DEFAULT_CAP)]
     rule_series_cap: usize,
     /// Create the host gateway weir-gw0 on the bridge and configure it in this network
-    /// namespace: the pod gateway address, routes to the other nodes' pod CIDRs, IPv4
+    /// namespace: the pod gateway address, routes to every pod CIDR, IPv4
     /// forwarding, and an nftables masquerade of what pods send out of the cluster (needs
     /// `nft`). Without it pods reach only pods.
     #[arg(long)]
