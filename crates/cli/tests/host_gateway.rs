@@ -14,10 +14,12 @@ use testbed::{Testbed, Tunnel};
 
 /// How long a connection attempt may take; a dropped SYN waits out all of it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The ports of the test's own listeners (the pods' probe servers use 80 and 81).
+/// The ports of the test's own listeners (the pods' probe servers use 80 and 81); no port is
+/// listened on twice in one namespace, so no listener waits for the last one's connections.
 const TO_HOST_PORT: u16 = 7001;
 const TO_OUTSIDE_PORT: u16 = 7002;
 const TO_POD_PORT: u16 = 7003;
+const TO_BACKEND_PORT: u16 = 7004;
 /// Two Service ClusterIPs, outside every pod CIDR: one DNATed to a pod on the other node, one
 /// to a pod on the client's node.
 const SERVICE_REMOTE: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
@@ -43,7 +45,9 @@ fn connects(ns: &str, to: SocketAddrV4) -> bool {
 /// The source address the first connection to `port` in namespace `server_ns` arrives from,
 /// when `client_ns` connects to `to`; `None` if none arrives.
 fn seen_from(server_ns: &str, port: u16, client_ns: &str, to: SocketAddrV4) -> Option<Ipv4Addr> {
-    let listener = in_netns(server_ns, || TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).unwrap());
+    let listener = in_netns(server_ns, || {
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).unwrap_or_else(|e| panic!("bind port {port} in {server_ns}: {e}"))
+    });
     listener.set_nonblocking(true).unwrap();
     let connected = connects(client_ns, to);
     let deadline = Instant::now() + Duration::from_secs(1);
@@ -116,9 +120,10 @@ fn pods_reach_the_host_the_outside_and_services_through_the_gateway_and_the_host
     assert!(connects(&n1.netns, pod_addr(tb, "y/a", 80)), "node-1 -> y/a:80 (on node-2)");
 
     // Pod -> outside the cluster: masqueraded to the pod's node's address.
-    let ext = SocketAddrV4::new(outside.ip(), TO_OUTSIDE_PORT);
-    assert_eq!(seen_from(outside.netns(), TO_OUTSIDE_PORT, &xa.netns, ext), Some(n1.underlay_ip), "x/a -> outside");
-    assert_eq!(seen_from(outside.netns(), TO_OUTSIDE_PORT, &zc.netns, ext), Some(n2.underlay_ip), "z/c -> outside");
+    let ext = |port| SocketAddrV4::new(outside.ip(), port);
+    let (p1, p2) = (TO_OUTSIDE_PORT, TO_OUTSIDE_PORT + 10);
+    assert_eq!(seen_from(outside.netns(), p1, &xa.netns, ext(p1)), Some(n1.underlay_ip), "x/a -> outside");
+    assert_eq!(seen_from(outside.netns(), p2, &zc.netns, ext(p2)), Some(n2.underlay_ip), "z/c -> outside");
 
     // Pod -> pod keeps its source address, across nodes and on one node.
     let to_ya = pod_addr(tb, "y/a", TO_POD_PORT);
@@ -127,11 +132,12 @@ fn pods_reach_the_host_the_outside_and_services_through_the_gateway_and_the_host
     assert_eq!(seen_from(&xb.netns, TO_POD_PORT, &xa.netns, to_xb), Some(xa.ip), "x/a -> x/b");
 
     // Pod -> ClusterIP -> backend pod, DNATed by the host: the backend sees the client pod.
-    install_service_dnat(tb, "node-1", &[(SERVICE_REMOTE, to_ya), (SERVICE_LOCAL, to_xb)]);
+    let (ya_backend, xb_backend) = (pod_addr(tb, "y/a", TO_BACKEND_PORT), pod_addr(tb, "x/b", TO_BACKEND_PORT));
+    install_service_dnat(tb, "node-1", &[(SERVICE_REMOTE, ya_backend), (SERVICE_LOCAL, xb_backend)]);
     let remote = SocketAddrV4::new(SERVICE_REMOTE, 80);
-    assert_eq!(seen_from(&ya.netns, TO_POD_PORT, &xa.netns, remote), Some(xa.ip), "x/a -> {remote} -> y/a");
+    assert_eq!(seen_from(&ya.netns, TO_BACKEND_PORT, &xa.netns, remote), Some(xa.ip), "x/a -> {remote} -> y/a");
     let local = SocketAddrV4::new(SERVICE_LOCAL, 80);
-    assert_eq!(seen_from(&xb.netns, TO_POD_PORT, &xa.netns, local), Some(xa.ip), "x/a -> {local} -> x/b");
+    assert_eq!(seen_from(&xb.netns, TO_BACKEND_PORT, &xa.netns, local), Some(xa.ip), "x/a -> {local} -> x/b");
 }
 
 /// Policies of the second test: y accepts connections only from node-1's own address
@@ -171,7 +177,7 @@ fn network_policy_holds_on_every_path_through_the_gateway() {
     let (r, outside) = up();
     let tb = &r.tb;
     let (n1, n2) = (tb.node("node-1").unwrap().clone(), tb.node("node-2").unwrap().clone());
-    let ext = SocketAddrV4::new(outside.ip(), TO_OUTSIDE_PORT);
+
     install_service_dnat(tb, "node-1", &[(SERVICE_REMOTE, pod_addr(tb, "y/a", 80)), (SERVICE_LOCAL, pod_addr(tb, "x/b", 80))]);
     let service = |vip| SocketAddrV4::new(vip, 80);
     // Every path is open before the policies.
@@ -184,8 +190,9 @@ fn network_policy_holds_on_every_path_through_the_gateway() {
         assert!(connects(from, to), "before the policies: {what}");
     }
 
-    let reaches_outside = |pod: &str| seen_from(outside.netns(), TO_OUTSIDE_PORT, &pod_ns(tb, pod), ext).is_some();
-    assert!(reaches_outside("x/a"), "before the policies: x/a -> outside");
+    let reaches_outside =
+        |pod: &str, port: u16| seen_from(outside.netns(), port, &pod_ns(tb, pod), SocketAddrV4::new(outside.ip(), port)).is_some();
+    assert!(reaches_outside("x/a", TO_OUTSIDE_PORT), "before the policies: x/a -> outside");
 
     tb.apply(&[policies(r.tmp.path(), n1.underlay_ip)], Duration::from_secs(30)).unwrap();
 
@@ -203,8 +210,8 @@ fn network_policy_holds_on_every_path_through_the_gateway() {
     assert!(!connects(&n2.netns, pod_addr(tb, "x/b", 80)), "node-2 -> x/b (not x/b's node)");
     // Egress policy holds towards the host and the outside.
     let xa = pod_ns(tb, "x/a");
-    assert!(!reaches_outside("x/a"), "x/a -> outside (x/a sends nothing)");
+    assert!(!reaches_outside("x/a", TO_OUTSIDE_PORT + 10), "x/a -> outside (x/a sends nothing)");
     let gw = SocketAddrV4::new(n1.gateway, TO_HOST_PORT);
     assert_eq!(seen_from(&n1.netns, TO_HOST_PORT, &xa, gw), None, "x/a -> its gateway (x/a sends nothing)");
-    assert!(reaches_outside("x/c"), "x/c -> outside (no egress policy)");
+    assert!(reaches_outside("x/c", TO_OUTSIDE_PORT + 20), "x/c -> outside (no egress policy)");
 }

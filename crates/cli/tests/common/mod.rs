@@ -41,7 +41,10 @@ impl Running {
     /// The agents log what their Kubernetes source does (relists) at info.
     pub fn up_kube(letter: char) -> Running {
         let weir = env!("CARGO_BIN_EXE_weir");
-        let agent = Launcher { program: PathBuf::from("/usr/bin/env"), args: vec!["WEIR_LOG=warn,agent::kube_source=info".into(), weir.into(), "agent".into()] };
+        let agent = Launcher {
+            program: PathBuf::from("/usr/bin/env"),
+            args: vec!["WEIR_LOG=warn,agent::kube_source=info".into(), weir.into(), "agent".into()],
+        };
         Running::start(letter, Tunnel::Geneve, agent, true)
     }
 
