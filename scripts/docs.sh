@@ -73,10 +73,14 @@ cat <<'MD'
 
 The Antrea-style ClusterNetworkPolicy `refuse-y-c` (tier securityops) rejects port 81 of y/c from
 namespace x. The SYN passes x/b's egress tables and completes that rule's conjunction in IngressAdmin, whose
-`conj_id` flow sends it to the agent through meter 1 (`controller(meter_id=1)`; a flood beyond
-500 packets/s is dropped by the switch). The agent answers with a RST from y/c to x/b and injects
-it at L3Forwarding as y/c's reply, so x/b's connect fails at once with "connection refused"
-instead of timing out.
+`conj_id` flow (the one for packets of connections not yet established, `reg0[4]` clear) marks
+it to be answered (`reg0[9]`) and, as the rule has `enableLogging`, logged (`reg0[8]`), and sends
+it to the agent through meter 1 (`controller(meter_id=1)`; a flood beyond 500 packets/s is
+dropped by the switch). The agent answers with a RST from y/c to x/b and injects it at
+L3Forwarding as y/c's reply, so x/b's connect fails at once with "connection refused" instead of
+timing out, and writes one line about the connection to its audit log (the packet-in's cookie
+names the rule's `conj_id`). A logged Allow or Drop rule's flow sends a copy through meter 2
+instead (`reg0[8]`, `controller(meter_id=2)`) and goes on as the rule decides.
 
 ```
 MD

@@ -71,6 +71,8 @@ pub struct Config {
     /// `Some(mtu)`: create and keep the host gateway `weir-gw0` with this MTU (its address,
     /// routes and the masquerade, see [`crate::host_gateway`]); `None`: pods reach only pods.
     pub host_gateway_mtu: Option<u32>,
+    /// Where and how the audit log of rules with logging on is written (`None`: it is not).
+    pub audit: Option<crate::audit::AuditConfig>,
 }
 
 /// Why the agent could not start.
@@ -118,7 +120,8 @@ impl From<&Config> for Settings {
             node: config.node.clone(),
             openflow: config.openflow.clone(),
             datapath_cache_purge: config.datapath_cache_purge,
-            report_rules: config.metrics_address.is_some(),
+            // The audit log names the rule of a packet-in's conj_id from them too.
+            report_rules: config.metrics_address.is_some() || config.audit.is_some(),
             keep_record: config.state_dir.is_some(),
             publish_pod_network: config.cni_conf_dir.is_some(),
         }
@@ -149,6 +152,8 @@ struct Io {
     status_out: Option<tokio::sync::watch::Sender<Status>>,
     /// Rejected packets answered, over every connection.
     answers: Arc<crate::reject::Counts>,
+    /// The audit log, when it is written.
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 /// A flow read running on its own task: weir's flows ([`weirs_flows`]) and how long the read
@@ -173,21 +178,27 @@ fn connect_early(target: String) -> EarlyConnection {
 }
 
 /// Asks for the packet-ins of `controller` actions (OVS sends none to a connection on the
-/// bridge's management socket unless it asks) and adds the meter they pass, or brings an
-/// existing one to weir's rate.
+/// bridge's management socket unless it asks) and adds the meters they pass (Reject answers,
+/// audit log), or brings existing ones to weir's rates.
 async fn receive_packet_ins(sw: &Switch) -> Result<(), SwitchError> {
     use openflow::wire::message::{AsyncConfig, async_config};
-    use openflow::wire::meter::meter_command::{ADD, MODIFY};
     let mask = 1 << async_config::REASON_APPLY_ACTION;
     let roles = [async_config::PACKET_IN_MASTER, async_config::PACKET_IN_SLAVE];
     sw.send(&Message::SetAsync(roles.map(|prop_type| AsyncConfig { prop_type, mask }).to_vec()))?;
+    ensure_meter(sw, pipeline::reject::packet_in_meter).await?;
+    ensure_meter(sw, pipeline::audit::audit_meter).await
+}
+
+/// Adds the meter `meter(command)` describes, or modifies it if it exists.
+async fn ensure_meter(sw: &Switch, meter: fn(u16) -> openflow::wire::meter::MeterMod) -> Result<(), SwitchError> {
+    use openflow::wire::meter::meter_command::{ADD, MODIFY};
     let exists = |e: &openflow::wire::message::ErrorMsg| {
         openflow::wire::codes::error_code(e.etype, e.code, e.experimenter).is_some_and(|c| c.name == "OFPMMFC_METER_EXISTS")
     };
-    sw.send(&Message::MeterMod(pipeline::reject::packet_in_meter(ADD)))?;
+    sw.send(&Message::MeterMod(meter(ADD)))?;
     match sw.barrier().await {
         Err(SwitchError::Rejected { error, .. }) if exists(&error) => {
-            sw.send(&Message::MeterMod(pipeline::reject::packet_in_meter(MODIFY)))?;
+            sw.send(&Message::MeterMod(meter(MODIFY)))?;
             sw.barrier().await
         }
         other => other,
@@ -221,11 +232,12 @@ impl Io {
             Action::Connect => match self.connect().await {
                 Ok(sw) => {
                     info!(target = %self.config.openflow, "OpenFlow connection up");
-                    // Reject rules' packets (through the meter) are answered on every connection.
+                    // Reject rules' and logged rules' packets (through the meters) are handled
+                    // on every connection.
                     if let Err(e) = receive_packet_ins(&sw).await {
-                        warn!("packet-ins could not be set up ({e}): rejected packets go unanswered");
+                        warn!("packet-ins could not be set up ({e}): rejected packets go unanswered, connections unlogged");
                     }
-                    tokio::spawn(crate::reject::serve(sw.clone(), self.answers.clone()));
+                    tokio::spawn(crate::packet_ins::serve(sw.clone(), self.answers.clone(), self.audit.clone()));
                     self.switch = Some(sw);
                     Some(Event::Connected)
                 }
@@ -285,7 +297,12 @@ impl Io {
                 Some(Event::FlowsCounted(count))
             }
             // Recorded by the metrics before it was performed.
-            Action::Realized(_) => None,
+            Action::Realized(r) => {
+                if let (Some(audit), Some(rules)) = (&self.audit, &r.rules) {
+                    audit.set_rules(rules.clone());
+                }
+                None
+            }
             Action::WriteRecord(record) => {
                 self.write_record(&record);
                 None
@@ -438,7 +455,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
     let answers: Arc<crate::reject::Counts> = Arc::default();
-    let metrics = Arc::new(Metrics::new(client.state(), answers.clone(), config.rule_series_cap));
+    let audit = config.audit.as_ref().map(|a| Arc::new(crate::audit::AuditLog::new(&config.node, a)));
+    let mut metrics = Metrics::new(client.state(), answers.clone(), config.rule_series_cap);
+    if let Some(audit) = &audit {
+        metrics.register_audit(audit.counts());
+    }
+    let metrics = Arc::new(metrics);
     let _server = match config.metrics_address {
         Some(address) => Some(ServerTask(
             crate::metrics::server::serve(address, metrics.clone()).await.map_err(|error| AgentError::Metrics { address, error })?,
@@ -453,7 +475,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
     let status_out = status_writer(&config).await?;
     let mut rule_stats = RuleStatsReader::new(config.metrics_address.is_some(), config.rule_stats_interval);
-    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers };
+    let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers, audit };
     tokio::pin!(shutdown);
 
     loop {
@@ -478,6 +500,9 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         if let Some(tx) = &host_network {
                             let want = crate::host_gateway::HostNetwork::of(&cluster, &io.config.node);
                             tx.send_if_modified(|have| want.is_some() && *have != want && { *have = want; true });
+                        }
+                        if let Some(audit) = &io.audit {
+                            audit.set_pods(&cluster);
                         }
                         Event::Manifests { cluster, token }
                     }
@@ -568,11 +593,15 @@ impl RuleStatsReader {
         if self.reading.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }
-        let rules = metrics.rules.clone();
+        let (rules, meters) = (metrics.rules.clone(), metrics.meters.clone());
         self.reading = Some(tokio::spawn(async move {
             match crate::metrics::rule_stats::read(&sw).await {
                 Ok(counters) => rules.set_counters(&counters),
                 Err(e) => tracing::debug!("reading the rules' flow statistics: {e}"),
+            }
+            match crate::metrics::meters::read(&sw).await {
+                Ok(counts) => meters.set(counts),
+                Err(e) => tracing::debug!("reading the packet-in meters' statistics: {e}"),
             }
         }));
     }

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cni_conf;
+pub mod audit;
 pub mod cluster_source;
 pub mod host_gateway;
 #[cfg(feature = "kube")]
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod node_agent;
 pub mod ovs_bugs;
 pub mod realization_record;
+pub mod packet_ins;
 pub mod reject;
 pub mod source;
 pub mod status;

@@ -287,6 +287,9 @@ pub struct NodeAgent {
     tc_port_errors: BTreeMap<String, Vec<String>>,
     /// The compiler, kept between realizations; `None` until the first and after a panic.
     compiler: Option<NodeCompiler>,
+    /// Whether a realization has reported the installed rules since the compiler was made
+    /// (after a start that trusted its record, the first compile must report them).
+    rules_reported: bool,
     /// The cluster view the compiler reflects, when `cluster` has moved on since.
     compiled_from: Option<Cluster>,
     /// What the switch holds, as far as weir knows; `None`: read it back before diffing.
@@ -347,6 +350,7 @@ impl NodeAgent {
             ports_by_name: BTreeMap::new(),
             tc_port_errors: BTreeMap::new(),
             compiler: None,
+            rules_reported: false,
             compiled_from: None,
             installed: None,
             purge_pending: false,

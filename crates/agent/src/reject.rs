@@ -7,10 +7,9 @@
 use etherparse::icmpv4::DestUnreachableHeader;
 use etherparse::{Icmpv4Type, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use openflow::wire::Message;
-use openflow::wire::message::PacketOut;
-use std::sync::Arc;
+use openflow::wire::message::{PacketIn, PacketOut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::switch::Switch;
 
@@ -75,28 +74,22 @@ pub struct Counts {
     pub unanswered: AtomicU64,
 }
 
-/// Answers the switch's Reject packet-ins until the connection closes.
-pub async fn serve(sw: Arc<Switch>, counts: Arc<Counts>) {
+/// Answers a rejected packet (a packet-in marked [`pipeline::reg::ANSWER`]) with a
+/// packet-out into the pipeline.
+pub fn answer_packet_in(sw: &Switch, packet_in: &PacketIn, counts: &Counts) {
+    let Some(data) = answer(&packet_in.data) else {
+        counts.unanswered.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
     let (entry, actions) = pipeline::reject::answer_entry();
-    while let Some(msg) = sw.next_event().await {
-        let Message::PacketIn(p) = msg else { continue };
-        if !pipeline::Table::from_id(p.table_id).is_some_and(pipeline::reject::is_reject) {
-            debug!(table = p.table_id, "packet-in from outside the policy tables: ignored");
-            continue;
+    let out = Message::PacketOut(PacketOut { buffer_id: openflow::flow::NO_BUFFER, matches: entry, actions, data });
+    match sw.send_unchecked(&out) {
+        Ok(()) => counts.answered.fetch_add(1, Ordering::Relaxed),
+        Err(e) => {
+            warn!("answering a rejected packet: {e}");
+            counts.unanswered.fetch_add(1, Ordering::Relaxed)
         }
-        let Some(data) = answer(&p.data) else {
-            counts.unanswered.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let out = Message::PacketOut(PacketOut { buffer_id: openflow::flow::NO_BUFFER, matches: entry.clone(), actions: actions.clone(), data });
-        match sw.send_unchecked(&out) {
-            Ok(()) => counts.answered.fetch_add(1, Ordering::Relaxed),
-            Err(e) => {
-                warn!("answering a rejected packet: {e}");
-                counts.unanswered.fetch_add(1, Ordering::Relaxed)
-            }
-        };
-    }
+    };
 }
 
 #[cfg(test)]

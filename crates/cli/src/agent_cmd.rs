@@ -82,6 +82,20 @@ pub(crate) struct Args {
     /// MTU of the host gateway (the pods' MTU: the underlay's less the tunnel overhead).
     #[arg(long, default_value_t = 1450)]
     gateway_mtu: u32,
+    /// The audit log: one JSON line per connection decided by a rule with logging on
+    /// (Antrea's enableLogging), or `off`.
+    #[arg(long, default_value = "/var/log/weir/audit.log")]
+    audit_log: PathBuf,
+    /// Megabytes the audit log grows to before it is rotated (to AUDIT_LOG.1, ...).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_log_max_size: u64,
+    /// Rotated audit log files kept.
+    #[arg(long, default_value_t = 3)]
+    audit_log_backups: usize,
+    /// The most audit log lines written a second; the rest are counted in
+    /// weir_audit_log_lines_dropped_total{reason="rate_limit"}.
+    #[arg(long, default_value_t = agent::audit::DEFAULT_LINES_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..))]
+    audit_log_rate: u32,
 }
 
 /// `--metrics-address`: an address, or none.
@@ -159,6 +173,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         rule_stats_interval: std::time::Duration::from_secs_f64(args.rule_stats_interval),
         rule_series_cap: args.rule_series_cap,
         host_gateway_mtu: args.host_gateway.then_some(args.gateway_mtu),
+        audit: (args.audit_log.as_os_str() != "off").then(|| agent::audit::AuditConfig {
+            rotation: agent::audit::file::Rotation {
+                path: args.audit_log.clone(),
+                max_bytes: args.audit_log_max_size * 1024 * 1024,
+                backups: args.audit_log_backups,
+            },
+            lines_per_second: args.audit_log_rate,
+        }),
     };
     if let Some(dir) = config.status_file.parent() {
         std::fs::create_dir_all(dir)?;

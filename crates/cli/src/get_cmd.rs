@@ -226,6 +226,7 @@ struct RuleCounters {
     rule: String,
     packets: u64,
     bytes: u64,
+    new_connections: u64,
 }
 
 async fn stats(args: StatsArgs) -> anyhow::Result<()> {
@@ -242,7 +243,15 @@ async fn stats(args: StatsArgs) -> anyhow::Result<()> {
     let (rows, _) = agent::metrics::rule_stats::rows(&rules, &counters, usize::MAX);
     let rows: Vec<RuleCounters> = rows
         .into_iter()
-        .map(|(l, (packets, bytes))| RuleCounters { tier: l.tier, kind: l.kind, policy: l.policy, rule: l.rule, packets, bytes })
+        .map(|(l, c)| RuleCounters {
+            tier: l.tier,
+            kind: l.kind,
+            policy: l.policy,
+            rule: l.rule,
+            packets: c.packets,
+            bytes: c.bytes,
+            new_connections: c.new_connections,
+        })
         .collect();
     crate::output::emit(args.output.format(), &rows, || print_stats(&rows))
 }
@@ -255,8 +264,9 @@ fn print_stats(rows: &[RuleCounters]) {
         rows.iter().map(|r| r.rule.len()).max().unwrap_or(0).max(4),
     ];
     let [t, k, p, r] = widths;
-    println!("{:t$}  {:k$}  {:p$}  {:r$}  {:>10}  {:>12}", "TIER", "KIND", "POLICY", "RULE", "PACKETS", "BYTES");
+    println!("{:t$}  {:k$}  {:p$}  {:r$}  {:>10}  {:>12}  {:>10}", "TIER", "KIND", "POLICY", "RULE", "PACKETS", "BYTES", "NEW-CONNS");
     for row in rows {
-        println!("{:t$}  {:k$}  {:p$}  {:r$}  {:>10}  {:>12}", row.tier, row.kind, row.policy, row.rule, row.packets, row.bytes);
+        let (tier, kind, policy, rule) = (&row.tier, &row.kind, &row.policy, &row.rule);
+        println!("{tier:t$}  {kind:k$}  {policy:p$}  {rule:r$}  {:>10}  {:>12}  {:>10}", row.packets, row.bytes, row.new_connections);
     }
 }

@@ -43,7 +43,7 @@ enum Command {
     /// OVSDB client: show, ensure the bridge, add and delete ports, monitor interfaces.
     Ovs(ovs::Args),
     /// The node agent: keeps the bridge's flows true to the cluster view.
-    Agent(agent_cmd::Args),
+    Agent(Box<agent_cmd::Args>),
     /// Emulated multi-node cluster in network namespaces on this host.
     Testbed(testbed_cmd::Args),
     /// The node's desired flows as ovs-ofctl text, compiled from manifests without a switch.
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Ofctl(args) => ofctl::run(args).await,
             Command::Ovs(args) => ovs::run(args).await,
-            Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Agent(args) => agent_cmd::run(*args).await,
             Command::Testbed(args) => testbed_cmd::run(args).await,
             Command::Policy(args) => policy_cmd::run(args).await,
             Command::Bench(args) => bench_cmd::run(args).await,

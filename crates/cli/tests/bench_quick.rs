@@ -56,6 +56,8 @@ fn churn_quick_measures_every_event_kind_and_the_floor() {
     let v = quick("churn");
     assert!(!v["data"]["floor_ms"].as_array().unwrap().is_empty());
     assert_eq!(v["data"]["pod add (this node)"]["total_ms"].as_array().unwrap().len(), 5);
+    assert_eq!(v["data"]["cluster policy add"]["total_ms"].as_array().unwrap().len(), 5);
+    assert_eq!(v["data"]["cluster policy priority change"]["total_ms"].as_array().unwrap().len(), 10);
 }
 
 #[test]

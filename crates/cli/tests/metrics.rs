@@ -6,44 +6,13 @@
 mod common;
 
 use common::Running;
+use common::scrape::{get, get_accepting, scrape, value};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testbed::Tunnel;
 
 const SYNC: Duration = Duration::from_secs(30);
-
-/// `GET http://127.0.0.1:9810/PATH` inside `node`'s network namespace: (HTTP status, body).
-fn get(r: &Running, node: &str, path: &str) -> (u16, String) {
-    get_accepting(r, node, path, "*/*")
-}
-
-/// [`get`] with an `Accept` header.
-fn get_accepting(r: &Running, node: &str, path: &str, accept: &str) -> (u16, String) {
-    let url = format!("http://127.0.0.1:9810{path}");
-    let out = r.tb.command(node, "curl").unwrap().args(["-s", "-H", &format!("Accept: {accept}"), "-w", "\n%{http_code}", &url]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-/// Every sample of a scrape: `name{labels}` → value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| Some((k.to_string(), v.parse().ok()?))))
-        .collect()
-}
-
-fn scrape(r: &Running, node: &str) -> BTreeMap<String, f64> {
-    let (code, body) = get(r, node, "/metrics");
-    assert_eq!(code, 200, "{body}");
-    samples(&body)
-}
-
-fn value(m: &BTreeMap<String, f64>, series: &str) -> f64 {
-    m.get(series).copied().unwrap_or(0.0)
-}
 
 /// Scrapes `node` until `series` exceeds `floor` (the rule counters are read every 0.2 s).
 fn wait_above(r: &Running, node: &str, series: &str, floor: f64) -> f64 {
@@ -84,6 +53,9 @@ spec:
   - name: no-x
     action: Deny
     from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}]
+  - name: yes-z
+    action: Allow
+    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: z}}}]
 ";
 
 const ALLOW_Y: &str = "\
@@ -138,7 +110,7 @@ fn metrics_move_with_policy_changes_traffic_and_rejected_objects_and_promtool_ac
         value(&after, "weir_bundle_duration_seconds_count"),
     );
     assert_eq!(value(&after, r#"weir_objects{kind="AdminNetworkPolicy"}"#), 1.0);
-    assert_eq!(value(&after, r#"weir_policy_rules{table="IngressAdmin"}"#), 1.0);
+    assert_eq!(value(&after, r#"weir_policy_rules{table="IngressAdmin"}"#), 2.0);
     assert_eq!(value(&after, r#"weir_policy_rules{table="IngressRule"}"#), 1.0);
     assert!(value(&after, r#"weir_flows{table="IngressAdmin"}"#) > value(&before, r#"weir_flows{table="IngressAdmin"}"#));
 
@@ -152,6 +124,22 @@ fn metrics_move_with_policy_changes_traffic_and_rejected_objects_and_promtool_ac
     assert!(wait_above(&r, &node, allow, allow0) > allow0, "the allowed probe counts on {allow}");
     let bytes = scrape(&r, &node);
     assert!(value(&bytes, &allow.replace("packets", "bytes")) >= 40.0 * value(&bytes, allow), "at least an IPv4+TCP header a packet");
+    // New connections: every packet a Deny or a NetworkPolicy rule decides is one (the
+    // NetworkPolicy tables never see established packets); an admin Allow also sees its
+    // connections' established packets, which are not.
+    let new = |series: &str| series.replace("weir_rule_packets_total", "weir_rule_new_connections_total");
+    for series in [deny, allow] {
+        assert_eq!(value(&bytes, &new(series)), value(&bytes, series), "{series}: every packet opens a connection");
+    }
+    let admin_allow = r#"weir_rule_packets_total{tier="admin",kind="AdminNetworkPolicy",policy="deny-x-to-z",rule="yes-z"}"#;
+    assert!(tcp80(&r, "z/b", "z/a"), "the admin Allow lets z in");
+    let packets = wait_above(&r, &node, admin_allow, 1.0);
+    let opened = value(&scrape(&r, &node), &new(admin_allow));
+    eprintln!("admin Allow after one connection: {packets} packets, {opened} new-connection packets");
+    assert!(opened >= 1.0 && packets > opened, "{admin_allow}: {packets} packets, {opened} of them new");
+    // The audit log's families are there (no rule logs here).
+    assert_eq!(value(&bytes, "weir_audit_log_lines_total"), 0.0);
+    assert!(bytes.contains_key(r#"weir_audit_log_lines_dropped_total{reason="rate_limit"}"#), "{bytes:?}");
 
     // A rejected object shows in the rejected count.
     let broken = r.tmp.path().join("broken.yaml");

@@ -5,6 +5,7 @@
 mod common;
 
 use common::Running;
+use common::traffic::{self, apply_latency, flood, in_pod, meter_drops};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -26,17 +27,6 @@ spec:
 const ANSWERED_WITHIN: Duration = Duration::from_millis(100);
 /// How long a probe waits: far beyond the bound, so a dropped packet shows as a timeout.
 const WAIT: Duration = Duration::from_secs(2);
-
-/// Runs `f` on a thread inside the network namespace of pod `key`.
-fn in_pod<T: Send + 'static>(r: &Running, key: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let netns = r.tb.pod(key).unwrap().netns.clone();
-    std::thread::spawn(move || {
-        testbed::netns::enter_on_this_thread(&netns).unwrap();
-        f()
-    })
-    .join()
-    .unwrap()
-}
 
 /// A TCP connect from `from` to `to`: the error kind (`None`: connected) and how long it took.
 fn connect(r: &Running, from: &str, to: &str, port: u16) -> (Option<ErrorKind>, Duration) {
@@ -64,9 +54,7 @@ fn udp(r: &Running, from: &str, to: &str, port: u16) -> (Option<ErrorKind>, Dura
 }
 
 fn apply(r: &Running, text: &str) {
-    let path = r.tmp.path().join("reject.yaml");
-    std::fs::write(&path, text).unwrap();
-    r.tb.apply(&[path], Duration::from_secs(60)).unwrap();
+    traffic::apply(r, "reject", text);
 }
 
 /// A client of x/a on the same node and one on the other node.
@@ -108,45 +96,6 @@ fn a_rejected_udp_datagram_gets_an_icmp_error_within_100_ms() {
     }
 }
 
-/// Sends rejected UDP datagrams from `from` to `to` at about `per_second` for `how_long`;
-/// returns how many it sent.
-fn flood(r: &Running, from: &str, to: &str, per_second: u32, how_long: Duration) -> u64 {
-    let addr = SocketAddr::from((r.tb.pod(to).unwrap().ip, 80));
-    in_pod(r, from, move || {
-        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-        s.set_nonblocking(true).unwrap();
-        let (start, mut sent) = (Instant::now(), 0u64);
-        while start.elapsed() < how_long {
-            let due = (start.elapsed().as_secs_f64() * f64::from(per_second)) as u64;
-            while sent < due {
-                // The ICMP errors coming back make some sends fail: they count as sent.
-                let _ = s.send_to(b"flood", addr);
-                sent += 1;
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        sent
-    })
-}
-
-/// How long `weir testbed apply` takes to see a new policy realized on every node.
-fn apply_latency(r: &Running, name: &str) -> Duration {
-    let path = r.tmp.path().join(format!("{name}.yaml"));
-    let text = format!(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: z}}\nspec:\n  podSelector: {{matchLabels: {{pod: c}}}}\n  ingress: [{{from: [{{podSelector: {{}}}}]}}]\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    let t = Instant::now();
-    r.tb.apply(&[path], Duration::from_secs(60)).unwrap();
-    t.elapsed()
-}
-
-/// The packets the switch dropped over the packet-in meter's rate.
-fn meter_drops(r: &Running, node: &str) -> u64 {
-    let stats = r.tb.switch(node).unwrap().ofctl("meter-stats", "br-int", &[]).unwrap();
-    stats.split("packet_count:").skip(1).filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok()).sum()
-}
-
 #[test]
 fn a_flood_of_10000_rejected_packets_per_second_is_metered_and_leaves_the_agent_responsive() {
     let r = Running::up('j', Tunnel::Geneve);
@@ -157,7 +106,7 @@ fn a_flood_of_10000_rejected_packets_per_second_is_metered_and_leaves_the_agent_
         let from = clients(&r)[0].clone();
         let r = &r;
         std::thread::scope(|scope| {
-            let flooder = scope.spawn(move || flood(r, &from, "x/a", 10_000, Duration::from_secs(4)));
+            let flooder = scope.spawn(move || flood(r, &from, "x/a", 80, 10_000, Duration::from_secs(4), 1));
             std::thread::sleep(Duration::from_millis(500));
             let during: Vec<Duration> = (0..3).map(|i| apply_latency(r, &format!("flood-{i}"))).collect();
             let sent = flooder.join().unwrap();
@@ -167,7 +116,7 @@ fn a_flood_of_10000_rejected_packets_per_second_is_metered_and_leaves_the_agent_
     let (during, sent) = flooding;
     let worst_quiet = *quiet.iter().max().unwrap();
     let worst_during = *during.iter().max().unwrap();
-    let dropped = meter_drops(&r, &node);
+    let dropped = meter_drops(&r, &node, pipeline::reject::PACKET_IN_METER);
     eprintln!("flood: {sent} packets in 4 s; meter dropped {dropped}; apply latency quiet {quiet:?}, during the flood {during:?}");
     assert!(sent >= 35_000, "the flood sent only {sent} packets");
     assert!(dropped >= sent / 2, "the meter let most of the flood through to the agent: {dropped} of {sent} dropped");

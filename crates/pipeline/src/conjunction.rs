@@ -17,7 +17,7 @@
 use crate::address::subtract;
 use crate::cookie::Category;
 use crate::flow::FlowKey;
-use crate::placement::{Placement, Verdict, is_tiered, isolation_table};
+use crate::placement::{Conn, Placement, Verdict, is_tiered, isolation_table};
 use crate::port_range::port_masks;
 use crate::table::Table;
 use crate::topology::Topology;
@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::placement::network_policy as priority;
 
-/// What a conj_id stands for (for `weir trace` and `weir status`).
+/// What a conj_id stands for (for `weir trace`, `weir status` and the audit log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleInfo {
     /// The normalized rule.
@@ -42,6 +42,24 @@ pub struct RuleInfo {
     pub origin: Origin,
     /// Direction.
     pub direction: Direction,
+    /// What a match does.
+    pub action: policy::Action,
+    /// Its audit logging, if on.
+    pub audit: Option<policy::AuditLog>,
+}
+
+impl RuleInfo {
+    /// The info of a concrete rule.
+    pub fn of(rule: &ConcreteRule) -> RuleInfo {
+        RuleInfo {
+            rule: rule.rule.clone(),
+            part: rule.part,
+            origin: rule.origin.clone(),
+            direction: rule.direction,
+            action: rule.action,
+            audit: rule.audit.clone(),
+        }
+    }
 }
 
 /// conj_ids handed out to conjunctions: FNV-1a of the conjunction's key, 31 bits, probing
@@ -153,6 +171,8 @@ pub struct RuleClauses {
     applied: Vec<u32>,
     peers: Option<Vec<Ipv4Network>>,
     services: Option<Vec<ServiceMatch>>,
+    /// New connections it decides go to the agent to be logged.
+    audit: bool,
 }
 
 impl RuleClauses {
@@ -173,12 +193,18 @@ impl RuleClauses {
         let empty = applied.is_empty()
             || peers.as_ref().is_some_and(Vec::is_empty)
             || services.as_ref().is_some_and(Vec::is_empty);
-        (!empty).then_some(RuleClauses { id: 0, placement, applied, peers, services })
+        (!empty).then_some(RuleClauses { id: 0, placement, applied, peers, services, audit: rule.audit.is_some() })
     }
 
     /// The same clauses under conj_id `id`.
     pub fn with_id(self, id: u32) -> RuleClauses {
         RuleClauses { id, ..self }
+    }
+
+    /// [`RuleClauses::match_name`] without the peers: rules whose names are equal differ at
+    /// most in their peers (and applied-to clause and id).
+    pub fn match_name_without_peers(&self) -> String {
+        format!("{:?}|{:?}|{}", self.placement, self.services, if self.audit { "audit" } else { "" })
     }
 
     /// The local ports of the applied-to clause, sorted.
@@ -189,25 +215,32 @@ impl RuleClauses {
     /// Whether `other` has the same placement, peers and services (the applied-to clause
     /// and the id may differ).
     pub fn same_match(&self, other: &RuleClauses) -> bool {
-        (self.placement, &self.peers, &self.services) == (other.placement, &other.peers, &other.services)
+        (self.placement, &self.peers, &self.services, self.audit) == (other.placement, &other.peers, &other.services, other.audit)
     }
 
     /// A name for everything but the applied-to clause and the id: rules with equal names
     /// can share one conjunction.
     pub fn match_name(&self) -> String {
-        format!("{:?}|{:?}|{:?}", self.placement, self.peers, self.services)
+        format!("{:?}|{:?}|{:?}|{}", self.placement, self.peers, self.services, if self.audit { "audit" } else { "" })
     }
 
     /// The applied-to clause's part for one local port: a conjunction clause, or a plain
     /// verdict flow when it is the only clause.
-    pub fn applied_part(&self, ofport: u32) -> (FlowKey, Part) {
-        let Placement { direction, table, conjunction, direct, verdict } = self.placement;
+    pub fn applied_part(&self, ofport: u32) -> Vec<(FlowKey, Part)> {
+        let Placement { direction, table, conjunction, direct, .. } = self.placement;
         let m = applied_to_match(direction, ofport);
         if self.peers.is_none() && self.services.is_none() {
-            return ((table.id(), direct, m), Part::Direct { id: self.id, verdict });
+            return self.verdict_parts(direct, m, |conn| Part::Direct { id: self.id, verdict: self.placement.verdict, audit: self.audit, conn });
         }
         let n_clauses = 1 + u8::from(self.peers.is_some()) + u8::from(self.services.is_some());
-        ((table.id(), conjunction, m), Part::Clause { id: self.id, clause: 1, n_clauses })
+        vec![((table.id(), conjunction, m), Part::Clause { id: self.id, clause: 1, n_clauses })]
+    }
+
+    /// The verdict flows of match `m` at `priority`: one per kind of packet the table tells
+    /// apart ([`Conn::of_table`]).
+    fn verdict_parts(&self, priority: u16, m: Match, part: impl Fn(Conn) -> Part) -> Vec<(FlowKey, Part)> {
+        let table = self.placement.table;
+        Conn::of_table(table).iter().map(|&conn| ((table.id(), priority, conn.restrict(m.clone())), part(conn))).collect()
     }
 
     /// Adds a local port to the applied-to clause; whether it was new.
@@ -232,13 +265,13 @@ impl RuleClauses {
         if let Some(services) = &self.services {
             dims.push(service_matches(services));
         }
-        let id = self.id;
+        let (id, audit) = (self.id, self.audit);
         if dims.len() == 1 {
-            let part = Part::Direct { id, verdict };
-            return dims.remove(0).into_iter().map(|m| (key(direct, m), part)).collect();
+            let part = |conn| Part::Direct { id, verdict, audit, conn };
+            return dims.remove(0).into_iter().flat_map(|m| self.verdict_parts(direct, m, part)).collect();
         }
         let n_clauses = dims.len() as u8;
-        let mut out = vec![(key(conjunction, Match::new().with(Field::ConjId, id)), Part::ConjAction { id, verdict })];
+        let mut out = self.verdict_parts(conjunction, Match::new().with(Field::ConjId, id), |conn| Part::ConjAction { id, verdict, audit, conn });
         for (k, dim) in dims.into_iter().enumerate() {
             let clause = Part::Clause { id, clause: k as u8 + 1, n_clauses };
             out.extend(dim.into_iter().map(|m| (key(conjunction, m), clause)));
@@ -310,6 +343,10 @@ pub enum Part {
         id: u32,
         /// What a match does.
         verdict: Verdict,
+        /// New connections go to the agent to be logged.
+        audit: bool,
+        /// The packets this flow decides.
+        conn: Conn,
     },
     /// A single-clause rule deciding whatever the flow matches.
     Direct {
@@ -317,6 +354,10 @@ pub enum Part {
         id: u32,
         /// What a match does.
         verdict: Verdict,
+        /// New connections go to the agent to be logged.
+        audit: bool,
+        /// The packets this flow decides.
+        conn: Conn,
     },
     /// One clause value of a conjunction.
     Clause {
@@ -389,11 +430,17 @@ fn merged_flow((table_id, prio, m): &FlowKey, parts: &BTreeMap<Part, u32>) -> Fl
     let flow = table.flow(*prio, m.clone(), category);
     match parts.keys().next().expect("empty entries are removed") {
         // Parts are ordered, so for Direct this is the lowest conj_id: a stable choice.
-        Part::ConjAction { id, verdict } | Part::Direct { id, verdict } => match *verdict {
-            Verdict::Continue(next) => flow.object(*id).goto(next).build(),
-            Verdict::Drop { reject: false } => flow.object(*id).build(),
-            Verdict::Drop { reject: true } => flow.object(*id).actions(crate::reject::reject_actions()).build(),
-        },
+        Part::ConjAction { id, verdict, audit, conn } | Part::Direct { id, verdict, audit, conn } => {
+            // Established packets are not logged again: one line per connection.
+            let audit = *audit && *conn != Conn::Established;
+            match *verdict {
+                Verdict::Continue(next) if audit => flow.object(*id).actions(crate::audit::audit_actions()).goto(next).build(),
+                Verdict::Continue(next) => flow.object(*id).goto(next).build(),
+                Verdict::Drop { reject: false } if audit => flow.object(*id).actions(crate::audit::audit_actions()).build(),
+                Verdict::Drop { reject: false } => flow.object(*id).build(),
+                Verdict::Drop { reject: true } => flow.object(*id).actions(crate::reject::reject_actions(audit)).build(),
+            }
+        }
         Part::Clause { .. } => flow
             .actions(parts.keys().filter_map(|p| match *p {
                 Part::Clause { id, clause, n_clauses } => Some(Action::Conjunction { id, clause, n_clauses }),

@@ -35,6 +35,11 @@ pub fn cookie(category: Category, object: u32) -> u64 {
     WEIR_MARK | (category as u64) << 48 | u64::from(object)
 }
 
+/// The object of a weir cookie (a conj_id, or 0 for shared flows).
+pub fn object_of(cookie: u64) -> u32 {
+    (cookie & 0xffff_ffff) as u32
+}
+
 /// The mask that selects every flow of one category (with [`cookie`]`(category, 0)`).
 pub const CATEGORY_MASK: u64 = 0xffff_0000_0000_0000;
 
@@ -57,7 +62,7 @@ mod tests {
     fn cookie_round_trips_its_category_and_object() {
         let c = cookie(Category::NetworkPolicy, 0x1234);
         assert_eq!(category_of(c), Some(Category::NetworkPolicy));
-        assert_eq!(c & 0xffff_ffff, 0x1234);
+        assert_eq!(object_of(c), 0x1234);
         assert_eq!(c & CATEGORY_MASK, cookie(Category::NetworkPolicy, 0));
     }
 

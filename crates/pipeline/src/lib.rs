@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod audit;
 pub mod compile;
 pub mod conjunction;
 pub mod cookie;

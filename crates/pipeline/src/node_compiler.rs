@@ -14,10 +14,13 @@
 //! resolving its peers.
 //!
 //! Admin and baseline policies (tiered rules, [`NodeCompiler::set_tiered_policy`]) are
-//! sources too: each policy's rules are compiled on their own (equal rules of different
-//! policies share a conjunction), and a change to one policy, or to a pod one of its rules
-//! names, recompiles that policy alone. Their OpenFlow priorities come from each rule's own
-//! tier and priority ([`crate::placement`]), so no other policy's flows move.
+//! sources too: each policy's rules are compiled on their own, each rule part its own
+//! conjunction whose conj_id comes from the rule's identity (not its peers), and a change to
+//! one policy, or to a pod one of its rules may select, recompiles that policy alone: its
+//! conj_ids stay, so only the flows whose match changed are rewritten (a pod joining a rule's
+//! peers adds its address flow, it does not renumber the rule). Their OpenFlow priorities come
+//! from each rule's own tier and priority ([`crate::placement`]), so no other policy's flows
+//! move.
 //!
 //! Building from scratch ([`NodeCompiler::new`]) and updating give the same flows: the
 //! full compile is the same per-policy code run for every policy (tested by
@@ -34,6 +37,8 @@ use crate::traffic_control::{TcStatus, traffic_control_flows};
 use ipnetwork::Ipv4Network;
 use policy::{Cluster, Dependence, Direction, Endpoint, Peers, Pod, PolicyRef, Rule, RuleId, RuleSet, Services};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod tiered_peers;
 
 /// Where policy-table parts come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -234,25 +239,59 @@ impl NodeCompiler {
             }
         }
         changes.extend(old.pods.iter().filter(|(k, _)| !new.pods.contains_key(*k)).map(|(_, p)| (Some(p), None)));
+        // Cluster policies' rules first: a pod that left their peers is then no longer named by
+        // them, so the pod changes below do not recompile them (they were patched).
+        self.update_tiered(old, new, &changes);
         self.apply(new, stale, &changes, Some(topo));
-        // Cluster policies' rules follow the pods and namespaces they select: re-derived and
-        // compared per policy, so only those whose rules changed are recompiled.
+    }
+
+    /// Brings the cluster policies' rules up to `new`. Their rules follow the pods they
+    /// select: only the policies that changed, and those a changed pod may be selected by
+    /// ([`policy::cluster_policy::ClusterPolicy::may_select`]), are derived again (and
+    /// recompiled if their rules differ). Tiers, ClusterGroups, nodes or rejected cluster
+    /// policies changing (rare) derive every policy again.
+    fn update_tiered(&mut self, old: &Cluster, new: &Cluster, changes: &[(Option<&Pod>, Option<&Pod>)]) {
         let none = |c: &Cluster| c.cluster_policies.is_empty() && c.rejected_cluster_policies.is_empty();
-        if !(none(old) && none(new)) {
-            self.set_tiered(new, new.tiered_rules());
+        if none(old) && none(new) {
+            return;
         }
+        fn global(c: &Cluster) -> impl PartialEq + '_ {
+            (&c.tiers, &c.groups, &c.nodes, &c.rejected_cluster_policies)
+        }
+        if global(old) != global(new) {
+            return self.set_tiered(new, new.tiered_rules());
+        }
+        let mut stale: BTreeSet<PolicyRef> = BTreeSet::new();
+        for (key, p) in &new.cluster_policies {
+            if old.cluster_policies.get(key) != Some(p) {
+                stale.insert(p.policy_ref());
+            }
+        }
+        stale.extend(old.cluster_policies.iter().filter(|(k, _)| !new.cluster_policies.contains_key(*k)).map(|(_, p)| p.policy_ref()));
+        stale.extend(selecting(new, changes));
+        self.rederive_tiered(new, stale);
+    }
+
+    /// Derives the rules of `policies` again from `cluster` (recompiling those that differ).
+    fn rederive_tiered(&mut self, cluster: &Cluster, policies: BTreeSet<PolicyRef>) {
+        let rules = policies.into_iter().map(|p| {
+            let rules = cluster.tiered_rules_of(&p);
+            (p, rules)
+        });
+        self.set_tiered_some(cluster, rules.collect());
     }
 
     /// Pods changed (each from the first version to the second, `None`: absent) and, if
     /// given, the topology with them (ports of local pods); `cluster` already has the
     /// changes.
     pub fn pods_changed(&mut self, cluster: &Cluster, changes: &[(Option<&Pod>, Option<&Pod>)], topo: Option<Topology>) {
+        self.rederive_tiered(cluster, selecting(cluster, changes));
         self.apply(cluster, BTreeSet::new(), changes, topo);
     }
 
     /// A pod changed from `old` to `new` (`None`: absent); `cluster` already has the change.
     pub fn pod_changed(&mut self, cluster: &Cluster, old: Option<&Pod>, new: Option<&Pod>) {
-        self.apply(cluster, BTreeSet::new(), &[(old, new)], None);
+        self.pods_changed(cluster, &[(old, new)], None);
     }
 
     /// The NetworkPolicy `namespace/name` was added, changed or removed; `cluster` already
@@ -284,6 +323,29 @@ impl NodeCompiler {
         let stale: BTreeSet<Source> = gone.chain(changed).cloned().map(Source::Tiered).collect();
         self.tiered = tiered.into_iter().filter(|(_, rules)| !rules.is_empty()).collect();
         self.apply(cluster, stale, &[], None);
+    }
+
+    /// The rules of some admin and baseline policies (none: the policy is gone), as selected
+    /// from `cluster`; the other policies are left alone.
+    fn set_tiered_some(&mut self, cluster: &Cluster, rules: BTreeMap<PolicyRef, Vec<Rule>>) {
+        let mut stale = BTreeSet::new();
+        for (policy, rules) in rules {
+            if self.tiered.get(&policy).map_or(rules.is_empty(), |old| *old == rules) {
+                continue;
+            }
+            if self.patch_tiered_peers(cluster, &policy, &rules) {
+                continue;
+            }
+            stale.insert(Source::Tiered(policy.clone()));
+            if rules.is_empty() {
+                self.tiered.remove(&policy);
+            } else {
+                self.tiered.insert(policy, rules);
+            }
+        }
+        if !stale.is_empty() {
+            self.apply(cluster, stale, &[], None);
+        }
     }
 
     /// Admin and baseline rules the fixed priority mapping cannot keep in order (see
@@ -374,8 +436,13 @@ impl NodeCompiler {
                 stale.insert(Source::Rejected(i));
             }
         }
+        // A pod that appeared or left has already changed the rules that select it (derived
+        // again before, see `pods_changed`); only named ports resolving on any destination
+        // still depend on it. A pod that stayed may have a new address.
+        let stayed = old.is_some() && new.is_some();
         for (policy, rules) in &self.tiered {
-            if old.into_iter().chain(new).any(|pod| rules.iter().any(|r| names_pod(r, pod))) {
+            let depends = |r: &Rule, pod: &Pod| if stayed { names_pod(r, pod) } else { resolves_named_ports_anywhere(r) };
+            if old.into_iter().chain(new).any(|pod| rules.iter().any(|r| depends(r, pod))) {
                 stale.insert(Source::Tiered(policy.clone()));
             }
         }
@@ -536,8 +603,9 @@ impl NodeCompiler {
                 for rule in (RuleSet { rules: local, ..RuleSet::default() }).concrete(cluster) {
                     let Some(clauses) = RuleClauses::new(&rule, &self.topo) else { continue };
                     let member = (rule.rule.clone(), rule.part);
-                    let info = RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction };
-                    let key = format!("tiered|{}", clauses.match_name());
+                    let info = RuleInfo::of(&rule);
+                    // Keyed by the rule, so recompiling it with other peers keeps its conj_id.
+                    let key = format!("tiered|{}#{}", rule.rule, rule.part);
                     let id = self.conjs.join(key, member.clone(), info, clauses, &mut self.tables, touched.as_deref_mut());
                     c.rules.push((member, id));
                 }
@@ -582,6 +650,20 @@ impl NodeCompiler {
     }
 }
 
+/// The cluster policies whose rules a change of these pods may change: those whose subjects or
+/// peers may select the pod before or after ([`policy::cluster_policy::ClusterPolicy::may_select`]),
+/// and every rejected one (it fails closed for every pod its subject selected, or all of them).
+fn selecting(cluster: &Cluster, changes: &[(Option<&Pod>, Option<&Pod>)]) -> BTreeSet<PolicyRef> {
+    let mut out = BTreeSet::new();
+    let no_labels = policy::Labels::new();
+    for pod in changes.iter().flat_map(|(a, b)| [a, b]).flatten() {
+        let ns_labels = cluster.namespaces.get(&pod.key.namespace).map_or(&no_labels, |n| &n.labels);
+        out.extend(cluster.cluster_policies.values().filter(|p| p.may_select(&pod.labels, ns_labels)).map(|p| p.policy_ref()));
+        out.extend(cluster.rejected_cluster_policies.iter().map(|r| r.policy_ref()));
+    }
+    out
+}
+
 /// The sources that apply to `pod` (or resolve named ports on it): its port appearing or
 /// leaving changes what they compile to on this node.
 fn applied_to(cluster: &Cluster, pod: &Pod) -> BTreeSet<Source> {
@@ -600,14 +682,22 @@ fn applied_to(cluster: &Cluster, pod: &Pod) -> BTreeSet<Source> {
 /// it as a peer, or has named ports that may resolve on it (egress: on any destination its
 /// peers reach beyond a plain pod set).
 fn names_pod(rule: &Rule, pod: &Pod) -> bool {
-    let named = matches!(&rule.services, Services::List(list) if list.iter().any(|s| matches!(s.port, policy::PortMatch::Named(_))));
     let peer = match &rule.peers {
-        Peers::Any => named && rule.direction == Direction::Egress,
-        Peers::Set { pods, blocks } => {
-            pods.contains(&pod.key) || (named && rule.direction == Direction::Egress && !blocks.is_empty())
-        }
+        Peers::Any => false,
+        Peers::Set { pods, .. } => pods.contains(&pod.key),
     };
-    rule.applied_to.contains(&Endpoint::Pod(pod.key.clone())) || peer
+    rule.applied_to.contains(&Endpoint::Pod(pod.key.clone())) || peer || resolves_named_ports_anywhere(rule)
+}
+
+/// Whether `rule` has egress named ports that resolve on destinations beyond a plain pod set
+/// (any address, or address blocks): on any pod.
+fn resolves_named_ports_anywhere(rule: &Rule) -> bool {
+    let named = matches!(&rule.services, Services::List(list) if list.iter().any(|s| matches!(s.port, policy::PortMatch::Named(_))));
+    let beyond_pods = match &rule.peers {
+        Peers::Any => true,
+        Peers::Set { blocks, .. } => !blocks.is_empty(),
+    };
+    named && rule.direction == Direction::Egress && beyond_pods
 }
 
 /// A pod's IPv4 addresses as host CIDRs (the datapath is IPv4-only).

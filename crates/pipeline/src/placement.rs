@@ -51,6 +51,7 @@
 //! established-connection behaviour) and rewrite a fixed flow on every admin change.
 
 use crate::table::Table;
+use openflow::Match;
 use policy::{Action, Direction, Rule, Tier};
 
 /// The highest OpenFlow priority a tiered rule gets.
@@ -102,6 +103,56 @@ pub struct Placement {
     pub direct: u16,
     /// What a match does.
     pub verdict: Verdict,
+}
+
+/// The packets of a connection one verdict flow of a rule decides. The admin tables see every
+/// packet of a connection in its original direction (see "Established connections" above), so
+/// each verdict flow there is two: one for the connection's first packets (reg0's
+/// established bit clear), one for the rest, and the first one's counters are the rule's new
+/// connections; an audit-logged rule sends only those to the agent. The NetworkPolicy and
+/// baseline tables never see established packets (the NetworkPolicy tables pass them on
+/// first), so their one verdict flow sees only new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Conn {
+    /// Every packet that reaches the table (which sees only new connections).
+    All,
+    /// Packets of connections not yet established.
+    New,
+    /// Packets of established connections (original direction).
+    Established,
+}
+
+impl Conn {
+    /// The verdict flows a rule has per match in `table`.
+    pub fn of_table(table: Table) -> &'static [Conn] {
+        if sees_established(table) { &[Conn::New, Conn::Established] } else { &[Conn::All] }
+    }
+
+    /// `m` restricted to these packets.
+    pub fn restrict(self, m: Match) -> Match {
+        match self {
+            Conn::All => m,
+            Conn::New => crate::reg::ESTABLISHED.matches(m, 0),
+            Conn::Established => crate::reg::ESTABLISHED.matches(m, 1),
+        }
+    }
+
+    /// Which packets a verdict flow of the policy tables decides, from its match.
+    pub fn of_flow(flow: &openflow::Flow) -> Conn {
+        let Some(table) = Table::from_id(flow.table_id) else { return Conn::All };
+        if !sees_established(table) {
+            return Conn::All;
+        }
+        match crate::reg::ESTABLISHED.value_in(&flow.matches) {
+            0 => Conn::New,
+            _ => Conn::Established,
+        }
+    }
+}
+
+/// Whether `table` holds rules that see established packets: the admin tables.
+pub fn sees_established(table: Table) -> bool {
+    [Direction::Egress, Direction::Ingress].iter().any(|d| layers(*d).0[0] == table)
 }
 
 /// The three policy layers of a direction: (admin, NetworkPolicy, baseline) tables, and where

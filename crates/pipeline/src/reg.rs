@@ -6,6 +6,8 @@
 //! reg0[5]     returned: the packet came back from a TrafficControl redirect (no TrafficControl again)
 //! reg0[6]     reply: the packet goes the reply way of a connection policy already allowed (skips the admin tiers too)
 //! reg0[7]     to gateway: a reply of a connection that came in from the host gateway goes back to it
+//! reg0[8]     audit: the packet-in it comes with is to be logged (a rule with audit logging)
+//! reg0[9]     answer: the packet-in it comes with is to be answered (a Reject rule)
 //! ct_mark 0x1 the connection came in from the host gateway (its replies go back to the host, which may have DNATed it)
 //! reg1        output port, chosen by L2Forwarding; ingress policy matches the destination pod on it
 //! ```
@@ -35,6 +37,13 @@ impl RegField {
             return m.with(self.range.field, value);
         }
         m.with_masked(self.range.field, (u128::from(value) << self.range.ofs) as u32, self.mask() as u32)
+    }
+
+    /// The bits' value in `m` (a packet-in's pipeline fields: registers that are zero are
+    /// left out, so a missing register reads 0).
+    pub fn value_in(&self, m: &Match) -> u32 {
+        let reg = m.get(self.range.field).map_or(0, |e| e.value);
+        ((reg & self.mask()) >> self.range.ofs) as u32
     }
 
     /// Loads `value` into the bits.
@@ -74,6 +83,13 @@ pub const TO_GATEWAY: RegField = RegField::new(0, 7, 7);
 
 /// `ct_mark` of a connection that entered from the host gateway (committed by ConntrackCommit).
 pub const CT_MARK_FROM_GATEWAY: u32 = 0x1;
+/// Set on a packet a rule with audit logging sends to the agent: the agent writes a line
+/// about its connection (see [`crate::audit`]). Read back from the packet-in's registers.
+pub const AUDIT: RegField = RegField::new(0, 8, 8);
+
+/// Set on a packet a Reject rule sends to the agent: the agent answers it (see
+/// [`crate::reject`]). Read back from the packet-in's registers.
+pub const ANSWER: RegField = RegField::new(0, 9, 9);
 
 /// The output port (whole reg1).
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);
@@ -91,6 +107,8 @@ pub const REGISTERS: &[(RegField, &str)] = &[
     (RETURNED, "returned through a TrafficControl return port (not mirrored or redirected again)"),
     (REPLY, "reply direction of an allowed connection (the admin tiers let it pass too)"),
     (TO_GATEWAY, "reply of a connection that came from the host gateway: back to the gateway (ct_mark 0x1 marks such connections)"),
+    (AUDIT, "the packet-in of this packet is to be logged (a rule with audit logging)"),
+    (ANSWER, "the packet-in of this packet is to be answered (a Reject rule)"),
     (OUT_PORT, "output port, chosen by L2Forwarding; ingress policy matches the destination pod on it"),
     (ARP_SWAP, "scratch for the ARP responder"),
 ];

@@ -19,25 +19,47 @@ pub const PACKET_IN_RATE: u32 = 500;
 /// The burst [`PACKET_IN_METER`] lets through above its rate.
 pub const PACKET_IN_BURST: u32 = 100;
 
-/// The actions of a Reject rule's flows: to the agent, through the meter.
-pub fn reject_actions() -> Vec<Action> {
-    vec![Action::Controller(Controller { meter_id: Some(PACKET_IN_METER), ..Controller::default() })]
+/// The actions of a Reject rule's flows: marked to be answered (and logged, with `audit`),
+/// to the agent, through the meter. A logged Reject rule sends one packet-in for both.
+pub fn reject_actions(audit: bool) -> Vec<Action> {
+    let mut actions = vec![reg::ANSWER.load(1)];
+    if audit {
+        actions.push(reg::AUDIT.load(1));
+    }
+    actions.push(Action::Controller(Controller { meter_id: Some(PACKET_IN_METER), ..Controller::default() }));
+    actions
 }
 
 /// The meter, as a meter_mod with `command` (`meter_command::ADD` or `MODIFY`).
 pub fn packet_in_meter(command: u16) -> MeterMod {
+    packets_per_second_meter(command, PACKET_IN_METER, PACKET_IN_RATE, PACKET_IN_BURST)
+}
+
+/// A meter dropping packets over `rate` per second (after a burst of `burst`).
+pub(crate) fn packets_per_second_meter(command: u16, meter_id: u32, rate: u32, burst: u32) -> MeterMod {
     MeterMod {
         command,
         flags: meter_flags::PKTPS | meter_flags::BURST | meter_flags::STATS,
-        meter_id: PACKET_IN_METER,
-        bands: vec![MeterBand { band_type: band_type::DROP, rate: PACKET_IN_RATE, burst_size: PACKET_IN_BURST, prec_level: 0 }],
+        meter_id,
+        bands: vec![MeterBand { band_type: band_type::DROP, rate, burst_size: burst, prec_level: 0 }],
     }
 }
 
-/// Whether a packet-in from `table` comes from a Reject rule (weir's only packet-ins): only
-/// the admin and baseline tiers have Reject rules ([`crate::placement`]).
-pub fn is_reject(table: Table) -> bool {
-    crate::placement::is_tiered(table)
+/// What the agent is to do with a packet-in, read from the marks its flow set
+/// ([`reg::ANSWER`], [`reg::AUDIT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketInPurpose {
+    /// Answer it (a Reject rule).
+    pub answer: bool,
+    /// Log its connection (a rule with audit logging).
+    pub audit: bool,
+}
+
+impl PacketInPurpose {
+    /// The purpose of a packet-in whose pipeline fields are `matches`.
+    pub fn of(matches: &Match) -> PacketInPurpose {
+        PacketInPurpose { answer: reg::ANSWER.value_in(matches) == 1, audit: reg::AUDIT.value_in(matches) == 1 }
+    }
 }
 
 /// How an answer enters the pipeline: from the controller port, into L3Forwarding (which

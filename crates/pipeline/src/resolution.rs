@@ -60,7 +60,14 @@ pub(crate) fn resolve_policy(
             };
             let id = policy.rule_id(direction, i);
             for (part, key, ofports) in found {
-                let info = RuleInfo { rule: id.clone(), part, origin: policy.rule_origin(direction, i), direction };
+                let info = RuleInfo {
+                    rule: id.clone(),
+                    part,
+                    origin: policy.rule_origin(direction, i),
+                    direction,
+                    action: policy::Action::Allow,
+                    audit: None,
+                };
                 parts.push(Part::Shared { member: (id.clone(), part), info, key, ofports });
             }
             shared.insert((direction, i));
@@ -76,7 +83,7 @@ pub(crate) fn resolve_policy(
             let (direction, index) = position(policy, &rule.rule);
             let key = conj_key(policy, direction, index, rule.part, &rule.services);
             let member = (rule.rule.clone(), rule.part);
-            let info = RuleInfo { rule: rule.rule, part: rule.part, origin: rule.origin, direction: rule.direction };
+            let info = RuleInfo::of(&rule);
             parts.push(Part::Resolved { member, info, key, clauses });
         }
     }

@@ -49,11 +49,14 @@ pub fn conj_rules(
 
 /// The conj_id whose verdict `flow` is, from its cookie (policy flows only).
 pub fn verdict_conj(flow: &Flow) -> Option<u32> {
-    let policy = matches!(
-        category_of(flow.cookie),
-        Some(Category::NetworkPolicy | Category::ClusterPolicy)
-    );
-    let object = (flow.cookie & 0xffff_ffff) as u32;
+    cookie_conj(flow.cookie)
+}
+
+/// The conj_id a policy verdict flow's cookie names (also a packet-in's, which carries the
+/// cookie of the flow that sent it).
+pub fn cookie_conj(cookie: u64) -> Option<u32> {
+    let policy = matches!(category_of(cookie), Some(Category::NetworkPolicy | Category::ClusterPolicy));
+    let object = crate::cookie::object_of(cookie);
     (policy && object != 0).then_some(object)
 }
 

@@ -104,9 +104,9 @@ impl SharedConjunctions {
             *n -= 1;
             if *n == 0 {
                 conj.applied.remove(&p);
-                let part = conj.clauses.applied_part(p);
+                let parts = conj.clauses.applied_part(p);
                 conj.clauses.remove_applied(p);
-                tables.remove(vec![part], touched.as_deref_mut());
+                tables.remove(parts, touched.as_deref_mut());
             }
         }
     }
@@ -162,7 +162,7 @@ fn add_member(
     for &p in &ofports {
         *conj.applied.entry(p).or_default() += 1;
         if conj.clauses.insert_applied(p) {
-            tables.add(vec![conj.clauses.applied_part(p)], touched.as_deref_mut());
+            tables.add(conj.clauses.applied_part(p), touched.as_deref_mut());
         }
     }
     conj.members.insert(member, (info, ofports));

@@ -52,6 +52,7 @@ fn policy(i: u32, priority: u32) -> Vec<Rule> {
         applied_to: applied.clone(),
         peers: Peers::Set { pods: BTreeSet::new(), blocks: vec![peer.clone()] },
         services: Services::List(vec![Service { protocol: Protocol::Tcp, port: PortMatch::Range(1000 + i as u16, 1000 + i as u16) }]),
+        audit: None,
     };
     let egress = if tier == Tier::ADMIN { Action::Pass } else { Action::Allow };
     vec![rule(0, Direction::Ingress, Action::Deny), rule(1, Direction::Egress, egress)]
@@ -151,6 +152,7 @@ fn from_p3(i: u32) -> Vec<Rule> {
         applied_to: pods,
         peers: Peers::Set { pods: [PodKey { namespace: "x".into(), name: "p3".into() }].into(), blocks: Vec::new() },
         services: Services::Any,
+        audit: None,
     }]
 }
 

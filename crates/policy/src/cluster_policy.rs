@@ -19,8 +19,8 @@
 use crate::cluster::{Cluster, NamespaceScope};
 use crate::manifest::ObjectError;
 use crate::netpol::{Direction, IpBlock, Service};
-use crate::rules::{Action, Endpoint, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
-use crate::objects::PodKey;
+use crate::rules::{Action, AuditLog, Endpoint, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
+use crate::objects::{Labels, PodKey};
 use crate::selector::Selector;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -84,6 +84,9 @@ pub struct ClusterRule {
     /// Antrea: the pods this rule applies to, instead of the policy's subject.
     #[serde(default)]
     pub applied_to: Option<Subject>,
+    /// Audit logging of the connections it decides (Antrea's `enableLogging`).
+    #[serde(default)]
+    pub audit: Option<AuditLog>,
 }
 
 /// One peer of a cluster policy rule.
@@ -311,6 +314,7 @@ impl Cluster {
                     applied_to,
                     peers: peers_of(self, &rule.peers),
                     services: rule.services.clone().map_or(Services::Any, Services::List),
+                    audit: rule.audit.clone(),
                 });
             }
         }
@@ -334,6 +338,7 @@ impl Cluster {
                 applied_to: applied_to.clone(),
                 peers: Peers::Any,
                 services: Services::Any,
+                audit: None,
             });
         }
     }
@@ -417,18 +422,59 @@ impl Cluster {
     /// The admin and baseline rules of every cluster policy (and of every rejected one, which
     /// fails closed), by policy: what the pipeline compiles beside the NetworkPolicies.
     pub fn tiered_rules(&self) -> std::collections::BTreeMap<PolicyRef, Vec<Rule>> {
-        let mut out = std::collections::BTreeMap::new();
-        for policy in self.cluster_policies.values() {
-            let mut set = RuleSet::default();
-            self.cluster_policy_rules(policy, &mut set);
-            out.insert(policy.policy_ref(), set.rules);
+        let valid = self.cluster_policies.values().map(ClusterPolicy::policy_ref);
+        let rejected = self.rejected_cluster_policies.iter().map(RejectedClusterPolicy::policy_ref);
+        let keys: BTreeSet<PolicyRef> = valid.chain(rejected).collect();
+        keys.into_iter().map(|key| (key.clone(), self.tiered_rules_of(&key))).collect()
+    }
+
+    /// The admin and baseline rules of one cluster policy, as [`Cluster::tiered_rules`] gives
+    /// them (none when there is no such policy).
+    pub fn tiered_rules_of(&self, policy: &PolicyRef) -> Vec<Rule> {
+        let mut set = RuleSet::default();
+        if let Some(p) = self.cluster_policies.get(&(policy.kind, policy.name.clone())) {
+            self.cluster_policy_rules(p, &mut set);
         }
-        for rejected in &self.rejected_cluster_policies {
-            let mut set = RuleSet::default();
+        for rejected in self.rejected_cluster_policies.iter().filter(|r| r.policy_ref() == *policy) {
             self.rejected_cluster_policy_rules(rejected, &mut set);
-            let key = PolicyRef { kind: rejected.kind, namespace: None, name: rejected.name.clone() };
-            out.entry(key).or_insert_with(Vec::new).extend(set.rules);
         }
-        out
+        set.rules
+    }
+}
+
+impl RejectedClusterPolicy {
+    /// The policy it was, as a [`PolicyRef`].
+    pub fn policy_ref(&self) -> PolicyRef {
+        PolicyRef { kind: self.kind, namespace: None, name: self.name.clone() }
+    }
+}
+
+impl ClusterPolicy {
+    /// Whether a pod (in a namespace labelled `ns_labels`) may be among the pods its subjects
+    /// or peers select, so that the pod appearing, leaving or changing labels may change its
+    /// [`Rule`]s. Conservative: a policy naming a ClusterGroup may select any pod; `nodes`,
+    /// `networks` and `domainNames` peers select no pod by name (addresses are compiled from
+    /// the pods' addresses later, see [`crate::concrete`]).
+    pub fn may_select(&self, pod_labels: &Labels, ns_labels: &Labels) -> bool {
+        let rules = self.ingress.iter().chain(&self.egress);
+        self.subject.may_select(pod_labels, ns_labels)
+            || rules.clone().any(|r| r.applied_to.as_ref().is_some_and(|s| s.may_select(pod_labels, ns_labels)))
+            || rules.flat_map(|r| &r.peers).any(|peer| match peer {
+                ClusterPeer::Namespaces(ns) => ns.matches(ns_labels),
+                ClusterPeer::Pods { namespaces, pods } => namespaces.matches(ns_labels) && pods.matches(pod_labels),
+                ClusterPeer::Group(_) => true,
+                ClusterPeer::Nodes(_) | ClusterPeer::Networks(_) | ClusterPeer::DomainNames(_) => false,
+            })
+    }
+}
+
+impl Subject {
+    fn may_select(&self, pod_labels: &Labels, ns_labels: &Labels) -> bool {
+        match self {
+            Subject::Namespaces(ns) => ns.matches(ns_labels),
+            Subject::Pods { namespaces, pods } => namespaces.matches(ns_labels) && pods.matches(pod_labels),
+            Subject::Group(_) => true,
+            Subject::AnyOf(list) => list.iter().any(|s| s.may_select(pod_labels, ns_labels)),
+        }
     }
 }

@@ -78,6 +78,8 @@ pub struct ConcreteRule {
     pub peers: PeerAddrs,
     /// Protocols and port ranges.
     pub services: ConcreteServices,
+    /// Audit logging of the connections it decides.
+    pub audit: Option<crate::rules::AuditLog>,
 }
 
 fn numeric(s: &Service) -> Option<PortRange> {
@@ -168,6 +170,7 @@ fn concrete_rule(cluster: &Cluster, rule: &Rule, out: &mut Vec<ConcreteRule>) {
         applied_to,
         peers,
         services,
+        audit: rule.audit.clone(),
     };
     let list = match &rule.services {
         Services::Any => {

@@ -40,6 +40,6 @@ pub use model::{ClusterModel, ModelPod};
 pub use netpol::{Direction, IpBlock, NetworkPolicy, PortMatch, Service};
 pub use objects::{ContainerPort, Labels, Namespace, Node, Pod, PodKey};
 pub use protocol::Protocol;
-pub use rules::{Action, Dependence, Endpoint, Isolation, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
+pub use rules::{Action, AuditLog, Dependence, Endpoint, Isolation, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
 pub use selector::{FieldError, Selector};
 pub use truth_table::TruthTable;

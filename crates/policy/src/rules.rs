@@ -133,6 +133,14 @@ impl Action {
     }
 }
 
+/// Audit logging of the connections a rule decides (Antrea's `enableLogging`): the agent writes
+/// a line per new connection, tagged with `label` (Antrea's `logLabel`, empty when none).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AuditLog {
+    /// The rule's log label.
+    pub label: String,
+}
+
 /// Something a rule applies to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Endpoint {
@@ -195,6 +203,8 @@ pub struct Rule {
     pub peers: Peers,
     /// Protocols and destination ports.
     pub services: Services,
+    /// Whether (and how) the connections it decides are logged.
+    pub audit: Option<AuditLog>,
 }
 
 /// Endpoints the NetworkPolicy tier isolates, per direction, each with the policies that
@@ -312,6 +322,7 @@ fn network_policy_rules_where(
                     None => Services::Any,
                     Some(list) => Services::List(list.clone()),
                 },
+                audit: None,
             });
         }
     }

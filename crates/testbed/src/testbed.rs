@@ -232,6 +232,8 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         "--host-gateway".into(),
         "--gateway-mtu".into(),
         crate::layout::POD_MTU.to_string(),
+        "--audit-log".into(),
+        format!("{d}/audit.log"),
     ];
     args.extend(source);
     args

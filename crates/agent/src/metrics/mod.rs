@@ -9,6 +9,7 @@
 //!
 //! [`NodeAgent`]: crate::node_agent::NodeAgent
 
+pub mod meters;
 pub mod rule_stats;
 pub mod server;
 
@@ -75,6 +76,8 @@ pub struct Metrics {
     realization_seconds: Histogram,
     /// Per-rule counters from the switch's flow statistics.
     pub rules: std::sync::Arc<rule_stats::RuleStats>,
+    /// The packet-in meters' statistics, read with the per-rule counters.
+    pub meters: std::sync::Arc<meters::Meters>,
     /// When the driver's loop last turned.
     last_turn: Mutex<Instant>,
     realized_once: AtomicBool,
@@ -104,12 +107,15 @@ impl Metrics {
         registry.register_collector(Box::new(OvsdbState(ovsdb)));
         registry.register_collector(Box::new(RejectCounts(rejects)));
         registry.register_collector(Box::new(rules.clone()));
+        let meters = std::sync::Arc::new(meters::Meters::default());
+        registry.register_collector(Box::new(meters.clone()));
         Metrics {
             registry,
             families,
             bundle_seconds,
             realization_seconds,
             rules,
+            meters,
             last_turn: Mutex::new(Instant::now()),
             realized_once: AtomicBool::new(false),
             openflow_up: AtomicBool::new(false),
@@ -180,6 +186,12 @@ impl Metrics {
     /// How long ago the loop last turned.
     pub fn since_last_turn(&self) -> Duration {
         self.last_turn.lock().expect("not poisoned").elapsed()
+    }
+
+    /// Adds the audit log's families (`weir_audit_log_lines_total`, ...), read from `counts`
+    /// at each scrape.
+    pub fn register_audit(&mut self, counts: std::sync::Arc<crate::audit::Counts>) {
+        self.registry.register_collector(Box::new(AuditCounts(counts)));
     }
 
     /// Ready: realized at least once, and the OpenFlow connection is up.
@@ -421,6 +433,45 @@ impl prometheus_client::collector::Collector for RejectCounts {
         ] {
             let counter = ConstCounter::new(count.load(Ordering::Relaxed));
             counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The audit log's counts (see [`crate::audit`]), read at each scrape.
+#[derive(Debug)]
+struct AuditCounts(std::sync::Arc<crate::audit::Counts>);
+
+/// A label set of one `reason` label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+impl prometheus_client::collector::Collector for AuditCounts {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        let c = &self.0;
+        for (name, help, count) in [
+            ("weir_audit_log_lines", "Audit log lines written (one per logged connection)", &c.written),
+            (
+                "weir_audit_log_duplicates",
+                "Packets of a connection already logged within the deduplication window (no new line)",
+                &c.duplicates,
+            ),
+        ] {
+            let counter = ConstCounter::new(count.load(Ordering::Relaxed));
+            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "weir_audit_log_lines_dropped",
+            "Audit log lines not written, by reason (rate_limit, unknown_rule, unparsable, write_error)",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for (reason, n) in c.dropped() {
+            ConstCounter::new(n).encode(family.encode_family(&ReasonLabel { reason: reason.to_string() })?)?;
         }
         Ok(())
     }

@@ -1,7 +1,15 @@
-//! Per-rule packet and byte counters: the flow statistics of each rule's verdict flows (see
-//! [`pipeline::rule_flows`]), read from the switch at a bounded rate ([`read`], driven by the
-//! agent's loop every `rule_stats_interval`) and exported as `weir_rule_packets_total` and
-//! `weir_rule_bytes_total` with the labels `tier`, `kind`, `policy` and `rule`.
+//! Per-rule packet, byte and new-connection counters: the flow statistics of each rule's
+//! verdict flows (see [`pipeline::rule_flows`]), read from the switch at a bounded rate
+//! ([`read`], driven by the agent's loop every `rule_stats_interval`) and exported as
+//! `weir_rule_packets_total`, `weir_rule_bytes_total` and `weir_rule_new_connections_total`
+//! with the labels `tier`, `kind`, `policy` and `rule`.
+//!
+//! New connections are the packets of the verdict flows that see only packets of connections
+//! not yet established ([`pipeline::placement::Conn`]): in the admin tables the rule's
+//! `reg0[4]=0` flows, elsewhere all of them (established packets never reach the
+//! NetworkPolicy tables' rules or the baseline tables). They count packets, not handshakes: a
+//! retransmitted SYN, and every packet of a denied client (whose connection never becomes
+//! established), count again; an allowed TCP or UDP connection counts once.
 //!
 //! The series are capped ([`RuleStats::new`]): past the cap, rules (in label order) are left
 //! out and counted in `weir_rule_series_omitted`, so a cluster with many policies cannot blow
@@ -12,6 +20,7 @@
 use crate::switch::{Switch, SwitchError};
 use openflow::wire::multipart::FlowStatsRequest;
 use pipeline::cookie::{CATEGORY_MASK, Category, cookie};
+use pipeline::placement::Conn;
 use pipeline::rule_flows::{ConjRules, tier_name, verdict_conj};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -35,8 +44,27 @@ pub struct RuleLabels {
     pub rule: String,
 }
 
-/// Packets and bytes per conj_id, as read from the switch.
-pub type ConjCounters = BTreeMap<u32, (u64, u64)>;
+/// One rule's (or conj_id's) counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets its verdict flows decided.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Packets of connections not yet established among them (see the module doc).
+    pub new_connections: u64,
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, other: Counters) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.new_connections += other.new_connections;
+    }
+}
+
+/// Counters per conj_id, as read from the switch.
+pub type ConjCounters = BTreeMap<u32, Counters>;
 
 /// What the metrics export about rules: the installed rules and their last counters.
 #[derive(Debug)]
@@ -48,7 +76,7 @@ pub struct RuleStats {
 #[derive(Debug, Default)]
 struct Inner {
     rules: Arc<BTreeMap<u32, ConjRules>>,
-    rows: BTreeMap<RuleLabels, (u64, u64)>,
+    rows: BTreeMap<RuleLabels, Counters>,
     omitted: usize,
 }
 
@@ -75,7 +103,7 @@ impl RuleStats {
     }
 
     /// The exported rows (for tests and `weir get stats`).
-    pub fn rows(&self) -> BTreeMap<RuleLabels, (u64, u64)> {
+    pub fn rows(&self) -> BTreeMap<RuleLabels, Counters> {
         self.inner.lock().expect("not poisoned").rows.clone()
     }
 }
@@ -86,10 +114,10 @@ pub fn rows(
     rules: &BTreeMap<u32, ConjRules>,
     counters: &ConjCounters,
     cap: usize,
-) -> (BTreeMap<RuleLabels, (u64, u64)>, usize) {
-    let mut all = BTreeMap::<RuleLabels, (u64, u64)>::new();
+) -> (BTreeMap<RuleLabels, Counters>, usize) {
+    let mut all = BTreeMap::<RuleLabels, Counters>::new();
     for (id, conj) in rules {
-        let (packets, bytes) = counters.get(id).copied().unwrap_or_default();
+        let counters = counters.get(id).copied().unwrap_or_default();
         for info in &conj.rules {
             let labels = RuleLabels {
                 tier: tier_name(conj.table).to_string(),
@@ -100,9 +128,7 @@ pub fn rows(
                 },
                 rule: info.origin.rule.clone(),
             };
-            let row = all.entry(labels).or_default();
-            row.0 += packets;
-            row.1 += bytes;
+            *all.entry(labels).or_default() += counters;
         }
     }
     let omitted = all.len().saturating_sub(cap);
@@ -121,9 +147,12 @@ pub async fn read(switch: &Switch) -> Result<ConjCounters, SwitchError> {
         };
         for stats in switch.dump_flow_stats(req).await? {
             if let Some(id) = verdict_conj(&stats.flow) {
-                let c = counters.entry(id).or_default();
-                c.0 += stats.packet_count;
-                c.1 += stats.byte_count;
+                let new = Conn::of_flow(&stats.flow) != Conn::Established;
+                *counters.entry(id).or_default() += Counters {
+                    packets: stats.packet_count,
+                    bytes: stats.byte_count,
+                    new_connections: if new { stats.packet_count } else { 0 },
+                };
             }
         }
     }
@@ -133,27 +162,25 @@ pub async fn read(switch: &Switch) -> Result<ConjCounters, SwitchError> {
 impl prometheus_client::collector::Collector for RuleStats {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let inner = self.inner.lock().expect("not poisoned");
-        for (name, help, packets) in [
+        type Field = fn(&Counters) -> u64;
+        let families: [(&str, &str, Field); 3] = [
+            ("weir_rule_packets", "Packets the rule decided (its verdict flows' counters)", |c| c.packets),
+            ("weir_rule_bytes", "Bytes the rule decided (its verdict flows' counters)", |c| c.bytes),
             (
-                "weir_rule_packets",
-                "Packets the rule decided (its verdict flows' counters)",
-                true,
+                "weir_rule_new_connections",
+                "Packets of connections not yet established the rule decided (a connection's first packets; retransmissions and denied retries count again)",
+                |c| c.new_connections,
             ),
-            (
-                "weir_rule_bytes",
-                "Bytes the rule decided (its verdict flows' counters)",
-                false,
-            ),
-        ] {
+        ];
+        for (name, help, field) in families {
             let mut family = encoder.encode_descriptor(
                 name,
                 help,
                 None,
                 ConstCounter::new(0u64).metric_type(),
             )?;
-            for (labels, (p, b)) in &inner.rows {
-                ConstCounter::new(if packets { *p } else { *b })
-                    .encode(family.encode_family(labels)?)?;
+            for (labels, counters) in &inner.rows {
+                ConstCounter::new(field(counters)).encode(family.encode_family(labels)?)?;
             }
         }
         let omitted = ConstGauge::new(inner.omitted as i64);

@@ -1,4 +1,4 @@
-use super::rule_stats::{ConjCounters, RuleLabels, rows};
+use super::rule_stats::{ConjCounters, Counters, RuleLabels, rows};
 use super::*;
 use crate::node_agent::Failure;
 use pipeline::Table;
@@ -35,6 +35,8 @@ fn rule(ns: &str, name: &str, rule: &str) -> RuleInfo {
             rule: rule.into(),
         },
         direction: Direction::Ingress,
+        action: policy::Action::Allow,
+        audit: None,
     }
 }
 
@@ -196,7 +198,8 @@ fn rule_counters_are_per_rule_summed_over_conj_ids_and_capped() {
         ),
     ]
     .into();
-    let counters: ConjCounters = [(1, (5, 500)), (2, (1, 60)), (3, (9, 900))].into();
+    let c = |packets, bytes, new_connections| Counters { packets, bytes, new_connections };
+    let counters: ConjCounters = [(1, c(5, 500, 2)), (2, c(1, 60, 1)), (3, c(9, 900, 9))].into();
     let (all, omitted) = rows(&rules, &counters, 2);
     let web = RuleLabels {
         tier: "networkpolicy".into(),
@@ -204,7 +207,7 @@ fn rule_counters_are_per_rule_summed_over_conj_ids_and_capped() {
         policy: "x/web".into(),
         rule: "ingress[0]".into(),
     };
-    assert_eq!(all[&web], (6, 560), "both conj_ids of x/web ingress[0]");
+    assert_eq!(all[&web], c(6, 560, 3), "both conj_ids of x/web ingress[0]");
     assert_eq!(all.len(), 2);
     assert_eq!(omitted, 1, "z/late is past the cap");
 
@@ -214,6 +217,8 @@ fn rule_counters_are_per_rule_summed_over_conj_ids_and_capped() {
     let text = m.encode();
     let series = r#"weir_rule_packets_total{tier="networkpolicy",kind="NetworkPolicy",policy="x/web",rule="ingress[0]"}"#;
     assert_eq!(sample(&text, series), Some(6.0), "{text}");
+    let new = r#"weir_rule_new_connections_total{tier="networkpolicy",kind="NetworkPolicy",policy="x/web",rule="ingress[0]"}"#;
+    assert_eq!(sample(&text, new), Some(3.0), "{text}");
     assert_eq!(
         sample(&text, "weir_rule_series_omitted"),
         Some(0.0),

@@ -10,12 +10,14 @@ use std::time::Instant;
 
 impl NodeAgent {
     pub(super) fn report_realization(&mut self, now: Instant, pass: &Pass) {
-        let changed = pass.flow_mods > 0 || pass.changed.is_none();
-        // Without a compiler (a pass that trusted the start's record) the rules are not known yet.
+        let changed = pass.flow_mods > 0 || pass.changed.is_none() || !self.rules_reported;
+        // Without a compiler (a pass that trusted the start's record) the rules are not known
+        // yet; the first pass with one reports them even if it sent nothing.
         let rules = (self.settings.report_rules && changed && self.compiler.is_some()).then(|| {
             let rules = self.compiler.as_ref().map(NodeCompiler::rules).unwrap_or_default();
             Arc::new(pipeline::rule_flows::conj_rules(&desired_flows(&self.compiler), rules))
         });
+        self.rules_reported |= rules.is_some();
         let acked_at = pass.acked_at.unwrap_or(now);
         let realization = Realization { input_at: pass.input_at, acked_at, flow_mods: pass.flow_mods, rules };
         self.actions.push_back(Action::Realized(Box::new(realization)));

@@ -61,6 +61,8 @@ pub fn generate(d: &mut Dice, cluster: &Cluster, generated: &RandomCluster) -> T
                     applied_to: if d.chance(70) { applied.clone() } else { BTreeSet::from([Endpoint::Pod(d.pick(&pods))]) },
                     peers: peers(d, &pods),
                     services: services(d, generated),
+                    // Logged rules' flows also send new connections to the agent: they must decide alike.
+                    audit: d.chance(30).then(|| policy::AuditLog { label: String::new() }),
                 }
             })
             .collect();

@@ -1,5 +1,5 @@
-//! `churn`: single pod and policy events on a node of the synthetic cluster whose flows are
-//! installed on a real switch. Each event does what the agent does after its cluster view
+//! `churn`: single pod, policy and cluster-policy events on a node of the synthetic cluster
+//! (plus AdminNetworkPolicies on some of its apps) whose flows are installed on a real switch. Each event does what the agent does after its cluster view
 //! changes: update the node compiler, diff the touched flows against the installed ones, one bundle, then a barrier; the
 //! latency from the change to the barrier's reply is the figure. The floor is the round trip
 //! of an empty bundle (open, barrier, commit) plus a barrier on the same connection.
@@ -10,7 +10,8 @@ use openflow::FlowMod;
 use pipeline::{FlowSet, LocalPod, NodeCompiler, diff_keys};
 use policy::manifest::{Manifests, Object, add_value};
 use policy::synthetic::{Spec, Synthetic};
-use policy::{Cluster, NetworkPolicy, Pod, PodKey};
+use policy::cluster_policy::ClusterPolicy;
+use policy::{Cluster, NetworkPolicy, Pod, PodKey, PolicyKind};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -24,11 +25,23 @@ enum Kind {
     RemotePodRemove,
     PolicyAdd,
     PolicyRemove,
+    ClusterPolicyAdd,
+    ClusterPolicyReprioritize,
+    ClusterPolicyRemove,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] =
-        [Kind::LocalPodAdd, Kind::LocalPodRemove, Kind::RemotePodAdd, Kind::RemotePodRemove, Kind::PolicyAdd, Kind::PolicyRemove];
+    const ALL: [Kind; 9] = [
+        Kind::LocalPodAdd,
+        Kind::LocalPodRemove,
+        Kind::RemotePodAdd,
+        Kind::RemotePodRemove,
+        Kind::PolicyAdd,
+        Kind::PolicyRemove,
+        Kind::ClusterPolicyAdd,
+        Kind::ClusterPolicyReprioritize,
+        Kind::ClusterPolicyRemove,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -38,11 +51,14 @@ impl Kind {
             Kind::RemotePodRemove => "pod remove (other node)",
             Kind::PolicyAdd => "policy add",
             Kind::PolicyRemove => "policy remove",
+            Kind::ClusterPolicyAdd => "cluster policy add",
+            Kind::ClusterPolicyReprioritize => "cluster policy priority change",
+            Kind::ClusterPolicyRemove => "cluster policy remove",
         }
     }
 
     fn is_pod(self) -> bool {
-        !matches!(self, Kind::PolicyAdd | Kind::PolicyRemove)
+        matches!(self, Kind::LocalPodAdd | Kind::LocalPodRemove | Kind::RemotePodAdd | Kind::RemotePodRemove)
     }
 }
 
@@ -67,6 +83,38 @@ fn churn_pod(syn: &Synthetic, i: usize, node: &str, ip: Ipv4Addr) -> Pod {
     }
 }
 
+/// AdminNetworkPolicy `name` at `priority` on the pods of app `i` (a pod of the cluster picked
+/// by `i`): denies a TCP port from another team's namespaces, passes DNS to NetworkPolicy.
+fn admin_policy(syn: &Synthetic, name: &str, i: usize, priority: u32) -> anyhow::Result<ClusterPolicy> {
+    let pod = &syn.pods[(i * 53) % syn.pods.len()];
+    let team = |ns: &str| syn.namespaces.iter().find(|(n, _)| n == ns).map(|(_, l)| l.clone()).unwrap_or_default();
+    let other = &syn.namespaces[(i * 7 + 1) % syn.namespaces.len()].0;
+    let v = json!({
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": "AdminNetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "priority": priority,
+            "subject": {"pods": {"namespaceSelector": {"matchLabels": team(&pod.namespace)}, "podSelector": {"matchLabels": {"app": pod.labels.get("app")}}}},
+            "ingress": [{"name": "deny-other-team", "action": "Deny", "from": [{"namespaces": {"matchLabels": team(other)}}],
+                         "ports": [{"portNumber": {"protocol": "TCP", "port": 9000 + (i % 1000) as u16}}]}],
+            "egress": [{"name": "dns-by-networkpolicy", "action": "Pass", "to": [{"namespaces": {}}],
+                        "ports": [{"portNumber": {"protocol": "UDP", "port": 53}}]}],
+        },
+    });
+    let mut m = Manifests::default();
+    add_value("churn", name, v, &mut m);
+    match m.objects.pop() {
+        Some((_, Object::ClusterPolicy(p))) => Ok(p),
+        _ => anyhow::bail!("churn cluster policy invalid: {:?}", m.errors.first()),
+    }
+}
+
+/// AdminNetworkPolicies in force before the events (and after them).
+fn base_admin_policies(quick: bool) -> usize {
+    if quick { 50 } else { 1000 }
+}
+
 fn parse_policy(v: serde_json::Value) -> anyhow::Result<NetworkPolicy> {
     let mut m = Manifests::default();
     add_value("churn", "policy", v, &mut m);
@@ -86,6 +134,10 @@ enum Change {
     AddPolicy(NetworkPolicy),
     /// A policy is removed.
     RemovePolicy(String, String),
+    /// A cluster policy is added or changed.
+    SetClusterPolicy(ClusterPolicy),
+    /// A cluster policy is removed.
+    RemoveClusterPolicy(PolicyKind, String),
 }
 
 struct Node {
@@ -100,6 +152,9 @@ impl Node {
     /// Applies `change` to the view and the compiler (as the agent does), diffs the flows
     /// the compiler touched, sends one bundle, then a barrier.
     async fn event(&mut self, change: Change) -> anyhow::Result<(f64, f64, f64, usize)> {
+        // The agent keeps the view it compiled from and compares it with the new one (a
+        // cluster-policy change goes through `NodeCompiler::update`); the copy is not timed.
+        let old = matches!(change, Change::SetClusterPolicy(_) | Change::RemoveClusterPolicy(..)).then(|| self.cluster.clone());
         let t = Instant::now();
         match change {
             Change::AddPod(pod, local) => {
@@ -124,6 +179,14 @@ impl Node {
                 self.cluster.policies.remove(&(ns.clone(), name.clone()));
                 self.compiler.policy_changed(&self.cluster, &ns, &name);
             }
+            Change::SetClusterPolicy(p) => {
+                self.cluster.cluster_policies.insert((p.kind, p.name.clone()), p);
+                self.compiler.update(&old.expect("copied"), &self.cluster, self.topo.clone());
+            }
+            Change::RemoveClusterPolicy(kind, name) => {
+                self.cluster.cluster_policies.remove(&(kind, name));
+                self.compiler.update(&old.expect("copied"), &self.cluster, self.topo.clone());
+            }
         }
         let keys = self.compiler.take_changed();
         let mods = diff_keys(self.compiler.flows(), &mut self.installed, &keys);
@@ -140,7 +203,12 @@ impl Node {
 pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow::Result<Report> {
     let spec = scale::spec(quick, seed);
     let per_kind = events.unwrap_or(if quick { 5 } else { 50 });
-    let s = Scale::new(spec)?;
+    let mut s = Scale::new(spec)?;
+    let base = base_admin_policies(quick);
+    for i in 0..base {
+        let p = admin_policy(&s.syn, &format!("base-{i}"), i, (i % 1000) as u32)?;
+        s.cluster.cluster_policies.insert((p.kind, p.name.clone()), p);
+    }
     // The same seed with more policies gives the same cluster plus extra policies to add.
     let extra = Synthetic::generate(Spec { policies: spec.policies + per_kind, ..spec });
     let extra_policies: Vec<NetworkPolicy> =
@@ -193,6 +261,16 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
         let (ns, name) = (p.namespace.clone(), p.name.clone());
         record(Kind::PolicyAdd, node.event(Change::AddPolicy(p.clone())).await?);
         record(Kind::PolicyRemove, node.event(Change::RemovePolicy(ns, name)).await?);
+
+        let added = admin_policy(&s.syn, &format!("churn-{i}"), base + i, (i % 1000) as u32)?;
+        let (kind, name) = (added.kind, added.name.clone());
+        record(Kind::ClusterPolicyAdd, node.event(Change::SetClusterPolicy(added)).await?);
+        record(Kind::ClusterPolicyRemove, node.event(Change::RemoveClusterPolicy(kind, name)).await?);
+        // A base policy moves to another priority and back.
+        let moved = &s.cluster.cluster_policies[&(kind, format!("base-{}", i % base))];
+        let elsewhere = policy::cluster_policy::ClusterPolicy { priority: (moved.priority + 500) % 1000, ..moved.clone() };
+        record(Kind::ClusterPolicyReprioritize, node.event(Change::SetClusterPolicy(elsewhere)).await?);
+        record(Kind::ClusterPolicyReprioritize, node.event(Change::SetClusterPolicy(moved.clone())).await?);
     }
     // The view must be back where it started: the last event restored the initial flows.
     anyhow::ensure!(node.installed == s.compile().flows, "after every add was removed, the flows differ from the start");
@@ -238,7 +316,7 @@ pub(crate) async fn run(quick: bool, seed: u64, events: Option<usize>) -> anyhow
         "0".into(),
     ]);
     report.notes.push(format!(
-        "Node {} of a {}-pod / {}-policy cluster (seed {seed}), {flows} flows installed on a real ovs-vswitchd (initial bundle {:.0} ms). \
+        "Node {} of a {}-pod / {}-policy cluster with {base} AdminNetworkPolicies (seed {seed}), {flows} flows installed on a real ovs-vswitchd (initial bundle {:.0} ms). \
          Each event: change the cluster view in memory, update the node compiler (only the policies the change can affect), \
          diff the flows it touched, one bundle, barrier. flow_mods are the exact diff (the minimal delta by construction). The file-mode agent also parses the manifest file that changed \
          (cached per file; this whole cluster as one YAML file takes {reparse_ms:.0} ms), not included above.",

@@ -199,6 +199,7 @@ mod tests {
                 policy::PortRange { protocol: policy::Protocol::Tcp, lo: 8000, hi: 8003 },
                 policy::PortRange { protocol: policy::Protocol::Udp, lo: 53, hi: 53 },
             ]),
+            audit: None,
         };
         assert_eq!(cross_product(&rule, &s.topo), 2 * 2 * 2);
     }

@@ -2,6 +2,9 @@
 //! weir's own agents and probe servers, torn down when dropped (also on panic).
 #![allow(dead_code)]
 
+pub mod scrape;
+pub mod traffic;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use testbed::{Launcher, Testbed, Tunnel, UpOptions};

@@ -11,7 +11,7 @@ use crate::cluster_policy::{
     RejectedClusterPolicy, Subject,
 };
 use crate::netpol::{Direction, IpBlock, Service};
-use crate::rules::{Action, PolicyKind, Tier};
+use crate::rules::{Action, AuditLog, PolicyKind, Tier};
 use crate::selector::{FieldError, LabelSelectorSpec, Selector};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -341,7 +341,8 @@ fn check_rule(r: &AntreaRuleSpec, direction: Direction, index: usize, at: &str) 
     };
     let applied_to = r.applied_to.as_deref().map(|l| check_applied_to(l, &format!("{at}.appliedTo"))).transpose()?;
     let name = r.name.clone().unwrap_or_else(|| format!("{}[{index}]", direction.lower()));
-    Ok(ClusterRule { name, action, peers, services, applied_to })
+    let audit = (r.enable_logging == Some(true)).then(|| AuditLog { label: r.log_label.clone().unwrap_or_default() });
+    Ok(ClusterRule { name, action, peers, services, applied_to, audit })
 }
 
 fn check_rules(list: &Option<Vec<AntreaRuleSpec>>, direction: Direction) -> Result<Vec<ClusterRule>, FieldError> {
@@ -385,18 +386,6 @@ impl AntreaPolicyDoc {
             ingress,
             egress,
         })
-    }
-}
-
-impl AntreaPolicyDoc {
-    /// The rules that ask for audit logging, which weir does not write yet: they are
-    /// enforced, and the agent says their connections are not logged.
-    pub fn logging_rules(&self) -> Vec<String> {
-        let each = |key: &str, list: &Option<Vec<AntreaRuleSpec>>| -> Vec<String> {
-            let on = |(i, r): (usize, &AntreaRuleSpec)| (r.enable_logging == Some(true)).then(|| format!("spec.{key}[{i}].enableLogging"));
-            list.iter().flatten().enumerate().filter_map(on).collect()
-        };
-        [each("ingress", &self.spec.ingress), each("egress", &self.spec.egress)].concat()
     }
 }
 

@@ -8,12 +8,12 @@
 //!
 //! All three share the subject and peer shapes; one document type reads them all and the
 //! checks name what each API version allows, so an error names the object and the field.
-use super::meta::ObjectMeta;
+use super::meta::{AUDIT_LOG_ANNOTATION, AUDIT_LOG_LABEL_ANNOTATION, ObjectMeta};
 use super::netpol::{canonical, parse_cidr};
 use crate::cluster_policy::{ClusterPeer, ClusterPolicy, ClusterRule, RejectedClusterPolicy, Subject};
 use crate::netpol::{Direction, IpBlock, PortMatch, Service};
 use crate::protocol::Protocol;
-use crate::rules::{Action, PolicyKind, Tier};
+use crate::rules::{Action, AuditLog, PolicyKind, Tier};
 use crate::selector::{FieldError, LabelSelectorSpec, Selector};
 use crate::syntax;
 use serde::{Deserialize, Serialize};
@@ -512,7 +512,7 @@ fn check_rule(api: Api, spec: &RuleSpec, direction: Direction, index: usize, at:
         ));
     }
     let name = spec.name.clone().unwrap_or_else(|| format!("{}[{index}]", direction.lower()));
-    Ok(ClusterRule { name, action, peers, services, applied_to: None })
+    Ok(ClusterRule { name, action, peers, services, applied_to: None, audit: None })
 }
 
 impl ClusterPolicySpec {
@@ -568,7 +568,7 @@ impl ClusterPolicyDoc {
             ));
         }
         let spec = &self.spec;
-        Ok(ClusterPolicy {
+        let mut policy = ClusterPolicy {
             kind: api.kind(),
             name,
             tier: spec.checked_tier(api)?,
@@ -577,7 +577,33 @@ impl ClusterPolicyDoc {
             subject: check_subject(&spec.subject, "spec.subject")?,
             ingress: spec.checked_rules(api, Direction::Ingress)?,
             egress: spec.checked_rules(api, Direction::Egress)?,
-        })
+        };
+        audit_annotation(&self.metadata, &mut policy.ingress, &mut policy.egress)?;
+        Ok(policy)
+    }
+}
+
+/// Turns audit logging on for the rules [`AUDIT_LOG_ANNOTATION`] names (`*`: all); a name
+/// that is no rule's is an error naming the annotation.
+fn audit_annotation(meta: &ObjectMeta, ingress: &mut [ClusterRule], egress: &mut [ClusterRule]) -> Result<(), FieldError> {
+    let Some(names) = meta.annotation(AUDIT_LOG_ANNOTATION) else { return Ok(()) };
+    let field = format!("metadata.annotations[{AUDIT_LOG_ANNOTATION}]");
+    let label = meta.annotation(AUDIT_LOG_LABEL_ANNOTATION).unwrap_or_default().to_string();
+    let names: BTreeSet<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        return Err(FieldError::new(field, "names no rule: expected rule names separated by commas, or *"));
+    }
+    let all = names.contains("*");
+    let mut found = BTreeSet::new();
+    for rule in ingress.iter_mut().chain(egress.iter_mut()) {
+        if all || names.contains(rule.name.as_str()) {
+            found.insert(rule.name.clone());
+            rule.audit = Some(AuditLog { label: label.clone() });
+        }
+    }
+    match names.iter().find(|n| **n != "*" && !found.contains(**n)) {
+        Some(missing) => Err(FieldError::new(field, format!("{missing:?} is not the name of a rule of this policy"))),
+        None => Ok(()),
     }
 }
 
@@ -633,6 +659,21 @@ spec:
         assert_eq!(e.source, "p.yaml");
         assert_eq!(m.rejected_cluster_policies.len(), 1, "it fails closed");
         (e.field.clone(), e.message.clone())
+    }
+
+    #[test]
+    fn the_audit_log_annotation_logs_the_rules_it_names_and_rejects_a_name_of_no_rule() {
+        let annotated = |value: &str| {
+            GOOD.replace("metadata: {name: guard}", &format!("metadata: {{name: guard, annotations: {{weir.io/audit-log: {value:?}, weir.io/audit-log-label: g}}}}"))
+        };
+        let m = parse("p.yaml", &annotated("web"));
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        let crate::Object::ClusterPolicy(p) = &m.objects[0].1 else { panic!("a cluster policy") };
+        assert_eq!(p.egress[0].audit, Some(crate::AuditLog { label: "g".into() }));
+        assert!(parse("p.yaml", GOOD).objects.iter().all(|(_, o)| !matches!(o, crate::Object::ClusterPolicy(p) if p.egress[0].audit.is_some())));
+        let (field, message) = rejected("metadata: {name: guard}", "metadata: {name: guard, annotations: {weir.io/audit-log: webb}}");
+        assert_eq!(field, "metadata.annotations[weir.io/audit-log]");
+        assert!(message.contains("\"webb\""), "{message}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::syntax;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The part of `ObjectMeta` weir reads; other fields (annotations, uid, ...) are ignored.
+/// The part of `ObjectMeta` weir reads; other fields (uid, ...) are ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
@@ -18,7 +18,17 @@ pub struct ObjectMeta {
     /// Its labels.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Its annotations (weir reads its own, e.g. [`AUDIT_LOG_ANNOTATION`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
+
+/// The annotation that turns audit logging on for rules of the network-policy-api kinds
+/// (which have no `enableLogging`): a comma-separated list of rule names, or `*` for every
+/// rule.
+pub const AUDIT_LOG_ANNOTATION: &str = "weir.io/audit-log";
+/// The label of the lines of the rules [`AUDIT_LOG_ANNOTATION`] logs (Antrea's `logLabel`).
+pub const AUDIT_LOG_LABEL_ANNOTATION: &str = "weir.io/audit-log-label";
 
 /// How an object's name must look.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +56,11 @@ impl ObjectMeta {
         let ns = self.namespace.as_deref().unwrap_or("default");
         syntax::dns1123_label(ns).map_err(|m| FieldError::new("metadata.namespace", m))?;
         Ok(ns.to_string())
+    }
+
+    /// The annotation `key`, if present.
+    pub(crate) fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
     }
 
     /// The checked labels.

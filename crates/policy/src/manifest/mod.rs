@@ -383,12 +383,7 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
         (v, "ClusterNetworkPolicy") if antrea_policy::API_VERSIONS.contains(&v) => {
             let doc = typed::<antrea_policy::AntreaPolicyDoc>(value.clone());
             match doc.as_ref().map_err(Clone::clone).and_then(|d| d.check()) {
-                Ok(p) => {
-                    for field in doc.as_ref().map(|d| d.logging_rules()).unwrap_or_default() {
-                        out.notes.push(format!("{source}: {object}: {field}: audit logging is not implemented yet; the rule is enforced without it"));
-                    }
-                    out.objects.push((source.to_string(), Object::ClusterPolicy(p)));
-                }
+                Ok(p) => out.objects.push((source.to_string(), Object::ClusterPolicy(p))),
                 Err(e) => {
                     out.rejected_cluster_policies.push(antrea_policy::remnant(&object, &name, &value));
                     out.errors.push(error(object, e));
