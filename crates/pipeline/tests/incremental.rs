@@ -1,43 +1,21 @@
 //! Updating the node compiler event by event gives exactly the flows of compiling the new
 //! view from scratch, and the keys it reports as changed are all a switch needs to catch up.
 
-use pipeline::{FlowSet, LocalPod, NodeCompiler, Topology, diff_keys, offline_topology};
+mod incremental_node;
+
+use incremental_node::Node;
+use pipeline::{LocalPod, offline_topology};
 use policy::synthetic::{Rng, Spec, Synthetic};
 use policy::{Cluster, NetworkPolicy, Pod, PodKey};
 use std::net::{IpAddr, Ipv4Addr};
 
 const NODE: &str = "syn-1";
 
-/// A node's compiler with a mirror of what a switch would hold after each update.
-struct Node {
-    cluster: Cluster,
-    topo: Topology,
-    compiler: NodeCompiler,
-    switch: FlowSet,
-}
-
 impl Node {
-    fn new(cluster: Cluster) -> Node {
+    fn of(cluster: Cluster) -> Node {
         let mut topo = offline_topology(&cluster, NODE).expect("node");
         topo.ports.insert("tap0".to_string(), 900);
-        let compiler = NodeCompiler::new(&cluster, topo.clone());
-        let switch = compiler.flows().clone();
-        Node { cluster, topo, compiler, switch }
-    }
-
-    /// The switch catches up through the changed keys only; both it and the compiler must
-    /// equal a compile from scratch.
-    fn check(&mut self, what: &str) {
-        let changed = self.compiler.take_changed();
-        diff_keys(self.compiler.flows(), &mut self.switch, &changed);
-        let fresh = NodeCompiler::new(&self.cluster, self.topo.clone());
-        assert!(self.compiler.flows() == fresh.flows(), "{what}: incremental flows differ from a fresh compile");
-        assert!(self.switch == *fresh.flows(), "{what}: the changed keys missed a flow");
-        assert_eq!(self.compiler.rules(), fresh.rules(), "{what}: conj_id index differs");
-        // Shared conjunctions joined without resolving must hold what resolving gives.
-        if let Err(e) = self.compiler.verify_shared(&self.cluster) {
-            panic!("{what}: {e}");
-        }
+        Node::new(cluster, topo)
     }
 
     fn upsert_pod(&mut self, pod: Pod, local: Option<LocalPod>) {
@@ -140,7 +118,7 @@ fn random_pod_policy_and_port_events_keep_the_incremental_flows_equal_to_a_fresh
             .policies
             .into_values()
             .collect();
-        let mut node = Node::new(with_named_port_egress_and_a_mirror(syn.cluster()));
+        let mut node = Node::of(with_named_port_egress_and_a_mirror(syn.cluster()));
         let mut rng = Rng::new(seed);
         let mut next_ofport = 1000;
         for step in 0..120 {
@@ -211,7 +189,7 @@ fn random_pod_policy_and_port_events_keep_the_incremental_flows_equal_to_a_fresh
 #[test]
 fn a_namespace_relabel_recompiles_everything_and_still_matches_a_fresh_compile() {
     let syn = Synthetic::generate(Spec { pods: 300, policies: 60, seed: 9 });
-    let mut node = Node::new(syn.cluster());
+    let mut node = Node::of(syn.cluster());
     let old = node.cluster.clone();
     let ns = node.cluster.namespaces.values_mut().next().expect("a namespace");
     ns.labels.insert("team".to_string(), "team-other".to_string());
@@ -243,7 +221,7 @@ spec:
     let extra = Cluster::from_sources([("both.yaml", yaml.as_str())]);
     assert!(extra.errors.is_empty(), "{:?}", extra.errors);
     cluster.policies.extend(extra.policies);
-    let mut node = Node::new(cluster);
+    let mut node = Node::of(cluster);
     node.remove_pod(&peer.key);
     node.check("peer removed, block keeps its address");
     let mut back = peer.clone();

@@ -4,7 +4,10 @@
 //! again only the cluster policies the event can change, give exactly the flows and conj_ids of
 //! a compile from scratch.
 
-use pipeline::{FlowSet, LocalPod, NodeCompiler, Topology, diff_keys, offline_topology};
+mod incremental_node;
+
+use incremental_node::Node;
+use pipeline::{LocalPod, Topology, offline_topology};
 use policy::synthetic::{Rng, Spec, Synthetic};
 use policy::{Cluster, Pod, PodKey};
 use std::net::{IpAddr, Ipv4Addr};
@@ -54,13 +57,6 @@ spec:
   - {action: Drop, name: no-db, enableLogging: true, from: [{podSelector: {matchLabels: {tier: db}}}]}
 ";
 
-struct Node {
-    cluster: Cluster,
-    topo: Topology,
-    compiler: NodeCompiler,
-    switch: FlowSet,
-}
-
 impl Node {
     /// Applies `change` to the view (and the topology) and updates the compiler as the agent
     /// does, from the view before.
@@ -90,14 +86,6 @@ impl Node {
         self.compiler.pods_changed(&self.cluster, &[(old.as_ref(), pod.as_ref())], Some(self.topo.clone()));
     }
 
-    fn check(&mut self, what: &str) {
-        let changed = self.compiler.take_changed();
-        diff_keys(self.compiler.flows(), &mut self.switch, &changed);
-        let fresh = NodeCompiler::new(&self.cluster, self.topo.clone());
-        assert!(self.compiler.flows() == fresh.flows(), "{what}: incremental flows differ from a fresh compile");
-        assert!(self.switch == *fresh.flows(), "{what}: the changed keys missed a flow");
-        assert_eq!(self.compiler.rules(), fresh.rules(), "{what}: conj_id index differs");
-    }
 }
 
 fn cluster_with_policies(seed: u64, rng: &mut Rng) -> Cluster {
@@ -124,9 +112,7 @@ fn random_cluster_policy_pod_and_group_events_keep_the_incremental_flows_equal_t
         let mut rng = Rng::new(seed);
         let cluster = cluster_with_policies(seed, &mut rng);
         let topo = offline_topology(&cluster, NODE).expect("node");
-        let compiler = NodeCompiler::new(&cluster, topo.clone());
-        let switch = compiler.flows().clone();
-        let mut node = Node { cluster, topo, compiler, switch };
+        let mut node = Node::new(cluster, topo);
         for step in 0..40 {
             // Pod events come through `update` (the agent's way) or `pods_changed`.
             let by_pod = rng.below(2) == 0;
