@@ -55,15 +55,12 @@ impl HostNetwork {
     /// unknown.
     pub fn of(cluster: &policy::Cluster, node: &str) -> Option<HostNetwork> {
         let this = cluster.nodes.get(node)?;
-        let pod_cidr = this.pod_cidrs.iter().find_map(v4)?;
+        let pod_cidr = this.ipv4_pod_cidrs().next()?;
         let mut remote_cidrs: Vec<Ipv4Network> =
             pipeline::compile::remote_nodes(cluster, node).into_iter().flat_map(|n| n.pod_cidrs).collect();
         remote_cidrs.sort();
         remote_cidrs.dedup();
-        let node_ip = this.internal_ips.iter().find_map(|a| match a {
-            IpAddr::V4(v4) => Some(*v4),
-            IpAddr::V6(_) => None,
-        });
+        let node_ip = this.ipv4_internal_ips().next();
         Some(HostNetwork { pod_cidr, remote_cidrs, node_ip })
     }
 
@@ -169,13 +166,6 @@ fn forwarding_on() -> Result<(), String> {
         return Ok(());
     }
     std::fs::write(PATH, "1").map_err(|e| format!("turn IPv4 forwarding on ({PATH}): {e}"))
-}
-
-fn v4(c: &ipnetwork::IpNetwork) -> Option<Ipv4Network> {
-    match c {
-        ipnetwork::IpNetwork::V4(v4) => Some(*v4),
-        ipnetwork::IpNetwork::V6(_) => None,
-    }
 }
 
 async fn link_index(handle: &Handle) -> Result<u32, String> {

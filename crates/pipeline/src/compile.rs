@@ -69,21 +69,12 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
 /// The pod gateway of a node: the first address of its first IPv4 pod CIDR
 /// ([`ovsdb::cni::pod_gateway`]).
 pub fn gateway_for(node: &policy::Node) -> Option<std::net::Ipv4Addr> {
-    node.pod_cidrs.iter().find_map(|c| match c {
-        ipnetwork::IpNetwork::V4(v4) => Some(ovsdb::cni::pod_gateway(v4.network())),
-        ipnetwork::IpNetwork::V6(_) => None,
-    })
+    node.ipv4_pod_cidrs().next().map(|c| ovsdb::cni::pod_gateway(c.network()))
 }
 
 /// A node's IPv4 internal addresses.
 pub fn node_ips(node: &policy::Node) -> Vec<std::net::Ipv4Addr> {
-    node.internal_ips
-        .iter()
-        .filter_map(|a| match a {
-            IpAddr::V4(v4) => Some(*v4),
-            IpAddr::V6(_) => None,
-        })
-        .collect()
+    node.ipv4_internal_ips().collect()
 }
 
 /// Every other node with an IPv4 pod CIDR and an IPv4 internal address.
@@ -93,18 +84,8 @@ pub fn remote_nodes(cluster: &Cluster, this: &str) -> Vec<RemoteNode> {
         .values()
         .filter(|n| n.name != this)
         .filter_map(|n| {
-            let ip = n.internal_ips.iter().find_map(|a| match a {
-                IpAddr::V4(v4) => Some(*v4),
-                IpAddr::V6(_) => None,
-            })?;
-            let pod_cidrs: Vec<_> = n
-                .pod_cidrs
-                .iter()
-                .filter_map(|c| match c {
-                    ipnetwork::IpNetwork::V4(v4) => Some(*v4),
-                    ipnetwork::IpNetwork::V6(_) => None,
-                })
-                .collect();
+            let ip = n.ipv4_internal_ips().next()?;
+            let pod_cidrs: Vec<_> = n.ipv4_pod_cidrs().collect();
             (!pod_cidrs.is_empty()).then(|| RemoteNode { name: n.name.clone(), pod_cidrs, ip })
         })
         .collect()

@@ -142,3 +142,21 @@ pub struct Node {
     /// `status.addresses` of type InternalIP.
     pub internal_ips: Vec<IpAddr>,
 }
+
+impl Node {
+    /// Its IPv4 pod CIDRs, in order (weir's datapath is IPv4-only).
+    pub fn ipv4_pod_cidrs(&self) -> impl Iterator<Item = ipnetwork::Ipv4Network> + '_ {
+        self.pod_cidrs.iter().filter_map(|c| match c {
+            IpNetwork::V4(v4) => Some(*v4),
+            IpNetwork::V6(_) => None,
+        })
+    }
+
+    /// Its IPv4 internal addresses, in order.
+    pub fn ipv4_internal_ips(&self) -> impl Iterator<Item = std::net::Ipv4Addr> + '_ {
+        self.internal_ips.iter().filter_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+    }
+}
