@@ -30,18 +30,15 @@ pub const PLUGIN: &str = "weir-cni";
 pub struct PodNetwork {
     /// The node's IPv4 pod CIDR.
     pub subnet: Ipv4Network,
-    /// The pods' default gateway (see [`pipeline::compile::gateway_for`]).
+    /// The pods' default gateway ([`ovsdb::cni::pod_gateway`]).
     pub gateway: Ipv4Addr,
 }
 
 impl PodNetwork {
     /// The pod network of `node`: its first IPv4 pod CIDR, if it has one.
     pub fn of(node: &policy::Node) -> Option<PodNetwork> {
-        let subnet = node.pod_cidrs.iter().find_map(|c| match c {
-            ipnetwork::IpNetwork::V4(v4) => Some(*v4),
-            ipnetwork::IpNetwork::V6(_) => None,
-        })?;
-        Some(PodNetwork { subnet, gateway: pipeline::compile::gateway_for(node)? })
+        let subnet = node.ipv4_pod_cidrs().next()?;
+        Some(PodNetwork { subnet, gateway: ovsdb::cni::pod_gateway(subnet.network()) })
     }
 }
 
@@ -61,13 +58,10 @@ pub fn conflist(net: &PodNetwork, bridge: &str, ovsdb: &str) -> Value {
 
 /// Writes `list` as [`FILE`] in `dir` atomically (the runtime may read it at any moment).
 pub fn write(dir: &Path, list: &Value) -> Result<(), String> {
-    let path = dir.join(FILE);
-    let tmp = dir.join(format!(".{FILE}.tmp"));
-    let text = serde_json::to_string_pretty(list).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&tmp, text + "\n"))
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let text = serde_json::to_string_pretty(list).map_err(|e| e.to_string())? + "\n";
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // The temporary file ends in .tmp, which the runtime does not read as a configuration.
+    crate::state_file::write_atomic(&dir.join(FILE), text.as_bytes())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod realization_record;
 pub mod packet_ins;
 pub mod reject;
 pub mod source;
+mod state_file;
 pub mod status;
 pub mod switch;
 pub mod tc_ports;

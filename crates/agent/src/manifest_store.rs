@@ -45,6 +45,7 @@
 //! also broken at that restart, that previous version is what stays in force.
 //!
 //! [`ManifestCache`]: crate::manifest_cache::ManifestCache
+use crate::state_file::write_atomic;
 use policy::Cluster;
 use policy::manifest::Manifests;
 use std::collections::{BTreeMap, HashMap};
@@ -692,12 +693,6 @@ fn remove(file: &Path) -> Result<(), String> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("removing {}: {e}", file.display())),
         _ => Ok(()),
     }
-}
-
-fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, file).map_err(|e| format!("renaming {} over {}: {e}", tmp.display(), file.display()))
 }
 
 /// Rewrites the entry or view `file` as if another build of weir had written it (tests).

@@ -75,8 +75,7 @@ pub fn read(path: &Path) -> Option<Record> {
 pub fn write(path: &Path, record: &Record) -> Result<(), String> {
     let stored = Stored { format: FORMAT, inputs: hex(&record.inputs.0), flows: hex(&record.flows.0) };
     let bytes = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| format!("{}: {e}", path.display()))
+    crate::state_file::write_atomic(path, &bytes)
 }
 
 #[derive(Serialize, Deserialize)]
