@@ -71,6 +71,9 @@ pub struct Config {
     /// `Some(mtu)`: create and keep the host gateway `weir-gw0` with this MTU (its address,
     /// routes and the masquerade, see [`crate::host_gateway`]); `None`: pods reach only pods.
     pub host_gateway_mtu: Option<u32>,
+    /// The cluster's Service (ClusterIP) ranges: pods' connections to them meet egress policy
+    /// after the host's DNAT, on the real destination (see `pipeline::Topology::service_cidrs`).
+    pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
     /// Where and how the audit log of rules with logging on is written (`None`: it is not).
     pub audit: Option<crate::audit::AuditConfig>,
 }
@@ -124,6 +127,7 @@ impl From<&Config> for Settings {
             report_rules: config.metrics_address.is_some() || config.audit.is_some(),
             keep_record: config.state_dir.is_some(),
             publish_pod_network: config.cni_conf_dir.is_some(),
+            service_cidrs: config.service_cidrs.clone(),
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct Settings {
     /// Whether to publish the node's pod network for the CNI plugin (a CNI configuration
     /// directory is given), once realized.
     pub publish_pod_network: bool,
+    /// The cluster's Service ranges (`--service-cidr`), see `Topology::service_cidrs`.
+    pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
 }
 
 /// What the switch is, as read on a new connection.
@@ -816,6 +818,7 @@ impl NodeAgent {
             local_pods: self.ports.pods.clone(),
             remote_nodes: pipeline::compile::remote_nodes(&self.cluster, &self.settings.node),
             ports: self.ports_by_name.clone(),
+            service_cidrs: self.settings.service_cidrs.clone(),
         })
     }
 

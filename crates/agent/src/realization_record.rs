@@ -163,6 +163,7 @@ mod tests {
             local_pods: Default::default(),
             remote_nodes: Vec::new(),
             ports: Default::default(),
+            service_cidrs: Vec::new(),
         }
     }
 

@@ -226,6 +226,7 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         rule_series_cap: agent::metrics::rule_stats::DEFAULT_CAP,
         // Nor a gateway device or nftables table in the host's namespace.
         host_gateway_mtu: None,
+        service_cidrs: Vec::new(),
         audit: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -164,6 +164,7 @@ fn topology(cluster: &Cluster) -> Topology {
         local_pods,
         remote_nodes: pipeline::compile::remote_nodes(cluster, random_cluster::LOCAL_NODE),
         ports: Default::default(),
+        service_cidrs: Vec::new(),
     }
 }
 

@@ -82,6 +82,11 @@ pub(crate) struct Args {
     /// MTU of the host gateway (the pods' MTU: the underlay's less the tunnel overhead).
     #[arg(long, default_value_t = 1450)]
     gateway_mtu: u32,
+    /// The cluster's Service (ClusterIP) range(s), e.g. 10.96.0.0/12 (kubeadm's default),
+    /// comma-separated. A pod's connection to a Service then meets its egress policy after the
+    /// host's DNAT, on the backend it reaches; without it the ClusterIP itself is judged.
+    #[arg(long, value_delimiter = ',')]
+    service_cidr: Vec<ipnetwork::Ipv4Network>,
     /// The audit log: one JSON line per connection decided by a rule with logging on
     /// (Antrea's enableLogging), or `off`.
     #[arg(long, default_value = "/var/log/weir/audit.log")]
@@ -173,6 +178,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         rule_stats_interval: std::time::Duration::from_secs_f64(args.rule_stats_interval),
         rule_series_cap: args.rule_series_cap,
         host_gateway_mtu: args.host_gateway.then_some(args.gateway_mtu),
+        service_cidrs: args.service_cidr.clone(),
         audit: (args.audit_log.as_os_str() != "off").then(|| agent::audit::AuditConfig {
             rotation: agent::audit::file::Rotation {
                 path: args.audit_log.clone(),

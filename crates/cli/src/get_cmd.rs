@@ -197,15 +197,15 @@ impl PodIds {
         })
     }
 
-    /// Whether `flow` matches the pod's port (`in_port`, the output port register), IP or
+    /// Whether `flow` matches the pod's port (`in_port`, the sender or output port register), IP or
     /// MAC exactly, or outputs to its port or sets its MAC or port.
     fn owns(&self, flow: &Flow) -> bool {
-        let out_port = pipeline::reg::OUT_PORT;
+        let (out_port, sender) = (pipeline::reg::OUT_PORT, pipeline::reg::SENDER);
         let is = |field: Field, value: u128| match field {
             Field::InPort => value == u128::from(self.ofport),
             Field::Ipv4Src | Field::Ipv4Dst | Field::ArpSpa | Field::ArpTpa => value == self.ip,
             Field::EthSrc | Field::EthDst | Field::ArpSha | Field::ArpTha => value == self.mac,
-            f if f == out_port.range.field => value == u128::from(self.ofport),
+            f if f == out_port.range.field || f == sender.range.field => value == u128::from(self.ofport),
             _ => false,
         };
         flow.matches.iter().any(|m| m.mask.is_none() && is(m.field, m.value))

@@ -50,3 +50,26 @@ fn every_program_the_daemonset_runs_is_copied_into_the_image() {
         assert!(copy.contains(&format!("/target/release/{name} ")), "the image lacks {name}: {copy}");
     }
 }
+
+#[test]
+fn every_variable_the_agent_reads_is_defined_from_a_key_the_config_map_has() {
+    let ds = daemonset();
+    let agent = &ds["spec"]["template"]["spec"]["containers"][0];
+    let config: serde_json::Value = serde_saphyr::from_str(&deploy("20-config.yaml")).expect("the ConfigMap is YAML");
+    let env = agent["env"].as_array().unwrap();
+    for arg in agent["args"].as_array().unwrap().iter().filter_map(|a| a.as_str()) {
+        let Some((_, var)) = arg.split_once("$(") else { continue };
+        let var = var.trim_end_matches(')');
+        let def = env.iter().find(|e| e["name"] == var).unwrap_or_else(|| panic!("{arg}: no env {var}"));
+        let Some(key) = def["valueFrom"]["configMapKeyRef"]["key"].as_str() else { continue };
+        assert!(config["data"][key].is_string(), "{var} reads key {key}, which the ConfigMap lacks");
+    }
+}
+
+#[test]
+fn the_service_range_the_agent_is_given_is_the_clusters() {
+    let config: serde_json::Value = serde_saphyr::from_str(&deploy("20-config.yaml")).unwrap();
+    let kubeadm = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testbed/vagrant/kubeadm.yaml")).unwrap();
+    let subnet = kubeadm.lines().find_map(|l| l.trim().strip_prefix("serviceSubnet:")).expect("kubeadm sets serviceSubnet").trim();
+    assert_eq!(config["data"]["serviceCIDR"], subnet);
+}

@@ -215,3 +215,58 @@ fn network_policy_holds_on_every_path_through_the_gateway() {
     assert_eq!(seen_from(&n1.netns, TO_HOST_PORT, &xa, gw), None, "x/a -> its gateway (x/a sends nothing)");
     assert!(reaches_outside("x/c", TO_OUTSIDE_PORT + 20), "x/c -> outside (no egress policy)");
 }
+
+/// Egress policies judged on the Service path: z/a may send only to y/a on port 80 (as a pod
+/// allowed DNS only to the kube-dns pods); z/b may send anywhere but to x/b (ipBlock except).
+fn egress_policies(dir: &std::path::Path, xb: Ipv4Addr) -> PathBuf {
+    let path = dir.join("service-egress-policies.yaml");
+    let yaml = format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: a-to-y-a-only, namespace: z}}
+spec:
+  podSelector: {{matchLabels: {{pod: a}}}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{{namespaceSelector: {{matchLabels: {{ns: y}}}}, podSelector: {{matchLabels: {{pod: a}}}}}}]
+    ports: [{{port: 80, protocol: TCP}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: b-not-to-x-b, namespace: z}}
+spec:
+  podSelector: {{matchLabels: {{pod: b}}}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{{ipBlock: {{cidr: 0.0.0.0/0, except: [{xb}/32]}}}}]
+"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn egress_policy_judges_the_service_backend_not_the_cluster_ip() {
+    let (r, _outside) = up();
+    let tb = &r.tb;
+    let services = [(SERVICE_REMOTE, pod_addr(tb, "y/a", 80)), (SERVICE_LOCAL, pod_addr(tb, "x/b", 80))];
+    for node in ["node-1", "node-2"] {
+        install_service_dnat(tb, node, &services);
+    }
+    let service = |vip| SocketAddrV4::new(vip, 80);
+    let (za, zb) = (pod_ns(tb, "z/a"), pod_ns(tb, "z/b"));
+    for (from, vip) in [(&za, SERVICE_REMOTE), (&za, SERVICE_LOCAL), (&zb, SERVICE_REMOTE), (&zb, SERVICE_LOCAL)] {
+        assert!(connects(from, service(vip)), "before the policies: {from} -> {vip}");
+    }
+
+    tb.apply(&[egress_policies(r.tmp.path(), tb.pod("x/b").unwrap().ip)], Duration::from_secs(30)).unwrap();
+
+    // Allowed to the backend pod: its Service is reachable, though the ClusterIP is in no rule.
+    assert!(connects(&za, service(SERVICE_REMOTE)), "z/a -> Service -> y/a (egress allows y/a:80)");
+    assert!(!connects(&za, service(SERVICE_LOCAL)), "z/a -> Service -> x/b (egress allows only y/a)");
+    assert!(!connects(&za, pod_addr(tb, "y/b", 80)), "z/a -> y/b directly");
+    // The except of the backend's address stops its Service too, not only the direct path.
+    assert!(!connects(&zb, service(SERVICE_LOCAL)), "z/b -> Service -> x/b (x/b is excepted)");
+    assert!(!connects(&zb, pod_addr(tb, "x/b", 80)), "z/b -> x/b directly");
+    assert!(connects(&zb, service(SERVICE_REMOTE)), "z/b -> Service -> y/a");
+}

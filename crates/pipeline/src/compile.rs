@@ -63,6 +63,7 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
         local_pods,
         remote_nodes: remote_nodes(cluster, node),
         ports: BTreeMap::new(),
+        service_cidrs: Vec::new(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Policy rules as conjunctive matches.
 //!
 //! A rule becomes one conjunction `conj_id` with up to three clauses:
-//! 1. applied-to: the local endpoints (egress: `in_port`; ingress: the output port in reg1),
+//! 1. applied-to: the local endpoints (egress: the sender in reg3; ingress: the output port in reg1),
 //! 2. peers: the peer address blocks, exceptions subtracted into plain CIDRs,
 //! 3. services: protocol and destination port ranges as value/mask pairs.
 //!
@@ -22,7 +22,7 @@ use crate::port_range::port_masks;
 use crate::table::Table;
 use crate::topology::Topology;
 use ipnetwork::{IpNetwork, Ipv4Network};
-use openflow::{Action, Field, Flow, Match, PortNo};
+use openflow::{Action, Field, Flow, Match};
 use policy::{
     ConcreteRule, ConcreteServices, Direction, Origin, PeerAddrs, Protocol, RuleId,
 };
@@ -94,7 +94,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 /// Matches the local endpoint a rule applies to.
 fn applied_to_match(direction: Direction, ofport: u32) -> Match {
     match direction {
-        Direction::Egress => Match::new().ipv4().in_port(PortNo(ofport)),
+        Direction::Egress => crate::reg::SENDER.matches(Match::new().ipv4(), ofport),
         Direction::Ingress => crate::reg::OUT_PORT.matches(Match::new().ipv4(), ofport),
     }
 }

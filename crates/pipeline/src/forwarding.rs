@@ -3,8 +3,8 @@
 
 use crate::cookie::Category;
 use crate::reg::{
-    ARP_SWAP, CT_MARK_FROM_GATEWAY, ESTABLISHED, FROM_GATEWAY, FROM_POD, FROM_TUNNEL, OUT_PORT, REPLY, SOURCE, TO_GATEWAY,
-    ct_match, ct_state,
+    ARP_SWAP, CT_MARK_FROM_GATEWAY, ESTABLISHED, FROM_GATEWAY, FROM_POD, FROM_TUNNEL, OUT_PORT, REPLY, SENDER, SOURCE,
+    TO_GATEWAY, ct_match, ct_state,
 };
 use crate::table::{Miss, Table};
 use crate::topology::{POD_NETWORK_MAC, TUNNEL_MAC, Topology};
@@ -15,6 +15,9 @@ mod priority {
     pub(super) const HIGH: u16 = 210;
     /// Replies going back to the host gateway: above the per-pod routes, below invalid drops.
     pub(super) const GATEWAY_REPLY: u16 = 205;
+    /// Connections the host gateway forwards from a local pod's address, and a pod's own to
+    /// Service addresses: above the other connections of their source.
+    pub(super) const SERVICE_PATH: u16 = 202;
     pub(super) const NORMAL: u16 = 200;
     pub(super) const LOW: u16 = 190;
     /// A local pod's packets to anything no other route knows: to the host gateway.
@@ -55,7 +58,7 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
         let port = PortNo(pod.ofport);
         push(Table::Classifier
             .flow(priority::NORMAL, Match::new().in_port(port), fwd)
-            .actions([SOURCE.load(FROM_POD)])
+            .actions([SOURCE.load(FROM_POD), SENDER.load(pod.ofport)])
             .goto(Table::SpoofGuard));
         // SpoofGuard: only the pod's own MAC and IP.
         push(Table::SpoofGuard
@@ -300,7 +303,44 @@ fn gateway_flows(topo: &Topology, gw: u32) -> Vec<Flow> {
             })])
             .goto(Table::TrafficControlEgress),
     ];
-    flows.into_iter().chain(node_sources).map(crate::flow::FlowBuilder::build).collect()
+    flows.into_iter().chain(node_sources).chain(service_path_flows(topo)).map(crate::flow::FlowBuilder::build).collect()
+}
+
+/// The Service path. A pod's connection to a Service address goes to the host without egress
+/// policy (the ClusterIP is not what it will reach); the host DNATs it and sends it back
+/// through the gateway with the pod's own source address, and there it meets the pod's egress
+/// policy ([`SENDER`]) with the real destination, then the destination's ingress policy. So an
+/// egress rule naming the backend pods (DNS to kube-dns) admits the Service path, and one
+/// excluding them stops it. Without service CIDRs the first leg is judged too, on the
+/// ClusterIP (fails closed).
+fn service_path_flows(topo: &Topology) -> impl Iterator<Item = crate::flow::FlowBuilder> + '_ {
+    let fwd = Category::Forwarding;
+    let original = |m: Match| ct_match(m.ipv4(), ct_state::TRK, ct_state::RPL);
+    let to_services = topo.service_cidrs.iter().map(move |cidr| {
+        Table::ConntrackState
+            .flow(
+                priority::SERVICE_PATH,
+                SOURCE.matches(original(Match::new()), FROM_POD).with_ipv4_prefix(Field::Ipv4Dst, cidr.network(), cidr.prefix()),
+                fwd,
+            )
+            .goto(Table::L3Forwarding)
+    });
+    let forwarded_for_pods = topo.local_pods.values().flat_map(move |pod| {
+        let from_pod_address = |state: u32, not: u32| {
+            SOURCE.matches(ct_match(Match::new().ipv4(), state, not), FROM_GATEWAY).with(Field::Ipv4Src, pod.ip)
+        };
+        [
+            Table::ConntrackState
+                .flow(priority::SERVICE_PATH, from_pod_address(ct_state::TRK | ct_state::NEW, ct_state::RPL), fwd)
+                .actions([SENDER.load(pod.ofport)])
+                .goto(Table::EgressAdmin),
+            Table::ConntrackState
+                .flow(priority::SERVICE_PATH, from_pod_address(ct_state::TRK, ct_state::NEW | ct_state::RPL), fwd)
+                .actions([ESTABLISHED.load(1), SENDER.load(pod.ofport)])
+                .goto(Table::EgressAdmin),
+        ]
+    });
+    to_services.chain(forwarded_for_pods)
 }
 
 /// How long a learned SCTP reply flow outlives the association's last reply.
@@ -347,6 +387,7 @@ mod tests {
             local_pods: Default::default(),
             remote_nodes: Vec::new(),
             ports: Default::default(),
+            service_cidrs: Vec::new(),
         }
     }
 

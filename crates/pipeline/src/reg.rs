@@ -94,6 +94,12 @@ pub const ANSWER: RegField = RegField::new(0, 9, 9);
 /// The output port (whole reg1).
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);
 
+/// The local endpoint whose egress policy the packet meets: its OpenFlow port. Classifier sets
+/// it from `in_port` for a pod's own packets; ConntrackState sets it for a packet the host
+/// gateway forwards with a local pod's source address (a Service connection after the host's
+/// DNAT), so egress policy judges the real destination, not the ClusterIP.
+pub const SENDER: RegField = RegField::new(3, 0, 31);
+
 /// The conntrack zone weir uses for all pod traffic.
 pub const CT_ZONE: u16 = 65520;
 
@@ -111,6 +117,7 @@ pub const REGISTERS: &[(RegField, &str)] = &[
     (ANSWER, "the packet-in of this packet is to be answered (a Reject rule)"),
     (OUT_PORT, "output port, chosen by L2Forwarding; ingress policy matches the destination pod on it"),
     (ARP_SWAP, "scratch for the ARP responder"),
+    (SENDER, "the local pod egress policy applies to (its OpenFlow port): the pod itself, or the source of a connection the host gateway forwards after DNAT"),
 ];
 
 impl RegField {

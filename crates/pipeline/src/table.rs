@@ -108,7 +108,7 @@ tables! {
         "Holds a learned flow per allowed SCTP association that marks its replies as established (resubmitted to from Conntrack).";
     /// Drops invalid packets; lets replies skip policy and established packets skip all but the admin tiers.
     ConntrackState = "ConntrackState", Conntrack, Goto(EgressAdmin), [EgressAdmin, L3Forwarding],
-        "Drops invalid packets; replies (and packets from tunnels or the host gateway) skip egress policy; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both); replies of connections that came from the host gateway are marked to go back to it.";
+        "Drops invalid packets; replies (and packets from tunnels or the host gateway) skip egress policy, except what the host gateway forwards from a local pod's address (a Service connection after the host's DNAT), which meets that pod's egress policy on its real destination (reg3), while the pod's own packets to Service addresses go to the host unjudged; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both); replies of connections that came from the host gateway are marked to go back to it.";
     /// Admin-tier egress rules (AdminNetworkPolicy, tiered ClusterNetworkPolicy): first match decides.
     EgressAdmin = "EgressAdmin", EgressSecurity, Goto(EgressRule), [EgressRule, L3Forwarding],
         "Admin tiers' egress rules, first match by priority: Allow continues to L3Forwarding (skipping NetworkPolicy and baseline), Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to EgressRule. Established packets meet these rules too, so a new Deny stops a connection that began before it.";

@@ -60,6 +60,10 @@ pub struct Topology {
     pub remote_nodes: Vec<RemoteNode>,
     /// Every port on the bridge by name, with its OpenFlow port (TrafficControl targets).
     pub ports: BTreeMap<String, u32>,
+    /// The cluster's Service (ClusterIP) ranges: a pod's connections to them go to the host
+    /// gateway unjudged and meet egress policy after the host's DNAT (see
+    /// `forwarding::service_path_flows`).
+    pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
 }
 
 impl Topology {

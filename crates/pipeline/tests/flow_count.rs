@@ -126,8 +126,9 @@ fn a_pod_joining_a_namespace_selected_by_100_policies_costs_a_few_flow_mods() {
     let (cb, ca) = (compile(&before, &tb), compile(&after, &ta));
     let mods = pipeline::diff(&ca.flows, &cb.flows);
     println!("flow_mods for one pod joining a namespace selected by 100 policies: {}", mods.len());
-    // Classifier, 2 × SpoofGuard, L3Forwarding, L2Forwarding, and the peer clause flow.
-    assert_eq!(mods.len(), 6, "{mods:#?}");
+    // Classifier, 2 × SpoofGuard, L3Forwarding, L2Forwarding, 2 × ConntrackState (its
+    // connections the host gateway forwards after a Service DNAT), and the peer clause flow.
+    assert_eq!(mods.len(), 8, "{mods:#?}");
     let clause = mods.iter().find(|m| m.flow.table_id == pipeline::Table::IngressRule.id()).expect("a clause flow");
     assert_eq!(clause.flow.apply_actions().len(), 100, "one conjunction action per policy");
     assert!(mods.iter().all(|m| m.command == openflow::FlowModCommand::Add), "nothing unrelated is rewritten or deleted");

@@ -9,6 +9,7 @@
 //! and removes that directory.
 use crate::command::run;
 use crate::error::Error;
+use crate::layout::SERVICE_CIDR;
 use crate::process::{ProcessRecord, log_tail};
 use crate::random;
 use std::fs::File;
@@ -23,8 +24,6 @@ use std::time::{Duration, Instant};
 pub const PROGRAMS: [&str; 3] = ["etcd", "kube-apiserver", "kubectl"];
 /// The admin user of the token file: in `system:masters`, so RBAC allows it everything.
 pub const ADMIN_USER: &str = "weir-admin";
-/// Where pods (never started, only recorded) get their Service IPs from; nothing routes it.
-const SERVICE_CIDR: &str = "10.96.0.0/16";
 /// A cold kube-apiserver on a busy 2-core machine needs several seconds to be ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const ETCD_TIMEOUT: Duration = Duration::from_secs(30);

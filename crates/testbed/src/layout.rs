@@ -28,6 +28,9 @@ pub const POD_MTU: u16 = 1450;
 pub const PHY_BRIDGE: &str = "br-phy";
 /// The integration bridge weir programs.
 pub const INT_BRIDGE: &str = "br-int";
+/// The cluster's Service (ClusterIP) range: the API server's `--service-cluster-ip-range`, the
+/// agents' `--service-cidr`, and where tests put the ClusterIPs they DNAT as kube-proxy would.
+pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 /// The Linux bridge that joins more than two nodes, inside the underlay netns.
 pub const UNDERLAY_BRIDGE: &str = "br-underlay";
 /// The pod end of every pod veth.

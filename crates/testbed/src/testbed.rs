@@ -232,6 +232,8 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         "--host-gateway".into(),
         "--gateway-mtu".into(),
         crate::layout::POD_MTU.to_string(),
+        "--service-cidr".into(),
+        crate::layout::SERVICE_CIDR.into(),
         "--audit-log".into(),
         format!("{d}/audit.log"),
     ];

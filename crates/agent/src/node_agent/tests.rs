@@ -247,6 +247,7 @@ impl World {
             report_rules: true,
             keep_record: true,
             publish_pod_network: false,
+            service_cidrs: Vec::new(),
         };
         change(&mut settings);
         let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
