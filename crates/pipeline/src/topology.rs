@@ -77,11 +77,12 @@ impl Topology {
         self.local_pods.range(PodKey::new(namespace, "")..).take_while(move |(k, _)| k.namespace == namespace)
     }
 
-    /// The OpenFlow port of an endpoint that is a pod on this node.
+    /// The OpenFlow port of an endpoint that is a pod on this node. Host endpoints (Nodes,
+    /// ExternalEntities) have none: the pod pipeline does not realize their rules.
     pub fn endpoint_ofport(&self, endpoint: &Endpoint) -> Option<u32> {
         match endpoint {
             Endpoint::Pod(k) => self.ofport(k),
-            Endpoint::Host(_) => None,
+            Endpoint::Node(_) | Endpoint::ExternalEntity(_) => None,
         }
     }
 

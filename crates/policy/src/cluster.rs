@@ -1,17 +1,24 @@
 //! The in-memory cluster view: namespaces, pods, nodes and policies, built from manifests.
 //!
 //! Building never fails: invalid objects are already errors in [`Manifests`]; duplicates
-//! (same kind, namespace and name) and pods that claim another pod's address are rejected
-//! here, the first one seen wins, and everything else is kept.
+//! (same kind, namespace and name), pods that claim another pod's address, and host endpoints
+//! that claim another's (two ExternalNodes on one host) are rejected here, the first one seen
+//! wins, and everything else is kept.
+//!
+//! Endpoints are pods and host endpoints: Kubernetes Nodes (by their InternalIPs) and
+//! ExternalEntities (each interface of an ExternalNode, or written directly). An address is a
+//! pod's if a pod (not hostNetwork) has it, else an ExternalEntity's, else a Node's
+//! ([`Cluster::endpoint_at`]).
 use crate::cluster_policy::{AntreaTier, ClusterGroup, ClusterPolicy, RejectedClusterPolicy};
+use crate::external_node::{ExternalEntity, ExternalEntityKey, ExternalNode};
 use crate::manifest::{self, Manifests, Object, ObjectError, RejectedPolicy};
-use crate::rules::PolicyKind;
+use crate::rules::{Endpoint, PolicyKind};
 use crate::netpol::NetworkPolicy;
 use crate::objects::{Labels, Namespace, Node, Pod, PodKey};
 use crate::selector::Selector;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// The cluster as policy sees it.
@@ -23,6 +30,10 @@ pub struct Cluster {
     pub pods: BTreeMap<PodKey, Pod>,
     /// Nodes by name.
     pub nodes: BTreeMap<String, Node>,
+    /// ExternalNodes by (namespace, name).
+    pub external_nodes: BTreeMap<(String, String), ExternalNode>,
+    /// ExternalEntities by key: those derived from the ExternalNodes and those written directly.
+    pub external_entities: BTreeMap<ExternalEntityKey, ExternalEntity>,
     /// NetworkPolicies by (namespace, name).
     pub policies: BTreeMap<(String, String), NetworkPolicy>,
     /// TrafficControls by name.
@@ -39,10 +50,15 @@ pub struct Cluster {
     pub rejected_cluster_policies: Vec<RejectedClusterPolicy>,
     /// Every rejected object.
     pub errors: Vec<ObjectError>,
+    /// Objects in force that may not do what their author meant (a node policy that selects no
+    /// node), each naming the object and field.
+    pub warnings: Vec<ObjectError>,
     /// Skipped documents and implicit namespaces.
     pub notes: Vec<String>,
     /// Address → pod, for pods with their own network namespace (not hostNetwork).
     by_ip: BTreeMap<IpAddr, PodKey>,
+    /// Address → host endpoint: ExternalEntities' addresses, then Nodes' InternalIPs.
+    host_by_ip: BTreeMap<IpAddr, Endpoint>,
 }
 
 impl Cluster {
@@ -101,6 +117,8 @@ impl Cluster {
                 Object::ClusterPolicy(p) => (5 + p.kind as u8, "", p.name.as_str()),
                 Object::Tier(t) => (20, "", t.name.as_str()),
                 Object::ClusterGroup(g) => (21, "", g.name.as_str()),
+                Object::ExternalNode(n) => (22, n.namespace.as_str(), n.name.as_str()),
+                Object::ExternalEntity(e) => (23, e.key.namespace.as_str(), e.key.name.as_str()),
             };
             if let Some(&f) = first.get(&id) {
                 duplicate_of[i] = Some(f);
@@ -111,6 +129,7 @@ impl Cluster {
         drop(first);
         let mut pods = Vec::new();
         let (mut antrea, mut groups) = (Vec::new(), Vec::new());
+        let (mut external_nodes, mut entities) = (Vec::new(), Vec::new());
         for (i, object) in objects.into_iter().enumerate() {
             let source = sources.get(i).copied().unwrap_or_default();
             if let Some(f) = duplicate_of[i] {
@@ -151,6 +170,8 @@ impl Cluster {
                     c.groups.insert(g.name.clone(), g);
                 }
                 Object::Pod(p) => pods.push((source, p)),
+                Object::ExternalNode(n) => external_nodes.push((source, n)),
+                Object::ExternalEntity(e) => entities.push((source, e)),
             }
         }
         for (source, mut pod) in pods {
@@ -180,9 +201,105 @@ impl Cluster {
             }
             c.pods.insert(pod.key.clone(), pod);
         }
+        c.add_external_nodes(external_nodes);
+        c.add_external_entities(entities);
+        c.imply_entity_namespaces();
+        c.index_hosts();
         c.check_groups(&groups);
         c.resolve_antrea_policies(&antrea);
+        c.warn_about_host_policies(&antrea);
         self
+    }
+
+    /// Adds the ExternalNodes and the entities derived from them. An ExternalNode is rejected
+    /// when another one (first seen) is the same host: it has the same name (the name
+    /// `weir agent --external-node NAME` claims), or one of its addresses.
+    fn add_external_nodes(&mut self, nodes: Vec<(&str, ExternalNode)>) {
+        let mut owner: BTreeMap<IpAddr, (String, String)> = BTreeMap::new();
+        let mut by_name: BTreeMap<String, String> = BTreeMap::new();
+        for (source, node) in nodes {
+            let object = format!("ExternalNode {}/{}", node.namespace, node.name);
+            let reject = |field: String, message: String| ObjectError { object: object.clone(), field, message, source: source.to_string() };
+            if let Some(ns) = by_name.get(&node.name) {
+                let message = format!("ExternalNode {ns}/{} already claims the host {:?}; this one is ignored", node.name, node.name);
+                self.errors.push(reject("metadata.name".into(), message));
+                continue;
+            }
+            let taken = node.interfaces.iter().enumerate().find_map(|(i, interface)| {
+                interface.ips.iter().enumerate().find_map(|(j, ip)| owner.get(ip).map(|o| (format!("spec.interfaces[{i}].ips[{j}]"), *ip, o)))
+            });
+            if let Some((field, ip, (ns, name))) = taken {
+                let message = format!("{ip} already belongs to ExternalNode {ns}/{name}: two ExternalNodes on one host; this one is ignored");
+                self.errors.push(reject(field, message));
+                continue;
+            }
+            for ip in node.interfaces.iter().flat_map(|i| &i.ips) {
+                owner.insert(*ip, (node.namespace.clone(), node.name.clone()));
+            }
+            by_name.insert(node.name.clone(), node.namespace.clone());
+            for entity in node.entities() {
+                self.external_entities.insert(entity.key.clone(), entity);
+            }
+            self.external_nodes.insert((node.namespace.clone(), node.name.clone()), node);
+        }
+    }
+
+    /// Adds the ExternalEntities written directly: one with the key of a derived entity, or
+    /// with another entity's address, is rejected.
+    fn add_external_entities(&mut self, entities: Vec<(&str, ExternalEntity)>) {
+        let mut owner: BTreeMap<IpAddr, ExternalEntityKey> =
+            self.external_entities.values().flat_map(|e| e.ips.iter().map(|ip| (*ip, e.key.clone()))).collect();
+        for (source, entity) in entities {
+            let reject = |field: String, message: String| ObjectError {
+                object: format!("ExternalEntity {}", entity.key),
+                field,
+                message,
+                source: source.to_string(),
+            };
+            if let Some(derived) = self.external_entities.get(&entity.key) {
+                let from = derived.external_node.as_deref().unwrap_or_default();
+                let message = format!("ExternalEntity {} is derived from ExternalNode {}/{from}; this one is ignored", entity.key, entity.key.namespace);
+                self.errors.push(reject("metadata.name".into(), message));
+                continue;
+            }
+            if let Some((i, ip, other)) = entity.ips.iter().enumerate().find_map(|(i, ip)| owner.get(ip).map(|o| (i, ip, o))) {
+                let message = format!("{ip} already belongs to ExternalEntity {other}; this one is ignored");
+                self.errors.push(reject(format!("spec.endpoints[{i}].ip"), message));
+                continue;
+            }
+            for ip in &entity.ips {
+                owner.insert(*ip, entity.key.clone());
+            }
+            self.external_entities.insert(entity.key.clone(), entity);
+        }
+    }
+
+    /// Adds the namespace of each ExternalEntity that has no manifest, as pods imply theirs.
+    fn imply_entity_namespaces(&mut self) {
+        let missing: BTreeSet<ExternalEntityKey> =
+            self.external_entities.keys().filter(|k| !self.namespaces.contains_key(&k.namespace)).cloned().collect();
+        for key in missing {
+            if !self.namespaces.contains_key(&key.namespace) {
+                self.notes.push(format!("namespace {} has no manifest; external entity {key} implies it", key.namespace));
+                self.namespaces.insert(key.namespace.clone(), Namespace::new(&key.namespace, Labels::new()));
+            }
+        }
+    }
+
+    /// Builds the address index of host endpoints: an entity's address before a node's (an
+    /// ExternalNode that is also a Kubernetes Node is governed as the ExternalNode).
+    fn index_hosts(&mut self) {
+        self.host_by_ip.clear();
+        for node in self.nodes.values() {
+            for ip in &node.internal_ips {
+                self.host_by_ip.entry(*ip).or_insert_with(|| Endpoint::Node(node.name.clone()));
+            }
+        }
+        for entity in self.external_entities.values() {
+            for ip in &entity.ips {
+                self.host_by_ip.insert(*ip, Endpoint::ExternalEntity(entity.key.clone()));
+            }
+        }
     }
 
     /// The view as JSON for [`Cluster::from_stored`], its maps as lists in key order.
@@ -198,6 +315,8 @@ impl Cluster {
             namespaces: self.namespaces.values().collect(),
             pods: self.pods.values().collect(),
             nodes: self.nodes.values().collect(),
+            external_nodes: self.external_nodes.values().collect(),
+            external_entities: self.external_entities.values().collect(),
             policies: self.policies.values().collect(),
             traffic_controls: self.traffic_controls.values().collect(),
             cluster_policies: self.cluster_policies.values().collect(),
@@ -206,6 +325,7 @@ impl Cluster {
             rejected_policies: &self.rejected_policies,
             rejected_cluster_policies: &self.rejected_cluster_policies,
             errors: &self.errors,
+            warnings: &self.warnings,
             notes: &self.notes,
         })
     }
@@ -217,17 +337,19 @@ impl Cluster {
         let lens = |c: &Cluster| {
             [c.namespaces.len(), c.pods.len(), c.nodes.len(), c.policies.len(), c.traffic_controls.len()]
                 .into_iter()
-                .chain([c.cluster_policies.len(), c.tiers.len(), c.groups.len()])
+                .chain([c.cluster_policies.len(), c.tiers.len(), c.groups.len(), c.external_nodes.len(), c.external_entities.len()])
                 .collect::<Vec<_>>()
         };
         let n = [s.namespaces.len(), s.pods.len(), s.nodes.len(), s.policies.len(), s.traffic_controls.len()]
             .into_iter()
-            .chain([s.cluster_policies.len(), s.tiers.len(), s.groups.len()])
+            .chain([s.cluster_policies.len(), s.tiers.len(), s.groups.len(), s.external_nodes.len(), s.external_entities.len()])
             .collect::<Vec<_>>();
         let mut c = Cluster {
             namespaces: s.namespaces.into_iter().map(|o| (o.name.clone(), o)).collect(),
             pods: s.pods.into_iter().map(|o| (o.key.clone(), o)).collect(),
             nodes: s.nodes.into_iter().map(|o| (o.name.clone(), o)).collect(),
+            external_nodes: s.external_nodes.into_iter().map(|o| ((o.namespace.clone(), o.name.clone()), o)).collect(),
+            external_entities: s.external_entities.into_iter().map(|o| (o.key.clone(), o)).collect(),
             policies: s.policies.into_iter().map(|o| ((o.namespace.clone(), o.name.clone()), o)).collect(),
             traffic_controls: s.traffic_controls.into_iter().map(|o| (o.name.clone(), o)).collect(),
             cluster_policies: s.cluster_policies.into_iter().map(|o| ((o.kind, o.name.clone()), o)).collect(),
@@ -236,8 +358,10 @@ impl Cluster {
             rejected_policies: s.rejected_policies,
             rejected_cluster_policies: s.rejected_cluster_policies,
             errors: s.errors,
+            warnings: s.warnings,
             notes: s.notes,
             by_ip: BTreeMap::new(),
+            host_by_ip: BTreeMap::new(),
         };
         if n != lens(&c) {
             return Err("two objects with one key".into());
@@ -255,6 +379,13 @@ impl Cluster {
                 }
             }
         }
+        let mut entity_ips = BTreeSet::new();
+        for ip in c.external_entities.values().flat_map(|e| &e.ips) {
+            if !entity_ips.insert(*ip) {
+                return Err(format!("two external entities with address {ip}"));
+            }
+        }
+        c.index_hosts();
         Ok(c)
     }
 
@@ -266,6 +397,51 @@ impl Cluster {
     /// A pod by key.
     pub fn pod(&self, key: &PodKey) -> Option<&Pod> {
         self.pods.get(key)
+    }
+
+    /// The endpoint that owns `ip`: a pod (not hostNetwork), else an ExternalEntity, else a
+    /// Node (a hostNetwork pod's address is its node's).
+    pub fn endpoint_at(&self, ip: IpAddr) -> Option<Endpoint> {
+        match self.by_ip.get(&ip) {
+            Some(pod) => Some(Endpoint::Pod(pod.clone())),
+            None => self.host_by_ip.get(&ip).cloned(),
+        }
+    }
+
+    /// The host endpoint (Node or ExternalEntity) that owns `ip`, if no pod does.
+    pub fn host_at(&self, ip: IpAddr) -> Option<&Endpoint> {
+        if self.by_ip.contains_key(&ip) { None } else { self.host_by_ip.get(&ip) }
+    }
+
+    /// The addresses of an endpoint (none for one the cluster does not have).
+    pub fn endpoint_ips(&self, endpoint: &Endpoint) -> &[IpAddr] {
+        match endpoint {
+            Endpoint::Pod(k) => self.pods.get(k).map_or(&[], |p| &p.ips),
+            Endpoint::Node(n) => self.nodes.get(n).map_or(&[], |n| &n.internal_ips),
+            Endpoint::ExternalEntity(k) => self.external_entities.get(k).map_or(&[], |e| &e.ips),
+        }
+    }
+
+    /// The labels of an endpoint, if the cluster has it.
+    pub fn endpoint_labels(&self, endpoint: &Endpoint) -> Option<&Labels> {
+        match endpoint {
+            Endpoint::Pod(k) => self.pods.get(k).map(|p| &p.labels),
+            Endpoint::Node(n) => self.nodes.get(n).map(|n| &n.labels),
+            Endpoint::ExternalEntity(k) => self.external_entities.get(k).map(|e| &e.labels),
+        }
+    }
+
+    /// The Nodes whose labels match `selector`, in name order.
+    pub fn select_nodes<'a>(&'a self, selector: &'a Selector) -> impl Iterator<Item = &'a Node> + 'a {
+        self.nodes.values().filter(move |n| selector.matches(&n.labels))
+    }
+
+    /// ExternalEntities of the namespaces `namespaces` selects whose labels match `entities`,
+    /// in key order.
+    pub fn select_entities<'a>(&'a self, namespaces: &'a Selector, entities: &'a Selector) -> impl Iterator<Item = &'a ExternalEntity> + 'a {
+        self.external_entities.values().filter(move |e| {
+            entities.matches(&e.labels) && self.namespaces.get(&e.key.namespace).is_some_and(|ns| namespaces.matches(&ns.labels))
+        })
     }
 
     /// The pods NetworkPolicy can select: every pod that is not hostNetwork.
@@ -309,6 +485,8 @@ struct StoredRef<'a> {
     namespaces: Vec<&'a Namespace>,
     pods: Vec<&'a Pod>,
     nodes: Vec<&'a Node>,
+    external_nodes: Vec<&'a ExternalNode>,
+    external_entities: Vec<&'a ExternalEntity>,
     policies: Vec<&'a NetworkPolicy>,
     traffic_controls: Vec<&'a crate::traffic_control::TrafficControl>,
     cluster_policies: Vec<&'a ClusterPolicy>,
@@ -317,6 +495,7 @@ struct StoredRef<'a> {
     rejected_policies: &'a [RejectedPolicy],
     rejected_cluster_policies: &'a [RejectedClusterPolicy],
     errors: &'a [ObjectError],
+    warnings: &'a [ObjectError],
     notes: &'a [String],
 }
 
@@ -326,6 +505,10 @@ struct Stored {
     namespaces: Vec<Namespace>,
     pods: Vec<Pod>,
     nodes: Vec<Node>,
+    #[serde(default)]
+    external_nodes: Vec<ExternalNode>,
+    #[serde(default)]
+    external_entities: Vec<ExternalEntity>,
     policies: Vec<NetworkPolicy>,
     traffic_controls: Vec<crate::traffic_control::TrafficControl>,
     cluster_policies: Vec<ClusterPolicy>,
@@ -334,6 +517,8 @@ struct Stored {
     rejected_policies: Vec<RejectedPolicy>,
     rejected_cluster_policies: Vec<RejectedClusterPolicy>,
     errors: Vec<ObjectError>,
+    #[serde(default)]
+    warnings: Vec<ObjectError>,
     notes: Vec<String>,
 }
 

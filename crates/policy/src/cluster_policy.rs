@@ -66,7 +66,18 @@ pub enum Subject {
     },
     /// Antrea: the pods of a [`ClusterGroup`], by name.
     Group(String),
-    /// Antrea: the pods of any of these.
+    /// Antrea (`appliedTo.nodeSelector`): the Kubernetes Nodes whose labels match, as host
+    /// endpoints (their own network stack, not their pods).
+    Nodes(Selector),
+    /// Antrea (`appliedTo.externalEntitySelector`): the ExternalEntities whose labels match, in
+    /// the namespaces whose labels match.
+    ExternalEntities {
+        /// Namespaces by label.
+        namespaces: Selector,
+        /// ExternalEntities by label.
+        entities: Selector,
+    },
+    /// Antrea: the endpoints of any of these.
     AnyOf(Vec<Subject>),
 }
 
@@ -110,6 +121,14 @@ pub enum ClusterPeer {
     DomainNames(Vec<String>),
     /// Antrea: the members of a [`ClusterGroup`], by name.
     Group(String),
+    /// Antrea (`externalEntitySelector`): the addresses of the ExternalEntities whose labels
+    /// match, in the namespaces whose labels match.
+    ExternalEntities {
+        /// Namespaces by label.
+        namespaces: Selector,
+        /// ExternalEntities by label.
+        entities: Selector,
+    },
 }
 
 /// Antrea's priorities are floats with up to three decimals: scaled to an integer order.
@@ -205,17 +224,18 @@ impl ClusterPolicy {
 }
 
 impl Subject {
-    /// The endpoints it selects: pods with their own network namespace.
+    /// The endpoints it selects: pods with their own network namespace, Nodes and
+    /// ExternalEntities.
     pub fn endpoints(&self, cluster: &Cluster) -> BTreeSet<Endpoint> {
-        self.pods(cluster).into_iter().map(Endpoint::Pod).collect()
-    }
-
-    fn pods(&self, cluster: &Cluster) -> BTreeSet<PodKey> {
         match self {
-            Subject::Namespaces(ns) => selected(cluster, Some(ns), None),
-            Subject::Pods { namespaces, pods } => selected(cluster, Some(namespaces), Some(pods)),
-            Subject::Group(name) => cluster.group_members(name).0,
-            Subject::AnyOf(list) => list.iter().flat_map(|s| s.pods(cluster)).collect(),
+            Subject::Namespaces(ns) => selected(cluster, Some(ns), None).into_iter().map(Endpoint::Pod).collect(),
+            Subject::Pods { namespaces, pods } => selected(cluster, Some(namespaces), Some(pods)).into_iter().map(Endpoint::Pod).collect(),
+            Subject::Group(name) => cluster.group_members(name).0.into_iter().map(Endpoint::Pod).collect(),
+            Subject::Nodes(sel) => cluster.select_nodes(sel).map(|n| Endpoint::Node(n.name.clone())).collect(),
+            Subject::ExternalEntities { namespaces, entities } => {
+                cluster.select_entities(namespaces, entities).map(|e| Endpoint::ExternalEntity(e.key.clone())).collect()
+            }
+            Subject::AnyOf(list) => list.iter().flat_map(|s| s.endpoints(cluster)).collect(),
         }
     }
 
@@ -288,6 +308,9 @@ fn peers_of(cluster: &Cluster, list: &[ClusterPeer]) -> Peers {
                 cluster.nodes.values().filter(|n| sel.matches(&n.labels)).flat_map(|n| n.internal_ips.iter().map(|ip| IpBlock::host(*ip))),
             ),
             ClusterPeer::Networks(nets) => blocks.extend(nets.iter().cloned()),
+            ClusterPeer::ExternalEntities { namespaces, entities } => {
+                blocks.extend(cluster.select_entities(namespaces, entities).flat_map(|e| e.ips.iter().map(|ip| IpBlock::host(*ip))))
+            }
             ClusterPeer::DomainNames(_) => {}
         }
     }
@@ -320,10 +343,12 @@ impl Cluster {
         }
     }
 
-    /// The deny-all rules a rejected cluster policy leaves in its place (fail closed).
+    /// The deny-all rules a rejected cluster policy leaves in its place (fail closed), for the
+    /// pods it meant to apply to. Never for a host: a bad object must not lock a node or an
+    /// ExternalNode out of the network (it is reported, and the host's other policies stay).
     pub fn rejected_cluster_policy_rules(&self, rejected: &RejectedClusterPolicy, out: &mut RuleSet) {
-        let applied_to = match &rejected.subject {
-            Some(subject) => subject.endpoints(self),
+        let applied_to: BTreeSet<Endpoint> = match &rejected.subject {
+            Some(subject) => subject.endpoints(self).into_iter().filter(|e| !e.is_host()).collect(),
             None => self.policy_pods().map(|p| Endpoint::Pod(p.key.clone())).collect(),
         };
         let policy = PolicyRef { kind: rejected.kind, namespace: None, name: rejected.name.clone() };
@@ -418,6 +443,52 @@ impl Cluster {
     }
 }
 
+impl Subject {
+    /// The entries of the `appliedTo` list it was read from, in order (a single entry is a
+    /// list of one; a policy whose rules name their own has none).
+    fn entries(&self) -> Vec<&Subject> {
+        match self {
+            Subject::AnyOf(list) => list.iter().collect(),
+            one => vec![one],
+        }
+    }
+}
+
+impl Cluster {
+    /// Warns about each host selector in the `appliedTo` of the Antrea policies (from `named`:
+    /// source and name) that selects nothing: a node policy selecting no node is in force but
+    /// protects nothing, which its author should hear about (by object and field), while every
+    /// other policy stays as it is.
+    pub(crate) fn warn_about_host_policies(&mut self, named: &[(&str, String)]) {
+        let mut warnings = Vec::new();
+        for (source, name) in named {
+            let Some(policy) = self.cluster_policies.get(&(PolicyKind::AntreaClusterNetworkPolicy, name.clone())) else { continue };
+            let mut lists = vec![("spec.appliedTo".to_string(), &policy.subject)];
+            for (direction, rules) in [("ingress", &policy.ingress), ("egress", &policy.egress)] {
+                lists.extend(rules.iter().enumerate().filter_map(|(i, r)| Some((format!("spec.{direction}[{i}].appliedTo"), r.applied_to.as_ref()?))));
+            }
+            for (at, subject) in lists {
+                for (i, entry) in subject.entries().into_iter().enumerate() {
+                    let (field, what) = match entry {
+                        Subject::Nodes(sel) if self.select_nodes(sel).next().is_none() => ("nodeSelector", "Node"),
+                        Subject::ExternalEntities { namespaces, entities } if self.select_entities(namespaces, entities).next().is_none() => {
+                            ("externalEntitySelector", "ExternalEntity")
+                        }
+                        _ => continue,
+                    };
+                    warnings.push(ObjectError {
+                        object: format!("{} {name}", policy.kind),
+                        field: format!("{at}[{i}].{field}"),
+                        message: format!("selects no {what}: the policy applies to no host here"),
+                        source: source.to_string(),
+                    });
+                }
+            }
+        }
+        self.warnings.extend(warnings);
+    }
+}
+
 impl Cluster {
     /// The admin and baseline rules of every cluster policy (and of every rejected one, which
     /// fails closed), by policy: what the pipeline compiles beside the NetworkPolicies.
@@ -463,7 +534,7 @@ impl ClusterPolicy {
                 ClusterPeer::Namespaces(ns) => ns.matches(ns_labels),
                 ClusterPeer::Pods { namespaces, pods } => namespaces.matches(ns_labels) && pods.matches(pod_labels),
                 ClusterPeer::Group(_) => true,
-                ClusterPeer::Nodes(_) | ClusterPeer::Networks(_) | ClusterPeer::DomainNames(_) => false,
+                ClusterPeer::Nodes(_) | ClusterPeer::Networks(_) | ClusterPeer::DomainNames(_) | ClusterPeer::ExternalEntities { .. } => false,
             })
     }
 }
@@ -474,6 +545,7 @@ impl Subject {
             Subject::Namespaces(ns) => ns.matches(ns_labels),
             Subject::Pods { namespaces, pods } => namespaces.matches(ns_labels) && pods.matches(pod_labels),
             Subject::Group(_) => true,
+            Subject::Nodes(_) | Subject::ExternalEntities { .. } => false,
             Subject::AnyOf(list) => list.iter().any(|s| s.may_select(pod_labels, ns_labels)),
         }
     }

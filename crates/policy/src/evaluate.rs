@@ -6,8 +6,11 @@
 //!
 //! A packet passes when the source's egress and the destination's ingress both allow it.
 //! Each direction is decided for the endpoint on that side (the source for egress, the
-//! destination for ingress); an address that is not a policed pod (an external address, a
-//! hostNetwork pod) is never isolated.
+//! destination for ingress): a pod, or a host endpoint (a Node by its InternalIPs, an
+//! ExternalEntity by its addresses; a hostNetwork pod's address is its node's), each decided
+//! the same way. No NetworkPolicy selects a host, so the NetworkPolicy tier never isolates
+//! one: admin tiers and the baseline tier decide its traffic. An address outside the cluster
+//! is never isolated.
 use crate::cluster::Cluster;
 use crate::netpol::Direction;
 use crate::objects::Pod;
@@ -64,7 +67,7 @@ impl RuleRef {
 pub struct Decision {
     /// The outcome.
     pub outcome: Outcome,
-    /// The endpoint this direction was decided for (`None` when not a policed pod).
+    /// The endpoint this direction was decided for (`None` for an address outside the cluster).
     pub endpoint: Option<Endpoint>,
     /// The rule that decided, if one did.
     pub rule: Option<RuleRef>,
@@ -210,8 +213,9 @@ pub fn evaluate(cluster: &Cluster, rules: &RuleSet, packet: &Packet) -> Verdict 
     let src_pod = cluster.pod_by_ip(packet.src);
     let dst_pod = cluster.pod_by_ip(packet.dst);
     let view = View { cluster, packet, dst_pod };
-    let egress = view.decide(rules, Direction::Egress, src_pod.map(|p| Endpoint::Pod(p.key.clone())));
-    let ingress = view.decide(rules, Direction::Ingress, dst_pod.map(|p| Endpoint::Pod(p.key.clone())));
+    let endpoint = |pod: Option<&Pod>, ip| pod.map(|p| Endpoint::Pod(p.key.clone())).or_else(|| cluster.host_at(ip).cloned());
+    let egress = view.decide(rules, Direction::Egress, endpoint(src_pod, packet.src));
+    let ingress = view.decide(rules, Direction::Ingress, endpoint(dst_pod, packet.dst));
     Verdict { allowed: egress.allows() && ingress.allows(), egress, ingress }
 }
 

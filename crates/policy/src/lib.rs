@@ -4,7 +4,8 @@
 //! Pure: data in, verdicts out. No OpenFlow, no I/O beyond parsing the text it is given.
 //!
 //! - [`manifest`]: YAML manifests → checked objects, or errors naming object and field;
-//! - [`Cluster`]: the in-memory view built from them;
+//! - [`Cluster`]: the in-memory view built from them, host endpoints ([`external_node`],
+//!   Kubernetes Nodes) beside pods;
 //! - [`cluster_policy`]: the admin and baseline tiers (ClusterNetworkPolicy, AdminNetworkPolicy,
 //!   BaselineAdminNetworkPolicy) in one checked shape;
 //! - [`Cluster::rules`] → [`RuleSet`]: every policy as normalized [`Rule`]s plus isolation;
@@ -20,6 +21,7 @@ pub mod conformance;
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod evaluate;
+pub mod external_node;
 pub mod manifest;
 pub mod model;
 pub mod netpol;
@@ -35,6 +37,7 @@ pub mod truth_table;
 pub use cluster::Cluster;
 pub use concrete::{ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
 pub use evaluate::{Decision, Outcome, Packet, Verdict, evaluate};
+pub use external_node::{ExternalEntity, ExternalEntityKey, ExternalNode, HostInterface};
 pub use manifest::{Manifests, Object, ObjectError};
 pub use model::{ClusterModel, ModelPod};
 pub use netpol::{Direction, IpBlock, NetworkPolicy, PortMatch, Service};

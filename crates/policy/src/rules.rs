@@ -10,6 +10,7 @@
 use crate::cluster::{Cluster, NamespaceScope};
 use crate::netpol::{Direction, IpBlock, NetworkPolicy, Peer, PolicyRule, Service};
 use crate::manifest::RejectedPolicy;
+use crate::external_node::ExternalEntityKey;
 use crate::objects::{Labels, Pod, PodKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,20 +142,39 @@ pub struct AuditLog {
     pub label: String,
 }
 
-/// Something a rule applies to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// Something a rule applies to: a pod, or a host endpoint (a Kubernetes Node, or an
+/// ExternalEntity: one interface of an ExternalNode). The oracle decides each the same way.
+///
+/// Serialized explicitly, one key naming the kind: `{"Pod": "x/a"}`, `{"Node": "n1"}`,
+/// `{"ExternalEntity": "vms/vm1-3e616"}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Endpoint {
     /// A pod.
+    #[serde(rename = "Pod")]
     Pod(PodKey),
-    /// A host interface (ExternalNode uplink or node), by name.
-    Host(String),
+    /// A Kubernetes Node by name: its host network stack (its InternalIP addresses).
+    #[serde(rename = "Node")]
+    Node(String),
+    /// An ExternalEntity by namespace and name (an ExternalNode's interface).
+    #[serde(rename = "ExternalEntity")]
+    ExternalEntity(ExternalEntityKey),
+}
+
+impl Endpoint {
+    /// Whether it is a host endpoint (a node or an external entity), realized on the host's
+    /// network stack rather than on a pod's port.
+    pub fn is_host(&self) -> bool {
+        !matches!(self, Endpoint::Pod(_))
+    }
 }
 
 impl fmt::Display for Endpoint {
+    /// `x/a` for a pod (as pods are named everywhere), `node n1`, `externalentity vms/vm1-3e616`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Pod(k) => write!(f, "{k}"),
-            Endpoint::Host(h) => write!(f, "host {h}"),
+            Endpoint::Node(n) => write!(f, "node {n}"),
+            Endpoint::ExternalEntity(k) => write!(f, "externalentity {k}"),
         }
     }
 }
@@ -257,6 +277,19 @@ impl RuleSet {
     /// A rule by id.
     pub fn get(&self, id: &RuleId) -> Option<&Rule> {
         self.rules.iter().find(|r| &r.id == id)
+    }
+
+    /// The rules that apply to `endpoint`, in evaluation order: for a host endpoint, what a
+    /// host realization (the nftables node firewall, or OVS for an interface on the bridge)
+    /// enforces. No NetworkPolicy selects a host, so a host is never in [`RuleSet::isolated`]:
+    /// these rules (admin tiers, then baseline) are all that decide its traffic.
+    pub fn host_rules<'a>(&'a self, endpoint: &'a Endpoint) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.applied_to.contains(endpoint))
+    }
+
+    /// Every host endpoint some rule applies to, each once, in order.
+    pub fn host_endpoints(&self) -> BTreeSet<&Endpoint> {
+        self.rules.iter().flat_map(|r| r.applied_to.iter()).filter(|e| e.is_host()).collect()
     }
 }
 

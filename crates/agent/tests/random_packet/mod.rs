@@ -139,7 +139,7 @@ impl Scene<'_> {
             .iter()
             .filter_map(|e| match e {
                 Endpoint::Pod(k) => self.topo.local_pods.get(k).map(|p| p.ip),
-                Endpoint::Host(_) => None,
+                Endpoint::Node(_) | Endpoint::ExternalEntity(_) => None,
             })
             .collect();
         let me = d.pick(&applied);

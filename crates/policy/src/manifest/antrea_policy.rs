@@ -1,9 +1,11 @@
 //! Antrea's tiered policy kinds (`crd.antrea.io/v1beta1`, and the same shapes under
 //! `weir.io/v1alpha1`): ClusterNetworkPolicy, Tier and ClusterGroup, validated into
 //! [`ClusterPolicy`], [`AntreaTier`] and [`ClusterGroup`] as Antrea's admission webhook
-//! would. Fields weir does not enforce yet (node policy's `nodeSelector`, FQDN and
-//! ServiceAccount peers, `namespaces: {match: Self}`, Services, L7 protocols) are rejected by
-//! name, so nobody believes them enforced.
+//! would. Host endpoints are selected by `nodeSelector` (Kubernetes Nodes: node policy) and
+//! `externalEntitySelector` (ExternalEntities, e.g. ExternalNode interfaces), in `appliedTo` and
+//! in peers. Fields weir does not enforce yet (FQDN and ServiceAccount peers,
+//! `namespaces: {match: Self}`, Services, L7 protocols, a ClusterGroup's
+//! `externalEntitySelector`) are rejected by name, so nobody believes them enforced.
 use super::meta::{NameRule, ObjectMeta};
 use super::netpol::{PortSpec, check_port, parse_cidr};
 use crate::cluster_policy::{
@@ -74,9 +76,12 @@ pub struct AppliedToSpec {
     /// A ClusterGroup.
     #[serde(default)]
     pub group: Option<String>,
-    /// Node policy: not supported yet.
+    /// Node policy: the Kubernetes Nodes by label (alone in its entry).
     #[serde(default)]
-    pub node_selector: Option<Value>,
+    pub node_selector: Option<LabelSelectorSpec>,
+    /// ExternalEntities by label (with a namespaceSelector: in those namespaces).
+    #[serde(default)]
+    pub external_entity_selector: Option<LabelSelectorSpec>,
     /// Not supported yet.
     #[serde(default)]
     pub service_account: Option<Value>,
@@ -145,9 +150,13 @@ pub struct AntreaPeerSpec {
     /// Not supported yet.
     #[serde(default)]
     pub service_account: Option<Value>,
-    /// Node peers: not supported yet.
+    /// The addresses of the Kubernetes Nodes by label (alone in its peer).
     #[serde(default)]
-    pub node_selector: Option<Value>,
+    pub node_selector: Option<LabelSelectorSpec>,
+    /// The addresses of ExternalEntities by label (with a namespaceSelector: in those
+    /// namespaces).
+    #[serde(default)]
+    pub external_entity_selector: Option<LabelSelectorSpec>,
     /// Not supported yet.
     #[serde(default)]
     pub scope: Option<String>,
@@ -239,22 +248,33 @@ fn check_applied_to(list: &[AppliedToSpec], at: &str) -> Result<Subject, FieldEr
     let mut subjects = Vec::new();
     for (i, a) in list.iter().enumerate() {
         let at = format!("{at}[{i}]");
-        if a.node_selector.is_some() {
-            return Err(not_supported(format!("{at}.nodeSelector"), "node policy (appliedTo.nodeSelector)"));
-        }
         if a.service_account.is_some() || a.service.is_some() {
             let field = if a.service.is_some() { "service" } else { "serviceAccount" };
             return Err(not_supported(format!("{at}.{field}"), field));
         }
         let pods = selector(&a.pod_selector, &format!("{at}.podSelector"))?;
         let namespaces = selector(&a.namespace_selector, &format!("{at}.namespaceSelector"))?;
-        subjects.push(match (&a.group, pods, namespaces) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+        let nodes = selector(&a.node_selector, &format!("{at}.nodeSelector"))?;
+        let entities = selector(&a.external_entity_selector, &format!("{at}.externalEntitySelector"))?;
+        subjects.push(match (&a.group, pods, namespaces, nodes, entities) {
+            (None, None, None, Some(nodes), None) => Subject::Nodes(nodes),
+            (_, _, _, Some(_), _) => {
+                return Err(FieldError::new(format!("{at}.nodeSelector"), "nodeSelector may not be set with other selectors or group in one appliedTo"));
+            }
+            (None, None, namespaces, None, Some(entities)) => {
+                Subject::ExternalEntities { namespaces: namespaces.unwrap_or_else(Selector::everything), entities }
+            }
+            (_, _, _, None, Some(_)) => {
+                return Err(FieldError::new(format!("{at}.externalEntitySelector"), "externalEntitySelector may not be set with podSelector or group"));
+            }
+            (Some(_), Some(_), _, None, None) | (Some(_), _, Some(_), None, None) => {
                 return Err(FieldError::new(at, "group may not be set with podSelector or namespaceSelector"));
             }
-            (Some(g), None, None) => Subject::Group(g.clone()),
-            (None, None, None) => return Err(FieldError::new(at, "must set podSelector, namespaceSelector or group")),
-            (None, pods, namespaces) => Subject::Pods {
+            (Some(g), None, None, None, None) => Subject::Group(g.clone()),
+            (None, None, None, None, None) => {
+                return Err(FieldError::new(at, "must set podSelector, namespaceSelector, externalEntitySelector, nodeSelector or group"));
+            }
+            (None, pods, namespaces, None, None) => Subject::Pods {
                 namespaces: namespaces.unwrap_or_else(Selector::everything),
                 pods: pods.unwrap_or_else(Selector::everything),
             },
@@ -272,7 +292,6 @@ fn check_peer(p: &AntreaPeerSpec, at: &str) -> Result<ClusterPeer, FieldError> {
         ("namespaces", p.namespaces.is_some()),
         ("fqdn", p.fqdn.is_some()),
         ("serviceAccount", p.service_account.is_some()),
-        ("nodeSelector", p.node_selector.is_some()),
         ("scope", p.scope.is_some()),
     ];
     if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
@@ -280,6 +299,20 @@ fn check_peer(p: &AntreaPeerSpec, at: &str) -> Result<ClusterPeer, FieldError> {
     }
     let pods = selector(&p.pod_selector, &format!("{at}.podSelector"))?;
     let namespaces = selector(&p.namespace_selector, &format!("{at}.namespaceSelector"))?;
+    let nodes = selector(&p.node_selector, &format!("{at}.nodeSelector"))?;
+    let entities = selector(&p.external_entity_selector, &format!("{at}.externalEntitySelector"))?;
+    if let Some(nodes) = nodes {
+        if pods.is_some() || namespaces.is_some() || entities.is_some() || p.ip_block.is_some() || p.group.is_some() {
+            return Err(FieldError::new(format!("{at}.nodeSelector"), "nodeSelector cannot be set with other peers in rules"));
+        }
+        return Ok(ClusterPeer::Nodes(nodes));
+    }
+    if let Some(entities) = entities {
+        if pods.is_some() || p.ip_block.is_some() || p.group.is_some() {
+            return Err(FieldError::new(format!("{at}.externalEntitySelector"), "externalEntitySelector may not be set with podSelector, ipBlock or group"));
+        }
+        return Ok(ClusterPeer::ExternalEntities { namespaces: namespaces.unwrap_or_else(Selector::everything), entities });
+    }
     match (&p.ip_block, &p.group, pods.is_some() || namespaces.is_some()) {
         (Some(b), None, false) => {
             let cidr = parse_cidr(&b.cidr, &format!("{at}.ipBlock.cidr"))?;
@@ -290,7 +323,7 @@ fn check_peer(p: &AntreaPeerSpec, at: &str) -> Result<ClusterPeer, FieldError> {
             namespaces: namespaces.unwrap_or_else(Selector::everything),
             pods: pods.unwrap_or_else(Selector::everything),
         }),
-        (None, None, false) => Err(FieldError::new(at, "must set podSelector, namespaceSelector, ipBlock or group")),
+        (None, None, false) => Err(FieldError::new(at, "must set podSelector, namespaceSelector, externalEntitySelector, nodeSelector, ipBlock or group")),
         _ => Err(FieldError::new(at, "ipBlock and group may not be combined with each other or with selectors")),
     }
 }
@@ -542,9 +575,9 @@ mod tests {
 
     #[test]
     fn fields_weir_does_not_enforce_yet_are_rejected_by_name() {
-        let node = acnp("n", "application", 5.0, "Allow").replace("appliedTo: [{namespaceSelector: {matchLabels: {team: a}}}]", "appliedTo: [{nodeSelector: {}}]");
-        let m = crate::manifest::parse("n.yaml", &node);
-        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("ClusterNetworkPolicy.crd.antrea.io n", "spec.appliedTo[0].nodeSelector"));
+        let group = acnp("g", "application", 5.0, "Allow").replace("from: [{namespaceSelector: {}}]", "from: [{group: web, namespaces: {match: Self}}]");
+        let m = crate::manifest::parse("g.yaml", &group);
+        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("ClusterNetworkPolicy.crd.antrea.io g", "spec.ingress[0].from[0].namespaces"));
         let fqdn = acnp("f", "application", 5.0, "Allow").replace("from: [{namespaceSelector: {}}]", "from: [{fqdn: example.com}]");
         assert_eq!(crate::manifest::parse("f.yaml", &fqdn).errors[0].field, "spec.ingress[0].from[0].fqdn");
         let priority = acnp("p", "application", 0.5, "Allow");

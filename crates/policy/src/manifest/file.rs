@@ -205,12 +205,12 @@ mod tests {
     #[test]
     fn ignored_kinds_are_notes_and_unsupported_policy_kinds_are_errors() {
         let text = format!(
-            "{POD}---\napiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: x}}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ExternalNode\nmetadata: {{name: t}}\n"
+            "{POD}---\napiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: x}}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: Group\nmetadata: {{name: t}}\n"
         );
         let m = parse_file("f.yaml", &text).unwrap();
         assert_eq!(m.objects.len(), 1);
         assert!(m.notes.iter().any(|n| n.contains("skipped Service x/s")), "{:?}", m.notes);
-        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("ExternalNode t", "kind"));
+        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("Group t", "kind"));
         assert!(m.errors[0].message.contains("not enforced"));
     }
 

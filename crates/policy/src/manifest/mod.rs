@@ -13,6 +13,7 @@
 pub mod antrea_policy;
 pub mod cluster_policy;
 pub mod core;
+pub mod external_node;
 pub mod file;
 pub mod meta;
 pub mod netpol;
@@ -77,6 +78,11 @@ pub enum Object {
     Tier(crate::cluster_policy::AntreaTier),
     /// An Antrea ClusterGroup (crd.antrea.io/v1beta1 or weir.io/v1alpha1).
     ClusterGroup(crate::cluster_policy::ClusterGroup),
+    /// An ExternalNode (crd.antrea.io/v1alpha1 or weir.io/v1alpha1): a host outside the
+    /// cluster; each interface becomes an ExternalEntity.
+    ExternalNode(crate::external_node::ExternalNode),
+    /// An ExternalEntity written directly (crd.antrea.io/v1alpha2 or weir.io/v1alpha1).
+    ExternalEntity(crate::external_node::ExternalEntity),
 }
 
 impl Object {
@@ -91,6 +97,8 @@ impl Object {
             Object::ClusterPolicy(p) => format!("{} {}", p.kind, p.name),
             Object::Tier(t) => format!("Tier {}", t.name),
             Object::ClusterGroup(g) => format!("ClusterGroup {}", g.name),
+            Object::ExternalNode(n) => format!("ExternalNode {}/{}", n.namespace, n.name),
+            Object::ExternalEntity(e) => format!("ExternalEntity {}", e.key),
         }
     }
 }
@@ -301,7 +309,7 @@ pub const IGNORED_KINDS: &[&str] = &[
 
 /// Policy kinds weir recognises but does not enforce yet: each object is rejected (named, so
 /// nobody believes it enforced), without making its file unusable.
-pub const UNSUPPORTED_KINDS: &[&str] = &["ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "NetworkPolicy", "ExternalNode"];
+pub const UNSUPPORTED_KINDS: &[&str] = &["ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group", "NetworkPolicy"];
 
 /// Adds one parsed document (an object, or a `List` of them).
 pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) {
@@ -326,7 +334,7 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
             format!("{} {name}", crate::rules::ANTREA_CLUSTER_NETWORK_POLICY)
         }
         ("Namespace" | "Node" | "TrafficControl", _) => format!("{kind} {name}"),
-        ("Pod" | "NetworkPolicy", _) | (_, Some(_)) => format!("{kind} {namespace}/{name}"),
+        ("Pod" | "NetworkPolicy" | "ExternalNode" | "ExternalEntity", _) | (_, Some(_)) => format!("{kind} {namespace}/{name}"),
         _ => format!("{kind} {name}"),
     };
     if HANDLED_KINDS.contains(&kind.as_str()) && str_at(&value, &["metadata", "name"]).is_none() {
@@ -412,6 +420,23 @@ pub fn add_value(source: &str, where_: &str, value: Value, out: &mut Manifests) 
                 Err(e) => out.errors.push(error(object, e)),
             }
         }
+        (v, "ExternalNode") if external_node::EXTERNAL_NODE_API_VERSIONS.contains(&v) => {
+            match typed::<external_node::ExternalNodeDoc>(value).and_then(|d| d.check()) {
+                Ok(n) => out.objects.push((source.to_string(), Object::ExternalNode(n))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
+        (v, "ExternalEntity") if external_node::EXTERNAL_ENTITY_API_VERSIONS.contains(&v) => {
+            match typed::<external_node::ExternalEntityDoc>(value).and_then(|d| d.check()) {
+                Ok(e) => out.objects.push((source.to_string(), Object::ExternalEntity(e))),
+                Err(e) => out.errors.push(error(object, e)),
+            }
+        }
+        (_, k @ ("ExternalNode" | "ExternalEntity")) => {
+            let versions = if k == "ExternalNode" { external_node::EXTERNAL_NODE_API_VERSIONS } else { external_node::EXTERNAL_ENTITY_API_VERSIONS };
+            let e = FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?} for kind {k}: use {}", versions.join(" or ")));
+            out.errors.push(error(object, e));
+        }
         (_, "TrafficControl") => out.errors.push(error(
             object,
             FieldError::new("apiVersion", format!("unsupported apiVersion {api_version:?}: use weir.io/v1alpha1 or crd.antrea.io/v1alpha2")),
@@ -450,6 +475,8 @@ const HANDLED_KINDS: &[&str] = &[
     "BaselineAdminNetworkPolicy",
     "Tier",
     "ClusterGroup",
+    "ExternalNode",
+    "ExternalEntity",
 ];
 
 /// Rejects a NetworkPolicy, keeping what it meant to select so its pods fail closed.
