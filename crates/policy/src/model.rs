@@ -7,6 +7,11 @@
 //!   `serve-<port>-<tcp|udp|sctp>`; `placement` may pin pods (`x/a: node-1`);
 //! - **explicit pods**: `pods` is a list of `{namespace, name, labels, ports, hostNetwork, node}`.
 //!
+//! Host endpoints (the `node/` cases) come beside the pods: `nodes.named` lists the Kubernetes
+//! Nodes by name with their own labels (the pods are spread over them), and `external_nodes`
+//! the ExternalNodes, each with one interface; every host endpoint serves the standard model's
+//! `ports` × `protocols` (or the explicit model's `host_ports`).
+//!
 //! [`ClusterModel::expand`] turns either into the list of [`ModelPod`]s a testbed creates, and
 //! [`ClusterModel::namespaces`] gives the namespaces with their labels.
 use crate::objects::{ContainerPort, Labels, Namespace, PodKey};
@@ -36,9 +41,16 @@ pub struct ClusterModel {
     /// The host ports hostNetwork pods listen on (`{{ index .HostNetworkPorts i }}` = item i).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_network_ports: Vec<u16>,
-    /// Labels every node carries.
+    /// Labels every node carries, and the nodes by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<ModelNodes>,
+    /// Hosts outside the cluster, as ExternalNodes (probe targets `externalnode:ns/name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_nodes: Vec<ModelExternalNode>,
+    /// Explicit model: the ports every host endpoint serves (a standard model's hosts serve
+    /// its `ports` × `protocols`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ports: Vec<ContainerPort>,
 }
 
 /// The `nodes:` entry of a model.
@@ -48,6 +60,31 @@ pub struct ModelNodes {
     /// Labels on every node.
     #[serde(default)]
     pub labels: Labels,
+    /// The nodes by name, each with labels of its own (added to `labels`); probe targets
+    /// `node:NAME`. Empty: the runner chooses the nodes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub named: BTreeMap<String, Labels>,
+}
+
+/// An ExternalNode of the model: a host with one interface on the underlay, whose address the
+/// runner assigns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelExternalNode {
+    /// Its namespace (one of the model's).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its labels (copied onto its ExternalEntity).
+    #[serde(default)]
+    pub labels: Labels,
+    /// Its interface's name.
+    #[serde(default = "default_interface")]
+    pub interface: String,
+}
+
+fn default_interface() -> String {
+    "eth0".to_string()
 }
 
 /// The `pods:` entry: a map (standard model) or a list (explicit pods).
@@ -126,6 +163,24 @@ fn model_error(field: impl Into<String>, message: impl Into<String>) -> ModelErr
 }
 
 impl ClusterModel {
+    /// The nodes the model names, with the labels each carries (the common ones and its own).
+    pub fn named_nodes(&self) -> BTreeMap<String, Labels> {
+        let Some(nodes) = &self.nodes else { return BTreeMap::new() };
+        nodes.named.iter().map(|(name, own)| (name.clone(), nodes.labels.clone().into_iter().chain(own.clone()).collect())).collect()
+    }
+
+    /// The ports every host endpoint serves.
+    pub fn host_endpoint_ports(&self) -> Vec<ContainerPort> {
+        match &self.pods {
+            ModelPods::Standard(_) => self
+                .ports
+                .iter()
+                .flat_map(|&port| self.protocols.iter().map(move |&protocol| ContainerPort { name: None, port, protocol }))
+                .collect(),
+            ModelPods::Explicit(_) => self.host_ports.clone(),
+        }
+    }
+
     /// The namespaces with their labels, including the name label Kubernetes sets.
     pub fn namespaces(&self) -> Vec<Namespace> {
         self.namespaces.iter().map(|(name, labels)| Namespace::new(name, labels.clone())).collect()
@@ -221,6 +276,31 @@ impl ClusterModel {
         for pod in self.placement.keys() {
             if !keys.contains(pod) {
                 return Err(model_error(format!("placement.{pod}"), "no such pod in the model"));
+            }
+        }
+        self.check_hosts()
+    }
+
+    /// Checks the host endpoints: named nodes are the only nodes pods are placed on, external
+    /// nodes live in declared namespaces and are unique.
+    fn check_hosts(&self) -> Result<(), ModelError> {
+        let named = self.named_nodes();
+        if !named.is_empty() {
+            let placed = self.expand().into_iter().filter_map(|p| Some((p.key(), p.node?)));
+            if let Some((pod, node)) = placed.into_iter().find(|(_, n)| !named.contains_key(n)) {
+                return Err(model_error(format!("placement.{pod}"), format!("node {node:?} is not in nodes.named")));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, n) in self.external_nodes.iter().enumerate() {
+            if !self.namespaces.contains_key(&n.namespace) {
+                return Err(model_error(
+                    format!("external_nodes[{i}].namespace"),
+                    format!("namespace {:?} is not declared in model.namespaces", n.namespace),
+                ));
+            }
+            if !seen.insert((&n.namespace, &n.name)) {
+                return Err(model_error(format!("external_nodes[{i}].name"), format!("external node {}/{} is declared twice", n.namespace, n.name)));
             }
         }
         Ok(())

@@ -28,6 +28,8 @@ pub fn standard_model() -> ClusterModel {
         placement: BTreeMap::new(),
         host_network_ports: Vec::new(),
         nodes: None,
+        external_nodes: Vec::new(),
+        host_ports: Vec::new(),
     }
 }
 
@@ -39,6 +41,7 @@ fn step(n: usize, change: String, policies: Vec<Value>, probes: &[(u16, Protocol
         changes: None,
         model_updates: None,
         policies,
+        warnings: Vec::new(),
         probes: probes
             .iter()
             .map(|&(port, protocol)| ProbeSpec { port, protocol, matrix: None, from: None, to: None, expect: None })

@@ -8,12 +8,14 @@
 pub mod history;
 pub mod placeholder;
 pub mod runner;
+pub mod target;
 
 use crate::model::{ClusterModel, ModelUpdates};
 use crate::objects::PodKey;
 use crate::protocol::Protocol;
 use crate::truth_table::TruthTable;
 use serde::{Deserialize, Serialize};
+use target::Target;
 use serde_json::Value;
 
 /// A case file.
@@ -70,6 +72,11 @@ pub struct StepSpec {
     /// The complete set of policies in force (manifests, placeholders unfilled).
     #[serde(default)]
     pub policies: Vec<Value>,
+    /// node: the warnings the step's objects must raise, each `object: field` (e.g.
+    /// `ClusterNetworkPolicy.crd.antrea.io p: spec.appliedTo[0].nodeSelector`); any other
+    /// warning fails the step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// What to probe and expect.
     pub probes: Vec<ProbeSpec>,
 }
@@ -85,10 +92,10 @@ pub struct ProbeSpec {
     /// netpol: the expected matrix lines.
     #[serde(default)]
     pub matrix: Option<Vec<String>>,
-    /// anp: client pod.
+    /// anp: client pod (node: any [`Target`]).
     #[serde(default)]
     pub from: Option<String>,
-    /// anp: server pod.
+    /// anp: server pod (node: any [`Target`]).
     #[serde(default)]
     pub to: Option<String>,
     /// anp: `allow` or `deny`.
@@ -114,9 +121,9 @@ pub enum Expectation {
     /// One pair.
     Pair {
         /// Client.
-        from: PodKey,
+        from: Target,
         /// Server.
-        to: PodKey,
+        to: Target,
         /// Whether it connects.
         allowed: bool,
     },
@@ -171,12 +178,20 @@ impl Case {
         let err = |field: String, message: String| CaseError { file: source.to_string(), field, message };
         spec.model.check().map_err(|e| err(format!("model.{}", e.field), e.message))?;
         let known: Vec<PodKey> = spec.model.expand().iter().map(|p| p.key()).collect();
-        let pod = |s: &str, field: String| -> Result<PodKey, CaseError> {
-            let k: PodKey = s.parse().map_err(|e: crate::objects::BadPodKey| err(field.clone(), e.to_string()))?;
-            if !known.contains(&k) {
-                return Err(err(field, format!("pod {k} is not in the model")));
+        let nodes = spec.model.named_nodes();
+        let target = |s: &str, field: String| -> Result<Target, CaseError> {
+            let t: Target = s.parse().map_err(|e: target::BadTarget| err(field.clone(), e.to_string()))?;
+            let present = match &t {
+                Target::Pod(k) => known.contains(k),
+                Target::Node(n) => nodes.contains_key(n),
+                Target::ExternalNode { namespace, name } => {
+                    spec.model.external_nodes.iter().any(|e| &e.namespace == namespace && &e.name == name)
+                }
+            };
+            if !present {
+                return Err(err(field, format!("{t} is not in the model")));
             }
-            Ok(k)
+            Ok(t)
         };
         let mut probes = Vec::new();
         for (s, step) in spec.steps.iter().enumerate() {
@@ -194,8 +209,8 @@ impl Case {
                         Expectation::Matrix(t)
                     }
                     (None, Some(from), Some(to), Some(e)) => Expectation::Pair {
-                        from: pod(from, format!("{at}.from"))?,
-                        to: pod(to, format!("{at}.to"))?,
+                        from: target(from, format!("{at}.from"))?,
+                        to: target(to, format!("{at}.to"))?,
                         allowed: e == Expect::Allow,
                     },
                     _ => {

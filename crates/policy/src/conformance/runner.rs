@@ -5,7 +5,8 @@
 //! steps), placeholder substitution, the manifests of each step, the loopback rule — and the
 //! prober owns the world: [`OracleProber`] asks the reference evaluator, the testbed's prober
 //! sends real packets.
-use super::placeholder::substitute;
+use super::placeholder::substitute_targets;
+use super::target::Target;
 use super::{Case, CaseError, CaseSpec, Expectation, StepSpec};
 use crate::cluster::Cluster;
 use crate::evaluate::{Packet, evaluate};
@@ -33,6 +34,28 @@ pub struct Deployment {
     pub pod_nodes: BTreeMap<PodKey, String>,
     /// Each node's internal address.
     pub node_ips: BTreeMap<String, IpAddr>,
+    /// Each ExternalNode's interface address, by (namespace, name).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_node_ips: BTreeMap<(String, String), IpAddr>,
+}
+
+impl Deployment {
+    /// The address of a probe target.
+    pub fn address(&self, target: &Target) -> Option<IpAddr> {
+        match target {
+            Target::Pod(k) => self.pod_ips.get(k).copied(),
+            Target::Node(n) => self.node_ips.get(n).copied(),
+            Target::ExternalNode { namespace, name } => self.external_node_ips.get(&(namespace.clone(), name.clone())).copied(),
+        }
+    }
+
+    /// Every target's address: what placeholders are filled with.
+    pub fn addresses(&self) -> BTreeMap<Target, IpAddr> {
+        let pods = self.pod_ips.iter().map(|(k, ip)| (Target::Pod(k.clone()), *ip));
+        let nodes = self.node_ips.iter().map(|(n, ip)| (Target::Node(n.clone()), *ip));
+        let external = self.external_node_ips.iter().map(|((ns, n), ip)| (Target::ExternalNode { namespace: ns.clone(), name: n.clone() }, *ip));
+        pods.chain(nodes).chain(external).collect()
+    }
 }
 
 /// The state a step asks the prober to enforce.
@@ -61,6 +84,14 @@ pub trait Prober {
     fn probe_many(&mut self, pairs: &[(PodKey, PodKey)], port: u16, protocol: Protocol) -> Vec<bool> {
         pairs.iter().map(|(a, b)| self.probe(a, b, port, protocol)).collect()
     }
+    /// Whether a connection between two targets, pods or host endpoints, succeeds. A prober
+    /// that cannot reach host endpoints says so (an error fails the step, never a guess).
+    fn probe_target(&mut self, from: &Target, to: &Target, port: u16, protocol: Protocol) -> Result<bool, ProbeError> {
+        match (from.pod(), to.pod()) {
+            (Some(a), Some(b)) => Ok(self.probe(a, b, port, protocol)),
+            _ => Err(format!("this prober cannot probe host endpoints yet ({from} -> {to})").into()),
+        }
+    }
     /// Tears down after a case, whatever happened.
     fn finish(&mut self) {}
 }
@@ -69,9 +100,9 @@ pub trait Prober {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CellDiff {
     /// Client.
-    pub from: PodKey,
+    pub from: Target,
     /// Server.
-    pub to: PodKey,
+    pub to: Target,
     /// Expected to connect.
     pub expected: bool,
     /// Connected.
@@ -143,7 +174,7 @@ impl CaseReport {
                 if let Some(t) = &p.actual {
                     let _ = writeln!(out, "    observed (wrong cells marked !):");
                     let marked = t.render_marked(|i, j| {
-                        p.diffs.iter().any(|d| d.from == t.pods[i] && d.to == t.pods[j])
+                        p.diffs.iter().any(|d| d.from.pod() == Some(&t.pods[i]) && d.to.pod() == Some(&t.pods[j]))
                     });
                     for line in marked.lines() {
                         let _ = writeln!(out, "      {line}");
@@ -162,16 +193,25 @@ fn manifests_of(
     deployment: &Deployment,
     policies: Vec<Value>,
 ) -> Vec<Value> {
-    // Every node carries the model's node labels (what `nodes` peers select).
-    let labels = model.nodes.as_ref().map(|n| n.labels.clone()).unwrap_or_default();
+    // Every node carries the model's node labels (what `nodes` peers select), and a named
+    // node its own labels too.
+    let common = model.nodes.as_ref().map(|n| n.labels.clone()).unwrap_or_default();
+    let named = model.named_nodes();
     let mut out: Vec<Value> = deployment
         .node_ips
         .iter()
         .map(|(name, ip)| {
+            let labels = named.get(name).unwrap_or(&common);
             json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
                    "status": {"addresses": [{"type": "InternalIP", "address": ip.to_string()}]}})
         })
         .collect();
+    for n in &model.external_nodes {
+        let ips: Vec<String> = deployment.external_node_ips.get(&(n.namespace.clone(), n.name.clone())).map(IpAddr::to_string).into_iter().collect();
+        out.push(json!({"apiVersion": "crd.antrea.io/v1alpha1", "kind": "ExternalNode",
+            "metadata": {"name": n.name, "namespace": n.namespace, "labels": n.labels},
+            "spec": {"interfaces": [{"name": n.interface, "ips": ips}]}}));
+    }
     out.extend(namespaces.iter().map(|ns| {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns.name, "labels": ns.labels}})
     }));
@@ -244,8 +284,9 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
             sr.errors.push(e.to_string());
         }
         let mut policies = Vec::new();
+        let addresses = deployment.addresses();
         for (i, p) in step.policies.iter().enumerate() {
-            match substitute(p, &deployment.pod_ips) {
+            match substitute_targets(p, &addresses) {
                 Ok(v) => policies.push(v),
                 Err(e) => sr.errors.push(format!("policies[{i}]: {e}")),
             }
@@ -258,6 +299,7 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
         let cluster = Cluster::from_manifests(parsed);
         sr.errors.extend(cluster.errors.iter().map(|e| format!("rejected: {e}")));
         sr.errors.extend(cluster.notes.iter().filter(|n| n.contains("skipped")).cloned());
+        sr.errors.extend(unexpected_warnings(&cluster, &step.warnings));
         let state = StepState { case, step, manifests: &manifests, cluster: &cluster };
         if let Err(e) = prober.apply(&state) {
             sr.errors.push(format!("applying the step: {e}"));
@@ -287,8 +329,8 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
                             report.cells += 1;
                             if expected.cells[i][j] != actual.cells[i][j] {
                                 pr.diffs.push(CellDiff {
-                                    from: from.clone(),
-                                    to: to.clone(),
+                                    from: Target::Pod(from.clone()),
+                                    to: Target::Pod(to.clone()),
                                     expected: expected.cells[i][j],
                                     actual: actual.cells[i][j],
                                 });
@@ -300,9 +342,16 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
                 Expectation::Pair { from, to, allowed } => {
                     if !(from == to && case.spec.ignore_loopback) {
                         report.cells += 1;
-                        let actual = prober.probe(from, to, probe.port, probe.protocol);
-                        if actual != *allowed {
-                            pr.diffs.push(CellDiff { from: from.clone(), to: to.clone(), expected: *allowed, actual });
+                        let actual = match (from.pod(), to.pod()) {
+                            (Some(a), Some(b)) => Ok(prober.probe(a, b, probe.port, probe.protocol)),
+                            _ => prober.probe_target(from, to, probe.port, probe.protocol),
+                        };
+                        match actual {
+                            Ok(actual) if actual != *allowed => {
+                                pr.diffs.push(CellDiff { from: from.clone(), to: to.clone(), expected: *allowed, actual })
+                            }
+                            Ok(_) => {}
+                            Err(e) => sr.errors.push(format!("probing {from} -> {to} {}/{}: {e}", probe.port, probe.protocol)),
                         }
                     }
                 }
@@ -315,13 +364,24 @@ pub fn run_case(case: &Case, prober: &mut dyn Prober) -> CaseReport {
     report
 }
 
+/// The warnings of a step that differ from those it expects (`object: field` each): one
+/// expected and missing, or one raised and not expected.
+fn unexpected_warnings(cluster: &Cluster, expected: &[String]) -> Vec<String> {
+    let raised: Vec<String> = cluster.warnings.iter().map(|w| format!("{}: {}", w.object, w.field)).collect();
+    let missing = expected.iter().filter(|e| !raised.contains(e)).map(|e| format!("expected warning not raised: {e}"));
+    let extra = cluster.warnings.iter().filter(|w| !expected.contains(&format!("{}: {}", w.object, w.field))).map(|w| format!("unexpected warning: {w}"));
+    missing.chain(extra).collect()
+}
+
 /// The reference evaluator as a prober: pods get made-up addresses inside 10.0.0.0/8 (so
-/// the cases' `{{cidr P 4}}` blocks hold every pod), nodes inside 172.18.0.0/16.
+/// the cases' `{{cidr P 4}}` blocks hold every pod), nodes inside 172.18.0.0/16, external
+/// nodes inside 192.168.50.0/24 (outside both).
 #[derive(Debug, Default)]
 pub struct OracleProber {
     nodes: Vec<String>,
     cluster: Cluster,
     rules: RuleSet,
+    deployment: Deployment,
 }
 
 impl OracleProber {
@@ -336,11 +396,13 @@ impl OracleProber {
 }
 
 impl Prober for OracleProber {
-    fn start(&mut self, _case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError> {
+    fn start(&mut self, case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError> {
         let mut pods = pods.to_vec();
-        let placed = model::spread(&mut pods, &self.nodes);
+        let named: Vec<String> = case.spec.model.named_nodes().into_keys().collect();
+        let nodes = if named.is_empty() { &self.nodes } else { &named };
+        let placed = model::spread(&mut pods, nodes);
         let mut d = Deployment::default();
-        let mut node_names: Vec<String> = placed.values().cloned().collect();
+        let mut node_names: Vec<String> = placed.values().cloned().chain(named.iter().cloned()).collect();
         node_names.sort();
         node_names.dedup();
         for (n, node) in node_names.iter().enumerate() {
@@ -358,6 +420,11 @@ impl Prober for OracleProber {
             d.pod_ips.insert(pod.key(), ip);
             d.pod_nodes.insert(pod.key(), node);
         }
+        for (i, n) in case.spec.model.external_nodes.iter().enumerate() {
+            let i = u8::try_from(i + 10).map_err(|_| "too many external nodes for the oracle's address plan")?;
+            d.external_node_ips.insert((n.namespace.clone(), n.name.clone()), IpAddr::from([192, 168, 50, i]));
+        }
+        self.deployment = d.clone();
         Ok(d)
     }
 
@@ -370,6 +437,12 @@ impl Prober for OracleProber {
     fn probe(&mut self, from: &PodKey, to: &PodKey, port: u16, protocol: Protocol) -> bool {
         let (Some(src), Some(dst)) = (self.ip(from), self.ip(to)) else { return false };
         evaluate(&self.cluster, &self.rules, &Packet { src, dst, protocol, dst_port: port }).allowed
+    }
+
+    fn probe_target(&mut self, from: &Target, to: &Target, port: u16, protocol: Protocol) -> Result<bool, ProbeError> {
+        let address = |t: &Target| self.deployment.address(t).ok_or_else(|| format!("{t} has no address"));
+        let (src, dst) = (address(from)?, address(to)?);
+        Ok(evaluate(&self.cluster, &self.rules, &Packet { src, dst, protocol, dst_port: port }).allowed)
     }
 }
 
