@@ -1,7 +1,8 @@
 //! Every conformance case of the repository passes through the oracle: the whole upstream
 //! NetworkPolicy suite (`conformance/netpol`) and both network-policy-api suites
 //! (`conformance/anp`: AdminNetworkPolicy and BaselineAdminNetworkPolicy v1alpha1;
-//! `conformance/cnp`: ClusterNetworkPolicy v1alpha2).
+//! `conformance/cnp`: ClusterNetworkPolicy v1alpha2), and weir's own host-endpoint cases
+//! (`conformance/node`: Node NetworkPolicy and ExternalNode policy).
 use policy::conformance::Case;
 use policy::conformance::runner::{OracleProber, Summary, run_case};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,12 @@ fn every_admin_network_policy_case_passes_through_the_oracle() {
 fn every_cluster_network_policy_case_passes_through_the_oracle() {
     // Upstream's v1alpha2 suite: 24 tests, 301 probes.
     assert_eq!(suite_passes("cnp", 24), 301);
+}
+
+#[test]
+fn every_host_endpoint_case_passes_through_the_oracle() {
+    // weir's own suite: 7 cases, 106 probes between pods, nodes and external nodes.
+    assert_eq!(suite_passes("node", 7), 106);
 }
 
 const WRONG_CASE: &str = r#"
