@@ -839,7 +839,7 @@ impl NodeAgent {
             self.compiled_from = None;
             return Ok(None);
         };
-        self.status.warnings.clear();
+        let reported = std::mem::take(&mut self.status.warnings);
         let (cluster, old, compiler) = (&self.cluster, self.compiled_from.take(), self.compiler.take());
         #[cfg(test)]
         let fail = std::mem::take(&mut self.fail_next_compile);
@@ -877,6 +877,14 @@ impl NodeAgent {
                 self.status.warnings.extend(c.order_conflicts().into_iter().map(|o| {
                     format!("rules {} and {} share one OpenFlow priority: the switch may not consult {} first", o.first, o.second, o.first)
                 }));
+                // Objects in force that protect nothing (a node policy selecting no node).
+                self.status.warnings.extend(self.cluster.warnings.iter().map(ToString::to_string));
+                for w in report::host_policy_warnings(&c, &self.settings.node) {
+                    if !reported.contains(&w) {
+                        warn!("{w}");
+                    }
+                    self.status.warnings.push(w);
+                }
                 self.compiler = Some(c);
                 Ok(keys)
             }

@@ -248,15 +248,16 @@ impl NodeCompiler {
     /// Brings the cluster policies' rules up to `new`. Their rules follow the pods they
     /// select: only the policies that changed, and those a changed pod may be selected by
     /// ([`policy::cluster_policy::ClusterPolicy::may_select`]), are derived again (and
-    /// recompiled if their rules differ). Tiers, ClusterGroups, nodes or rejected cluster
-    /// policies changing (rare) derive every policy again.
+    /// recompiled if their rules differ). Tiers, ClusterGroups, nodes, ExternalEntities or
+    /// rejected cluster policies changing (rare) derive every policy again.
     fn update_tiered(&mut self, old: &Cluster, new: &Cluster, changes: &[(Option<&Pod>, Option<&Pod>)]) {
         let none = |c: &Cluster| c.cluster_policies.is_empty() && c.rejected_cluster_policies.is_empty();
         if none(old) && none(new) {
             return;
         }
+        // Nodes and ExternalEntities are peers by address (nodeSelector, externalEntitySelector).
         fn global(c: &Cluster) -> impl PartialEq + '_ {
-            (&c.tiers, &c.groups, &c.nodes, &c.rejected_cluster_policies)
+            (&c.tiers, &c.groups, &c.nodes, &c.external_entities, &c.rejected_cluster_policies)
         }
         if global(old) != global(new) {
             return self.set_tiered(new, new.tiered_rules());
@@ -349,9 +350,18 @@ impl NodeCompiler {
     }
 
     /// Admin and baseline rules the fixed priority mapping cannot keep in order (see
-    /// [`crate::placement::order_conflicts`]), for reporting.
+    /// [`crate::placement::order_conflicts`]), for reporting. Rules applied to host endpoints
+    /// only have no flows here, so they are no part of it.
     pub fn order_conflicts(&self) -> Vec<crate::placement::OrderConflict> {
-        crate::placement::order_conflicts(self.tiered.values().flatten())
+        crate::placement::order_conflicts(self.tiered.values().flatten().filter(|r| r.applied_to.iter().any(|e| !e.is_host())))
+    }
+
+    /// The admin and baseline policies with rules applied to the host endpoint `host` (this
+    /// node's Node, or an ExternalEntity of its ExternalNode). The pod pipeline compiles no
+    /// flow for a host endpoint (it has no pod port), so these rules are the host
+    /// realization's (see [`policy::RuleSet::host_rules`]); the agent reports them.
+    pub fn host_policies(&self, host: &Endpoint) -> Vec<&PolicyRef> {
+        self.tiered.iter().filter(|(_, rules)| rules.iter().any(|r| r.applied_to.contains(host))).map(|(p, _)| p).collect()
     }
 
     /// The node's ports, pods or neighbours changed.

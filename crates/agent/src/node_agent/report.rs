@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What the status says about each policy applied to this node's own host endpoint (node
+/// policy): the pod pipeline compiles no flow for it, so it is not realized on OVS, and
+/// nobody may believe it is.
+pub(super) fn host_policy_warnings(compiler: &NodeCompiler, node: &str) -> Vec<String> {
+    let host = policy::Endpoint::Node(node.to_string());
+    compiler
+        .host_policies(&host)
+        .into_iter()
+        .map(|p| format!("{p} applies to {host}: node policy is not realized by the OVS pod pipeline; it is realized by the nftables node firewall (--node-policy)"))
+        .collect()
+}
+
 impl NodeAgent {
     pub(super) fn report_realization(&mut self, now: Instant, pass: &Pass) {
         let changed = pass.flow_mods > 0 || pass.changed.is_none() || !self.rules_reported;

@@ -1021,6 +1021,32 @@ fn without_its_node_object_the_node_fails_closed_and_says_why() {
     assert!(w.status().warnings.is_empty());
 }
 
+/// An Antrea node policy (appliedTo.nodeSelector) dropping port 22 to nodes labelled `role`.
+fn node_policy(name: &str, role: &str) -> String {
+    format!(
+        "---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {{name: {name}}}\nspec:\n  priority: 5\n  \
+         appliedTo: [{{nodeSelector: {{matchLabels: {{role: {role}}}}}}}]\n  ingress: [{{action: Drop, ports: [{{protocol: TCP, port: 22}}]}}]\n"
+    )
+}
+
+#[test]
+fn a_node_policy_is_reported_as_not_realized_on_ovs_and_leaves_the_pod_flows_alone() {
+    let worker = BASE.replacen("metadata: {name: n1}", "metadata: {name: n1, labels: {role: worker}}", 1);
+    let docs = format!("{worker}{}{}", policy("p", 80), node_policy("ssh", "worker"));
+    let w = World::realized(Switch::fixed(), &docs);
+    assert_eq!(w.switch.flows, flows_of(&format!("{worker}{}", policy("p", 80))), "no flow for the node's rules");
+    assert_eq!(
+        w.status().warnings,
+        ["ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized by the OVS pod pipeline; it is realized by the nftables node firewall (--node-policy)"]
+    );
+    let nowhere = format!("{worker}{}", node_policy("gpu", "gpu"));
+    let w = World::realized(Switch::fixed(), &nowhere);
+    assert_eq!(
+        w.status().warnings,
+        ["cluster.yaml: ClusterNetworkPolicy.crd.antrea.io gpu: spec.appliedTo[0].nodeSelector: selects no Node: the policy applies to no host here"]
+    );
+}
+
 #[test]
 fn an_unreadable_manifests_directory_keeps_the_last_snapshot_in_force() {
     let mut w = World::new(Switch::fixed());
