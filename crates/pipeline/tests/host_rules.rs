@@ -34,7 +34,8 @@ fn compiler(policies: &str) -> (Cluster, NodeCompiler) {
 #[test]
 fn a_node_policy_adds_no_flow_to_the_pod_pipeline_and_is_named_for_the_host_realization() {
     let (_, pods_only) = compiler(&pod_policy());
-    let node = acnp("node-ssh", "{nodeSelector: {matchLabels: {node-role: worker}}}", "[{action: Drop, ports: [{protocol: TCP, port: 22}]}]");
+    let node =
+        acnp("node-ssh", "{nodeSelector: {matchLabels: {node-role: worker}}}", "[{action: Drop, ports: [{protocol: TCP, port: 22}]}]");
     let (_, with_node) = compiler(&format!("{}{node}", pod_policy()));
     assert_eq!(with_node.flows(), pods_only.flows(), "the node policy changes no flow");
     let n1 = Endpoint::Node("n1".into());
