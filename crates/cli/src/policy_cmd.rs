@@ -4,6 +4,7 @@
 use crate::output::{Format, OutputArgs, emit};
 use anyhow::{Context, bail};
 use policy::conformance::Case;
+use policy::conformance::target::Target;
 use policy::conformance::runner::{OracleProber, Prober, Summary, run_case};
 use policy::{Cluster, Packet, Protocol, TruthTable, evaluate};
 use std::collections::BTreeSet;
@@ -37,9 +38,9 @@ enum Command {
         /// Directory of Kubernetes YAML manifests.
         #[arg(long)]
         cluster: PathBuf,
-        /// Client: namespace/pod or an IP address.
+        /// Client: namespace/pod, node:NAME, externalnode:NAMESPACE/NAME or an IP address.
         from: String,
-        /// Server: namespace/pod or an IP address.
+        /// Server: namespace/pod, node:NAME, externalnode:NAMESPACE/NAME or an IP address.
         to: String,
         /// `PORT[/PROTO]` (e.g. `80/TCP`; TCP by default) or a named port of the server (`web`, `dns/UDP`).
         port: String,
@@ -122,14 +123,23 @@ fn eval(dir: &Path, port: Option<u16>, protocol: Option<Protocol>, output: Forma
     })
 }
 
-/// An endpoint given as `namespace/pod` or an address.
+/// An endpoint given as `namespace/pod`, `node:NAME` (its InternalIP), `externalnode:ns/NAME`
+/// (its first interface's address) or an address.
 fn address(cluster: &Cluster, s: &str) -> anyhow::Result<IpAddr> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(ip);
     }
-    let key: policy::PodKey = s.parse().with_context(|| format!("{s:?} is neither namespace/pod nor an IP address"))?;
-    let pod = cluster.pod(&key).with_context(|| format!("no pod {key} in the cluster"))?;
-    pod.ips.first().copied().with_context(|| format!("pod {key} has no address (status.podIP)"))
+    let what = "is neither namespace/pod, node:NAME, externalnode:NAMESPACE/NAME nor an IP address";
+    let target: Target = s.parse().map_err(|_| anyhow::anyhow!("{s:?} {what}"))?;
+    let first = match &target {
+        Target::Pod(key) => cluster.pod(key).with_context(|| format!("no pod {key} in the cluster"))?.ips.first(),
+        Target::Node(name) => cluster.nodes.get(name).with_context(|| format!("no node {name} in the cluster"))?.internal_ips.first(),
+        Target::ExternalNode { namespace, name } => {
+            let node = cluster.external_nodes.get(&(namespace.clone(), name.clone()));
+            node.with_context(|| format!("no external node {namespace}/{name} in the cluster"))?.interfaces.iter().flat_map(|i| &i.ips).next()
+        }
+    };
+    first.copied().with_context(|| format!("{target} has no address"))
 }
 
 /// `80/TCP`, `53/udp` or `80`.
