@@ -42,6 +42,9 @@ pub(crate) async fn compile(args: CompileArgs) -> anyhow::Result<()> {
     for e in &cluster.errors {
         eprintln!("rejected: {e}");
     }
+    for w in &cluster.warnings {
+        eprintln!("warning: {w}");
+    }
     let topo = pipeline::offline_topology(&cluster, &args.node)
         .with_context(|| format!("node {:?} is not in {} (or has no IPv4 pod CIDR)", args.node, args.cluster.display()))?;
     let compiled = pipeline::compile(&cluster, &topo);

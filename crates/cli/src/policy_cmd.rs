@@ -80,6 +80,9 @@ pub(crate) fn load_cluster(dir: &Path) -> anyhow::Result<Cluster> {
     for e in &cluster.errors {
         eprintln!("rejected: {e}");
     }
+    for w in &cluster.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(cluster)
 }
 

@@ -85,7 +85,12 @@ fn explain_takes_nodes_and_external_nodes_and_names_them_in_the_verdict() {
     let hosts = "---\napiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: {role: worker}}\nstatus: {addresses: [{type: InternalIP, address: 192.168.0.1}]}\n---\napiVersion: crd.antrea.io/v1alpha1\nkind: ExternalNode\nmetadata: {name: vm1, namespace: vms, labels: {role: db}}\nspec: {interfaces: [{name: eth0, ips: [192.168.50.10]}]}\n---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: ssh}\nspec: {priority: 5, appliedTo: [{nodeSelector: {matchLabels: {role: worker}}}], ingress: [{action: Drop, name: no-ssh, ports: [{protocol: TCP, port: 22}]}]}\n";
     std::fs::write(dir.path().join("hosts.yaml"), hosts).unwrap();
     let run = |from: &str, to: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_weir")).args(["policy", "explain", "--cluster"]).arg(dir.path()).args([from, to, "22"]).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["policy", "explain", "--cluster"])
+            .arg(dir.path())
+            .args([from, to, "22"])
+            .output()
+            .unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
     };
     let (ok, text) = run("externalnode:vms/vm1", "node:n1");
@@ -96,6 +101,11 @@ fn explain_takes_nodes_and_external_nodes_and_names_them_in_the_verdict() {
     assert!(ok && text.contains("no policy isolates node n1"), "{text}");
     let (ok, text) = run("node:n9", "x/a");
     assert!(!ok && text.contains("no node n9 in the cluster"), "{text}");
+    std::fs::write(dir.path().join("hosts.yaml"), hosts.replace("matchLabels: {role: worker}", "matchLabels: {role: gpu}")).unwrap();
+    let (ok, text) = run("x/a", "node:n1");
+    assert!(ok && text.contains("ALLOWED"), "{text}");
+    assert!(text.contains("hosts.yaml: ClusterNetworkPolicy.crd.antrea.io ssh: spec.appliedTo[0].nodeSelector: selects no Node"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("warning: ")), "{text}");
 }
 
 /// `weir agent` that cannot reach OVSDB, with `args` before the subcommand: its stderr.
