@@ -231,4 +231,18 @@ impl RuleSet {
         }
         out
     }
+
+    /// The rules that apply to the host endpoint `host` ([`RuleSet::host_rules`]) in
+    /// compile-facing form, in evaluation order: peer addresses and port numbers, what a host
+    /// realization (the nftables node firewall) installs. A host has no named ports, so an
+    /// ingress rule's named ports match nothing on it; egress named ports resolve on the
+    /// destination pods as for a pod.
+    pub fn host_concrete(&self, cluster: &Cluster, host: &Endpoint) -> Vec<ConcreteRule> {
+        let mut out = Vec::new();
+        for rule in self.host_rules(host) {
+            concrete_rule(cluster, rule, &mut out);
+        }
+        out.retain(|r| r.applied_to.contains(host));
+        out
+    }
 }

@@ -68,6 +68,14 @@ fn a_node_policy_decides_the_nodes_traffic_and_explain_names_the_node() {
     let host_rules: Vec<_> = rules.host_rules(&Endpoint::Node("n2".into())).map(|r| r.origin.rule.clone()).collect();
     assert_eq!(host_rules, ["ingress[0]", "ingress[1]"]);
     assert_eq!(rules.host_rules(&Endpoint::Node("n1".into())).count(), 0);
+    // What a host realization installs: addresses and port numbers, in order.
+    let concrete = rules.host_concrete(&c, &Endpoint::Node("n2".into()));
+    assert_eq!(concrete.iter().map(|r| r.action).collect::<Vec<_>>(), [policy::Action::Allow, policy::Action::Deny]);
+    assert_eq!(concrete[0].peers, policy::PeerAddrs::Blocks(vec![policy::IpBlock::host(ip("x/a"))]));
+    let ssh = policy::ConcreteServices::List(vec![policy::PortRange { protocol: Protocol::Tcp, lo: 22, hi: 22 }]);
+    assert_eq!((&concrete[0].services, &concrete[1].services), (&ssh, &ssh));
+    let everywhere = ["0.0.0.0/0", "::/0"].map(|c| policy::IpBlock { cidr: c.parse().unwrap(), except: Vec::new() });
+    assert_eq!(concrete[1].peers, policy::PeerAddrs::Blocks(everywhere.to_vec()), "Antrea's absent `from`: every address");
 }
 
 #[test]
