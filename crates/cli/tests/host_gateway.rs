@@ -20,6 +20,7 @@ const TO_HOST_PORT: u16 = 7001;
 const TO_OUTSIDE_PORT: u16 = 7002;
 const TO_POD_PORT: u16 = 7003;
 const TO_BACKEND_PORT: u16 = 7004;
+const TO_OTHER_HOST_PORT: u16 = 7005;
 /// Two Service ClusterIPs, outside every pod CIDR: one DNATed to a pod on the other node, one
 /// to a pod on the client's node.
 const SERVICE_REMOTE: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
@@ -118,6 +119,11 @@ fn pods_reach_the_host_the_outside_and_services_through_the_gateway_and_the_host
     // the gateway and the tunnel, to a pod of the other node.
     assert!(connects(&n1.netns, pod_addr(tb, "x/a", 80)), "node-1 -> x/a:80");
     assert!(connects(&n1.netns, pod_addr(tb, "y/a", 80)), "node-1 -> y/a:80 (on node-2)");
+
+    // Pod -> another node's host: through the tunnel and that node's gateway, not masqueraded
+    // (its node policy must see the pod).
+    let other_host = SocketAddrV4::new(n2.underlay_ip, TO_OTHER_HOST_PORT);
+    assert_eq!(seen_from(&n2.netns, TO_OTHER_HOST_PORT, &xa.netns, other_host), Some(xa.ip), "x/a -> node-2's address");
 
     // Pod -> outside the cluster: masqueraded to the pod's node's address.
     let ext = |port| SocketAddrV4::new(outside.ip(), port);

@@ -303,7 +303,45 @@ fn gateway_flows(topo: &Topology, gw: u32) -> Vec<Flow> {
             })])
             .goto(Table::TrafficControlEgress),
     ];
-    flows.into_iter().chain(node_sources).chain(service_path_flows(topo)).map(crate::flow::FlowBuilder::build).collect()
+    flows
+        .into_iter()
+        .chain(node_sources)
+        .chain(service_path_flows(topo))
+        .chain(node_address_flows(topo))
+        .map(crate::flow::FlowBuilder::build)
+        .collect()
+}
+
+/// Pods and other nodes' hosts. What a local pod sends to another node's address goes through
+/// the tunnel and enters that node's host through its gateway, so the host (and its node
+/// policy) sees the pod's own address, as it would a pod on the node itself; sent through
+/// this host's routing it would leave masqueraded to this node's address. Both ends' conntrack
+/// see the whole connection, the answer comes back the same way.
+fn node_address_flows(topo: &Topology) -> Vec<crate::flow::FlowBuilder> {
+    let fwd = Category::Forwarding;
+    if topo.tunnel_ofport.is_none() {
+        return Vec::new();
+    }
+    let to_other_hosts = topo.remote_nodes.iter().map(|node| {
+        Table::L3Forwarding
+            .flow(priority::LOW, SOURCE.matches(Match::new().ipv4(), FROM_POD).with(Field::Ipv4Dst, node.ip), fwd)
+            .actions([
+                Action::set_field(Field::EthSrc, topo.gateway_mac),
+                Action::set_field(Field::EthDst, TUNNEL_MAC),
+                Action::set_field(Field::TunDst, node.ip),
+            ])
+            .goto(Table::L2Forwarding)
+    });
+    let to_this_host = topo.node_ips.iter().map(|&ip| {
+        Table::L3Forwarding
+            .flow(priority::LOW, SOURCE.matches(Match::new().ipv4(), FROM_TUNNEL).with(Field::Ipv4Dst, ip), fwd)
+            .actions([
+                Action::set_field(Field::EthSrc, POD_NETWORK_MAC),
+                Action::set_field(Field::EthDst, topo.gateway_mac),
+            ])
+            .goto(Table::L2Forwarding)
+    });
+    to_other_hosts.chain(to_this_host).collect()
 }
 
 /// The Service path. A pod's connection to a Service address goes to the host without egress

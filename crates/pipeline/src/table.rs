@@ -123,7 +123,7 @@ tables! {
         "Baseline tier's egress rules (BaselineAdminNetworkPolicy), reached only by pods NetworkPolicy does not isolate for egress: first match decides, Allow continues, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent); no match allows.";
     /// Rewrites MACs for the destination pod, or sets the tunnel destination for a remote node.
     L3Forwarding = "L3Forwarding", Forwarding, Drop, [L2Forwarding],
-        "Routes by destination IP: to a local pod (MAC rewrite), to another node's pod CIDR (tunnel), or anything else a local pod sends to the host gateway (the host routes it: itself, Services, the outside masqueraded).";
+        "Routes by destination IP: to a local pod (MAC rewrite), to another node's pod CIDR or address (tunnel: that node's host sees the pod's own address), to this node's address from the tunnel (host gateway), or anything else a local pod sends to the host gateway (the host routes it: itself, Services, the outside masqueraded).";
     /// Chooses the output port from the destination MAC.
     L2Forwarding = "L2Forwarding", Forwarding, Drop, [IngressAdmin, ConntrackCommit],
         "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel or to the host gateway skips ingress policy here.";
