@@ -10,6 +10,7 @@ use crate::up::{UpOptions, up};
 use crate::{Error, Testbed};
 use policy::conformance::Case;
 use policy::conformance::runner::{Deployment, ProbeError, Prober, StepState};
+use policy::conformance::target::Target;
 use policy::{ModelPod, PodKey, Protocol};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -139,6 +140,17 @@ impl Prober for TestbedProber {
 
     fn probe(&mut self, from: &PodKey, to: &PodKey, port: u16, protocol: Protocol) -> bool {
         self.probe_many(&[(from.clone(), to.clone())], port, protocol).pop().unwrap_or(false)
+    }
+
+    /// Pods and nodes' hosts (`node:NAME`: a probe from or to the node's own namespace and
+    /// address); the testbed has no external nodes yet, so a probe naming one is an error.
+    fn probe_target(&mut self, from: &Target, to: &Target, port: u16, protocol: Protocol) -> Result<bool, ProbeError> {
+        if let Some(vm) = [from, to].into_iter().find(|t| matches!(t, Target::ExternalNode { .. })) {
+            return Err(format!("the testbed cannot probe external nodes yet ({vm})").into());
+        }
+        let spec = ProbeSpec { from: from.to_string(), to: to.to_string(), port, protocol };
+        let tb = self.testbed()?;
+        Ok(probe_all(tb, &[spec])?.pop().is_some_and(|r| r.allowed))
     }
 
     fn probe_many(&mut self, pairs: &[(PodKey, PodKey)], port: u16, protocol: Protocol) -> Vec<bool> {

@@ -34,7 +34,7 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
         .pods
         .iter()
         .filter_map(|p| p.server)
-        .chain(state.nodes.iter().filter_map(|n| n.agent))
+        .chain(state.nodes.iter().flat_map(|n| [n.agent, n.server]).flatten())
         .collect();
     // SIGTERM to all first, so the grace periods overlap.
     for p in processes.iter().filter(|p| p.alive()) {

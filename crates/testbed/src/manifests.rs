@@ -42,6 +42,7 @@ pub fn cluster_objects(state: &State) -> Vec<Value> {
     }
     for node in &state.nodes {
         let mut labels = state.node_labels.clone();
+        labels.extend(node.labels.clone());
         labels.insert("kubernetes.io/hostname".into(), node.name.clone());
         labels.entry("kubernetes.io/os".into()).or_insert_with(|| "linux".into());
         objects.push(json!({
@@ -363,6 +364,8 @@ mod tests {
             gateway: Ipv4Addr::new(10, 244, i, 1),
             uplink: None,
             agent: None,
+            labels: [("role".to_string(), format!("r{i}"))].into(),
+            server: None,
         };
         let pod = |ns: &str, name: &str, node: u8, host: u8| PodState {
             namespace: ns.into(),
@@ -396,6 +399,7 @@ mod tests {
             ]
             .into(),
             node_labels: Default::default(),
+            host_ports: Vec::new(),
             nodes: vec![node(1), node(2)],
             pods: vec![pod("y", "a", 1, 10), pod("on", "80", 2, 10)],
             collector: None,

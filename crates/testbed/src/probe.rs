@@ -25,7 +25,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// One probe to run: from a pod to a pod (`namespace/name`), on a port and protocol.
+/// One probe to run: from a pod to a pod (`namespace/name`) or a node's host (`node:NAME`),
+/// on a port and protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProbeSpec {
     /// Client pod.
@@ -108,9 +109,9 @@ pub fn probe_all_with(tb: &Testbed, specs: &[ProbeSpec], opts: ProbeOptions) -> 
     }
     let mut jobs = Vec::with_capacity(specs.len());
     for spec in specs {
-        let from = tb.pod(&spec.from)?;
-        let to = tb.pod(&spec.to)?;
-        jobs.push(Job { netns: from.netns.clone(), src_ip: from.ip, dst: to.ip, spec: spec.clone() });
+        let (netns, src_ip) = tb.probe_endpoint(&spec.from)?;
+        let (_, dst) = tb.probe_endpoint(&spec.to)?;
+        jobs.push(Job { netns: netns.to_string(), src_ip, dst, spec: spec.clone() });
     }
     // Probes of one source are adjacent, so a worker rarely has to switch namespaces.
     let mut order: Vec<usize> = (0..jobs.len()).collect();

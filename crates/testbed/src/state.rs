@@ -67,6 +67,10 @@ pub struct State {
     pub namespaces: BTreeMap<String, Labels>,
     /// Labels every node carries.
     pub node_labels: Labels,
+    /// The ports every node's host serves when the model names its nodes (probe targets
+    /// `node:NAME`); none otherwise.
+    #[serde(default)]
+    pub host_ports: Vec<ContainerPort>,
     /// The nodes, in order.
     pub nodes: Vec<NodeState>,
     /// The pods, sorted by namespace and name.
@@ -133,6 +137,12 @@ pub struct NodeState {
     pub uplink: Option<String>,
     /// The agent, once started.
     pub agent: Option<ProcessRecord>,
+    /// Labels of its own (a model's `nodes.named`), besides [`State::node_labels`].
+    #[serde(default)]
+    pub labels: Labels,
+    /// The host's probe server ([`State::host_ports`]), once started.
+    #[serde(default)]
+    pub server: Option<ProcessRecord>,
 }
 
 /// One pod.

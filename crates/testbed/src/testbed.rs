@@ -67,6 +67,15 @@ impl Testbed {
         self.state.node(name).ok_or_else(|| Error::NoSuchTarget(name.to_string()))
     }
 
+    /// A probe endpoint: the pod `namespace/name`, or a node's host `node:NAME` (its
+    /// namespace and underlay address), as namespace and address.
+    pub fn probe_endpoint(&self, target: &str) -> Result<(&str, std::net::Ipv4Addr), Error> {
+        match target.strip_prefix("node:") {
+            Some(name) => self.node(name).map(|n| (n.netns.as_str(), n.underlay_ip)),
+            None => self.pod(target).map(|p| (p.netns.as_str(), p.ip)),
+        }
+    }
+
     /// The OVS instance of a node (for `vsctl`, `ofctl`, `appctl`); dropping it leaves it running.
     pub fn switch(&self, node: &str) -> Result<OvsSwitch, Error> {
         let n = self.node(node)?;

@@ -10,6 +10,7 @@ use crate::ovs::{OvsSwitch, wait_until};
 use crate::process::{Launcher, spawn_in_netns};
 use crate::state::{NodeState, PodState, State, Tunnel};
 use crate::testbed::{PODS_DIR, Testbed};
+use policy::{ClusterModel, ContainerPort, Labels};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -152,8 +153,11 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
             gateway: Layout::pod_gateway(i),
             uplink: (opts.nodes > 1).then(|| layout.uplink(i)),
             agent: None,
+            labels: Labels::new(),
+            server: None,
         })
         .collect();
+    let (nodes, host_ports) = name_nodes(nodes, &model, &object)?;
     let mut next_host: BTreeMap<String, usize> = BTreeMap::new();
     let mut pods = Vec::new();
     for p in model_pods {
@@ -197,6 +201,7 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         underlay_netns: (opts.nodes > 2).then(|| layout.underlay_netns()),
         namespaces: model.namespaces.clone(),
         node_labels: model.nodes.map(|n| n.labels).unwrap_or_default(),
+        host_ports,
         nodes,
         pods,
         collector: None,
@@ -205,12 +210,35 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
     })
 }
 
+/// The nodes with the labels of a model that names them (then they are host endpoints, whose
+/// hosts serve the model's host ports); a model naming other nodes than the testbed's is an
+/// error.
+fn name_nodes(mut nodes: Vec<NodeState>, model: &ClusterModel, object: &str) -> Result<(Vec<NodeState>, Vec<ContainerPort>), Error> {
+    let named = model.named_nodes();
+    if named.is_empty() {
+        return Ok((nodes, Vec::new()));
+    }
+    let have: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    if !named.keys().map(String::as_str).eq(have.iter().copied()) {
+        let want: Vec<&str> = named.keys().map(String::as_str).collect();
+        let why = format!("names nodes {} but the testbed has {} (--nodes)", want.join(", "), have.join(", "));
+        return Err(Error::invalid(object, "nodes.named", why));
+    }
+    for node in &mut nodes {
+        node.labels = named[&node.name].clone();
+    }
+    Ok((nodes, model.host_endpoint_ports()))
+}
+
 /// What differs between a running testbed and a new plan (ignoring pids), if anything.
 fn difference(existing: &State, plan: &State) -> Option<String> {
     let strip = |s: &State| {
         let mut s = s.clone();
         s.created_dir = false;
-        s.nodes.iter_mut().for_each(|n| n.agent = None);
+        s.nodes.iter_mut().for_each(|n| {
+            n.agent = None;
+            n.server = None;
+        });
         s.pods.iter_mut().for_each(|p| p.server = None);
         // Attached after `up` (collector, firewalls): not part of the plan.
         s.collector = None;
@@ -228,7 +256,7 @@ fn difference(existing: &State, plan: &State) -> Option<String> {
         format!("node count ({} instead of {})", a.nodes.len(), b.nodes.len())
     } else if a.tunnel != b.tunnel {
         format!("tunnel ({} instead of {})", a.tunnel.as_str(), b.tunnel.as_str())
-    } else if a.pods != b.pods || a.namespaces != b.namespaces {
+    } else if a.pods != b.pods || a.namespaces != b.namespaces || a.nodes != b.nodes || a.host_ports != b.host_ports {
         format!("model ({} instead of {})", a.model_file.display(), b.model_file.display())
     } else {
         "agent or server command".to_string()
@@ -318,42 +346,70 @@ fn attach_pod(plugin: &Path, node: &NodeState, pod: &PodState) -> Result<(), Err
     crate::cni::add(plugin, node, pod)
 }
 
-/// The `--ports` argument of a pod's server: `tcp:80,udp:80,sctp:80,...`.
-pub fn server_ports(pod: &PodState) -> String {
-    pod.ports.iter().map(|p| format!("{}:{}", p.protocol.lower(), p.port)).collect::<Vec<_>>().join(",")
+/// The `--ports` argument of a probe server: `tcp:80,udp:80,sctp:80,...`.
+pub fn server_ports(ports: &[ContainerPort]) -> String {
+    ports.iter().map(|p| format!("{}:{}", p.protocol.as_str().to_ascii_lowercase(), p.port)).collect::<Vec<_>>().join(",")
 }
 
-fn ready_file(dir: &Path, pod: &PodState) -> PathBuf {
-    dir.join(PODS_DIR).join(format!("{}_{}.ready", pod.namespace, pod.name))
+/// Who runs a probe server: a pod, or a node's host (the model's host ports).
+#[derive(Clone, Copy)]
+enum Server {
+    Pod(usize),
+    Host(usize),
 }
 
-/// Starts a probe server in every pod without a live one and waits until each has bound its
-/// sockets (it creates its ready file then).
+impl Server {
+    fn record<'a>(self, state: &'a mut State) -> &'a mut Option<crate::process::ProcessRecord> {
+        match self {
+            Server::Pod(i) => &mut state.pods[i].server,
+            Server::Host(i) => &mut state.nodes[i].server,
+        }
+    }
+
+    /// Its namespace, ports and file name (without extension) in the pods directory.
+    fn spec(self, state: &State) -> (String, Vec<ContainerPort>, String) {
+        match self {
+            Server::Pod(i) => {
+                let pod = &state.pods[i];
+                (pod.netns.clone(), pod.ports.clone(), format!("{}_{}", pod.namespace, pod.name))
+            }
+            Server::Host(i) => (state.nodes[i].netns.clone(), state.host_ports.clone(), format!("host_{}", state.nodes[i].name)),
+        }
+    }
+
+    fn name(self, state: &State) -> String {
+        match self {
+            Server::Pod(i) => format!("pod {}", state.pods[i].key()),
+            Server::Host(i) => format!("node {}'s host", state.nodes[i].name),
+        }
+    }
+}
+
+/// Starts a probe server in every pod (and, for a model naming its nodes, every node's host)
+/// without a live one and waits until each has bound its sockets (it creates its ready file
+/// then).
 fn start_servers(state: &mut State) -> Result<(), Error> {
+    let servers = (0..state.pods.len()).map(Server::Pod).chain((0..state.nodes.len()).map(Server::Host));
     let mut started = Vec::new();
-    for i in 0..state.pods.len() {
-        let pod = &state.pods[i];
-        if pod.server.is_some_and(|s| s.alive()) || pod.ports.is_empty() {
+    for server in servers.collect::<Vec<_>>() {
+        let (netns, ports, file) = server.spec(state);
+        if server.record(state).is_some_and(|s| s.alive()) || ports.is_empty() {
             continue;
         }
-        let ready = ready_file(&state.dir, pod);
+        let ready = state.dir.join(PODS_DIR).join(format!("{file}.ready"));
         let _ = std::fs::remove_file(&ready);
-        let log = state.dir.join(PODS_DIR).join(format!("{}_{}.log", pod.namespace, pod.name));
-        let args = vec!["--ports".to_string(), server_ports(pod), "--ready-file".to_string(), ready.display().to_string()];
-        let record = spawn_in_netns(&pod.netns, &state.server_command, &args, &log)?;
-        state.pods[i].server = Some(record);
+        let log = state.dir.join(PODS_DIR).join(format!("{file}.log"));
+        let args = vec!["--ports".to_string(), server_ports(&ports), "--ready-file".to_string(), ready.display().to_string()];
+        let record = spawn_in_netns(&netns, &state.server_command, &args, &log)?;
+        *server.record(state) = Some(record);
         state.save()?;
-        started.push((i, ready, log));
+        started.push((server, ready, log));
     }
-    for (i, ready, log) in started {
-        let server = state.pods[i].server.expect("just started");
-        let ok = wait_until(SERVER_READY_TIMEOUT, || ready.exists() || !server.alive());
+    for (server, ready, log) in started {
+        let process = server.record(state).expect("just started");
+        let ok = wait_until(SERVER_READY_TIMEOUT, || ready.exists() || !process.alive());
         if ok.is_err() || !ready.exists() {
-            return Err(Error::Died {
-                what: format!("the probe server of pod {}", state.pods[i].key()),
-                tail: crate::process::log_tail(&log, 10),
-                log,
-            });
+            return Err(Error::Died { what: format!("the probe server of {}", server.name(state)), tail: crate::process::log_tail(&log, 10), log });
         }
     }
     Ok(())
