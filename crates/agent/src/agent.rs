@@ -76,6 +76,11 @@ pub struct Config {
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
     /// Where and how the audit log of rules with logging on is written (`None`: it is not).
     pub audit: Option<crate::audit::AuditConfig>,
+    /// The ExternalNode this agent runs for, whose host interfaces it moves onto the bridge
+    /// (see [`crate::external_node`]); `None`: a Kubernetes node.
+    pub external_node: Option<crate::external_node::ExternalNode>,
+    /// Connections of the host interfaces that skip their policy.
+    pub host_bypass: Vec<pipeline::host_interface::Bypass>,
 }
 
 /// Why the agent could not start.
@@ -128,6 +133,7 @@ impl From<&Config> for Settings {
             keep_record: config.state_dir.is_some(),
             publish_pod_network: config.cni_conf_dir.is_some(),
             service_cidrs: config.service_cidrs.clone(),
+            host_bypass: config.host_bypass.clone(),
         }
     }
 }
@@ -456,6 +462,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         manager.ensure_port(&config.bridge, &crate::host_gateway::port_spec(mtu)).await?;
     }
     let host_network = config.host_gateway_mtu.map(crate::host_gateway::spawn);
+    if let Some(node) = &config.external_node {
+        let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node.clone());
+    }
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
     let answers: Arc<crate::reject::Counts> = Arc::default();

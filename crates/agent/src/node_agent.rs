@@ -105,6 +105,8 @@ pub struct Settings {
     pub publish_pod_network: bool,
     /// The cluster's Service ranges (`--service-cidr`), see `Topology::service_cidrs`.
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
+    /// Connections of the host interfaces moved onto the bridge that skip their policy.
+    pub host_bypass: Vec<pipeline::host_interface::Bypass>,
 }
 
 /// What the switch is, as read on a new connection.
@@ -806,19 +808,27 @@ impl NodeAgent {
     }
 
     fn topology(&self) -> Option<Topology> {
-        let node = self.cluster.nodes.get(&self.settings.node)?;
-        let gateway_ip = pipeline::compile::gateway_for(node)?;
+        let node = self.cluster.nodes.get(&self.settings.node);
+        let host_interfaces = crate::external_node::host_interfaces(&self.interfaces);
+        // An ExternalNode has no pod network: its host interfaces are all there is to forward.
+        let gateway_ip = match node.and_then(pipeline::compile::gateway_for) {
+            Some(ip) => ip,
+            None if !host_interfaces.is_empty() => std::net::Ipv4Addr::UNSPECIFIED,
+            None => return None,
+        };
         Some(Topology {
             node: self.settings.node.clone(),
             gateway_ip,
             gateway_mac: Topology::gateway_mac_for(gateway_ip),
-            node_ips: pipeline::compile::node_ips(node),
+            node_ips: node.map(pipeline::compile::node_ips).unwrap_or_default(),
             tunnel_ofport: self.ports_by_name.get(TUNNEL_PORT).copied(),
             gateway_ofport: self.ports_by_name.get(ovsdb::cni::GATEWAY_PORT).copied(),
             local_pods: self.ports.pods.clone(),
             remote_nodes: pipeline::compile::remote_nodes(&self.cluster, &self.settings.node),
             ports: self.ports_by_name.clone(),
             service_cidrs: self.settings.service_cidrs.clone(),
+            host_interfaces,
+            host_bypass: self.settings.host_bypass.clone(),
         })
     }
 

@@ -164,6 +164,8 @@ mod tests {
             remote_nodes: Vec::new(),
             ports: Default::default(),
             service_cidrs: Vec::new(),
+            host_interfaces: Vec::new(),
+            host_bypass: Vec::new(),
         }
     }
 

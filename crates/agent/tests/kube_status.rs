@@ -228,6 +228,8 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         host_gateway_mtu: None,
         service_cidrs: Vec::new(),
         audit: None,
+        external_node: None,
+        host_bypass: Vec::new(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agent::run(config, async move { drop(stopped.await) }));

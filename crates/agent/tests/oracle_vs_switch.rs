@@ -165,6 +165,8 @@ fn topology(cluster: &Cluster) -> Topology {
         remote_nodes: pipeline::compile::remote_nodes(cluster, random_cluster::LOCAL_NODE),
         ports: Default::default(),
         service_cidrs: Vec::new(),
+        host_interfaces: Vec::new(),
+        host_bypass: Vec::new(),
     }
 }
 

@@ -3,9 +3,29 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// This node's name (a Node object in the manifests).
-    #[arg(long)]
-    node: String,
+    /// This node's name (a Node object in the manifests). Not with --external-node.
+    #[arg(long, required_unless_present_any = ["external_node", "restore"], conflicts_with = "external_node")]
+    node: Option<String>,
+    /// Run for an ExternalNode of this name (a VM or bare-metal host outside the cluster)
+    /// instead of a Kubernetes node: no pod network, the host interfaces named by
+    /// --external-interface are moved onto the bridge (the NIC becomes the uplink `IF~`, an
+    /// internal port takes its name, MAC, MTU, addresses and routes; the original state is
+    /// saved in the state directory first). Give them back with --restore.
+    #[arg(long, requires = "external_interface")]
+    external_node: Option<String>,
+    /// A host interface of the ExternalNode to move onto the bridge (repeatable).
+    #[arg(long, requires = "external_node")]
+    external_interface: Vec<String>,
+    /// A connection of the host interfaces that skips their policy, DIRECTION:PROTOCOL:CIDR:PORT
+    /// (e.g. ingress:tcp:10.0.0.0/8:22 keeps SSH from the management network open whatever
+    /// the policy says); repeatable. DHCP always passes.
+    #[arg(long, requires = "external_node")]
+    policy_bypass: Vec<pipeline::host_interface::Bypass>,
+    /// Give every host interface the agent moved onto the bridge back to the host, exactly as
+    /// it was (name, MAC, MTU, addresses, routes; what DHCP renewed since is kept), remove
+    /// their ports from the bridge, and exit. Reads the state directory.
+    #[arg(long, conflicts_with_all = ["external_node", "manifests"])]
+    restore: bool,
     /// OVSDB target.
     #[arg(long, default_value = "unix:/var/run/openvswitch/db.sock")]
     ovsdb: String,
@@ -159,11 +179,49 @@ fn source(args: &Args) -> anyhow::Result<agent::ClusterSource> {
     anyhow::bail!("no cluster source: give --manifests DIR (this weir is built without the kube feature)")
 }
 
+/// `--restore`: gives the moved host interfaces back and exits.
+async fn restore(args: &Args) -> anyhow::Result<()> {
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| beside(&args.status_file).to_path_buf());
+    let client = ovsdb::Client::connect(&args.ovsdb).await?;
+    let manager = ovsdb::Manager::new(&client).await?;
+    let restored = agent::external_node::restore(&manager, &args.bridge, &state_dir).await?;
+    if restored.is_empty() {
+        println!("nothing to restore: no host interface has saved state in {}", state_dir.display());
+    }
+    for name in restored {
+        println!("{name}: given back to the host");
+    }
+    Ok(())
+}
+
+/// The ExternalNode the arguments name, its interface names checked.
+fn external_node(args: &Args) -> anyhow::Result<Option<agent::external_node::ExternalNode>> {
+    let Some(name) = &args.external_node else { return Ok(None) };
+    let interfaces = args
+        .external_interface
+        .iter()
+        .map(|i| agent::external_node::IfName::new(i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--external-interface: {e}"))?;
+    Ok(Some(agent::external_node::ExternalNode { name: name.clone(), interfaces }))
+}
+
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    if args.restore {
+        return restore(&args).await;
+    }
     let source = source(&args)?;
+    let external_node = external_node(&args)?;
+    let node = match (&args.node, &external_node) {
+        (Some(n), _) => n.clone(),
+        (None, Some(e)) => e.name.clone(),
+        (None, None) => anyhow::bail!("give --node NAME or --external-node NAME"),
+    };
     let config = agent::Config {
         openflow: args.openflow.unwrap_or_else(|| args.bridge.clone()),
-        node: args.node,
+        node,
+        external_node,
+        host_bypass: args.policy_bypass.clone(),
         ovsdb: args.ovsdb,
         bridge: args.bridge,
         datapath: if args.datapath == "netdev" { ovsdb::DatapathType::Netdev } else { ovsdb::DatapathType::System },

@@ -31,6 +31,15 @@ pub const CNI_CONTAINER_ID: &str = "weir-cni-container-id";
 /// `external_ids` key of a port `weir-cni` made: the interface name in the pod (`CNI_IFNAME`).
 pub const CNI_IFNAME: &str = "weir-cni-ifname";
 
+/// A host interface moved onto the bridge (an ExternalNode's, `weir agent --external-node`):
+/// the `external_ids` key of its internal port (which carries the interface's name, MAC and
+/// configuration) that names its uplink port (the NIC, renamed `<name>~`). The agent writes it
+/// with [`EXTERNAL_NODE`] and [`IP_ADDRESS`] (the addresses when it was moved) in the
+/// transaction that adds both ports, and pairs the two ports by it.
+pub const HOST_INTERFACE_UPLINK: &str = "weir-uplink";
+/// `external_ids` key of a moved host interface's internal port: its ExternalNode's name.
+pub const EXTERNAL_NODE: &str = "weir-external-node";
+
 /// The host gateway: an OVS internal port on `br-int` that the agent creates (with
 /// `--host-gateway`) and gives the node's pod gateway address ([`pod_gateway`]). The host reaches
 /// its pods through it and pods reach the host, the outside (masqueraded) and Services (the

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 /// Columns of Interface rows delivered, here and to the manager (not statistics: they change
 /// every few seconds; `bfd_status` only moves where BFD is enabled, which weir never does).
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 13] = [
     "name",
     "type",
     "options",
@@ -19,6 +19,7 @@ pub const COLUMNS: [&str; 12] = [
     "ofport_request",
     "mtu_request",
     "mtu",
+    "mac",
     "mac_in_use",
     "error",
     "link_state",

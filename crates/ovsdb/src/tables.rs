@@ -128,6 +128,8 @@ typed_row!(
         mtu_request: Option<i64> = |r| r.opt_integer("mtu_request"),
         /// Current MTU.
         mtu: Option<i64> = |r| r.opt_integer("mtu"),
+        /// Requested MAC (internal ports).
+        mac: Option<String> = |r| r.opt_str("mac").map(str::to_string),
         /// MAC address in use.
         mac_in_use: Option<String> = |r| r.opt_str("mac_in_use").map(str::to_string),
         /// Why ovs-vswitchd could not configure the interface.

@@ -64,6 +64,8 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
         remote_nodes: remote_nodes(cluster, node),
         ports: BTreeMap::new(),
         service_cidrs: Vec::new(),
+        host_interfaces: Vec::new(),
+        host_bypass: Vec::new(),
     })
 }
 

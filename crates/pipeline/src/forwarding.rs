@@ -203,6 +203,7 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
     if let Some(gw) = topo.gateway_ofport {
         flows.extend(gateway_flows(topo, gw));
     }
+    flows.extend(crate::host_interface::host_interface_flows(topo));
     flows
 }
 
@@ -426,6 +427,8 @@ mod tests {
             remote_nodes: Vec::new(),
             ports: Default::default(),
             service_cidrs: Vec::new(),
+            host_interfaces: Vec::new(),
+            host_bypass: Vec::new(),
         }
     }
 

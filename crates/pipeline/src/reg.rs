@@ -1,7 +1,7 @@
 //! Registers and marks, each bit range declared once.
 //!
 //! ```text
-//! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod, 3 = host gateway
+//! reg0[0..3]  packet source: 1 = tunnel, 2 = local pod, 3 = host gateway, 4 = uplink, 5 = host interface
 //! reg0[4]     established: the packet belongs to a connection policy already allowed (NetworkPolicy lets it pass)
 //! reg0[5]     returned: the packet came back from a TrafficControl redirect (no TrafficControl again)
 //! reg0[6]     reply: the packet goes the reply way of a connection policy already allowed (skips the admin tiers too)
@@ -60,6 +60,10 @@ pub const FROM_TUNNEL: u32 = 1;
 pub const FROM_POD: u32 = 2;
 /// [`SOURCE`]: from the host gateway port (the node's own network stack).
 pub const FROM_GATEWAY: u32 = 3;
+/// [`SOURCE`]: from the uplink of a host interface moved onto the bridge (the network).
+pub const FROM_UPLINK: u32 = 4;
+/// [`SOURCE`]: from the internal port of a host interface moved onto the bridge (the host).
+pub const FROM_HOST_INTERFACE: u32 = 5;
 
 /// The packet belongs to a connection policy already allowed (set by ConntrackState from
 /// `ct_state`, or by a learned SCTP reply flow); the NetworkPolicy tables let it pass, the
@@ -108,7 +112,7 @@ pub const ARP_SWAP: RegField = RegField::new(2, 0, 31);
 
 /// Every register range with what it holds, for the documentation (`pipeline-docs`).
 pub const REGISTERS: &[(RegField, &str)] = &[
-    (SOURCE, "packet source: 1 tunnel, 2 local pod, 3 host gateway"),
+    (SOURCE, "packet source: 1 tunnel, 2 local pod, 3 host gateway, 4 uplink, 5 host interface"),
     (ESTABLISHED, "established: a connection policy already allowed (NetworkPolicy and baseline let it pass)"),
     (RETURNED, "returned through a TrafficControl return port (not mirrored or redirected again)"),
     (REPLY, "reply direction of an allowed connection (the admin tiers let it pass too)"),

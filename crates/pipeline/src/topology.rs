@@ -25,6 +25,25 @@ pub struct LocalPod {
     pub mac: Mac,
 }
 
+/// A host interface on this node's bridge (an ExternalNode's NIC moved onto it, see
+/// `agent::external_node`): the NIC is the uplink port, an internal port carries the
+/// interface's name, MAC and addresses. Both ports carry the same MAC, so the pipeline pairs
+/// them by port, not by address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostInterface {
+    /// The interface's (and the internal port's) name.
+    pub name: String,
+    /// The OpenFlow port of the internal port (the host's side).
+    pub internal_ofport: u32,
+    /// The OpenFlow port of the uplink (the NIC, the network's side).
+    pub uplink_ofport: u32,
+    /// The MAC both carry.
+    pub mac: Mac,
+    /// Its IPv4 addresses (as known when it was moved; a DHCP lease may change them, so no
+    /// forwarding decision depends on them).
+    pub ips: Vec<Ipv4Addr>,
+}
+
 /// Another node, reached through the tunnel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RemoteNode {
@@ -64,6 +83,10 @@ pub struct Topology {
     /// gateway unjudged and meet egress policy after the host's DNAT (see
     /// `forwarding::service_path_flows`).
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
+    /// Host interfaces moved onto the bridge (an ExternalNode's), by name order.
+    pub host_interfaces: Vec<HostInterface>,
+    /// Connections of the host interfaces that skip their policy.
+    pub host_bypass: Vec<crate::host_interface::Bypass>,
 }
 
 impl Topology {

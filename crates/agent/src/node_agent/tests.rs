@@ -80,6 +80,7 @@ fn interface(i: u128, name: &str, ofport: i64, ids: &[(&str, &str)]) -> (String,
         ofport_request: None,
         mtu_request: None,
         mtu: None,
+        mac: None,
         mac_in_use: None,
         error: None,
         link_state: Some("up".into()),
@@ -248,6 +249,7 @@ impl World {
             keep_record: true,
             publish_pod_network: false,
             service_cidrs: Vec::new(),
+            host_bypass: Vec::new(),
         };
         change(&mut settings);
         let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };

@@ -213,6 +213,7 @@ fn iface_row(spec: &PortSpec) -> Row {
         .with("options", Datum::string_map(&spec.options()))
         .with("ofport_request", Datum::optional(spec.ofport_request.map(i64::from)))
         .with("mtu_request", Datum::optional(spec.mtu.map(i64::from)))
+        .with("mac", Datum::optional(spec.mac.as_deref()))
 }
 
 /// Plans a batch of ports on one bridge as one transaction; returns each port's outcome.
@@ -302,6 +303,9 @@ pub(crate) fn ports(db: &Database, bridge: &str, specs: &[PortSpec]) -> Result<(
         }
         if iface.mtu_request != spec.mtu.map(i64::from) {
             row.set("mtu_request", want.get("mtu_request").cloned().unwrap_or_default());
+        }
+        if iface.mac != spec.mac {
+            row.set("mac", want.get("mac").cloned().unwrap_or_default());
         }
         plan.update("Interface", iface.uuid, row);
         plan.mutate("Interface", iface.uuid, merge_map("external_ids", &iface.external_ids, &spec.external_ids));

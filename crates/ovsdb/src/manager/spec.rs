@@ -278,6 +278,9 @@ pub struct PortSpec {
     pub external_ids: BTreeMap<String, String>,
     /// Requested MTU (internal and system ports).
     pub mtu: Option<u32>,
+    /// The MAC an internal port is to carry (Interface `mac`, lower-case `xx:xx:xx:xx:xx:xx`);
+    /// ovs-vswitchd gives it again whenever it re-creates the device.
+    pub mac: Option<String>,
     /// Exclude the port from weir's flood lists (see [`NO_FLOOD_KEY`]).
     pub no_flood: bool,
 }
@@ -291,6 +294,7 @@ impl PortSpec {
             ofport_request: None,
             external_ids: BTreeMap::new(),
             mtu: None,
+            mac: None,
             no_flood: false,
         }
     }
@@ -315,6 +319,14 @@ impl PortSpec {
             }
             if !(68..=65535).contains(&m) {
                 return Err(Error::invalid(obj(), "mtu", format!("{m} is outside 68..=65535")));
+            }
+        }
+        if let Some(mac) = &self.mac {
+            if self.kind != PortKind::Internal {
+                return Err(Error::invalid(obj(), "mac", "only internal ports have a MAC to set"));
+            }
+            if !is_mac(mac) {
+                return Err(Error::invalid(obj(), "mac", format!("{mac:?} is not a lower-case xx:xx:xx:xx:xx:xx MAC")));
             }
         }
         check_map(&self.external_ids).map_err(|r| Error::invalid(obj(), "external_ids", r))?;
@@ -611,4 +623,10 @@ mod tests {
         assert!(check_device_name("a/b").is_err());
         assert!(check_device_name("").is_err());
     }
+}
+
+/// Whether `s` is a MAC as OVSDB stores it: six lower-case hex pairs joined by `:`.
+fn is_mac(s: &str) -> bool {
+    let pairs: Vec<&str> = s.split(':').collect();
+    pairs.len() == 6 && pairs.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
 }

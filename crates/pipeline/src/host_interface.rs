@@ -1,0 +1,253 @@
+//! Flows of host interfaces moved onto the bridge (an ExternalNode's NIC: see
+//! [`HostInterface`]). The uplink and the internal port are paired by port (they share a MAC):
+//! what enters one leaves through the other.
+//!
+//! - Non-IPv4 traffic (ARP, LLDP, IPv6) passes straight between them in the Classifier: the
+//!   host's neighbours and link-layer protocols work as before the move.
+//! - DHCP (UDP 68 to 67 from the host, 67 to 68 to it) passes the same way, before conntrack
+//!   and policy: the host's lease never depends on policy (the bypass that can never be cut).
+//! - IPv4 goes through conntrack in weir's zone like pods' traffic, tagged with its source
+//!   ([`FROM_HOST_INTERFACE`] from the internal port, [`FROM_UPLINK`] from the network):
+//!   ```text
+//!   internal → Conntrack → egress policy (EgressAdmin…EgressBaseline) → L3/L2 (reg1 = uplink)  → ConntrackCommit → Output
+//!   uplink   → Conntrack → (no egress policy)                          → L3/L2 (reg1 = internal) → ingress policy (IngressAdmin…) → ConntrackCommit → Output
+//!   ```
+//!   So policy on the host endpoint sits where a pod's does: egress rules match the packets
+//!   the internal port sends (source tag), ingress rules the packets to it (reg1). Replies skip
+//!   policy (ConntrackState), as pods' do.
+//! - The configured bypass list ([`Bypass`], Antrea's `policyBypassRules`) skips the host's
+//!   policy at the top of the admin tables, for connections that must never be cut (the
+//!   management SSH of a VM, say).
+use crate::cookie::Category;
+use crate::flow::FlowBuilder;
+use crate::reg::{ESTABLISHED, FROM_HOST_INTERFACE, FROM_UPLINK, OUT_PORT, SOURCE, ct_match, ct_state};
+use crate::table::Table;
+use crate::topology::{HostInterface, Topology};
+use ipnetwork::Ipv4Network;
+use openflow::{Action, Field, Flow, Match, PortNo};
+use policy::{Direction, Protocol};
+
+/// Priorities of the host interface flows.
+mod priority {
+    /// DHCP between the ports, above everything else in the Classifier.
+    pub(super) const DHCP: u16 = 220;
+    pub(super) const IP: u16 = 200;
+    /// Below the IP flows: what is not IPv4.
+    pub(super) const NON_IP: u16 = 100;
+    /// Routes and output ports of host traffic: below pods' (a packet from the uplink to a
+    /// local pod is routed to the pod).
+    pub(super) const FORWARD: u16 = 150;
+}
+
+/// The DHCP server and client ports.
+const DHCP_SERVER: u16 = 67;
+const DHCP_CLIENT: u16 = 68;
+
+/// Connections of a host interface that skip its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bypass {
+    /// Ingress: connections to the host from `peer` to `port`; egress: from the host to
+    /// `peer` port `port`.
+    pub direction: Direction,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The other end's addresses.
+    pub peer: Ipv4Network,
+    /// The destination port.
+    pub port: u16,
+}
+
+impl std::str::FromStr for Bypass {
+    type Err = String;
+
+    /// `DIRECTION:PROTOCOL:CIDR:PORT`, e.g. `ingress:tcp:10.0.0.0/8:22`.
+    fn from_str(s: &str) -> Result<Bypass, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [direction, protocol, peer, port] = parts[..] else {
+            return Err(format!("{s:?}: expected DIRECTION:PROTOCOL:CIDR:PORT, e.g. ingress:tcp:10.0.0.0/8:22"));
+        };
+        let direction = match direction.to_ascii_lowercase().as_str() {
+            "ingress" => Direction::Ingress,
+            "egress" => Direction::Egress,
+            other => return Err(format!("{s:?}: direction {other:?} is neither ingress nor egress")),
+        };
+        let protocol = match protocol.to_ascii_lowercase().as_str() {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            "sctp" => Protocol::Sctp,
+            other => return Err(format!("{s:?}: protocol {other:?} is not tcp, udp or sctp")),
+        };
+        let peer: Ipv4Network = peer.parse().map_err(|e| format!("{s:?}: CIDR {peer:?}: {e}"))?;
+        let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("{s:?}: port {port:?} is not 1..65535"))?;
+        Ok(Bypass { direction, protocol, peer, port })
+    }
+}
+
+/// Every host interface's flows.
+pub fn host_interface_flows(topo: &Topology) -> Vec<Flow> {
+    topo.host_interfaces.iter().flat_map(|h| one_interface(h, &topo.host_bypass)).map(FlowBuilder::build).collect()
+}
+
+fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
+    let fwd = Category::Forwarding;
+    let (uplink, internal) = (PortNo(h.uplink_ofport), PortNo(h.internal_ofport));
+    let dhcp = |from: PortNo, src: u16, dst: u16| {
+        Match::new().udp().in_port(from).with(Field::UdpSrc, src).with(Field::UdpDst, dst)
+    };
+    let original = |source| SOURCE.matches(ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW | ct_state::RPL), source);
+    let mut flows = vec![
+        // The lease never depends on policy.
+        Table::Classifier.flow(priority::DHCP, dhcp(internal, DHCP_CLIENT, DHCP_SERVER), fwd).actions([Action::output(uplink)]),
+        Table::Classifier.flow(priority::DHCP, dhcp(uplink, DHCP_SERVER, DHCP_CLIENT), fwd).actions([Action::output(internal)]),
+        // IPv4 through conntrack and policy, tagged with where it came from.
+        Table::Classifier
+            .flow(priority::IP, Match::new().ipv4().in_port(internal), fwd)
+            .actions([SOURCE.load(FROM_HOST_INTERFACE)])
+            .goto(Table::Conntrack),
+        Table::Classifier
+            .flow(priority::IP, Match::new().ipv4().in_port(uplink), fwd)
+            .actions([SOURCE.load(FROM_UPLINK)])
+            .goto(Table::Conntrack),
+        // Everything else passes between the two.
+        Table::Classifier.flow(priority::NON_IP, Match::new().in_port(internal), fwd).actions([Action::output(uplink)]),
+        Table::Classifier.flow(priority::NON_IP, Match::new().in_port(uplink), fwd).actions([Action::output(internal)]),
+        // What the host sends meets its egress policy; established packets of its own
+        // connections only the admin tiers (as a pod's).
+        Table::ConntrackState
+            .flow(priority::FORWARD, original(FROM_HOST_INTERFACE), fwd)
+            .actions([ESTABLISHED.load(1)])
+            .goto(Table::EgressAdmin),
+        // What the network sends skips egress policy (it is nobody's egress here).
+        Table::ConntrackState
+            .flow(priority::FORWARD, original(FROM_UPLINK), fwd)
+            .actions([ESTABLISHED.load(1)])
+            .goto(Table::L3Forwarding),
+        Table::ConntrackState.flow(priority::FORWARD - 1, SOURCE.matches(Match::new().ipv4(), FROM_UPLINK), fwd).goto(Table::L3Forwarding),
+        Table::L3Forwarding.flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_HOST_INTERFACE), fwd).goto(Table::L2Forwarding),
+        Table::L3Forwarding.flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_UPLINK), fwd).goto(Table::L2Forwarding),
+        // To the network: no ingress policy (the uplink is nobody's ingress).
+        Table::L2Forwarding
+            .flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_HOST_INTERFACE), fwd)
+            .actions([OUT_PORT.load(h.uplink_ofport)])
+            .goto(Table::ConntrackCommit),
+        // To the host: its ingress policy (rules applied to it match reg1).
+        Table::L2Forwarding
+            .flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_UPLINK), fwd)
+            .actions([OUT_PORT.load(h.internal_ofport)])
+            .goto(Table::IngressAdmin),
+    ];
+    flows.extend(bypass.iter().map(|b| bypass_flow(h, b)));
+    flows
+}
+
+/// A bypass at the top of the admin table of its direction: past all of the host's policy.
+fn bypass_flow(h: &HostInterface, b: &Bypass) -> FlowBuilder {
+    let (base, dst_port) = match b.protocol {
+        Protocol::Tcp => (Match::new().tcp(), Field::TcpDst),
+        Protocol::Udp => (Match::new().udp(), Field::UdpDst),
+        Protocol::Sctp => (Match::new().sctp(), Field::SctpDst),
+    };
+    let base = base.with(dst_port, b.port);
+    match b.direction {
+        Direction::Egress => Table::EgressAdmin
+            .flow(
+                crate::placement::FIXED,
+                SOURCE.matches(base, FROM_HOST_INTERFACE).with_ipv4_prefix(Field::Ipv4Dst, b.peer.network(), b.peer.prefix()),
+                Category::Forwarding,
+            )
+            .goto(Table::L3Forwarding),
+        Direction::Ingress => Table::IngressAdmin
+            .flow(
+                crate::placement::FIXED,
+                OUT_PORT
+                    .matches(SOURCE.matches(base, FROM_UPLINK), h.internal_ofport)
+                    .with_ipv4_prefix(Field::Ipv4Src, b.peer.network(), b.peer.prefix()),
+                Category::Forwarding,
+            )
+            .goto(Table::ConntrackCommit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn topology(bypass: Vec<Bypass>) -> Topology {
+        Topology {
+            node: "vm-1".into(),
+            gateway_ip: Ipv4Addr::UNSPECIFIED,
+            gateway_mac: Topology::gateway_mac_for(Ipv4Addr::UNSPECIFIED),
+            node_ips: vec![],
+            tunnel_ofport: None,
+            gateway_ofport: None,
+            local_pods: Default::default(),
+            remote_nodes: vec![],
+            ports: Default::default(),
+            host_interfaces: vec![HostInterface {
+                name: "eth0".into(),
+                internal_ofport: 20,
+                uplink_ofport: 21,
+                mac: "02:00:00:00:00:01".parse().unwrap(),
+                ips: vec![Ipv4Addr::new(192, 168, 100, 10)],
+            }],
+            host_bypass: bypass,
+        }
+    }
+
+    fn in_table(flows: &[Flow], table: Table) -> Vec<&Flow> {
+        flows.iter().filter(|f| f.table_id == table.id()).collect()
+    }
+
+    #[test]
+    fn the_two_ports_are_paired_by_port_and_ip_is_tagged_for_conntrack() {
+        let flows = host_interface_flows(&topology(vec![]));
+        let text: Vec<String> = in_table(&flows, Table::Classifier).iter().map(|f| f.to_string()).collect();
+        let text = text.join("\n");
+        for (from, to) in [(20, 21), (21, 20)] {
+            assert!(text.contains(&format!("priority=100,in_port={from} actions=output:{to}")), "{text}");
+        }
+        assert!(text.contains("priority=200,ip,in_port=20 actions=set_field:0x5/0xf->reg0,goto_table:3"), "{text}");
+        assert!(text.contains("priority=200,ip,in_port=21 actions=set_field:0x4/0xf->reg0,goto_table:3"), "{text}");
+        assert!(text.contains("priority=220,udp,in_port=20,tp_src=68,tp_dst=67 actions=output:21"), "{text}");
+    }
+
+    #[test]
+    fn packets_to_the_host_meet_its_ingress_policy_and_packets_from_it_leave_by_the_uplink() {
+        let flows = host_interface_flows(&topology(vec![]));
+        let l2: Vec<String> = in_table(&flows, Table::L2Forwarding).iter().map(|f| f.to_string()).collect();
+        assert_eq!(l2.len(), 2);
+        let to_host = format!("set_field:0x14->reg1,goto_table:{}", Table::IngressAdmin.id());
+        let to_net = format!("set_field:0x15->reg1,goto_table:{}", Table::ConntrackCommit.id());
+        assert!(l2.iter().any(|f| f.contains("reg0=0x4/0xf") && f.contains(&to_host)), "{l2:?}");
+        assert!(l2.iter().any(|f| f.contains("reg0=0x5/0xf") && f.contains(&to_net)), "{l2:?}");
+    }
+
+    #[test]
+    fn a_bypass_skips_the_hosts_policy_in_its_direction_only() {
+        let ssh: Bypass = "ingress:tcp:10.0.0.0/8:22".parse().unwrap();
+        let dns: Bypass = "egress:udp:192.168.100.1/32:53".parse().unwrap();
+        let flows = host_interface_flows(&topology(vec![ssh, dns]));
+        let admin_in = in_table(&flows, Table::IngressAdmin);
+        let admin_out = in_table(&flows, Table::EgressAdmin);
+        assert_eq!((admin_in.len(), admin_out.len()), (1, 1));
+        assert_eq!(admin_in[0].matches.exact(Field::TcpDst), Some(22));
+        assert_eq!(admin_in[0].matches.exact(Field::Reg(1)), Some(20));
+        assert_eq!(admin_out[0].matches.exact(Field::UdpDst), Some(53));
+        assert_eq!(admin_out[0].matches.exact(Field::Ipv4Dst), Some(u128::from(u32::from(Ipv4Addr::new(192, 168, 100, 1)))));
+    }
+
+    #[test]
+    fn a_bad_bypass_names_what_is_wrong() {
+        for (text, needle) in [
+            ("ingress:tcp:10.0.0.0/8", "expected DIRECTION"),
+            ("inbound:tcp:10.0.0.0/8:22", "direction"),
+            ("ingress:icmp:10.0.0.0/8:22", "protocol"),
+            ("ingress:tcp:10.0.0.0/33:22", "CIDR"),
+            ("ingress:tcp:10.0.0.0/8:0", "port"),
+        ] {
+            let e = text.parse::<Bypass>().unwrap_err();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+}
