@@ -42,6 +42,7 @@ pub mod state;
 pub mod stream;
 pub mod testbed;
 pub mod truth_table;
+pub mod vm;
 pub mod up;
 
 pub use command::{CommandError, run};

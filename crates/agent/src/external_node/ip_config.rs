@@ -87,6 +87,28 @@ impl IpConfig {
         self.address_messages().iter().filter_map(address_of).collect()
     }
 
+    /// The same configuration with each address labelled as in `original` (the label of the
+    /// same address there, else `name`): renaming a device renames its addresses' labels
+    /// (`eth0~`, `eth0~:2`), and the internal port must show the labels the NIC had.
+    pub fn labelled_as(&self, original: &IpConfig, name: &str) -> IpConfig {
+        let labels: std::collections::BTreeMap<Ipv4Addr, String> = original
+            .address_messages()
+            .iter()
+            .filter_map(|m| Some((address_of(m)?, label_of(m)?)))
+            .collect();
+        let addresses = self
+            .address_messages()
+            .into_iter()
+            .map(|mut m| {
+                let label = address_of(&m).and_then(|ip| labels.get(&ip).cloned()).unwrap_or_else(|| name.to_string());
+                m.attributes.retain(|a| !matches!(a, AddressAttribute::Label(_)));
+                m.attributes.push(AddressAttribute::Label(label));
+                encode(&m)
+            })
+            .collect();
+        IpConfig { addresses, routes: self.routes.clone(), read_at: self.read_at }
+    }
+
     /// Puts the addresses, then the routes (link-scope ones before those through a gateway,
     /// which need them), on the device with index `index`, replacing equal ones, so putting
     /// the same configuration twice changes nothing. An address's lifetimes are what remained
@@ -188,6 +210,13 @@ pub fn address_of(msg: &AddressMessage) -> Option<Ipv4Addr> {
         AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
         _ => None,
     }))
+}
+
+fn label_of(msg: &AddressMessage) -> Option<String> {
+    msg.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Label(l) => Some(l.clone()),
+        _ => None,
+    })
 }
 
 /// Deleting what is already gone (ESRCH, EADDRNOTAVAIL, ENODEV) is no failure: the kernel

@@ -194,8 +194,8 @@ async fn move_config(handle: &Handle, saved: &Saved, uplink: u32, internal: u32)
     if on_uplink.is_empty() && !on_internal.is_empty() {
         return Ok(());
     }
-    let addresses = if on_uplink.is_empty() { &saved.config } else { &on_uplink };
-    let wanted = IpConfig { addresses: addresses.addresses.clone(), routes: saved.config.routes.clone(), read_at: addresses.read_at };
+    let addresses = if on_uplink.is_empty() { saved.config.clone() } else { on_uplink.labelled_as(&saved.config, &saved.interface) };
+    let wanted = IpConfig { routes: saved.config.routes.clone(), ..addresses };
     wanted.put(handle, internal, &saved.interface).await?;
     on_uplink.remove(handle, &saved.uplink).await
 }

@@ -1,0 +1,358 @@
+//! An ExternalNode's host interface moved onto the bridge, on a testbed "VM" (a namespace
+//! with `eth0` on an underlay, its address from dnsmasq through dhclient, a TCP service on
+//! port 2222, its own ovsdb-server and userspace ovs-vswitchd; see `testbed::vm`), with
+//! `weir agent --external-node vm-1 --external-interface eth0` running in it.
+//!
+//! What `eth0` is (name, MAC, MTU, up, every IPv4 address with its flags, every route through
+//! it in every table) is read with `ip -j` before the move and compared field by field after
+//! the move, after DHCP renewals, after agent restarts and after `--restore`; address
+//! lifetimes, which count down, are compared only as "the DHCP address is still dynamic".
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use testbed::process::{Launcher, ProcessRecord, spawn_in_netns};
+use testbed::vm::{InterfaceState, SERVICE_PORT, STATIC_IP, VM_IFACE, Vm};
+
+const EXTERNAL_NODE: &str = "vm-1";
+const UPLINK: &str = "eth0~";
+
+fn weir(args: &[&str]) -> Launcher {
+    Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_weir")), args: args.iter().map(|a| a.to_string()).collect() }
+}
+
+/// A VM and the agent's files.
+struct Setup {
+    vm: Vm,
+    tmp: tempfile::TempDir,
+    agent: Option<ProcessRecord>,
+}
+
+impl Setup {
+    fn start(letter: char) -> Setup {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!("x{letter}{}{}", SEQ.fetch_add(1, Ordering::Relaxed), std::process::id() % 10000);
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("manifests")).unwrap();
+        let vm = Vm::start(&prefix, &tmp.path().join("vm"), &weir(&["testbed", "serve"])).expect("the VM starts");
+        Setup { vm, tmp, agent: None }
+    }
+
+    fn ovs_dir(&self) -> PathBuf {
+        self.vm.dir().join("ovs")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+
+    /// The arguments every `weir agent` of this VM takes.
+    fn common_args(&self) -> Vec<String> {
+        let d = self.ovs_dir();
+        let d = d.display();
+        [
+            "--ovsdb".to_string(),
+            format!("unix:{d}/db.sock"),
+            "--bridge".into(),
+            "br-int".into(),
+            "--state-dir".into(),
+            self.state_dir().display().to_string(),
+            "--status-file".into(),
+            self.tmp.path().join("status.json").display().to_string(),
+        ]
+        .into()
+    }
+
+    fn start_agent_for(&mut self, interface: &str) {
+        let d = self.ovs_dir();
+        let mut args = self.common_args();
+        args.extend(
+            [
+                "--external-node",
+                EXTERNAL_NODE,
+                "--external-interface",
+                interface,
+                "--manifests",
+                &self.tmp.path().join("manifests").display().to_string(),
+                "--openflow",
+                &format!("unix:{}/br-int.mgmt", d.display()),
+                "--datapath",
+                "netdev",
+                "--ovs-ctl",
+                &format!("{}/ovs-vswitchd.ctl", d.display()),
+                "--metrics-address",
+                "off",
+                "--audit-log",
+                "off",
+            ]
+            .map(str::to_string),
+        );
+        let log = self.agent_log();
+        self.agent = Some(spawn_in_netns(self.vm.name(), &weir(&["agent"]), &args, &log).expect("the agent starts"));
+    }
+
+    fn start_agent(&mut self) {
+        self.start_agent_for(VM_IFACE);
+    }
+
+    fn agent_log(&self) -> PathBuf {
+        self.tmp.path().join("agent.log")
+    }
+
+    fn stop_agent(&mut self) {
+        if let Some(a) = self.agent.take() {
+            a.stop(Duration::from_secs(5));
+            assert!(!a.alive(), "the agent stopped on SIGTERM");
+        }
+    }
+
+    fn kill_agent(&mut self) {
+        let a = self.agent.take().expect("an agent runs");
+        // SAFETY: kill(2) of the agent this test started (its start time is checked first).
+        assert!(a.alive());
+        unsafe { libc::kill(a.pid, libc::SIGKILL) };
+        testbed::ovs::wait_until(Duration::from_secs(5), || !a.alive()).unwrap();
+    }
+
+    /// `weir agent --restore` in the VM.
+    fn restore(&self) -> String {
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", self.vm.name(), env!("CARGO_BIN_EXE_weir"), "agent", "--restore"]).args(self.common_args());
+        testbed::run(&mut cmd).expect("weir agent --restore")
+    }
+
+    fn eth0(&self) -> InterfaceState {
+        self.vm.interface(VM_IFACE).unwrap()
+    }
+
+    /// Waits until eth0 is the internal port (its uplink exists) and equals `before`, and the
+    /// service answers through the bridge.
+    fn wait_moved(&self, before: &InterfaceState) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let moved = self.vm.interface(UPLINK).is_ok() && self.ports().contains(&VM_IFACE.to_string());
+            if moved && same(&self.eth0(), before).is_ok() && self.service_reachable(self.vm.dhcp_address().unwrap()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "eth0 not moved within 30 s: {:?}\nagent log:\n{}",
+                same(&self.eth0(), before),
+                testbed::process::log_tail(&self.agent_log(), 30)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The ports on br-int.
+    fn ports(&self) -> Vec<String> {
+        let ovs = testbed::OvsSwitch::attach(self.vm.name(), &self.ovs_dir());
+        ovs.vsctl(&["list-ports", "br-int"]).map(|o| o.lines().map(str::to_string).collect()).unwrap_or_default()
+    }
+
+    /// Whether a TCP connection from the underlay to the VM's service at `ip` is established.
+    fn service_reachable(&self, ip: Ipv4Addr) -> bool {
+        let ns = self.vm.underlay.name().to_string();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                testbed::netns::enter_on_this_thread(&ns).unwrap();
+                TcpStream::connect_timeout(&SocketAddrV4::new(ip, SERVICE_PORT).into(), Duration::from_secs(2)).is_ok()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    /// The VM's switch's conntrack entries of weir's zone.
+    fn conntrack(&self) -> String {
+        let ovs = testbed::OvsSwitch::attach(self.vm.name(), &self.ovs_dir());
+        ovs.appctl(&["dpctl/dump-conntrack", "zone=65520"]).unwrap_or_default()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(a) = self.agent.take() {
+            a.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Whether `now` is `before`: name, MAC, MTU, up, addresses (without lifetimes) and routes.
+fn same(now: &InterfaceState, before: &InterfaceState) -> Result<(), String> {
+    let fields = [
+        ("name", now.name == before.name, format!("{} vs {}", now.name, before.name)),
+        ("mac", now.mac == before.mac, format!("{} vs {}", now.mac, before.mac)),
+        ("mtu", now.mtu == before.mtu, format!("{} vs {}", now.mtu, before.mtu)),
+        ("up", now.up == before.up, format!("{} vs {}", now.up, before.up)),
+        (
+            "addresses",
+            now.addresses_without_lifetimes() == before.addresses_without_lifetimes(),
+            format!("{:?}\nvs\n{:?}", now.addresses_without_lifetimes(), before.addresses_without_lifetimes()),
+        ),
+        ("routes", now.routes == before.routes, format!("{:#?}\nvs\n{:#?}", now.routes, before.routes)),
+    ];
+    match fields.iter().find(|(_, ok, _)| !ok) {
+        Some((field, _, diff)) => Err(format!("{field} differs: {diff}")),
+        None => Ok(()),
+    }
+}
+
+/// The DHCP address's lifetime: dynamic, finite, at most the lease.
+fn assert_dhcp_lifetime(state: &InterfaceState, ip: Ipv4Addr) {
+    let a = state.addresses.iter().find(|a| a.get("local").and_then(|l| l.as_str()) == Some(&ip.to_string())).expect("the DHCP address");
+    assert_eq!(a.get("dynamic").and_then(|d| d.as_bool()), Some(true), "{a:?}");
+    let valid = a.get("valid_life_time").and_then(|v| v.as_u64()).unwrap();
+    assert!(valid > 0 && valid <= testbed::vm::LEASE.as_secs(), "valid_life_time {valid}");
+}
+
+fn assert_no_duplicates(state: &InterfaceState) {
+    let mut addrs: Vec<String> = state.addresses.iter().map(|a| format!("{:?}", a.get("local"))).collect();
+    let n = addrs.len();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), n, "duplicate addresses: {:?}", state.addresses);
+    let mut routes: Vec<String> = state.routes.iter().map(|r| r.to_string()).collect();
+    routes.dedup();
+    assert_eq!(routes.len(), state.routes.len(), "duplicate routes: {:#?}", state.routes);
+}
+
+/// Everything about `eth0` besides its lifetimes, and that the uplink holds no address.
+fn assert_moved(s: &Setup, before: &InterfaceState, when: &str) {
+    let now = s.eth0();
+    if let Err(e) = same(&now, before) {
+        panic!("{when}: {e}");
+    }
+    assert_no_duplicates(&now);
+    assert_dhcp_lifetime(&now, s.vm.dhcp_address().unwrap());
+    let uplink = s.vm.interface(UPLINK).unwrap();
+    assert!(uplink.addresses.is_empty() && uplink.routes.is_empty(), "{when}: the uplink keeps {uplink:?}");
+    assert_eq!(uplink.mac, before.mac, "{when}: the uplink keeps the NIC's MAC");
+    let mut ports = s.ports();
+    ports.sort();
+    let mut expected = [VM_IFACE, UPLINK, agent::agent::TUNNEL_PORT].map(str::to_string).to_vec();
+    expected.sort();
+    assert_eq!(ports, expected, "{when}: the ports on br-int");
+}
+
+#[test]
+fn eth0_moves_onto_the_bridge_unchanged_survives_dhcp_and_agent_restarts_and_is_given_back_exactly() {
+    let mut s = Setup::start('m');
+    let before = s.eth0();
+    let ip = s.vm.dhcp_address().unwrap();
+    assert!(s.service_reachable(ip), "the service answers before the move");
+    assert_eq!(before.mtu, u64::from(testbed::vm::VM_MTU));
+    assert!(before.routes.len() >= 4, "default, static (metric 50, src), table 100 and the prefix routes: {:#?}", before.routes);
+
+    s.start_agent();
+    s.wait_moved(&before);
+    assert_moved(&s, &before, "after the move");
+    // The service's connections cross weir's conntrack zone: IP goes through the pipeline.
+    assert!(s.service_reachable(ip) && s.service_reachable(STATIC_IP));
+    let ct = s.conntrack();
+    assert!(ct.contains(&format!("dst={ip},sport=")) && ct.contains(&format!("dport={SERVICE_PORT}")), "conntrack:\n{ct}");
+
+    // A DHCP client run again on the internal port: same address, nothing twice.
+    let events = s.vm.dhcp_events().len();
+    s.vm.dhclient().unwrap();
+    let new = &s.vm.dhcp_events()[events..];
+    assert!(new.iter().any(|e| e.ends_with(&ip.to_string()) && (e.starts_with("REBOOT") || e.starts_with("BOUND"))), "{new:?}");
+    assert_moved(&s, &before, "after dhclient ran again");
+    assert!(s.service_reachable(ip));
+
+    // SIGTERM, then kill -9: the host stays reachable while no agent runs, and a new agent
+    // adds nothing.
+    for (how, stop) in [("SIGTERM", Setup::stop_agent as fn(&mut Setup)), ("kill -9", Setup::kill_agent)] {
+        stop(&mut s);
+        assert!(s.service_reachable(ip), "reachable with the agent stopped by {how}");
+        assert_moved(&s, &before, &format!("with the agent stopped by {how}"));
+        s.start_agent();
+        std::thread::sleep(Duration::from_secs(2));
+        s.wait_moved(&before);
+        assert_moved(&s, &before, &format!("after a restart following {how}"));
+    }
+
+    s.stop_agent();
+    let out = s.restore();
+    assert!(out.contains("eth0: given back"), "{out}");
+    let after = s.eth0();
+    same(&after, &before).unwrap_or_else(|e| panic!("after --restore: {e}"));
+    assert_dhcp_lifetime(&after, ip);
+    assert!(s.vm.interface(UPLINK).is_err(), "no eth0~ after --restore");
+    assert_eq!(s.ports(), [agent::agent::TUNNEL_PORT], "only the agent's tunnel port is left on br-int");
+    assert!(!s.state_dir().join("external-node/eth0.json").exists());
+    assert!(s.service_reachable(ip), "the service answers after --restore");
+    assert!(s.restore().contains("nothing to restore"), "a second --restore changes nothing");
+}
+
+#[test]
+fn the_dhcp_client_started_before_the_move_renews_its_lease_through_the_bridge() {
+    let mut s = Setup::start('r');
+    let before = s.eth0();
+    let ip = s.vm.dhcp_address().unwrap();
+    let pid = s.vm.dhclient_pid().expect("dhclient runs in the background");
+    s.start_agent();
+    s.wait_moved(&before);
+    let events = s.vm.dhcp_events().len();
+    // dhclient renews at half the lease (T1).
+    let deadline = Instant::now() + testbed::vm::LEASE / 2 + Duration::from_secs(30);
+    while !s.vm.dhcp_events()[events..].iter().any(|e| e.starts_with("RENEW")) {
+        assert!(Instant::now() < deadline, "no renewal: {:?}", s.vm.dhcp_events());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(s.vm.dhclient_pid(), Some(pid), "the same dhclient renewed");
+    assert!(s.vm.dhcp_events()[events..].iter().all(|e| e.ends_with(&ip.to_string())), "{:?}", s.vm.dhcp_events());
+    assert_moved(&s, &before, "after the renewal");
+    let valid = s.eth0().addresses.iter().find_map(|a| a.get("valid_life_time")?.as_u64().filter(|v| *v < u64::from(u32::MAX))).unwrap();
+    assert!(valid > testbed::vm::LEASE.as_secs() / 2, "the renewal refreshed the lifetime on the internal port: {valid}");
+}
+
+#[test]
+fn a_move_killed_midway_is_completed_by_the_next_agent_and_can_be_restored() {
+    let mut s = Setup::start('k');
+    let before = s.eth0();
+    // Without ovs-vswitchd the internal port never gets its device: the agent renames the NIC,
+    // adds the ports to OVSDB and waits. Killed there, it leaves a half-done move.
+    let mut ovs = testbed::OvsSwitch::attach(s.vm.name(), &s.ovs_dir());
+    assert!(ovs.kill("ovs-vswitchd"));
+    s.start_agent();
+    testbed::ovs::wait_until(Duration::from_secs(20), || s.vm.interface(UPLINK).is_ok()).expect("the NIC renamed");
+    std::thread::sleep(Duration::from_millis(500));
+    s.kill_agent();
+    assert!(s.vm.interface(VM_IFACE).is_err(), "half done: no eth0");
+    assert!(s.state_dir().join("external-node/eth0.json").exists(), "the state was saved before the rename");
+
+    ovs.restart_missing().unwrap();
+    s.start_agent();
+    s.wait_moved(&before);
+    assert_moved(&s, &before, "after the move was completed");
+
+    s.stop_agent();
+    s.restore();
+    same(&s.eth0(), &before).unwrap_or_else(|e| panic!("after --restore: {e}"));
+}
+
+#[test]
+fn a_missing_interface_is_named_and_the_host_is_left_alone() {
+    let mut s = Setup::start('b');
+    let before = s.eth0();
+    s.start_agent_for("nope0");
+    let log = s.agent_log();
+    testbed::ovs::wait_until(Duration::from_secs(20), || std::fs::read_to_string(&log).unwrap_or_default().contains("\"nope0\""))
+        .unwrap_or_else(|_| panic!("no error naming nope0:\n{}", testbed::process::log_tail(&log, 20)));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("host interface \"nope0\": does not exist: nothing was changed"), "{text}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(s.agent.as_ref().unwrap().alive(), "the agent keeps running");
+    same(&s.eth0(), &before).unwrap();
+    assert!(!s.ports().contains(&"nope0".to_string()));
+    assert!(!Path::new(&s.state_dir().join("external-node/nope0.json")).exists());
+
+    // A name that leaves no room for the uplink's is refused before anything starts.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args(["agent", "--external-node", EXTERNAL_NODE, "--external-interface", "enp0s31f6abcdef", "--manifests", "/nonexistent"]);
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("\"enp0s31f6abcdef\"") && err.contains("15"), "{err}");
+}
