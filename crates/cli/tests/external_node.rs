@@ -356,3 +356,22 @@ fn a_missing_interface_is_named_and_the_host_is_left_alone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("\"enp0s31f6abcdef\"") && err.contains("15"), "{err}");
 }
+
+#[test]
+fn an_interface_the_external_node_no_longer_names_is_given_back() {
+    let mut s = Setup::start('g');
+    let before = s.eth0();
+    s.start_agent();
+    s.wait_moved(&before);
+    s.stop_agent();
+    // The ExternalNode now names another interface (missing here): eth0 goes back to the host.
+    s.start_agent_for("nope0");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.vm.interface(UPLINK).is_ok() || same(&s.eth0(), &before).is_err() {
+        assert!(Instant::now() < deadline, "eth0 not given back:\n{}", testbed::process::log_tail(&s.agent_log(), 20));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(s.ports(), [agent::agent::TUNNEL_PORT]);
+    assert!(s.service_reachable(s.vm.dhcp_address().unwrap()));
+    assert!(!s.state_dir().join("external-node/eth0.json").exists());
+}

@@ -91,9 +91,7 @@ pub fn host_interface_flows(topo: &Topology) -> Vec<Flow> {
 fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
     let fwd = Category::Forwarding;
     let (uplink, internal) = (PortNo(h.uplink_ofport), PortNo(h.internal_ofport));
-    let dhcp = |from: PortNo, src: u16, dst: u16| {
-        Match::new().udp().in_port(from).with(Field::UdpSrc, src).with(Field::UdpDst, dst)
-    };
+    let dhcp = |from: PortNo, src: u16, dst: u16| Match::new().udp().in_port(from).with(Field::UdpSrc, src).with(Field::UdpDst, dst);
     let original = |source| SOURCE.matches(ct_match(Match::new().ipv4(), ct_state::TRK, ct_state::NEW | ct_state::RPL), source);
     let mut flows = vec![
         // The lease never depends on policy.
@@ -118,12 +116,11 @@ fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
             .actions([ESTABLISHED.load(1)])
             .goto(Table::EgressAdmin),
         // What the network sends skips egress policy (it is nobody's egress here).
-        Table::ConntrackState
-            .flow(priority::FORWARD, original(FROM_UPLINK), fwd)
-            .actions([ESTABLISHED.load(1)])
-            .goto(Table::L3Forwarding),
+        Table::ConntrackState.flow(priority::FORWARD, original(FROM_UPLINK), fwd).actions([ESTABLISHED.load(1)]).goto(Table::L3Forwarding),
         Table::ConntrackState.flow(priority::FORWARD - 1, SOURCE.matches(Match::new().ipv4(), FROM_UPLINK), fwd).goto(Table::L3Forwarding),
-        Table::L3Forwarding.flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_HOST_INTERFACE), fwd).goto(Table::L2Forwarding),
+        Table::L3Forwarding
+            .flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_HOST_INTERFACE), fwd)
+            .goto(Table::L2Forwarding),
         Table::L3Forwarding.flow(priority::FORWARD, SOURCE.matches(Match::new().ipv4(), FROM_UPLINK), fwd).goto(Table::L2Forwarding),
         // To the network: no ingress policy (the uplink is nobody's ingress).
         Table::L2Forwarding
@@ -159,9 +156,11 @@ fn bypass_flow(h: &HostInterface, b: &Bypass) -> FlowBuilder {
         Direction::Ingress => Table::IngressAdmin
             .flow(
                 crate::placement::FIXED,
-                OUT_PORT
-                    .matches(SOURCE.matches(base, FROM_UPLINK), h.internal_ofport)
-                    .with_ipv4_prefix(Field::Ipv4Src, b.peer.network(), b.peer.prefix()),
+                OUT_PORT.matches(SOURCE.matches(base, FROM_UPLINK), h.internal_ofport).with_ipv4_prefix(
+                    Field::Ipv4Src,
+                    b.peer.network(),
+                    b.peer.prefix(),
+                ),
                 Category::Forwarding,
             )
             .goto(Table::ConntrackCommit),

@@ -108,13 +108,16 @@ impl Vm {
         let args = ["--ports".to_string(), format!("tcp:{SERVICE_PORT}"), "--ready-file".into(), ready.display().to_string()];
         let server = spawn_in_netns(&vm, server, &args, &log)?;
         let vm = Vm { ovs, netns, underlay, dir: dir.to_path_buf(), dnsmasq, server };
-        wait_until(Duration::from_secs(10), || ready.exists())
-            .map_err(|_| Error::Died { what: "the VM's TCP service".into(), log: log.clone(), tail: crate::process::log_tail(&log, 10) })?;
+        wait_until(Duration::from_secs(10), || ready.exists()).map_err(|_| Error::Died {
+            what: "the VM's TCP service".into(),
+            log: log.clone(),
+            tail: crate::process::log_tail(&log, 10),
+        })?;
         std::fs::write(vm.script(), DHCLIENT_SCRIPT).map_err(|e| Error::io(vm.script(), e))?;
         std::fs::set_permissions(vm.script(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .map_err(|e| Error::io(vm.script(), e))?;
         vm.dhclient()?;
-        ip(&vm.netns.name().to_string(), &["addr", "add", &format!("{STATIC_IP}/24"), "dev", VM_IFACE])?;
+        ip(vm.netns.name(), &["addr", "add", &format!("{STATIC_IP}/24"), "dev", VM_IFACE])?;
         let src = vm.dhcp_address()?.to_string();
         let main = ["route", "add", "10.20.0.0/16", "via", &UNDERLAY_IP.to_string(), "dev", VM_IFACE, "metric", "50", "src", &src];
         ip(vm.netns.name(), &main)?;
@@ -257,11 +260,11 @@ impl InterfaceState {
         let link = json(&["addr", "show", "dev", name])?;
         let link = link.get(0).cloned().unwrap_or_default();
         let text = |k: &str| link.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-        let flags: Vec<&str> = link.get("flags").and_then(|f| f.as_array()).map_or(vec![], |f| f.iter().filter_map(|v| v.as_str()).collect());
-        let addresses = link
-            .get("addr_info")
-            .and_then(|a| a.as_array())
-            .map_or(vec![], |a| a.iter().filter_map(|v| v.as_object().cloned()).filter(|o| o.get("family").and_then(|f| f.as_str()) == Some("inet")).collect());
+        let flags: Vec<&str> =
+            link.get("flags").and_then(|f| f.as_array()).map_or(vec![], |f| f.iter().filter_map(|v| v.as_str()).collect());
+        let addresses = link.get("addr_info").and_then(|a| a.as_array()).map_or(vec![], |a| {
+            a.iter().filter_map(|v| v.as_object().cloned()).filter(|o| o.get("family").and_then(|f| f.as_str()) == Some("inet")).collect()
+        });
         let mut routes = json(&["-4", "route", "show", "table", "all", "dev", name])?.as_array().cloned().unwrap_or_default();
         routes.sort_by_key(|r| r.to_string());
         Ok(InterfaceState {

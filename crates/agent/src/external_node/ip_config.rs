@@ -8,11 +8,11 @@
 //! (protocol `kernel`), which the kernel makes again when the address is added elsewhere.
 use futures::TryStreamExt;
 use rtnetlink::Handle;
+use rtnetlink::RouteMessageBuilder;
 use rtnetlink::packet_core::{Emitable, Parseable};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage, CacheInfo};
 use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
-use rtnetlink::RouteMessageBuilder;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -91,11 +91,8 @@ impl IpConfig {
     /// same address there, else `name`): renaming a device renames its addresses' labels
     /// (`eth0~`, `eth0~:2`), and the internal port must show the labels the NIC had.
     pub fn labelled_as(&self, original: &IpConfig, name: &str) -> IpConfig {
-        let labels: std::collections::BTreeMap<Ipv4Addr, String> = original
-            .address_messages()
-            .iter()
-            .filter_map(|m| Some((address_of(m)?, label_of(m)?)))
-            .collect();
+        let labels: std::collections::BTreeMap<Ipv4Addr, String> =
+            original.address_messages().iter().filter_map(|m| Some((address_of(m)?, label_of(m)?))).collect();
         let addresses = self
             .address_messages()
             .into_iter()
@@ -157,8 +154,7 @@ impl IpConfig {
 
 /// Whether the route is IPv4, a real one (not a cached clone), and leaves through `index`.
 fn leaves_through(msg: &RouteMessage, index: u32) -> bool {
-    msg.header.address_family == AddressFamily::Inet
-        && msg.attributes.iter().any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index))
+    msg.header.address_family == AddressFamily::Inet && msg.attributes.iter().any(|a| matches!(a, RouteAttribute::Oif(i) if *i == index))
 }
 
 /// Takes `elapsed` seconds off the address's lifetimes; `false` if it has run out.
@@ -203,13 +199,18 @@ pub fn describe_route(msg: &RouteMessage) -> String {
 
 /// The IPv4 address of an address message.
 pub fn address_of(msg: &AddressMessage) -> Option<Ipv4Addr> {
-    msg.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
-        _ => None,
-    }).or_else(|| msg.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
-        _ => None,
-    }))
+    msg.attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+            _ => None,
+        })
+        .or_else(|| {
+            msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
+                _ => None,
+            })
+        })
 }
 
 fn label_of(msg: &AddressMessage) -> Option<String> {

@@ -149,7 +149,11 @@ pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName) -> Res
     let up = link(handle, &uplink).await.map_err(err)?.ok_or_else(|| err(format!("its uplink {uplink} vanished")))?;
     set_up(handle, up.header.index, &uplink).await.map_err(err)?;
     let ips = saved.config.ips();
-    place.manager.ensure_ports(place.bridge, &port_specs(&saved, place.external_node, &ips)).await.map_err(|e| err(format!("ovsdb: {e}")))?;
+    place
+        .manager
+        .ensure_ports(place.bridge, &port_specs(&saved, place.external_node, &ips))
+        .await
+        .map_err(|e| err(format!("ovsdb: {e}")))?;
     let internal = wait_for_device(handle, name).await.map_err(err)?;
     let index = internal.header.index;
     let mac = parse_mac(&saved.mac).ok_or_else(|| err(format!("the saved MAC {:?} is not a MAC", saved.mac)))?;
@@ -392,7 +396,9 @@ pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir:
             let mut failed = vec![];
             for iface in pending {
                 match take_over(&handle, place, &iface).await {
-                    Ok(m) => tracing::info!(interface = m.name, uplink = m.uplink, mac = %m.mac, ips = ?m.ips, "host interface on the bridge"),
+                    Ok(m) => {
+                        tracing::info!(interface = m.name, uplink = m.uplink, mac = %m.mac, ips = ?m.ips, "host interface on the bridge")
+                    }
                     Err(e) => {
                         tracing::error!(external_node = node.name, "{e}; trying again in {} s", RETRY.as_secs());
                         failed.push(iface);

@@ -61,9 +61,7 @@ pub fn remove(file: &Path) -> Result<(), String> {
 /// The interfaces that have saved state in `state_dir` (moved, or being moved or restored).
 pub fn interfaces(state_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(state_dir.join(DIR)) else { return vec![] };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
-        .collect();
+    let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect();
     names.sort();
     names
 }

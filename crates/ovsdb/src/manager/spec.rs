@@ -566,6 +566,12 @@ fn check_map(m: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `s` is a MAC as OVSDB stores it: six lower-case hex pairs joined by `:`.
+fn is_mac(s: &str) -> bool {
+    let pairs: Vec<&str> = s.split(':').collect();
+    pairs.len() == 6 && pairs.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,10 +629,4 @@ mod tests {
         assert!(check_device_name("a/b").is_err());
         assert!(check_device_name("").is_err());
     }
-}
-
-/// Whether `s` is a MAC as OVSDB stores it: six lower-case hex pairs joined by `:`.
-fn is_mac(s: &str) -> bool {
-    let pairs: Vec<&str> = s.split(':').collect();
-    pairs.len() == 6 && pairs.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
 }
