@@ -13,14 +13,15 @@
 //!   uplink   → Conntrack → (no egress policy)                          → L3/L2 (reg1 = internal) → ingress policy (IngressAdmin…) → ConntrackCommit → Output
 //!   ```
 //!   So policy on the host endpoint sits where a pod's does: egress rules match the packets
-//!   the internal port sends (source tag), ingress rules the packets to it (reg1). Replies skip
+//!   the internal port sends (reg3, the sender, is its port), ingress rules the packets to it
+//!   (reg1). Replies skip
 //!   policy (ConntrackState), as pods' do.
 //! - The configured bypass list ([`Bypass`], Antrea's `policyBypassRules`) skips the host's
 //!   policy at the top of the admin tables, for connections that must never be cut (the
 //!   management SSH of a VM, say).
 use crate::cookie::Category;
 use crate::flow::FlowBuilder;
-use crate::reg::{ESTABLISHED, FROM_HOST_INTERFACE, FROM_UPLINK, OUT_PORT, SOURCE, ct_match, ct_state};
+use crate::reg::{ESTABLISHED, FROM_HOST_INTERFACE, FROM_UPLINK, OUT_PORT, SENDER, SOURCE, ct_match, ct_state};
 use crate::table::Table;
 use crate::topology::{HostInterface, Topology};
 use ipnetwork::Ipv4Network;
@@ -100,7 +101,7 @@ fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
         // IPv4 through conntrack and policy, tagged with where it came from.
         Table::Classifier
             .flow(priority::IP, Match::new().ipv4().in_port(internal), fwd)
-            .actions([SOURCE.load(FROM_HOST_INTERFACE)])
+            .actions([SOURCE.load(FROM_HOST_INTERFACE), SENDER.load(h.internal_ofport)])
             .goto(Table::Conntrack),
         Table::Classifier
             .flow(priority::IP, Match::new().ipv4().in_port(uplink), fwd)
@@ -183,6 +184,7 @@ mod tests {
             local_pods: Default::default(),
             remote_nodes: vec![],
             ports: Default::default(),
+            service_cidrs: vec![],
             host_interfaces: vec![HostInterface {
                 name: "eth0".into(),
                 internal_ofport: 20,
@@ -206,7 +208,7 @@ mod tests {
         for (from, to) in [(20, 21), (21, 20)] {
             assert!(text.contains(&format!("priority=100,in_port={from} actions=output:{to}")), "{text}");
         }
-        assert!(text.contains("priority=200,ip,in_port=20 actions=set_field:0x5/0xf->reg0,goto_table:3"), "{text}");
+        assert!(text.contains("priority=200,ip,in_port=20 actions=set_field:0x5/0xf->reg0,set_field:0x14->reg3,goto_table:3"), "{text}");
         assert!(text.contains("priority=200,ip,in_port=21 actions=set_field:0x4/0xf->reg0,goto_table:3"), "{text}");
         assert!(text.contains("priority=220,udp,in_port=20,tp_src=68,tp_dst=67 actions=output:21"), "{text}");
     }

@@ -99,7 +99,8 @@ pub const ANSWER: RegField = RegField::new(0, 9, 9);
 pub const OUT_PORT: RegField = RegField::new(1, 0, 31);
 
 /// The local endpoint whose egress policy the packet meets: its OpenFlow port. Classifier sets
-/// it from `in_port` for a pod's own packets; ConntrackState sets it for a packet the host
+/// it from `in_port` for a pod's own packets and for what a host interface's internal port sends
+/// (see `crate::host_interface`); ConntrackState sets it for a packet the host
 /// gateway forwards with a local pod's source address (a Service connection after the host's
 /// DNAT), so egress policy judges the real destination, not the ClusterIP.
 pub const SENDER: RegField = RegField::new(3, 0, 31);
@@ -121,7 +122,7 @@ pub const REGISTERS: &[(RegField, &str)] = &[
     (ANSWER, "the packet-in of this packet is to be answered (a Reject rule)"),
     (OUT_PORT, "output port, chosen by L2Forwarding; ingress policy matches the destination pod on it"),
     (ARP_SWAP, "scratch for the ARP responder"),
-    (SENDER, "the local pod egress policy applies to (its OpenFlow port): the pod itself, or the source of a connection the host gateway forwards after DNAT"),
+    (SENDER, "the local pod egress policy applies to (its OpenFlow port): the pod itself, or the source of a connection the host gateway forwards after DNAT; or a host interface's internal port"),
 ];
 
 impl RegField {
