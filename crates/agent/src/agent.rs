@@ -457,7 +457,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let client = ovsdb::Client::connect(&config.ovsdb).await?;
     let manager = Arc::new(ovsdb::Manager::new(&client).await?);
     manager.ensure_bridge(&bridge_spec(&config)).await?;
-    manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
+    // An ExternalNode has no pods, so no tunnel to other nodes' pods.
+    if config.external_node.is_none() {
+        manager.ensure_port(&config.bridge, &tunnel_spec(&config)).await?;
+    }
     if let Some(mtu) = config.host_gateway_mtu {
         manager.ensure_port(&config.bridge, &crate::host_gateway::port_spec(mtu)).await?;
     }

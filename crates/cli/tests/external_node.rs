@@ -231,9 +231,7 @@ fn assert_moved(s: &Setup, before: &InterfaceState, when: &str) {
     assert_eq!(uplink.mac, before.mac, "{when}: the uplink keeps the NIC's MAC");
     let mut ports = s.ports();
     ports.sort();
-    let mut expected = [VM_IFACE, UPLINK, agent::agent::TUNNEL_PORT].map(str::to_string).to_vec();
-    expected.sort();
-    assert_eq!(ports, expected, "{when}: the ports on br-int");
+    assert_eq!(ports, [VM_IFACE, UPLINK], "{when}: the ports on br-int (an ExternalNode has no tunnel)");
 }
 
 #[test]
@@ -280,7 +278,7 @@ fn eth0_moves_onto_the_bridge_unchanged_survives_dhcp_and_agent_restarts_and_is_
     same(&after, &before).unwrap_or_else(|e| panic!("after --restore: {e}"));
     assert_dhcp_lifetime(&after, ip);
     assert!(s.vm.interface(UPLINK).is_err(), "no eth0~ after --restore");
-    assert_eq!(s.ports(), [agent::agent::TUNNEL_PORT], "only the agent's tunnel port is left on br-int");
+    assert!(s.ports().is_empty(), "no port is left on br-int: {:?}", s.ports());
     assert!(!s.state_dir().join("external-node/eth0.json").exists());
     assert!(s.service_reachable(ip), "the service answers after --restore");
     assert!(s.restore().contains("nothing to restore"), "a second --restore changes nothing");
@@ -371,7 +369,30 @@ fn an_interface_the_external_node_no_longer_names_is_given_back() {
         assert!(Instant::now() < deadline, "eth0 not given back:\n{}", testbed::process::log_tail(&s.agent_log(), 20));
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(s.ports(), [agent::agent::TUNNEL_PORT]);
+    assert!(s.ports().is_empty(), "{:?}", s.ports());
     assert!(s.service_reachable(s.vm.dhcp_address().unwrap()));
     assert!(!s.state_dir().join("external-node/eth0.json").exists());
+}
+
+#[test]
+fn the_agent_keeps_the_interface_moved_when_ovs_restarts_or_its_port_is_deleted() {
+    let mut s = Setup::start('o');
+    let before = s.eth0();
+    s.start_agent();
+    s.wait_moved(&before);
+    let mut ovs = testbed::OvsSwitch::attach(s.vm.name(), &s.ovs_dir());
+    assert!(ovs.kill("ovs-vswitchd"));
+    ovs.restart_missing().unwrap();
+    s.wait_moved(&before);
+    assert_moved(&s, &before, "after ovs-vswitchd restarted");
+
+    // The internal port deleted behind the agent's back: its device goes with it, and the
+    // agent adds the port again and configures the new device from the saved state.
+    let index = |s: &Setup| testbed::run(std::process::Command::new("ip").args(["-n", s.vm.name(), "-o", "link", "show", VM_IFACE]));
+    let old = index(&s).unwrap();
+    ovs.vsctl(&["del-port", "br-int", VM_IFACE]).unwrap();
+    testbed::ovs::wait_until(Duration::from_secs(5), || index(&s).is_err()).expect("eth0 went with its port");
+    s.wait_moved(&before);
+    assert_ne!(index(&s).unwrap(), old, "a new device");
+    assert_moved(&s, &before, "after the internal port was deleted");
 }

@@ -112,6 +112,8 @@ pub struct MovedInterface {
     pub mac: Mac,
     /// Its IPv4 addresses when it was moved.
     pub ips: Vec<Ipv4Addr>,
+    /// The internal port's device index (0 when read from OVSDB).
+    pub internal_index: u32,
 }
 
 /// Where and for whom interfaces are moved.
@@ -128,8 +130,11 @@ pub struct Place<'a> {
 }
 
 /// Moves `iface` onto the bridge (see the module documentation), or completes a move begun
-/// before; does nothing to an interface already moved.
-pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName) -> Result<MovedInterface, Error> {
+/// before; does nothing to an interface already moved. `configured` is the index of the
+/// internal port's device the caller last saw configured, if any: that device without
+/// addresses lost them on purpose (a DHCP lease ran out, an administrator) and is left so,
+/// while a new device (ovs-vswitchd made it again) gets the saved configuration.
+pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName, configured: Option<u32>) -> Result<MovedInterface, Error> {
     let err = |what: String| Error { interface: iface.to_string(), what };
     let (name, uplink) = (iface.as_str(), iface.uplink());
     let file = saved::path(place.state_dir, name);
@@ -159,8 +164,10 @@ pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName) -> Res
     let mac = parse_mac(&saved.mac).ok_or_else(|| err(format!("the saved MAC {:?} is not a MAC", saved.mac)))?;
     let set = LinkUnspec::new_with_index(index).address(mac.0.to_vec()).mtu(saved.mtu).up().build();
     handle.link().set(set).execute().await.map_err(|e| err(format!("set the MAC, MTU and up state of the internal port: {e}")))?;
-    move_config(handle, &saved, up.header.index, index).await.map_err(|e| err(e.to_string()))?;
-    Ok(MovedInterface { name: name.to_string(), uplink, external_node: place.external_node.to_string(), mac, ips })
+    if configured != Some(index) {
+        move_config(handle, &saved, up.header.index, index).await.map_err(|e| err(e.to_string()))?;
+    }
+    Ok(MovedInterface { name: name.to_string(), uplink, external_node: place.external_node.to_string(), mac, ips, internal_index: index })
 }
 
 /// Saves the NIC's state before the move; the NIC must exist and not be weir's port already.
@@ -262,7 +269,7 @@ pub fn moved_interfaces(interfaces: &BTreeMap<String, ovsdb::tables::Interface>)
             let mac = i.mac.as_deref().and_then(parse_mac)?;
             let ips = i.external_ids.get(IP_ADDRESS).map_or_else(Vec::new, |v| v.split(',').filter_map(|s| s.parse().ok()).collect());
             let external_node = i.external_ids.get(EXTERNAL_NODE).cloned().unwrap_or_default();
-            Some(MovedInterface { name: i.name.clone(), uplink: uplink.clone(), external_node, mac, ips })
+            Some(MovedInterface { name: i.name.clone(), uplink: uplink.clone(), external_node, mac, ips, internal_index: 0 })
         })
         .collect()
 }
@@ -365,13 +372,15 @@ pub struct ExternalNode {
     pub interfaces: Vec<IfName>,
 }
 
-/// How long to wait before trying a failed move again (the interface may appear later).
-const RETRY: Duration = Duration::from_secs(5);
+/// How often the interfaces are checked again: a failed move is tried again (the interface
+/// may appear later), and a moved one whose internal port lost its configuration gets it back
+/// (a userspace ovs-vswitchd that restarts makes its internal ports' devices anew).
+const RECHECK: Duration = Duration::from_secs(5);
 
-/// Moves the ExternalNode's interfaces onto the bridge on a task of its own, trying each
-/// failed one again every few seconds (a missing interface is reported, and the host is left
-/// as it is); gives back the interfaces weir moved before that the ExternalNode no longer
-/// names. The task ends when every interface is moved.
+/// Moves the ExternalNode's interfaces onto the bridge on a task of its own and keeps them
+/// there (see [`RECHECK`]); a missing interface is reported, and the host is left as it is.
+/// First gives back the interfaces weir moved before that the ExternalNode no longer names.
+/// The task ends with the runtime.
 pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir: std::path::PathBuf, node: ExternalNode) {
     tokio::spawn(async move {
         let handle = match rtnetlink::new_connection() {
@@ -391,25 +400,27 @@ pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir:
                 Err(e) => tracing::error!("{e}"),
             }
         }
-        let mut pending = node.interfaces.clone();
+        let mut failing: BTreeMap<IfName, String> = BTreeMap::new();
+        // The internal port's device each interface was last configured on.
+        let mut configured: BTreeMap<IfName, u32> = BTreeMap::new();
         loop {
-            let mut failed = vec![];
-            for iface in pending {
-                match take_over(&handle, place, &iface).await {
+            for iface in &node.interfaces {
+                match take_over(&handle, place, iface, configured.get(iface).copied()).await {
                     Ok(m) => {
-                        tracing::info!(interface = m.name, uplink = m.uplink, mac = %m.mac, ips = ?m.ips, "host interface on the bridge")
+                        failing.remove(iface);
+                        if configured.insert(iface.clone(), m.internal_index) != Some(m.internal_index) {
+                            tracing::info!(interface = m.name, uplink = m.uplink, mac = %m.mac, ips = ?m.ips, "host interface on the bridge");
+                        }
                     }
                     Err(e) => {
-                        tracing::error!(external_node = node.name, "{e}; trying again in {} s", RETRY.as_secs());
-                        failed.push(iface);
+                        // Once per streak of the same error: it is tried again every few seconds.
+                        if failing.insert(iface.clone(), e.what.clone()).as_ref() != Some(&e.what) {
+                            tracing::error!(external_node = node.name, "{e}; trying again every {} s", RECHECK.as_secs());
+                        }
                     }
                 }
             }
-            if failed.is_empty() {
-                return;
-            }
-            pending = failed;
-            tokio::time::sleep(RETRY).await;
+            tokio::time::sleep(RECHECK).await;
         }
     });
 }
