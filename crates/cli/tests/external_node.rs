@@ -306,21 +306,35 @@ fn the_dhcp_client_started_before_the_move_renews_its_lease_through_the_bridge()
     assert!(valid > testbed::vm::LEASE.as_secs() / 2, "the renewal refreshed the lifetime on the internal port: {valid}");
 }
 
+impl Setup {
+    /// Leaves a move cut short: without ovs-vswitchd the internal port never gets its device,
+    /// so the agent renames the NIC, adds the ports to OVSDB and waits; it is killed there.
+    /// Returns the switch, its ovs-vswitchd stopped.
+    fn half_done_move(&mut self) -> testbed::OvsSwitch {
+        let ovs = testbed::OvsSwitch::attach(self.vm.name(), &self.ovs_dir());
+        assert!(ovs.kill("ovs-vswitchd"));
+        self.start_agent();
+        testbed::ovs::wait_until(Duration::from_secs(20), || self.vm.interface(UPLINK).is_ok()).expect("the NIC renamed");
+        std::thread::sleep(Duration::from_millis(500));
+        self.kill_agent();
+        assert!(self.vm.interface(VM_IFACE).is_err(), "half done: no eth0");
+        assert!(self.state_dir().join("external-node/eth0.json").exists(), "the state was saved before the rename");
+        ovs
+    }
+}
+
 #[test]
-fn a_move_killed_midway_is_completed_by_the_next_agent_and_can_be_restored() {
+fn a_move_killed_midway_is_given_back_or_completed_by_the_next_agent() {
     let mut s = Setup::start('k');
     let before = s.eth0();
-    // Without ovs-vswitchd the internal port never gets its device: the agent renames the NIC,
-    // adds the ports to OVSDB and waits. Killed there, it leaves a half-done move.
-    let mut ovs = testbed::OvsSwitch::attach(s.vm.name(), &s.ovs_dir());
-    assert!(ovs.kill("ovs-vswitchd"));
-    s.start_agent();
-    testbed::ovs::wait_until(Duration::from_secs(20), || s.vm.interface(UPLINK).is_ok()).expect("the NIC renamed");
-    std::thread::sleep(Duration::from_millis(500));
-    s.kill_agent();
-    assert!(s.vm.interface(VM_IFACE).is_err(), "half done: no eth0");
-    assert!(s.state_dir().join("external-node/eth0.json").exists(), "the state was saved before the rename");
 
+    let mut ovs = s.half_done_move();
+    s.restore();
+    same(&s.eth0(), &before).unwrap_or_else(|e| panic!("--restore after a move cut short: {e}"));
+    assert!(s.service_reachable(s.vm.dhcp_address().unwrap()));
+    ovs.restart_missing().unwrap();
+
+    let mut ovs = s.half_done_move();
     ovs.restart_missing().unwrap();
     s.start_agent();
     s.wait_moved(&before);

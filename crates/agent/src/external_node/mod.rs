@@ -239,6 +239,11 @@ pub async fn give_back(handle: &Handle, place: Place<'_>, iface: &str) -> Result
     let mut set = LinkUnspec::new_with_index(nic.header.index).address(mac.0.to_vec()).mtu(saved.mtu);
     set = if saved.up { set.up() } else { set.down() };
     handle.link().set(set.build()).execute().await.map_err(|e| err(format!("set the MAC, MTU and up state: {e}")))?;
+    // A move cut short leaves the addresses on the NIC, labelled after its names since
+    // (`eth0~:2` is `eth0:2` once renamed back), and a replaced address keeps its label:
+    // what the NIC holds goes, the saved configuration comes.
+    let held = IpConfig::read(handle, nic.header.index, iface).await.map_err(|e| err(e.to_string()))?;
+    held.remove(handle, iface).await.map_err(|e| err(e.to_string()))?;
     saved.config.put(handle, nic.header.index, iface).await.map_err(|e| err(e.to_string()))?;
     saved::remove(&file).map_err(|e| err(format!("removing its saved state: {e}")))?;
     Ok(true)
