@@ -184,12 +184,17 @@ async fn restore(args: &Args) -> anyhow::Result<()> {
     let state_dir = args.state_dir.clone().unwrap_or_else(|| beside(&args.status_file).to_path_buf());
     let client = ovsdb::Client::connect(&args.ovsdb).await?;
     let manager = ovsdb::Manager::new(&client).await?;
+    let started = std::time::Instant::now();
     let restored = agent::external_node::restore(&manager, &args.bridge, &state_dir).await?;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     if restored.is_empty() {
         println!("nothing to restore: no host interface has saved state in {}", state_dir.display());
     }
-    for name in restored {
+    for name in &restored {
         println!("{name}: given back to the host");
+    }
+    if !restored.is_empty() {
+        println!("restored in {elapsed_ms:.0} ms");
     }
     Ok(())
 }

@@ -89,7 +89,12 @@ impl Setup {
             .map(str::to_string),
         );
         let log = self.agent_log();
-        self.agent = Some(spawn_in_netns(self.vm.name(), &weir(&["agent"]), &args, &log).expect("the agent starts"));
+        // At info: the agent logs each interface it moves, with how long the move took.
+        let agent = Launcher {
+            program: PathBuf::from("/usr/bin/env"),
+            args: vec!["WEIR_LOG=warn,agent::external_node=info".into(), env!("CARGO_BIN_EXE_weir").into(), "agent".into()],
+        };
+        self.agent = Some(spawn_in_netns(self.vm.name(), &agent, &args, &log).expect("the agent starts"));
     }
 
     fn start_agent(&mut self) {
@@ -244,7 +249,11 @@ fn eth0_moves_onto_the_bridge_unchanged_survives_dhcp_and_agent_restarts_and_is_
     assert!(before.routes.len() >= 4, "default, static (metric 50, src), table 100 and the prefix routes: {:#?}", before.routes);
 
     s.start_agent();
+    let started = Instant::now();
     s.wait_moved(&before);
+    let log = std::fs::read_to_string(s.agent_log()).unwrap();
+    let moved = log.lines().find(|l| l.contains("host interface on the bridge")).expect("the agent logs the move");
+    eprintln!("moved and reachable {:?} after the agent started; {moved}", started.elapsed());
     assert_moved(&s, &before, "after the move");
     // The service's connections cross weir's conntrack zone: IP goes through the pipeline.
     assert!(s.service_reachable(ip) && s.service_reachable(STATIC_IP));
@@ -274,6 +283,7 @@ fn eth0_moves_onto_the_bridge_unchanged_survives_dhcp_and_agent_restarts_and_is_
     s.stop_agent();
     let out = s.restore();
     assert!(out.contains("eth0: given back"), "{out}");
+    eprintln!("{out}");
     let after = s.eth0();
     same(&after, &before).unwrap_or_else(|e| panic!("after --restore: {e}"));
     assert_dhcp_lifetime(&after, ip);

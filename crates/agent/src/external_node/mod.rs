@@ -410,11 +410,13 @@ pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir:
         let mut configured: BTreeMap<IfName, u32> = BTreeMap::new();
         loop {
             for iface in &node.interfaces {
+                let started = Instant::now();
                 match take_over(&handle, place, iface, configured.get(iface).copied()).await {
                     Ok(m) => {
                         failing.remove(iface);
                         if configured.insert(iface.clone(), m.internal_index) != Some(m.internal_index) {
-                            tracing::info!(interface = m.name, uplink = m.uplink, mac = %m.mac, ips = ?m.ips, "host interface on the bridge");
+                            let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                            tracing::info!(interface = m.name, uplink = m.uplink, mac = %m.mac, ips = ?m.ips, elapsed_ms, "host interface on the bridge");
                         }
                     }
                     Err(e) => {
