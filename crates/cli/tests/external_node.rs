@@ -85,6 +85,9 @@ impl Setup {
                 "off",
                 "--audit-log",
                 "off",
+                // The VM's service stays open from the underlay whatever the host's policy.
+                "--policy-bypass",
+                "ingress:tcp:192.168.100.0/24:2222",
             ]
             .map(str::to_string),
         );
@@ -257,6 +260,10 @@ fn eth0_moves_onto_the_bridge_unchanged_survives_dhcp_and_agent_restarts_and_is_
     assert_moved(&s, &before, "after the move");
     // The service's connections cross weir's conntrack zone: IP goes through the pipeline.
     assert!(s.service_reachable(ip) && s.service_reachable(STATIC_IP));
+    let ovs = testbed::OvsSwitch::attach(s.vm.name(), &s.ovs_dir());
+    let flows = ovs.ofctl("dump-flows", "br-int", &["--no-stats", "--names"]).unwrap();
+    let bypass = flows.lines().find(|l| l.contains("table=IngressAdmin") && l.contains("tp_dst=2222"));
+    assert!(bypass.is_some_and(|l| l.contains("nw_src=192.168.100.0/24") && l.contains("goto_table:ConntrackCommit")), "{flows}");
     let ct = s.conntrack();
     assert!(ct.contains(&format!("dst={ip},sport=")) && ct.contains(&format!("dport={SERVICE_PORT}")), "conntrack:\n{ct}");
 
