@@ -809,7 +809,10 @@ impl NodeAgent {
 
     fn topology(&self) -> Option<Topology> {
         let node = self.cluster.nodes.get(&self.settings.node);
-        let host_interfaces = crate::external_node::host_interfaces(&self.interfaces);
+        let mut host_interfaces = crate::external_node::host_interfaces(&self.interfaces);
+        for h in &mut host_interfaces {
+            h.entity = self.cluster.external_entity_on(&self.settings.node, &h.name);
+        }
         // An ExternalNode has no pod network: its host interfaces are all there is to forward.
         let gateway_ip = match node.and_then(pipeline::compile::gateway_for) {
             Some(ip) => ip,

@@ -65,6 +65,12 @@ impl Setup {
     }
 
     fn start_agent_for(&mut self, interface: &str) {
+        self.start_agent_with(interface, true);
+    }
+
+    /// An agent for `interface`; with `bypass`, the VM's service is open from the underlay
+    /// whatever the host's policy.
+    fn start_agent_with(&mut self, interface: &str, bypass: bool) {
         let d = self.ovs_dir();
         let mut args = self.common_args();
         args.extend(
@@ -85,12 +91,12 @@ impl Setup {
                 "off",
                 "--audit-log",
                 "off",
-                // The VM's service stays open from the underlay whatever the host's policy.
-                "--policy-bypass",
-                "ingress:tcp:192.168.100.0/24:2222",
             ]
             .map(str::to_string),
         );
+        if bypass {
+            args.extend(["--policy-bypass".to_string(), "ingress:tcp:192.168.100.0/24:2222".to_string()]);
+        }
         let log = self.agent_log();
         // At info: the agent logs each interface it moves, with how long the move took.
         let agent = Launcher {
@@ -426,4 +432,72 @@ fn the_agent_keeps_the_interface_moved_when_ovs_restarts_or_its_port_is_deleted(
     s.wait_moved(&before);
     assert_ne!(index(&s).unwrap(), old, "a new device");
     assert_moved(&s, &before, "after the internal port was deleted");
+}
+
+/// The ExternalNode vm-1 (its eth0 with both its addresses) in namespace vms, and a policy
+/// applied to its ExternalEntity with these ingress rules; returns once the agent realized it.
+fn apply_vm_policy(s: &Setup, dhcp_ip: Ipv4Addr, ingress: &str, token: &str) {
+    let dir = s.tmp.path().join("manifests");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Namespace
+metadata: {{name: vms, labels: {{ns: vms}}}}
+---
+apiVersion: crd.antrea.io/v1alpha1
+kind: ExternalNode
+metadata: {{name: {EXTERNAL_NODE}, namespace: vms, labels: {{role: db}}}}
+spec:
+  interfaces:
+  - {{name: eth0, ips: [\"{dhcp_ip}\", \"{STATIC_IP}\"]}}
+---
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {{name: db-vm}}
+spec:
+  priority: 5
+  appliedTo:
+  - externalEntitySelector: {{matchLabels: {{role: db}}}}
+    namespaceSelector: {{matchLabels: {{ns: vms}}}}
+  ingress:
+{ingress}
+"
+    );
+    std::fs::write(dir.join("vm.yaml"), yaml).unwrap();
+    std::fs::write(dir.join(".weir-sync"), format!("{token}\n")).unwrap();
+    let status = s.tmp.path().join("status.json");
+    let realized = || {
+        let Ok(text) = std::fs::read_to_string(&status) else { return false };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v["source_token"] == token && v["realized"] == true
+    };
+    testbed::ovs::wait_until(Duration::from_secs(30), realized).unwrap_or_else(|_| {
+        panic!("{token} not realized: {}", std::fs::read_to_string(&status).unwrap_or_default())
+    });
+}
+
+#[test]
+fn a_policy_applied_to_the_external_entity_is_enforced_on_its_moved_interface() {
+    let mut s = Setup::start('p');
+    let before = s.eth0();
+    let ip = s.vm.dhcp_address().unwrap();
+    s.start_agent_with(VM_IFACE, false);
+    s.wait_moved(&before);
+    assert!(s.service_reachable(ip), "no policy yet");
+
+    apply_vm_policy(&s, ip, "  - {name: drop-all, action: Drop}", "drop-all");
+    assert!(!s.service_reachable(ip) && !s.service_reachable(STATIC_IP), "the entity's ingress is dropped");
+
+    let from = |cidr: &str| {
+        format!("  - {{name: service, action: Allow, from: [{{ipBlock: {{cidr: {cidr}}}}}], ports: [{{protocol: TCP, port: {SERVICE_PORT}}}]}}\n  - {{name: drop-rest, action: Drop}}")
+    };
+    apply_vm_policy(&s, ip, &from(&format!("{}/32", testbed::vm::UNDERLAY_IP)), "allow-underlay");
+    assert!(s.service_reachable(ip) && s.service_reachable(STATIC_IP), "allowed from the underlay's address");
+
+    apply_vm_policy(&s, ip, &from("192.168.100.250/32"), "allow-another");
+    assert!(!s.service_reachable(ip), "allowed only from another address");
+    // The flows name the rule (its conj_id) on the internal port, as a pod's.
+    let ovs = testbed::OvsSwitch::attach(s.vm.name(), &s.ovs_dir());
+    let flows = ovs.ofctl("dump-flows", "br-int", &["--no-stats", "--names"]).unwrap();
+    assert!(flows.lines().any(|l| l.contains("table=IngressAdmin") && l.contains("conj_id")), "{flows}");
+    s.stop_agent();
 }

@@ -191,6 +191,7 @@ mod tests {
                 uplink_ofport: 21,
                 mac: "02:00:00:00:00:01".parse().unwrap(),
                 ips: vec![Ipv4Addr::new(192, 168, 100, 10)],
+                entity: None,
             }],
             host_bypass: bypass,
         }

@@ -213,7 +213,9 @@ impl NodeCompiler {
     /// `topo`. Namespace labels and rejected policies changing rebuild everything (they are
     /// rare and touch many policies); pods and policies are compared one by one.
     pub fn update(&mut self, old: &Cluster, new: &Cluster, topo: Topology) {
-        if old.namespaces != new.namespaces || old.rejected_policies != new.rejected_policies {
+        // A host interface moved, or named by an ExternalNode, changes which rules apply here.
+        let hosts_changed = self.topo.host_interfaces != topo.host_interfaces;
+        if old.namespaces != new.namespaces || old.rejected_policies != new.rejected_policies || hosts_changed {
             let before: BTreeSet<FlowKey> = self.desired.as_map().keys().cloned().collect();
             let mut changed = std::mem::take(&mut self.changed);
             *self = NodeCompiler::new(new, topo);

@@ -1,7 +1,7 @@
 //! What the pipeline needs to know about this node and the others, besides policy.
 
 use openflow::Mac;
-use policy::{Endpoint, PodKey};
+use policy::{Endpoint, ExternalEntityKey, PodKey};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -42,6 +42,10 @@ pub struct HostInterface {
     /// Its IPv4 addresses (as known when it was moved; a DHCP lease may change them, so no
     /// forwarding decision depends on them).
     pub ips: Vec<Ipv4Addr>,
+    /// The ExternalEntity policy knows it as (the ExternalNode's entity for this interface),
+    /// once the cluster view names the ExternalNode: rules applied to it are realized on the
+    /// internal port, as a pod's on its port.
+    pub entity: Option<ExternalEntityKey>,
 }
 
 /// Another node, reached through the tunnel.
@@ -100,12 +104,16 @@ impl Topology {
         self.local_pods.range(PodKey::new(namespace, "")..).take_while(move |(k, _)| k.namespace == namespace)
     }
 
-    /// The OpenFlow port of an endpoint that is a pod on this node. Host endpoints (Nodes,
-    /// ExternalEntities) have none: the pod pipeline does not realize their rules.
+    /// The OpenFlow port of an endpoint whose traffic crosses this bridge: a pod on this node
+    /// (its port), or an ExternalEntity whose interface was moved onto it (the internal port).
+    /// Nodes have none: their rules are the node firewall's.
     pub fn endpoint_ofport(&self, endpoint: &Endpoint) -> Option<u32> {
         match endpoint {
             Endpoint::Pod(k) => self.ofport(k),
-            Endpoint::Node(_) | Endpoint::ExternalEntity(_) => None,
+            Endpoint::ExternalEntity(k) => {
+                self.host_interfaces.iter().find(|h| h.entity.as_ref() == Some(k)).map(|h| h.internal_ofport)
+            }
+            Endpoint::Node(_) => None,
         }
     }
 

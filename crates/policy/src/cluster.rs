@@ -408,6 +408,17 @@ impl Cluster {
         }
     }
 
+    /// The ExternalEntity of the ExternalNode `node` (in any namespace: its name is unique)
+    /// for its host interface `interface`: the entity of the interface of that name, or of
+    /// the only interface when that one has no name (Antrea's API allows it).
+    pub fn external_entity_on(&self, node: &str, interface: &str) -> Option<ExternalEntityKey> {
+        let en = self.external_nodes.values().find(|en| en.name == node)?;
+        let named = en.interfaces.iter().find(|i| i.name == interface);
+        let only_unnamed = matches!(en.interfaces.as_slice(), [only] if only.name.is_empty());
+        let iface = named.or(only_unnamed.then(|| &en.interfaces[0]))?;
+        Some(ExternalEntityKey::new(en.namespace.clone(), en.entity_name(&iface.name)))
+    }
+
     /// The host endpoint (Node or ExternalEntity) that owns `ip`, if no pod does.
     pub fn host_at(&self, ip: IpAddr) -> Option<&Endpoint> {
         if self.by_ip.contains_key(&ip) { None } else { self.host_by_ip.get(&ip) }
