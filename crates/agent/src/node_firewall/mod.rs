@@ -1,0 +1,123 @@
+//! Node policy in nftables: the rules that apply to this host (a Kubernetes Node, an
+//! ExternalNode's interfaces) realized in one table of weir's own, `table inet weir-node`, for
+//! hosts whose uplink stays off the bridge (the realization Antrea's node policy chose with
+//! iptables and ipset, here with nftables sets, verdict maps and one transaction per change).
+//!
+//! - [`plan`]: which rules apply, their peers resolved to address ranges, their ports to spans;
+//!   a rule that cannot be realized closes its direction (everything but the bypass list and
+//!   established connections is dropped).
+//! - [`ruleset`]: the plan as the table (one chain per tier, a named counter per rule).
+//! - [`NodeFirewall`]: replaces the table in one `nft -j` transaction when the plan changed,
+//!   sends nothing when it did not, and reads the counters.
+//! - [`bypass`]: traffic never cut (Antrea's `policyBypassRules`), loopback always.
+pub mod addresses;
+pub mod bypass;
+pub mod plan;
+pub mod ruleset;
+
+pub use bypass::{Bypass, BypassProtocol};
+pub use plan::{DirectionPlan, Host, Plan};
+pub use ruleset::{TABLE, counter_name, layer_counter};
+
+use policy::netpol::Direction;
+use std::collections::BTreeMap;
+
+/// What one counter counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// What [`NodeFirewall::apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The plan equals the one in place: nothing was sent.
+    Unchanged,
+    /// The table was replaced (one transaction).
+    Replaced,
+}
+
+/// The host's firewall as this process last wrote it.
+#[derive(Debug, Default)]
+pub struct NodeFirewall {
+    /// The last transaction applied, as sent.
+    applied: Option<String>,
+}
+
+impl NodeFirewall {
+    /// A firewall that has written nothing yet (the first apply replaces whatever table a
+    /// previous run left).
+    pub fn new() -> NodeFirewall {
+        NodeFirewall::default()
+    }
+
+    /// Realizes `plan`. If nftables refuses the table, the direction it cannot take is closed
+    /// (bypass list and established connections still pass) and the error is returned.
+    pub async fn apply(&mut self, plan: &Plan) -> Result<Applied, String> {
+        match self.send(plan).await {
+            Ok(applied) => Ok(applied),
+            Err(why) => Err(self.close(plan, why).await),
+        }
+    }
+
+    async fn send(&mut self, plan: &Plan) -> Result<Applied, String> {
+        let rs = ruleset::ruleset(plan);
+        let text = serde_json::to_string(&rs).map_err(|e| e.to_string())?;
+        if self.applied.as_deref() == Some(text.as_str()) {
+            return Ok(Applied::Unchanged);
+        }
+        nftables::helper::apply_ruleset_async(&rs).await.map_err(|e| e.to_string())?;
+        self.applied = Some(text);
+        Ok(Applied::Replaced)
+    }
+
+    /// After nftables refused `plan`: nft does not say which rule, so close ingress, else
+    /// egress, else both, keeping the other direction's policy when that is accepted.
+    async fn close(&mut self, plan: &Plan, why: String) -> String {
+        let refused = format!("nft refused table inet {TABLE}: {why}");
+        for closed in [&[Direction::Ingress][..], &[Direction::Egress], &[Direction::Ingress, Direction::Egress]] {
+            if self.send(&plan.closing(closed, &refused)).await.is_ok() {
+                let names: Vec<&str> = closed.iter().map(|d| d.lower()).collect();
+                return format!("{refused}; {} closed but for the bypass list", names.join(" and "));
+            }
+        }
+        self.applied = None;
+        format!("{refused}; closing the host failed too")
+    }
+
+    /// Removes the table (the host is open again).
+    pub async fn remove(&mut self) -> Result<(), String> {
+        self.applied = None;
+        nftables::helper::apply_ruleset_async(&ruleset::removal()).await.map_err(|e| format!("nft: removing table inet {TABLE}: {e}"))
+    }
+}
+
+/// Every counter of the table by name (rule ids, see [`counter_name`], and the layers').
+pub async fn counters() -> Result<BTreeMap<String, Count>, String> {
+    let raw = nftables::helper::get_current_ruleset_raw_async(None::<&str>, ["list", "counters", "table", "inet", TABLE])
+        .await
+        .map_err(|e| format!("nft: listing the counters of table inet {TABLE}: {e}"))?;
+    parse_counters(&raw)
+}
+
+/// Counters from `nft -j list counters` (read as JSON values: the crate's counter type holds
+/// 32 bits, a busy host's byte count does not fit).
+fn parse_counters(raw: &str) -> Result<BTreeMap<String, Count>, String> {
+    let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("nft -j list counters: {e}"))?;
+    let items = v["nftables"].as_array().ok_or("nft -j list counters: no \"nftables\" array")?;
+    Ok(items
+        .iter()
+        .filter_map(|i| i.get("counter"))
+        .filter(|c| c["table"] == TABLE)
+        .filter_map(|c| {
+            let count = Count { packets: c["packets"].as_u64()?, bytes: c["bytes"].as_u64()? };
+            Some((c["name"].as_str()?.to_string(), count))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

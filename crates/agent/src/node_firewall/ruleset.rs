@@ -1,0 +1,452 @@
+//! The plan rendered as one nftables table, replaced whole in one transaction:
+//!
+//! ```text
+//! table inet weir-node {
+//!     counter <rule id> {}                      # one per rule, named by its id
+//!     set host-v4 / host-v6                     # the host's addresses
+//!     set <dir>-peers-<n>-v4 / -v6              # each rule's peers (interval sets)
+//!     chain input  { hook input;  ct established,related accept; iif lo accept; <bypass> accept;
+//!                    ct invalid drop; ip daddr @host-v4 goto ingress }
+//!     chain output { hook output; ... ip saddr @host-v4 goto egress }
+//!     chain ingress { jump ingress-tier-<t> (each admin tier, in order); goto ingress-lower }
+//!     chain ingress-tier-<t> { meta l4proto . th dport vmap { tcp . 22 : goto ingress-tier-<t>-<k>, ... };
+//!                              <rules of every port, in order> }
+//!     chain ingress-tier-<t>-<k> { <the tier's rules that match those ports, in order> }
+//!     chain ingress-lower { <NetworkPolicy allows; drop> | <baseline rules; accept> }
+//! }
+//! ```
+//!
+//! A tier's rules are dispatched on protocol and destination port by a verdict map, so a new
+//! connection meets only the rules that can match it, however many the tier holds; what remains
+//! linear is the rules for every port. Allow accepts, Deny drops, Reject answers (TCP reset,
+//! else ICMP port unreachable), Pass goes to the lower layers, which always end in a verdict
+//! (so a goto never falls back into the admin tiers).
+use super::bypass::Bypass;
+use super::plan::{DirectionPlan, HostRule, Plan};
+use nftables::batch::Batch;
+use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, Verdict, CT};
+use nftables::schema::{Chain, Counter, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
+use nftables::stmt::{self, JumpTarget, Match, Operator, Reject, RejectType, Statement, VerdictMap};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
+use policy::netpol::Direction;
+use policy::protocol::Protocol;
+use policy::rules::{Action, RuleId};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
+
+/// The table weir's node firewall owns (beside `table ip weir`, the masquerade).
+pub const TABLE: &str = "weir-node";
+const FAMILY: NfFamily = NfFamily::INet;
+/// The filter hooks' standard priority.
+const FILTER_PRIORITY: i32 = 0;
+/// Above this many rule copies over a tier's port chains, the tier stays one linear chain
+/// (a rule for every port is copied into each port chain).
+const DISPATCH_LIMIT: usize = 50_000;
+
+type Stmts = Vec<Statement<'static>>;
+
+/// The transaction that replaces the table with `plan`.
+pub fn ruleset(plan: &Plan) -> Nftables<'static> {
+    let mut t = Tables::default();
+    t.host_sets(&plan.host.addresses);
+    for direction in [Direction::Ingress, Direction::Egress] {
+        t.base_chain(direction, &plan.host.bypass);
+        t.direction(direction, plan.direction(direction));
+    }
+    t.batch()
+}
+
+/// The transaction that removes the table (adding it first, so the delete cannot fail).
+pub fn removal() -> Nftables<'static> {
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(table()));
+    batch.delete(NfListObject::Table(table()));
+    batch.to_nftables()
+}
+
+/// The name of a rule's counter: its id (truncated with a digest past nftables' 255 bytes).
+pub fn counter_name(id: &RuleId) -> String {
+    use sha2::Digest;
+    if id.0.len() <= 250 {
+        return id.0.clone();
+    }
+    let cut = (0..=230).rev().find(|&i| id.0.is_char_boundary(i)).unwrap_or(0);
+    let digest = sha2::Sha256::digest(id.0.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}~{hex}", &id.0[..cut])
+}
+
+/// Counters of the layers rather than of rules: `weir:<dir>:isolated` (dropped by
+/// NetworkPolicy isolation), `weir:<dir>:fail-closed`.
+pub fn layer_counter(direction: Direction, what: &str) -> String {
+    format!("weir:{}:{what}", direction.lower())
+}
+
+fn table() -> Table<'static> {
+    Table { family: FAMILY, name: TABLE.into(), handle: None }
+}
+
+#[derive(Default)]
+struct Tables {
+    /// Counters and sets, declared first.
+    objects: Vec<NfListObject<'static>>,
+    chains: Vec<Chain<'static>>,
+    rules: Vec<Rule<'static>>,
+    counters: HashSet<String>,
+    /// Each rule's peer matches (one per address family), by direction and id.
+    peers: BTreeMap<(Direction, RuleId), Vec<Stmts>>,
+}
+
+impl Tables {
+    fn batch(self) -> Nftables<'static> {
+        let mut batch = Batch::new();
+        batch.add(NfListObject::Table(table()));
+        batch.delete(NfListObject::Table(table()));
+        batch.add(NfListObject::Table(table()));
+        let objects = self.objects.into_iter();
+        let chains = self.chains.into_iter().map(NfListObject::Chain);
+        for object in objects.chain(chains).chain(self.rules.into_iter().map(NfListObject::Rule)) {
+            batch.add(object);
+        }
+        batch.to_nftables()
+    }
+
+    fn chain(&mut self, name: &str, hook: Option<NfHook>) {
+        let base = hook.is_some();
+        self.chains.push(Chain {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: name.to_string().into(),
+            _type: base.then_some(NfChainType::Filter),
+            hook,
+            prio: base.then_some(FILTER_PRIORITY),
+            policy: base.then_some(NfChainPolicy::Accept),
+            ..Chain::default()
+        });
+    }
+
+    fn rule(&mut self, chain: &str, expr: Stmts) {
+        self.rules.push(Rule { family: FAMILY, table: TABLE.into(), chain: chain.to_string().into(), expr: Cow::Owned(expr), ..Rule::default() });
+    }
+
+    fn counter(&mut self, name: String) -> Statement<'static> {
+        if self.counters.insert(name.clone()) {
+            self.objects.push(NfListObject::Counter(Counter {
+                family: FAMILY,
+                table: TABLE.into(),
+                name: name.clone().into(),
+                handle: None,
+                packets: None,
+                bytes: None,
+            }));
+        }
+        Statement::Counter(stmt::Counter::Named(name.into()))
+    }
+
+    fn set(&mut self, name: &str, v6: bool, elems: Vec<Expression<'static>>) {
+        self.objects.push(NfListObject::Set(Box::new(Set {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: name.to_string().into(),
+            set_type: SetTypeValue::Single(if v6 { SetType::Ipv6Addr } else { SetType::Ipv4Addr }),
+            flags: Some(HashSet::from([SetFlag::Interval])),
+            elem: (!elems.is_empty()).then(|| Cow::Owned(elems)),
+            ..Set::default()
+        })));
+    }
+
+    fn host_sets(&mut self, addresses: &[IpAddr]) {
+        let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = addresses.iter().partition(|a| a.is_ipv6());
+        self.set("host-v4", false, v4.iter().map(|a| string(a.to_string())).collect());
+        self.set("host-v6", true, v6.iter().map(|a| string(a.to_string())).collect());
+    }
+
+    /// `input` or `output`: conntrack, loopback, the bypass list, then the host's traffic to
+    /// the direction's chain.
+    fn base_chain(&mut self, direction: Direction, bypass: &[Bypass]) {
+        let (name, hook, iface, host_field) = match direction {
+            Direction::Ingress => ("input", NfHook::Input, MetaKey::Iifname, "daddr"),
+            Direction::Egress => ("output", NfHook::Output, MetaKey::Oifname, "saddr"),
+        };
+        self.chain(name, Some(hook));
+        self.rule(name, vec![ct_state(&["established", "related"]), Statement::Accept(None)]);
+        self.rule(name, vec![eq(meta(iface), string("lo")), Statement::Accept(None)]);
+        for b in bypass.iter().filter(|b| b.direction == direction) {
+            self.rule(name, bypass_match(b));
+        }
+        self.rule(name, vec![ct_state(&["invalid"]), Statement::Drop(None)]);
+        for (family, set) in [("ip", "@host-v4"), ("ip6", "@host-v6")] {
+            self.rule(name, vec![eq(payload(family, host_field), string(set)), goto(direction.lower())]);
+        }
+    }
+
+    fn direction(&mut self, direction: Direction, plan: &DirectionPlan) {
+        let dir = direction.lower();
+        self.chain(dir, None);
+        let (admin, isolated, baseline) = match plan {
+            DirectionPlan::FailClosed { .. } => {
+                let counter = self.counter(layer_counter(direction, "fail-closed"));
+                return self.rule(dir, vec![counter, Statement::Drop(None)]);
+            }
+            DirectionPlan::Layers { admin, isolated, baseline } => (admin, isolated, baseline),
+        };
+        let lower = format!("{dir}-lower");
+        for (tier, rules) in admin {
+            let chain = format!("{dir}-tier-{}", tier.0);
+            self.rule(dir, vec![jump(&chain)]);
+            self.chain(&chain, None);
+            self.tier(direction, &chain, rules, Some(&lower));
+        }
+        self.rule(dir, vec![goto(&lower)]);
+        self.chain(&lower, None);
+        self.lower(direction, &lower, isolated.as_deref(), baseline);
+    }
+
+    /// NetworkPolicy when it isolates the host (its allows, then drop); else the baseline
+    /// (then accept: no match is allowed).
+    fn lower(&mut self, direction: Direction, chain: &str, isolated: Option<&[HostRule]>, baseline: &[HostRule]) {
+        match isolated {
+            Some(allows) => {
+                self.tier(direction, chain, allows, None);
+                let counter = self.counter(layer_counter(direction, "isolated"));
+                self.rule(chain, vec![counter, Statement::Drop(None)]);
+            }
+            None => {
+                // A baseline Pass skips the rest of the baseline: to the default, allowed.
+                self.tier(direction, chain, baseline, None);
+                self.rule(chain, vec![Statement::Accept(None)]);
+            }
+        }
+    }
+
+    /// One tier's rules into `chain`, dispatched by port when that pays. `pass` is where Pass
+    /// goes: the lower layers from an admin tier; `None` in the baseline (to the default,
+    /// allowed).
+    fn tier(&mut self, direction: Direction, chain: &str, rules: &[HostRule], pass: Option<&str>) {
+        let dispatch = port_dispatch(rules);
+        if let Some(d) = &dispatch {
+            let mut entries = Vec::new();
+            for (k, members) in d.chains.iter().enumerate() {
+                let sub = format!("{chain}-{k}");
+                self.chain(&sub, None);
+                for &i in members {
+                    self.emit(direction, &sub, &rules[i], false, pass);
+                }
+                entries.extend(d.entries.iter().filter(|e| e.3 == k).map(|e| vmap_entry(e.0, e.1, e.2, &sub)));
+            }
+            self.rule(chain, vec![port_vmap(entries)]);
+        }
+        for rule in rules.iter().filter(|r| dispatch.is_none() || r.services.is_none()) {
+            self.emit(direction, chain, rule, true, pass);
+        }
+    }
+
+    /// The nftables rules of one policy rule: one per peer family × service × action line.
+    fn emit(&mut self, direction: Direction, chain: &str, rule: &HostRule, with_services: bool, pass: Option<&str>) {
+        let peers = self.peer_matches(direction, rule);
+        let services = if with_services { service_matches(rule) } else { vec![Vec::new()] };
+        let counter = self.counter(counter_name(&rule.id));
+        let actions = action_lines(rule.action, counter, pass);
+        for p in &peers {
+            for s in &services {
+                for a in &actions {
+                    self.rule(chain, [p.clone(), s.clone(), a.clone()].concat());
+                }
+            }
+        }
+    }
+
+    /// `ip saddr @<set>` (or daddr for egress) per family that has addresses; one empty match
+    /// for every address; none when the peers hold no address (the rule matches nothing).
+    fn peer_matches(&mut self, direction: Direction, rule: &HostRule) -> Vec<Stmts> {
+        let key = (direction, rule.id.clone());
+        if let Some(m) = self.peers.get(&key) {
+            return m.clone();
+        }
+        let Some(ranges) = &rule.peers else { return vec![Vec::new()] };
+        let field = match direction {
+            Direction::Ingress => "saddr",
+            Direction::Egress => "daddr",
+        };
+        let n = self.peers.len();
+        let mut out = Vec::new();
+        let v4: Vec<_> = ranges.v4_addrs().map(|(a, b)| range_elem(a.into(), b.into())).collect();
+        let v6: Vec<_> = ranges.v6_addrs().map(|(a, b)| range_elem(a.into(), b.into())).collect();
+        for (family, v6_set, elems) in [("ip", false, v4), ("ip6", true, v6)] {
+            if elems.is_empty() {
+                continue;
+            }
+            let name = format!("{}-peers-{n}-{}", direction.lower(), if v6_set { "v6" } else { "v4" });
+            self.set(&name, v6_set, elems);
+            out.push(vec![eq(payload(family, field), string(format!("@{name}")))]);
+        }
+        self.peers.insert(key, out.clone());
+        out
+    }
+}
+
+/// The verdict statements of a rule, each line ending the evaluation.
+fn action_lines(action: Action, counter: Statement<'static>, pass: Option<&str>) -> Vec<Stmts> {
+    match action {
+        Action::Allow => vec![vec![counter, Statement::Accept(None)]],
+        Action::Deny => vec![vec![counter, Statement::Drop(None)]],
+        Action::Pass => vec![vec![counter, pass.map_or(Statement::Accept(None), goto)]],
+        Action::Reject => vec![
+            vec![eq(meta(MetaKey::L4proto), string("tcp")), counter.clone(), reject(RejectType::TCPReset, None)],
+            vec![counter, reject(RejectType::ICMPX, Some(RejectCode::PortUnreach))],
+        ],
+    }
+}
+
+fn service_matches(rule: &HostRule) -> Vec<Stmts> {
+    let Some(spans) = &rule.services else { return vec![Vec::new()] };
+    spans
+        .iter()
+        .map(|s| vec![eq(meta(MetaKey::L4proto), string(l4proto(s.protocol))), eq(payload("th", "dport"), ports(s.lo, s.hi))])
+        .collect()
+}
+
+fn bypass_match(b: &Bypass) -> Stmts {
+    let v6 = b.cidr.is_ipv6();
+    let field = if b.direction == Direction::Ingress { "saddr" } else { "daddr" };
+    let mut out = vec![eq(payload(if v6 { "ip6" } else { "ip" }, field), prefix(b.cidr.network(), b.cidr.prefix()))];
+    if let Some(p) = b.protocol.l4proto(v6) {
+        out.push(eq(meta(MetaKey::L4proto), string(p)));
+    }
+    if let Some(port) = b.port {
+        let field = if b.direction == Direction::Ingress { "dport" } else { "dport" };
+        out.push(eq(payload("th", field), Expression::Number(u32::from(port))));
+    }
+    out.push(Statement::Accept(None));
+    out
+}
+
+/// How a tier's rules split by protocol and destination port: `entries` are disjoint
+/// `(protocol, lo, hi, chain)`; `chains[k]` the rules (indices, in order) a packet in those
+/// ports can match, rules for every port included.
+struct Dispatch {
+    entries: Vec<(Protocol, u16, u16, usize)>,
+    chains: Vec<Vec<usize>>,
+}
+
+fn port_dispatch(rules: &[HostRule]) -> Option<Dispatch> {
+    let any: Vec<usize> = (0..rules.len()).filter(|&i| rules[i].services.is_none()).collect();
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    let mut entries = Vec::new();
+    let mut copies = 0;
+    for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+        for (lo, hi, members) in segments(rules, protocol, &any) {
+            copies += members.len();
+            let k = chains.iter().position(|c| *c == members).unwrap_or_else(|| {
+                chains.push(members);
+                chains.len() - 1
+            });
+            entries.push((protocol, lo, hi, k));
+        }
+    }
+    (!entries.is_empty() && copies <= DISPATCH_LIMIT).then_some(Dispatch { entries, chains })
+}
+
+/// The elementary port ranges of `protocol` some rule names, each with the rules matching
+/// it (those naming it and those for every port, in rule order); adjacent ranges with the
+/// same rules joined.
+fn segments(rules: &[HostRule], protocol: Protocol, any: &[usize]) -> Vec<(u16, u16, Vec<usize>)> {
+    let spans: Vec<(u32, u32, usize)> = rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.services.iter().flatten().map(move |s| (s, i)))
+        .filter(|(s, _)| s.protocol == protocol)
+        .map(|(s, i)| (u32::from(s.lo), u32::from(s.hi), i))
+        .collect();
+    let bounds: BTreeSet<u32> = spans.iter().flat_map(|&(lo, hi, _)| [lo, hi + 1]).collect();
+    let bounds: Vec<u32> = bounds.into_iter().collect();
+    let mut out: Vec<(u16, u16, Vec<usize>)> = Vec::new();
+    for w in bounds.windows(2) {
+        let (lo, hi) = (w[0], w[1] - 1);
+        let named: BTreeSet<usize> = spans.iter().filter(|s| s.0 <= lo && s.1 >= lo).map(|s| s.2).collect();
+        if named.is_empty() {
+            continue;
+        }
+        let members: Vec<usize> = named.into_iter().chain(any.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+        match out.last_mut() {
+            Some(last) if u32::from(last.1) + 1 == lo && last.2 == members => last.1 = hi as u16,
+            _ => out.push((lo as u16, hi as u16, members)),
+        }
+    }
+    out
+}
+
+fn port_vmap(entries: Vec<SetItem<'static>>) -> Statement<'static> {
+    Statement::VerdictMap(VerdictMap {
+        key: Expression::Named(NamedExpression::Concat(vec![meta(MetaKey::L4proto), payload("th", "dport")])),
+        data: Expression::Named(NamedExpression::Set(entries)),
+    })
+}
+
+fn vmap_entry(protocol: Protocol, lo: u16, hi: u16, chain: &str) -> SetItem<'static> {
+    let key = Expression::Named(NamedExpression::Concat(vec![string(l4proto(protocol)), ports(lo, hi)]));
+    SetItem::Mapping(key, Expression::Verdict(Verdict::Goto(JumpTarget { target: chain.to_string().into() })))
+}
+
+fn l4proto(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+fn ports(lo: u16, hi: u16) -> Expression<'static> {
+    if lo == hi {
+        Expression::Number(u32::from(lo))
+    } else {
+        Expression::Range(Box::new(Range { range: [Expression::Number(u32::from(lo)), Expression::Number(u32::from(hi))] }))
+    }
+}
+
+fn range_elem(a: IpAddr, b: IpAddr) -> Expression<'static> {
+    if a == b {
+        string(a.to_string())
+    } else {
+        Expression::Range(Box::new(Range { range: [string(a.to_string()), string(b.to_string())] }))
+    }
+}
+
+fn prefix(addr: IpAddr, len: u8) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(string(addr.to_string())), len: u32::from(len) }))
+}
+
+fn string(s: impl Into<String>) -> Expression<'static> {
+    Expression::String(Cow::Owned(s.into()))
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField { protocol: protocol.into(), field: field.into() })))
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match { left, right, op: Operator::EQ })
+}
+
+fn ct_state(states: &[&'static str]) -> Statement<'static> {
+    let ct = Expression::Named(NamedExpression::CT(CT { key: "state".into(), family: None, dir: None }));
+    let right = Expression::List(states.iter().map(|s| string(*s)).collect());
+    Statement::Match(Match { left: ct, right, op: Operator::IN })
+}
+
+fn reject(kind: RejectType, code: Option<RejectCode>) -> Statement<'static> {
+    Statement::Reject(Some(Reject::new(Some(kind), code)))
+}
+
+fn jump(chain: &str) -> Statement<'static> {
+    Statement::Jump(JumpTarget { target: chain.to_string().into() })
+}
+
+fn goto(chain: &str) -> Statement<'static> {
+    Statement::Goto(JumpTarget { target: chain.to_string().into() })
+}

@@ -1,0 +1,91 @@
+//! The plan and its rendering without nftables (the real tables are in tests/node_firewall.rs).
+use super::plan::HostRule;
+use super::*;
+use policy::rules::{Action, RuleId};
+use policy::{PortRange, Protocol};
+
+fn rule(id: &str, action: Action, ports: Option<&[(u16, u16)]>) -> HostRule {
+    HostRule {
+        id: RuleId(id.into()),
+        action,
+        peers: None,
+        services: ports.map(|p| p.iter().map(|&(lo, hi)| PortRange { protocol: Protocol::Tcp, lo, hi }).collect()),
+    }
+}
+
+fn plan(admin: Vec<HostRule>) -> Plan {
+    let host = Host { endpoints: Default::default(), addresses: vec!["10.9.0.1".parse().unwrap()], bypass: Vec::new() };
+    let layers = DirectionPlan::Layers { admin: vec![(policy::Tier::ADMIN, admin)], isolated: None, baseline: Vec::new() };
+    Plan { host, ingress: layers, egress: DirectionPlan::Layers { admin: Vec::new(), isolated: None, baseline: Vec::new() } }
+}
+
+fn commands(rs: &nftables::schema::Nftables) -> Vec<serde_json::Value> {
+    serde_json::to_value(rs).unwrap()["nftables"].as_array().unwrap().clone()
+}
+
+fn rules_of<'a>(cmds: &'a [serde_json::Value], chain: &str) -> Vec<&'a serde_json::Value> {
+    cmds.iter().filter_map(|c| c["add"].get("rule")).filter(|r| r["chain"] == chain).collect()
+}
+
+#[test]
+fn the_table_is_deleted_and_added_in_the_same_transaction() {
+    let cmds = commands(&ruleset::ruleset(&plan(vec![rule("a", Action::Deny, None)])));
+    let heads: Vec<String> = cmds[..3].iter().map(|c| c.as_object().unwrap().keys().next().unwrap().clone()).collect();
+    assert_eq!(heads, ["add", "delete", "add"]);
+    assert_eq!(cmds[1]["delete"]["table"]["name"], TABLE);
+}
+
+#[test]
+fn a_tier_dispatches_ports_to_chains_holding_only_the_rules_that_can_match() {
+    let rules = vec![
+        rule("p80", Action::Allow, Some(&[(80, 80)])),
+        rule("p80-90", Action::Deny, Some(&[(80, 90)])),
+        rule("all", Action::Reject, None),
+        rule("p443", Action::Allow, Some(&[(443, 443)])),
+    ];
+    let cmds = commands(&ruleset::ruleset(&plan(rules)));
+    let tier = rules_of(&cmds, "ingress-tier-10");
+    let vmap = tier[0]["expr"][0]["vmap"]["data"]["set"].to_string();
+    // 80 → p80, p80-90, all; 81-90 → p80-90, all; 443 → all, p443.
+    assert!(vmap.contains(r#"[{"concat":["tcp",80]},{"goto":{"target":"ingress-tier-10-0"}}]"#), "{vmap}");
+    assert!(vmap.contains(r#"[{"concat":["tcp",{"range":[81,90]}]},{"goto":{"target":"ingress-tier-10-1"}}]"#), "{vmap}");
+    assert!(vmap.contains(r#"[{"concat":["tcp",443]},{"goto":{"target":"ingress-tier-10-2"}}]"#), "{vmap}");
+    let counters_in = |chain: &str| -> Vec<String> {
+        rules_of(&cmds, chain)
+            .iter()
+            .filter_map(|r| r["expr"].as_array().unwrap().iter().find_map(|e| e["counter"].as_str().map(String::from)))
+            .collect()
+    };
+    assert_eq!(counters_in("ingress-tier-10-0"), ["p80", "p80-90", "all", "all"], "reject is a TCP line and an ICMP line");
+    assert_eq!(counters_in("ingress-tier-10-1"), ["p80-90", "all", "all"]);
+    assert_eq!(counters_in("ingress-tier-10-2"), ["all", "all", "p443"]);
+    // Other protocols and ports miss the map and meet only the rule for every port.
+    assert_eq!(counters_in("ingress-tier-10"), ["all", "all"]);
+}
+
+#[test]
+fn pass_goes_to_the_lower_layers_and_they_always_end_in_a_verdict() {
+    let cmds = commands(&ruleset::ruleset(&plan(vec![rule("pass", Action::Pass, None)])));
+    let tier = rules_of(&cmds, "ingress-tier-10");
+    assert_eq!(tier[0]["expr"][1]["goto"]["target"], "ingress-lower");
+    let lower = rules_of(&cmds, "ingress-lower");
+    assert_eq!(lower.last().unwrap()["expr"][0], serde_json::json!({"accept": null}));
+}
+
+#[test]
+fn a_long_rule_id_names_its_counter_within_nftables_limits() {
+    let long = RuleId("x".repeat(400));
+    let name = counter_name(&long);
+    assert!(name.len() <= 255, "{}", name.len());
+    assert_ne!(counter_name(&RuleId(format!("{}y", "x".repeat(399)))), name);
+    assert_eq!(counter_name(&RuleId("AdminNetworkPolicy/a/ingress/0".into())), "AdminNetworkPolicy/a/ingress/0");
+}
+
+#[test]
+fn counters_are_read_from_nft_json_beyond_32_bits() {
+    let raw = r#"{"nftables":[{"metainfo":{}},{"counter":{"family":"inet","name":"r","table":"weir-node","packets":5,"bytes":8589934592}},
+        {"counter":{"family":"inet","name":"other","table":"t","packets":1,"bytes":1}}]}"#;
+    let c = parse_counters(raw).unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c["r"], Count { packets: 5, bytes: 8589934592 });
+}
