@@ -51,6 +51,17 @@ impl Netns {
         c
     }
 
+    /// Joins this namespace and `peer` with a veth pair: `name` here with address `addr`, and
+    /// `peer_name` there with `peer_addr` (CIDR notation, e.g. `10.0.0.1/24`), both up.
+    pub fn veth(&self, name: &str, addr: &str, peer: &Netns, peer_name: &str, peer_addr: &str) -> Result<(), CommandError> {
+        run(Command::new("ip").args(["link", "add", name, "netns", &self.name, "type", "veth", "peer", "name", peer_name, "netns", &peer.name]))?;
+        for (ns, dev, a) in [(self, name, addr), (peer, peer_name, peer_addr)] {
+            run(Command::new("ip").args(["-n", &ns.name, "addr", "add", a, "dev", dev]))?;
+            run(Command::new("ip").args(["-n", &ns.name, "link", "set", dev, "up"]))?;
+        }
+        Ok(())
+    }
+
     /// Keeps the namespace after this value is dropped.
     pub fn keep(mut self) -> Self {
         self.keep = true;
