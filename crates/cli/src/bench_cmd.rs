@@ -104,6 +104,19 @@ enum Bench {
         #[arg(long)]
         secs: Option<u64>,
     },
+    /// Node rules (0, 50, 100, 1000) on a host's own service, weir's nftables realization beside
+    /// iptables+ipset (the layout Antrea measured): TCP connection rate and iperf3 throughput,
+    /// each against its own 0-rule baseline in the same run.
+    NodePolicy {
+        #[command(flatten)]
+        common: Common,
+        /// Rounds (default 3, quick 1).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Seconds per point (default 5, quick 1).
+        #[arg(long)]
+        secs: Option<f64>,
+    },
     /// Agent restart with the 10k/1000 flow set installed: time to reconcile, flow_mods
     /// sent, an established stream and a denied pod probing throughout.
     Restart {
@@ -154,6 +167,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         Bench::Kube { common, events } => {
             let r = bench::cluster_mode::run(common.quick, common.seed, events).await?;
             emit("kube", &common, r)
+        }
+        Bench::NodePolicy { common, rounds, secs } => {
+            let (quick, seed) = (common.quick, common.seed);
+            let r = tokio::task::spawn_blocking(move || bench::node_policy::run(quick, rounds, secs, seed)).await??;
+            emit("node-policy", &common, r)
         }
         Bench::Restart { common } => {
             let (quick, seed) = (common.quick, common.seed);

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 const MODEL: &str = "namespaces:\n  x: {ns: x}\npods:\n  client: {app: client}\n  server: {app: server}\nports: [80]\nprotocols: [TCP]\n";
 const HTTP_PORT: u16 = 8080;
-const IPERF_PORT: u16 = 5201;
+pub(super) const IPERF_PORT: u16 = 5201;
 
 /// How often the purging configuration purges: a policy change every 200 ms on the node is far
 /// more churn than a real node sees, so this bounds the cost from above.
@@ -43,7 +43,7 @@ impl Config {
 }
 
 /// Children killed (by pid) when dropped.
-struct Servers(Vec<Child>);
+pub(super) struct Servers(pub(super) Vec<Child>);
 
 impl Drop for Servers {
     fn drop(&mut self) {
@@ -54,13 +54,13 @@ impl Drop for Servers {
     }
 }
 
-fn in_netns(netns: &str, program: &str) -> Command {
+pub(super) fn in_netns(netns: &str, program: &str) -> Command {
     let mut c = Command::new("ip");
     c.args(["netns", "exec", netns, program]);
     c
 }
 
-fn run_ok(mut c: Command, what: &str) -> anyhow::Result<String> {
+pub(super) fn run_ok(mut c: Command, what: &str) -> anyhow::Result<String> {
     let out = c.output().map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     anyhow::ensure!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -106,7 +106,7 @@ fn iptables_off(netns: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pipe(c: &mut Command, input: &str, what: &str) -> anyhow::Result<()> {
+pub(super) fn pipe(c: &mut Command, input: &str, what: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut child = c.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
     child.stdin.take().expect("piped").write_all(input.as_bytes())?;
@@ -186,7 +186,7 @@ impl Drop for Purger {
     }
 }
 
-fn iperf(netns: &str, server: std::net::Ipv4Addr, secs: u64) -> anyhow::Result<f64> {
+pub(super) fn iperf(netns: &str, server: std::net::Ipv4Addr, secs: u64) -> anyhow::Result<f64> {
     let mut c = in_netns(netns, "iperf3");
     c.args(["-c", &server.to_string(), "-p", &IPERF_PORT.to_string(), "-t", &secs.to_string(), "-J"]);
     let out = run_ok(c, "iperf3")?;

@@ -12,6 +12,7 @@ pub(crate) mod compile_scale;
 pub(crate) mod datapath;
 pub(crate) mod enforcement;
 pub(crate) mod install;
+pub(crate) mod node_policy;
 pub(crate) mod restart;
 pub(crate) mod scale;
 

@@ -1,0 +1,380 @@
+//! `node-policy`: what node rules cost the traffic to a host's own service (Antrea #5671's
+//! experiment: TCP_CRR lost 9 % at 50 iptables rules, 14 % at 100). A server namespace (the
+//! host, with a TCP service and iperf3) and a client namespace over a veth; each realization
+//! installs 0, 50, 100 and 1,000 ingress rules of the host endpoint, all in one run:
+//!
+//! - weir-nftables: `agent::node_firewall` (a chain per tier, rules dispatched by port through a
+//!   verdict map, peers in interval sets);
+//! - iptables+ipset (both `iptables` backends on this machine): one iptables rule per policy rule
+//!   in one chain, each rule's peers in an ipset, the seed's layout;
+//! - weir-OVS: not measured here; another [`Realization`] plugs in as one more column.
+//!
+//! The rules are distinct (rule i allows TCP port 10000+i from its own /29); the probed
+//! connections match the LAST rule, so an iptables chain is walked in full by every new
+//! connection. "0 rules" is each realization's skeleton (conntrack accept of established
+//! packets, an empty policy chain), so the ratios price the rules, not conntrack; the "no
+//! firewall" row prices the skeleton. Connection rate: a Rust client (several threads: connect,
+//! 1-byte request, 1-byte answer, the server closes; netperf TCP_CRR's exchange) for a fixed
+//! time; throughput: iperf3. Configurations are shuffled per round; figures are medians.
+use super::datapath::{IPERF_PORT, Servers, in_netns, iperf, pipe, run_ok};
+use super::{Check, Report, fmt_num, median};
+use agent::node_firewall::{Host, NodeFirewall, Plan};
+use policy::netpol::{Direction, IpBlock, PortMatch, Service};
+use policy::rules::{Action, Endpoint, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
+use policy::synthetic::Rng;
+use policy::{Cluster, Protocol};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use testbed::Netns;
+
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
+const CRR_PORT: u16 = 7000;
+/// Client threads, each one connection at a time.
+const CRR_CLIENTS: usize = 4;
+const CRR_SERVERS: usize = 4;
+
+/// One way of realizing node rules, measured side by side with the others.
+pub(crate) trait Realization {
+    /// Its column name.
+    fn name(&self) -> String;
+    /// Installs `rules` (those of the host endpoint `site.host`) in the server namespace,
+    /// replacing what it installed before; no rules is its empty skeleton.
+    fn install(&mut self, site: &Site, rules: &RuleSet) -> anyhow::Result<()>;
+    /// Removes everything it installed.
+    fn remove(&mut self, site: &Site) -> anyhow::Result<()>;
+}
+
+/// The two namespaces and the host endpoint the rules apply to.
+pub(crate) struct Site {
+    pub server: Netns,
+    pub client: Netns,
+    pub host: Host,
+}
+
+impl Site {
+    fn up() -> anyhow::Result<Site> {
+        let id = std::process::id();
+        let server = Netns::add(&format!("wnp-s{id}"))?;
+        let client = Netns::add(&format!("wnp-c{id}"))?;
+        server.veth("eth0", &format!("{SERVER}/24"), &client, "eth0", &format!("{CLIENT}/24"))?;
+        // The client opens a connection per exchange: every local port, reused at once.
+        testbed::run(client.command("sysctl").args(["-q", "-w", "net.ipv4.ip_local_port_range=1024 65000", "net.ipv4.tcp_tw_reuse=1"]))?;
+        // Tracked connections leave conntrack's (machine-wide) table within a second.
+        let timeouts = ["time_wait", "close", "fin_wait", "close_wait", "last_ack"];
+        let mut sysctl = server.command("sysctl");
+        sysctl.arg("-q").arg("-w").args(timeouts.map(|t| format!("net.netfilter.nf_conntrack_tcp_timeout_{t}=1")));
+        testbed::run(&mut sysctl)?;
+        let host = Host { endpoints: BTreeSet::from([host_endpoint()]), addresses: vec![SERVER.into()], bypass: Vec::new() };
+        Ok(Site { server, client, host })
+    }
+}
+
+fn host_endpoint() -> Endpoint {
+    Endpoint::Host("bench-server".into())
+}
+
+/// `n` ingress rules of the host: rule i allows TCP port 10000+i from 172.16.0.0/16's i-th
+/// /29, the last allows the client to the measured ports.
+fn node_rules(n: usize) -> RuleSet {
+    let rules = (0..n)
+        .map(|i| {
+            let last = i + 1 == n;
+            let (peer, ports) = if last {
+                (format!("{CLIENT}/32"), vec![CRR_PORT, IPERF_PORT])
+            } else {
+                (format!("172.16.{}.{}/29", i / 32, (i % 32) * 8), vec![10000 + i as u16])
+            };
+            allow(i, &peer, &ports)
+        })
+        .collect();
+    RuleSet { rules, isolated: Default::default() }
+}
+
+fn allow(i: usize, peer: &str, ports: &[u16]) -> Rule {
+    let name = format!("node-rule-{i}");
+    Rule {
+        id: RuleId(format!("ClusterNetworkPolicy/{name}/ingress/0")),
+        origin: Origin { policy: PolicyRef { kind: PolicyKind::AntreaClusterNetworkPolicy, namespace: None, name }, rule: "ingress[0]".into() },
+        direction: Direction::Ingress,
+        tier: Tier::ADMIN,
+        priority: i as u32,
+        action: Action::Allow,
+        applied_to: BTreeSet::from([host_endpoint()]),
+        peers: Peers::Set { pods: BTreeSet::new(), blocks: vec![IpBlock { cidr: peer.parse().expect("a CIDR"), except: Vec::new() }] },
+        services: Services::List(ports.iter().map(|&p| Service { protocol: Protocol::Tcp, port: PortMatch::Range(p, p) }).collect()),
+        audit: None,
+    }
+}
+
+/// weir's nftables realization, applied from a thread inside the server namespace.
+struct WeirNftables(NodeFirewall);
+
+impl WeirNftables {
+    fn in_server<T: Send>(&mut self, site: &Site, f: impl AsyncFnOnce(&mut NodeFirewall) -> T + Send) -> anyhow::Result<T> {
+        let ns = site.server.name().to_string();
+        let fw = &mut self.0;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                testbed::netns::enter_on_this_thread(&ns)?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                Ok(rt.block_on(f(fw)))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the nft thread panicked"))?
+        })
+    }
+}
+
+impl Realization for WeirNftables {
+    fn name(&self) -> String {
+        "weir-nftables".into()
+    }
+
+    fn install(&mut self, site: &Site, rules: &RuleSet) -> anyhow::Result<()> {
+        let plan = Plan::new(site.host.clone(), rules, &Cluster::default());
+        self.in_server(site, async |fw| fw.apply(&plan).await)?.map_err(anyhow::Error::msg)?;
+        Ok(())
+    }
+
+    fn remove(&mut self, site: &Site) -> anyhow::Result<()> {
+        self.in_server(site, async |fw| fw.remove().await)?.map_err(anyhow::Error::msg)
+    }
+}
+
+/// The seed's layout: in `filter INPUT`, established connections accepted, then a jump to one
+/// chain with an iptables rule per policy rule matching the rule's ipset.
+struct IptablesIpset {
+    program: &'static str,
+}
+
+const IPT_CHAIN: &str = "WEIR-NODE";
+
+impl Realization for IptablesIpset {
+    fn name(&self) -> String {
+        format!("{}+ipset", self.program)
+    }
+
+    fn install(&mut self, site: &Site, rules: &RuleSet) -> anyhow::Result<()> {
+        self.remove(site)?;
+        let (mut sets, mut chain) = (String::new(), String::new());
+        for (i, rule) in rules.rules.iter().enumerate() {
+            sets.push_str(&ipset_of(i, rule)?);
+            chain.push_str(&iptables_rule(i, rule)?);
+        }
+        pipe(in_netns(site.server.name(), "ipset").arg("restore"), &sets, "ipset restore")?;
+        let table = format!(
+            "*filter\n:INPUT ACCEPT [0:0]\n:{IPT_CHAIN} - [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -j {IPT_CHAIN}\n{chain}COMMIT\n"
+        );
+        pipe(&mut in_netns(site.server.name(), &format!("{}-restore", self.program)), &table, "iptables-restore")
+    }
+
+    fn remove(&mut self, site: &Site) -> anyhow::Result<()> {
+        let ns = site.server.name();
+        run_ok({ let mut c = in_netns(ns, self.program); c.args(["-F"]); c }, "iptables -F")?;
+        run_ok({ let mut c = in_netns(ns, self.program); c.args(["-X"]); c }, "iptables -X")?;
+        run_ok({ let mut c = in_netns(ns, "ipset"); c.arg("destroy"); c }, "ipset destroy")?;
+        Ok(())
+    }
+}
+
+/// The ipset of rule `i`'s peers (`hash:net`).
+fn ipset_of(i: usize, rule: &Rule) -> anyhow::Result<String> {
+    let Peers::Set { blocks, .. } = &rule.peers else { anyhow::bail!("{}: the bench's iptables rules need address peers", rule.id) };
+    let mut out = format!("create wn-{i} hash:net\n");
+    for b in blocks {
+        out.push_str(&format!("add wn-{i} {}\n", b.cidr));
+    }
+    Ok(out)
+}
+
+/// `-A WEIR-NODE -p tcp -m multiport --dports P,... -m set --match-set wn-i src -j ACCEPT`.
+fn iptables_rule(i: usize, rule: &Rule) -> anyhow::Result<String> {
+    let Services::List(list) = &rule.services else { anyhow::bail!("{}: the bench's iptables rules need ports", rule.id) };
+    let ports: Vec<String> = list
+        .iter()
+        .map(|s| match s.port {
+            PortMatch::Range(lo, hi) if lo == hi => Ok(lo.to_string()),
+            PortMatch::Range(lo, hi) => Ok(format!("{lo}:{hi}")),
+            _ => Err(anyhow::anyhow!("{}: the bench's iptables rules need numeric ports", rule.id)),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let target = match rule.action {
+        Action::Allow => "ACCEPT",
+        Action::Deny => "DROP",
+        other => anyhow::bail!("{}: action {other:?} is not in the bench's iptables layout", rule.id),
+    };
+    let ports = if ports.len() == 1 { format!("-m tcp --dport {}", ports[0]) } else { format!("-m multiport --dports {}", ports.join(",")) };
+    Ok(format!("-A {IPT_CHAIN} -p tcp {ports} -m set --match-set wn-{i} src -j {target}\n"))
+}
+
+/// The service the client connects to: read a byte, answer a byte, close.
+fn crr_server(site: &Site) -> anyhow::Result<()> {
+    let ns = site.server.name().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let bound = testbed::netns::enter_on_this_thread(&ns).and_then(|()| TcpListener::bind((SERVER, CRR_PORT)));
+        let listener = match bound {
+            Ok(l) => l,
+            Err(e) => return tx.send(Err(e)).unwrap_or(()),
+        };
+        let _ = tx.send(Ok(()));
+        // Threads serving accept() on one listener; they live as long as the bench.
+        for _ in 1..CRR_SERVERS {
+            let l = listener.try_clone().expect("listener clone");
+            std::thread::spawn(move || serve(l));
+        }
+        serve(listener);
+    });
+    rx.recv()?.map_err(|e| anyhow::anyhow!("CRR server on {SERVER}:{CRR_PORT}: {e}"))
+}
+
+fn serve(listener: TcpListener) {
+    for mut s in listener.incoming().flatten() {
+        let mut b = [0u8; 1];
+        if s.read_exact(&mut b).is_ok() {
+            let _ = s.write_all(&b);
+        }
+    }
+}
+
+/// Connections per second over `secs` from [`CRR_CLIENTS`] threads in the client namespace,
+/// and the exchanges that failed.
+fn crr(site: &Site, secs: f64) -> anyhow::Result<(f64, u64)> {
+    let (done, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let threads: Vec<_> = (0..CRR_CLIENTS)
+            .map(|_| {
+                let (ns, done, failed) = (site.client.name().to_string(), &done, &failed);
+                s.spawn(move || -> std::io::Result<()> {
+                    testbed::netns::enter_on_this_thread(&ns)?;
+                    while Instant::now() < deadline {
+                        let counter = if exchange().is_ok() { done } else { failed };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().map_err(|_| anyhow::anyhow!("a CRR client panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok((done.into_inner() as f64 / started.elapsed().as_secs_f64(), failed.into_inner()))
+}
+
+fn exchange() -> std::io::Result<()> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::from((SERVER, CRR_PORT)), Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+    s.write_all(b"x")?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b)
+}
+
+/// One configuration: a realization (`None`: no firewall at all) with `n` rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Config {
+    realization: Option<usize>,
+    rules: usize,
+}
+
+#[derive(Default)]
+struct Figures {
+    crr: BTreeMap<Config, Vec<f64>>,
+    tput: BTreeMap<Config, Vec<f64>>,
+    failed: u64,
+}
+
+pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u64) -> anyhow::Result<Report> {
+    let rounds = rounds.unwrap_or(if quick { 1 } else { 3 });
+    let secs = secs.unwrap_or(if quick { 1.0 } else { 5.0 });
+    let counts: &[usize] = &[0, 50, 100, 1000];
+    let site = Site::up()?;
+    crr_server(&site)?;
+    let quiet = |mut c: std::process::Command| c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn();
+    let mut iperf_server = in_netns(site.server.name(), "iperf3");
+    iperf_server.args(["-s", "-p", &IPERF_PORT.to_string(), "-B", &SERVER.to_string()]);
+    let servers = Servers(vec![quiet(iperf_server)?]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut realizations: Vec<Box<dyn Realization>> = vec![
+        Box::new(WeirNftables(NodeFirewall::new())),
+        Box::new(IptablesIpset { program: "iptables" }),
+        Box::new(IptablesIpset { program: "iptables-legacy" }),
+    ];
+    let mut configs = vec![Config { realization: None, rules: 0 }];
+    configs.extend((0..realizations.len()).flat_map(|r| counts.iter().map(move |&n| Config { realization: Some(r), rules: n })));
+    let figures = measure(&site, &mut realizations, &configs, rounds, secs, seed)?;
+    drop(servers);
+    let names: Vec<String> = realizations.iter().map(|r| r.name()).collect();
+    Ok(report(&names, &configs, &figures, rounds, secs))
+}
+
+fn measure(site: &Site, realizations: &mut [Box<dyn Realization>], configs: &[Config], rounds: usize, secs: f64, seed: u64) -> anyhow::Result<Figures> {
+    let mut rng = Rng::new(seed);
+    let mut f = Figures::default();
+    for round in 0..rounds {
+        super::progress(format_args!("node-policy: round {} of {rounds}", round + 1));
+        let mut order = configs.to_vec();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        for c in order {
+            if let Some(r) = c.realization {
+                realizations[r].install(site, &node_rules(c.rules))?;
+            }
+            let (rate, failed) = crr(site, secs)?;
+            f.failed += failed;
+            f.crr.entry(c).or_default().push(rate);
+            f.tput.entry(c).or_default().push(iperf(site.client.name(), SERVER, secs.ceil() as u64)?);
+            if let Some(r) = c.realization {
+                realizations[r].remove(site)?;
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs: f64) -> Report {
+    let name = |c: &Config| c.realization.map_or("no firewall".to_string(), |r| names[r].clone());
+    let base = |c: &Config| Config { rules: 0, ..*c };
+    let ratio = |m: &BTreeMap<Config, Vec<f64>>, c: &Config| median(&m[c]) / median(&m[&base(c)]);
+    let mut report = Report::new(&["realization", "rules", "conn/s (median)", "conn/s ratio", "per-round conn/s", "Gbit/s (median)", "Gbit/s ratio", "per-round Gbit/s"]);
+    for c in configs {
+        let rounds_of = |v: &[f64], d: usize| v.iter().map(|x| format!("{x:.d$}")).collect::<Vec<_>>().join(" ");
+        report.row(vec![
+            name(c),
+            c.rules.to_string(),
+            fmt_num(median(&f.crr[c])),
+            format!("{:.3}", ratio(&f.crr, c)),
+            rounds_of(&f.crr[c], 0),
+            fmt_num(median(&f.tput[c])),
+            format!("{:.3}", ratio(&f.tput, c)),
+            rounds_of(&f.tput[c], 2),
+        ]);
+    }
+    report.row(vec!["weir-OVS".into(), "0/50/100/1000".into(), "(not measured: the lead's Realization)".into(), "".into(), "".into(), "".into(), "".into(), "".into()]);
+    let weir_top = Config { realization: Some(0), rules: 1000 };
+    report.checks.push(Check::at_least("connection rate weir-nftables 1000 rules / its 0 rules", ratio(&f.crr, &weir_top), "x", 0.98));
+    report.notes.push(format!(
+        "Ratios are against each realization's own 0-rule skeleton in the same run (conntrack on, empty policy chain); the no-firewall \
+         row is the namespace with no ruleset at all. Rule i allows TCP 10000+i from its own /29; the measured connections match the \
+         LAST rule (its peer the client, its ports {CRR_PORT} and {IPERF_PORT}), so iptables walks every rule for each new connection. \
+         {rounds} rounds, configurations shuffled per round, {secs} s per point: {CRR_CLIENTS} client threads each connect, send 1 byte, \
+         read 1 byte (the server closes); iperf3 single stream. Exchanges that failed: {}.",
+        f.failed
+    ));
+    report.data = json!({
+        "rounds": rounds, "secs": secs,
+        "conn_per_s": f.crr.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "gbit_per_s": f.tput.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "failed_exchanges": f.failed,
+    });
+    report
+}
