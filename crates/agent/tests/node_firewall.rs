@@ -46,7 +46,10 @@ impl Site {
             testbed::netns::enter_on_this_thread(&name).unwrap();
             let dir = tempfile::tempdir().unwrap();
             let ready = dir.path().join("ready");
-            let config = testbed::serve::ServeConfig { ports: vec![(Protocol::Tcp, SERVICE), (Protocol::Tcp, SSH)], ready_file: Some(ready.clone()) };
+            let config = testbed::serve::ServeConfig {
+                ports: vec![(Protocol::Tcp, SERVICE), (Protocol::Tcp, SSH)],
+                ready_file: Some(ready.clone()),
+            };
             std::thread::spawn(move || {
                 while !ready.exists() {
                     std::thread::sleep(Duration::from_millis(10));
@@ -133,7 +136,10 @@ fn rule(name: &str, tier: Tier, priority: u32, action: Action, peers: Peers, por
     };
     Rule {
         id: RuleId(format!("AdminNetworkPolicy/{name}/ingress/0")),
-        origin: Origin { policy: PolicyRef { kind: PolicyKind::AdminNetworkPolicy, namespace: None, name: name.into() }, rule: "ingress[0]".into() },
+        origin: Origin {
+            policy: PolicyRef { kind: PolicyKind::AdminNetworkPolicy, namespace: None, name: name.into() },
+            rule: "ingress[0]".into(),
+        },
         direction: Direction::Ingress,
         tier,
         priority,
@@ -213,7 +219,10 @@ fn an_admin_deny_wins_over_a_baseline_allow_and_pass_leaves_it_to_the_baseline()
 #[test]
 fn reject_answers_with_a_reset_not_silence() {
     let site = Site::new("r");
-    site.apply(&mut NodeFirewall::new(), &plan(vec![rule("reject-b", Tier::ADMIN, 1, Action::Reject, blocks(&["10.77.2.0/24"]), &[])], &[]));
+    site.apply(
+        &mut NodeFirewall::new(),
+        &plan(vec![rule("reject-b", Tier::ADMIN, 1, Action::Reject, blocks(&["10.77.2.0/24"]), &[])], &[]),
+    );
     let started = Instant::now();
     assert_eq!(site.connect(&site.b, HOST_B, SERVICE), Outcome::Refused);
     assert!(started.elapsed() < Duration::from_millis(300), "refused after {:?}", started.elapsed());

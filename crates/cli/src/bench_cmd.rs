@@ -110,10 +110,10 @@ enum Bench {
     NodePolicy {
         #[command(flatten)]
         common: Common,
-        /// Rounds (default 3, quick 1).
+        /// Rounds (default 5, quick 1).
         #[arg(long)]
         rounds: Option<usize>,
-        /// Seconds per point (default 5, quick 1).
+        /// Seconds of connections per point (default 3, quick 1).
         #[arg(long)]
         secs: Option<f64>,
     },

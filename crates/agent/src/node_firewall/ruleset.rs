@@ -24,7 +24,7 @@
 use super::bypass::Bypass;
 use super::plan::{DirectionPlan, HostRule, Plan};
 use nftables::batch::Batch;
-use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, Verdict, CT};
+use nftables::expr::{CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, Verdict};
 use nftables::schema::{Chain, Counter, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
 use nftables::stmt::{self, JumpTarget, Match, Operator, Reject, RejectType, Statement, VerdictMap};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
@@ -127,7 +127,13 @@ impl Tables {
     }
 
     fn rule(&mut self, chain: &str, expr: Stmts) {
-        self.rules.push(Rule { family: FAMILY, table: TABLE.into(), chain: chain.to_string().into(), expr: Cow::Owned(expr), ..Rule::default() });
+        self.rules.push(Rule {
+            family: FAMILY,
+            table: TABLE.into(),
+            chain: chain.to_string().into(),
+            expr: Cow::Owned(expr),
+            ..Rule::default()
+        });
     }
 
     fn counter(&mut self, name: String) -> Statement<'static> {

@@ -37,6 +37,9 @@ const CRR_PORT: u16 = 7000;
 /// Client threads, each one connection at a time.
 const CRR_CLIENTS: usize = 4;
 const CRR_SERVERS: usize = 4;
+/// Seconds of each iperf3 run (a stream's rate does not depend on the rules: only its first
+/// packet meets them).
+const TPUT_SECS: u64 = 2;
 
 /// One way of realizing node rules, measured side by side with the others.
 pub(crate) trait Realization {
@@ -47,6 +50,9 @@ pub(crate) trait Realization {
     fn install(&mut self, site: &Site, rules: &RuleSet) -> anyhow::Result<()>;
     /// Removes everything it installed.
     fn remove(&mut self, site: &Site) -> anyhow::Result<()>;
+    /// The packets its realization of `rule` matched since installed (proof that the measured
+    /// connections met the rules).
+    fn matched(&mut self, site: &Site, rule: &Rule) -> anyhow::Result<u64>;
 }
 
 /// The two namespaces and the host endpoint the rules apply to.
@@ -99,7 +105,10 @@ fn allow(i: usize, peer: &str, ports: &[u16]) -> Rule {
     let name = format!("node-rule-{i}");
     Rule {
         id: RuleId(format!("ClusterNetworkPolicy/{name}/ingress/0")),
-        origin: Origin { policy: PolicyRef { kind: PolicyKind::AntreaClusterNetworkPolicy, namespace: None, name }, rule: "ingress[0]".into() },
+        origin: Origin {
+            policy: PolicyRef { kind: PolicyKind::AntreaClusterNetworkPolicy, namespace: None, name },
+            rule: "ingress[0]".into(),
+        },
         direction: Direction::Ingress,
         tier: Tier::ADMIN,
         priority: i as u32,
@@ -144,6 +153,11 @@ impl Realization for WeirNftables {
     fn remove(&mut self, site: &Site) -> anyhow::Result<()> {
         self.in_server(site, async |fw| fw.remove().await)?.map_err(anyhow::Error::msg)
     }
+
+    fn matched(&mut self, site: &Site, rule: &Rule) -> anyhow::Result<u64> {
+        let counters = self.in_server(site, async |_| agent::node_firewall::counters().await)?.map_err(anyhow::Error::msg)?;
+        Ok(counters.get(&agent::node_firewall::counter_name(&rule.id)).map_or(0, |c| c.packets))
+    }
 }
 
 /// The seed's layout: in `filter INPUT`, established connections accepted, then a jump to one
@@ -175,10 +189,46 @@ impl Realization for IptablesIpset {
 
     fn remove(&mut self, site: &Site) -> anyhow::Result<()> {
         let ns = site.server.name();
-        run_ok({ let mut c = in_netns(ns, self.program); c.args(["-F"]); c }, "iptables -F")?;
-        run_ok({ let mut c = in_netns(ns, self.program); c.args(["-X"]); c }, "iptables -X")?;
-        run_ok({ let mut c = in_netns(ns, "ipset"); c.arg("destroy"); c }, "ipset destroy")?;
+        run_ok(
+            {
+                let mut c = in_netns(ns, self.program);
+                c.args(["-F"]);
+                c
+            },
+            "iptables -F",
+        )?;
+        run_ok(
+            {
+                let mut c = in_netns(ns, self.program);
+                c.args(["-X"]);
+                c
+            },
+            "iptables -X",
+        )?;
+        run_ok(
+            {
+                let mut c = in_netns(ns, "ipset");
+                c.arg("destroy");
+                c
+            },
+            "ipset destroy",
+        )?;
         Ok(())
+    }
+
+    /// The packet count of the chain's rule commented with `rule`'s id (`iptables -L -v -x`).
+    fn matched(&mut self, site: &Site, rule: &Rule) -> anyhow::Result<u64> {
+        let listing = run_ok(
+            {
+                let mut c = in_netns(site.server.name(), self.program);
+                c.args(["-L", IPT_CHAIN, "-v", "-n", "-x"]);
+                c
+            },
+            "iptables -L",
+        )?;
+        let comment = format!("/* {} */", rule.id);
+        let line = listing.lines().find(|l| l.contains(&comment)).ok_or_else(|| anyhow::anyhow!("no rule {comment} in:\n{listing}"))?;
+        line.split_whitespace().next().and_then(|p| p.parse().ok()).ok_or_else(|| anyhow::anyhow!("no packet count in {line:?}"))
     }
 }
 
@@ -192,7 +242,8 @@ fn ipset_of(i: usize, rule: &Rule) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// `-A WEIR-NODE -p tcp -m multiport --dports P,... -m set --match-set wn-i src -j ACCEPT`.
+/// `-A WEIR-NODE -p tcp -m multiport --dports P,... -m set --match-set wn-i src -m comment
+/// --comment ID -j ACCEPT` (the comment last: it is evaluated only when the rest matched).
 fn iptables_rule(i: usize, rule: &Rule) -> anyhow::Result<String> {
     let Services::List(list) = &rule.services else { anyhow::bail!("{}: the bench's iptables rules need ports", rule.id) };
     let ports: Vec<String> = list
@@ -208,8 +259,9 @@ fn iptables_rule(i: usize, rule: &Rule) -> anyhow::Result<String> {
         Action::Deny => "DROP",
         other => anyhow::bail!("{}: action {other:?} is not in the bench's iptables layout", rule.id),
     };
-    let ports = if ports.len() == 1 { format!("-m tcp --dport {}", ports[0]) } else { format!("-m multiport --dports {}", ports.join(",")) };
-    Ok(format!("-A {IPT_CHAIN} -p tcp {ports} -m set --match-set wn-{i} src -j {target}\n"))
+    let ports =
+        if ports.len() == 1 { format!("-m tcp --dport {}", ports[0]) } else { format!("-m multiport --dports {}", ports.join(",")) };
+    Ok(format!("-A {IPT_CHAIN} -p tcp {ports} -m set --match-set wn-{i} src -m comment --comment \"{}\" -j {target}\n", rule.id))
 }
 
 /// The service the client connects to: read a byte, answer a byte, close.
@@ -242,9 +294,14 @@ fn serve(listener: TcpListener) {
     }
 }
 
-/// Connections per second over `secs` from [`CRR_CLIENTS`] threads in the client namespace,
-/// and the exchanges that failed.
-fn crr(site: &Site, secs: f64) -> anyhow::Result<(f64, u64)> {
+/// Exchanges from [`CRR_CLIENTS`] threads in the client namespace for `secs`.
+struct Crr {
+    per_s: f64,
+    done: u64,
+    failed: u64,
+}
+
+fn crr(site: &Site, secs: f64) -> anyhow::Result<Crr> {
     let (done, failed) = (AtomicU64::new(0), AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
@@ -267,7 +324,8 @@ fn crr(site: &Site, secs: f64) -> anyhow::Result<(f64, u64)> {
         }
         Ok(())
     })?;
-    Ok((done.into_inner() as f64 / started.elapsed().as_secs_f64(), failed.into_inner()))
+    let done = done.into_inner();
+    Ok(Crr { per_s: done as f64 / started.elapsed().as_secs_f64(), done, failed: failed.into_inner() })
 }
 
 fn exchange() -> std::io::Result<()> {
@@ -289,12 +347,15 @@ struct Config {
 struct Figures {
     crr: BTreeMap<Config, Vec<f64>>,
     tput: BTreeMap<Config, Vec<f64>>,
+    install_ms: BTreeMap<Config, Vec<f64>>,
     failed: u64,
+    /// Per configuration with rules: new connections made, packets the last rule matched.
+    matched: BTreeMap<Config, (u64, u64)>,
 }
 
 pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u64) -> anyhow::Result<Report> {
-    let rounds = rounds.unwrap_or(if quick { 1 } else { 3 });
-    let secs = secs.unwrap_or(if quick { 1.0 } else { 5.0 });
+    let rounds = rounds.unwrap_or(if quick { 1 } else { 5 });
+    let secs = secs.unwrap_or(if quick { 1.0 } else { 3.0 });
     let counts: &[usize] = &[0, 50, 100, 1000];
     let site = Site::up()?;
     crr_server(&site)?;
@@ -316,7 +377,14 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u
     Ok(report(&names, &configs, &figures, rounds, secs))
 }
 
-fn measure(site: &Site, realizations: &mut [Box<dyn Realization>], configs: &[Config], rounds: usize, secs: f64, seed: u64) -> anyhow::Result<Figures> {
+fn measure(
+    site: &Site,
+    realizations: &mut [Box<dyn Realization>],
+    configs: &[Config],
+    rounds: usize,
+    secs: f64,
+    seed: u64,
+) -> anyhow::Result<Figures> {
     let mut rng = Rng::new(seed);
     let mut f = Figures::default();
     for round in 0..rounds {
@@ -326,13 +394,21 @@ fn measure(site: &Site, realizations: &mut [Box<dyn Realization>], configs: &[Co
             order.swap(i, rng.below(i + 1));
         }
         for c in order {
+            let rules = node_rules(c.rules);
+            let started = Instant::now();
             if let Some(r) = c.realization {
-                realizations[r].install(site, &node_rules(c.rules))?;
+                realizations[r].install(site, &rules)?;
             }
-            let (rate, failed) = crr(site, secs)?;
-            f.failed += failed;
-            f.crr.entry(c).or_default().push(rate);
-            f.tput.entry(c).or_default().push(iperf(site.client.name(), SERVER, secs.ceil() as u64)?);
+            f.install_ms.entry(c).or_default().push(super::ms(started.elapsed()));
+            let run = crr(site, secs)?;
+            f.failed += run.failed;
+            f.crr.entry(c).or_default().push(run.per_s);
+            f.tput.entry(c).or_default().push(iperf(site.client.name(), SERVER, TPUT_SECS)?);
+            if let (Some(r), Some(last)) = (c.realization, rules.rules.last()) {
+                let m = f.matched.entry(c).or_default();
+                m.0 += run.done;
+                m.1 += realizations[r].matched(site, last)?;
+            }
             if let Some(r) = c.realization {
                 realizations[r].remove(site)?;
             }
@@ -344,8 +420,23 @@ fn measure(site: &Site, realizations: &mut [Box<dyn Realization>], configs: &[Co
 fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs: f64) -> Report {
     let name = |c: &Config| c.realization.map_or("no firewall".to_string(), |r| names[r].clone());
     let base = |c: &Config| Config { rules: 0, ..*c };
-    let ratio = |m: &BTreeMap<Config, Vec<f64>>, c: &Config| median(&m[c]) / median(&m[&base(c)]);
-    let mut report = Report::new(&["realization", "rules", "conn/s (median)", "conn/s ratio", "per-round conn/s", "Gbit/s (median)", "Gbit/s ratio", "per-round Gbit/s"]);
+    // The median of the rounds' ratios: each round's figure over the same round's baseline,
+    // so drift between rounds (other work on the machine) cancels.
+    let ratio = |m: &BTreeMap<Config, Vec<f64>>, c: &Config| {
+        let per_round: Vec<f64> = m[c].iter().zip(&m[&base(c)]).map(|(v, b)| v / b).collect();
+        median(&per_round)
+    };
+    let mut report = Report::new(&[
+        "realization",
+        "rules",
+        "conn/s (median)",
+        "conn/s ratio",
+        "per-round conn/s",
+        "Gbit/s (median)",
+        "Gbit/s ratio",
+        "per-round Gbit/s",
+        "install ms",
+    ]);
     for c in configs {
         let rounds_of = |v: &[f64], d: usize| v.iter().map(|x| format!("{x:.d$}")).collect::<Vec<_>>().join(" ");
         report.row(vec![
@@ -357,17 +448,39 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
             fmt_num(median(&f.tput[c])),
             format!("{:.3}", ratio(&f.tput, c)),
             rounds_of(&f.tput[c], 2),
+            fmt_num(median(&f.install_ms[c])),
         ]);
     }
-    report.row(vec!["weir-OVS".into(), "0/50/100/1000".into(), "(not measured: the lead's Realization)".into(), "".into(), "".into(), "".into(), "".into(), "".into()]);
+    report.row(vec![
+        "weir-OVS".into(),
+        "0/50/100/1000".into(),
+        "(not measured: the lead's Realization)".into(),
+        "".into(),
+        "".into(),
+        "".into(),
+        "".into(),
+        "".into(),
+        "".into(),
+    ]);
     let weir_top = Config { realization: Some(0), rules: 1000 };
     report.checks.push(Check::at_least("connection rate weir-nftables 1000 rules / its 0 rules", ratio(&f.crr, &weir_top), "x", 0.98));
+    // Every connection's SYN is counted by the last rule (more with retransmits): the rules are
+    // in the path of what is measured.
+    let coverage = f.matched.values().map(|&(made, counted)| counted as f64 / made.max(1) as f64).fold(f64::INFINITY, f64::min);
+    report.checks.push(Check::at_least(
+        "packets the last rule matched / connections made (lowest over configurations)",
+        coverage,
+        "x",
+        1.0,
+    ));
     report.notes.push(format!(
-        "Ratios are against each realization's own 0-rule skeleton in the same run (conntrack on, empty policy chain); the no-firewall \
+        "Ratios are the median over rounds of the figure / the same round's 0-rule skeleton of that realization (conntrack on, empty \
+         policy chain); the no-firewall \
          row is the namespace with no ruleset at all. Rule i allows TCP 10000+i from its own /29; the measured connections match the \
          LAST rule (its peer the client, its ports {CRR_PORT} and {IPERF_PORT}), so iptables walks every rule for each new connection. \
          {rounds} rounds, configurations shuffled per round, {secs} s per point: {CRR_CLIENTS} client threads each connect, send 1 byte, \
-         read 1 byte (the server closes); iperf3 single stream. Exchanges that failed: {}.",
+         read 1 byte (the server closes); iperf3 single stream for {TPUT_SECS} s. Install ms: the realization's install call (weir: plan, \
+         ruleset, one nft transaction). Exchanges that failed: {}.",
         f.failed
     ));
     report.data = json!({
@@ -375,6 +488,8 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
         "conn_per_s": f.crr.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
         "gbit_per_s": f.tput.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
         "failed_exchanges": f.failed,
+        "install_ms": f.install_ms.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "last_rule": f.matched.iter().map(|(c, (made, counted))| (format!("{} {}", name(c), c.rules), json!({"connections": made, "packets_matched": counted}))).collect::<serde_json::Map<_, _>>(),
     });
     report
 }
