@@ -28,6 +28,9 @@ pub struct Host {
 pub struct HostRule {
     /// The rule's identity, also the name of its nftables counter (shared by its parts).
     pub id: RuleId,
+    /// Which part of the rule (a rule whose named ports resolve differently on different pods
+    /// has several, each with its own peers and ports; see [`RuleSet::concrete`]).
+    pub part: u32,
     /// What a match does.
     pub action: Action,
     /// Peer addresses; `None` is every address.
@@ -140,5 +143,5 @@ fn host_rule(rule: &ConcreteRule) -> HostRule {
         ConcreteServices::Any => None,
         ConcreteServices::List(list) => Some(list.clone()),
     };
-    HostRule { id: rule.rule.clone(), action: rule.action, peers, services }
+    HostRule { id: rule.rule.clone(), part: rule.part, action: rule.action, peers, services }
 }

@@ -95,7 +95,7 @@ struct Tables {
     rules: Vec<Rule<'static>>,
     counters: HashSet<String>,
     /// Each rule's peer matches (one per address family), by direction and id.
-    peers: BTreeMap<(Direction, RuleId), Vec<Stmts>>,
+    peers: BTreeMap<(Direction, RuleId, u32), Vec<Stmts>>,
 }
 
 impl Tables {
@@ -266,7 +266,7 @@ impl Tables {
     /// `ip saddr @<set>` (or daddr for egress) per family that has addresses; one empty match
     /// for every address; none when the peers hold no address (the rule matches nothing).
     fn peer_matches(&mut self, direction: Direction, rule: &HostRule) -> Vec<Stmts> {
-        let key = (direction, rule.id.clone());
+        let key = (direction, rule.id.clone(), rule.part);
         if let Some(m) = self.peers.get(&key) {
             return m.clone();
         }

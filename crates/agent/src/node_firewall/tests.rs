@@ -7,6 +7,7 @@ use policy::{PortRange, Protocol};
 fn rule(id: &str, action: Action, ports: Option<&[(u16, u16)]>) -> HostRule {
     HostRule {
         id: RuleId(id.into()),
+        part: 0,
         action,
         peers: None,
         services: ports.map(|p| p.iter().map(|&(lo, hi)| PortRange { protocol: Protocol::Tcp, lo, hi }).collect()),
@@ -88,4 +89,16 @@ fn counters_are_read_from_nft_json_beyond_32_bits() {
     let c = parse_counters(raw).unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c["r"], Count { packets: 5, bytes: 8589934592 });
+}
+
+#[test]
+fn the_parts_of_one_rule_keep_their_own_peers_and_share_its_counter() {
+    let peers = |cidr: &str| Some(addresses::AddressRanges::of(&[policy::IpBlock { cidr: cidr.parse().unwrap(), except: Vec::new() }], []));
+    let part =
+        |part: u32, cidr: &str, port: u16| HostRule { part, peers: peers(cidr), ..rule("named", Action::Allow, Some(&[(port, port)])) };
+    let cmds = commands(&ruleset::ruleset(&plan(vec![part(1, "10.1.0.0/16", 80), part(2, "10.2.0.0/16", 8080)])));
+    let sets: Vec<String> = cmds.iter().filter_map(|c| c["add"].get("set")).map(|s| s["elem"].to_string()).collect();
+    assert!(sets.iter().any(|s| s.contains("10.1.0.0")) && sets.iter().any(|s| s.contains("10.2.0.0")), "{sets:?}");
+    let counters = cmds.iter().filter_map(|c| c["add"].get("counter")).filter(|c| c["name"] == "named").count();
+    assert_eq!(counters, 1);
 }
