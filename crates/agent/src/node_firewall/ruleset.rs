@@ -321,8 +321,8 @@ fn bypass_match(b: &Bypass) -> Stmts {
         out.push(eq(meta(MetaKey::L4proto), string(p)));
     }
     if let Some(port) = b.port {
-        let field = if b.direction == Direction::Ingress { "dport" } else { "dport" };
-        out.push(eq(payload("th", field), Expression::Number(u32::from(port))));
+        // The host's port for ingress, the peer's for egress: the destination port either way.
+        out.push(eq(payload("th", "dport"), Expression::Number(u32::from(port))));
     }
     out.push(Statement::Accept(None));
     out
