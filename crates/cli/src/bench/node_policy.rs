@@ -45,6 +45,11 @@ const TPUT_SECS: u64 = 2;
 pub(crate) trait Realization {
     /// Its column name.
     fn name(&self) -> String;
+    /// Sets up what it needs once, before any measurement (e.g. the server's interface on a
+    /// bridge); the site is in place, the services listen.
+    fn prepare(&mut self, _site: &Site) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Installs `rules` (those of the host endpoint `site.host`) in the server namespace,
     /// replacing what it installed before; no rules is its empty skeleton.
     fn install(&mut self, site: &Site, rules: &RuleSet) -> anyhow::Result<()>;
@@ -369,6 +374,9 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u
         Box::new(IptablesIpset { program: "iptables" }),
         Box::new(IptablesIpset { program: "iptables-legacy" }),
     ];
+    for r in &mut realizations {
+        r.prepare(&site)?;
+    }
     let mut configs = vec![Config { realization: None, rules: 0 }];
     configs.extend((0..realizations.len()).flat_map(|r| counts.iter().map(move |&n| Config { realization: Some(r), rules: n })));
     let figures = measure(&site, &mut realizations, &configs, rounds, secs, seed)?;
@@ -473,6 +481,13 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
         "x",
         1.0,
     ));
+    // How much a baseline moves between rounds: a ratio's distance from 1 below this is noise.
+    let spread = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        format!("{:.0}%", (hi - lo) / median(v) * 100.0)
+    };
+    let spreads: Vec<String> = configs.iter().filter(|c| c.rules == 0).map(|c| format!("{} {}", name(c), spread(&f.crr[c]))).collect();
+    report.notes.push(format!("Round-to-round spread (max-min over median) of the 0-rule conn/s: {}.", spreads.join(", ")));
     report.notes.push(format!(
         "Ratios are the median over rounds of the figure / the same round's 0-rule skeleton of that realization (conntrack on, empty \
          policy chain); the no-firewall \
