@@ -115,21 +115,23 @@ fn exchange(to: SocketAddr) -> Outcome {
     }
 }
 
+/// The host: Node `h`, its InternalIPs its two addresses.
 fn host() -> Endpoint {
-    Endpoint::Host("h".into())
+    Endpoint::Node("h".into())
 }
+
+const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: h}\nstatus: {addresses: [{type: InternalIP, address: 10.77.1.1}, {type: InternalIP, address: 10.77.2.1}]}\n";
 
 fn plan(rules: Vec<Rule>, bypass: &[&str]) -> Plan {
-    plan_in(&Cluster::default(), rules, bypass)
+    plan_in(&[], rules, bypass)
 }
 
-fn plan_in(cluster: &Cluster, rules: Vec<Rule>, bypass: &[&str]) -> Plan {
-    let host = Host {
-        endpoints: BTreeSet::from([host()]),
-        addresses: vec![HOST_A.parse().unwrap(), HOST_B.parse().unwrap()],
-        bypass: bypass.iter().map(|b| b.parse::<Bypass>().unwrap()).collect(),
-    };
-    Plan::new(host, &RuleSet { rules, isolated: Default::default() }, cluster)
+/// The plan of the host's rules in a cluster of Node `h` and `objects`.
+fn plan_in(objects: &[&str], rules: Vec<Rule>, bypass: &[&str]) -> Plan {
+    let cluster = Cluster::from_sources([("node.yaml", NODE)].into_iter().chain(objects.iter().map(|o| ("objects.yaml", *o))));
+    assert_eq!(cluster.endpoint_ips(&host()).len(), 2, "{:?}", cluster.errors);
+    let host = Host { endpoints: vec![host()], bypass: bypass.iter().map(|b| b.parse::<Bypass>().unwrap()).collect() };
+    Plan::new(&host, &RuleSet { rules, isolated: Default::default() }, &cluster)
 }
 
 /// An egress rule of the host endpoint.
@@ -195,15 +197,14 @@ fn deny_all_except_a_cidr_and_every_rule_counts_what_it_decided() {
 fn a_port_is_allowed_from_selected_pods_only() {
     let site = Site::new("p");
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: x, labels: {app: client}}\nspec: {nodeName: n1}\nstatus: {podIPs: [{ip: 10.77.1.2}]}\n";
-    let cluster = Cluster::from_sources([("pods.yaml", pod)]);
     let key = PodKey { namespace: "x".into(), name: "client".into() };
-    assert!(cluster.pod(&key).is_some(), "{:?}", cluster.errors);
+    assert!(Cluster::from_sources([("pods.yaml", pod)]).pod(&key).is_some());
     let pods = Peers::Set { pods: BTreeSet::from([key]), blocks: Vec::new() };
     let rules = vec![
         rule("allow-service", Tier::ADMIN, 1, Action::Allow, pods, &[SERVICE]),
         rule("deny-all", Tier::ADMIN, 2, Action::Deny, Peers::Any, &[]),
     ];
-    site.apply(&mut NodeFirewall::new(), &plan_in(&cluster, rules, &[]));
+    site.apply(&mut NodeFirewall::new(), &plan_in(&[pod], rules, &[]));
     assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Connected);
     assert_eq!(site.connect(&site.a, HOST_A, SSH), Outcome::Dropped, "another port of the host");
     assert_eq!(site.connect(&site.b, HOST_B, SERVICE), Outcome::Dropped, "not a selected pod");
@@ -286,7 +287,7 @@ fn a_closed_direction_drops_all_but_the_bypass_list() {
     assert_eq!(site.connect(&site.b, HOST_B, SSH), Outcome::Connected);
     assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Dropped);
     let c = site.in_host(|rt| rt.block_on(counters())).unwrap();
-    assert!(c[&layer_counter(Direction::Ingress, "fail-closed")].packets >= 1, "{c:?}");
+    assert!(c[&layer_counter(&host(), Direction::Ingress, "fail-closed")].packets >= 1, "{c:?}");
 }
 
 #[test]
@@ -369,4 +370,26 @@ fn egress_rules_govern_what_the_host_sends_and_its_bypass_list_holds() {
         Outcome::Connected,
         "ingress is not governed by egress rules; replies are established"
     );
+}
+
+/// An ExternalNode with two interfaces is two endpoints: a rule applied to one interface's
+/// ExternalEntity governs the traffic to that interface's address only.
+#[test]
+fn each_interface_of_an_external_node_has_its_own_rules() {
+    let site = Site::new("i");
+    let vm = "apiVersion: v1\nkind: Namespace\nmetadata: {name: vms}\n---\napiVersion: crd.antrea.io/v1alpha1\nkind: ExternalNode\n\
+              metadata: {name: vm1, namespace: vms}\nspec: {interfaces: [{name: eth0, ips: [10.77.1.1]}, {name: eth1, ips: [10.77.2.1]}]}\n";
+    let cluster = Cluster::from_sources([("vm.yaml", vm)]);
+    let entity_at =
+        |ip: &str| cluster.host_at(ip.parse().unwrap()).cloned().unwrap_or_else(|| panic!("no entity at {ip}: {:?}", cluster.errors));
+    let (eth0, eth1) = (entity_at(HOST_A), entity_at(HOST_B));
+    assert_ne!(eth0, eth1);
+    let mut deny = rule("deny-eth0", Tier::ADMIN, 1, Action::Deny, Peers::Any, &[]);
+    deny.applied_to = BTreeSet::from([eth0.clone()]);
+    let host = Host { endpoints: vec![eth0, eth1], bypass: Vec::new() };
+    site.apply(&mut NodeFirewall::new(), &Plan::new(&host, &RuleSet { rules: vec![deny], isolated: Default::default() }, &cluster));
+    assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Dropped);
+    assert_eq!(site.connect(&site.b, HOST_A, SERVICE), Outcome::Dropped, "eth0's address from the other side");
+    assert_eq!(site.connect(&site.b, HOST_B, SERVICE), Outcome::Connected, "eth1 has no rule");
+    assert_eq!(site.connect(&site.a, HOST_B, SERVICE), Outcome::Connected);
 }

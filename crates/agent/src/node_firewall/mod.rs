@@ -3,12 +3,12 @@
 //! hosts whose uplink stays off the bridge (the realization Antrea's node policy chose with
 //! iptables and ipset, here with nftables sets, verdict maps and one transaction per change).
 //!
-//! - [`plan`]: which rules apply, their peers resolved to address ranges, their ports to spans;
-//!   a rule that cannot be realized closes its direction (everything but the bypass list and
-//!   established connections is dropped).
+//! - [`plan`]: per endpoint of the host, which rules apply (`RuleSet::host_concrete`), their
+//!   peers as address ranges, the endpoint's addresses (`Cluster::endpoint_ips`).
 //! - [`ruleset`]: the plan as the table (one chain per tier, a named counter per rule).
 //! - [`NodeFirewall`]: replaces the table in one `nft -j` transaction when the plan changed,
-//!   sends nothing when it did not, and reads the counters.
+//!   sends nothing when it did not; a table nftables refuses closes a direction (everything but
+//!   the bypass list and established connections is dropped); [`counters`] reads the counters.
 //! - [`bypass`]: traffic never cut (Antrea's `policyBypassRules`), loopback always.
 pub mod addresses;
 pub mod bypass;
@@ -16,7 +16,7 @@ pub mod plan;
 pub mod ruleset;
 
 pub use bypass::{Bypass, BypassProtocol};
-pub use plan::{DirectionPlan, Host, Plan};
+pub use plan::{DirectionPlan, EndpointPlan, Host, Plan};
 pub use ruleset::{TABLE, counter_name, layer_counter};
 
 use policy::netpol::Direction;

@@ -1,24 +1,21 @@
-//! What the host's firewall must do, derived from the normalized rules that apply to this
-//! host's endpoints and the addresses of their peers: per direction, the admin tiers in
-//! evaluation order, the NetworkPolicy layer (when it isolates the host) and the baseline.
-//! The rules come in their concrete form ([`RuleSet::concrete`]: peer pods as addresses, named
-//! ports as numbers); here they become address ranges, so the ruleset is a pure rendering.
+//! What the host's firewall must do, derived from the normalized rules that apply to each of
+//! this host's endpoints and the addresses of their peers: per endpoint and direction, the
+//! admin tiers in evaluation order, then the baseline. The rules come in their concrete form
+//! ([`RuleSet::host_concrete`]: peer pods as addresses, named ports as numbers); here they
+//! become address ranges, so the ruleset is a pure rendering.
 use super::addresses::AddressRanges;
 use super::bypass::Bypass;
 use policy::netpol::Direction;
 use policy::rules::{Action, Endpoint, RuleId, RuleSet, Tier};
 use policy::{Cluster, ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-/// This host as a policy endpoint: which endpoints of the rules it is, the addresses its
-/// ingress traffic is sent to (and its egress traffic sent from), and what is never cut.
+/// This host: the rule endpoints it realizes (a Node; an ExternalNode's ExternalEntities, one
+/// per interface) and what is never cut.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
-    /// The rule endpoints this host realizes (a Node, an ExternalNode's interfaces).
-    pub endpoints: BTreeSet<Endpoint>,
-    /// Its addresses.
-    pub addresses: Vec<IpAddr>,
+    /// Its endpoints.
+    pub endpoints: Vec<Endpoint>,
     /// Traffic no policy cuts (loopback is always part of it).
     pub bypass: Vec<Bypass>,
 }
@@ -29,7 +26,7 @@ pub struct HostRule {
     /// The rule's identity, also the name of its nftables counter (shared by its parts).
     pub id: RuleId,
     /// Which part of the rule (a rule whose named ports resolve differently on different pods
-    /// has several, each with its own peers and ports; see [`RuleSet::concrete`]).
+    /// has several, each with its own peers and ports; see [`RuleSet::host_concrete`]).
     pub part: u32,
     /// What a match does.
     pub action: Action,
@@ -39,47 +36,40 @@ pub struct HostRule {
     pub services: Option<Vec<PortRange>>,
 }
 
-/// The realization of one direction.
+/// The realization of one direction of one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectionPlan {
-    /// Tiers in evaluation order; no match anywhere is allowed.
+    /// Tiers in evaluation order; no match anywhere is allowed. (No NetworkPolicy selects a
+    /// host, so none isolates it: its admin and baseline rules are all that decide.)
     Layers {
-        /// Admin tiers (first match decides, Pass goes on to the lower layers).
+        /// Admin tiers (first match decides, Pass goes on to the baseline).
         admin: Vec<(Tier, Vec<HostRule>)>,
-        /// The NetworkPolicy allow rules when the host is isolated (then nothing else is
-        /// allowed); `None` when it is not, and the baseline decides.
-        isolated: Option<Vec<HostRule>>,
         /// Baseline rules (first match decides).
         baseline: Vec<HostRule>,
     },
     /// The direction could not be realized (nftables refused it): everything but the bypass
     /// list and established connections is dropped in this direction.
     FailClosed {
-        /// Why, naming each rule.
+        /// Why.
         reasons: Vec<String>,
     },
 }
 
-/// The whole firewall: the host and both directions.
+/// One endpoint of the host: its addresses (what its ingress traffic is sent to and its
+/// egress traffic sent from) and both directions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// This host.
-    pub host: Host,
-    /// Traffic to the host.
+pub struct EndpointPlan {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Its addresses, as the cluster knows them.
+    pub addresses: Vec<IpAddr>,
+    /// Traffic to it.
     pub ingress: DirectionPlan,
-    /// Traffic from the host.
+    /// Traffic from it.
     pub egress: DirectionPlan,
 }
 
-impl Plan {
-    /// The plan for `host` from every rule of the cluster (rules applying to other endpoints
-    /// are ignored) and the pods' addresses.
-    pub fn new(host: Host, rules: &RuleSet, cluster: &Cluster) -> Plan {
-        let ingress = direction_plan(&host, rules, cluster, Direction::Ingress);
-        let egress = direction_plan(&host, rules, cluster, Direction::Egress);
-        Plan { host, ingress, egress }
-    }
-
+impl EndpointPlan {
     /// The plan of one direction.
     pub fn direction(&self, direction: Direction) -> &DirectionPlan {
         match direction {
@@ -87,51 +77,69 @@ impl Plan {
             Direction::Egress => &self.egress,
         }
     }
+}
 
-    /// This plan with `directions` closed for `why`.
+/// The whole firewall of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Traffic no policy cuts.
+    pub bypass: Vec<Bypass>,
+    /// Each endpoint, in the host's order.
+    pub endpoints: Vec<EndpointPlan>,
+}
+
+impl Plan {
+    /// The plan for `host` from every rule of the cluster ([`RuleSet::host_concrete`]: peers as
+    /// addresses, ports as numbers) and the endpoints' addresses.
+    pub fn new(host: &Host, rules: &RuleSet, cluster: &Cluster) -> Plan {
+        let endpoints = host
+            .endpoints
+            .iter()
+            .map(|e| {
+                let concrete = rules.host_concrete(cluster, e);
+                EndpointPlan {
+                    endpoint: e.clone(),
+                    addresses: cluster.endpoint_ips(e).to_vec(),
+                    ingress: direction_plan(&concrete, Direction::Ingress),
+                    egress: direction_plan(&concrete, Direction::Egress),
+                }
+            })
+            .collect();
+        Plan { bypass: host.bypass.clone(), endpoints }
+    }
+
+    /// This plan with `directions` of every endpoint closed for `why`.
     pub fn closing(&self, directions: &[Direction], why: &str) -> Plan {
         let mut out = self.clone();
-        for d in directions {
-            let closed = DirectionPlan::FailClosed { reasons: vec![why.to_string()] };
-            match d {
-                Direction::Ingress => out.ingress = closed,
-                Direction::Egress => out.egress = closed,
+        for e in &mut out.endpoints {
+            for d in directions {
+                let closed = DirectionPlan::FailClosed { reasons: vec![why.to_string()] };
+                match d {
+                    Direction::Ingress => e.ingress = closed,
+                    Direction::Egress => e.egress = closed,
+                }
             }
         }
         out
     }
-
-    /// Why a direction fails closed, if one does.
-    pub fn failures(&self) -> Vec<String> {
-        [&self.ingress, &self.egress]
-            .into_iter()
-            .flat_map(|d| match d {
-                DirectionPlan::FailClosed { reasons } => reasons.clone(),
-                DirectionPlan::Layers { .. } => Vec::new(),
-            })
-            .collect()
-    }
 }
 
-fn direction_plan(host: &Host, rules: &RuleSet, cluster: &Cluster, direction: Direction) -> DirectionPlan {
+fn direction_plan(concrete: &[ConcreteRule], direction: Direction) -> DirectionPlan {
     let mut admin: Vec<(Tier, Vec<HostRule>)> = Vec::new();
-    let (mut netpol, mut baseline) = (Vec::new(), Vec::new());
-    let applies = |r: &ConcreteRule| r.direction == direction && r.applied_to.iter().any(|e| host.endpoints.contains(e));
-    for rule in rules.concrete(cluster).into_iter().filter(applies) {
-        let realized = host_rule(&rule);
+    let mut baseline = Vec::new();
+    for rule in concrete.iter().filter(|r| r.direction == direction) {
+        let realized = host_rule(rule);
         match rule.tier {
             t if t < Tier::NETWORK_POLICY => match admin.last_mut() {
                 Some((last, list)) if *last == t => list.push(realized),
                 _ => admin.push((t, vec![realized])),
             },
-            Tier::NETWORK_POLICY => netpol.push(realized),
+            // Allow-only and never isolating a host: it changes nothing there.
+            Tier::NETWORK_POLICY => {}
             _ => baseline.push(realized),
         }
     }
-    let isolated = host.endpoints.iter().any(|e| rules.isolated.contains(direction, e));
-    // NetworkPolicy rules only allow; they matter only when the host is isolated.
-    netpol.retain(|r: &HostRule| r.action == Action::Allow);
-    DirectionPlan::Layers { admin, isolated: isolated.then_some(netpol), baseline }
+    DirectionPlan::Layers { admin, baseline }
 }
 
 fn host_rule(rule: &ConcreteRule) -> HostRule {

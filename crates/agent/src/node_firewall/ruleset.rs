@@ -1,26 +1,27 @@
-//! The plan rendered as one nftables table, replaced whole in one transaction:
+//! The plan rendered as one nftables table, replaced whole in one transaction (`e<i>` is the
+//! host's i-th endpoint, e.g. its Node, or one ExternalEntity per interface):
 //!
 //! ```text
 //! table inet weir-node {
 //!     counter <rule id> {}                      # one per rule, named by its id
-//!     set host-v4 / host-v6                     # the host's addresses
-//!     set <dir>-peers-<n>-v4 / -v6              # each rule's peers (interval sets)
+//!     set e<i>-v4 / e<i>-v6                     # the endpoint's addresses
+//!     set e<i>-ingress-peers-<n>-v4 / -v6       # each rule's peers (interval sets)
 //!     chain input  { hook input;  ct established,related accept; iif lo accept; <bypass> accept;
-//!                    ct invalid drop; ip daddr @host-v4 goto ingress }
-//!     chain output { hook output; ... ip saddr @host-v4 goto egress }
-//!     chain ingress { jump ingress-tier-<t> (each admin tier, in order); goto ingress-lower }
-//!     chain ingress-tier-<t> { meta l4proto . th dport vmap { tcp . 22 : goto ingress-tier-<t>-<k>, ... };
-//!                              <rules of every port, in order> }
-//!     chain ingress-tier-<t>-<k> { <the tier's rules that match those ports, in order> }
-//!     chain ingress-lower { <NetworkPolicy allows; drop> | <baseline rules; accept> }
+//!                    ct invalid drop; ip daddr @e<i>-v4 goto e<i>-ingress }
+//!     chain output { hook output; ... ip saddr @e<i>-v4 goto e<i>-egress }
+//!     chain e<i>-ingress { jump e<i>-ingress-tier-<t> (each admin tier, in order); goto e<i>-ingress-baseline }
+//!     chain e<i>-ingress-tier-<t> { meta l4proto . th dport vmap { tcp . 22 : goto e<i>-ingress-tier-<t>-<k>, ... };
+//!                                   <rules of every port, in order> }
+//!     chain e<i>-ingress-tier-<t>-<k> { <the tier's rules that match those ports, in order> }
+//!     chain e<i>-ingress-baseline { <baseline rules>; accept }
 //! }
 //! ```
 //!
 //! A tier's rules are dispatched on protocol and destination port by a verdict map, so a new
 //! connection meets only the rules that can match it, however many the tier holds; what remains
 //! linear is the rules for every port. Allow accepts, Deny drops, Reject answers (TCP reset,
-//! else ICMP port unreachable), Pass goes to the lower layers, which always end in a verdict
-//! (so a goto never falls back into the admin tiers).
+//! else ICMP port unreachable), Pass goes to the baseline, which always ends in a verdict (so a
+//! goto never falls back into the admin tiers).
 use super::bypass::Bypass;
 use super::plan::{DirectionPlan, HostRule, Plan};
 use nftables::batch::Batch;
@@ -30,7 +31,7 @@ use nftables::stmt::{self, JumpTarget, Match, Operator, Reject, RejectType, Stat
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 use policy::netpol::Direction;
 use policy::protocol::Protocol;
-use policy::rules::{Action, RuleId};
+use policy::rules::{Action, Endpoint, RuleId};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -49,12 +50,24 @@ type Stmts = Vec<Statement<'static>>;
 /// The transaction that replaces the table with `plan`.
 pub fn ruleset(plan: &Plan) -> Nftables<'static> {
     let mut t = Tables::default();
-    t.host_sets(&plan.host.addresses);
+    for (i, e) in plan.endpoints.iter().enumerate() {
+        t.address_sets(i, &e.addresses);
+    }
     for direction in [Direction::Ingress, Direction::Egress] {
-        t.base_chain(direction, &plan.host.bypass);
-        t.direction(direction, plan.direction(direction));
+        t.base_chain(direction, &plan.bypass, plan.endpoints.len());
+        for (i, e) in plan.endpoints.iter().enumerate() {
+            let side = Side { direction, scope: format!("e{i}-{}", direction.lower()) };
+            t.direction(&side, &e.endpoint, e.direction(direction));
+        }
     }
     t.batch()
+}
+
+/// One direction of one endpoint: chain and set names start with `scope` (`e<i>-ingress`,
+/// the host's i-th endpoint).
+struct Side {
+    direction: Direction,
+    scope: String,
 }
 
 /// The transaction that removes the table (adding it first, so the delete cannot fail).
@@ -77,10 +90,9 @@ pub fn counter_name(id: &RuleId) -> String {
     format!("{}~{hex}", &id.0[..cut])
 }
 
-/// Counters of the layers rather than of rules: `weir:<dir>:isolated` (dropped by
-/// NetworkPolicy isolation), `weir:<dir>:fail-closed`.
-pub fn layer_counter(direction: Direction, what: &str) -> String {
-    format!("weir:{}:{what}", direction.lower())
+/// Counters of the layers rather than of rules, e.g. `weir:Node n1:ingress:fail-closed`.
+pub fn layer_counter(endpoint: &Endpoint, direction: Direction, what: &str) -> String {
+    format!("weir:{endpoint}:{}:{what}", direction.lower())
 }
 
 fn table() -> Table<'static> {
@@ -94,8 +106,8 @@ struct Tables {
     chains: Vec<Chain<'static>>,
     rules: Vec<Rule<'static>>,
     counters: HashSet<String>,
-    /// Each rule's peer matches (one per address family), by direction and id.
-    peers: BTreeMap<(Direction, RuleId, u32), Vec<Stmts>>,
+    /// Each rule's peer matches (one per address family), by scope, id and part.
+    peers: BTreeMap<(String, RuleId, u32), Vec<Stmts>>,
 }
 
 impl Tables {
@@ -162,15 +174,16 @@ impl Tables {
         })));
     }
 
-    fn host_sets(&mut self, addresses: &[IpAddr]) {
+    /// `e<i>-v4` / `e<i>-v6`: the addresses of endpoint i.
+    fn address_sets(&mut self, i: usize, addresses: &[IpAddr]) {
         let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = addresses.iter().partition(|a| a.is_ipv6());
-        self.set("host-v4", false, v4.iter().map(|a| string(a.to_string())).collect());
-        self.set("host-v6", true, v6.iter().map(|a| string(a.to_string())).collect());
+        self.set(&format!("e{i}-v4"), false, v4.iter().map(|a| string(a.to_string())).collect());
+        self.set(&format!("e{i}-v6"), true, v6.iter().map(|a| string(a.to_string())).collect());
     }
 
-    /// `input` or `output`: conntrack, loopback, the bypass list, then the host's traffic to
-    /// the direction's chain.
-    fn base_chain(&mut self, direction: Direction, bypass: &[Bypass]) {
+    /// `input` or `output`: conntrack, loopback, the bypass list, then each endpoint's traffic
+    /// (by its addresses) to its chain of the direction.
+    fn base_chain(&mut self, direction: Direction, bypass: &[Bypass], endpoints: usize) {
         let (name, hook, iface, host_field) = match direction {
             Direction::Ingress => ("input", NfHook::Input, MetaKey::Iifname, "daddr"),
             Direction::Egress => ("output", NfHook::Output, MetaKey::Oifname, "saddr"),
@@ -182,54 +195,41 @@ impl Tables {
             self.rule(name, bypass_match(b));
         }
         self.rule(name, vec![ct_state(&["invalid"]), Statement::Drop(None)]);
-        for (family, set) in [("ip", "@host-v4"), ("ip6", "@host-v6")] {
-            self.rule(name, vec![eq(payload(family, host_field), string(set)), goto(direction.lower())]);
+        for i in 0..endpoints {
+            for (family, set) in [("ip", "v4"), ("ip6", "v6")] {
+                let chain = format!("e{i}-{}", direction.lower());
+                self.rule(name, vec![eq(payload(family, host_field), string(format!("@e{i}-{set}"))), goto(&chain)]);
+            }
         }
     }
 
-    fn direction(&mut self, direction: Direction, plan: &DirectionPlan) {
-        let dir = direction.lower();
+    fn direction(&mut self, side: &Side, endpoint: &Endpoint, plan: &DirectionPlan) {
+        let dir = side.scope.as_str();
         self.chain(dir, None);
-        let (admin, isolated, baseline) = match plan {
+        let (admin, baseline) = match plan {
             DirectionPlan::FailClosed { .. } => {
-                let counter = self.counter(layer_counter(direction, "fail-closed"));
+                let counter = self.counter(layer_counter(endpoint, side.direction, "fail-closed"));
                 return self.rule(dir, vec![counter, Statement::Drop(None)]);
             }
-            DirectionPlan::Layers { admin, isolated, baseline } => (admin, isolated, baseline),
+            DirectionPlan::Layers { admin, baseline } => (admin, baseline),
         };
-        let lower = format!("{dir}-lower");
+        let lower = format!("{dir}-baseline");
         for (tier, rules) in admin {
             let chain = format!("{dir}-tier-{}", tier.0);
             self.rule(dir, vec![jump(&chain)]);
             self.chain(&chain, None);
-            self.tier(direction, &chain, rules, Some(&lower));
+            self.tier(side, &chain, rules, Some(&lower));
         }
         self.rule(dir, vec![goto(&lower)]);
         self.chain(&lower, None);
-        self.lower(direction, &lower, isolated.as_deref(), baseline);
-    }
-
-    /// NetworkPolicy when it isolates the host (its allows, then drop); else the baseline
-    /// (then accept: no match is allowed).
-    fn lower(&mut self, direction: Direction, chain: &str, isolated: Option<&[HostRule]>, baseline: &[HostRule]) {
-        match isolated {
-            Some(allows) => {
-                self.tier(direction, chain, allows, None);
-                let counter = self.counter(layer_counter(direction, "isolated"));
-                self.rule(chain, vec![counter, Statement::Drop(None)]);
-            }
-            None => {
-                // A baseline Pass skips the rest of the baseline: to the default, allowed.
-                self.tier(direction, chain, baseline, None);
-                self.rule(chain, vec![Statement::Accept(None)]);
-            }
-        }
+        // A baseline Pass skips the rest of the baseline: to the default, allowed.
+        self.tier(side, &lower, baseline, None);
+        self.rule(&lower, vec![Statement::Accept(None)]);
     }
 
     /// One tier's rules into `chain`, dispatched by port when that pays. `pass` is where Pass
-    /// goes: the lower layers from an admin tier; `None` in the baseline (to the default,
-    /// allowed).
-    fn tier(&mut self, direction: Direction, chain: &str, rules: &[HostRule], pass: Option<&str>) {
+    /// goes: the baseline from an admin tier; `None` in the baseline (to the default, allowed).
+    fn tier(&mut self, side: &Side, chain: &str, rules: &[HostRule], pass: Option<&str>) {
         let dispatch = port_dispatch(rules);
         if let Some(d) = &dispatch {
             let mut entries = Vec::new();
@@ -237,20 +237,20 @@ impl Tables {
                 let sub = format!("{chain}-{k}");
                 self.chain(&sub, None);
                 for &i in members {
-                    self.emit(direction, &sub, &rules[i], false, pass);
+                    self.emit(side, &sub, &rules[i], false, pass);
                 }
                 entries.extend(d.entries.iter().filter(|e| e.3 == k).map(|e| vmap_entry(e.0, e.1, e.2, &sub)));
             }
             self.rule(chain, vec![port_vmap(entries)]);
         }
         for rule in rules.iter().filter(|r| dispatch.is_none() || r.services.is_none()) {
-            self.emit(direction, chain, rule, true, pass);
+            self.emit(side, chain, rule, true, pass);
         }
     }
 
     /// The nftables rules of one policy rule: one per peer family × service × action line.
-    fn emit(&mut self, direction: Direction, chain: &str, rule: &HostRule, with_services: bool, pass: Option<&str>) {
-        let peers = self.peer_matches(direction, rule);
+    fn emit(&mut self, side: &Side, chain: &str, rule: &HostRule, with_services: bool, pass: Option<&str>) {
+        let peers = self.peer_matches(side, rule);
         let services = if with_services { service_matches(rule) } else { vec![Vec::new()] };
         let counter = self.counter(counter_name(&rule.id));
         let actions = action_lines(rule.action, counter, pass);
@@ -265,13 +265,13 @@ impl Tables {
 
     /// `ip saddr @<set>` (or daddr for egress) per family that has addresses; one empty match
     /// for every address; none when the peers hold no address (the rule matches nothing).
-    fn peer_matches(&mut self, direction: Direction, rule: &HostRule) -> Vec<Stmts> {
-        let key = (direction, rule.id.clone(), rule.part);
+    fn peer_matches(&mut self, side: &Side, rule: &HostRule) -> Vec<Stmts> {
+        let key = (side.scope.clone(), rule.id.clone(), rule.part);
         if let Some(m) = self.peers.get(&key) {
             return m.clone();
         }
         let Some(ranges) = &rule.peers else { return vec![Vec::new()] };
-        let field = match direction {
+        let field = match side.direction {
             Direction::Ingress => "saddr",
             Direction::Egress => "daddr",
         };
@@ -283,7 +283,7 @@ impl Tables {
             if elems.is_empty() {
                 continue;
             }
-            let name = format!("{}-peers-{n}-{}", direction.lower(), if v6_set { "v6" } else { "v4" });
+            let name = format!("{}-peers-{n}-{}", side.scope, if v6_set { "v6" } else { "v4" });
             self.set(&name, v6_set, elems);
             out.push(vec![eq(payload(family, field), string(format!("@{name}")))]);
         }

@@ -15,9 +15,14 @@ fn rule(id: &str, action: Action, ports: Option<&[(u16, u16)]>) -> HostRule {
 }
 
 fn plan(admin: Vec<HostRule>) -> Plan {
-    let host = Host { endpoints: Default::default(), addresses: vec!["10.9.0.1".parse().unwrap()], bypass: Vec::new() };
-    let layers = DirectionPlan::Layers { admin: vec![(policy::Tier::ADMIN, admin)], isolated: None, baseline: Vec::new() };
-    Plan { host, ingress: layers, egress: DirectionPlan::Layers { admin: Vec::new(), isolated: None, baseline: Vec::new() } }
+    let ingress = DirectionPlan::Layers { admin: vec![(policy::Tier::ADMIN, admin)], baseline: Vec::new() };
+    let endpoint = EndpointPlan {
+        endpoint: policy::Endpoint::Node("n1".into()),
+        addresses: vec!["10.9.0.1".parse().unwrap()],
+        ingress,
+        egress: DirectionPlan::Layers { admin: Vec::new(), baseline: Vec::new() },
+    };
+    Plan { bypass: Vec::new(), endpoints: vec![endpoint] }
 }
 
 fn commands(rs: &nftables::schema::Nftables) -> Vec<serde_json::Value> {
@@ -45,31 +50,31 @@ fn a_tier_dispatches_ports_to_chains_holding_only_the_rules_that_can_match() {
         rule("p443", Action::Allow, Some(&[(443, 443)])),
     ];
     let cmds = commands(&ruleset::ruleset(&plan(rules)));
-    let tier = rules_of(&cmds, "ingress-tier-10");
+    let tier = rules_of(&cmds, "e0-ingress-tier-10");
     let vmap = tier[0]["expr"][0]["vmap"]["data"]["set"].to_string();
     // 80 → p80, p80-90, all; 81-90 → p80-90, all; 443 → all, p443.
-    assert!(vmap.contains(r#"[{"concat":["tcp",80]},{"goto":{"target":"ingress-tier-10-0"}}]"#), "{vmap}");
-    assert!(vmap.contains(r#"[{"concat":["tcp",{"range":[81,90]}]},{"goto":{"target":"ingress-tier-10-1"}}]"#), "{vmap}");
-    assert!(vmap.contains(r#"[{"concat":["tcp",443]},{"goto":{"target":"ingress-tier-10-2"}}]"#), "{vmap}");
+    assert!(vmap.contains(r#"[{"concat":["tcp",80]},{"goto":{"target":"e0-ingress-tier-10-0"}}]"#), "{vmap}");
+    assert!(vmap.contains(r#"[{"concat":["tcp",{"range":[81,90]}]},{"goto":{"target":"e0-ingress-tier-10-1"}}]"#), "{vmap}");
+    assert!(vmap.contains(r#"[{"concat":["tcp",443]},{"goto":{"target":"e0-ingress-tier-10-2"}}]"#), "{vmap}");
     let counters_in = |chain: &str| -> Vec<String> {
         rules_of(&cmds, chain)
             .iter()
             .filter_map(|r| r["expr"].as_array().unwrap().iter().find_map(|e| e["counter"].as_str().map(String::from)))
             .collect()
     };
-    assert_eq!(counters_in("ingress-tier-10-0"), ["p80", "p80-90", "all", "all"], "reject is a TCP line and an ICMP line");
-    assert_eq!(counters_in("ingress-tier-10-1"), ["p80-90", "all", "all"]);
-    assert_eq!(counters_in("ingress-tier-10-2"), ["all", "all", "p443"]);
+    assert_eq!(counters_in("e0-ingress-tier-10-0"), ["p80", "p80-90", "all", "all"], "reject is a TCP line and an ICMP line");
+    assert_eq!(counters_in("e0-ingress-tier-10-1"), ["p80-90", "all", "all"]);
+    assert_eq!(counters_in("e0-ingress-tier-10-2"), ["all", "all", "p443"]);
     // Other protocols and ports miss the map and meet only the rule for every port.
-    assert_eq!(counters_in("ingress-tier-10"), ["all", "all"]);
+    assert_eq!(counters_in("e0-ingress-tier-10"), ["all", "all"]);
 }
 
 #[test]
-fn pass_goes_to_the_lower_layers_and_they_always_end_in_a_verdict() {
+fn pass_goes_to_the_baseline_and_it_always_ends_in_a_verdict() {
     let cmds = commands(&ruleset::ruleset(&plan(vec![rule("pass", Action::Pass, None)])));
-    let tier = rules_of(&cmds, "ingress-tier-10");
-    assert_eq!(tier[0]["expr"][1]["goto"]["target"], "ingress-lower");
-    let lower = rules_of(&cmds, "ingress-lower");
+    let tier = rules_of(&cmds, "e0-ingress-tier-10");
+    assert_eq!(tier[0]["expr"][1]["goto"]["target"], "e0-ingress-baseline");
+    let lower = rules_of(&cmds, "e0-ingress-baseline");
     assert_eq!(lower.last().unwrap()["expr"][0], serde_json::json!({"accept": null}));
 }
 

@@ -60,11 +60,13 @@ pub(crate) trait Realization {
     fn matched(&mut self, site: &Site, rule: &Rule) -> anyhow::Result<u64>;
 }
 
-/// The two namespaces and the host endpoint the rules apply to.
+/// The two namespaces, the host endpoint the rules apply to and the cluster that knows its
+/// address.
 pub(crate) struct Site {
     pub server: Netns,
     pub client: Netns,
     pub host: Host,
+    pub cluster: Cluster,
 }
 
 impl Site {
@@ -80,13 +82,21 @@ impl Site {
         let mut sysctl = server.command("sysctl");
         sysctl.arg("-q").arg("-w").args(timeouts.map(|t| format!("net.netfilter.nf_conntrack_tcp_timeout_{t}=1")));
         testbed::run(&mut sysctl)?;
-        let host = Host { endpoints: BTreeSet::from([host_endpoint()]), addresses: vec![SERVER.into()], bypass: Vec::new() };
-        Ok(Site { server, client, host })
+        let host = Host { endpoints: vec![host_endpoint()], bypass: Vec::new() };
+        let node = format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {NODE}}}\nstatus: {{addresses: [{{type: InternalIP, address: {SERVER}}}]}}\n"
+        );
+        let cluster = Cluster::from_sources([("node.yaml", node.as_str())]);
+        anyhow::ensure!(cluster.endpoint_ips(&host_endpoint()) == [std::net::IpAddr::from(SERVER)], "node {NODE}: {:?}", cluster.errors);
+        Ok(Site { server, client, host, cluster })
     }
 }
 
+/// The server namespace is Node `bench-server`, its InternalIP the server's address.
+const NODE: &str = "bench-server";
+
 fn host_endpoint() -> Endpoint {
-    Endpoint::Host("bench-server".into())
+    Endpoint::Node(NODE.into())
 }
 
 /// `n` ingress rules of the host: rule i allows TCP port 10000+i from 172.16.0.0/16's i-th
@@ -150,7 +160,7 @@ impl Realization for WeirNftables {
     }
 
     fn install(&mut self, site: &Site, rules: &RuleSet) -> anyhow::Result<()> {
-        let plan = Plan::new(site.host.clone(), rules, &Cluster::default());
+        let plan = Plan::new(&site.host, rules, &site.cluster);
         self.in_server(site, async |fw| fw.apply(&plan).await)?.map_err(anyhow::Error::msg)?;
         Ok(())
     }
