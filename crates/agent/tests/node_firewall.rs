@@ -272,7 +272,7 @@ fn established_connections_survive_a_rule_update() {
 fn the_bypass_list_holds_under_deny_all() {
     let site = Site::new("b");
     let deny_all = vec![rule("deny-all", Tier::ADMIN, 1, Action::Deny, Peers::Any, &[])];
-    site.apply(&mut NodeFirewall::new(), &plan(deny_all, &[&format!("ingress,tcp,10.77.2.0/24,{SSH}")]));
+    site.apply(&mut NodeFirewall::new(), &plan(deny_all, &[&format!("ingress:tcp:10.77.2.0/24:{SSH}")]));
     assert_eq!(site.connect(&site.b, HOST_B, SSH), Outcome::Connected, "bypassed");
     assert_eq!(site.connect(&site.b, HOST_B, SERVICE), Outcome::Dropped, "another port");
     assert_eq!(site.connect(&site.a, HOST_A, SSH), Outcome::Dropped, "another block");
@@ -282,7 +282,7 @@ fn the_bypass_list_holds_under_deny_all() {
 #[test]
 fn a_closed_direction_drops_all_but_the_bypass_list() {
     let site = Site::new("f");
-    let open = plan(vec![], &[&format!("ingress,tcp,10.77.2.0/24,{SSH}")]);
+    let open = plan(vec![], &[&format!("ingress:tcp:10.77.2.0/24:{SSH}")]);
     site.apply(&mut NodeFirewall::new(), &open.closing(&[Direction::Ingress], "test"));
     assert_eq!(site.connect(&site.b, HOST_B, SSH), Outcome::Connected);
     assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Dropped);
@@ -362,7 +362,7 @@ fn egress_rules_govern_what_the_host_sends_and_its_bypass_list_holds() {
     assert_eq!(site.connect(&site.host, "10.77.1.2", SERVICE), Outcome::Refused);
     assert_eq!(site.connect(&site.host, "10.77.1.2", SSH), Outcome::Connected, "another port");
     let deny_all = vec![egress("deny-all", Action::Deny, Peers::Any, &[])];
-    site.apply(&mut fw, &plan(deny_all, &[&format!("egress,tcp,10.77.1.0/24,{SSH}")]));
+    site.apply(&mut fw, &plan(deny_all, &[&format!("egress:tcp:10.77.1.0/24:{SSH}")]));
     assert_eq!(site.connect(&site.host, "10.77.1.2", SERVICE), Outcome::Dropped);
     assert_eq!(site.connect(&site.host, "10.77.1.2", SSH), Outcome::Connected, "bypassed");
     assert_eq!(

@@ -9,13 +9,15 @@
 //! - [`NodeFirewall`]: replaces the table in one `nft -j` transaction when the plan changed,
 //!   sends nothing when it did not; a table nftables refuses closes a direction (everything but
 //!   the bypass list and established connections is dropped); [`counters`] reads the counters.
-//! - [`bypass`]: traffic never cut (Antrea's `policyBypassRules`), loopback always.
+//! - [`Bypass`]: connections never cut (Antrea's `policyBypassRules`, the agent's
+//!   `--policy-bypass DIRECTION:PROTOCOL:CIDR:PORT`, shared with the OVS realization), loopback
+//!   always.
 pub mod addresses;
-pub mod bypass;
 pub mod plan;
 pub mod ruleset;
 
-pub use bypass::{Bypass, BypassProtocol};
+/// Connections never cut: the agent's `--policy-bypass` entries, as the OVS realization reads them.
+pub use pipeline::host_interface::Bypass;
 pub use plan::{DirectionPlan, EndpointPlan, Host, Plan};
 pub use ruleset::{TABLE, counter_name, layer_counter};
 

@@ -3,8 +3,8 @@
 //! admin tiers in evaluation order, then the baseline. The rules come in their concrete form
 //! ([`RuleSet::host_concrete`]: peer pods as addresses, named ports as numbers); here they
 //! become address ranges, so the ruleset is a pure rendering.
+use super::Bypass;
 use super::addresses::AddressRanges;
-use super::bypass::Bypass;
 use policy::netpol::Direction;
 use policy::rules::{Action, Endpoint, RuleId, RuleSet, Tier};
 use policy::{Cluster, ConcreteRule, ConcreteServices, PeerAddrs, PortRange};

@@ -22,7 +22,7 @@
 //! linear is the rules for every port. Allow accepts, Deny drops, Reject answers (TCP reset,
 //! else ICMP port unreachable), Pass goes to the baseline, which always ends in a verdict (so a
 //! goto never falls back into the admin tiers).
-use super::bypass::Bypass;
+use super::Bypass;
 use super::plan::{DirectionPlan, HostRule, Plan};
 use nftables::batch::Batch;
 use nftables::expr::{CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, Verdict};
@@ -314,18 +314,14 @@ fn service_matches(rule: &HostRule) -> Vec<Stmts> {
 }
 
 fn bypass_match(b: &Bypass) -> Stmts {
-    let v6 = b.cidr.is_ipv6();
     let field = if b.direction == Direction::Ingress { "saddr" } else { "daddr" };
-    let mut out = vec![eq(payload(if v6 { "ip6" } else { "ip" }, field), prefix(b.cidr.network(), b.cidr.prefix()))];
-    if let Some(p) = b.protocol.l4proto(v6) {
-        out.push(eq(meta(MetaKey::L4proto), string(p)));
-    }
-    if let Some(port) = b.port {
+    vec![
+        eq(payload("ip", field), prefix(IpAddr::V4(b.peer.network()), b.peer.prefix())),
+        eq(meta(MetaKey::L4proto), string(l4proto(b.protocol))),
         // The host's port for ingress, the peer's for egress: the destination port either way.
-        out.push(eq(payload("th", "dport"), Expression::Number(u32::from(port))));
-    }
-    out.push(Statement::Accept(None));
-    out
+        eq(payload("th", "dport"), Expression::Number(u32::from(b.port))),
+        Statement::Accept(None),
+    ]
 }
 
 /// How a tier's rules split by protocol and destination port: `entries` are disjoint
