@@ -74,6 +74,9 @@ pub struct Config {
     /// The cluster's Service (ClusterIP) ranges: pods' connections to them meet egress policy
     /// after the host's DNAT, on the real destination (see `pipeline::Topology::service_cidrs`).
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
+    /// Realize the node's own policy (rules applied to its Node) in nftables
+    /// ([`crate::node_firewall`]); off: the status warns of each such policy.
+    pub node_firewall: bool,
     /// Where and how the audit log of rules with logging on is written (`None`: it is not).
     pub audit: Option<crate::audit::AuditConfig>,
     /// The ExternalNode this agent runs for, whose host interfaces it moves onto the bridge
@@ -134,6 +137,7 @@ impl From<&Config> for Settings {
             publish_pod_network: config.cni_conf_dir.is_some(),
             service_cidrs: config.service_cidrs.clone(),
             host_bypass: config.host_bypass.clone(),
+            node_firewall: config.node_firewall,
         }
     }
 }
@@ -465,6 +469,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         manager.ensure_port(&config.bridge, &crate::host_gateway::port_spec(mtu)).await?;
     }
     let host_network = config.host_gateway_mtu.map(crate::host_gateway::spawn);
+    let node_firewall = config.node_firewall.then(crate::node_firewall::spawn);
     if let Some(node) = &config.external_node {
         let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
         crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node.clone());
@@ -520,6 +525,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         }
                         if let Some(audit) = &io.audit {
                             audit.set_pods(&cluster);
+                        }
+                        if let Some(tx) = &node_firewall {
+                            let want = crate::node_firewall::plan_for_node(&cluster, &io.config.node, &io.config.host_bypass);
+                            tx.send_if_modified(|have| have.as_ref() != Some(&want) && { *have = Some(want); true });
                         }
                         Event::Manifests { cluster, token }
                     }

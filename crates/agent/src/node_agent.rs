@@ -103,6 +103,9 @@ pub struct Settings {
     /// Whether to publish the node's pod network for the CNI plugin (a CNI configuration
     /// directory is given), once realized.
     pub publish_pod_network: bool,
+    /// Whether the nftables node firewall realizes the node's own policy (`--node-policy
+    /// nftables`); otherwise the status warns of each policy applied to the node.
+    pub node_firewall: bool,
     /// The cluster's Service ranges (`--service-cidr`), see `Topology::service_cidrs`.
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
     /// Connections of the host interfaces moved onto the bridge that skip their policy.
@@ -892,7 +895,8 @@ impl NodeAgent {
                 }));
                 // Objects in force that protect nothing (a node policy selecting no node).
                 self.status.warnings.extend(self.cluster.warnings.iter().map(ToString::to_string));
-                for w in report::host_policy_warnings(&c, &self.settings.node) {
+                let unrealized = if self.settings.node_firewall { Vec::new() } else { report::host_policy_warnings(&c, &self.settings.node) };
+                for w in unrealized {
                     if !reported.contains(&w) {
                         warn!("{w}");
                     }

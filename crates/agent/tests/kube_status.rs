@@ -227,6 +227,7 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         // Nor a gateway device or nftables table in the host's namespace.
         host_gateway_mtu: None,
         service_cidrs: Vec::new(),
+        node_firewall: false,
         audit: None,
         external_node: None,
         host_bypass: Vec::new(),

@@ -107,6 +107,11 @@ pub(crate) struct Args {
     /// host's DNAT, on the backend it reaches; without it the ClusterIP itself is judged.
     #[arg(long, value_delimiter = ',')]
     service_cidr: Vec<ipnetwork::Ipv4Network>,
+    /// Where the node's own policy (ClusterNetworkPolicy appliedTo.nodeSelector) is realized:
+    /// `nftables` (one table, `table inet weir-node`, in this network namespace; needs `nft`)
+    /// or `off` (the status then names each such policy as not realized).
+    #[arg(long, value_enum, default_value = "off")]
+    node_policy: NodePolicyArg,
     /// The audit log: one JSON line per connection decided by a rule with logging on
     /// (Antrea's enableLogging), or `off`.
     #[arg(long, default_value = "/var/log/weir/audit.log")]
@@ -146,6 +151,13 @@ enum CachePurgeArg {
     Auto,
     Always,
     Never,
+}
+
+/// `--node-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NodePolicyArg {
+    Off,
+    Nftables,
 }
 
 impl From<CachePurgeArg> for agent::ovs_bugs::CachePurge {
@@ -242,6 +254,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         rule_series_cap: args.rule_series_cap,
         host_gateway_mtu: args.host_gateway.then_some(args.gateway_mtu),
         service_cidrs: args.service_cidr.clone(),
+        node_firewall: args.node_policy == NodePolicyArg::Nftables,
         audit: (args.audit_log.as_os_str() != "off").then(|| agent::audit::AuditConfig {
             rotation: agent::audit::file::Rotation {
                 path: args.audit_log.clone(),

@@ -276,3 +276,48 @@ fn egress_policy_judges_the_service_backend_not_the_cluster_ip() {
     assert!(!connects(&zb, pod_addr(tb, "x/b", 80)), "z/b -> x/b directly");
     assert!(connects(&zb, service(SERVICE_REMOTE)), "z/b -> Service -> y/a");
 }
+
+/// A node policy (Antrea's appliedTo.nodeSelector) on node-2: its TCP ports 7010-7014 only
+/// from x/a's address; realized by the agents' nftables node firewall (`--node-policy`).
+fn node_policy(dir: &std::path::Path, xa: Ipv4Addr) -> PathBuf {
+    let path = dir.join("node-policy.yaml");
+    let ports = "[{protocol: TCP, port: 7010}, {protocol: TCP, port: 7011}, {protocol: TCP, port: 7012}, {protocol: TCP, port: 7013}, {protocol: TCP, port: 7014}]";
+    let yaml = format!(
+        "apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {{name: node-2-from-x-a}}
+spec:
+  priority: 5
+  appliedTo: [{{nodeSelector: {{matchLabels: {{kubernetes.io/hostname: node-2}}}}}}]
+  ingress:
+  - {{name: from-x-a, action: Allow, from: [{{ipBlock: {{cidr: {xa}/32}}}}], ports: {ports}}}
+  - {{name: drop-rest, action: Drop, ports: {ports}}}
+"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn node_policy_in_nftables_decides_what_reaches_a_nodes_host() {
+    let (r, _outside) = up();
+    let tb = &r.tb;
+    let (n1, n2) = (tb.node("node-1").unwrap().clone(), tb.node("node-2").unwrap().clone());
+    let xa = tb.pod("x/a").unwrap().clone();
+    let to_n2 = |port| SocketAddrV4::new(n2.underlay_ip, port);
+    let xb = tb.pod("x/b").unwrap().ip;
+    assert_eq!(seen_from(&n2.netns, 7010, &pod_ns(tb, "x/b"), to_n2(7010)), Some(xb), "before the policy: x/b -> node-2");
+
+    tb.apply(&[node_policy(r.tmp.path(), xa.ip)], Duration::from_secs(30)).unwrap();
+
+    // x/a (on node-1) reaches node-2's host with its own address, which the rule admits.
+    assert_eq!(seen_from(&n2.netns, 7011, &xa.netns, to_n2(7011)), Some(xa.ip), "x/a -> node-2");
+    assert_eq!(seen_from(&n2.netns, 7012, &pod_ns(tb, "x/b"), to_n2(7012)), None, "x/b -> node-2 (dropped)");
+    assert_eq!(seen_from(&n2.netns, 7013, &n1.netns, to_n2(7013)), None, "node-1's host -> node-2 (dropped)");
+    let on_node_2 = tb.pods().iter().find(|p| p.node == "node-2" && !p.host_network).unwrap().netns.clone();
+    assert_eq!(seen_from(&n2.netns, 7014, &on_node_2, to_n2(7014)), None, "a pod of node-2 -> its own host (dropped)");
+    // Only node-2 is selected; its other ports stay open.
+    let to_n1 = SocketAddrV4::new(n1.underlay_ip, 7012);
+    assert_eq!(seen_from(&n1.netns, 7012, &pod_ns(tb, "x/b"), to_n1), Some(xb), "x/b -> node-1");
+    assert!(seen_from(&n2.netns, 7020, &n1.netns, to_n2(7020)).is_some(), "node-1 -> node-2:7020 (no rule)");
+}

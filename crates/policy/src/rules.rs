@@ -481,6 +481,16 @@ impl Cluster {
         rejected.directions.iter().flat_map(|d| selected.iter().map(move |e| (*d, e.clone()))).collect()
     }
 
+    /// The rules that can apply to host endpoints, for the host realizations: the cluster
+    /// policies' (NetworkPolicy never selects a host, and a rejected policy never closes one).
+    pub fn host_rule_set(&self) -> RuleSet {
+        let mut out = RuleSet::default();
+        for policy in self.cluster_policies.values() {
+            self.cluster_policy_rules(policy, &mut out);
+        }
+        out
+    }
+
     /// Normalizes every policy of the cluster into rules.
     pub fn rules(&self) -> RuleSet {
         let mut out = RuleSet::default();

@@ -243,6 +243,9 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         crate::layout::POD_MTU.to_string(),
         "--service-cidr".into(),
         crate::layout::SERVICE_CIDR.into(),
+        // Node policy in the node's own namespace (`table inet weir-node`).
+        "--node-policy".into(),
+        "nftables".into(),
         "--audit-log".into(),
         format!("{d}/audit.log"),
     ];

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// What the status says about each policy applied to this node's own host endpoint (node
-/// policy): the pod pipeline compiles no flow for it, so it is not realized on OVS, and
-/// nobody may believe it is.
+/// policy) when no node firewall runs: the pod pipeline compiles no flow for it, so it is not
+/// realized, and nobody may believe it is.
 pub(super) fn host_policy_warnings(compiler: &NodeCompiler, node: &str) -> Vec<String> {
     let host = policy::Endpoint::Node(node.to_string());
     compiler
         .host_policies(&host)
         .into_iter()
-        .map(|p| format!("{p} applies to {host}: node policy is not realized by the OVS pod pipeline; it is realized by the nftables node firewall (--node-policy)"))
+        .map(|p| format!("{p} applies to {host}: node policy is not realized (the OVS pipeline does not; run the agent with --node-policy nftables)"))
         .collect()
 }
 

@@ -249,6 +249,7 @@ impl World {
             keep_record: true,
             publish_pod_network: false,
             service_cidrs: Vec::new(),
+            node_firewall: false,
             host_bypass: Vec::new(),
         };
         change(&mut settings);
@@ -259,7 +260,12 @@ impl World {
 
     /// A world whose agent has realized `docs` (token `t0`) and gone quiet.
     fn realized(switch: Switch, docs: &str) -> World {
-        let mut w = World::new(switch);
+        World::with_settings_realized(switch, docs, |_| {})
+    }
+
+    /// As [`World::realized`], with settings as `change` leaves them.
+    fn with_settings_realized(switch: Switch, docs: &str, change: impl FnOnce(&mut Settings)) -> World {
+        let mut w = World::with_settings(switch, change);
         w.input(manifests(docs, "t0"));
         w.input(bridge());
         w.advance(ms(10));
@@ -1039,8 +1045,12 @@ fn a_node_policy_is_reported_as_not_realized_on_ovs_and_leaves_the_pod_flows_alo
     assert_eq!(w.switch.flows, flows_of(&format!("{worker}{}", policy("p", 80))), "no flow for the node's rules");
     assert_eq!(
         w.status().warnings,
-        ["ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized by the OVS pod pipeline; it is realized by the nftables node firewall (--node-policy)"]
+        ["ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized (the OVS pipeline does not; run the agent with --node-policy nftables)"]
     );
+    // With the node firewall the policy is realized there: no warning, the same flows.
+    let w = World::with_settings_realized(Switch::fixed(), &docs, |s| s.node_firewall = true);
+    assert_eq!(w.switch.flows, flows_of(&format!("{worker}{}", policy("p", 80))));
+    assert!(w.status().warnings.is_empty(), "{:?}", w.status().warnings);
     let nowhere = format!("{worker}{}", node_policy("gpu", "gpu"));
     let w = World::realized(Switch::fixed(), &nowhere);
     assert_eq!(

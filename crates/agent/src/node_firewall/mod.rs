@@ -97,6 +97,43 @@ impl NodeFirewall {
     }
 }
 
+/// The plan of a Kubernetes node's own firewall: the rules applied to its Node.
+pub fn plan_for_node(cluster: &policy::Cluster, node: &str, bypass: &[Bypass]) -> Plan {
+    let host = Host { endpoints: vec![policy::Endpoint::Node(node.to_string())], bypass: bypass.to_vec() };
+    Plan::new(&host, &cluster.host_rule_set(), cluster)
+}
+
+/// How long to wait before sending a plan again after nftables refused it (the direction it
+/// could not take stays closed meanwhile).
+const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the host's firewall equal to the latest plan sent, on a task of its own (so `nft`
+/// never holds the realization loop).
+pub fn spawn() -> tokio::sync::watch::Sender<Option<Plan>> {
+    let (tx, mut rx) = tokio::sync::watch::channel::<Option<Plan>>(None);
+    tokio::spawn(async move {
+        let mut firewall = NodeFirewall::new();
+        loop {
+            let want = rx.borrow_and_update().clone();
+            if let Some(plan) = want {
+                match firewall.apply(&plan).await {
+                    Ok(Applied::Replaced) => tracing::info!(endpoints = plan.endpoints.len(), "node firewall: table inet {TABLE} replaced"),
+                    Ok(Applied::Unchanged) => {}
+                    Err(e) => {
+                        tracing::warn!("node firewall: {e}; trying again in {} s", RETRY.as_secs());
+                        tokio::time::sleep(RETRY).await;
+                        rx.mark_changed();
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
 /// Every counter of the table by name (rule ids, see [`counter_name`], and the layers').
 pub async fn counters() -> Result<BTreeMap<String, Count>, String> {
     let raw = nftables::helper::get_current_ruleset_raw_async(None::<&str>, ["list", "counters", "table", "inet", TABLE])
