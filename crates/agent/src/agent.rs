@@ -32,6 +32,16 @@ pub enum TunnelKind {
     Vxlan,
 }
 
+impl TunnelKind {
+    /// Its UDP destination port.
+    pub fn udp_port(self) -> u16 {
+        match self {
+            TunnelKind::Geneve => 6081,
+            TunnelKind::Vxlan => 4789,
+        }
+    }
+}
+
 /// How an agent is set up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -527,7 +537,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                             audit.set_pods(&cluster);
                         }
                         if let Some(tx) = &node_firewall {
-                            let want = crate::node_firewall::plan_for_node(&cluster, &io.config.node, &io.config.host_bypass);
+                            let c = &io.config;
+                            let want = crate::node_firewall::plan_for_node(&cluster, &c.node, &c.host_bypass, c.tunnel.udp_port());
                             tx.send_if_modified(|have| have.as_ref() != Some(&want) && { *have = Some(want); true });
                         }
                         Event::Manifests { cluster, token }

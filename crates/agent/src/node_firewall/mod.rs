@@ -97,9 +97,15 @@ impl NodeFirewall {
     }
 }
 
-/// The plan of a Kubernetes node's own firewall: the rules applied to its Node.
-pub fn plan_for_node(cluster: &policy::Cluster, node: &str, bypass: &[Bypass]) -> Plan {
-    let host = Host { endpoints: vec![policy::Endpoint::Node(node.to_string())], bypass: bypass.to_vec() };
+/// The plan of a Kubernetes node's own firewall: the rules applied to its Node, with `bypass`
+/// and the tunnel to and from every other node (UDP `tunnel_port`), which no node policy may
+/// cut: pods' traffic between nodes rides it, and pod policy already judges that.
+pub fn plan_for_node(cluster: &policy::Cluster, node: &str, bypass: &[Bypass], tunnel_port: u16) -> Plan {
+    let tunnel = cluster.nodes.values().filter(|n| n.name != node).flat_map(|n| n.ipv4_internal_ips()).flat_map(|ip| {
+        let peer = ipnetwork::Ipv4Network::from(ip);
+        [Direction::Ingress, Direction::Egress].map(|direction| Bypass { direction, protocol: policy::Protocol::Udp, peer, port: tunnel_port })
+    });
+    let host = Host { endpoints: vec![policy::Endpoint::Node(node.to_string())], bypass: bypass.iter().cloned().chain(tunnel).collect() };
     Plan::new(&host, &cluster.host_rule_set(), cluster)
 }
 

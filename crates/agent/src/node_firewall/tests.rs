@@ -107,3 +107,14 @@ fn the_parts_of_one_rule_keep_their_own_peers_and_share_its_counter() {
     let counters = cmds.iter().filter_map(|c| c["add"].get("counter")).filter(|c| c["name"] == "named").count();
     assert_eq!(counters, 1);
 }
+
+#[test]
+fn a_nodes_plan_never_cuts_the_tunnel_to_and_from_the_other_nodes() {
+    let yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 192.168.77.11}]}\n---\n\
+                apiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus: {addresses: [{type: InternalIP, address: 192.168.77.12}]}\n";
+    let cluster = policy::Cluster::from_sources([("c.yaml", yaml)]);
+    let plan = super::plan_for_node(&cluster, "n1", &[], 6081);
+    let tunnel: Vec<String> = plan.bypass.iter().map(|b| format!("{:?} {:?} {} {}", b.direction, b.protocol, b.peer, b.port)).collect();
+    assert_eq!(tunnel, ["Ingress Udp 192.168.77.12/32 6081", "Egress Udp 192.168.77.12/32 6081"]);
+    assert_eq!(plan.endpoints.len(), 1, "the node itself");
+}
