@@ -181,16 +181,7 @@ async fn link_index(handle: &Handle) -> Result<u32, String> {
 pub fn spawn(mtu: u32) -> tokio::sync::watch::Sender<Option<HostNetwork>> {
     let (tx, mut rx) = tokio::sync::watch::channel::<Option<HostNetwork>>(None);
     tokio::spawn(async move {
-        let handle = match rtnetlink::new_connection() {
-            Ok((conn, handle, _)) => {
-                tokio::spawn(conn);
-                handle
-            }
-            Err(e) => {
-                warn!("host gateway: cannot open a netlink socket: {e}");
-                return;
-            }
-        };
+        let Some(handle) = crate::netlink::connect("host gateway") else { return };
         let mut applied: Option<HostNetwork> = None;
         loop {
             let want = rx.borrow_and_update().clone();

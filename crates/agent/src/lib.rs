@@ -16,6 +16,7 @@ pub mod local_ports;
 pub mod manifest_cache;
 pub mod manifest_store;
 pub mod masquerade;
+pub mod netlink;
 pub mod node_firewall;
 pub mod metrics;
 pub mod node_agent;

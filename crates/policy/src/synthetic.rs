@@ -105,6 +105,16 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
+
+    /// A copy of `items` in a random order (Fisher-Yates): benchmarks measure their
+    /// configurations in a new order each round, so drift does not favour one.
+    pub fn shuffled<T: Clone>(&mut self, items: &[T]) -> Vec<T> {
+        let mut out = items.to_vec();
+        for i in (1..out.len()).rev() {
+            out.swap(i, self.below(i + 1));
+        }
+        out
+    }
 }
 
 const TIERS: [&str; 3] = ["web", "api", "db"];

@@ -389,16 +389,7 @@ const RECHECK: Duration = Duration::from_secs(5);
 /// The task ends with the runtime.
 pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir: std::path::PathBuf, node: ExternalNode) {
     tokio::spawn(async move {
-        let handle = match rtnetlink::new_connection() {
-            Ok((conn, handle, _)) => {
-                tokio::spawn(conn);
-                handle
-            }
-            Err(e) => {
-                tracing::error!("external node {}: cannot open a netlink socket: {e}", node.name);
-                return;
-            }
-        };
+        let Some(handle) = crate::netlink::connect(&format!("external node {}", node.name)) else { return };
         let place = Place { manager: &manager, bridge: &bridge, state_dir: &state_dir, external_node: &node.name };
         for old in saved::interfaces(&state_dir).into_iter().filter(|n| !node.interfaces.iter().any(|i| i.as_str() == n)) {
             match give_back(&handle, place, &old).await {

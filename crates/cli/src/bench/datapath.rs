@@ -256,11 +256,7 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
     let mut stream_flows: BTreeMap<Config, BTreeSet<String>> = BTreeMap::new();
     for round in 0..rounds {
         super::progress(format_args!("datapath: round {} of {rounds}", round + 1));
-        let mut order = configs.clone();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
-        for c in order {
+        for c in rng.shuffled(&configs) {
             match c {
                 Config::Weir(0) => {}
                 Config::Weir(n) | Config::WeirPurged(n) => bed.apply("rules.yaml", &weir_policies(n))?,

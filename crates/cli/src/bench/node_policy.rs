@@ -407,11 +407,7 @@ fn measure(
     let mut f = Figures::default();
     for round in 0..rounds {
         super::progress(format_args!("node-policy: round {} of {rounds}", round + 1));
-        let mut order = configs.to_vec();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
-        for c in order {
+        for c in rng.shuffled(configs) {
             let rules = node_rules(c.rules);
             let started = Instant::now();
             if let Some(r) = c.realization {
