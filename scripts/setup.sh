@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what weir's tests and testbed need, from Debian's packages, when missing. Run as root.
 set -euo pipefail
-packages=(openvswitch-switch iproute2 ethtool tcpdump iputils-ping netcat-openbsd procps curl ruby shellcheck nftables)
+packages=(openvswitch-switch iproute2 ethtool tcpdump iputils-ping netcat-openbsd procps curl ruby shellcheck nftables
+  dnsmasq-base isc-dhcp-client  # the ExternalNode tests: a DHCP server and client
+  iperf3 iptables ipset)        # the benches (datapath, node-policy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
