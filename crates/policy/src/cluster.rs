@@ -258,6 +258,12 @@ impl Cluster {
             };
             if let Some(derived) = self.external_entities.get(&entity.key) {
                 let from = derived.external_node.as_deref().unwrap_or_default();
+                if entity.external_node.is_some() && entity.external_node == derived.external_node {
+                    // The copy Antrea's controller writes of an entity it derived, as weir
+                    // derives it: the derived one (the ExternalNode's current interfaces) holds.
+                    self.notes.push(format!("{source}: ExternalEntity {} is derived from ExternalNode {}/{from}: the derived one is used", entity.key, entity.key.namespace));
+                    continue;
+                }
                 let message = format!("ExternalEntity {} is derived from ExternalNode {}/{from}; this one is ignored", entity.key, entity.key.namespace);
                 self.errors.push(reject("metadata.name".into(), message));
                 continue;

@@ -56,18 +56,57 @@ pub fn realized_type(node: &str) -> String {
 
 /// The CRD files of weir's kinds, `(file name, YAML)`, as `deploy/crds/` holds them.
 pub fn files() -> Vec<(String, String)> {
-    let tc = crate::traffic_control::TrafficControlObject::crd();
-    let header = "# Generated from weir's Rust types (crates/policy/src/crd.rs, traffic_control.rs): do not edit.\n\
-         # Regenerate with WEIR_WRITE_CRDS=1 cargo test -p policy --features crd --test crds.\n\
-         # weir's TrafficControl (the fields of Antrea's crd.antrea.io/v1alpha2 TrafficControl): mirror or\n\
+    use crate::manifest::{antrea_policy, external_node};
+    let tc = "weir's TrafficControl (the fields of Antrea's crd.antrea.io/v1alpha2 TrafficControl): mirror or\n\
          # redirect the traffic of the pods appliedTo selects to a target port. The schema rejects what\n\
          # the API server can tell is wrong; crates/policy checks the rest and names the field, and\n\
-         # each node's agent reports in status.conditions whether it realized the object.\n";
-    let name = format!("{}_{}.yaml", tc.spec.group, tc.spec.names.plural);
-    let mut crd = serde_json::to_value(&tc).expect("a CRD serializes");
+         # each node's agent reports in status.conditions whether it realized the object.";
+    let antrea = |source: &str, upstream: &str| {
+        format!(
+            "Antrea's {upstream} under weir's group, for clusters without Antrea\n\
+             # (weir reads {upstream} too when Antrea's CRDs are installed). The schema holds the shape\n\
+             # ({source}); crates/policy checks the rest and names the field, and each node's agent\n\
+             # reports a rejected object in an Event."
+        )
+    };
+    vec![
+        file(crate::traffic_control::TrafficControlObject::crd(), "traffic_control.rs", tc),
+        file(
+            antrea_policy::ClusterNetworkPolicyObject::crd(),
+            "manifest/antrea_policy.rs",
+            &antrea("manifest/antrea_policy.rs", "crd.antrea.io/v1beta1 ClusterNetworkPolicy"),
+        ),
+        file(antrea_policy::TierObject::crd(), "manifest/antrea_policy.rs", &antrea("manifest/antrea_policy.rs", "crd.antrea.io/v1beta1 Tier")),
+        file(
+            antrea_policy::ClusterGroupObject::crd(),
+            "manifest/antrea_policy.rs",
+            &antrea("manifest/antrea_policy.rs", "crd.antrea.io/v1beta1 ClusterGroup"),
+        ),
+        file(
+            external_node::ExternalNodeObject::crd(),
+            "manifest/external_node.rs",
+            &antrea("manifest/external_node.rs", "crd.antrea.io/v1alpha1 ExternalNode"),
+        ),
+        file(
+            external_node::ExternalEntityObject::crd(),
+            "manifest/external_node.rs",
+            &antrea("manifest/external_node.rs", "crd.antrea.io/v1alpha2 ExternalEntity"),
+        ),
+    ]
+}
+
+/// One CRD file: a header saying where it comes from and what it is, then the YAML.
+fn file(crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition, types: &str, about: &str) -> (String, String) {
+    let header = format!(
+        "# Generated from weir's Rust types (crates/policy/src/crd.rs, {types}): do not edit.\n\
+         # Regenerate with WEIR_WRITE_CRDS=1 cargo test -p policy --features crd --test crds.\n\
+         # {about}\n"
+    );
+    let name = format!("{}_{}.yaml", crd.spec.group, crd.spec.names.plural);
+    let mut crd = serde_json::to_value(&crd).expect("a CRD serializes");
     integral_bounds(&mut crd);
     let yaml = serde_saphyr::to_string(&crd).expect("JSON serializes as YAML");
-    vec![(name, format!("{header}{yaml}"))]
+    (name, format!("{header}{yaml}"))
 }
 
 /// Writes the `minimum`s and `maximum`s schemars makes floats (`65535.0`) as the integers they

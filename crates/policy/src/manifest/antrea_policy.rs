@@ -46,6 +46,17 @@ pub struct AntreaPolicyDoc {
 /// `spec` of an Antrea ClusterNetworkPolicy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(feature = "crd", kube(
+    group = "weir.io",
+    version = "v1alpha1",
+    kind = "ClusterNetworkPolicy",
+    root = "ClusterNetworkPolicyObject",
+    doc = "Antrea's ClusterNetworkPolicy (the fields of crd.antrea.io/v1beta1) under weir's group: tiered policy for pods, Nodes and ExternalEntities",
+    plural = "clusternetworkpolicies",
+    printcolumn = r#"{"name": "Tier", "type": "string", "jsonPath": ".spec.tier"}"#,
+    printcolumn = r#"{"name": "Priority", "type": "number", "jsonPath": ".spec.priority"}"#,
+))]
 pub struct AntreaPolicySpec {
     /// Order within the tier, 1.0-10000.0, lower first.
     pub priority: f64,
@@ -66,6 +77,7 @@ pub struct AntreaPolicySpec {
 /// An `appliedTo` entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct AppliedToSpec {
     /// Pods by label (in every namespace without a namespaceSelector).
     #[serde(default)]
@@ -84,15 +96,18 @@ pub struct AppliedToSpec {
     pub external_entity_selector: Option<LabelSelectorSpec>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub service_account: Option<Value>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub service: Option<Value>,
 }
 
 /// A rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct AntreaRuleSpec {
     /// Allow, Drop, Reject or Pass.
     pub action: String,
@@ -119,15 +134,18 @@ pub struct AntreaRuleSpec {
     pub ports: Option<Vec<PortSpec>>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub to_services: Option<Value>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub l7_protocols: Option<Value>,
 }
 
 /// A peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct AntreaPeerSpec {
     /// Pods by label.
     #[serde(default)]
@@ -143,12 +161,14 @@ pub struct AntreaPeerSpec {
     pub group: Option<String>,
     /// `{match: Self}`: not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub namespaces: Option<Value>,
     /// Not supported yet.
     #[serde(default)]
     pub fqdn: Option<String>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub service_account: Option<Value>,
     /// The addresses of the Kubernetes Nodes by label (alone in its peer).
     #[serde(default)]
@@ -165,6 +185,7 @@ pub struct AntreaPeerSpec {
 /// `{cidr}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct CidrSpec {
     /// The block.
     pub cidr: String,
@@ -187,6 +208,16 @@ pub struct TierDoc {
 /// `spec` of a Tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(feature = "crd", kube(
+    group = "weir.io",
+    version = "v1alpha1",
+    kind = "Tier",
+    root = "TierObject",
+    doc = "Antrea's Tier (the fields of crd.antrea.io/v1beta1) under weir's group: a custom tier of ClusterNetworkPolicies",
+    plural = "tiers",
+    printcolumn = r#"{"name": "Priority", "type": "integer", "jsonPath": ".spec.priority"}"#,
+))]
 pub struct TierSpec {
     /// 1-255, lower first; not a default tier's.
     pub priority: i64,
@@ -215,6 +246,15 @@ pub struct GroupDoc {
 /// `spec` of a ClusterGroup: selectors, address blocks or child groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(feature = "crd", kube(
+    group = "weir.io",
+    version = "v1alpha1",
+    kind = "ClusterGroup",
+    root = "ClusterGroupObject",
+    doc = "Antrea's ClusterGroup (the fields of crd.antrea.io/v1beta1) under weir's group: pods or address blocks ClusterNetworkPolicies name",
+    plural = "clustergroups",
+))]
 pub struct GroupSpec {
     /// Pods by label.
     #[serde(default)]
@@ -230,9 +270,11 @@ pub struct GroupSpec {
     pub child_groups: Option<Vec<String>>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub service_reference: Option<Value>,
     /// Not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub external_entity_selector: Option<Value>,
 }
 
@@ -423,11 +465,19 @@ impl AntreaPolicyDoc {
 }
 
 impl TierDoc {
-    /// Validates a custom tier: a priority from 1 to 255 that no default tier has.
+    /// Validates a custom tier: a priority from 1 to 255 that no default tier has. A default
+    /// tier written with its own priority is accepted as itself: Antrea's controller creates
+    /// those objects in every cluster, and they change nothing.
     pub fn check(&self) -> Result<AntreaTier, FieldError> {
         let name = self.metadata.checked_name(NameRule::Subdomain)?;
-        if DEFAULT_TIERS.iter().any(|(n, _)| *n == name) {
-            return Err(FieldError::new("metadata.name", format!("{name:?} is a default tier: it cannot be redefined")));
+        if let Some((_, priority)) = DEFAULT_TIERS.iter().find(|(n, _)| *n == name) {
+            if i64::from(*priority) == self.spec.priority {
+                return Ok(AntreaTier { name, priority: *priority });
+            }
+            return Err(FieldError::new(
+                "metadata.name",
+                format!("{name:?} is a default tier (priority {priority}): it cannot be redefined"),
+            ));
         }
         let p = self.spec.priority;
         let priority = u32::try_from(p)

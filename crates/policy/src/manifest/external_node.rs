@@ -39,6 +39,16 @@ pub struct ExternalNodeDoc {
 /// `spec` of an ExternalNode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(feature = "crd", kube(
+    group = "weir.io",
+    version = "v1alpha1",
+    kind = "ExternalNode",
+    root = "ExternalNodeObject",
+    doc = "Antrea's ExternalNode (the fields of crd.antrea.io/v1alpha1) under weir's group: a host outside the cluster whose interfaces policy governs",
+    plural = "externalnodes",
+    namespaced,
+))]
 pub struct ExternalNodeSpec {
     /// The host's interfaces policy governs; at least one.
     pub interfaces: Vec<InterfaceSpec>,
@@ -47,6 +57,7 @@ pub struct ExternalNodeSpec {
 /// `spec.interfaces[]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct InterfaceSpec {
     /// The interface's name on the host (may be empty, as in Antrea).
     #[serde(default)]
@@ -76,12 +87,23 @@ pub struct ExternalEntityDoc {
 /// `spec` of an ExternalEntity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema, kube::CustomResource))]
+#[cfg_attr(feature = "crd", kube(
+    group = "weir.io",
+    version = "v1alpha1",
+    kind = "ExternalEntity",
+    root = "ExternalEntityObject",
+    doc = "Antrea's ExternalEntity (the fields of crd.antrea.io/v1alpha2) under weir's group: addresses of a host outside the cluster",
+    plural = "externalentities",
+    namespaced,
+))]
 pub struct ExternalEntitySpec {
     /// Its addresses; at least one.
     #[serde(default)]
     pub endpoints: Option<Vec<EntityEndpointSpec>>,
     /// Named ports: not supported yet.
     #[serde(default)]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-preserve-unknown-fields" = true)))]
     pub ports: Option<Value>,
     /// The ExternalNode it belongs to.
     #[serde(default)]
@@ -91,6 +113,7 @@ pub struct ExternalEntitySpec {
 /// `spec.endpoints[]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct EntityEndpointSpec {
     /// The address.
     pub ip: String,

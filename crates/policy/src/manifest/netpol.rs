@@ -98,6 +98,7 @@ pub struct IpBlockSpec {
 /// `NetworkPolicyPort`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct PortSpec {
     /// TCP (default), UDP or SCTP.
     #[serde(default)]
@@ -118,6 +119,22 @@ pub enum IntOrString {
     Int(i64),
     /// A name.
     String(String),
+}
+
+/// A number or a string, as the API server's structural schemas mark it.
+#[cfg(feature = "crd")]
+impl schemars::JsonSchema for IntOrString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IntOrString".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"x-kubernetes-int-or-string": true})
+    }
 }
 
 impl<'de> Deserialize<'de> for IntOrString {
