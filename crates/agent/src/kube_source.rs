@@ -1,6 +1,8 @@
 //! The Kubernetes source: kube-rs watchers of every kind the cluster view is made of (Nodes,
-//! Namespaces, Pods, NetworkPolicies, the cluster policy CRDs and TrafficControl), feeding the
-//! same parsing and the same [`SourceEvent`]s as file mode.
+//! Namespaces, Pods, NetworkPolicies, the network-policy-api CRDs, TrafficControl, and Antrea's
+//! ClusterNetworkPolicy, Tier, ClusterGroup, ExternalNode and ExternalEntity under both
+//! `crd.antrea.io` and `weir.io`: [`kinds::WATCHED`]), feeding the same parsing and the same
+//! [`SourceEvent`]s as file mode.
 //!
 //! kube-rs's watcher resumes a broken watch from its last resourceVersion (bookmarks keep that
 //! recent), relists after `410 Gone`, and backs off on errors ([`retry`]); the [`View`] turns what it

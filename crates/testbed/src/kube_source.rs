@@ -38,11 +38,16 @@ const KUBELET_MANAGER: &str = "weir-testbed-kubelet";
 const KUBE_DIR: &str = "kube";
 
 /// The CRDs of the kinds weir reads, as `deploy/crds/` holds them (installed at `up`).
-const CRDS: [&str; 4] = [
+pub const CRDS: [&str; 9] = [
     include_str!("../../../deploy/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/policy.networking.k8s.io_baselineadminnetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/policy.networking.k8s.io_clusternetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/weir.io_trafficcontrols.yaml"),
+    include_str!("../../../deploy/crds/weir.io_clusternetworkpolicies.yaml"),
+    include_str!("../../../deploy/crds/weir.io_tiers.yaml"),
+    include_str!("../../../deploy/crds/weir.io_clustergroups.yaml"),
+    include_str!("../../../deploy/crds/weir.io_externalnodes.yaml"),
+    include_str!("../../../deploy/crds/weir.io_externalentities.yaml"),
 ];
 
 /// An object the testbed wrote.
@@ -320,7 +325,7 @@ fn expectations(state: &State, deleted: &[ObjectRef]) -> Result<Vec<Value>, Erro
             versions.insert(r, v.to_string());
         }
     }
-    Ok(refs.iter().map(|r| json!({"kind": r.kind, "namespace": r.namespace, "name": r.name, "resourceVersion": versions.get(r)})).collect())
+    Ok(refs.iter().map(|r| json!({"apiVersion": r.api_version, "kind": r.kind, "namespace": r.namespace, "name": r.name, "resourceVersion": versions.get(r)})).collect())
 }
 
 /// Writes a fresh token with what the agents must hold (see the module doc) and waits until

@@ -1,14 +1,15 @@
-//! Events for rejected objects of the built-in kinds (NetworkPolicy, Pod, Namespace, Node),
-//! whose status weir has no part of: a Warning Event `Rejected` on the object, from
+//! Events for rejected objects of the built-in kinds (NetworkPolicy, Pod, Namespace, Node) and
+//! of Antrea's kinds (ClusterNetworkPolicy, Tier, ClusterGroup, ExternalNode, ExternalEntity, in
+//! `crd.antrea.io` and `weir.io`), whose status weir has no part of: a Warning Event `Rejected` on the object, from
 //! `weir-agent` on this node, naming the field (also as the reference's `fieldPath`) and what is
-//! wrong, where `kubectl describe` shows it. The custom kinds get a status condition instead
-//! ([`super::status_writer`]).
+//! wrong, where `kubectl describe` shows it. weir's TrafficControl and the network-policy-api
+//! kinds get a status condition instead ([`super::status_writer`]).
 //!
 //! One Event per node and (object version, field, message) while the agent runs; an error that
 //! goes away and comes back is reported again, and so is every error after a restart (as
 //! kubelet's Events are).
 
-use super::kinds::WatchedKind;
+use super::kinds::{Report, WatchedKind};
 use super::view::{ObjectKey, object_of_source};
 use crate::status::{ObjectErrorReport, Status};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -41,14 +42,14 @@ impl EventWriter {
         EventWriter { client, node: node.to_string(), sent: BTreeSet::new() }
     }
 
-    /// Creates an Event for every rejected built-in object of `status` not reported yet;
+    /// Creates an Event for every rejected object of `status` reported by Events, not yet;
     /// returns how many it created. A failed one is tried again with the next status.
     pub async fn update(&mut self, status: &Status) -> usize {
         let now: BTreeSet<Reported> = status.errors.iter().map(reported).collect();
         self.sent.retain(|r| now.contains(r));
         let mut created = 0;
         for error in &status.errors {
-            let Some((kind, key)) = object_of_source(&error.source).filter(|(k, _)| !k.custom) else { continue };
+            let Some((kind, key)) = object_of_source(&error.source).filter(|(k, _)| k.report == Report::Events) else { continue };
             if self.sent.contains(&reported(error)) {
                 continue;
             }

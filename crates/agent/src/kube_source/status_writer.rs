@@ -9,7 +9,7 @@
 //! heartbeat, an API server relist write nothing. A restarted agent first lists what it wrote
 //! before, so it does not write it all again.
 
-use super::kinds::{WATCHED, WatchedKind};
+use super::kinds::{Report, WATCHED, WatchedKind};
 use super::view::object_of_source;
 use crate::status::Status;
 use k8s_openapi::jiff::Timestamp;
@@ -54,8 +54,9 @@ pub fn field_manager(node: &str) -> String {
     format!("weir-agent-{node}")
 }
 
+/// The kind `kind` of those reported on in status (one per kind name).
 fn watched(kind: &str) -> Option<&'static WatchedKind> {
-    WATCHED.iter().find(|k| k.custom && k.kind == kind)
+    WATCHED.iter().find(|k| k.report == Report::Conditions && k.kind == kind)
 }
 
 /// What the agent's status says about each object it reports on. Nothing before the agent's
@@ -88,7 +89,7 @@ pub fn verdicts(status: &Status) -> BTreeMap<Target, Verdict> {
 fn rejections(status: &Status, out: &mut BTreeMap<Target, Verdict>) {
     let mut errors: BTreeMap<Target, Vec<String>> = BTreeMap::new();
     for e in &status.errors {
-        let Some((kind, key)) = object_of_source(&e.source).filter(|(k, _)| k.custom) else { continue };
+        let Some((kind, key)) = object_of_source(&e.source).filter(|(k, _)| k.report == Report::Conditions) else { continue };
         let field = if e.field.is_empty() || e.field == "-" { String::new() } else { format!("{}: ", e.field) };
         errors.entry(Target { kind: kind.kind, name: key.name }).or_default().push(format!("{field}{}", e.message));
     }
@@ -145,7 +146,7 @@ impl StatusWriter {
     /// Learns the conditions this node wrote before (a restarted agent): one list per kind. A
     /// kind that cannot be listed (its CRD missing) has none.
     pub async fn seed(&mut self) {
-        for kind in WATCHED.iter().filter(|k| k.custom) {
+        for kind in WATCHED.iter().filter(|k| k.report == Report::Conditions) {
             let list = match self.api(kind).list(&ListParams::default()).await {
                 Ok(list) => list,
                 Err(e) => {

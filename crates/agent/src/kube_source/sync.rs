@@ -91,6 +91,10 @@ fn config_map() -> ApiResource {
 pub struct Expected {
     /// Its kind, e.g. `NetworkPolicy`.
     pub kind: String,
+    /// Its apiVersion, where two groups serve the kind (Antrea's kinds: `crd.antrea.io/...`
+    /// or `weir.io/v1alpha1`); none: the first watched kind of that name.
+    #[serde(default)]
+    pub api_version: Option<String>,
     /// Its namespace (none for cluster-scoped kinds).
     #[serde(default)]
     pub namespace: Option<String>,

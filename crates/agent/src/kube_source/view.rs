@@ -9,7 +9,7 @@
 //! force, with the error reported; a new object that is rejected contributes its error and its
 //! fail-closed remnant.
 
-use super::kinds::{WATCHED, WatchedKind};
+use super::kinds::{Report, WATCHED, WatchedKind};
 use kube::api::DynamicObject;
 use kube::runtime::watcher;
 use policy::Cluster;
@@ -150,16 +150,19 @@ impl View {
         Cluster::from_parts(&parts)
     }
 
-    /// The generation of every custom object (they are cluster-scoped), by kind and name.
+    /// The generation of every object reported on in its status (they are cluster-scoped), by
+    /// kind and name.
     pub fn generations(&self) -> super::generations::Generations {
-        let custom = self.kinds.iter().filter(|k| k.kind.custom);
+        let custom = self.kinds.iter().filter(|k| k.kind.report == Report::Conditions);
         custom.flat_map(|k| k.objects.iter().filter_map(|(key, e)| Some(((k.kind.kind, key.name.clone()), e.generation?)))).collect()
     }
 
     /// Whether the view holds `expected`: its object at that resourceVersion or later, or (with
     /// none) no such object. A kind the agent does not watch is no part of the view: held.
+    /// Without an apiVersion, the kind is the first watched one of that kind.
     pub fn holds(&self, expected: &super::sync::Expected) -> bool {
-        let Some(k) = self.kinds.iter().find(|k| k.kind.kind == expected.kind) else { return true };
+        let Some(kind) = super::kinds::find(&expected.kind, expected.api_version.as_deref()) else { return true };
+        let Some(k) = self.kinds.iter().find(|k| k.kind == *kind) else { return true };
         let key = ObjectKey { namespace: expected.namespace.clone(), name: expected.name.clone() };
         if k.listed == Listed::No {
             return false;
@@ -211,9 +214,7 @@ impl KindView {
     fn warning(&self) -> Option<String> {
         let what = format!("{} ({})", self.kind.kind, self.kind.api_version());
         match (&self.listed, &self.failing) {
-            (Listed::NotServed, _) => Some(format!(
-                "{what}: not served by the API server (is its CRD installed? see deploy/crds/); none are enforced; retrying"
-            )),
+            (Listed::NotServed, _) => Some(format!("{what}: not served by the API server ({}); none are enforced; retrying", self.kind.install_hint())),
             // Cleared by the watcher's next event: a resumed watch of a quiet kind says nothing
             // until its next bookmark (about a minute).
             (Listed::Yes, Some(e)) => Some(format!("{what}: {e}; the last objects seen stay in force; retrying")),
@@ -242,9 +243,10 @@ fn same(a: &BTreeMap<ObjectKey, Entry>, b: &BTreeMap<ObjectKey, Entry>) -> bool 
 }
 
 /// What the errors of an object from the API server name as their source:
-/// `kube:<Kind>/<ns>/<name>` (`kube:<Kind>/<name>` for cluster-scoped kinds).
+/// `kube:<Kind>/<ns>/<name>` (`kube:<Kind>/<name>` for cluster-scoped kinds), where `<Kind>`
+/// is the kind's [`WatchedKind::name`] (`Tier.crd.antrea.io`, ...).
 pub fn source_name(kind: &WatchedKind, key: &ObjectKey) -> String {
-    format!("{SOURCE_PREFIX}{}/{key}", kind.kind)
+    format!("{SOURCE_PREFIX}{}/{key}", kind.name)
 }
 
 const SOURCE_PREFIX: &str = "kube:";
@@ -252,7 +254,7 @@ const SOURCE_PREFIX: &str = "kube:";
 /// The watched kind and object a [`source_name`] names, if it names one.
 pub fn object_of_source(source: &str) -> Option<(&'static WatchedKind, ObjectKey)> {
     let (kind, key) = source.strip_prefix(SOURCE_PREFIX)?.split_once('/')?;
-    let kind = WATCHED.iter().find(|k| k.kind == kind)?;
+    let kind = WATCHED.iter().find(|k| k.name == kind)?;
     let key = match key.split_once('/') {
         Some((ns, name)) => ObjectKey { namespace: Some(ns.to_string()), name: name.to_string() },
         None => ObjectKey { namespace: None, name: key.to_string() },

@@ -130,3 +130,68 @@ fn a_sync_token_waits_for_the_versions_it_expects_and_for_deletions() {
     sync.handle(&object, Ok(Event::Apply(sync_object("t1", json!([])))));
     assert!(!sync.advance(&v));
 }
+
+/// The index in `WATCHED` of the kind named `name`.
+fn index(name: &str) -> usize {
+    WATCHED.iter().position(|k| k.name == name).unwrap_or_else(|| panic!("{name} is not watched"))
+}
+
+fn antrea_policy(name: &str, version: &str, tier: &str) -> DynamicObject {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "resourceVersion": version},
+        "spec": {"priority": 5, "tier": tier, "appliedTo": [{"nodeSelector": {}}], "ingress": [{"action": "Drop"}]}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn antrea_kinds_of_both_groups_arrive_named_by_group_and_antreas_wins_a_duplicate() {
+    let mut v = listed();
+    let (antrea, weir) = (index("ClusterNetworkPolicy.crd.antrea.io"), index("ClusterNetworkPolicy.weir.io"));
+    assert!(v.handle(antrea, Ok(Event::Apply(antrea_policy("node-deny", "5", "securityops")))));
+    assert!(v.handle(weir, Ok(Event::Apply(antrea_policy("node-deny", "6", "application")))));
+    let cluster = v.cluster();
+    assert_eq!(cluster.cluster_policies.len(), 1);
+    assert_eq!(cluster.cluster_policies.values().next().unwrap().antrea_tier.as_deref(), Some("securityops"));
+    let e = &cluster.errors[0];
+    assert_eq!(e.source, "kube:ClusterNetworkPolicy.weir.io/node-deny", "{e}");
+    assert!(e.message.starts_with("duplicate ClusterNetworkPolicy.crd.antrea.io node-deny: already defined in kube:ClusterNetworkPolicy.crd.antrea.io/node-deny"), "{e}");
+    assert_eq!(object_of_source(&e.source), Some((&WATCHED[weir], ObjectKey { namespace: None, name: "node-deny".into() })));
+    assert!(v.handle(weir, Ok(Event::Delete(antrea_policy("node-deny", "6", "application")))));
+    assert!(v.cluster().errors.is_empty());
+}
+
+#[test]
+fn a_bad_external_node_is_named_by_object_and_field_and_the_good_one_stays() {
+    let mut v = listed();
+    let kind = index("ExternalNode.crd.antrea.io");
+    let node = |name: &str, ips: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "vms", "resourceVersion": "7", "labels": {"role": "db"}},
+            "spec": {"interfaces": [{"name": "eth0", "ips": ips}]}
+        }))
+        .unwrap()
+    };
+    assert!(v.handle(kind, Ok(Event::Apply(node("vm1", json!(["192.0.2.10"]))))));
+    assert!(v.handle(kind, Ok(Event::Apply(node("vm2", json!([]))))));
+    let cluster = v.cluster();
+    assert_eq!(cluster.external_entities.len(), 1, "vm1's interface");
+    let e = &cluster.errors[0];
+    assert_eq!((e.source.as_str(), e.object.as_str()), ("kube:ExternalNode.crd.antrea.io/vms/vm2", "ExternalNode vms/vm2"), "{e}");
+    assert_eq!(e.field, "spec.interfaces[0].ips", "{e}");
+}
+
+#[test]
+fn a_sync_token_names_an_antrea_kind_by_its_api_version() {
+    use crate::kube_source::sync::{SyncObject, SyncState};
+    let object: SyncObject = "kube-system/weir-sync".parse().unwrap();
+    let mut v = listed();
+    let mut sync = SyncState::default();
+    let expect = json!([{"apiVersion": "weir.io/v1alpha1", "kind": "ClusterNetworkPolicy", "name": "node-deny", "resourceVersion": "8"}]);
+    sync.handle(&object, Ok(Event::Apply(sync_object("t2", expect))));
+    v.handle(index("ClusterNetworkPolicy.crd.antrea.io"), Ok(Event::Apply(antrea_policy("node-deny", "8", "application"))));
+    assert!(!sync.advance(&v), "the same name in the other group is another object");
+    v.handle(index("ClusterNetworkPolicy.weir.io"), Ok(Event::Apply(antrea_policy("node-deny", "8", "application"))));
+    assert!(sync.advance(&v));
+    assert_eq!(sync.current().as_deref(), Some("t2"));
+}
