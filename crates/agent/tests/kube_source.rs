@@ -17,7 +17,7 @@ use testbed::kube::{Binaries, KubeApi};
 use tokio::sync::mpsc::Receiver;
 
 mod kube_objects;
-use kube_objects::{BAD_REMOTE, DENY_INGRESS_X, DENY_X, MIRROR_A, NAMESPACE_X, NODE_N1, POD_X_A, yaml};
+use kube_objects::{BAD_REMOTE, DENY_INGRESS_X, DENY_X, MIRROR_A, NAMESPACE_X, NODE_N1, POD_X_A, antrea_crds, yaml};
 
 /// Longer than kube-rs's watcher backoff after a few failures (it doubles up to 30 s).
 const ARRIVAL: Duration = Duration::from_secs(60);
@@ -128,17 +128,20 @@ async fn objects_written_through_a_real_api_server_arrive_in_the_cluster_view() 
     let (mut rx, _guard) = source.start().await.unwrap();
     let mut warnings = Vec::new();
 
-    // No CRDs yet: the built-in kinds arrive, the four custom kinds are reported.
+    // No CRDs yet: the built-in kinds arrive, every custom kind (of every group) is reported.
     let view = view_where(&mut rx, &mut warnings, "first view", |c| c.pods.contains_key(&pod_a())).await;
     assert!(view.policies.contains_key(&("x".to_string(), "deny-ingress".to_string())));
     assert!(view.nodes.contains_key("n1") && view.namespaces.contains_key("x"));
     assert_eq!(view.pods[&pod_a()].ips, ["10.244.1.10".parse::<std::net::IpAddr>().unwrap()]);
-    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    let custom = agent::kube_source::kinds::WATCHED.iter().filter(|k| k.custom).count();
+    assert_eq!((warnings.len(), custom), (14, 14), "{warnings:?}");
     assert!(warnings.iter().all(|w| w.contains("not served by the API server")), "{warnings:?}");
 
-    // The CRDs: accepted, established, and enforcing their schema.
+    // The CRDs (weir's, and stand-ins for Antrea's): accepted, established, and enforcing
+    // their schema.
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     kubectl(&api, &["apply", "-f", crds.to_str().unwrap()]);
+    apply(&api, &antrea_crds());
     kubectl(&api, &["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
     let refused = run_with_input(api.kubectl().args(["apply", "-f", "-"]), INVALID_TRAFFIC_CONTROL).unwrap_err().to_string();
     assert!(refused.contains("spec.action") && refused.contains("Unsupported value: \"Copy\""), "{refused}");

@@ -1,7 +1,8 @@
 //! weir's CRDs and per-node status against a real kube-apiserver + etcd (`testbed::kube`).
 //!
-//! The API server accepts every CRD of `deploy/crds/` (TrafficControl's generated from weir's
-//! types) and refuses invalid custom objects with a schema error naming the field. Then two
+//! The API server accepts every CRD of `deploy/crds/` (weir.io's generated from weir's types:
+//! TrafficControl and the Antrea kinds) and refuses invalid custom objects with a schema error
+//! naming the field (a wrong type, an unknown field, a value out of range). Then two
 //! nodes' status writers, each as the agent's ServiceAccount (the RBAC of `deploy/`), report
 //! what their agents realized: the status each is given is the one a node agent publishes,
 //! with the rejected objects the Kubernetes source found on the real server. Every write is
@@ -24,7 +25,7 @@ use kube_objects::{BAD_REMOTE, DENY_X, MIRROR_A, NODE_N1, yaml};
 const ARRIVAL: Duration = Duration::from_secs(60);
 
 /// Each refused by the generated schema: (object, what the error must say).
-const INVALID: [(&str, &str); 3] = [
+const INVALID: [(&str, &str); 6] = [
     (
         "{apiVersion: weir.io/v1alpha1, kind: TrafficControl, metadata: {name: i1}, spec: {appliedTo: {}, \
          direction: Egress, action: Copy, targetPort: {ovsInternal: {name: tap0}}}}",
@@ -39,6 +40,18 @@ const INVALID: [(&str, &str); 3] = [
         "{apiVersion: weir.io/v1alpha1, kind: TrafficControl, metadata: {name: i3}, spec: {appliedTo: {}, \
          direction: Egress, action: Mirror, targetPort: {ovsInternal: {name: a}, device: {name: b}}}}",
         "spec.targetPort: Too many: 2: must have at most 1 item",
+    ),
+    (
+        "{apiVersion: weir.io/v1alpha1, kind: ExternalNode, metadata: {name: i4, namespace: default}, spec: {interfaces: eth0}}",
+        "spec.interfaces: Invalid value: \"string\": spec.interfaces in body must be of type array",
+    ),
+    (
+        "{apiVersion: weir.io/v1alpha1, kind: ClusterNetworkPolicy, metadata: {name: i5}, spec: {priority: high}}",
+        "spec.priority: Invalid value: \"string\": spec.priority in body must be of type number",
+    ),
+    (
+        "{apiVersion: weir.io/v1alpha1, kind: ClusterGroup, metadata: {name: i6}, spec: {ipBlocks: [{cidr: 10.0.0.0/8}], podSelectr: {}}}",
+        "unknown field \"spec.podSelectr\"",
     ),
 ];
 
@@ -119,7 +132,8 @@ async fn every_node_reports_each_object_realized_or_why_not_and_writes_only_chan
     let api = KubeApi::start(tmp.path()).unwrap_or_else(|e| panic!("{e}"));
     deploy(&api);
     let crds = kubectl(&api, &["get", "crd", "-o", "name"]);
-    assert_eq!(crds.lines().count(), 4, "every CRD of deploy/crds is served: {crds}");
+    let files = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds")).unwrap().count();
+    assert_eq!((crds.lines().count(), files), (9, 9), "every CRD of deploy/crds is served: {crds}");
 
     // The generated schema refuses what it can tell is wrong, naming the field.
     for (object, error) in INVALID {
