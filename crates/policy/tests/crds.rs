@@ -43,3 +43,76 @@ fn the_trafficcontrol_schema_is_structural_and_keeps_the_rules_the_server_can_ch
     assert_eq!(conditions["x-kubernetes-list-type"], "map");
     assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
 }
+
+/// Every node of a schema has a type, or is marked as open (`x-kubernetes-preserve-unknown-fields`)
+/// or int-or-string: the API server's rule for a structural schema. Returns the open fields.
+fn open_fields(schema: &serde_json::Value, at: &str, open: &mut Vec<String>) {
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&true.into()) {
+        open.push(at.to_string());
+        return;
+    }
+    if schema.get("x-kubernetes-int-or-string") == Some(&true.into()) {
+        return;
+    }
+    assert!(schema["type"].is_string(), "{at}: no type in {schema}");
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        open_fields(property, &format!("{at}.{name}"), open);
+    }
+    if let Some(items) = schema.get("items") {
+        open_fields(items, &format!("{at}[]"), open);
+    }
+    if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+        open_fields(values, &format!("{at}{{}}"), open);
+    }
+}
+
+#[test]
+fn the_antrea_kinds_schemas_are_structural_and_open_only_where_weir_rejects_by_name() {
+    let expected: [(&str, &str, &[&str]); 5] = [
+        (
+            "weir.io_clusternetworkpolicies.yaml",
+            "Cluster",
+            &[
+                "spec.appliedTo[].service",
+                "spec.appliedTo[].serviceAccount",
+                "spec.egress[].appliedTo[].service",
+                "spec.egress[].appliedTo[].serviceAccount",
+                "spec.egress[].from[].namespaces",
+                "spec.egress[].from[].serviceAccount",
+                "spec.egress[].l7Protocols",
+                "spec.egress[].to[].namespaces",
+                "spec.egress[].to[].serviceAccount",
+                "spec.egress[].toServices",
+                "spec.ingress[].appliedTo[].service",
+                "spec.ingress[].appliedTo[].serviceAccount",
+                "spec.ingress[].from[].namespaces",
+                "spec.ingress[].from[].serviceAccount",
+                "spec.ingress[].l7Protocols",
+                "spec.ingress[].to[].namespaces",
+                "spec.ingress[].to[].serviceAccount",
+                "spec.ingress[].toServices",
+            ],
+        ),
+        ("weir.io_tiers.yaml", "Cluster", &[]),
+        ("weir.io_clustergroups.yaml", "Cluster", &["spec.externalEntitySelector", "spec.serviceReference"]),
+        ("weir.io_externalnodes.yaml", "Namespaced", &[]),
+        ("weir.io_externalentities.yaml", "Namespaced", &["spec.ports"]),
+    ];
+    let files = policy::crd::files();
+    for (name, scope, open) in expected {
+        let (_, yaml) = files.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}"));
+        let crd: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(crd["spec"]["scope"], scope, "{name}");
+        let version = &crd["spec"]["versions"][0];
+        assert_eq!((&version["name"], &version["served"], &version["storage"]), (&"v1alpha1".into(), &true.into(), &true.into()));
+        let schema = &version["schema"]["openAPIV3Schema"];
+        assert!(schema["properties"].get("status").is_none() && version.get("subresources").is_none(), "{name}: no status of weir's");
+        let mut found = Vec::new();
+        open_fields(&schema["properties"]["spec"], "spec", &mut found);
+        found.sort();
+        let mut open = open.to_vec();
+        open.sort();
+        assert_eq!(found, open, "{name}");
+        assert!(!yaml.contains("$ref") && !yaml.contains("anyOf"), "{name}");
+    }
+}

@@ -202,6 +202,17 @@ fn an_external_entity_written_directly_is_an_endpoint_unless_it_clashes() {
 }
 
 #[test]
+fn the_copy_antreas_controller_writes_of_a_derived_entity_is_no_error_and_the_derived_one_holds() {
+    let copy = "---\napiVersion: crd.antrea.io/v1alpha2\nkind: ExternalEntity\nmetadata: {name: vm1-3e616, namespace: vms, labels: {role: db}}\nspec: {endpoints: [{ip: 192.168.50.99, name: eth0}], externalNode: vm1}\n";
+    let c = lenient(copy);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert!(c.notes.iter().any(|n| n.contains("ExternalEntity vms/vm1-3e616 is derived from ExternalNode vms/vm1")), "{:?}", c.notes);
+    let key = ExternalEntityKey::new("vms", "vm1-3e616");
+    assert_eq!(c.endpoint_at(VM1.parse().unwrap()), Some(Endpoint::ExternalEntity(key)), "the ExternalNode's address");
+    assert_eq!(c.endpoint_at("192.168.50.99".parse().unwrap()), None, "not the copy's");
+}
+
+#[test]
 fn a_stored_view_keeps_host_endpoints_and_warnings() {
     let c = hosts(&format!(
         "{}---\napiVersion: crd.antrea.io/v1alpha2\nkind: ExternalEntity\nmetadata: {{name: db-a, namespace: vms}}\nspec: {{endpoints: [{{ip: 192.168.60.1}}]}}\n",

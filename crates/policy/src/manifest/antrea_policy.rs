@@ -615,6 +615,16 @@ mod tests {
     }
 
     #[test]
+    fn a_default_tier_as_antreas_controller_writes_it_is_accepted_and_changes_nothing_and_a_redefinition_is_rejected() {
+        let tier = |name: &str, priority: u32| format!("apiVersion: crd.antrea.io/v1beta1\nkind: Tier\nmetadata: {{name: {name}}}\nspec: {{priority: {priority}}}\n");
+        let (allowed, why) = q_to_p(&[tier("application", 250), tier("emergency", 50), acnp("drop", "application", 5.0, "Drop"), acnp("allow", "emergency", 1.0, "Allow")]);
+        assert!(allowed && !why.contains("ObjectError"), "emergency still before application: {why}");
+        let m = crate::manifest::parse("t.yaml", &tier("application", 20));
+        assert_eq!((m.errors[0].object.as_str(), m.errors[0].field.as_str()), ("Tier application", "metadata.name"));
+        assert!(m.errors[0].message.contains("default tier (priority 250)"), "{}", m.errors[0].message);
+    }
+
+    #[test]
     fn an_unknown_tier_or_group_rejects_the_policy_by_field_and_fails_closed() {
         let (allowed, why) = q_to_p(&[acnp("drop", "nosuchtier", 5.0, "Allow")]);
         assert!(!allowed && why.contains("spec.tier") && why.contains("does not exist"), "{why}");
