@@ -38,7 +38,7 @@ const KUBELET_MANAGER: &str = "weir-testbed-kubelet";
 const KUBE_DIR: &str = "kube";
 
 /// The CRDs of the kinds weir reads, as `deploy/crds/` holds them (installed at `up`).
-pub const CRDS: [&str; 9] = [
+const CRDS: [&str; 9] = [
     include_str!("../../../deploy/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/policy.networking.k8s.io_baselineadminnetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/policy.networking.k8s.io_clusternetworkpolicies.yaml"),
@@ -386,6 +386,14 @@ mod tests {
     fn a_file_of_comments_and_markers_holds_no_objects() {
         assert!(!has_content("# policies of the current step\n---\n\n...\n"));
         assert!(has_content("---\napiVersion: v1\n"));
+    }
+
+    #[test]
+    fn every_crd_of_deploy_is_installed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+        let files: Vec<String> = std::fs::read_dir(dir).unwrap().map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap()).collect();
+        assert_eq!(files.len(), CRDS.len());
+        assert!(files.iter().all(|f| CRDS.contains(&f.as_str())));
     }
 
     #[test]
