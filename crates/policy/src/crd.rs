@@ -95,6 +95,37 @@ pub fn files() -> Vec<(String, String)> {
     ]
 }
 
+/// Stand-ins for Antrea's own CRDs of the kinds weir reads under `crd.antrea.io` (which Antrea
+/// installs), for test clusters without Antrea, `(file name, YAML)` as `testbed/antrea-crds/`
+/// holds them: weir's `weir.io` CRDs of the same shapes, moved to Antrea's group and versions.
+/// Antrea's real schemas hold more fields (which weir rejects by name or does not read); these
+/// hold the ones weir reads. Never for a real cluster: Antrea installs its own.
+pub fn antrea_stand_ins() -> Vec<(String, String)> {
+    use crate::manifest::{antrea_policy, external_node};
+    let version = |api_version: &str| api_version.strip_prefix(ANTREA_GROUP_PREFIX).expect("Antrea's group first").to_string();
+    let policy_version = version(antrea_policy::API_VERSIONS[0]);
+    let about = "A test cluster's stand-in for Antrea's CRD of this kind (Antrea installs its own): weir's\n\
+                 # weir.io CRD of the same shape in Antrea's group and version. Never for a real cluster.";
+    [
+        (antrea_policy::ClusterNetworkPolicyObject::crd(), policy_version.clone()),
+        (antrea_policy::TierObject::crd(), policy_version.clone()),
+        (antrea_policy::ClusterGroupObject::crd(), policy_version),
+        (external_node::ExternalNodeObject::crd(), version(external_node::EXTERNAL_NODE_API_VERSIONS[0])),
+        (external_node::ExternalEntityObject::crd(), version(external_node::EXTERNAL_ENTITY_API_VERSIONS[0])),
+    ]
+    .into_iter()
+    .map(|(mut crd, version)| {
+        crd.spec.group = ANTREA_GROUP.into();
+        crd.metadata.name = Some(format!("{}.{ANTREA_GROUP}", crd.spec.names.plural));
+        crd.spec.versions[0].name = version;
+        file(crd, "manifest/antrea_policy.rs, manifest/external_node.rs", about)
+    })
+    .collect()
+}
+
+const ANTREA_GROUP: &str = "crd.antrea.io";
+const ANTREA_GROUP_PREFIX: &str = "crd.antrea.io/";
+
 /// One CRD file: a header saying where it comes from and what it is, then the YAML.
 fn file(crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition, types: &str, about: &str) -> (String, String) {
     let header = format!(

@@ -1,15 +1,18 @@
-//! The CRDs in `deploy/crds/` are the ones weir's types make (`policy::crd::files`): a type
-//! changed without regenerating them fails here. `WEIR_WRITE_CRDS=1` rewrites them instead.
+//! The CRDs in `deploy/crds/` (and the stand-ins for Antrea's in `testbed/antrea-crds/`) are the
+//! ones weir's types make (`policy::crd::files`, `antrea_stand_ins`): a type changed without
+//! regenerating them fails here. `WEIR_WRITE_CRDS=1` rewrites them instead.
 //! (That the real API server accepts them and enforces their schema is tested in
 //! crates/agent/tests/kube_status.rs.)
 use std::path::Path;
 
 #[test]
 fn the_checked_in_crds_are_the_ones_the_types_make() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let write = std::env::var_os("WEIR_WRITE_CRDS").is_some();
-    for (name, generated) in policy::crd::files() {
-        let path = dir.join(&name);
+    let deploy = policy::crd::files().into_iter().map(|f| ("deploy/crds", f));
+    let stand_ins = policy::crd::antrea_stand_ins().into_iter().map(|f| ("testbed/antrea-crds", f));
+    for (dir, (name, generated)) in deploy.chain(stand_ins) {
+        let path = root.join(dir).join(&name);
         if write {
             std::fs::write(&path, &generated).unwrap();
             eprintln!("wrote {}", path.display());

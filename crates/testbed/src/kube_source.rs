@@ -37,8 +37,9 @@ const KUBELET_MANAGER: &str = "weir-testbed-kubelet";
 /// Where the API server's PKI, logs and kubeconfig go, in the state directory.
 const KUBE_DIR: &str = "kube";
 
-/// The CRDs of the kinds weir reads, as `deploy/crds/` holds them (installed at `up`).
-const CRDS: [&str; 9] = [
+/// The CRDs of the kinds weir reads, as `deploy/crds/` and `testbed/antrea-crds/` hold them
+/// (installed at `up`).
+const CRDS: [&str; 14] = [
     include_str!("../../../deploy/crds/policy.networking.k8s.io_adminnetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/policy.networking.k8s.io_baselineadminnetworkpolicies.yaml"),
     include_str!("../../../deploy/crds/policy.networking.k8s.io_clusternetworkpolicies.yaml"),
@@ -48,6 +49,12 @@ const CRDS: [&str; 9] = [
     include_str!("../../../deploy/crds/weir.io_clustergroups.yaml"),
     include_str!("../../../deploy/crds/weir.io_externalnodes.yaml"),
     include_str!("../../../deploy/crds/weir.io_externalentities.yaml"),
+    // Stand-ins for Antrea's CRDs, so `crd.antrea.io` objects apply as on a cluster with Antrea.
+    include_str!("../../../testbed/antrea-crds/crd.antrea.io_clusternetworkpolicies.yaml"),
+    include_str!("../../../testbed/antrea-crds/crd.antrea.io_tiers.yaml"),
+    include_str!("../../../testbed/antrea-crds/crd.antrea.io_clustergroups.yaml"),
+    include_str!("../../../testbed/antrea-crds/crd.antrea.io_externalnodes.yaml"),
+    include_str!("../../../testbed/antrea-crds/crd.antrea.io_externalentities.yaml"),
 ];
 
 /// An object the testbed wrote.
@@ -389,9 +396,11 @@ mod tests {
     }
 
     #[test]
-    fn every_crd_of_deploy_is_installed() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-        let files: Vec<String> = std::fs::read_dir(dir).unwrap().map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap()).collect();
+    fn every_crd_of_deploy_and_every_antrea_stand_in_is_installed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dirs = [root.join("deploy/crds"), root.join("testbed/antrea-crds")];
+        let files: Vec<String> =
+            dirs.iter().flat_map(|d| std::fs::read_dir(d).unwrap()).map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap()).collect();
         assert_eq!(files.len(), CRDS.len());
         assert!(files.iter().all(|f| CRDS.contains(&f.as_str())));
     }

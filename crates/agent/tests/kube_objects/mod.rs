@@ -78,22 +78,8 @@ pub fn yaml(objects: &[&str]) -> String {
     objects.join("---\n")
 }
 
-/// Stand-ins for Antrea's own CRDs (`crd.antrea.io`, which Antrea installs): weir's `weir.io`
-/// CRDs of the same shapes, moved to Antrea's group and the versions weir watches there.
-/// Antrea's real schemas hold more fields; these hold the ones weir reads.
+/// Stand-ins for Antrea's own CRDs (`crd.antrea.io`, which Antrea installs):
+/// `testbed/antrea-crds/` (`policy::crd::antrea_stand_ins`), one multi-document text.
 pub fn antrea_crds() -> String {
-    use agent::kube_source::kinds::WATCHED;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    let antrea = WATCHED.iter().filter(|k| k.group == "crd.antrea.io");
-    let crds: Vec<String> = antrea
-        .map(|k| {
-            let path = dir.join(format!("weir.io_{}.yaml", k.plural));
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            text.replace(&format!("name: {}.weir.io", k.plural), &format!("name: {}.crd.antrea.io", k.plural))
-                .replace("group: weir.io", "group: crd.antrea.io")
-                .replace("name: v1alpha1\n", &format!("name: {}\n", k.version))
-        })
-        .collect();
-    assert_eq!(crds.len(), 5, "one per Antrea kind");
-    crds.join("---\n")
+    policy::crd::antrea_stand_ins().into_iter().map(|(_, yaml)| yaml).collect::<Vec<_>>().join("---\n")
 }
