@@ -359,7 +359,7 @@ enum Server {
 }
 
 impl Server {
-    fn record<'a>(self, state: &'a mut State) -> &'a mut Option<crate::process::ProcessRecord> {
+    fn record(self, state: &mut State) -> &mut Option<crate::process::ProcessRecord> {
         match self {
             Server::Pod(i) => &mut state.pods[i].server,
             Server::Host(i) => &mut state.nodes[i].server,
