@@ -17,7 +17,7 @@ use policy::manifest::Manifests;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use tracing::info;
+use tracing::{debug, info};
 
 /// An object's identity within its kind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -205,6 +205,13 @@ impl KindView {
     }
 
     fn failed(&mut self, e: &watcher::Error) {
+        if expired(e) {
+            // The API server's way of saying "relist" (its watch cache moved past the version
+            // asked for, e.g. just after a CRD was established): the watcher relists at once,
+            // the objects held stay in force meanwhile, and nothing is wrong.
+            debug!(kind = self.kind.kind, "{e}; relisting");
+            return;
+        }
         if self.listed == Listed::No && not_served(e) {
             self.listed = Listed::NotServed;
         }
@@ -222,6 +229,11 @@ impl KindView {
             (_, None) => None,
         }
     }
+}
+
+/// Whether a watch ended with 410 Gone (Expired): part of the watch protocol, not a failure.
+fn expired(e: &watcher::Error) -> bool {
+    matches!(e, watcher::Error::WatchError(s) if s.code == 410)
 }
 
 /// Whether the API server said it has no such resource. Only a kind never listed is taken as

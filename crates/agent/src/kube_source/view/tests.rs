@@ -81,6 +81,21 @@ fn a_kind_the_api_server_does_not_serve_is_empty_and_reported_and_the_others_wor
 }
 
 #[test]
+fn a_watch_expired_with_410_is_a_relist_not_a_warning_and_other_watch_errors_are() {
+    let mut v = listed();
+    assert!(v.handle(POD, Ok(Event::Apply(pod("a", "1", "web")))));
+    let status = |code: u16, message: &str| Box::new(kube::core::Status { code, message: message.into(), ..Default::default() });
+    v.handle(POD, Err(watcher::Error::WatchError(status(410, "too old resource version: 237 (238)"))));
+    assert!(v.warnings().is_empty(), "{:?}", v.warnings());
+    assert_eq!(v.cluster().pods.len(), 1, "the objects held stay in force until the relist");
+    v.handle(POD, Err(watcher::Error::WatchError(status(500, "etcd is unavailable"))));
+    let warnings = v.warnings();
+    assert!(warnings.len() == 1 && warnings[0].contains("etcd is unavailable") && warnings[0].contains("stay in force"), "{warnings:?}");
+    v.handle(POD, Ok(Event::Init));
+    assert!(v.warnings().is_empty(), "the next event clears it");
+}
+
+#[test]
 fn an_error_source_names_its_watched_kind_and_object_and_reads_back() {
     for (kind, key) in [
         (&WATCHED[7], ObjectKey { namespace: None, name: "mirror-a".into() }),
