@@ -506,7 +506,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         agent.recall(record);
     }
     let status_out = status_writer(&config).await?;
-    let mut rule_stats = RuleStatsReader::new(config.metrics_address.is_some(), config.rule_stats_interval);
+    let mut rule_stats = RuleStatsReader::new(config.metrics_address.is_some(), config.rule_stats_interval, config.node_firewall);
     let mut io = Io { config, manager, switch: None, early: Some(early), prefetched: None, status_out, answers, audit };
     tokio::pin!(shutdown);
 
@@ -539,6 +539,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         if let Some(tx) = &node_firewall {
                             let c = &io.config;
                             let want = crate::node_firewall::plan_for_node(&cluster, &c.node, &c.host_bypass, c.tunnel.udp_port());
+                            metrics.host_rules.set_plan(&want);
                             tx.send_if_modified(|have| have.as_ref() != Some(&want) && { *have = Some(want); true });
                         }
                         Event::Manifests { cluster, token }
@@ -598,21 +599,24 @@ impl Drop for ServerTask {
     }
 }
 
-/// Reads the per-rule counters from the switch every interval, one read at a time, on its own
-/// task (a read of a large table must not hold the loop). Idle without metrics.
+/// Reads the per-rule counters from the switch (and the node firewall) every interval, one
+/// read at a time, on its own task (a read of a large table must not hold the loop). Idle
+/// without metrics.
 struct RuleStatsReader {
     timer: Option<tokio::time::Interval>,
     reading: Option<tokio::task::JoinHandle<()>>,
+    /// Whether the node firewall runs (its counters are read too).
+    node_firewall: bool,
 }
 
 impl RuleStatsReader {
-    fn new(enabled: bool, every: Duration) -> RuleStatsReader {
+    fn new(enabled: bool, every: Duration, node_firewall: bool) -> RuleStatsReader {
         let timer = enabled.then(|| {
             let mut t = tokio::time::interval(every);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             t
         });
-        RuleStatsReader { timer, reading: None }
+        RuleStatsReader { timer, reading: None, node_firewall }
     }
 
     /// Resolves when a read is due; never without metrics.
@@ -625,20 +629,28 @@ impl RuleStatsReader {
         }
     }
 
+    /// Reads the switch's counters (when connected) and the node firewall's (when it runs).
     fn start(&mut self, switch: &Option<Arc<Switch>>, metrics: &Arc<Metrics>) {
-        let Some(sw) = switch.clone() else { return };
         if self.reading.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }
-        let (rules, meters) = (metrics.rules.clone(), metrics.meters.clone());
+        let (switch, node_firewall, metrics) = (switch.clone(), self.node_firewall, metrics.clone());
         self.reading = Some(tokio::spawn(async move {
-            match crate::metrics::rule_stats::read(&sw).await {
-                Ok(counters) => rules.set_counters(&counters),
-                Err(e) => tracing::debug!("reading the rules' flow statistics: {e}"),
+            if let Some(sw) = switch {
+                match crate::metrics::rule_stats::read(&sw).await {
+                    Ok(counters) => metrics.rules.set_counters(&counters),
+                    Err(e) => tracing::debug!("reading the rules' flow statistics: {e}"),
+                }
+                match crate::metrics::meters::read(&sw).await {
+                    Ok(counts) => metrics.meters.set(counts),
+                    Err(e) => tracing::debug!("reading the packet-in meters' statistics: {e}"),
+                }
             }
-            match crate::metrics::meters::read(&sw).await {
-                Ok(counts) => meters.set(counts),
-                Err(e) => tracing::debug!("reading the packet-in meters' statistics: {e}"),
+            if node_firewall {
+                match crate::node_firewall::counters().await {
+                    Ok(counts) => metrics.host_rules.set_counters(counts),
+                    Err(e) => tracing::debug!("reading the node firewall's counters: {e}"),
+                }
             }
         }));
     }

@@ -2,6 +2,7 @@
 //! 8080 and 2222, joined by veths to client namespaces `a` (10.77.1.2) and `b` (10.77.2.2).
 //! Each case builds normalized rules for the host endpoint, applies them with `nft` inside the
 //! host namespace and connects from the clients.
+use agent::metrics::host_rules::HostRuleStats;
 use agent::node_firewall::{Applied, Bypass, Host, NodeFirewall, Plan, TABLE, counters, layer_counter};
 use policy::netpol::{Direction, IpBlock, PortMatch, Service};
 use policy::rules::{Action, Endpoint, Origin, Peers, PolicyKind, PolicyRef, Rule, RuleId, RuleSet, Services, Tier};
@@ -191,6 +192,18 @@ fn deny_all_except_a_cidr_and_every_rule_counts_what_it_decided() {
     // Two new connections from a (one SYN each); b's SYNs are resent while it waits.
     assert_eq!(c["AdminNetworkPolicy/allow-a/ingress/0"].packets, 2, "{c:?}");
     assert!(c["AdminNetworkPolicy/deny-all/ingress/0"].packets >= 2, "{c:?}");
+
+    // The agent's metrics name each counter by its rule.
+    let stats = HostRuleStats::default();
+    stats.set_plan(&plan(deny_all_but_a(), &[]));
+    stats.set_counters(c);
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(stats));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let allowed = r#"weir_host_rule_packets_total{tier="admin",kind="AdminNetworkPolicy",policy="allow-a",rule="ingress[0]"} 2"#;
+    assert!(text.lines().any(|l| l == allowed), "{text}");
+    assert!(text.contains(r#"weir_host_rule_bytes_total{tier="admin",kind="AdminNetworkPolicy",policy="deny-all",rule="ingress[0]"}"#), "{text}");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //!
 //! [`NodeAgent`]: crate::node_agent::NodeAgent
 
+pub mod host_rules;
 pub mod meters;
 pub mod rule_stats;
 pub mod server;
@@ -78,6 +79,8 @@ pub struct Metrics {
     pub rules: std::sync::Arc<rule_stats::RuleStats>,
     /// The packet-in meters' statistics, read with the per-rule counters.
     pub meters: std::sync::Arc<meters::Meters>,
+    /// Per-rule counters of the node firewall, read with the switch's.
+    pub host_rules: std::sync::Arc<host_rules::HostRuleStats>,
     /// When the driver's loop last turned.
     last_turn: Mutex<Instant>,
     realized_once: AtomicBool,
@@ -109,6 +112,8 @@ impl Metrics {
         registry.register_collector(Box::new(rules.clone()));
         let meters = std::sync::Arc::new(meters::Meters::default());
         registry.register_collector(Box::new(meters.clone()));
+        let host_rules = std::sync::Arc::new(host_rules::HostRuleStats::default());
+        registry.register_collector(Box::new(host_rules.clone()));
         Metrics {
             registry,
             families,
@@ -116,6 +121,7 @@ impl Metrics {
             realization_seconds,
             rules,
             meters,
+            host_rules,
             last_turn: Mutex::new(Instant::now()),
             realized_once: AtomicBool::new(false),
             openflow_up: AtomicBool::new(false),

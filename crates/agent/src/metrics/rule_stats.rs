@@ -44,6 +44,17 @@ pub struct RuleLabels {
     pub rule: String,
 }
 
+impl RuleLabels {
+    /// The labels of the rule `origin` names, in the layer `tier`.
+    pub fn of(tier: &str, origin: &policy::rules::Origin) -> RuleLabels {
+        let policy = match &origin.policy.namespace {
+            Some(ns) => format!("{ns}/{}", origin.policy.name),
+            None => origin.policy.name.clone(),
+        };
+        RuleLabels { tier: tier.to_string(), kind: origin.policy.kind.to_string(), policy, rule: origin.rule.clone() }
+    }
+}
+
 /// One rule's (or conj_id's) counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -119,15 +130,7 @@ pub fn rows(
     for (id, conj) in rules {
         let counters = counters.get(id).copied().unwrap_or_default();
         for info in &conj.rules {
-            let labels = RuleLabels {
-                tier: tier_name(conj.table).to_string(),
-                kind: info.origin.policy.kind.to_string(),
-                policy: match &info.origin.policy.namespace {
-                    Some(ns) => format!("{ns}/{}", info.origin.policy.name),
-                    None => info.origin.policy.name.clone(),
-                },
-                rule: info.origin.rule.clone(),
-            };
+            let labels = RuleLabels::of(tier_name(conj.table), &info.origin);
             *all.entry(labels).or_default() += counters;
         }
     }

@@ -6,7 +6,7 @@
 use super::Bypass;
 use super::addresses::AddressRanges;
 use policy::netpol::Direction;
-use policy::rules::{Action, Endpoint, RuleId, RuleSet, Tier};
+use policy::rules::{Action, Endpoint, Origin, RuleId, RuleSet, Tier};
 use policy::{Cluster, ConcreteRule, ConcreteServices, PeerAddrs, PortRange};
 use std::net::IpAddr;
 
@@ -25,6 +25,8 @@ pub struct Host {
 pub struct HostRule {
     /// The rule's identity, also the name of its nftables counter (shared by its parts).
     pub id: RuleId,
+    /// The policy and rule it comes from (the labels of its counter's metrics).
+    pub origin: Origin,
     /// Which part of the rule (a rule whose named ports resolve differently on different pods
     /// has several, each with its own peers and ports; see [`RuleSet::host_concrete`]).
     pub part: u32,
@@ -151,5 +153,5 @@ fn host_rule(rule: &ConcreteRule) -> HostRule {
         ConcreteServices::Any => None,
         ConcreteServices::List(list) => Some(list.clone()),
     };
-    HostRule { id: rule.rule.clone(), part: rule.part, action: rule.action, peers, services }
+    HostRule { id: rule.rule.clone(), origin: rule.origin.clone(), part: rule.part, action: rule.action, peers, services }
 }

@@ -1,12 +1,13 @@
 //! The plan and its rendering without nftables (the real tables are in tests/node_firewall.rs).
 use super::plan::HostRule;
 use super::*;
-use policy::rules::{Action, RuleId};
+use policy::rules::{Action, Origin, PolicyKind, PolicyRef, RuleId};
 use policy::{PortRange, Protocol};
 
 fn rule(id: &str, action: Action, ports: Option<&[(u16, u16)]>) -> HostRule {
     HostRule {
         id: RuleId(id.into()),
+        origin: Origin { policy: PolicyRef { kind: PolicyKind::AdminNetworkPolicy, namespace: None, name: id.into() }, rule: "ingress[0]".into() },
         part: 0,
         action,
         peers: None,
