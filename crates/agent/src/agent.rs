@@ -84,13 +84,16 @@ pub struct Config {
     /// The cluster's Service (ClusterIP) ranges: pods' connections to them meet egress policy
     /// after the host's DNAT, on the real destination (see `pipeline::Topology::service_cidrs`).
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
-    /// Realize the node's own policy (rules applied to its Node) in nftables
-    /// ([`crate::node_firewall`]); off: the status warns of each such policy.
+    /// Realize the host's own policy (rules applied to its Node, or to its ExternalNode's
+    /// ExternalEntities) in nftables ([`crate::node_firewall`]); off: the status warns of
+    /// each such policy.
     pub node_firewall: bool,
     /// Where and how the audit log of rules with logging on is written (`None`: it is not).
     pub audit: Option<crate::audit::AuditConfig>,
     /// The ExternalNode this agent runs for, whose host interfaces it moves onto the bridge
-    /// (see [`crate::external_node`]); `None`: a Kubernetes node.
+    /// (see [`crate::external_node`]), or, with `node_firewall`, whose ExternalEntities it
+    /// protects in nftables with no switch at all (see [`crate::external_host`]); `None`: a
+    /// Kubernetes node.
     pub external_node: Option<crate::external_node::ExternalNode>,
     /// Connections of the host interfaces that skip their policy.
     pub host_bypass: Vec<pipeline::host_interface::Bypass>,
@@ -464,6 +467,11 @@ async fn finish_flow_restore(manager: &ovsdb::Manager) -> Result<(), String> {
 
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+    // An ExternalNode in the nftables realization keeps its interfaces off the bridge: no
+    // switch to program, only the host's firewall.
+    if config.external_node.is_some() && config.node_firewall {
+        return crate::external_host::run(config, shutdown).await;
+    }
     // Written before anything can block, so the status file exists (and ages) from the start.
     Status { node: config.node.clone(), last_error: Some("starting: connecting to OVSDB".into()), ..Status::default() }
         .publish(&config.status_file);
@@ -538,7 +546,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                         }
                         if let Some(tx) = &node_firewall {
                             let c = &io.config;
-                            let want = crate::node_firewall::plan_for_node(&cluster, &c.node, &c.host_bypass, c.tunnel.udp_port());
+                            let host = crate::node_firewall::ThisHost::Node { name: &c.node, tunnel_port: c.tunnel.udp_port() };
+                            let want = crate::node_firewall::plan_for(&cluster, host, &c.host_bypass);
                             metrics.host_rules.set_plan(&want);
                             tx.send_if_modified(|have| have.as_ref() != Some(&want) && { *have = Some(want); true });
                         }
@@ -566,7 +575,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
 /// In cluster mode, starts the writer of this node's conditions on the objects it realizes
 /// (see [`crate::kube_source::status_writer`]) and returns where to send each status.
-async fn status_writer(config: &Config) -> Result<Option<tokio::sync::watch::Sender<Status>>, AgentError> {
+pub(crate) async fn status_writer(config: &Config) -> Result<Option<tokio::sync::watch::Sender<Status>>, AgentError> {
     match &config.source {
         #[cfg(feature = "kube")]
         ClusterSource::Kube { connection, sync } => {

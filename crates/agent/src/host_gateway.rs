@@ -48,6 +48,9 @@ pub struct HostNetwork {
     /// pods, so a pod's connection to the node's address is answered from that address (a
     /// UDP server bound to the wildcard address answers from the route's source).
     pub node_ip: Option<Ipv4Addr>,
+    /// Every ExternalEntity's IPv4 address: hosts of the policy domain, which must see pods'
+    /// own addresses (not masqueraded, see [`crate::masquerade`]).
+    pub policy_hosts: Vec<Ipv4Addr>,
 }
 
 impl HostNetwork {
@@ -61,7 +64,18 @@ impl HostNetwork {
         remote_cidrs.sort();
         remote_cidrs.dedup();
         let node_ip = this.ipv4_internal_ips().next();
-        Some(HostNetwork { pod_cidr, remote_cidrs, node_ip })
+        let mut policy_hosts: Vec<Ipv4Addr> = cluster
+            .external_entities
+            .values()
+            .flat_map(|e| &e.ips)
+            .filter_map(|ip| match ip {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        policy_hosts.sort();
+        policy_hosts.dedup();
+        Some(HostNetwork { pod_cidr, remote_cidrs, node_ip, policy_hosts })
     }
 
     /// The pod gateway address.
@@ -90,7 +104,7 @@ impl HostNetwork {
         self.set_address(handle, index).await?;
         self.set_routes(handle, index).await?;
         forwarding_on()?;
-        Masquerade { pod_cidr: self.pod_cidr, cluster_cidrs: self.cluster_cidrs() }.apply().await
+        Masquerade { pod_cidr: self.pod_cidr, cluster_cidrs: self.cluster_cidrs(), policy_hosts: self.policy_hosts.clone() }.apply().await
     }
 
     /// The gateway address alone (a /32: the route to the pod CIDR is weir's, with the node's

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cni_conf;
+pub mod external_host;
 pub mod external_node;
 pub mod audit;
 pub mod cluster_source;

@@ -31,8 +31,12 @@ fn apply_in(ns: &str, each: Vec<Masquerade>) -> Vec<String> {
 #[test]
 fn the_table_is_replaced_whole_never_duplicated() {
     let ns = testbed::Netns::add(&format!("wmasq{}", std::process::id())).unwrap();
-    let two = Masquerade { pod_cidr: cidr("10.244.1.0/24"), cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24")] };
-    let three = Masquerade { cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24"), cidr("10.244.7.0/24")], ..two.clone() };
+    let two = Masquerade { pod_cidr: cidr("10.244.1.0/24"), cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24")], policy_hosts: vec![] };
+    let three = Masquerade { cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24"), cidr("10.244.7.0/24")],
+        // A VM's interface (an ExternalEntity): it must see the pod's own address.
+        policy_hosts: vec!["192.168.77.101".parse().unwrap()],
+        ..two.clone()
+    };
     let listed = apply_in(ns.name(), vec![two.clone(), two, three]);
     for (i, table) in listed.iter().enumerate() {
         assert_eq!(table.matches("masquerade").count(), 1, "after apply {i}:\n{table}");
@@ -42,4 +46,5 @@ fn the_table_is_replaced_whole_never_duplicated() {
     assert_eq!(listed[0], listed[1], "applying the same again changed the table");
     assert!(listed[1].contains("10.244.1.0-10.244.2.255") && !listed[1].contains("10.244.7.0"), "{}", listed[1]);
     assert!(listed[2].contains("10.244.7.0/24"), "the new CIDR is not excluded:\n{}", listed[2]);
+    assert!(listed[2].contains("192.168.77.101"), "the ExternalEntity's address is not excluded:\n{}", listed[2]);
 }

@@ -7,13 +7,16 @@ pub(crate) struct Args {
     #[arg(long, required_unless_present_any = ["external_node", "restore"], conflicts_with = "external_node")]
     node: Option<String>,
     /// Run for an ExternalNode of this name (a VM or bare-metal host outside the cluster)
-    /// instead of a Kubernetes node: no pod network, the host interfaces named by
+    /// instead of a Kubernetes node: no pod network. Either the host interfaces named by
     /// --external-interface are moved onto the bridge (the NIC becomes the uplink `IF~`, an
     /// internal port takes its name, MAC, MTU, addresses and routes; the original state is
-    /// saved in the state directory first). Give them back with --restore.
-    #[arg(long, requires = "external_interface")]
+    /// saved in the state directory first; give them back with --restore), or, with
+    /// --node-policy nftables, nothing is moved and no OVS is needed: the rules applied to the
+    /// ExternalNode's interfaces are realized in this network namespace's nftables.
+    #[arg(long)]
     external_node: Option<String>,
-    /// A host interface of the ExternalNode to move onto the bridge (repeatable).
+    /// A host interface of the ExternalNode to move onto the bridge (repeatable; not with
+    /// --node-policy nftables).
     #[arg(long, requires = "external_node")]
     external_interface: Vec<String>,
     /// A connection of the host interfaces that skips their policy, DIRECTION:PROTOCOL:CIDR:PORT
@@ -107,9 +110,11 @@ pub(crate) struct Args {
     /// host's DNAT, on the backend it reaches; without it the ClusterIP itself is judged.
     #[arg(long, value_delimiter = ',')]
     service_cidr: Vec<ipnetwork::Ipv4Network>,
-    /// Where the node's own policy (ClusterNetworkPolicy appliedTo.nodeSelector) is realized:
-    /// `nftables` (one table, `table inet weir-node`, in this network namespace; needs `nft`)
-    /// or `off` (the status then names each such policy as not realized).
+    /// Where the host's own policy (ClusterNetworkPolicy appliedTo.nodeSelector, or
+    /// externalEntitySelector for --external-node) is realized: `nftables` (one table,
+    /// `table inet weir-node`, in this network namespace; needs `nft`) or `off` (the status
+    /// then names each node policy as not realized; an ExternalNode's interfaces must then be
+    /// moved onto the bridge with --external-interface).
     #[arg(long, value_enum, default_value = "off")]
     node_policy: NodePolicyArg,
     /// The audit log: one JSON line per connection decided by a rule with logging on
@@ -229,6 +234,17 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     let source = source(&args)?;
     let external_node = external_node(&args)?;
+    if let Some(e) = &external_node {
+        match (args.node_policy, e.interfaces.is_empty()) {
+            (NodePolicyArg::Nftables, false) => anyhow::bail!(
+                "--external-interface moves interfaces onto the bridge (the OVS realization); with --node-policy nftables nothing is moved"
+            ),
+            (NodePolicyArg::Off, true) => {
+                anyhow::bail!("--external-node needs --external-interface (the OVS realization) or --node-policy nftables")
+            }
+            _ => {}
+        }
+    }
     let node = match (&args.node, &external_node) {
         (Some(n), _) => n.clone(),
         (None, Some(e)) => e.name.clone(),

@@ -74,6 +74,11 @@ enum Command {
         /// How long to wait for the agents to realize the cluster, in seconds.
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
+        /// Where the agents realize host-endpoint policy (rules applied to Nodes and
+        /// ExternalNodes): `nftables` (each host's own nftables; the model's ExternalNodes are
+        /// VMs whose interface stays off OVS) or `ovs` (the host's uplink on the bridge).
+        #[arg(long, default_value = "nftables")]
+        node_policy: String,
         /// Cluster mode: start a real kube-apiserver (and etcd) on the first node, create the
         /// namespaces, nodes and pods through it, and run the agents with a kubeconfig; `apply`
         /// and `delete` then go through the API server (needs PATH="$(bash scripts/kube.sh)$PATH").
@@ -185,6 +190,11 @@ enum Command {
         /// The random history's seed (default: from the clock; printed).
         #[arg(long)]
         seed: Option<u64>,
+        /// Where the agents realize host-endpoint policy (rules applied to Nodes and
+        /// ExternalNodes): `nftables` (each host's own nftables; the model's ExternalNodes are
+        /// VMs whose interface stays off OVS) or `ovs` (the host's uplink on the bridge).
+        #[arg(long, default_value = "nftables")]
+        node_policy: String,
         /// Cluster mode (see `up --kube`): every object goes through a real API server.
         #[arg(long)]
         kube: bool,
@@ -219,13 +229,14 @@ fn seconds(s: f64) -> anyhow::Result<Duration> {
 fn run_blocking(args: Args) -> anyhow::Result<()> {
     let dir = args.dir;
     match args.command {
-        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout, kube } => {
+        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout, node_policy, kube } => {
             let opts = testbed::UpOptions {
                 model,
                 nodes,
                 dir: dir.clone(),
                 prefix,
                 tunnel: tunnel.parse::<Tunnel>()?,
+                node_policy: node_policy.parse()?,
                 agent: if no_agent { None } else { Some(agent_launcher(&agent_args)?) },
                 server: Launcher::current_exe(&["testbed", "serve"])?,
                 kube,
@@ -245,7 +256,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir_flag(&dir)
             ));
         }
-        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed, kube } => {
+        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed, node_policy, kube } => {
             let files = crate::policy_cmd::case_files(&paths)?;
             let mut cdir = dir.into_os_string();
             cdir.push("-conformance");
@@ -255,6 +266,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir: PathBuf::from(cdir),
                 prefix,
                 tunnel: tunnel.parse::<Tunnel>()?,
+                node_policy: node_policy.parse()?,
                 agent: Some(agent_launcher(&agent_args)?),
                 server: Launcher::current_exe(&["testbed", "serve"])?,
                 kube,

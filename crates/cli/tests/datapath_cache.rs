@@ -38,6 +38,7 @@ fn prober(letter: char) -> (tempfile::TempDir, TestbedProber) {
     let purge = std::env::var("WEIR_DATAPATH_CACHE_PURGE").unwrap_or_else(|_| "auto".into());
     let tmp = tempfile::tempdir().unwrap();
     let opts = UpOptions {
+        node_policy: Default::default(),
         model: common::standard_model(),
         nodes: 2,
         dir: tmp.path().join("state"),

@@ -225,6 +225,7 @@ fn up() -> Running {
         args: vec!["WEIR_LOG=info".into(), env!("CARGO_BIN_EXE_weir").into(), "agent".into()],
     };
     let opts = testbed::UpOptions {
+        node_policy: Default::default(),
         model: common::standard_model(),
         nodes: 2,
         dir: tmp.path().join("state"),

@@ -40,9 +40,14 @@ impl TestbedProber {
         self.tb.as_ref().ok_or_else(|| "the testbed is not up".into())
     }
 
-    /// Whether the running testbed holds exactly these pods on the same kind of model.
-    fn holds(&self, pods: &[ModelPod]) -> bool {
+    /// Whether the running testbed holds exactly these pods and VMs on the same kind of model.
+    fn holds(&self, case: &Case, pods: &[ModelPod]) -> bool {
         let Some(tb) = &self.tb else { return false };
+        let vms: Vec<(String, String, String)> = case.spec.model.external_nodes.iter().map(|e| (e.namespace.clone(), e.name.clone(), e.interface.clone())).collect();
+        let have_vms: Vec<(String, String, String)> = tb.vms().iter().map(|v| (v.namespace.clone(), v.name.clone(), v.interface.clone())).collect();
+        if vms != have_vms {
+            return false;
+        }
         let mut want: Vec<(String, bool)> = pods.iter().map(|p| (p.key().to_string(), p.host_network)).collect();
         let mut have: Vec<(String, bool)> = tb.pods().iter().map(|p| (p.key(), p.host_network)).collect();
         want.sort();
@@ -75,7 +80,7 @@ impl Drop for TestbedProber {
 
 impl Prober for TestbedProber {
     fn start(&mut self, case: &Case, pods: &[ModelPod]) -> Result<Deployment, ProbeError> {
-        if !self.holds(pods) {
+        if !self.holds(case, pods) {
             self.take_down();
             // The case's model, written out: a generated case has no file of its own.
             let model = self.scratch.path().join("model.json");
@@ -100,6 +105,9 @@ impl Prober for TestbedProber {
         for n in tb.nodes() {
             d.node_ips.insert(n.name.clone(), n.underlay_ip.into());
         }
+        for v in tb.vms() {
+            d.external_node_ips.insert((v.namespace.clone(), v.name.clone()), v.ip.into());
+        }
         Ok(d)
     }
 
@@ -112,12 +120,15 @@ impl Prober for TestbedProber {
             state.cluster.namespaces.iter().map(|(n, ns)| (n.clone(), ns.labels.clone())).collect();
         let pods: BTreeMap<String, policy::Labels> =
             state.cluster.pods.values().map(|p| (p.key.to_string(), p.labels.clone())).collect();
+        let vms: BTreeMap<String, policy::Labels> =
+            state.cluster.external_nodes.values().map(|e| (format!("{}/{}", e.namespace, e.name), e.labels.clone())).collect();
+        tb.set_vm_labels(&vms)?;
         tb.set_labels(&namespaces, &pods)?;
         // Everything but the cluster objects the testbed writes itself.
         let mut text = String::from("# policies of the current conformance step\n");
         for m in state.manifests {
             let kind = m.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-            if matches!(kind, "Namespace" | "Pod" | "Node") {
+            if matches!(kind, "Namespace" | "Pod" | "Node" | "ExternalNode") {
                 continue;
             }
             text.push_str("---\n");
@@ -142,12 +153,9 @@ impl Prober for TestbedProber {
         self.probe_many(&[(from.clone(), to.clone())], port, protocol).pop().unwrap_or(false)
     }
 
-    /// Pods and nodes' hosts (`node:NAME`: a probe from or to the node's own namespace and
-    /// address); the testbed has no external nodes yet, so a probe naming one is an error.
+    /// Pods, nodes' hosts (`node:NAME`: a probe from or to the node's own namespace and
+    /// address) and VMs (`externalnode:ns/NAME`: the VM's namespace and address).
     fn probe_target(&mut self, from: &Target, to: &Target, port: u16, protocol: Protocol) -> Result<bool, ProbeError> {
-        if let Some(vm) = [from, to].into_iter().find(|t| matches!(t, Target::ExternalNode { .. })) {
-            return Err(format!("the testbed cannot probe external nodes yet ({vm})").into());
-        }
         let spec = ProbeSpec { from: from.to_string(), to: to.to_string(), port, protocol };
         let tb = self.testbed()?;
         Ok(probe_all(tb, &[spec])?.pop().is_some_and(|r| r.allowed))

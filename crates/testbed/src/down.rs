@@ -35,6 +35,7 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
         .iter()
         .filter_map(|p| p.server)
         .chain(state.nodes.iter().flat_map(|n| [n.agent, n.server]).flatten())
+        .chain(state.vms.iter().flat_map(|v| [v.agent, v.server]).flatten())
         .collect();
     // SIGTERM to all first, so the grace periods overlap.
     for p in processes.iter().filter(|p| p.alive()) {
@@ -59,6 +60,7 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
         .map(|p| p.netns.clone())
         .chain(state.underlay_netns.clone())
         .chain(state.collector.iter().map(|c| c.netns.clone()))
+        .chain(state.vms.iter().map(|v| v.netns.clone()))
         .chain(state.firewalls.iter().map(|f| f.netns.clone()))
         .chain(state.nodes.iter().map(|n| n.netns.clone()));
     progress("deleting namespaces (their veths go with them)");
@@ -71,6 +73,9 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
     } else {
         for node in &state.nodes {
             keep(remove(&node.dir));
+        }
+        for vm in &state.vms {
+            keep(remove(&vm.dir));
         }
         keep(remove(&state.dir.join(PODS_DIR)));
         if let Some(kube) = &state.kube {

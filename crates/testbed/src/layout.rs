@@ -10,6 +10,7 @@
 //! | underlay switch (> 2 nodes) | netns `<prefix>-underlay`, Linux bridge `br-underlay`, veth ends `<prefix>-ul<i>-b` |
 //! | pod | netns `<prefix>-pod-<namespace>-<name>`, IP `10.244.i.(10+k)`, MAC `02:00` + IPv4 bytes |
 //! | pod veth | pod end `eth0`; node end `<prefix>-p<host byte>` on `br-int` |
+//! | VM k (1-based, a model's `external_nodes` in order; [`crate::external_hosts`]) | netns `<prefix>-vm-<namespace>-<name>`, `eth0` with `192.168.77.(100+k)/24` (below the collector, above the nodes: fewer than 90 nodes), MAC `02:00` + IPv4 bytes; node end `<prefix>-vm<k>` on the last node's `br-phy`; routes to node i's pod CIDR via node i's underlay IP |
 //! | collector ([`crate::collector`]) | netns `<prefix>-collector`, `eth0` with `192.168.77.200/24`; node end `<prefix>-col` on the last node's `br-phy` |
 //! | inline firewall ([`crate::firewall`]) | netns `<prefix>-fw<i>-<out device>`, ends `out` and `ret`; node ends named by the caller |
 //!
@@ -114,6 +115,24 @@ impl Layout {
     /// The network namespace of an inline firewall on node `i` whose out-side device is `out`.
     pub fn firewall_netns(&self, i: usize, out: &str) -> String {
         format!("{}-fw{i}-{out}", self.prefix)
+    }
+
+    /// Network namespace of the VM standing for the ExternalNode `namespace/name`.
+    pub fn vm_netns(&self, namespace: &str, name: &str) -> String {
+        format!("{}-vm-{namespace}-{name}", self.prefix)
+    }
+
+    /// The node end of VM `k`'s veth (1-based; a port of the last node's `br-phy`).
+    pub fn vm_veth(&self, k: usize) -> String {
+        format!("{}-vm{k}", self.prefix)
+    }
+
+    /// The most VMs a testbed may have (their addresses stay below the collector's).
+    pub const MAX_VMS: usize = 99;
+
+    /// VM `k`'s underlay IP (1-based): `192.168.77.(100+k)`.
+    pub fn vm_ip(k: usize) -> Option<Ipv4Addr> {
+        (1..=Self::MAX_VMS).contains(&k).then(|| Ipv4Addr::new(192, 168, 77, 100 + k as u8))
     }
 
     /// The collector's underlay IP, above every node's (nodes use `.11` up to `.(10+nodes)`).

@@ -43,6 +43,7 @@ pub mod stream;
 pub mod testbed;
 pub mod truth_table;
 pub mod vm;
+pub mod external_hosts;
 pub mod up;
 
 pub use command::{CommandError, run};

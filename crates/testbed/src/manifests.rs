@@ -20,12 +20,22 @@ pub const STATUS_FILE: &str = "agent-status.json";
 
 /// A node's manifests directory.
 pub fn manifests_dir(node: &NodeState) -> PathBuf {
-    node.dir.join("manifests")
+    manifests_in(&node.dir)
+}
+
+/// The manifests directory of the agent whose directory is `dir` (a node's or a VM's).
+pub fn manifests_in(dir: &Path) -> PathBuf {
+    dir.join("manifests")
 }
 
 /// A node's agent status file.
 pub fn status_file(node: &NodeState) -> PathBuf {
-    node.dir.join(STATUS_FILE)
+    status_in(&node.dir)
+}
+
+/// The status file of the agent whose directory is `dir`.
+pub fn status_in(dir: &Path) -> PathBuf {
+    dir.join(STATUS_FILE)
 }
 
 /// The v1 Namespace, Node and Pod objects describing the testbed, as Kubernetes would show
@@ -53,6 +63,14 @@ pub fn cluster_objects(state: &State) -> Vec<Value> {
                 {"type": "InternalIP", "address": node.underlay_ip.to_string()},
                 {"type": "Hostname", "address": node.name},
             ]},
+        }));
+    }
+    // Each VM as the ExternalNode the model declares (as the oracle's cluster view has it).
+    for vm in &state.vms {
+        objects.push(json!({
+            "apiVersion": "crd.antrea.io/v1alpha1", "kind": "ExternalNode",
+            "metadata": {"name": vm.name, "namespace": vm.namespace, "labels": vm.labels},
+            "spec": {"interfaces": [{"name": vm.interface, "ips": [vm.ip.to_string()]}]},
         }));
     }
     for pod in &state.pods {
@@ -94,11 +112,11 @@ pub fn cluster_yaml(state: &State) -> Result<String, Error> {
     Ok(out)
 }
 
-/// Writes `cluster.yaml` into every node's manifests directory.
+/// Writes `cluster.yaml` into every agent's manifests directory.
 pub fn write_cluster(state: &State) -> Result<(), Error> {
     let text = cluster_yaml(state)?;
-    for node in &state.nodes {
-        let dir = manifests_dir(node);
+    for host in state.agent_hosts() {
+        let dir = manifests_in(host.dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         write_atomic(&dir.join(CLUSTER_FILE), text.as_bytes())?;
     }
@@ -159,8 +177,8 @@ pub fn apply(state: &State, paths: &[PathBuf]) -> Result<Vec<String>, Error> {
     for file in &files {
         let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        for node in &state.nodes {
-            let dir = manifests_dir(node);
+        for host in state.agent_hosts() {
+            let dir = manifests_in(host.dir);
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             write_atomic(&dir.join(&name), &bytes)?;
         }
@@ -180,8 +198,8 @@ pub fn delete(state: &State, paths: &[PathBuf]) -> Result<Vec<String>, Error> {
             check_name(&file)?;
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             let mut present = false;
-            for node in &state.nodes {
-                let target = manifests_dir(node).join(&name);
+            for host in state.agent_hosts() {
+                let target = manifests_in(host.dir).join(&name);
                 match std::fs::remove_file(&target) {
                     Ok(()) => present = true,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -202,10 +220,10 @@ pub fn new_token() -> String {
     format!("{}.{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id())
 }
 
-/// Writes `token` to every node's `.weir-sync`.
+/// Writes `token` to every agent's `.weir-sync`.
 pub fn write_token(state: &State, token: &str) -> Result<(), Error> {
-    for node in &state.nodes {
-        let dir = manifests_dir(node);
+    for host in state.agent_hosts() {
+        let dir = manifests_in(host.dir);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         write_atomic(&dir.join(SYNC_FILE), format!("{token}\n").as_bytes())?;
     }
@@ -297,29 +315,35 @@ impl TrafficControlStatus {
 
 /// Reads a node's agent status, if the file exists and parses.
 pub fn read_status(node: &NodeState) -> Option<AgentStatus> {
-    serde_json::from_slice(&std::fs::read(status_file(node)).ok()?).ok()
+    read_status_in(&node.dir)
 }
 
-/// Waits until every node's agent reports `token`, failing early if an agent has died.
-/// Returns each node's status.
+/// Reads the status of the agent whose directory is `dir`.
+pub fn read_status_in(dir: &Path) -> Option<AgentStatus> {
+    serde_json::from_slice(&std::fs::read(status_in(dir)).ok()?).ok()
+}
+
+/// Waits until every agent (nodes' and VMs') reports `token`, failing early if an agent has
+/// died. Returns each one's status, by node name or `externalnode:namespace/name`.
 pub fn wait_synced(state: &State, token: &str, timeout: Duration) -> Result<Vec<(String, AgentStatus)>, Error> {
     let start = Instant::now();
+    let hosts = state.agent_hosts();
     let mut statuses: BTreeMap<String, AgentStatus> = BTreeMap::new();
     let mut died: Option<Error> = None;
     let done = wait_until(timeout, || {
-        for node in &state.nodes {
-            if statuses.contains_key(&node.name) {
+        for host in &hosts {
+            if statuses.contains_key(&host.name) {
                 continue;
             }
-            match read_status(node) {
+            match read_status_in(host.dir) {
                 Some(s) if s.source_token.as_deref() == Some(token) => {
-                    statuses.insert(node.name.clone(), s);
+                    statuses.insert(host.name.clone(), s);
                 }
                 _ => {
-                    if !node.agent.is_some_and(|a| a.alive()) {
-                        let log = node.dir.join("agent.log");
+                    if !host.agent.is_some_and(|a| a.alive()) {
+                        let log = host.dir.join("agent.log");
                         died = Some(Error::Died {
-                            what: format!("the agent of {}", node.name),
+                            what: format!("the agent of {}", host.name),
                             tail: crate::process::log_tail(&log, 10),
                             log,
                         });
@@ -328,20 +352,19 @@ pub fn wait_synced(state: &State, token: &str, timeout: Duration) -> Result<Vec<
                 }
             }
         }
-        statuses.len() == state.nodes.len()
+        statuses.len() == hosts.len()
     });
     if let Some(e) = died {
         return Err(e);
     }
     if done.is_err() {
-        let lagging: Vec<&str> =
-            state.nodes.iter().filter(|n| !statuses.contains_key(&n.name)).map(|n| n.name.as_str()).collect();
+        let lagging: Vec<&str> = hosts.iter().filter(|h| !statuses.contains_key(&h.name)).map(|h| h.name.as_str()).collect();
         return Err(Error::Timeout {
             what: format!("the agents of {} to realize sync token {token}", lagging.join(", ")),
             seconds: start.elapsed().as_secs_f64(),
         });
     }
-    Ok(state.nodes.iter().map(|n| (n.name.clone(), statuses.remove(&n.name).unwrap_or_default())).collect())
+    Ok(hosts.iter().map(|h| (h.name.clone(), statuses.remove(&h.name).unwrap_or_default())).collect())
 }
 
 #[cfg(test)]
@@ -402,6 +425,7 @@ mod tests {
             host_ports: Vec::new(),
             nodes: vec![node(1), node(2)],
             pods: vec![pod("y", "a", 1, 10), pod("on", "80", 2, 10)],
+            vms: Vec::new(),
             collector: None,
             firewalls: Vec::new(),
             kube: None,

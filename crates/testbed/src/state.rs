@@ -44,6 +44,39 @@ impl std::str::FromStr for Tunnel {
     }
 }
 
+/// Where the agents realize host-endpoint policy (rules applied to Nodes and ExternalNodes):
+/// each agent's `--node-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodePolicy {
+    /// In each host's own nftables (`table inet weir-node`); VMs keep their interface.
+    #[default]
+    Nftables,
+    /// In OVS, the host's uplink on the bridge.
+    Ovs,
+}
+
+impl NodePolicy {
+    /// The spelling on the command line (`nftables`, `ovs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodePolicy::Nftables => "nftables",
+            NodePolicy::Ovs => "ovs",
+        }
+    }
+}
+
+impl std::str::FromStr for NodePolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "nftables" => Ok(NodePolicy::Nftables),
+            "ovs" => Ok(NodePolicy::Ovs),
+            _ => Err(Error::invalid("testbed", "node-policy", format!("{s:?} is not nftables or ovs"))),
+        }
+    }
+}
+
 /// Everything one testbed consists of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -57,6 +90,9 @@ pub struct State {
     pub tunnel: Tunnel,
     /// How agents are started (none: the testbed runs without agents).
     pub agent_command: Option<Launcher>,
+    /// Where the agents realize host-endpoint policy.
+    #[serde(default)]
+    pub node_policy: NodePolicy,
     /// How probe servers are started.
     pub server_command: Launcher,
     /// The model file the pods came from.
@@ -75,6 +111,9 @@ pub struct State {
     pub nodes: Vec<NodeState>,
     /// The pods, sorted by namespace and name.
     pub pods: Vec<PodState>,
+    /// The VMs standing for the model's ExternalNodes ([`crate::external_hosts`]).
+    #[serde(default)]
+    pub vms: Vec<VmState>,
     /// The tunnel collector, once attached ([`crate::collector`]).
     #[serde(default)]
     pub collector: Option<CollectorState>,
@@ -99,6 +138,54 @@ pub struct CollectorState {
     pub ip: Ipv4Addr,
     /// Its MAC.
     pub mac: String,
+}
+
+/// A VM: a namespace on the underlay standing for an ExternalNode's host, with its own agent
+/// (`--external-node`) and probe server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmState {
+    /// The ExternalNode's namespace.
+    pub namespace: String,
+    /// The ExternalNode's name (what its agent's `--external-node` names).
+    pub name: String,
+    /// Its labels (the ExternalNode's, copied onto its ExternalEntity).
+    pub labels: Labels,
+    /// Its interface on the underlay (the ExternalNode's one interface).
+    pub interface: String,
+    /// Its network namespace.
+    pub netns: String,
+    /// Its directory: manifests, agent status and log.
+    pub dir: PathBuf,
+    /// The node whose `br-phy` its interface is plugged into.
+    pub node: String,
+    /// The node end of its veth.
+    pub veth: String,
+    /// Its underlay address.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: String,
+    /// Its agent, once started.
+    pub agent: Option<ProcessRecord>,
+    /// Its probe server ([`State::host_ports`]), once started.
+    pub server: Option<ProcessRecord>,
+}
+
+impl VmState {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A host an agent runs on: a node, or a VM.
+#[derive(Debug, Clone)]
+pub struct AgentHost<'a> {
+    /// The node's name, or `externalnode:namespace/name` (the VM's probe target).
+    pub name: String,
+    /// Its directory (manifests, status, agent log).
+    pub dir: &'a Path,
+    /// Its agent, once started.
+    pub agent: Option<ProcessRecord>,
 }
 
 /// An inline firewall's namespace and the node ends of its two veths.
@@ -180,6 +267,18 @@ impl PodState {
 }
 
 impl State {
+    /// Every host an agent runs on: the nodes, then the VMs.
+    pub fn agent_hosts(&self) -> Vec<AgentHost<'_>> {
+        let nodes = self.nodes.iter().map(|n| AgentHost { name: n.name.clone(), dir: &n.dir, agent: n.agent });
+        let vms = self.vms.iter().map(|v| AgentHost { name: format!("externalnode:{}", v.key()), dir: &v.dir, agent: v.agent });
+        nodes.chain(vms).collect()
+    }
+
+    /// The VM of the ExternalNode `namespace/name`.
+    pub fn vm(&self, key: &str) -> Option<&VmState> {
+        self.vms.iter().find(|v| v.key() == key)
+    }
+
     /// Path of the state file in `dir`.
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(STATE_FILE)

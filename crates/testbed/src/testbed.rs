@@ -67,13 +67,26 @@ impl Testbed {
         self.state.node(name).ok_or_else(|| Error::NoSuchTarget(name.to_string()))
     }
 
-    /// A probe endpoint: the pod `namespace/name`, or a node's host `node:NAME` (its
-    /// namespace and underlay address), as namespace and address.
+    /// A probe endpoint: the pod `namespace/name`, a node's host `node:NAME` (its namespace
+    /// and underlay address) or a VM `externalnode:namespace/name`, as namespace and address.
     pub fn probe_endpoint(&self, target: &str) -> Result<(&str, std::net::Ipv4Addr), Error> {
-        match target.strip_prefix("node:") {
-            Some(name) => self.node(name).map(|n| (n.netns.as_str(), n.underlay_ip)),
-            None => self.pod(target).map(|p| (p.netns.as_str(), p.ip)),
+        if let Some(name) = target.strip_prefix("node:") {
+            return self.node(name).map(|n| (n.netns.as_str(), n.underlay_ip));
         }
+        if let Some(key) = target.strip_prefix("externalnode:") {
+            return self.vm(key).map(|v| (v.netns.as_str(), v.ip));
+        }
+        self.pod(target).map(|p| (p.netns.as_str(), p.ip))
+    }
+
+    /// The VMs of the model's ExternalNodes.
+    pub fn vms(&self) -> &[crate::state::VmState] {
+        &self.state.vms
+    }
+
+    /// The VM of the ExternalNode `namespace/name`.
+    pub fn vm(&self, key: &str) -> Result<&crate::state::VmState, Error> {
+        self.state.vm(key).ok_or_else(|| Error::NoSuchTarget(format!("externalnode:{key}")))
     }
 
     /// The OVS instance of a node (for `vsctl`, `ofctl`, `appctl`); dropping it leaves it running.
@@ -205,6 +218,16 @@ impl Testbed {
         }
     }
 
+    /// Replaces the labels of VMs' ExternalNodes (by `namespace/name`) and records them;
+    /// [`Testbed::set_labels`] writes them with the rest.
+    pub fn set_vm_labels(&mut self, vms: &BTreeMap<String, Labels>) -> Result<(), Error> {
+        for (key, labels) in vms {
+            let vm = self.state.vms.iter_mut().find(|v| &v.key() == key).ok_or_else(|| Error::NoSuchTarget(format!("externalnode:{key}")))?;
+            vm.labels = labels.clone();
+        }
+        Ok(())
+    }
+
     /// Re-reads the state file (after another process changed it).
     pub fn reload(&mut self) -> Result<(), Error> {
         self.state = State::load(&self.state.dir)?;
@@ -245,7 +268,7 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         crate::layout::SERVICE_CIDR.into(),
         // Node policy in the node's own namespace (`table inet weir-node`).
         "--node-policy".into(),
-        "nftables".into(),
+        state.node_policy.as_str().into(),
         "--audit-log".into(),
         format!("{d}/audit.log"),
     ];

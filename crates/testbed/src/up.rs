@@ -8,7 +8,7 @@ use crate::manifests;
 use crate::netns::Netns;
 use crate::ovs::{OvsSwitch, wait_until};
 use crate::process::{Launcher, spawn_in_netns};
-use crate::state::{NodeState, PodState, State, Tunnel};
+use crate::state::{NodePolicy, NodeState, PodState, State, Tunnel};
 use crate::testbed::{PODS_DIR, Testbed};
 use policy::{ClusterModel, ContainerPort, Labels};
 use std::collections::BTreeMap;
@@ -31,6 +31,8 @@ pub struct UpOptions {
     pub tunnel: Tunnel,
     /// How to start each node's agent; `None` runs the testbed without agents.
     pub agent: Option<Launcher>,
+    /// Where the agents realize host-endpoint policy (their `--node-policy`).
+    pub node_policy: NodePolicy,
     /// How to start each pod's probe server.
     pub server: Launcher,
     /// Cluster mode: a real API server holds the objects and the agents read it (see
@@ -59,7 +61,7 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
         Err(Error::NotUp(_)) => {
             // Names are only ours if our state file records them: never adopt a namespace
             // another testbed (same prefix, other state directory) or someone else made.
-            let names = plan.nodes.iter().map(|n| &n.netns).chain(plan.pods.iter().map(|p| &p.netns));
+            let names = plan.nodes.iter().map(|n| &n.netns).chain(plan.pods.iter().map(|p| &p.netns)).chain(plan.vms.iter().map(|v| &v.netns));
             if let Some(taken) = names.chain(plan.underlay_netns.as_ref()).find(|n| Netns::exists(n)) {
                 return Err(Error::invalid(
                     "testbed",
@@ -94,6 +96,10 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
     for node in &state.nodes {
         node_bridges(&state, node)?;
     }
+    for vm in &state.vms {
+        progress(&format!("VM {}: netns {}, {} {} on {}'s {PHY_BRIDGE}", vm.key(), vm.netns, vm.interface, vm.ip, vm.node));
+        crate::external_hosts::attach(&state, vm)?;
+    }
     // As in a cluster, the agents run before the pods arrive: the source is written first
     // (the agents need their Node), then pod ports appear on br-int one by one.
     if opts.kube || state.kube.is_some() {
@@ -109,6 +115,12 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
             if !state.nodes[i].agent.is_some_and(|a| a.alive()) {
                 progress(&format!("{}: starting the agent", state.nodes[i].name));
                 crate::testbed::start_agent(&mut state, i)?;
+            }
+        }
+        for i in 0..state.vms.len() {
+            if !state.vms[i].agent.is_some_and(|a| a.alive()) {
+                progress(&format!("VM {}: starting the agent (--external-node {})", state.vms[i].key(), state.vms[i].name));
+                crate::external_hosts::start_agent(&mut state, i)?;
             }
         }
     }
@@ -157,7 +169,19 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
             server: None,
         })
         .collect();
-    let (nodes, host_ports) = name_nodes(nodes, &model, &object)?;
+    let (nodes, mut host_ports) = name_nodes(nodes, &model, &object)?;
+    let vms = crate::external_hosts::plan(&model, &nodes, &layout, &opts.dir, &object)?;
+    if !vms.is_empty() {
+        // VMs are host endpoints too: they serve the host ports.
+        host_ports = model.host_endpoint_ports();
+        if opts.kube {
+            return Err(Error::invalid(&object, "external_nodes", "VMs are not supported in cluster mode yet (run without --kube)"));
+        }
+        if opts.node_policy == NodePolicy::Ovs {
+            let why = "VMs in the OVS realization are not supported yet (a VM has no OVS to move its interface onto): use --node-policy nftables";
+            return Err(Error::invalid(&object, "external_nodes", why));
+        }
+    }
     let mut next_host: BTreeMap<String, usize> = BTreeMap::new();
     let mut pods = Vec::new();
     for p in model_pods {
@@ -196,6 +220,7 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         created_dir: false,
         tunnel: opts.tunnel,
         agent_command: opts.agent.clone(),
+        node_policy: opts.node_policy,
         server_command: opts.server.clone(),
         model_file,
         underlay_netns: (opts.nodes > 2).then(|| layout.underlay_netns()),
@@ -204,6 +229,7 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         host_ports,
         nodes,
         pods,
+        vms,
         collector: None,
         firewalls: Vec::new(),
         kube: None,
@@ -240,6 +266,10 @@ fn difference(existing: &State, plan: &State) -> Option<String> {
             n.server = None;
         });
         s.pods.iter_mut().for_each(|p| p.server = None);
+        s.vms.iter_mut().for_each(|v| {
+            v.agent = None;
+            v.server = None;
+        });
         // Attached after `up` (collector, firewalls): not part of the plan.
         s.collector = None;
         s.firewalls.clear();
@@ -256,7 +286,7 @@ fn difference(existing: &State, plan: &State) -> Option<String> {
         format!("node count ({} instead of {})", a.nodes.len(), b.nodes.len())
     } else if a.tunnel != b.tunnel {
         format!("tunnel ({} instead of {})", a.tunnel.as_str(), b.tunnel.as_str())
-    } else if a.pods != b.pods || a.namespaces != b.namespaces || a.nodes != b.nodes || a.host_ports != b.host_ports {
+    } else if a.pods != b.pods || a.namespaces != b.namespaces || a.nodes != b.nodes || a.host_ports != b.host_ports || a.vms != b.vms {
         format!("model ({} instead of {})", a.model_file.display(), b.model_file.display())
     } else {
         "agent or server command".to_string()
@@ -351,11 +381,12 @@ pub fn server_ports(ports: &[ContainerPort]) -> String {
     ports.iter().map(|p| format!("{}:{}", p.protocol.as_str().to_ascii_lowercase(), p.port)).collect::<Vec<_>>().join(",")
 }
 
-/// Who runs a probe server: a pod, or a node's host (the model's host ports).
+/// Who runs a probe server: a pod, a node's host or a VM (the model's host ports).
 #[derive(Clone, Copy)]
 enum Server {
     Pod(usize),
     Host(usize),
+    Vm(usize),
 }
 
 impl Server {
@@ -363,6 +394,7 @@ impl Server {
         match self {
             Server::Pod(i) => &mut state.pods[i].server,
             Server::Host(i) => &mut state.nodes[i].server,
+            Server::Vm(i) => &mut state.vms[i].server,
         }
     }
 
@@ -374,6 +406,10 @@ impl Server {
                 (pod.netns.clone(), pod.ports.clone(), format!("{}_{}", pod.namespace, pod.name))
             }
             Server::Host(i) => (state.nodes[i].netns.clone(), state.host_ports.clone(), format!("host_{}", state.nodes[i].name)),
+            Server::Vm(i) => {
+                let vm = &state.vms[i];
+                (vm.netns.clone(), state.host_ports.clone(), format!("vm_{}_{}", vm.namespace, vm.name))
+            }
         }
     }
 
@@ -381,6 +417,7 @@ impl Server {
         match self {
             Server::Pod(i) => format!("pod {}", state.pods[i].key()),
             Server::Host(i) => format!("node {}'s host", state.nodes[i].name),
+            Server::Vm(i) => format!("VM {}", state.vms[i].key()),
         }
     }
 }
@@ -389,7 +426,8 @@ impl Server {
 /// without a live one and waits until each has bound its sockets (it creates its ready file
 /// then).
 fn start_servers(state: &mut State) -> Result<(), Error> {
-    let servers = (0..state.pods.len()).map(Server::Pod).chain((0..state.nodes.len()).map(Server::Host));
+    let servers =
+        (0..state.pods.len()).map(Server::Pod).chain((0..state.nodes.len()).map(Server::Host)).chain((0..state.vms.len()).map(Server::Vm));
     let mut started = Vec::new();
     for server in servers.collect::<Vec<_>>() {
         let (netns, ports, file) = server.spec(state);

@@ -97,15 +97,56 @@ impl NodeFirewall {
     }
 }
 
-/// The plan of a Kubernetes node's own firewall: the rules applied to its Node, with `bypass`
-/// and the tunnel to and from every other node (UDP `tunnel_port`), which no node policy may
-/// cut: pods' traffic between nodes rides it, and pod policy already judges that.
-pub fn plan_for_node(cluster: &policy::Cluster, node: &str, bypass: &[Bypass], tunnel_port: u16) -> Plan {
-    let tunnel = cluster.nodes.values().filter(|n| n.name != node).flat_map(|n| n.ipv4_internal_ips()).flat_map(|ip| {
-        let peer = ipnetwork::Ipv4Network::from(ip);
-        [Direction::Ingress, Direction::Egress].map(|direction| Bypass { direction, protocol: policy::Protocol::Udp, peer, port: tunnel_port })
-    });
-    let host = Host { endpoints: vec![policy::Endpoint::Node(node.to_string())], bypass: bypass.iter().cloned().chain(tunnel).collect() };
+/// Which host a firewall protects, as the cluster view names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThisHost<'a> {
+    /// A Kubernetes node: its Node. The tunnel to and from every other node (UDP
+    /// `tunnel_port`) is never cut: pods' traffic between nodes rides it, and pod policy
+    /// already judges that.
+    Node {
+        /// The Node's name.
+        name: &'a str,
+        /// The tunnel's UDP port.
+        tunnel_port: u16,
+    },
+    /// The host of the ExternalNode of this name (a VM or bare-metal host whose interfaces
+    /// stay off the bridge): each of its ExternalEntities, one per interface.
+    ExternalNode(&'a str),
+}
+
+impl ThisHost<'_> {
+    /// Its endpoints in `cluster` (none while the cluster view lacks its object).
+    pub fn endpoints(&self, cluster: &policy::Cluster) -> Vec<policy::Endpoint> {
+        match *self {
+            ThisHost::Node { name, .. } => vec![policy::Endpoint::Node(name.to_string())],
+            ThisHost::ExternalNode(name) => cluster
+                .external_nodes
+                .values()
+                .filter(|en| en.name == name)
+                .flat_map(|en| en.entities())
+                .map(|e| policy::Endpoint::ExternalEntity(e.key))
+                .collect(),
+        }
+    }
+
+    /// What no policy on it may cut besides the configured bypass list.
+    fn never_cut(&self, cluster: &policy::Cluster) -> Vec<Bypass> {
+        let ThisHost::Node { name, tunnel_port } = *self else { return Vec::new() };
+        let others = cluster.nodes.values().filter(|n| n.name != name).flat_map(|n| n.ipv4_internal_ips());
+        others
+            .flat_map(|ip| {
+                let peer = ipnetwork::Ipv4Network::from(ip);
+                [Direction::Ingress, Direction::Egress].map(|direction| Bypass { direction, protocol: policy::Protocol::Udp, peer, port: tunnel_port })
+            })
+            .collect()
+    }
+}
+
+/// The plan of `host`'s firewall: the rules applied to its endpoints, with `bypass` and what
+/// the kind of host never cuts ([`ThisHost`]).
+pub fn plan_for(cluster: &policy::Cluster, host: ThisHost<'_>, bypass: &[Bypass]) -> Plan {
+    let endpoints = host.endpoints(cluster);
+    let host = Host { endpoints, bypass: bypass.iter().cloned().chain(host.never_cut(cluster)).collect() };
     Plan::new(&host, &cluster.host_rule_set(), cluster)
 }
 

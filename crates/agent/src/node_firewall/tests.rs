@@ -114,8 +114,26 @@ fn a_nodes_plan_never_cuts_the_tunnel_to_and_from_the_other_nodes() {
     let yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 192.168.77.11}]}\n---\n\
                 apiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus: {addresses: [{type: InternalIP, address: 192.168.77.12}]}\n";
     let cluster = policy::Cluster::from_sources([("c.yaml", yaml)]);
-    let plan = super::plan_for_node(&cluster, "n1", &[], 6081);
+    let plan = super::plan_for(&cluster, super::ThisHost::Node { name: "n1", tunnel_port: 6081 }, &[]);
     let tunnel: Vec<String> = plan.bypass.iter().map(|b| format!("{:?} {:?} {} {}", b.direction, b.protocol, b.peer, b.port)).collect();
     assert_eq!(tunnel, ["Ingress Udp 192.168.77.12/32 6081", "Egress Udp 192.168.77.12/32 6081"]);
     assert_eq!(plan.endpoints.len(), 1, "the node itself");
+}
+
+#[test]
+fn an_external_nodes_plan_holds_each_of_its_interfaces_and_no_tunnel() {
+    let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: vms}\n---\n\
+                apiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus: {addresses: [{type: InternalIP, address: 192.168.77.12}]}\n---\n\
+                apiVersion: crd.antrea.io/v1alpha1\nkind: ExternalNode\nmetadata: {name: vm1, namespace: vms}\n\
+                spec: {interfaces: [{name: eth0, ips: [192.168.77.101]}, {name: eth1, ips: [10.9.0.5]}]}\n---\n\
+                apiVersion: crd.antrea.io/v1alpha1\nkind: ExternalNode\nmetadata: {name: vm2, namespace: vms}\n\
+                spec: {interfaces: [{name: eth0, ips: [192.168.77.102]}]}\n";
+    let cluster = policy::Cluster::from_sources([("c.yaml", yaml)]);
+    assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
+    let plan = super::plan_for(&cluster, super::ThisHost::ExternalNode("vm1"), &[]);
+    let addresses: Vec<String> = plan.endpoints.iter().flat_map(|e| e.addresses.iter().map(ToString::to_string)).collect();
+    assert_eq!(addresses, ["192.168.77.101", "10.9.0.5"]);
+    assert!(plan.endpoints.iter().all(|e| matches!(e.endpoint, policy::Endpoint::ExternalEntity(_))), "{plan:?}");
+    assert!(plan.bypass.is_empty(), "an ExternalNode rides no tunnel: {:?}", plan.bypass);
+    assert!(super::plan_for(&cluster, super::ThisHost::ExternalNode("vm9"), &[]).endpoints.is_empty(), "no such ExternalNode");
 }

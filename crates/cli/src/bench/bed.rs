@@ -28,6 +28,7 @@ impl Bed {
         std::fs::write(&model_file, model)?;
         let dir = scratch.path().join("state");
         let opts = UpOptions {
+            node_policy: Default::default(),
             model: model_file,
             nodes,
             dir: dir.clone(),

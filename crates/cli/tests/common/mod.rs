@@ -55,6 +55,7 @@ impl Running {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let tmp = tempfile::tempdir().unwrap();
         let opts = UpOptions {
+            node_policy: Default::default(),
             model: standard_model(),
             nodes: 2,
             dir: tmp.path().join("state"),

@@ -34,6 +34,7 @@ pub fn write_model(dir: &Path, text: &str) -> PathBuf {
 /// Options for a testbed under `tmp` (state dir `tmp/state`, which `up` creates).
 pub fn options(letter: char, tmp: &Path, model: PathBuf, nodes: usize, agent: Option<Launcher>) -> UpOptions {
     UpOptions {
+        node_policy: Default::default(),
         model,
         nodes,
         dir: tmp.join("state"),
