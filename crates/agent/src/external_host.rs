@@ -26,7 +26,8 @@ const RETRY: Duration = Duration::from_secs(5);
 
 /// Runs the agent of `config.node`'s ExternalNode until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
-    let mut status = Status { node: config.node.clone(), last_error: Some("starting: waiting for the cluster view".into()), ..Status::default() };
+    let mut status =
+        Status { node: config.node.clone(), last_error: Some("starting: waiting for the cluster view".into()), ..Status::default() };
     status.publish(&config.status_file);
     let (mut sources, _source) = config.source.clone().start().await?;
     let status_out = crate::agent::status_writer(&config).await?;
@@ -72,7 +73,12 @@ async fn realize(config: &Config, firewall: &mut NodeFirewall, cluster: &Cluster
     status.errors = cluster
         .errors
         .iter()
-        .map(|e| ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone(), source: e.source.clone() })
+        .map(|e| ObjectErrorReport {
+            object: e.object.clone(),
+            field: e.field.clone(),
+            message: e.message.clone(),
+            source: e.source.clone(),
+        })
         .collect();
     status.warnings = cluster.warnings.iter().map(ToString::to_string).collect();
     if plan.endpoints.is_empty() {

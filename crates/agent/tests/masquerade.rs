@@ -31,7 +31,8 @@ fn apply_in(ns: &str, each: Vec<Masquerade>) -> Vec<String> {
 #[test]
 fn the_table_is_replaced_whole_never_duplicated() {
     let ns = testbed::Netns::add(&format!("wmasq{}", std::process::id())).unwrap();
-    let two = Masquerade { pod_cidr: cidr("10.244.1.0/24"), cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24")], policy_hosts: vec![] };
+    let two =
+        Masquerade { pod_cidr: cidr("10.244.1.0/24"), cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24")], policy_hosts: vec![] };
     let three = Masquerade { cluster_cidrs: vec![cidr("10.244.1.0/24"), cidr("10.244.2.0/24"), cidr("10.244.7.0/24")],
         // A VM's interface (an ExternalEntity): it must see the pod's own address.
         policy_hosts: vec!["192.168.77.101".parse().unwrap()],

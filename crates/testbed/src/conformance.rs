@@ -43,9 +43,8 @@ impl TestbedProber {
     /// Whether the running testbed holds exactly these pods and VMs on the same kind of model.
     fn holds(&self, case: &Case, pods: &[ModelPod]) -> bool {
         let Some(tb) = &self.tb else { return false };
-        let vms: Vec<(String, String, String)> = case.spec.model.external_nodes.iter().map(|e| (e.namespace.clone(), e.name.clone(), e.interface.clone())).collect();
-        let have_vms: Vec<(String, String, String)> = tb.vms().iter().map(|v| (v.namespace.clone(), v.name.clone(), v.interface.clone())).collect();
-        if vms != have_vms {
+        let want_vms = case.spec.model.external_nodes.iter().map(|e| (&e.namespace, &e.name, &e.interface));
+        if !want_vms.eq(tb.vms().iter().map(|v| (&v.namespace, &v.name, &v.interface))) {
             return false;
         }
         let mut want: Vec<(String, bool)> = pods.iter().map(|p| (p.key().to_string(), p.host_network)).collect();

@@ -32,7 +32,10 @@ pub fn plan(model: &ClusterModel, nodes: &[NodeState], layout: &Layout, dir: &Pa
         let ip = Layout::vm_ip(k)
             .ok_or_else(|| Error::invalid(object, "external_nodes", format!("more than {} external nodes", Layout::MAX_VMS)))?;
         if let Some(clash) = nodes.iter().find(|n| n.underlay_ip == ip) {
-            let why = format!("external node {}/{} would get {ip}, the underlay IP of {} (fewer nodes, please)", en.namespace, en.name, clash.name);
+            let why = format!(
+                "external node {}/{} would get {ip}, the underlay IP of {} (fewer nodes, please)",
+                en.namespace, en.name, clash.name
+            );
             return Err(Error::invalid(object, "external_nodes", why));
         }
         vms.push(VmState {
@@ -62,7 +65,18 @@ pub fn attach(state: &State, vm: &VmState) -> Result<(), Error> {
     let in_node = run(Command::new("ip").args(["-n", &host.netns, "link", "show", "dev", &vm.veth])).is_ok();
     if !in_node {
         run(Command::new("ip").args([
-            "link", "add", &vm.veth, "netns", &host.netns, "type", "veth", "peer", "name", &vm.interface, "netns", &vm.netns,
+            "link",
+            "add",
+            &vm.veth,
+            "netns",
+            &host.netns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &vm.interface,
+            "netns",
+            &vm.netns,
         ]))?;
     }
     let mut batch = format!(

@@ -412,6 +412,7 @@ mod tests {
             created_dir: false,
             tunnel: Tunnel::Geneve,
             agent_command: None,
+            node_policy: Default::default(),
             server_command: Launcher { program: "/bin/true".into(), args: vec![] },
             model_file: PathBuf::from("m.yaml"),
             underlay_netns: None,

@@ -61,7 +61,8 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
         Err(Error::NotUp(_)) => {
             // Names are only ours if our state file records them: never adopt a namespace
             // another testbed (same prefix, other state directory) or someone else made.
-            let names = plan.nodes.iter().map(|n| &n.netns).chain(plan.pods.iter().map(|p| &p.netns)).chain(plan.vms.iter().map(|v| &v.netns));
+            let names =
+                plan.nodes.iter().map(|n| &n.netns).chain(plan.pods.iter().map(|p| &p.netns)).chain(plan.vms.iter().map(|v| &v.netns));
             if let Some(taken) = names.chain(plan.underlay_netns.as_ref()).find(|n| Netns::exists(n)) {
                 return Err(Error::invalid(
                     "testbed",
@@ -178,7 +179,8 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
             return Err(Error::invalid(&object, "external_nodes", "VMs are not supported in cluster mode yet (run without --kube)"));
         }
         if opts.node_policy == NodePolicy::Ovs {
-            let why = "VMs in the OVS realization are not supported yet (a VM has no OVS to move its interface onto): use --node-policy nftables";
+            let why = "VMs in the OVS realization are not supported yet (a testbed VM has no OVS to move its interface onto): \
+                       use --node-policy nftables";
             return Err(Error::invalid(&object, "external_nodes", why));
         }
     }

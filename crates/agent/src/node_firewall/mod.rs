@@ -136,7 +136,8 @@ impl ThisHost<'_> {
         others
             .flat_map(|ip| {
                 let peer = ipnetwork::Ipv4Network::from(ip);
-                [Direction::Ingress, Direction::Egress].map(|direction| Bypass { direction, protocol: policy::Protocol::Udp, peer, port: tunnel_port })
+                [Direction::Ingress, Direction::Egress]
+                    .map(|direction| Bypass { direction, protocol: policy::Protocol::Udp, peer, port: tunnel_port })
             })
             .collect()
     }
