@@ -74,16 +74,15 @@ enum Command {
         /// How long to wait for the agents to realize the cluster, in seconds.
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
-        /// Where the agents realize host-endpoint policy (rules applied to Nodes and
-        /// ExternalNodes): `nftables` (each host's own nftables; the model's ExternalNodes are
-        /// VMs whose interface stays off OVS) or `ovs` (the host's uplink on the bridge).
-        #[arg(long, default_value = "nftables")]
-        node_policy: String,
         /// Cluster mode: start a real kube-apiserver (and etcd) on the first node, create the
         /// namespaces, nodes and pods through it, and run the agents with a kubeconfig; `apply`
         /// and `delete` then go through the API server (needs PATH="$(bash scripts/kube.sh)$PATH").
         #[arg(long)]
         kube: bool,
+        /// Where the agents realize each node's own policy: `nftables` (the node's address on
+        /// br-phy) or `ovs` (the address on the uplink, which the agent moves onto br-int).
+        #[arg(long, default_value = "nftables")]
+        node_policy: String,
     },
     /// Stop every process and remove every namespace and file the testbed created.
     Down,
@@ -190,14 +189,12 @@ enum Command {
         /// The random history's seed (default: from the clock; printed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Where the agents realize host-endpoint policy (rules applied to Nodes and
-        /// ExternalNodes): `nftables` (each host's own nftables; the model's ExternalNodes are
-        /// VMs whose interface stays off OVS) or `ovs` (the host's uplink on the bridge).
-        #[arg(long, default_value = "nftables")]
-        node_policy: String,
         /// Cluster mode (see `up --kube`): every object goes through a real API server.
         #[arg(long)]
         kube: bool,
+        /// Where the agents realize node policy (see `up --node-policy`).
+        #[arg(long, default_value = "nftables")]
+        node_policy: String,
     },
     /// The per-pod probe server (started by `up` inside each pod).
     #[command(hide = true)]
@@ -229,17 +226,17 @@ fn seconds(s: f64) -> anyhow::Result<Duration> {
 fn run_blocking(args: Args) -> anyhow::Result<()> {
     let dir = args.dir;
     match args.command {
-        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout, node_policy, kube } => {
+        Command::Up { model, nodes, tunnel, prefix, no_agent, agent_args, timeout, kube, node_policy } => {
             let opts = testbed::UpOptions {
                 model,
                 nodes,
                 dir: dir.clone(),
                 prefix,
                 tunnel: tunnel.parse::<Tunnel>()?,
-                node_policy: node_policy.parse()?,
                 agent: if no_agent { None } else { Some(agent_launcher(&agent_args)?) },
                 server: Launcher::current_exe(&["testbed", "serve"])?,
                 kube,
+                node_policy: node_policy.parse()?,
             };
             let start = Instant::now();
             let mut progress = |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());
@@ -256,7 +253,7 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir_flag(&dir)
             ));
         }
-        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed, node_policy, kube } => {
+        Command::Conformance { paths, nodes, tunnel, prefix, keep, agent_args, history, seed, kube, node_policy } => {
             let files = crate::policy_cmd::case_files(&paths)?;
             let mut cdir = dir.into_os_string();
             cdir.push("-conformance");
@@ -266,10 +263,10 @@ fn run_blocking(args: Args) -> anyhow::Result<()> {
                 dir: PathBuf::from(cdir),
                 prefix,
                 tunnel: tunnel.parse::<Tunnel>()?,
-                node_policy: node_policy.parse()?,
                 agent: Some(agent_launcher(&agent_args)?),
                 server: Launcher::current_exe(&["testbed", "serve"])?,
                 kube,
+                node_policy: node_policy.parse()?,
             };
             let start = Instant::now();
             let progress = move |line: &str| eprintln!("[{:5.1}s] {line}", start.elapsed().as_secs_f64());

@@ -38,7 +38,6 @@ fn prober(letter: char) -> (tempfile::TempDir, TestbedProber) {
     let purge = std::env::var("WEIR_DATAPATH_CACHE_PURGE").unwrap_or_else(|_| "auto".into());
     let tmp = tempfile::tempdir().unwrap();
     let opts = UpOptions {
-        node_policy: Default::default(),
         model: common::standard_model(),
         nodes: 2,
         dir: tmp.path().join("state"),
@@ -47,6 +46,7 @@ fn prober(letter: char) -> (tempfile::TempDir, TestbedProber) {
         agent: Some(common::weir(&["agent", "--datapath-cache-purge", &purge])),
         server: common::weir(&["testbed", "serve"]),
         kube: false,
+        node_policy: testbed::NodePolicy::Nftables,
     };
     (tmp, TestbedProber::new(opts, Box::new(|_| {})).unwrap())
 }

@@ -225,7 +225,6 @@ fn up() -> Running {
         args: vec!["WEIR_LOG=info".into(), env!("CARGO_BIN_EXE_weir").into(), "agent".into()],
     };
     let opts = testbed::UpOptions {
-        node_policy: Default::default(),
         model: common::standard_model(),
         nodes: 2,
         dir: tmp.path().join("state"),
@@ -234,6 +233,7 @@ fn up() -> Running {
         agent: Some(agent),
         server: common::weir(&["testbed", "serve"]),
         kube: false,
+        node_policy: testbed::NodePolicy::Nftables,
     };
     match testbed::up(&opts, &mut |_| {}) {
         Ok(tb) => Running { tb, tmp },

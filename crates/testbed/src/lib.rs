@@ -53,6 +53,6 @@ pub use netns::Netns;
 pub use ovs::{OvsSwitch, TestSwitch};
 pub use probe::{ProbeOptions, ProbeResult, ProbeSpec, probe_all};
 pub use process::Launcher;
-pub use state::Tunnel;
+pub use state::{NodePolicy, Tunnel};
 pub use testbed::Testbed;
 pub use up::{UpOptions, up};

@@ -44,26 +44,17 @@ impl std::str::FromStr for Tunnel {
     }
 }
 
-/// Where the agents realize host-endpoint policy (rules applied to Nodes and ExternalNodes):
-/// each agent's `--node-policy`.
+/// Where the agents realize each node's own policy (`weir agent --node-policy`), and so where
+/// the node's underlay address lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodePolicy {
-    /// In each host's own nftables (`table inet weir-node`); VMs keep their interface.
+    /// nftables in the node's namespace; the address on `br-phy`'s LOCAL port (the default).
     #[default]
     Nftables,
-    /// In OVS, the host's uplink on the bridge.
+    /// On the bridge: the address on the uplink itself, which the agent moves onto `br-int`
+    /// as an ExternalNode's NIC (`--external-interface`); no `br-phy`.
     Ovs,
-}
-
-impl NodePolicy {
-    /// The spelling on the command line (`nftables`, `ovs`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodePolicy::Nftables => "nftables",
-            NodePolicy::Ovs => "ovs",
-        }
-    }
 }
 
 impl std::str::FromStr for NodePolicy {
@@ -88,11 +79,11 @@ pub struct State {
     pub created_dir: bool,
     /// Tunnel type given to the agents.
     pub tunnel: Tunnel,
-    /// How agents are started (none: the testbed runs without agents).
-    pub agent_command: Option<Launcher>,
-    /// Where the agents realize host-endpoint policy.
+    /// Where the agents realize node policy.
     #[serde(default)]
     pub node_policy: NodePolicy,
+    /// How agents are started (none: the testbed runs without agents).
+    pub agent_command: Option<Launcher>,
     /// How probe servers are started.
     pub server_command: Launcher,
     /// The model file the pods came from.

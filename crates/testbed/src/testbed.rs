@@ -266,12 +266,16 @@ pub fn agent_args(state: &State, node: &NodeState) -> Vec<String> {
         crate::layout::POD_MTU.to_string(),
         "--service-cidr".into(),
         crate::layout::SERVICE_CIDR.into(),
-        // Node policy in the node's own namespace (`table inet weir-node`).
-        "--node-policy".into(),
-        state.node_policy.as_str().into(),
         "--audit-log".into(),
         format!("{d}/audit.log"),
     ];
+    match (state.node_policy, &node.uplink) {
+        // On the bridge: what crosses weir-gw0, and the uplink moved onto br-int.
+        (crate::state::NodePolicy::Ovs, Some(uplink)) => args.extend(["--node-policy".into(), "ovs".into(), "--external-interface".into(), uplink.clone()]),
+        (crate::state::NodePolicy::Ovs, None) => args.extend(["--node-policy".into(), "ovs".into()]),
+        // In the node's own namespace (`table inet weir-node`).
+        (crate::state::NodePolicy::Nftables, _) => args.extend(["--node-policy".into(), "nftables".into()]),
+    }
     args.extend(source);
     args
 }

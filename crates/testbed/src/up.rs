@@ -31,13 +31,13 @@ pub struct UpOptions {
     pub tunnel: Tunnel,
     /// How to start each node's agent; `None` runs the testbed without agents.
     pub agent: Option<Launcher>,
-    /// Where the agents realize host-endpoint policy (their `--node-policy`).
-    pub node_policy: NodePolicy,
     /// How to start each pod's probe server.
     pub server: Launcher,
     /// Cluster mode: a real API server holds the objects and the agents read it (see
     /// [`crate::kube_source`]); otherwise each agent reads a manifests directory.
     pub kube: bool,
+    /// Where the agents realize node policy (and so where a node's address lives).
+    pub node_policy: NodePolicy,
 }
 
 /// How long a probe server may take to bind its sockets.
@@ -221,8 +221,8 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         dir: opts.dir.clone(),
         created_dir: false,
         tunnel: opts.tunnel,
-        agent_command: opts.agent.clone(),
         node_policy: opts.node_policy,
+        agent_command: opts.agent.clone(),
         server_command: opts.server.clone(),
         model_file,
         underlay_netns: (opts.nodes > 2).then(|| layout.underlay_netns()),

@@ -28,7 +28,6 @@ impl Bed {
         std::fs::write(&model_file, model)?;
         let dir = scratch.path().join("state");
         let opts = UpOptions {
-            node_policy: Default::default(),
             model: model_file,
             nodes,
             dir: dir.clone(),
@@ -37,6 +36,7 @@ impl Bed {
             agent: Some(agent_launcher()?),
             server: Launcher::current_exe(&["testbed", "serve"])?,
             kube: false,
+            node_policy: testbed::NodePolicy::Nftables,
         };
         match testbed::up(&opts, &mut |_| {}) {
             Ok(tb) => Ok(Bed { tb, dir, _scratch: scratch }),

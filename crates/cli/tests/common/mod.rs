@@ -55,7 +55,6 @@ impl Running {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let tmp = tempfile::tempdir().unwrap();
         let opts = UpOptions {
-            node_policy: Default::default(),
             model: standard_model(),
             nodes: 2,
             dir: tmp.path().join("state"),
@@ -64,6 +63,7 @@ impl Running {
             agent: Some(agent),
             server: weir(&["testbed", "serve"]),
             kube,
+            node_policy: testbed::NodePolicy::Nftables,
         };
         match testbed::up(&opts, &mut |_| {}) {
             Ok(tb) => Running { tb, tmp },

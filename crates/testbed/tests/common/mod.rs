@@ -34,7 +34,6 @@ pub fn write_model(dir: &Path, text: &str) -> PathBuf {
 /// Options for a testbed under `tmp` (state dir `tmp/state`, which `up` creates).
 pub fn options(letter: char, tmp: &Path, model: PathBuf, nodes: usize, agent: Option<Launcher>) -> UpOptions {
     UpOptions {
-        node_policy: Default::default(),
         model,
         nodes,
         dir: tmp.join("state"),
@@ -43,6 +42,7 @@ pub fn options(letter: char, tmp: &Path, model: PathBuf, nodes: usize, agent: Op
         agent,
         server: server(),
         kube: false,
+        node_policy: testbed::NodePolicy::Nftables,
     }
 }
 
