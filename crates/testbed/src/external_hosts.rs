@@ -128,3 +128,87 @@ pub(crate) fn start_agent(state: &mut State, i: usize) -> Result<(), Error> {
     state.vms[i].agent = Some(record);
     state.save()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::path::PathBuf;
+
+    const MODEL: &str = "namespaces: {vms: {}}\npods: []\nexternal_nodes:\n  - {namespace: vms, name: vm1, labels: {role: db}}\n  - {namespace: vms, name: vm2, interface: ens3}\n";
+
+    fn nodes(n: usize) -> Vec<NodeState> {
+        (1..=n)
+            .map(|i| NodeState {
+                name: format!("node-{i}"),
+                index: i,
+                netns: format!("t-node-{i}"),
+                dir: PathBuf::from(format!("/nonexistent/node-{i}")),
+                underlay_ip: Layout::underlay_ip(i),
+                underlay_mac: layout::mac_for(Layout::underlay_ip(i)),
+                pod_cidr: format!("10.244.{i}.0/24"),
+                gateway: Layout::pod_gateway(i),
+                uplink: None,
+                agent: None,
+                labels: Default::default(),
+                server: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_external_node_is_a_vm_above_the_nodes_on_the_last_nodes_underlay_switch() {
+        let model: ClusterModel = serde_saphyr::from_str(MODEL).unwrap();
+        let vms = plan(&model, &nodes(2), &Layout::new("t").unwrap(), Path::new("/d"), "m").unwrap();
+        let got: Vec<(String, Ipv4Addr, &str, &str, &str)> =
+            vms.iter().map(|v| (v.key(), v.ip, v.interface.as_str(), v.node.as_str(), v.veth.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("vms/vm1".to_string(), Ipv4Addr::new(192, 168, 77, 101), "eth0", "node-2", "t-vm1"),
+                ("vms/vm2".to_string(), Ipv4Addr::new(192, 168, 77, 102), "ens3", "node-2", "t-vm2"),
+            ]
+        );
+        assert_eq!(vms[0].netns, "t-vm-vms-vm1");
+        assert_eq!(vms[0].labels["role"], "db");
+    }
+
+    #[test]
+    fn a_vm_address_that_a_node_holds_is_refused() {
+        let model: ClusterModel = serde_saphyr::from_str(MODEL).unwrap();
+        let err = plan(&model, &nodes(91), &Layout::new("t").unwrap(), Path::new("/d"), "m").unwrap_err().to_string();
+        assert!(err.contains("192.168.77.101") && err.contains("node-91"), "{err}");
+    }
+
+    #[test]
+    fn the_testbeds_objects_give_each_vm_its_external_entity() {
+        let model: ClusterModel = serde_saphyr::from_str(MODEL).unwrap();
+        let nodes = nodes(2);
+        let vms = plan(&model, &nodes, &Layout::new("t").unwrap(), Path::new("/d"), "m").unwrap();
+        let state = State {
+            prefix: "t".into(),
+            dir: PathBuf::from("/d"),
+            created_dir: false,
+            tunnel: Default::default(),
+            node_policy: Default::default(),
+            agent_command: None,
+            server_command: crate::process::Launcher { program: "/bin/true".into(), args: vec![] },
+            model_file: PathBuf::from("m.yaml"),
+            underlay_netns: None,
+            namespaces: model.namespaces.clone(),
+            node_labels: Default::default(),
+            host_ports: Vec::new(),
+            nodes,
+            pods: Vec::new(),
+            vms,
+            collector: None,
+            firewalls: Vec::new(),
+            kube: None,
+        };
+        let yaml = crate::manifests::cluster_yaml(&state).unwrap();
+        let cluster = policy::Cluster::from_sources([("cluster.yaml", yaml.as_str())]);
+        assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
+        let entity = cluster.external_entity_on("vm1", "eth0").expect("vm1's entity");
+        assert_eq!(cluster.endpoint_ips(&policy::Endpoint::ExternalEntity(entity)), [std::net::IpAddr::from([192, 168, 77, 101])]);
+    }
+}
