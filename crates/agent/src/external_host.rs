@@ -42,6 +42,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             _ = &mut shutdown => return Ok(()),
             event = sources.recv() => match event {
                 Some(SourceEvent::Cluster { cluster, token }) => {
+                    status.source_warning = None;
                     pending = Some((cluster, token));
                     retry_at = None;
                 }
