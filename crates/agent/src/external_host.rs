@@ -53,13 +53,13 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             _ = sleep_until(retry_at) => retry_at = None,
             _ = heartbeat.tick() => {}
         }
+        // A view nftables refused is kept and tried again after RETRY (or replaced by a newer one).
         if retry_at.is_none()
             && let Some((cluster, token)) = pending.take()
+            && !realize(&config, &mut firewall, &cluster, token.clone(), &mut status).await
         {
-            if !realize(&config, &mut firewall, &cluster, token.clone(), &mut status).await {
-                retry_at = Some(tokio::time::Instant::now() + RETRY);
-                pending = Some((cluster, token));
-            }
+            retry_at = Some(tokio::time::Instant::now() + RETRY);
+            pending = Some((cluster, token));
         }
         status.publish(&config.status_file);
         if let Some(out) = &status_out {
