@@ -10,7 +10,8 @@
 //! ExternalEntity by its addresses; a hostNetwork pod's address is its node's), each decided
 //! the same way. No NetworkPolicy selects a host, so the NetworkPolicy tier never isolates
 //! one: admin tiers and the baseline tier decide its traffic. An address outside the cluster
-//! is never isolated.
+//! is never isolated. A pod's ingress from its own node is always allowed
+//! ([`Outcome::FromOwnNode`]).
 use crate::cluster::Cluster;
 use crate::netpol::Direction;
 use crate::objects::Pod;
@@ -43,6 +44,10 @@ pub enum Outcome {
     Denied,
     /// Nothing isolates the endpoint in this direction and no rule matched.
     NotIsolated,
+    /// Ingress of a pod from its own node (an address of the Node it runs on): always allowed,
+    /// whatever the policies, so kubelet's probes work (Kubernetes' expectation, and Antrea's
+    /// "Node to local Pod traffic is always allowed").
+    FromOwnNode,
 }
 
 /// The rule that decided, by id and origin.
@@ -97,6 +102,7 @@ impl fmt::Display for Decision {
                 write!(f, "denied: {who} is isolated by {} and no rule allows it", by.join(", "))
             }
             (Outcome::NotIsolated, _) => write!(f, "allowed: no policy isolates {who}"),
+            (Outcome::FromOwnNode, _) => write!(f, "allowed: from the node {who} runs on (always allowed)"),
             (Outcome::Allowed, None) => write!(f, "allowed"),
         }
     }
@@ -215,8 +221,18 @@ pub fn evaluate(cluster: &Cluster, rules: &RuleSet, packet: &Packet) -> Verdict 
     let view = View { cluster, packet, dst_pod };
     let endpoint = |pod: Option<&Pod>, ip| pod.map(|p| Endpoint::Pod(p.key.clone())).or_else(|| cluster.host_at(ip).cloned());
     let egress = view.decide(rules, Direction::Egress, endpoint(src_pod, packet.src));
-    let ingress = view.decide(rules, Direction::Ingress, endpoint(dst_pod, packet.dst));
+    let ingress = match dst_pod {
+        Some(pod) if from_own_node(cluster, pod, packet.src) => {
+            Decision { outcome: Outcome::FromOwnNode, endpoint: Some(Endpoint::Pod(pod.key.clone())), rule: None, isolated_by: Vec::new() }
+        }
+        _ => view.decide(rules, Direction::Ingress, endpoint(dst_pod, packet.dst)),
+    };
     Verdict { allowed: egress.allows() && ingress.allows(), egress, ingress }
+}
+
+/// Whether `src` is an address of the node `pod` runs on.
+fn from_own_node(cluster: &Cluster, pod: &Pod, src: IpAddr) -> bool {
+    pod.node.as_ref().and_then(|n| cluster.nodes.get(n)).is_some_and(|n| n.internal_ips.contains(&src))
 }
 
 /// Every policy the verdict names (deciding rules and isolating policies), for reports.
