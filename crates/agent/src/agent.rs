@@ -97,6 +97,14 @@ pub struct Config {
     pub external_node: Option<crate::external_node::ExternalNode>,
     /// Connections of the host interfaces that skip their policy.
     pub host_bypass: Vec<pipeline::host_interface::Bypass>,
+    /// Realize the node's own policy on the bridge (`--node-policy ovs`, see
+    /// [`pipeline::node_policy`]): the host gateway and the moved [`Config::uplinks`] are the
+    /// Node's ports.
+    pub node_policy_ovs: bool,
+    /// This Kubernetes node's interfaces to move onto the bridge as an ExternalNode's are
+    /// (`--node-policy ovs --external-interface IF`), so what other hosts send it meets its
+    /// policy too.
+    pub uplinks: Vec<crate::external_node::IfName>,
 }
 
 /// Why the agent could not start.
@@ -151,6 +159,8 @@ impl From<&Config> for Settings {
             service_cidrs: config.service_cidrs.clone(),
             host_bypass: config.host_bypass.clone(),
             node_firewall: config.node_firewall,
+            node_policy_ovs: config.node_policy_ovs,
+            tunnel_udp_port: config.tunnel.udp_port(),
         }
     }
 }
@@ -491,6 +501,12 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     if let Some(node) = &config.external_node {
         let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
         crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node.clone());
+    }
+    if config.external_node.is_none() && !config.uplinks.is_empty() {
+        // The ExternalNode mechanism applied to this Kubernetes node: its uplink onto the bridge.
+        let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let node = crate::external_node::ExternalNode { name: config.node.clone(), interfaces: config.uplinks.clone() };
+        crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node);
     }
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;

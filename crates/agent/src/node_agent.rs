@@ -110,6 +110,11 @@ pub struct Settings {
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
     /// Connections of the host interfaces moved onto the bridge that skip their policy.
     pub host_bypass: Vec<pipeline::host_interface::Bypass>,
+    /// Whether the node's own policy is realized on the bridge (`--node-policy ovs`), see
+    /// `Topology::node_policy`.
+    pub node_policy_ovs: bool,
+    /// The tunnel's UDP port (see `Topology::tunnel_udp_port`).
+    pub tunnel_udp_port: u16,
 }
 
 /// What the switch is, as read on a new connection.
@@ -813,8 +818,11 @@ impl NodeAgent {
     fn topology(&self) -> Option<Topology> {
         let node = self.cluster.nodes.get(&self.settings.node);
         let mut host_interfaces = crate::external_node::host_interfaces(&self.interfaces);
+        // An ExternalNode's interface is its ExternalEntity; a Kubernetes node's uplink, its Node.
+        let this_node = (self.settings.node_policy_ovs).then(|| policy::Endpoint::Node(self.settings.node.clone()));
         for h in &mut host_interfaces {
-            h.entity = self.cluster.external_entity_on(&self.settings.node, &h.name);
+            let entity = self.cluster.external_entity_on(&self.settings.node, &h.name).map(policy::Endpoint::ExternalEntity);
+            h.endpoint = entity.or_else(|| this_node.clone());
         }
         // An ExternalNode has no pod network: its host interfaces are all there is to forward.
         let gateway_ip = match node.and_then(pipeline::compile::gateway_for) {
@@ -835,6 +843,8 @@ impl NodeAgent {
             service_cidrs: self.settings.service_cidrs.clone(),
             host_interfaces,
             host_bypass: self.settings.host_bypass.clone(),
+            node_policy: self.settings.node_policy_ovs,
+            tunnel_udp_port: self.settings.tunnel_udp_port,
         })
     }
 
@@ -895,7 +905,7 @@ impl NodeAgent {
                 }));
                 // Objects in force that protect nothing (a node policy selecting no node).
                 self.status.warnings.extend(self.cluster.warnings.iter().map(ToString::to_string));
-                let unrealized = if self.settings.node_firewall { Vec::new() } else { report::host_policy_warnings(&c, &self.settings.node) };
+                let unrealized = if self.settings.node_firewall || self.settings.node_policy_ovs { Vec::new() } else { report::host_policy_warnings(&c, &self.settings.node) };
                 for w in unrealized {
                     if !reported.contains(&w) {
                         warn!("{w}");

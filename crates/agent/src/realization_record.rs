@@ -166,6 +166,8 @@ mod tests {
             service_cidrs: Vec::new(),
             host_interfaces: Vec::new(),
             host_bypass: Vec::new(),
+            node_policy: false,
+            tunnel_udp_port: 6081,
         }
     }
 

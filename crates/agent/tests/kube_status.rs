@@ -245,6 +245,8 @@ async fn a_running_agent_in_cluster_mode_reports_what_it_realized_on_its_node() 
         audit: None,
         external_node: None,
         host_bypass: Vec::new(),
+        node_policy_ovs: false,
+        uplinks: Vec::new(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(agent::run(config, async move { drop(stopped.await) }));

@@ -167,6 +167,8 @@ fn topology(cluster: &Cluster) -> Topology {
         service_cidrs: Vec::new(),
         host_interfaces: Vec::new(),
         host_bypass: Vec::new(),
+        node_policy: false,
+        tunnel_udp_port: 6081,
     }
 }
 

@@ -16,13 +16,15 @@ pub(crate) struct Args {
     #[arg(long)]
     external_node: Option<String>,
     /// A host interface of the ExternalNode to move onto the bridge (repeatable; not with
-    /// --node-policy nftables).
-    #[arg(long, requires = "external_node")]
+    /// --node-policy nftables); with --node and --node-policy ovs, the node's uplink (the
+    /// ExternalNode mechanism applied to a Kubernetes node: what other hosts send it meets its
+    /// policy too).
+    #[arg(long)]
     external_interface: Vec<String>,
-    /// A connection of the host interfaces that skips their policy, DIRECTION:PROTOCOL:CIDR:PORT
+    /// A connection of the host that skips its policy, DIRECTION:PROTOCOL:CIDR:PORT
     /// (e.g. ingress:tcp:10.0.0.0/8:22 keeps SSH from the management network open whatever
-    /// the policy says); repeatable. DHCP always passes.
-    #[arg(long, requires = "external_node")]
+    /// the policy says); repeatable. DHCP always passes, and on a node the tunnel to the others.
+    #[arg(long)]
     policy_bypass: Vec<pipeline::host_interface::Bypass>,
     /// Give every host interface the agent moved onto the bridge back to the host, exactly as
     /// it was (name, MAC, MTU, addresses, routes; what DHCP renewed since is kept), remove
@@ -112,9 +114,11 @@ pub(crate) struct Args {
     service_cidr: Vec<ipnetwork::Ipv4Network>,
     /// Where the host's own policy (ClusterNetworkPolicy appliedTo.nodeSelector, or
     /// externalEntitySelector for --external-node) is realized: `nftables` (one table,
-    /// `table inet weir-node`, in this network namespace; needs `nft`) or `off` (the status
-    /// then names each node policy as not realized; an ExternalNode's interfaces must then be
-    /// moved onto the bridge with --external-interface).
+    /// `table inet weir-node`, in this network namespace; needs `nft`), `ovs` (on the bridge:
+    /// what crosses the host gateway, and with --external-interface the node's uplink moved onto
+    /// the bridge; an ExternalNode's moved interfaces) or `off` (the status then names each node
+    /// policy as not realized; an ExternalNode's interfaces must then be moved onto the bridge
+    /// with --external-interface).
     #[arg(long, value_enum, default_value = "off")]
     node_policy: NodePolicyArg,
     /// The audit log: one JSON line per connection decided by a rule with logging on
@@ -163,6 +167,7 @@ enum CachePurgeArg {
 enum NodePolicyArg {
     Off,
     Nftables,
+    Ovs,
 }
 
 impl From<CachePurgeArg> for agent::ovs_bugs::CachePurge {
@@ -216,16 +221,27 @@ async fn restore(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The interfaces to move onto the bridge, their names checked.
+fn interfaces(args: &Args) -> anyhow::Result<Vec<agent::external_node::IfName>> {
+    let names = args.external_interface.iter().map(|i| agent::external_node::IfName::new(i));
+    names.collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--external-interface: {e}"))
+}
+
 /// The ExternalNode the arguments name, its interface names checked.
 fn external_node(args: &Args) -> anyhow::Result<Option<agent::external_node::ExternalNode>> {
     let Some(name) = &args.external_node else { return Ok(None) };
-    let interfaces = args
-        .external_interface
-        .iter()
-        .map(|i| agent::external_node::IfName::new(i))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("--external-interface: {e}"))?;
-    Ok(Some(agent::external_node::ExternalNode { name: name.clone(), interfaces }))
+    Ok(Some(agent::external_node::ExternalNode { name: name.clone(), interfaces: interfaces(args)? }))
+}
+
+/// A Kubernetes node's interfaces to move: only its uplink, only for the OVS realization.
+fn uplinks(args: &Args) -> anyhow::Result<Vec<agent::external_node::IfName>> {
+    if args.external_node.is_some() || args.external_interface.is_empty() {
+        return Ok(Vec::new());
+    }
+    if args.node_policy != NodePolicyArg::Ovs {
+        anyhow::bail!("--external-interface on a Kubernetes node (--node) moves its uplink onto the bridge for --node-policy ovs only");
+    }
+    interfaces(args)
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -239,12 +255,13 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             (NodePolicyArg::Nftables, false) => anyhow::bail!(
                 "--external-interface moves interfaces onto the bridge (the OVS realization); with --node-policy nftables nothing is moved"
             ),
-            (NodePolicyArg::Off, true) => {
+            (NodePolicyArg::Off | NodePolicyArg::Ovs, true) => {
                 anyhow::bail!("--external-node needs --external-interface (the OVS realization) or --node-policy nftables")
             }
             _ => {}
         }
     }
+    let uplinks = uplinks(&args)?;
     let node = match (&args.node, &external_node) {
         (Some(n), _) => n.clone(),
         (None, Some(e)) => e.name.clone(),
@@ -271,6 +288,8 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         host_gateway_mtu: args.host_gateway.then_some(args.gateway_mtu),
         service_cidrs: args.service_cidr.clone(),
         node_firewall: args.node_policy == NodePolicyArg::Nftables,
+        node_policy_ovs: args.node_policy == NodePolicyArg::Ovs,
+        uplinks,
         audit: (args.audit_log.as_os_str() != "off").then(|| agent::audit::AuditConfig {
             rotation: agent::audit::file::Rotation {
                 path: args.audit_log.clone(),

@@ -66,6 +66,8 @@ pub fn offline_topology(cluster: &Cluster, node: &str) -> Option<Topology> {
         service_cidrs: Vec::new(),
         host_interfaces: Vec::new(),
         host_bypass: Vec::new(),
+        node_policy: false,
+        tunnel_udp_port: 6081,
     })
 }
 

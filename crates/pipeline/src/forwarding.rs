@@ -204,6 +204,7 @@ pub fn forwarding_flows(topo: &Topology) -> Vec<Flow> {
         flows.extend(gateway_flows(topo, gw));
     }
     flows.extend(crate::host_interface::host_interface_flows(topo));
+    flows.extend(crate::node_policy::node_policy_flows(topo));
     flows
 }
 
@@ -429,6 +430,8 @@ mod tests {
             service_cidrs: Vec::new(),
             host_interfaces: Vec::new(),
             host_bypass: Vec::new(),
+            node_policy: false,
+            tunnel_udp_port: 6081,
         }
     }
 

@@ -19,6 +19,12 @@
 //! - The configured bypass list ([`Bypass`], Antrea's `policyBypassRules`) skips the host's
 //!   policy at the top of the admin tables, for connections that must never be cut (the
 //!   management SSH of a VM, say).
+//! - On a Kubernetes node whose uplink is on the bridge (`--node-policy ovs`), the tunnel to and
+//!   from every other node (UDP to the tunnel port) passes straight between the two ports,
+//!   before conntrack and policy, like DHCP. OVS's userspace tunnelling routes encapsulated
+//!   packets out of the device that holds the underlay address, the internal port here, so
+//!   they enter the bridge from it and would otherwise meet the Node's egress policy; received
+//!   ones are decapsulated as they are output to it. Pod policy already judged what they carry.
 use crate::cookie::Category;
 use crate::flow::FlowBuilder;
 use crate::reg::{ESTABLISHED, FROM_HOST_INTERFACE, FROM_UPLINK, OUT_PORT, SENDER, SOURCE, ct_match, ct_state};
@@ -30,7 +36,7 @@ use policy::{Direction, Protocol};
 
 /// Priorities of the host interface flows.
 mod priority {
-    /// DHCP between the ports, above everything else in the Classifier.
+    /// DHCP and the tunnel between the ports, above everything else in the Classifier.
     pub(super) const DHCP: u16 = 220;
     pub(super) const IP: u16 = 200;
     /// Below the IP flows: what is not IPv4.
@@ -86,7 +92,22 @@ impl std::str::FromStr for Bypass {
 
 /// Every host interface's flows.
 pub fn host_interface_flows(topo: &Topology) -> Vec<Flow> {
-    topo.host_interfaces.iter().flat_map(|h| one_interface(h, &topo.host_bypass)).map(FlowBuilder::build).collect()
+    topo.host_interfaces.iter().flat_map(|h| one_interface(h, &topo.host_bypass).into_iter().chain(tunnel_flows(topo, h))).map(FlowBuilder::build).collect()
+}
+
+/// The tunnel to and from every other node passes between the two ports unjudged (only where
+/// there is a tunnel: a Kubernetes node, see the module documentation).
+fn tunnel_flows<'a>(topo: &'a Topology, h: &HostInterface) -> impl Iterator<Item = FlowBuilder> + 'a {
+    let (uplink, internal) = (PortNo(h.uplink_ofport), PortNo(h.internal_ofport));
+    let port = topo.tunnel_udp_port;
+    let nodes = topo.tunnel_ofport.is_some().then_some(&topo.remote_nodes).into_iter().flatten();
+    nodes.flat_map(move |node| {
+        let tunnel = |from: PortNo, peer: Field| Match::new().udp().in_port(from).with(Field::UdpDst, port).with(peer, node.ip);
+        [
+            Table::Classifier.flow(priority::DHCP, tunnel(internal, Field::Ipv4Dst), Category::Forwarding).actions([Action::output(uplink)]),
+            Table::Classifier.flow(priority::DHCP, tunnel(uplink, Field::Ipv4Src), Category::Forwarding).actions([Action::output(internal)]),
+        ]
+    })
 }
 
 fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
@@ -134,12 +155,13 @@ fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
             .actions([OUT_PORT.load(h.internal_ofport)])
             .goto(Table::IngressAdmin),
     ];
-    flows.extend(bypass.iter().map(|b| bypass_flow(h, b)));
+    flows.extend(bypass.iter().map(|b| bypass_flow(h.internal_ofport, b)));
     flows
 }
 
-/// A bypass at the top of the admin table of its direction: past all of the host's policy.
-fn bypass_flow(h: &HostInterface, b: &Bypass) -> FlowBuilder {
+/// A bypass at the top of the admin table of its direction, for the host endpoint's port
+/// `port` (the sender of its egress, the output port of its ingress): past all of its policy.
+pub(crate) fn bypass_flow(port: u32, b: &Bypass) -> FlowBuilder {
     let (base, dst_port) = match b.protocol {
         Protocol::Tcp => (Match::new().tcp(), Field::TcpDst),
         Protocol::Udp => (Match::new().udp(), Field::UdpDst),
@@ -150,14 +172,14 @@ fn bypass_flow(h: &HostInterface, b: &Bypass) -> FlowBuilder {
         Direction::Egress => Table::EgressAdmin
             .flow(
                 crate::placement::FIXED,
-                SOURCE.matches(base, FROM_HOST_INTERFACE).with_ipv4_prefix(Field::Ipv4Dst, b.peer.network(), b.peer.prefix()),
+                SENDER.matches(base, port).with_ipv4_prefix(Field::Ipv4Dst, b.peer.network(), b.peer.prefix()),
                 Category::Forwarding,
             )
             .goto(Table::L3Forwarding),
         Direction::Ingress => Table::IngressAdmin
             .flow(
                 crate::placement::FIXED,
-                OUT_PORT.matches(SOURCE.matches(base, FROM_UPLINK), h.internal_ofport).with_ipv4_prefix(
+                OUT_PORT.matches(base, port).with_ipv4_prefix(
                     Field::Ipv4Src,
                     b.peer.network(),
                     b.peer.prefix(),
@@ -191,9 +213,11 @@ mod tests {
                 uplink_ofport: 21,
                 mac: "02:00:00:00:00:01".parse().unwrap(),
                 ips: vec![Ipv4Addr::new(192, 168, 100, 10)],
-                entity: None,
+                endpoint: None,
             }],
             host_bypass: bypass,
+            node_policy: false,
+            tunnel_udp_port: 6081,
         }
     }
 
@@ -236,7 +260,27 @@ mod tests {
         assert_eq!(admin_in[0].matches.exact(Field::TcpDst), Some(22));
         assert_eq!(admin_in[0].matches.exact(Field::Reg(1)), Some(20));
         assert_eq!(admin_out[0].matches.exact(Field::UdpDst), Some(53));
+        assert_eq!(admin_out[0].matches.exact(Field::Reg(3)), Some(20), "the host's egress: its internal port sends");
         assert_eq!(admin_out[0].matches.exact(Field::Ipv4Dst), Some(u128::from(u32::from(Ipv4Addr::new(192, 168, 100, 1)))));
+    }
+
+    #[test]
+    fn the_tunnel_to_other_nodes_passes_between_the_ports_before_conntrack_where_there_is_one() {
+        let mut topo = topology(vec![]);
+        let without_tunnel = host_interface_flows(&topo);
+        topo.remote_nodes = vec![crate::topology::RemoteNode {
+            name: "n2".into(),
+            pod_cidrs: vec!["10.244.2.0/24".parse().unwrap()],
+            ip: Ipv4Addr::new(192, 168, 100, 12),
+        }];
+        assert_eq!(host_interface_flows(&topo), without_tunnel, "no tunnel port (an ExternalNode): nothing passes unjudged");
+        topo.tunnel_ofport = Some(1);
+        let flows = host_interface_flows(&topo);
+        let text: Vec<String> = in_table(&flows, Table::Classifier).iter().map(|f| f.to_string()).collect();
+        let text = text.join("\n");
+        assert!(text.contains("priority=220,udp,in_port=20,nw_dst=192.168.100.12,tp_dst=6081 actions=output:21"), "{text}");
+        assert!(text.contains("priority=220,udp,in_port=21,nw_src=192.168.100.12,tp_dst=6081 actions=output:20"), "{text}");
+        assert_eq!(flows.len(), without_tunnel.len() + 2);
     }
 
     #[test]

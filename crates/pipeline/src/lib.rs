@@ -18,6 +18,7 @@ pub mod flow;
 pub mod forwarding;
 pub mod host_interface;
 pub mod node_compiler;
+pub mod node_policy;
 pub mod placement;
 pub mod port_range;
 pub mod reg;

@@ -352,16 +352,16 @@ impl NodeCompiler {
     }
 
     /// Admin and baseline rules the fixed priority mapping cannot keep in order (see
-    /// [`crate::placement::order_conflicts`]), for reporting. Rules applied to host endpoints
-    /// only have no flows here, so they are no part of it.
+    /// [`crate::placement::order_conflicts`]), for reporting. Rules applied only to endpoints
+    /// without a port here (other nodes' hosts) have no flows here, so they are no part of it.
     pub fn order_conflicts(&self) -> Vec<crate::placement::OrderConflict> {
-        crate::placement::order_conflicts(self.tiered.values().flatten().filter(|r| r.applied_to.iter().any(|e| !e.is_host())))
+        crate::placement::order_conflicts(self.tiered.values().flatten().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))))
     }
 
     /// The admin and baseline policies with rules applied to the host endpoint `host` (this
-    /// node's Node, or an ExternalEntity of its ExternalNode). The pod pipeline compiles no
-    /// flow for a host endpoint (it has no pod port), so these rules are the host
-    /// realization's (see [`policy::RuleSet::host_rules`]); the agent reports them.
+    /// node's Node, or an ExternalEntity of its ExternalNode). Without a port on the bridge
+    /// ([`Topology::endpoint_ofports`]) the pipeline compiles no flow for it, so these rules are
+    /// the host realization's (see [`policy::RuleSet::host_rules`]); the agent reports them.
     pub fn host_policies(&self, host: &Endpoint) -> Vec<&PolicyRef> {
         self.tiered.iter().filter(|(_, rules)| rules.iter().any(|r| r.applied_to.contains(host))).map(|(p, _)| p).collect()
     }
@@ -460,8 +460,19 @@ impl NodeCompiler {
         }
     }
 
-    /// Sources applied to a pod whose local port appears, leaves or changes in `topo`.
+    /// Sources applied to a pod whose local port appears, leaves or changes in `topo`, or to
+    /// a host endpoint (the Node, an ExternalEntity) whose ports change.
     fn local_changes(&self, cluster: &Cluster, topo: &Topology) -> BTreeSet<Source> {
+        let mut stale = self.pod_port_changes(cluster, topo);
+        let hosts: BTreeSet<Endpoint> = self.topo.host_endpoints().chain(topo.host_endpoints()).collect();
+        for host in hosts.iter().filter(|e| self.topo.endpoint_ofports(e) != topo.endpoint_ofports(e)) {
+            let applied = self.tiered.iter().filter(|(_, rules)| rules.iter().any(|r| r.applied_to.contains(host)));
+            stale.extend(applied.map(|(p, _)| Source::Tiered(p.clone())));
+        }
+        stale
+    }
+
+    fn pod_port_changes(&self, cluster: &Cluster, topo: &Topology) -> BTreeSet<Source> {
         let (old, new) = (&self.topo.local_pods, &topo.local_pods);
         let moved = new
             .iter()
@@ -611,7 +622,7 @@ impl NodeCompiler {
                 let Some(rules) = self.tiered.get(policy) else { return c };
                 // Only rules applied to a local endpoint have flows here.
                 let local: Vec<Rule> =
-                    rules.iter().filter(|r| r.applied_to.iter().any(|e| self.topo.endpoint_ofport(e).is_some())).cloned().collect();
+                    rules.iter().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))).cloned().collect();
                 for rule in (RuleSet { rules: local, ..RuleSet::default() }).concrete(cluster) {
                     let Some(clauses) = RuleClauses::new(&rule, &self.topo) else { continue };
                     let member = (rule.rule.clone(), rule.part);
@@ -625,7 +636,7 @@ impl NodeCompiler {
             Source::Rejected(i) => {
                 let Some(r) = cluster.rejected_policies.get(*i) else { return c };
                 c.isolation =
-                    cluster.rejected_isolation(r).iter().filter_map(|(d, e)| Some((*d, self.topo.endpoint_ofport(e)?))).collect();
+                    cluster.rejected_isolation(r).iter().flat_map(|(d, e)| self.topo.endpoint_ofports(e).into_iter().map(|p| (*d, p))).collect();
             }
             Source::Policy(ns, name) => {
                 let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return c };

@@ -1,7 +1,7 @@
 //! What the pipeline needs to know about this node and the others, besides policy.
 
 use openflow::Mac;
-use policy::{Endpoint, ExternalEntityKey, PodKey};
+use policy::{Endpoint, PodKey};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -42,10 +42,11 @@ pub struct HostInterface {
     /// Its IPv4 addresses (as known when it was moved; a DHCP lease may change them, so no
     /// forwarding decision depends on them).
     pub ips: Vec<Ipv4Addr>,
-    /// The ExternalEntity policy knows it as (the ExternalNode's entity for this interface),
-    /// once the cluster view names the ExternalNode: rules applied to it are realized on the
-    /// internal port, as a pod's on its port.
-    pub entity: Option<ExternalEntityKey>,
+    /// The host endpoint policy knows it as: the ExternalNode's ExternalEntity for this
+    /// interface (once the cluster view names the ExternalNode), or this Kubernetes node's Node
+    /// (its uplink moved onto the bridge, `--node-policy ovs`). Rules applied to it are
+    /// realized on the internal port, as a pod's on its port.
+    pub endpoint: Option<Endpoint>,
 }
 
 /// Another node, reached through the tunnel.
@@ -89,8 +90,16 @@ pub struct Topology {
     pub service_cidrs: Vec<ipnetwork::Ipv4Network>,
     /// Host interfaces moved onto the bridge (an ExternalNode's), by name order.
     pub host_interfaces: Vec<HostInterface>,
-    /// Connections of the host interfaces that skip their policy.
+    /// Connections of the host's own endpoints (host interfaces, and the Node with
+    /// [`Topology::node_policy`]) that skip their policy.
     pub host_bypass: Vec<crate::host_interface::Bypass>,
+    /// This Kubernetes node's own policy (rules applied to its Node) is realized on the bridge
+    /// (`weir agent --node-policy ovs`): the host gateway port is the Node's applied-to port,
+    /// beside its uplink if that was moved onto the bridge (see [`crate::node_policy`]).
+    pub node_policy: bool,
+    /// The tunnel's UDP port (6081 GENEVE, 4789 VXLAN): the tunnel to and from the other
+    /// nodes through a host interface (the node's uplink on the bridge) is never judged.
+    pub tunnel_udp_port: u16,
 }
 
 impl Topology {
@@ -104,22 +113,41 @@ impl Topology {
         self.local_pods.range(PodKey::new(namespace, "")..).take_while(move |(k, _)| k.namespace == namespace)
     }
 
-    /// The OpenFlow port of an endpoint whose traffic crosses this bridge: a pod on this node
-    /// (its port), or an ExternalEntity whose interface was moved onto it (the internal port).
-    /// Nodes have none: their rules are the node firewall's.
-    pub fn endpoint_ofport(&self, endpoint: &Endpoint) -> Option<u32> {
+    /// The OpenFlow ports of an endpoint whose traffic crosses this bridge, sorted: a pod on
+    /// this node (its port); an ExternalEntity whose interface was moved onto it (the internal
+    /// port); this node's Node with [`Topology::node_policy`] (the host gateway port, and the
+    /// internal port of its uplink if moved). Other nodes have none, nor does this one without
+    /// `node_policy`: their rules are the node firewall's.
+    pub fn endpoint_ofports(&self, endpoint: &Endpoint) -> Vec<u32> {
+        let moved = self.host_interfaces.iter().filter(|h| h.endpoint.as_ref() == Some(endpoint)).map(|h| h.internal_ofport);
+        let mut out: Vec<u32> = match endpoint {
+            Endpoint::Pod(k) => self.ofport(k).into_iter().collect(),
+            Endpoint::ExternalEntity(_) => moved.collect(),
+            Endpoint::Node(n) if *n == self.node && self.node_policy => self.gateway_ofport.into_iter().chain(moved).collect(),
+            Endpoint::Node(_) => Vec::new(),
+        };
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether `endpoint` has a port on this bridge ([`Topology::endpoint_ofports`]).
+    pub fn is_local(&self, endpoint: &Endpoint) -> bool {
         match endpoint {
-            Endpoint::Pod(k) => self.ofport(k),
-            Endpoint::ExternalEntity(k) => {
-                self.host_interfaces.iter().find(|h| h.entity.as_ref() == Some(k)).map(|h| h.internal_ofport)
-            }
-            Endpoint::Node(_) => None,
+            Endpoint::Pod(k) => self.local_pods.contains_key(k),
+            _ => !self.endpoint_ofports(endpoint).is_empty(),
         }
     }
 
-    /// The OpenFlow ports of those `endpoints` that are pods on this node, sorted, each once.
+    /// The host endpoints whose policy this bridge realizes: the Node (with
+    /// [`Topology::node_policy`]) and the endpoints of the host interfaces.
+    pub fn host_endpoints(&self) -> impl Iterator<Item = Endpoint> + '_ {
+        let node = self.node_policy.then(|| Endpoint::Node(self.node.clone()));
+        node.into_iter().chain(self.host_interfaces.iter().filter_map(|h| h.endpoint.clone()))
+    }
+
+    /// The ports of those `endpoints` that cross this bridge, sorted, each once.
     pub fn local_ofports<'a>(&self, endpoints: impl IntoIterator<Item = &'a Endpoint>) -> Vec<u32> {
-        let mut out: Vec<u32> = endpoints.into_iter().filter_map(|e| self.endpoint_ofport(e)).collect();
+        let mut out: Vec<u32> = endpoints.into_iter().flat_map(|e| self.endpoint_ofports(e)).collect();
         out.sort_unstable();
         out.dedup();
         out

@@ -291,7 +291,7 @@ pub fn host_interfaces(interfaces: &BTreeMap<String, ovsdb::tables::Interface>) 
                 name: m.name,
                 mac: m.mac,
                 ips: m.ips,
-                entity: None,
+                endpoint: None,
             })
         })
         .collect()

@@ -16,7 +16,7 @@ pub(super) fn host_policy_warnings(compiler: &NodeCompiler, node: &str) -> Vec<S
     compiler
         .host_policies(&host)
         .into_iter()
-        .map(|p| format!("{p} applies to {host}: node policy is not realized (the OVS pipeline does not; run the agent with --node-policy nftables)"))
+        .map(|p| format!("{p} applies to {host}: node policy is not realized (run the agent with --node-policy nftables or ovs)"))
         .collect()
 }
 

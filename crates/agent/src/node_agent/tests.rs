@@ -251,6 +251,8 @@ impl World {
             service_cidrs: Vec::new(),
             node_firewall: false,
             host_bypass: Vec::new(),
+            node_policy_ovs: false,
+            tunnel_udp_port: 6081,
         };
         change(&mut settings);
         let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };

@@ -46,7 +46,7 @@ impl NodeCompiler {
         let contribution = self.contributions.get(&Source::Tiered(policy.clone()));
         let ids: Vec<(crate::shared_conj::Member, u32)> = contribution.map(|c| c.rules.clone()).unwrap_or_default();
         let local: Vec<Rule> =
-            changed.into_iter().filter(|r| r.applied_to.iter().any(|e| self.topo.endpoint_ofport(e).is_some())).collect();
+            changed.into_iter().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))).collect();
         let changed_ids: BTreeSet<&policy::RuleId> = local.iter().map(|r| &r.id).collect();
         let mut out = Vec::new();
         let mut seen = 0;

@@ -1,0 +1,124 @@
+//! A Kubernetes node's own policy on the bridge (`weir agent --node-policy ovs`): rules applied
+//! to this node's Node are realized like a pod's, on the Node's ports
+//! ([`Topology::endpoint_ofports`]), in the same tables, tiers and conjunctions.
+//!
+//! - The host gateway port stands for the Node on the pod side: what reaches the host through it
+//!   (a local pod's packets, another node's pod's through the tunnel) meets the Node's ingress
+//!   policy when it is addressed to one of the node's own addresses (its InternalIPs and the
+//!   gateway address); what the host sends from those addresses meets its egress policy
+//!   (reg3 = the gateway port). What the host only routes (to the outside, a Service's backend)
+//!   is not the host's own traffic and is judged as before.
+//! - The node's uplink, moved onto the bridge as an ExternalNode's NIC is
+//!   ([`crate::host_interface`], its endpoint the Node), stands for it on the network side.
+//! - The bypass list skips the Node's policy on both, as on a host interface; the tunnel to
+//!   other nodes never meets it.
+//!
+//! Replies skip policy and established packets meet the admin tiers again, as a pod's do.
+use crate::cookie::Category;
+use crate::flow::FlowBuilder;
+use crate::reg::{ESTABLISHED, FROM_GATEWAY, OUT_PORT, SENDER, SOURCE, ct_match, ct_state};
+use crate::table::Table;
+use crate::topology::Topology;
+use openflow::{Field, Flow, Match};
+use std::net::Ipv4Addr;
+
+/// Priorities of the node policy flows.
+mod priority {
+    /// Packets to the node's addresses, above the gateway's own output flow.
+    pub(super) const TO_HOST: u16 = 201;
+    /// The host's own connections, above the gateway's other connections (disjoint from the
+    /// Service path's, which match a pod's source address).
+    pub(super) const FROM_HOST: u16 = 202;
+}
+
+/// The flows that put the Node's policy on the host gateway; none without
+/// [`Topology::node_policy`] or a gateway port.
+pub fn node_policy_flows(topo: &Topology) -> Vec<Flow> {
+    let Some(gw) = topo.gateway_ofport.filter(|_| topo.node_policy) else { return Vec::new() };
+    let addresses = host_addresses(topo);
+    let to_host = addresses.iter().map(|&ip| {
+        Table::L2Forwarding
+            .flow(
+                priority::TO_HOST,
+                Match::new().ipv4().with(Field::EthDst, topo.gateway_mac).with(Field::Ipv4Dst, ip),
+                Category::Forwarding,
+            )
+            .actions([OUT_PORT.load(gw)])
+            .goto(Table::IngressAdmin)
+    });
+    let from_host = addresses.iter().flat_map(|&ip| {
+        let from = |set: u32, clear: u32| SOURCE.matches(ct_match(Match::new().ipv4(), set, clear), FROM_GATEWAY).with(Field::Ipv4Src, ip);
+        [
+            Table::ConntrackState
+                .flow(priority::FROM_HOST, from(ct_state::TRK | ct_state::NEW, ct_state::RPL), Category::Forwarding)
+                .actions([SENDER.load(gw)])
+                .goto(Table::EgressAdmin),
+            Table::ConntrackState
+                .flow(priority::FROM_HOST, from(ct_state::TRK, ct_state::NEW | ct_state::RPL), Category::Forwarding)
+                .actions([ESTABLISHED.load(1), SENDER.load(gw)])
+                .goto(Table::EgressAdmin),
+        ]
+    });
+    let bypass = topo.host_bypass.iter().map(|b| crate::host_interface::bypass_flow(gw, b));
+    to_host.chain(from_host).chain(bypass).map(FlowBuilder::build).collect()
+}
+
+/// The node's own addresses on the pod side: the gateway's and its InternalIPs, each once.
+fn host_addresses(topo: &Topology) -> Vec<Ipv4Addr> {
+    let mut out: Vec<Ipv4Addr> = std::iter::once(topo.gateway_ip).chain(topo.node_ips.iter().copied()).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use policy::Endpoint;
+
+    fn topology(node_policy: bool) -> Topology {
+        let gateway_ip = Ipv4Addr::new(10, 244, 1, 1);
+        Topology {
+            node: "n1".into(),
+            gateway_ip,
+            gateway_mac: Topology::gateway_mac_for(gateway_ip),
+            node_ips: vec![Ipv4Addr::new(192, 168, 77, 11)],
+            tunnel_ofport: Some(1),
+            gateway_ofport: Some(7),
+            local_pods: Default::default(),
+            remote_nodes: Vec::new(),
+            ports: Default::default(),
+            service_cidrs: Vec::new(),
+            host_interfaces: Vec::new(),
+            host_bypass: vec!["ingress:tcp:10.0.0.0/8:22".parse().unwrap()],
+            node_policy,
+            tunnel_udp_port: 6081,
+        }
+    }
+
+    #[test]
+    fn without_node_policy_on_ovs_the_node_has_no_port_and_the_gateway_no_policy() {
+        let topo = topology(false);
+        assert!(node_policy_flows(&topo).is_empty());
+        assert!(topo.endpoint_ofports(&Endpoint::Node("n1".into())).is_empty());
+    }
+
+    #[test]
+    fn the_gateway_is_the_nodes_port_for_what_is_addressed_to_the_node_and_what_it_sends() {
+        let topo = topology(true);
+        assert_eq!(topo.endpoint_ofports(&Endpoint::Node("n1".into())), [7]);
+        assert!(topo.endpoint_ofports(&Endpoint::Node("n2".into())).is_empty(), "another node's policy is that node's");
+        let flows = node_policy_flows(&topo);
+        let of = |t: Table| flows.iter().filter(move |f| f.table_id == t.id());
+        let to_host: Vec<u128> = of(Table::L2Forwarding).filter_map(|f| f.matches.exact(Field::Ipv4Dst)).collect();
+        let addresses = [Ipv4Addr::new(10, 244, 1, 1), Ipv4Addr::new(192, 168, 77, 11)].map(|a| u128::from(u32::from(a)));
+        assert_eq!(to_host, addresses, "the gateway's and the InternalIP");
+        assert!(of(Table::L2Forwarding).all(|f| f.to_string().contains(&format!("goto_table:{}", Table::IngressAdmin.id()))));
+        let from_host: Vec<&Flow> = of(Table::ConntrackState).collect();
+        assert_eq!(from_host.len(), 4, "new and established, from each address");
+        assert!(from_host.iter().all(|f| f.to_string().contains("set_field:0x7->reg3")), "{from_host:?}");
+        let bypass: Vec<&Flow> = of(Table::IngressAdmin).collect();
+        assert_eq!(bypass.len(), 1);
+        assert_eq!(bypass[0].matches.exact(Field::Reg(1)), Some(7));
+    }
+}
