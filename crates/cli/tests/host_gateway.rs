@@ -278,7 +278,7 @@ fn egress_policy_judges_the_service_backend_not_the_cluster_ip() {
 }
 
 /// A node policy (Antrea's appliedTo.nodeSelector) on node-2: its TCP ports 7010-7014 only
-/// from x/a's address; realized by the agents' nftables node firewall (`--node-policy`).
+/// from x/a's address; realized where the agents' `--node-policy` says.
 fn node_policy(dir: &std::path::Path, xa: Ipv4Addr) -> PathBuf {
     let path = dir.join("node-policy.yaml");
     let ports = "[{protocol: TCP, port: 7010}, {protocol: TCP, port: 7011}, {protocol: TCP, port: 7012}, {protocol: TCP, port: 7013}, {protocol: TCP, port: 7014}]";
@@ -301,6 +301,49 @@ spec:
 #[test]
 fn node_policy_in_nftables_decides_what_reaches_a_nodes_host() {
     let (r, _outside) = up();
+    node_policy_decides_what_reaches_a_nodes_host(&r);
+}
+
+/// The same expectations with the node policy on the bridge: what crosses weir-gw0 (pods of
+/// both nodes) and what arrives on the uplink (the other node's host), which the agent moved
+/// onto br-int; the tunnel between the nodes rides that uplink too.
+#[test]
+fn node_policy_on_ovs_decides_what_reaches_a_nodes_host() {
+    let r = Running::up_node_policy_on_ovs('o');
+    wait_for_gateways(&r.tb);
+    wait_for_moved_uplinks(&r.tb);
+    node_policy_decides_what_reaches_a_nodes_host(&r);
+}
+
+/// Waits until each agent has moved its node's uplink onto br-int (`IF~` the NIC, `IF` the
+/// internal port with the node's address) and a pod of node-1 reaches node-2's host through
+/// the tunnel, which now leaves through that internal port.
+fn wait_for_moved_uplinks(tb: &Testbed) {
+    for node in tb.nodes() {
+        let uplink = node.uplink.clone().expect("a 2-node testbed has uplinks");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let addr = testbed::run(std::process::Command::new("ip").args(["-n", &node.netns, "-4", "addr", "show", "dev", &uplink]));
+            let moved = testbed::run(std::process::Command::new("ip").args(["-n", &node.netns, "link", "show", &format!("{uplink}~")]));
+            if moved.is_ok() && addr.is_ok_and(|a| a.contains(&node.underlay_ip.to_string())) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: uplink {uplink} not moved onto br-int", node.name);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let n2 = tb.node("node-2").unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for port in 7030.. {
+        if seen_from(&n2.netns, port, &pod_ns(tb, "x/a"), SocketAddrV4::new(n2.underlay_ip, port)).is_some() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "x/a does not reach node-2's host through the moved uplinks");
+    }
+}
+
+/// One scenario, both realizations: node-2 admits ports 7010-7014 only from x/a.
+fn node_policy_decides_what_reaches_a_nodes_host(r: &Running) {
     let tb = &r.tb;
     let (n1, n2) = (tb.node("node-1").unwrap().clone(), tb.node("node-2").unwrap().clone());
     let xa = tb.pod("x/a").unwrap().clone();

@@ -335,8 +335,13 @@ fn underlay(state: &State, layout: &Layout) -> Result<(), Error> {
 
 /// `br-phy` with the node IP on its LOCAL port and the uplink as its port (userspace native
 /// tunnelling routes through it); `br-int` if the agent has not made it yet; tunnel neighbours
-/// of every other node pre-seeded so the first tunnelled packet is not lost to ARP.
+/// of every other node pre-seeded so the first tunnelled packet is not lost to ARP. With node
+/// policy on OVS, no `br-phy`: the node IP on the uplink, which the agent moves onto `br-int`
+/// (the tunnel then routes through the internal port that takes the uplink's place).
 fn node_bridges(state: &State, node: &NodeState) -> Result<(), Error> {
+    if state.node_policy == NodePolicy::Ovs {
+        return uplink_on_int(state, node);
+    }
     let sw = OvsSwitch::attach(&node.netns, &node.dir);
     let hwaddr = format!("other_config:hwaddr=\"{}\"", node.underlay_mac);
     let mut args = vec![
@@ -361,6 +366,27 @@ fn node_bridges(state: &State, node: &NodeState) -> Result<(), Error> {
     }
     for other in state.nodes.iter().filter(|n| n.name != node.name) {
         sw.appctl(&["tnl/neigh/set", PHY_BRIDGE, &other.underlay_ip.to_string(), &other.underlay_mac])?;
+    }
+    Ok(())
+}
+
+/// [`node_bridges`] for node policy on OVS: the node's address, MAC and link on its uplink,
+/// unless the agent has moved it already (the uplink is then `<uplink>~`, the internal port
+/// that took its name has them).
+fn uplink_on_int(state: &State, node: &NodeState) -> Result<(), Error> {
+    let sw = OvsSwitch::attach(&node.netns, &node.dir);
+    if sw.vsctl(&["br-exists", INT_BRIDGE]).is_err() {
+        sw.vsctl(&["add-br", INT_BRIDGE, "--", "set", "bridge", INT_BRIDGE, "datapath_type=netdev", "fail_mode=secure"])?;
+    }
+    let ip = |args: &[&str]| run(Command::new("ip").args(["-n", &node.netns]).args(args));
+    if let Some(uplink) = node.uplink.as_deref().filter(|u| !link_exists(&node.netns, &format!("{u}~"))) {
+        let addr = format!("{}/{}", node.underlay_ip, Layout::UNDERLAY_PREFIX_LEN);
+        ip(&["link", "set", uplink, "address", &node.underlay_mac])?;
+        ip(&["addr", "replace", &addr, "dev", uplink])?;
+        ip(&["link", "set", uplink, "up"])?;
+    }
+    for other in state.nodes.iter().filter(|n| n.name != node.name) {
+        sw.appctl(&["tnl/neigh/set", INT_BRIDGE, &other.underlay_ip.to_string(), &other.underlay_mac])?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use testbed::{Launcher, Testbed, Tunnel, UpOptions};
+use testbed::{Launcher, NodePolicy, Testbed, Tunnel, UpOptions};
 
 /// `weir ARGS...` as the testbed starts it.
 pub fn weir(args: &[&str]) -> Launcher {
@@ -36,7 +36,13 @@ impl Running {
 
     /// [`Running::up`] with agents started as `weir AGENT_ARGS...` (e.g. `["agent", "--rule-stats-interval", "0.2"]`).
     pub fn up_with(letter: char, tunnel: Tunnel, agent_args: &[&str]) -> Running {
-        Running::start(letter, tunnel, weir(agent_args), false)
+        Running::start(letter, tunnel, weir(agent_args), false, NodePolicy::Nftables)
+    }
+
+    /// [`Running::up`] with the agents realizing node policy on OVS: each node's address on
+    /// its uplink, which its agent moves onto br-int (`--node-policy ovs --external-interface`).
+    pub fn up_node_policy_on_ovs(letter: char) -> Running {
+        Running::start(letter, Tunnel::Geneve, weir(&["agent"]), false, NodePolicy::Ovs)
     }
 
     /// [`Running::up`] in cluster mode: a real API server on node-1 holds every object and
@@ -48,10 +54,10 @@ impl Running {
             program: PathBuf::from("/usr/bin/env"),
             args: vec!["WEIR_LOG=warn,agent::kube_source=info".into(), weir.into(), "agent".into()],
         };
-        Running::start(letter, Tunnel::Geneve, agent, true)
+        Running::start(letter, Tunnel::Geneve, agent, true, NodePolicy::Nftables)
     }
 
-    fn start(letter: char, tunnel: Tunnel, agent: Launcher, kube: bool) -> Running {
+    fn start(letter: char, tunnel: Tunnel, agent: Launcher, kube: bool, node_policy: NodePolicy) -> Running {
         static SEQ: AtomicUsize = AtomicUsize::new(0);
         let tmp = tempfile::tempdir().unwrap();
         let opts = UpOptions {
@@ -63,7 +69,7 @@ impl Running {
             agent: Some(agent),
             server: weir(&["testbed", "serve"]),
             kube,
-            node_policy: testbed::NodePolicy::Nftables,
+            node_policy,
         };
         match testbed::up(&opts, &mut |_| {}) {
             Ok(tb) => Running { tb, tmp },
