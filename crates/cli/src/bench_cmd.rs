@@ -104,9 +104,9 @@ enum Bench {
         #[arg(long)]
         secs: Option<u64>,
     },
-    /// Node rules (0, 50, 100, 1000) on a host's own service, weir's nftables realization beside
-    /// iptables+ipset (the layout Antrea measured): TCP connection rate and iperf3 throughput,
-    /// each against its own 0-rule baseline in the same run.
+    /// Node rules (0, 50, 100, 1000) on a host's own service, weir's nftables and OVS
+    /// realizations beside iptables+ipset (the layout Antrea measured): TCP connection rate and
+    /// iperf3 throughput, each against its own 0-rule baseline in the same run.
     NodePolicy {
         #[command(flatten)]
         common: Common,
