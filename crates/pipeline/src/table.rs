@@ -93,7 +93,7 @@ use Table::*;
 tables! {
     /// Tags the packet with its source (local pod, tunnel) and sends ARP to the responder.
     Classifier = "Classifier", Validation, Drop, [SpoofGuard, Conntrack, ArpResponder, L3Forwarding],
-        "Tags each packet with where it came from (local pod, tunnel, host gateway, or a TrafficControl return port, which re-enters at L3Forwarding); the host's ARP goes to the responder; unknown ports are dropped.";
+        "Tags each packet with where it came from (local pod, tunnel, host gateway, a host interface moved onto the bridge or its uplink, or a TrafficControl return port, which re-enters at L3Forwarding); the host's ARP goes to the responder; a moved interface's non-IP traffic, DHCP and, on a node, the tunnel to the other nodes pass straight between its two ports; unknown ports are dropped.";
     /// A local pod may only send from its own MAC and IP.
     SpoofGuard = "SpoofGuard", Validation, Drop, [Conntrack, ArpResponder],
         "Lets a pod send IPv4 and ARP only from its own MAC and IP address.";
@@ -108,7 +108,7 @@ tables! {
         "Holds a learned flow per allowed SCTP association that marks its replies as established (resubmitted to from Conntrack).";
     /// Drops invalid packets; lets replies skip policy and established packets skip all but the admin tiers.
     ConntrackState = "ConntrackState", Conntrack, Goto(EgressAdmin), [EgressAdmin, L3Forwarding],
-        "Drops invalid packets; replies (and packets from tunnels or the host gateway) skip egress policy, except what the host gateway forwards from a local pod's address (a Service connection after the host's DNAT), which meets that pod's egress policy on its real destination (reg3), while the pod's own packets to Service addresses go to the host unjudged; established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both); replies of connections that came from the host gateway are marked to go back to it.";
+        "Drops invalid packets; replies (and packets from tunnels or the host gateway) skip egress policy, except what the host gateway forwards from a local pod's address (a Service connection after the host's DNAT), which meets that pod's egress policy on its real destination (reg3), while the pod's own packets to Service addresses go to the host unjudged; with the node's policy on OVS (--node-policy ovs), what the host sends through the gateway from one of its own addresses meets the Node's egress policy (reg3 = the gateway port); established packets of a local pod's own connections meet only the admin tiers again (reg0 marks both); replies of connections that came from the host gateway are marked to go back to it.";
     /// Admin-tier egress rules (AdminNetworkPolicy, tiered ClusterNetworkPolicy): first match decides.
     EgressAdmin = "EgressAdmin", EgressSecurity, Goto(EgressRule), [EgressRule, L3Forwarding],
         "Admin tiers' egress rules, first match by priority: Allow continues to L3Forwarding (skipping NetworkPolicy and baseline), Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to EgressRule. Established packets meet these rules too, so a new Deny stops a connection that began before it.";
@@ -126,7 +126,7 @@ tables! {
         "Routes by destination IP: to a local pod (MAC rewrite), to another node's pod CIDR or address (tunnel: that node's host sees the pod's own address), to this node's address from the tunnel (host gateway), or anything else a local pod sends to the host gateway (the host routes it: itself, Services, the outside masqueraded).";
     /// Chooses the output port from the destination MAC.
     L2Forwarding = "L2Forwarding", Forwarding, Drop, [IngressAdmin, ConntrackCommit],
-        "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel or to the host gateway skips ingress policy here.";
+        "Picks the output port (reg1) from the destination MAC; traffic leaving through a tunnel or to the host gateway skips ingress policy here, except, with the node's policy on OVS (--node-policy ovs), what goes to the host gateway addressed to one of the node's own addresses: it meets the Node's ingress policy (reg1 = the gateway port).";
     /// Admin-tier ingress rules.
     IngressAdmin = "IngressAdmin", IngressSecurity, Goto(IngressRule), [IngressRule, ConntrackCommit],
         "Admin tiers' ingress rules, first match by priority: Allow continues to ConntrackCommit, Deny drops, Reject answers the client with a TCP RST or ICMP unreachable (sent by the agent), Pass goes on to IngressRule. Replies and the node's own connections (from the host gateway with the gateway's address: kubelet probes) skip them; established packets do not.";

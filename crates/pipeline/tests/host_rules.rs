@@ -74,3 +74,28 @@ fn an_external_entity_peer_follows_the_external_node_incrementally() {
     assert_ne!(fresh.flows(), &before, "the peer's address is in the flows");
     assert_eq!(c.flows(), fresh.flows(), "an incremental update equals a fresh compile");
 }
+
+#[test]
+fn on_ovs_a_node_policy_compiles_on_the_nodes_gateway_port_and_follows_it_as_a_fresh_compile_does() {
+    let node =
+        acnp("node-ssh", "{nodeSelector: {matchLabels: {node-role: worker}}}", "[{action: Drop, ports: [{protocol: TCP, port: 22}]}]");
+    let (old, mut c) = compiler(&pod_policy());
+    let new = Cluster::from_sources([("cluster.yaml", CLUSTER), ("policies.yaml", format!("{}{node}", pod_policy()).as_str())]);
+    let mut topo = offline_topology(&new, "n1").expect("node n1");
+    topo.node_policy = true;
+    let gateway = topo.gateway_ofport.expect("the offline topology has a gateway port");
+    c.update(&old, &new, topo.clone());
+    let fresh = NodeCompiler::new(&new, topo.clone());
+    assert_eq!(c.flows(), fresh.flows(), "an incremental update equals a fresh compile");
+    let applied = |c: &NodeCompiler, port: u32| {
+        let reg1 = format!("reg1={port:#x}");
+        c.flows().iter().map(ToString::to_string).any(|f| f.contains(&reg1) && f.contains("conjunction("))
+    };
+    assert!(applied(&fresh, gateway), "the Node's rule is applied on the gateway port");
+    // The gateway port is recreated with another number: the rule follows it.
+    let mut moved = topo.clone();
+    moved.gateway_ofport = Some(gateway + 100);
+    c.set_topology(&new, moved.clone());
+    assert!(applied(&c, gateway + 100) && !applied(&c, gateway));
+    assert_eq!(c.flows(), NodeCompiler::new(&new, moved).flows());
+}

@@ -1040,19 +1040,35 @@ fn node_policy(name: &str, role: &str) -> String {
 }
 
 #[test]
-fn a_node_policy_is_reported_as_not_realized_on_ovs_and_leaves_the_pod_flows_alone() {
+fn a_node_policy_is_reported_as_not_realized_without_a_node_policy_realization_and_leaves_the_pod_flows_alone() {
     let worker = BASE.replacen("metadata: {name: n1}", "metadata: {name: n1, labels: {role: worker}}", 1);
     let docs = format!("{worker}{}{}", policy("p", 80), node_policy("ssh", "worker"));
     let w = World::realized(Switch::fixed(), &docs);
     assert_eq!(w.switch.flows, flows_of(&format!("{worker}{}", policy("p", 80))), "no flow for the node's rules");
     assert_eq!(
         w.status().warnings,
-        ["ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized (the OVS pipeline does not; run the agent with --node-policy nftables)"]
+        ["ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized (run the agent with --node-policy nftables or ovs)"]
     );
     // With the node firewall the policy is realized there: no warning, the same flows.
     let w = World::with_settings_realized(Switch::fixed(), &docs, |s| s.node_firewall = true);
     assert_eq!(w.switch.flows, flows_of(&format!("{worker}{}", policy("p", 80))));
     assert!(w.status().warnings.is_empty(), "{:?}", w.status().warnings);
+    // On the bridge (--node-policy ovs) the node's rules are compiled on its gateway port.
+    let with_gateway = |s: &mut Settings| s.node_policy_ovs = true;
+    let mut w = World::with_settings_realized(Switch::fixed(), &docs, with_gateway);
+    assert!(w.status().warnings.is_empty(), "{:?}", w.status().warnings);
+    let pods_only: std::collections::BTreeSet<String> = w.switch.flows.iter().map(ToString::to_string).collect();
+    let mut ports = match bridge() {
+        Event::Interfaces(i) => (*i).clone(),
+        _ => unreachable!(),
+    };
+    let (name, row) = interface(9, ovsdb::cni::GATEWAY_PORT, 7, &[]);
+    ports.insert(name, row);
+    w.input(Event::Interfaces(Arc::new(ports)));
+    w.advance(ms(10));
+    let on_gateway: Vec<String> = w.switch.flows.iter().map(ToString::to_string).filter(|f| !pods_only.contains(f)).collect();
+    assert!(on_gateway.iter().any(|f| f.contains("reg1=0x7") && f.contains("conjunction(")), "the rule's applied-to clause: {on_gateway:#?}");
+    assert!(on_gateway.iter().any(|f| f.contains("tp_dst=22") && f.contains("conjunction(")), "its port clause: {on_gateway:#?}");
     let nowhere = format!("{worker}{}", node_policy("gpu", "gpu"));
     let w = World::realized(Switch::fixed(), &nowhere);
     assert_eq!(
