@@ -278,8 +278,9 @@ fn egress_policy_judges_the_service_backend_not_the_cluster_ip() {
 }
 
 /// A node policy (Antrea's appliedTo.nodeSelector) on node-2: its TCP ports 7010-7014 only
-/// from x/a's address; realized where the agents' `--node-policy` says.
-fn node_policy(dir: &std::path::Path, xa: Ipv4Addr) -> PathBuf {
+/// from x/a's address, and nothing from it to x/c's port 80; realized where the agents'
+/// `--node-policy` says.
+fn node_policy(dir: &std::path::Path, xa: Ipv4Addr, xc: Ipv4Addr) -> PathBuf {
     let path = dir.join("node-policy.yaml");
     let ports = "[{protocol: TCP, port: 7010}, {protocol: TCP, port: 7011}, {protocol: TCP, port: 7012}, {protocol: TCP, port: 7013}, {protocol: TCP, port: 7014}]";
     let yaml = format!(
@@ -292,6 +293,8 @@ spec:
   ingress:
   - {{name: from-x-a, action: Allow, from: [{{ipBlock: {{cidr: {xa}/32}}}}], ports: {ports}}}
   - {{name: drop-rest, action: Drop, ports: {ports}}}
+  egress:
+  - {{name: not-to-x-c, action: Drop, to: [{{ipBlock: {{cidr: {xc}/32}}}}], ports: [{{protocol: TCP, port: 80}}]}}
 "
     );
     std::fs::write(&path, yaml).unwrap();
@@ -342,7 +345,8 @@ fn wait_for_moved_uplinks(tb: &Testbed) {
     }
 }
 
-/// One scenario, both realizations: node-2 admits ports 7010-7014 only from x/a.
+/// One scenario, both realizations: node-2 admits ports 7010-7014 only from x/a and sends
+/// nothing to x/c's port 80.
 fn node_policy_decides_what_reaches_a_nodes_host(r: &Running) {
     let tb = &r.tb;
     let (n1, n2) = (tb.node("node-1").unwrap().clone(), tb.node("node-2").unwrap().clone());
@@ -350,8 +354,10 @@ fn node_policy_decides_what_reaches_a_nodes_host(r: &Running) {
     let to_n2 = |port| SocketAddrV4::new(n2.underlay_ip, port);
     let xb = tb.pod("x/b").unwrap().ip;
     assert_eq!(seen_from(&n2.netns, 7010, &pod_ns(tb, "x/b"), to_n2(7010)), Some(xb), "before the policy: x/b -> node-2");
+    let (to_xa, to_xc) = (pod_addr(tb, "x/a", 80), pod_addr(tb, "x/c", 80));
+    assert!(connects(&n2.netns, to_xc), "before the policy: node-2 -> x/c:80");
 
-    tb.apply(&[node_policy(r.tmp.path(), xa.ip)], Duration::from_secs(30)).unwrap();
+    tb.apply(&[node_policy(r.tmp.path(), xa.ip, *to_xc.ip())], Duration::from_secs(30)).unwrap();
 
     // x/a (on node-1) reaches node-2's host with its own address, which the rule admits.
     assert_eq!(seen_from(&n2.netns, 7011, &xa.netns, to_n2(7011)), Some(xa.ip), "x/a -> node-2");
@@ -363,4 +369,7 @@ fn node_policy_decides_what_reaches_a_nodes_host(r: &Running) {
     let to_n1 = SocketAddrV4::new(n1.underlay_ip, 7012);
     assert_eq!(seen_from(&n1.netns, 7012, &pod_ns(tb, "x/b"), to_n1), Some(xb), "x/b -> node-1");
     assert!(seen_from(&n2.netns, 7020, &n1.netns, to_n2(7020)).is_some(), "node-1 -> node-2:7020 (no rule)");
+    // Its egress: what node-2's host sends to x/c (through its gateway) is dropped, to x/a not.
+    assert!(!connects(&n2.netns, to_xc), "node-2 -> x/c:80 (dropped)");
+    assert!(connects(&n2.netns, to_xa), "node-2 -> x/a:80");
 }

@@ -307,7 +307,8 @@ fn crr_server(site: &Site) -> anyhow::Result<()> {
 fn serve(listener: TcpListener) {
     for mut s in listener.incoming().flatten() {
         let mut b = [0u8; 1];
-        if s.read_exact(&mut b).is_ok() {
+        // A request lost on the way (its client gave up) must not hold a server thread forever.
+        if s.set_read_timeout(Some(Duration::from_secs(1))).is_ok() && s.read_exact(&mut b).is_ok() {
             let _ = s.write_all(&b);
         }
     }
