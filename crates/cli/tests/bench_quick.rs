@@ -76,6 +76,22 @@ fn datapath_quick_measures_weir_and_iptables_configurations() {
 }
 
 #[test]
+fn node_policy_quick_measures_both_weir_realizations_with_the_rules_in_the_path() {
+    let v = quick("node-policy");
+    let rates = v["data"]["conn_per_s"].as_object().unwrap();
+    for realization in ["weir-nftables", "weir-OVS", "iptables+ipset"] {
+        for rules in [0, 50, 100, 1000] {
+            let rate = &rates[&format!("{realization} {rules}")];
+            assert!(rate[0].as_f64().unwrap() > 0.0, "{realization} {rules}: {rate}");
+        }
+    }
+    // Every measured connection met the last rule (its counter, its conjunction's flow).
+    for (config, m) in v["data"]["last_rule"].as_object().unwrap() {
+        assert!(m["packets_matched"].as_u64().unwrap() >= m["connections"].as_u64().unwrap(), "{config}: {m}");
+    }
+}
+
+#[test]
 fn restart_quick_keeps_the_denied_pod_denied() {
     let v = quick("restart");
     assert_eq!(v["data"]["denied_passed"], 0, "a denied probe passed during the restart");
