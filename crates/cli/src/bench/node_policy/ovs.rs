@@ -139,7 +139,18 @@ impl Realization for WeirOvs {
         // Closed connections leave weir's conntrack zone within a second, as the kernel's do
         // for the other realizations (the site's sysctls): the client reuses its ports at once.
         let short = ["tcp_fin_wait=1", "tcp_time_wait=1", "tcp_close=1"];
-        sw.vsctl(&["--", "--id=@dp", "create", "Datapath", "datapath_version=0", "--", "set", "Open_vSwitch", ".", "datapaths:netdev=@dp"])?;
+        sw.vsctl(&[
+            "--",
+            "--id=@dp",
+            "create",
+            "Datapath",
+            "datapath_version=0",
+            "--",
+            "set",
+            "Open_vSwitch",
+            ".",
+            "datapaths:netdev=@dp",
+        ])?;
         sw.vsctl(&[&["add-zone-tp", "netdev", &format!("zone={}", pipeline::reg::CT_ZONE)][..], &short].concat())?;
         let shown = testbed::run(site.server.command("cat").arg(format!("/sys/class/net/{IFACE}/address")))?;
         self.mac = Some(shown.trim().parse().map_err(|e| anyhow::anyhow!("MAC of {IFACE}: {shown:?}: {e:?}"))?);
