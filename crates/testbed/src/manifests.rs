@@ -411,7 +411,6 @@ mod tests {
             dir: PathBuf::from("/nonexistent"),
             created_dir: false,
             tunnel: Tunnel::Geneve,
-            node_policy: Default::default(),
             agent_command: None,
             node_policy: Default::default(),
             server_command: Launcher { program: "/bin/true".into(), args: vec![] },
