@@ -135,6 +135,10 @@ impl Realization for WeirOvs {
     fn prepare(&mut self, site: &Site) -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("weir-bench-node-ovs-{}", std::process::id()));
         let sw = testbed::OvsSwitch::start(&site.server, &dir)?;
+        // Kept at once: whatever fails below, dropping the realization stops it and removes the
+        // directory.
+        self.switch = Some((sw, dir));
+        let sw = self.switch()?;
         sw.add_bridge("br-int")?;
         // Closed connections leave weir's conntrack zone within a second, as the kernel's do
         // for the other realizations (the site's sysctls): the client reuses its ports at once.
@@ -154,7 +158,6 @@ impl Realization for WeirOvs {
         sw.vsctl(&[&["add-zone-tp", "netdev", &format!("zone={}", pipeline::reg::CT_ZONE)][..], &short].concat())?;
         let shown = testbed::run(site.server.command("cat").arg(format!("/sys/class/net/{IFACE}/address")))?;
         self.mac = Some(shown.trim().parse().map_err(|e| anyhow::anyhow!("MAC of {IFACE}: {shown:?}: {e:?}"))?);
-        self.switch = Some((sw, dir));
         Ok(())
     }
 
