@@ -44,7 +44,8 @@ pub fn index() -> String {
     writeln!(
         s,
         "\nConnection tracking uses zone {}. A walk-through of one allowed and two denied packets (one by the admin tier): \
-         [notes/walkthrough.md](notes/walkthrough.md).",
+         [notes/walkthrough.md](notes/walkthrough.md). Host endpoints (Nodes, ExternalNodes) on the bridge and in nftables, \
+         the bypass list and restoring a host: [notes/host-endpoints.md](notes/host-endpoints.md).",
         crate::reg::CT_ZONE
     )
     .unwrap();
