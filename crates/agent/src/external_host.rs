@@ -71,16 +71,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 /// Applies the plan of `cluster` and records the outcome in `status`; whether `nft` took it.
 async fn realize(config: &Config, firewall: &mut NodeFirewall, cluster: &Cluster, token: Option<String>, status: &mut Status) -> bool {
     let plan = plan_for(cluster, ThisHost::ExternalNode(&config.node), &config.host_bypass);
-    status.errors = cluster
-        .errors
-        .iter()
-        .map(|e| ObjectErrorReport {
-            object: e.object.clone(),
-            field: e.field.clone(),
-            message: e.message.clone(),
-            source: e.source.clone(),
-        })
-        .collect();
+    status.errors = cluster.errors.iter().map(ObjectErrorReport::from).collect();
     status.warnings = cluster.warnings.iter().map(ToString::to_string).collect();
     if plan.endpoints.is_empty() {
         status.warnings.push(format!("no ExternalNode named {:?} in the cluster view: this host has no policy", config.node));

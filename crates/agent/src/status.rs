@@ -26,6 +26,12 @@ pub struct ObjectErrorReport {
     pub source: String,
 }
 
+impl From<&policy::manifest::ObjectError> for ObjectErrorReport {
+    fn from(e: &policy::manifest::ObjectError) -> Self {
+        ObjectErrorReport { object: e.object.clone(), field: e.field.clone(), message: e.message.clone(), source: e.source.clone() }
+    }
+}
+
 impl std::fmt::Display for ObjectErrorReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&policy::manifest::error_line(&self.source, &self.object, &self.field, &self.message))

@@ -82,12 +82,7 @@ impl NodeAgent {
             .cluster
             .errors
             .iter()
-            .map(|e| ObjectErrorReport {
-                object: e.object.clone(),
-                field: e.field.clone(),
-                message: e.message.clone(),
-                source: e.source.clone(),
-            })
+            .map(ObjectErrorReport::from)
             .chain(self.ports.errors.iter().cloned())
             .collect();
     }
