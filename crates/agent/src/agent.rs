@@ -498,16 +498,19 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     }
     let host_network = config.host_gateway_mtu.map(crate::host_gateway::spawn);
     let node_firewall = config.node_firewall.then(crate::node_firewall::spawn);
-    if let Some(node) = &config.external_node {
+    // The interfaces to move onto the bridge: an ExternalNode's, or (the ExternalNode mechanism
+    // applied to this Kubernetes node) its uplink.
+    let moved = match &config.external_node {
+        Some(node) => Some(node.clone()),
+        None if !config.uplinks.is_empty() => {
+            Some(crate::external_node::ExternalNode { name: config.node.clone(), interfaces: config.uplinks.clone() })
+        }
+        None => None,
+    };
+    let mut move_failures = moved.map(|node| {
         let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node.clone());
-    }
-    if config.external_node.is_none() && !config.uplinks.is_empty() {
-        // The ExternalNode mechanism applied to this Kubernetes node: its uplink onto the bridge.
-        let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let node = crate::external_node::ExternalNode { name: config.node.clone(), interfaces: config.uplinks.clone() };
-        crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node);
-    }
+        crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node)
+    });
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
     let answers: Arc<crate::reject::Counts> = Arc::default();
@@ -575,6 +578,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 };
                 deliver(&mut agent, &metrics, event);
             }
+            Some(failures) = changed(&mut move_failures) => deliver(&mut agent, &metrics, Event::InterfaceMoveFailures(failures)),
             set = interfaces.next() => {
                 let Some(set) = set else { return Ok(()) };
                 deliver(&mut agent, &metrics, Event::Interfaces(set.interfaces));
@@ -678,6 +682,15 @@ impl RuleStatsReader {
                 }
             }
         }));
+    }
+}
+
+/// The next value of `rx` once it changed; never without one, or once its sender is gone.
+async fn changed<T: Clone>(rx: &mut Option<tokio::sync::watch::Receiver<T>>) -> Option<T> {
+    let Some(rx) = rx else { return std::future::pending().await };
+    match rx.changed().await {
+        Ok(()) => Some(rx.borrow_and_update().clone()),
+        Err(_) => std::future::pending().await,
     }
 }
 

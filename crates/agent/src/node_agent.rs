@@ -165,6 +165,9 @@ pub enum Event {
     SourceWarnings(Vec<String>),
     /// Every Interface row of the bridge, by name.
     Interfaces(Arc<BTreeMap<String, ovsdb::tables::Interface>>),
+    /// The host interfaces that could not be moved onto the bridge now (all of them, replacing
+    /// the last report).
+    InterfaceMoveFailures(crate::external_node::MoveFailures),
     /// [`Action::ReconcileTcPorts`] is done.
     TcPortsReconciled(Reconciled),
     /// [`Action::Connect`] succeeded.
@@ -297,6 +300,8 @@ pub struct NodeAgent {
     ports_by_name: BTreeMap<String, u32>,
     /// Port errors per TrafficControl from the last reconciliation.
     tc_port_errors: BTreeMap<String, Vec<String>>,
+    /// Host interfaces that could not be moved onto the bridge, with why.
+    move_failures: crate::external_node::MoveFailures,
     /// The compiler, kept between realizations; `None` until the first and after a panic.
     compiler: Option<NodeCompiler>,
     /// Whether a realization has reported the installed rules since the compiler was made
@@ -361,6 +366,7 @@ impl NodeAgent {
             interfaces: Arc::default(),
             ports_by_name: BTreeMap::new(),
             tc_port_errors: BTreeMap::new(),
+            move_failures: BTreeMap::new(),
             compiler: None,
             rules_reported: false,
             compiled_from: None,
@@ -450,6 +456,11 @@ impl NodeAgent {
             }
             Event::SourceWarnings(warnings) => {
                 self.status.source_warnings = warnings;
+                self.write_status();
+            }
+            Event::InterfaceMoveFailures(failures) => {
+                self.move_failures = failures;
+                self.refresh_status();
                 self.write_status();
             }
             Event::Interfaces(interfaces) => {

@@ -378,6 +378,13 @@ fn a_missing_interface_is_named_and_the_host_is_left_alone() {
         .unwrap_or_else(|_| panic!("no error naming nope0:\n{}", testbed::process::log_tail(&log, 20)));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("host interface \"nope0\": does not exist: nothing was changed"), "{text}");
+    // The status names it too, by object and field.
+    let status = s.tmp.path().join("status.json");
+    let named = || std::fs::read_to_string(&status).unwrap_or_default().contains("nope0");
+    testbed::ovs::wait_until(Duration::from_secs(10), named).unwrap_or_else(|_| panic!("{:?}", std::fs::read_to_string(&status)));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&status).unwrap()).unwrap();
+    let e = v["errors"].as_array().unwrap().iter().find(|e| e["message"].as_str().unwrap().contains("nope0")).unwrap();
+    assert_eq!((e["object"].as_str().unwrap(), e["field"].as_str().unwrap()), (format!("ExternalNode {EXTERNAL_NODE}").as_str(), "--external-interface"));
     std::thread::sleep(Duration::from_secs(1));
     assert!(s.agent.as_ref().unwrap().alive(), "the agent keeps running");
     same(&s.eth0(), &before).unwrap();

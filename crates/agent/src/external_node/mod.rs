@@ -383,11 +383,20 @@ pub struct ExternalNode {
 /// (a userspace ovs-vswitchd that restarts makes its internal ports' devices anew).
 const RECHECK: Duration = Duration::from_secs(5);
 
+/// Interfaces that could not be moved (or kept) on the bridge, by name, with why.
+pub type MoveFailures = BTreeMap<String, String>;
+
 /// Moves the ExternalNode's interfaces onto the bridge on a task of its own and keeps them
-/// there (see [`RECHECK`]); a missing interface is reported, and the host is left as it is.
-/// First gives back the interfaces weir moved before that the ExternalNode no longer names.
-/// The task ends with the runtime.
-pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir: std::path::PathBuf, node: ExternalNode) {
+/// there (see [`RECHECK`]); a missing interface is reported (in the log and through the
+/// returned receiver), and the host is left as it is. First gives back the interfaces weir
+/// moved before that the ExternalNode no longer names. The task ends with the runtime.
+pub fn spawn(
+    manager: std::sync::Arc<ovsdb::Manager>,
+    bridge: String,
+    state_dir: std::path::PathBuf,
+    node: ExternalNode,
+) -> tokio::sync::watch::Receiver<MoveFailures> {
+    let (report, failures) = tokio::sync::watch::channel(MoveFailures::new());
     tokio::spawn(async move {
         let Some(handle) = crate::netlink::connect(&format!("external node {}", node.name)) else { return };
         let place = Place { manager: &manager, bridge: &bridge, state_dir: &state_dir, external_node: &node.name };
@@ -419,9 +428,12 @@ pub fn spawn(manager: std::sync::Arc<ovsdb::Manager>, bridge: String, state_dir:
                     }
                 }
             }
+            let now: MoveFailures = failing.iter().map(|(i, what)| (i.as_str().to_string(), what.clone())).collect();
+            report.send_if_modified(|have| *have != now && { *have = now; true });
             tokio::time::sleep(RECHECK).await;
         }
     });
+    failures
 }
 
 /// `weir agent --restore`: gives every interface with saved state in `state_dir` back to the

@@ -4,6 +4,7 @@
 use super::{Action, NodeAgent, Pass, Realization, desired_flows};
 use crate::status::{ObjectErrorReport, TrafficControlReport};
 use pipeline::NodeCompiler;
+use policy::Cluster;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -84,6 +85,59 @@ impl NodeAgent {
             .iter()
             .map(ObjectErrorReport::from)
             .chain(self.ports.errors.iter().cloned())
+            .chain(move_failures(&self.cluster, &self.settings.node, &self.move_failures))
             .collect();
+    }
+}
+
+/// The host interfaces that could not be moved onto the bridge, each named by the ExternalNode
+/// field that names it (`spec.interfaces[i].name` of the ExternalNode `node`) or, for one it
+/// does not name (a Kubernetes node's uplink, or an ExternalNode not in the view yet), by the
+/// agent's `--external-interface`.
+pub(super) fn move_failures<'a>(
+    cluster: &'a Cluster,
+    node: &'a str,
+    failures: &'a crate::external_node::MoveFailures,
+) -> impl Iterator<Item = ObjectErrorReport> + 'a {
+    let external_node = cluster.external_nodes.values().find(|en| en.name == node);
+    failures.iter().map(move |(interface, why)| {
+        let named = external_node.and_then(|en| en.interfaces.iter().position(|i| i.name == *interface).map(|i| (en, i)));
+        let (object, field) = match named {
+            Some((en, i)) => (format!("ExternalNode {}/{}", en.namespace, en.name), format!("spec.interfaces[{i}].name")),
+            None if external_node.is_some() || cluster.nodes.get(node).is_none() => (format!("ExternalNode {node}"), "--external-interface".into()),
+            None => (format!("Node {node}"), "--external-interface".into()),
+        };
+        ObjectErrorReport { object, field, message: format!("interface {interface:?} cannot be moved onto the bridge: {why}"), source: String::new() }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTS: &str = "\
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}
+---
+apiVersion: crd.antrea.io/v1alpha1
+kind: ExternalNode
+metadata: {name: vm1, namespace: vms}
+spec: {interfaces: [{name: eth0, ips: [10.0.0.5]}, {name: eth7, ips: [10.1.0.5]}]}
+";
+
+    fn reports(node: &str, interface: &str) -> Vec<(String, String)> {
+        let cluster = Cluster::from_sources([("hosts.yaml", HOSTS)]);
+        let failures = BTreeMap::from([(interface.to_string(), "no such interface".to_string())]);
+        move_failures(&cluster, node, &failures).map(|r| (r.object, r.field)).collect()
+    }
+
+    #[test]
+    fn an_interface_that_cannot_be_moved_is_named_by_the_field_that_names_it() {
+        assert_eq!(reports("vm1", "eth7"), [("ExternalNode vms/vm1".to_string(), "spec.interfaces[1].name".to_string())]);
+        assert_eq!(reports("vm1", "eth9"), [("ExternalNode vm1".to_string(), "--external-interface".to_string())], "not in the object");
+        assert_eq!(reports("vm2", "eth0"), [("ExternalNode vm2".to_string(), "--external-interface".to_string())], "no object yet");
+        assert_eq!(reports("n1", "eth0"), [("Node n1".to_string(), "--external-interface".to_string())], "a node's uplink");
     }
 }

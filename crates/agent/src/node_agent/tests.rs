@@ -1031,6 +1031,18 @@ fn without_its_node_object_the_node_fails_closed_and_says_why() {
     assert!(w.status().warnings.is_empty());
 }
 
+#[test]
+fn an_interface_that_cannot_be_moved_is_in_the_status_until_it_is_moved() {
+    let mut w = World::realized(Switch::fixed(), BASE);
+    w.input(Event::InterfaceMoveFailures(BTreeMap::from([("eth7".into(), "no such interface".into())])));
+    let e = &w.status().errors[0];
+    assert_eq!((e.object.as_str(), e.field.as_str()), ("Node n1", "--external-interface"), "{e}");
+    assert!(e.message.contains("\"eth7\"") && e.message.contains("no such interface"), "{e}");
+    assert!(w.status().realized, "the rest stays enforced");
+    w.input(Event::InterfaceMoveFailures(BTreeMap::new()));
+    assert!(w.status().errors.is_empty());
+}
+
 /// An Antrea node policy (appliedTo.nodeSelector) dropping port 22 to nodes labelled `role`.
 fn node_policy(name: &str, role: &str) -> String {
     format!(
