@@ -53,6 +53,10 @@ pub fn down(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<bool, Error> {
         progress(&format!("{}: stopping ovs-vswitchd and ovsdb-server", node.name));
         OvsSwitch::attach(&node.netns, &node.dir).stop();
     }
+    for vm in state.vms.iter().filter(|v| crate::external_hosts::ovs_dir(v).exists()) {
+        progress(&format!("VM {}: stopping ovs-vswitchd and ovsdb-server", vm.key()));
+        OvsSwitch::attach(&vm.netns, &crate::external_hosts::ovs_dir(vm)).stop();
+    }
     let namespaces = state
         .pods
         .iter()

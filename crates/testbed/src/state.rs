@@ -147,9 +147,7 @@ pub struct VmState {
     pub netns: String,
     /// Its directory: manifests, agent status and log.
     pub dir: PathBuf,
-    /// The node whose `br-phy` its interface is plugged into.
-    pub node: String,
-    /// The node end of its veth.
+    /// The underlay's end of its veth (a port of `br-underlay`).
     pub veth: String,
     /// Its underlay address.
     pub ip: Ipv4Addr,

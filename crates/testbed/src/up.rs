@@ -98,7 +98,7 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, E
         node_bridges(&state, node)?;
     }
     for vm in &state.vms {
-        progress(&format!("VM {}: netns {}, {} {} on {}'s {PHY_BRIDGE}", vm.key(), vm.netns, vm.interface, vm.ip, vm.node));
+        progress(&format!("VM {}: netns {}, {} {} on the underlay's {UNDERLAY_BRIDGE}", vm.key(), vm.netns, vm.interface, vm.ip));
         crate::external_hosts::attach(&state, vm)?;
     }
     // As in a cluster, the agents run before the pods arrive: the source is written first
@@ -154,6 +154,8 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
     let node_names: Vec<String> = (1..=opts.nodes).map(|i| layout.node_name(i)).collect();
     crate::model::place(&mut model_pods, &node_names, &object)?;
 
+    // VMs plug into the underlay's own switch, which every realization of the nodes has.
+    let switched = opts.nodes > 2 || !model.external_nodes.is_empty();
     let nodes: Vec<NodeState> = (1..=opts.nodes)
         .map(|i| NodeState {
             name: layout.node_name(i),
@@ -164,7 +166,7 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
             underlay_mac: layout::mac_for(Layout::underlay_ip(i)),
             pod_cidr: format!("{}/{}", Layout::pod_network(i), Layout::POD_PREFIX_LEN),
             gateway: Layout::pod_gateway(i),
-            uplink: (opts.nodes > 1).then(|| layout.uplink(i)),
+            uplink: (opts.nodes > 1 || switched).then(|| layout.uplink(i)),
             agent: None,
             labels: Labels::new(),
             server: None,
@@ -177,11 +179,6 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         host_ports = model.host_endpoint_ports();
         if opts.kube {
             return Err(Error::invalid(&object, "external_nodes", "VMs are not supported in cluster mode yet (run without --kube)"));
-        }
-        if opts.node_policy == NodePolicy::Ovs {
-            let why = "VMs in the OVS realization are not supported yet (a testbed VM has no OVS to move its interface onto): \
-                       use --node-policy nftables";
-            return Err(Error::invalid(&object, "external_nodes", why));
         }
     }
     let mut next_host: BTreeMap<String, usize> = BTreeMap::new();
@@ -225,7 +222,7 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
         agent_command: opts.agent.clone(),
         server_command: opts.server.clone(),
         model_file,
-        underlay_netns: (opts.nodes > 2).then(|| layout.underlay_netns()),
+        underlay_netns: switched.then(|| layout.underlay_netns()),
         namespaces: model.namespaces.clone(),
         node_labels: model.nodes.map(|n| n.labels).unwrap_or_default(),
         host_ports,
@@ -299,12 +296,12 @@ fn link_exists(netns: &str, name: &str) -> bool {
     Netns::exists(netns) && run(Command::new("ip").args(["-n", netns, "link", "show", "dev", name])).is_ok()
 }
 
-/// Two nodes: one veth between them. More: a Linux bridge in the underlay netns and a veth
-/// from each node to it. One node: nothing.
+/// Two nodes: one veth between them. More, or any VMs: a Linux bridge in the underlay netns
+/// and a veth from each node to it. One node: nothing.
 fn underlay(state: &State, layout: &Layout) -> Result<(), Error> {
-    match state.nodes.as_slice() {
-        [] | [_] => {}
-        [a, b] => {
+    match (&state.underlay_netns, state.nodes.as_slice()) {
+        (None, [] | [_]) => {}
+        (None, [a, b]) => {
             let (ua, ub) = (layout.uplink(a.index), layout.uplink(b.index));
             if !link_exists(&a.netns, &ua) {
                 run(Command::new("ip").args([
@@ -312,8 +309,8 @@ fn underlay(state: &State, layout: &Layout) -> Result<(), Error> {
                 ]))?;
             }
         }
-        nodes => {
-            let ul = state.underlay_netns.clone().unwrap_or_else(|| layout.underlay_netns());
+        (ul, nodes) => {
+            let ul = ul.clone().unwrap_or_else(|| layout.underlay_netns());
             Netns::add(&ul)?.keep();
             if !link_exists(&ul, UNDERLAY_BRIDGE) {
                 run(Command::new("ip").args(["-n", &ul, "link", "add", UNDERLAY_BRIDGE, "type", "bridge"]))?;
