@@ -365,6 +365,10 @@ fn node_policy_decides_what_reaches_a_nodes_host(r: &Running) {
     assert_eq!(seen_from(&n2.netns, 7013, &n1.netns, to_n2(7013)), None, "node-1's host -> node-2 (dropped)");
     let on_node_2 = tb.pods().iter().find(|p| p.node == "node-2" && !p.host_network).unwrap().netns.clone();
     assert_eq!(seen_from(&n2.netns, 7014, &on_node_2, to_n2(7014)), None, "a pod of node-2 -> its own host (dropped)");
+    // The gateway address is not the Node's (a Node is its InternalIPs): nothing judges it.
+    let on_node_2_ip = tb.pods().iter().find(|p| p.netns == on_node_2).unwrap().ip;
+    let to_gw2 = SocketAddrV4::new(n2.gateway, 7014);
+    assert_eq!(seen_from(&n2.netns, 7014, &on_node_2, to_gw2), Some(on_node_2_ip), "a pod of node-2 -> its gateway's address");
     // Only node-2 is selected; its other ports stay open.
     let to_n1 = SocketAddrV4::new(n1.underlay_ip, 7012);
     assert_eq!(seen_from(&n1.netns, 7012, &pod_ns(tb, "x/b"), to_n1), Some(xb), "x/b -> node-1");

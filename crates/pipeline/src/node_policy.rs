@@ -4,10 +4,13 @@
 //!
 //! - The host gateway port stands for the Node on the pod side: what reaches the host through it
 //!   (a local pod's packets, another node's pod's through the tunnel) meets the Node's ingress
-//!   policy when it is addressed to one of the node's own addresses (its InternalIPs and the
-//!   gateway address); what the host sends from those addresses meets its egress policy
-//!   (reg3 = the gateway port). What the host only routes (to the outside, a Service's backend)
-//!   is not the host's own traffic and is judged as before.
+//!   policy when it is addressed to one of the node's own addresses (its InternalIPs); what the
+//!   host sends from those addresses meets its egress policy (reg3 = the gateway port). What
+//!   the host only routes (to the outside, a Service's backend) is not the host's own traffic
+//!   and is judged as before. The gateway address is not the Node's: a Node is its InternalIPs,
+//!   as the oracle (`policy::evaluate`) and the nftables realization have it, so what a pod
+//!   sends to it meets only the pod's own egress policy (the host's routes to the pods take
+//!   the InternalIP as their source, so the host's own connections leave from it).
 //! - The node's uplink, moved onto the bridge as an ExternalNode's NIC is
 //!   ([`crate::host_interface`], its endpoint the Node), stands for it on the network side.
 //! - The bypass list skips the Node's policy on both, as on a host interface; the tunnel to
@@ -20,7 +23,6 @@ use crate::reg::{ESTABLISHED, FROM_GATEWAY, OUT_PORT, SENDER, SOURCE, ct_match, 
 use crate::table::Table;
 use crate::topology::Topology;
 use openflow::{Field, Flow, Match};
-use std::net::Ipv4Addr;
 
 /// Priorities of the node policy flows.
 mod priority {
@@ -35,7 +37,7 @@ mod priority {
 /// [`Topology::node_policy`] or a gateway port.
 pub fn node_policy_flows(topo: &Topology) -> Vec<Flow> {
     let Some(gw) = topo.gateway_ofport.filter(|_| topo.node_policy) else { return Vec::new() };
-    let addresses = host_addresses(topo);
+    let addresses = &topo.node_ips;
     let to_host = addresses.iter().map(|&ip| {
         Table::L2Forwarding
             .flow(
@@ -63,18 +65,11 @@ pub fn node_policy_flows(topo: &Topology) -> Vec<Flow> {
     to_host.chain(from_host).chain(bypass).map(FlowBuilder::build).collect()
 }
 
-/// The node's own addresses on the pod side: the gateway's and its InternalIPs, each once.
-fn host_addresses(topo: &Topology) -> Vec<Ipv4Addr> {
-    let mut out: Vec<Ipv4Addr> = std::iter::once(topo.gateway_ip).chain(topo.node_ips.iter().copied()).collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use policy::Endpoint;
+    use std::net::Ipv4Addr;
 
     fn topology(node_policy: bool) -> Topology {
         let gateway_ip = Ipv4Addr::new(10, 244, 1, 1);
@@ -111,11 +106,11 @@ mod tests {
         let flows = node_policy_flows(&topo);
         let of = |t: Table| flows.iter().filter(move |f| f.table_id == t.id());
         let to_host: Vec<u128> = of(Table::L2Forwarding).filter_map(|f| f.matches.exact(Field::Ipv4Dst)).collect();
-        let addresses = [Ipv4Addr::new(10, 244, 1, 1), Ipv4Addr::new(192, 168, 77, 11)].map(|a| u128::from(u32::from(a)));
-        assert_eq!(to_host, addresses, "the gateway's and the InternalIP");
+        assert_eq!(to_host, [u128::from(u32::from(Ipv4Addr::new(192, 168, 77, 11)))], "the InternalIP, not the gateway's");
         assert!(of(Table::L2Forwarding).all(|f| f.to_string().contains(&format!("goto_table:{}", Table::IngressAdmin.id()))));
         let from_host: Vec<&Flow> = of(Table::ConntrackState).collect();
-        assert_eq!(from_host.len(), 4, "new and established, from each address");
+        assert_eq!(from_host.len(), 2, "new and established, from the InternalIP");
+        assert!(from_host.iter().all(|f| f.matches.exact(Field::Ipv4Src) == Some(u128::from(u32::from(Ipv4Addr::new(192, 168, 77, 11))))));
         assert!(from_host.iter().all(|f| f.to_string().contains("set_field:0x7->reg3")), "{from_host:?}");
         let bypass: Vec<&Flow> = of(Table::IngressAdmin).collect();
         assert_eq!(bypass.len(), 1);
