@@ -81,6 +81,8 @@ enum Command {
         kube: bool,
         /// Where the agents realize each node's own policy: `nftables` (the node's address on
         /// br-phy) or `ovs` (the address on the uplink, which the agent moves onto br-int).
+        /// VMs (a model's external_nodes) likewise: nftables in their namespace, or their own
+        /// OVS with their interface moved onto it.
         #[arg(long, default_value = "nftables")]
         node_policy: String,
     },

@@ -6,11 +6,11 @@
 //! | node i (1-based) | Kubernetes name `node-i`, netns `<prefix>-node-i` |
 //! | node underlay IP | `192.168.77.(10+i)/24` on `br-phy`'s LOCAL port, MAC `02:00` + IPv4 bytes |
 //! | node pod CIDR | `10.244.i.0/24`, gateway `10.244.i.1` |
-//! | underlay veth | node end `<prefix>-ul<i>` in the node netns |
-//! | underlay switch (> 2 nodes) | netns `<prefix>-underlay`, Linux bridge `br-underlay`, veth ends `<prefix>-ul<i>-b` |
+//! | underlay veth | node end `<prefix>-ul<i>` in the node netns (with 2 nodes and no VM, its peer is the other node's) |
+//! | underlay switch (> 2 nodes, or any VM) | netns `<prefix>-underlay`, Linux bridge `br-underlay`, veth ends `<prefix>-ul<i>-b` |
 //! | pod | netns `<prefix>-pod-<namespace>-<name>`, IP `10.244.i.(10+k)`, MAC `02:00` + IPv4 bytes |
 //! | pod veth | pod end `eth0`; node end `<prefix>-p<host byte>` on `br-int` |
-//! | VM k (1-based, a model's `external_nodes` in order; [`crate::external_hosts`]) | netns `<prefix>-vm-<namespace>-<name>`, `eth0` with `192.168.77.(100+k)/24` (below the collector, above the nodes: fewer than 90 nodes), MAC `02:00` + IPv4 bytes; node end `<prefix>-vm<k>` on the last node's `br-phy`; routes to node i's pod CIDR via node i's underlay IP |
+//! | VM k (1-based, a model's `external_nodes` in order; [`crate::external_hosts`]) | netns `<prefix>-vm-<namespace>-<name>`, `eth0` with `192.168.77.(100+k)/24` (below the collector, above the nodes: fewer than 90 nodes), MAC `02:00` + IPv4 bytes; underlay end `<prefix>-vm<k>` on `br-underlay`; routes to node i's pod CIDR via node i's underlay IP; in OVS mode its switch's state in `<dir>/vm-<namespace>-<name>/ovs`, `eth0` moved onto its `br-int` (`eth0~` the veth) |
 //! | collector ([`crate::collector`]) | netns `<prefix>-collector`, `eth0` with `192.168.77.200/24`; node end `<prefix>-col` on the last node's `br-phy` |
 //! | inline firewall ([`crate::firewall`]) | netns `<prefix>-fw<i>-<out device>`, ends `out` and `ret`; node ends named by the caller |
 //!
@@ -32,7 +32,7 @@ pub const INT_BRIDGE: &str = "br-int";
 /// The cluster's Service (ClusterIP) range: the API server's `--service-cluster-ip-range`, the
 /// agents' `--service-cidr`, and where tests put the ClusterIPs they DNAT as kube-proxy would.
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
-/// The Linux bridge that joins more than two nodes, inside the underlay netns.
+/// The Linux bridge that joins more than two nodes (or nodes and VMs), inside the underlay netns.
 pub const UNDERLAY_BRIDGE: &str = "br-underlay";
 /// The pod end of every pod veth.
 pub const POD_IFACE: &str = "eth0";
@@ -82,7 +82,7 @@ impl Layout {
         format!("{}-node-{i}", self.prefix)
     }
 
-    /// The netns holding the Linux bridge that joins more than two nodes.
+    /// The netns holding the Linux bridge that joins more than two nodes, or nodes and VMs.
     pub fn underlay_netns(&self) -> String {
         format!("{}-underlay", self.prefix)
     }
@@ -122,7 +122,7 @@ impl Layout {
         format!("{}-vm-{namespace}-{name}", self.prefix)
     }
 
-    /// The node end of VM `k`'s veth (1-based; a port of the last node's `br-phy`).
+    /// The underlay end of VM `k`'s veth (1-based; a port of `br-underlay`).
     pub fn vm_veth(&self, k: usize) -> String {
         format!("{}-vm{k}", self.prefix)
     }
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn every_interface_name_fits_the_kernel_limit_at_the_longest_prefix() {
         let l = Layout::new("abcdef").unwrap();
-        for name in [l.uplink(999), l.uplink_peer(999), l.collector_veth()] {
+        for name in [l.uplink(999), l.uplink_peer(999), l.collector_veth(), l.vm_veth(Layout::MAX_VMS)] {
             assert!(name.len() <= MAX_IFNAME_LEN, "{name} is {} characters", name.len());
         }
         assert!(UNDERLAY_BRIDGE.len() <= MAX_IFNAME_LEN);

@@ -88,7 +88,7 @@ pub struct State {
     pub server_command: Launcher,
     /// The model file the pods came from.
     pub model_file: PathBuf,
-    /// The netns of the Linux bridge joining more than two nodes.
+    /// The netns of the Linux bridge joining more than two nodes, or nodes and VMs.
     pub underlay_netns: Option<String>,
     /// Kubernetes namespaces and their labels.
     pub namespaces: BTreeMap<String, Labels>,
