@@ -16,8 +16,9 @@
 //! connection. "0 rules" is each realization's skeleton (conntrack accept of established
 //! packets, an empty policy chain), so the ratios price the rules, not conntrack; the "no
 //! firewall" row prices the skeleton. Connection rate: a Rust client (several threads: connect,
-//! 1-byte request, 1-byte answer, the server closes; netperf TCP_CRR's exchange) for a fixed
-//! time; throughput: iperf3. Configurations are shuffled per round; figures are medians.
+//! 1-byte request, 1-byte answer, the client closes first; netperf TCP_CRR's exchange) for a fixed
+//! time; throughput: iperf3. Each round takes the realizations in a shuffled order and each one's
+//! rule counts back to back (shuffled), so a ratio's figures are seconds apart; figures are medians.
 use super::datapath::{IPERF_PORT, Servers, in_netns, iperf, pipe, run_ok};
 use super::{Check, Report, fmt_num, median};
 use agent::node_firewall::{Host, NodeFirewall, Plan};
@@ -62,6 +63,12 @@ pub(crate) trait Realization {
     /// The packets its realization of `rule` matched since installed (proof that the measured
     /// connections met the rules).
     fn matched(&mut self, site: &Site, rule: &Rule) -> anyhow::Result<u64>;
+    /// The packets it dropped as invalid to conntrack since installed, where it counts them
+    /// (weir-OVS: a conntrack that misses one direction of the connections fails its sequence
+    /// checks and drops the rest, which is what the connection rate would then measure).
+    fn invalid_dropped(&mut self, _site: &Site) -> anyhow::Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// The two namespaces, the host endpoint the rules apply to and the cluster that knows its
@@ -283,7 +290,8 @@ fn iptables_rule(i: usize, rule: &Rule) -> anyhow::Result<String> {
     Ok(format!("-A {IPT_CHAIN} -p tcp {ports} -m set --match-set wn-{i} src -m comment --comment \"{}\" -j {target}\n", rule.id))
 }
 
-/// The service the client connects to: read a byte, answer a byte, close.
+/// The service the client connects to: read a byte, answer a byte, wait for the client to
+/// close, close.
 fn crr_server(site: &Site) -> anyhow::Result<()> {
     let ns = site.server.name().to_string();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -308,8 +316,13 @@ fn serve(listener: TcpListener) {
     for mut s in listener.incoming().flatten() {
         let mut b = [0u8; 1];
         // A request lost on the way (its client gave up) must not hold a server thread forever.
-        if s.set_read_timeout(Some(Duration::from_secs(1))).is_ok() && s.read_exact(&mut b).is_ok() {
-            let _ = s.write_all(&b);
+        if s.set_read_timeout(Some(Duration::from_secs(1))).is_ok() && s.read_exact(&mut b).is_ok() && s.write_all(&b).is_ok() {
+            // The client closes first, so TIME_WAIT is the client's, whose kernel reuses a port
+            // only a second after (tcp_tw_reuse). Were it the server's, the client would pick
+            // ports the server still holds in TIME_WAIT: SYNs met by a challenge ACK or a
+            // SYN-ACK numbered after the old connection, a 1 s retransmission each, and a
+            // userspace conntrack that finds such SYN-ACKs invalid.
+            let _ = s.read(&mut b);
         }
     }
 }
@@ -371,6 +384,9 @@ struct Figures {
     failed: u64,
     /// Per configuration with rules: new connections made, packets the last rule matched.
     matched: BTreeMap<Config, (u64, u64)>,
+    /// Per configuration of a realization that counts them: new connections made, packets
+    /// dropped as invalid.
+    invalid: BTreeMap<Config, (u64, u64)>,
 }
 
 pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u64) -> anyhow::Result<Report> {
@@ -411,9 +427,17 @@ fn measure(
 ) -> anyhow::Result<Figures> {
     let mut rng = Rng::new(seed);
     let mut f = Figures::default();
+    // A realization's configurations are measured one after the other, in a shuffled order,
+    // so a ratio's two figures are seconds apart, not a round apart: slow drifts of the
+    // machine hit both.
+    let mut blocks: BTreeMap<Option<usize>, Vec<Config>> = BTreeMap::new();
+    for c in configs {
+        blocks.entry(c.realization).or_default().push(*c);
+    }
+    let blocks: Vec<Vec<Config>> = blocks.into_values().collect();
     for round in 0..rounds {
         super::progress(format_args!("node-policy: round {} of {rounds}", round + 1));
-        for c in rng.shuffled(configs) {
+        for c in rng.shuffled(&blocks).iter().flat_map(|b| rng.shuffled(b)) {
             let rules = node_rules(c.rules);
             let started = Instant::now();
             if let Some(r) = c.realization {
@@ -430,6 +454,11 @@ fn measure(
                 m.1 += realizations[r].matched(site, last)?;
             }
             if let Some(r) = c.realization {
+                if let Some(n) = realizations[r].invalid_dropped(site)? {
+                    let i = f.invalid.entry(c).or_default();
+                    i.0 += run.done;
+                    i.1 += n;
+                }
                 realizations[r].remove(site)?;
             }
         }
@@ -484,6 +513,16 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
         "x",
         1.0,
     ));
+    // A conntrack that sees both directions of the exchanges finds (almost) nothing invalid.
+    if !f.invalid.is_empty() {
+        let (made, dropped) = f.invalid.values().fold((0, 0), |(m, d), &(made, dropped)| (m + made, d + dropped));
+        report.checks.push(Check::at_most(
+            "packets dropped as invalid to conntrack / connections made (realizations that count them)",
+            dropped as f64 / made.max(1) as f64,
+            "x",
+            0.001,
+        ));
+    }
     // How much a baseline moves between rounds: a ratio's distance from 1 below this is noise.
     let spread = |v: &[f64]| {
         let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
@@ -496,8 +535,8 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
          policy chain); the no-firewall \
          row is the namespace with no ruleset at all. Rule i allows TCP 10000+i from its own /29; the measured connections match the \
          LAST rule (its peer the client, its ports {CRR_PORT} and {IPERF_PORT}), so iptables walks every rule for each new connection. \
-         {rounds} rounds, configurations shuffled per round, {secs} s per point: {CRR_CLIENTS} client threads each connect, send 1 byte, \
-         read 1 byte (the server closes); iperf3 single stream for {TPUT_SECS} s. Install ms: the realization's install call (weir-nftables: \
+         {rounds} rounds; in each, the realizations in a shuffled order and each one's rule counts back to back, shuffled; {secs} s per point: {CRR_CLIENTS} client threads each connect, send 1 byte, \
+         read 1 byte, close (the client first: TIME_WAIT on its side); iperf3 single stream for {TPUT_SECS} s. Install ms: the realization's install call (weir-nftables: \
          plan, ruleset, one nft transaction; weir-OVS: moving the interface onto the bridge, compiling, one bundle). Exchanges that \
          failed: {}.",
         f.failed
@@ -507,6 +546,7 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
         "conn_per_s": f.crr.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
         "gbit_per_s": f.tput.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
         "failed_exchanges": f.failed,
+        "invalid_dropped": f.invalid.iter().map(|(c, (made, dropped))| (format!("{} {}", name(c), c.rules), json!({"connections": made, "packets_dropped": dropped}))).collect::<serde_json::Map<_, _>>(),
         "install_ms": f.install_ms.iter().map(|(c, v)| (format!("{} {}", name(c), c.rules), json!(v))).collect::<serde_json::Map<_, _>>(),
         "last_rule": f.matched.iter().map(|(c, (made, counted))| (format!("{} {}", name(c), c.rules), json!({"connections": made, "packets_matched": counted}))).collect::<serde_json::Map<_, _>>(),
     });

@@ -44,6 +44,11 @@ impl WeirOvs {
         let ip = |args: &[&str]| testbed::run(site.server.command("ip").args(args));
         ip(&["link", "set", IFACE, "down"])?;
         ip(&["link", "set", IFACE, "name", UPLINK])?;
+        // The address leaves the NIC, as the agent's move takes it off the uplink: left there,
+        // its route wins and the host's replies leave by the NIC around the bridge, so the
+        // userspace conntrack sees one direction only, fails its sequence checks and the
+        // pipeline drops the client's packets as invalid.
+        ip(&["addr", "flush", "dev", UPLINK])?;
         ip(&["link", "set", UPLINK, "up"])?;
         let internal = format!("mac=\"{mac}\"");
         self.switch()?.vsctl(&[
@@ -197,7 +202,17 @@ impl Realization for WeirOvs {
         let id = self.rules.iter().find(|(_, infos)| infos.iter().any(|i| i.rule == rule.id)).map(|(id, _)| *id);
         let id = id.ok_or_else(|| anyhow::anyhow!("weir-OVS: rule {} has no conjunction", rule.id))?;
         let dump = self.switch()?.ofctl("dump-flows", "br-int", &[&format!("conj_id={id}")])?;
-        let packets = dump.lines().filter_map(|l| l.split("n_packets=").nth(1)?.split(',').next()?.parse::<u64>().ok()).sum();
-        Ok(packets)
+        Ok(packets_of(dump.lines()))
     }
+
+    /// The packets of the pipeline's flows that drop `ct_state=+inv`.
+    fn invalid_dropped(&mut self, _site: &Site) -> anyhow::Result<Option<u64>> {
+        let dump = self.switch()?.ofctl("dump-flows", "br-int", &["ct_state=+inv+trk"])?;
+        Ok(Some(packets_of(dump.lines().filter(|l| l.ends_with("actions=drop")))))
+    }
+}
+
+/// The sum of the `n_packets` of flow dump lines.
+fn packets_of<'a>(lines: impl Iterator<Item = &'a str>) -> u64 {
+    lines.filter_map(|l| l.split("n_packets=").nth(1)?.split(',').next()?.parse::<u64>().ok()).sum()
 }
