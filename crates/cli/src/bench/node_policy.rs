@@ -39,9 +39,15 @@ mod ovs;
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
 const CRR_PORT: u16 = 7000;
-/// Client threads, each one connection at a time.
+/// Client threads, each one connection at a time, thread t to port [`CRR_PORT`] + t: a
+/// destination port of its own gives each thread the client's whole range of local ports (a
+/// closed connection's port is free again a second later, and connect() takes every other
+/// port: about 32,000 connections a second per destination, a ceiling one port would put
+/// under the rates measured).
 const CRR_CLIENTS: usize = 4;
-const CRR_SERVERS: usize = 4;
+const CRR_LAST_PORT: u16 = CRR_PORT + CRR_CLIENTS as u16 - 1;
+/// Server threads per port.
+const CRR_SERVERS: usize = 2;
 /// Seconds of each iperf3 run (a stream's rate does not depend on the rules: only its first
 /// packet meets them).
 const TPUT_SECS: u64 = 2;
@@ -117,9 +123,10 @@ fn node_rules(n: usize) -> RuleSet {
         .map(|i| {
             let last = i + 1 == n;
             let (peer, ports) = if last {
-                (format!("{CLIENT}/32"), vec![CRR_PORT, IPERF_PORT])
+                (format!("{CLIENT}/32"), vec![(CRR_PORT, CRR_LAST_PORT), (IPERF_PORT, IPERF_PORT)])
             } else {
-                (format!("172.16.{}.{}/29", i / 32, (i % 32) * 8), vec![10000 + i as u16])
+                let port = 10000 + i as u16;
+                (format!("172.16.{}.{}/29", i / 32, (i % 32) * 8), vec![(port, port)])
             };
             allow(i, &peer, &ports)
         })
@@ -127,7 +134,7 @@ fn node_rules(n: usize) -> RuleSet {
     RuleSet { rules, isolated: Default::default() }
 }
 
-fn allow(i: usize, peer: &str, ports: &[u16]) -> Rule {
+fn allow(i: usize, peer: &str, ports: &[(u16, u16)]) -> Rule {
     let name = format!("node-rule-{i}");
     Rule {
         id: RuleId(format!("ClusterNetworkPolicy/{name}/ingress/0")),
@@ -141,7 +148,7 @@ fn allow(i: usize, peer: &str, ports: &[u16]) -> Rule {
         action: Action::Allow,
         applied_to: BTreeSet::from([host_endpoint()]),
         peers: Peers::Set { pods: BTreeSet::new(), blocks: vec![IpBlock { cidr: peer.parse().expect("a CIDR"), except: Vec::new() }] },
-        services: Services::List(ports.iter().map(|&p| Service { protocol: Protocol::Tcp, port: PortMatch::Range(p, p) }).collect()),
+        services: Services::List(ports.iter().map(|&(lo, hi)| Service { protocol: Protocol::Tcp, port: PortMatch::Range(lo, hi) }).collect()),
         audit: None,
     }
 }
@@ -293,10 +300,14 @@ fn iptables_rule(i: usize, rule: &Rule) -> anyhow::Result<String> {
 /// The service the client connects to: read a byte, answer a byte, wait for the client to
 /// close, close.
 fn crr_server(site: &Site) -> anyhow::Result<()> {
+    (CRR_PORT..=CRR_LAST_PORT).try_for_each(|port| crr_listener(site, port))
+}
+
+fn crr_listener(site: &Site, port: u16) -> anyhow::Result<()> {
     let ns = site.server.name().to_string();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let bound = testbed::netns::enter_on_this_thread(&ns).and_then(|()| TcpListener::bind((SERVER, CRR_PORT)));
+        let bound = testbed::netns::enter_on_this_thread(&ns).and_then(|()| TcpListener::bind((SERVER, port)));
         let listener = match bound {
             Ok(l) => l,
             Err(e) => return tx.send(Err(e)).unwrap_or(()),
@@ -309,7 +320,7 @@ fn crr_server(site: &Site) -> anyhow::Result<()> {
         }
         serve(listener);
     });
-    rx.recv()?.map_err(|e| anyhow::anyhow!("CRR server on {SERVER}:{CRR_PORT}: {e}"))
+    rx.recv()?.map_err(|e| anyhow::anyhow!("CRR server on {SERVER}:{port}: {e}"))
 }
 
 fn serve(listener: TcpListener) {
@@ -339,13 +350,13 @@ fn crr(site: &Site, secs: f64) -> anyhow::Result<Crr> {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     std::thread::scope(|s| -> anyhow::Result<()> {
-        let threads: Vec<_> = (0..CRR_CLIENTS)
-            .map(|_| {
+        let threads: Vec<_> = (CRR_PORT..=CRR_LAST_PORT)
+            .map(|port| {
                 let (ns, done, failed) = (site.client.name().to_string(), &done, &failed);
                 s.spawn(move || -> std::io::Result<()> {
                     testbed::netns::enter_on_this_thread(&ns)?;
                     while Instant::now() < deadline {
-                        let counter = if exchange().is_ok() { done } else { failed };
+                        let counter = if exchange(port).is_ok() { done } else { failed };
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(())
@@ -361,8 +372,8 @@ fn crr(site: &Site, secs: f64) -> anyhow::Result<Crr> {
     Ok(Crr { per_s: done as f64 / started.elapsed().as_secs_f64(), done, failed: failed.into_inner() })
 }
 
-fn exchange() -> std::io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&SocketAddr::from((SERVER, CRR_PORT)), Duration::from_secs(1))?;
+fn exchange(port: u16) -> std::io::Result<()> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::from((SERVER, port)), Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(1)))?;
     s.write_all(b"x")?;
     let mut b = [0u8; 1];
@@ -534,8 +545,8 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
         "Ratios are the median over rounds of the figure / the same round's 0-rule skeleton of that realization (conntrack on, empty \
          policy chain); the no-firewall \
          row is the namespace with no ruleset at all. Rule i allows TCP 10000+i from its own /29; the measured connections match the \
-         LAST rule (its peer the client, its ports {CRR_PORT} and {IPERF_PORT}), so iptables walks every rule for each new connection. \
-         {rounds} rounds; in each, the realizations in a shuffled order and each one's rule counts back to back, shuffled; {secs} s per point: {CRR_CLIENTS} client threads each connect, send 1 byte, \
+         LAST rule (its peer the client, its ports {CRR_PORT}-{CRR_LAST_PORT} and {IPERF_PORT}), so iptables walks every rule for each new connection. \
+         {rounds} rounds; in each, the realizations in a shuffled order and each one's rule counts back to back, shuffled; {secs} s per point: {CRR_CLIENTS} client threads (each to a port of its own) each connect, send 1 byte, \
          read 1 byte, close (the client first: TIME_WAIT on its side); iperf3 single stream for {TPUT_SECS} s. Install ms: the realization's install call (weir-nftables: \
          plan, ruleset, one nft transaction; weir-OVS: moving the interface onto the bridge, compiling, one bundle). Exchanges that \
          failed: {}.",

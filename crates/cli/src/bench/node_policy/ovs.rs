@@ -6,6 +6,7 @@
 //! bundle. The move is made for each configuration and undone after it, so the other
 //! realizations' traffic never crosses OVS; the 0-rule skeleton is the same bridge and
 //! pipeline without rules.
+use super::super::datapath::{in_netns, pipe, run_ok};
 use super::{NODE, Realization, SERVER, Site, host_endpoint};
 use agent::switch::Switch;
 use openflow::{Flow, FlowMod, FlowModCommand, Mac};
@@ -17,6 +18,8 @@ use std::path::PathBuf;
 /// The interface moved, as the agent names it: `IF`, its NIC `IF~`.
 const IFACE: &str = "eth0";
 const UPLINK: &str = "eth0~";
+/// The server namespace's nftables table that keeps the NIC's packets for the bridge.
+const NIC_TABLE: &str = "weir-bench-nic";
 
 pub(crate) struct WeirOvs {
     /// The switch, running in the server namespace (started by `prepare`), and its directory.
@@ -49,6 +52,15 @@ impl WeirOvs {
         // userspace conntrack sees one direction only, fails its sequence checks and the
         // pipeline drops the client's packets as invalid.
         ip(&["addr", "flush", "dev", UPLINK])?;
+        // The userspace datapath reads the NIC through a packet socket, which leaves the
+        // kernel its own copy of every packet: the host would take each client packet twice,
+        // once around the bridge (and its rules). The kernel datapath takes the NIC's packets
+        // from the kernel; here its ingress hook drops the kernel's copies (packet sockets
+        // see them before the hook).
+        let nic_to_bridge_only = format!(
+            "table netdev {NIC_TABLE} {{\n chain in {{\n  type filter hook ingress device \"{UPLINK}\" priority 0; policy drop;\n }}\n}}\n"
+        );
+        pipe(in_netns(site.server.name(), "nft").args(["-f", "-"]), &nic_to_bridge_only, "nft -f")?;
         ip(&["link", "set", UPLINK, "up"])?;
         let internal = format!("mac=\"{mac}\"");
         self.switch()?.vsctl(&[
@@ -189,6 +201,14 @@ impl Realization for WeirOvs {
         let ip = |args: &[&str]| testbed::run(site.server.command("ip").args(args));
         testbed::ovs::wait_until(std::time::Duration::from_secs(10), || ip(&["link", "show", IFACE]).is_err())
             .map_err(|_| anyhow::anyhow!("weir-OVS: the internal port {IFACE} did not go"))?;
+        run_ok(
+            {
+                let mut c = in_netns(site.server.name(), "nft");
+                c.args(["delete", "table", "netdev", NIC_TABLE]);
+                c
+            },
+            "nft delete table",
+        )?;
         ip(&["link", "set", UPLINK, "down"])?;
         ip(&["link", "set", UPLINK, "name", IFACE])?;
         ip(&["addr", "replace", &format!("{SERVER}/24"), "dev", IFACE])?;
