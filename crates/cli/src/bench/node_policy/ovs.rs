@@ -152,10 +152,16 @@ impl Realization for WeirOvs {
     fn prepare(&mut self, site: &Site) -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("weir-bench-node-ovs-{}", std::process::id()));
         let sw = testbed::OvsSwitch::start(&site.server, &dir)?;
+        let pid_file = dir.join("ovs-vswitchd.pid");
         // Kept at once: whatever fails below, dropping the realization stops it and removes the
         // directory.
         self.switch = Some((sw, dir));
         let sw = self.switch()?;
+        // The switch's threads on a core of their own, the measured exchanges on the other.
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > super::SWITCH_CPU {
+            let pid = std::fs::read_to_string(&pid_file)?;
+            testbed::run(std::process::Command::new("taskset").args(["-a", "-p", "-c", &super::SWITCH_CPU.to_string(), pid.trim()]))?;
+        }
         sw.add_bridge("br-int")?;
         // Closed connections leave weir's conntrack zone within a second, as the kernel's do
         // for the other realizations (the site's sysctls): the client reuses its ports at once.
