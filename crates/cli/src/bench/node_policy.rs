@@ -169,7 +169,9 @@ fn allow(i: usize, peer: &str, ports: &[(u16, u16)]) -> Rule {
         action: Action::Allow,
         applied_to: BTreeSet::from([host_endpoint()]),
         peers: Peers::Set { pods: BTreeSet::new(), blocks: vec![IpBlock { cidr: peer.parse().expect("a CIDR"), except: Vec::new() }] },
-        services: Services::List(ports.iter().map(|&(lo, hi)| Service { protocol: Protocol::Tcp, port: PortMatch::Range(lo, hi) }).collect()),
+        services: Services::List(
+            ports.iter().map(|&(lo, hi)| Service { protocol: Protocol::Tcp, port: PortMatch::Range(lo, hi) }).collect(),
+        ),
         audit: None,
     }
 }
