@@ -509,7 +509,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     };
     let mut move_failures = moved.map(|node| {
         let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        crate::external_node::spawn(manager.clone(), config.bridge.clone(), state_dir, node)
+        crate::external_node::spawn(manager.clone(), config.bridge.clone(), config.datapath, state_dir, node)
     });
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;

@@ -17,6 +17,8 @@ use testbed::vm::{InterfaceState, SERVICE_PORT, STATIC_IP, VM_IFACE, Vm};
 
 const EXTERNAL_NODE: &str = "vm-1";
 const UPLINK: &str = "eth0~";
+/// A UDP port nothing in the VM serves but the test.
+const UDP_PORT: u16 = 5399;
 
 fn weir(args: &[&str]) -> Launcher {
     Launcher { program: PathBuf::from(env!("CARGO_BIN_EXE_weir")), args: args.iter().map(|a| a.to_string()).collect() }
@@ -166,6 +168,31 @@ impl Setup {
     }
 
     /// Whether a TCP connection from the underlay to the VM's service at `ip` is established.
+    /// Whether a UDP datagram from the underlay to `ip` reaches a socket in the VM.
+    fn udp_reaches_vm(&self, ip: Ipv4Addr) -> bool {
+        let (vm, underlay) = (self.vm.name().to_string(), self.vm.underlay.name().to_string());
+        std::thread::scope(|s| {
+            let server = s.spawn(|| {
+                testbed::netns::enter_on_this_thread(&vm).unwrap();
+                let socket = std::net::UdpSocket::bind(("0.0.0.0", UDP_PORT)).unwrap();
+                socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                socket.recv(&mut [0; 16]).is_ok()
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            s.spawn(|| {
+                testbed::netns::enter_on_this_thread(&underlay).unwrap();
+                let socket = std::net::UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+                for _ in 0..5 {
+                    socket.send_to(b"ping", (ip, UDP_PORT)).unwrap();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .join()
+            .unwrap();
+            server.join().unwrap()
+        })
+    }
+
     fn service_reachable(&self, ip: Ipv4Addr) -> bool {
         let ns = self.vm.underlay.name().to_string();
         std::thread::scope(|s| {
@@ -490,9 +517,13 @@ fn a_policy_applied_to_the_external_entity_is_enforced_on_its_moved_interface() 
     s.start_agent_with(VM_IFACE, false);
     s.wait_moved(&before);
     assert!(s.service_reachable(ip), "no policy yet");
+    assert!(s.udp_reaches_vm(ip), "no policy yet: UDP");
 
     apply_vm_policy(&s, ip, "  - {name: drop-all, action: Drop}", "drop-all");
     assert!(!s.service_reachable(ip) && !s.service_reachable(STATIC_IP), "the entity's ingress is dropped");
+    // Nothing reaches the host around the bridge (the userspace datapath's packet socket leaves
+    // the kernel a copy of the NIC's packets, which the agent drops).
+    assert!(!s.udp_reaches_vm(ip), "a dropped UDP datagram reached a socket on the VM");
 
     let from = |cidr: &str| {
         format!("  - {{name: service, action: Allow, from: [{{ipBlock: {{cidr: {cidr}}}}}], ports: [{{protocol: TCP, port: {SERVICE_PORT}}}]}}\n  - {{name: drop-rest, action: Drop}}")

@@ -28,6 +28,7 @@
 //!
 //! Every link change goes through rtnetlink, every port change through OVSDB.
 pub mod ip_config;
+pub mod kernel_copy;
 pub mod saved;
 
 use futures::TryStreamExt;
@@ -127,6 +128,9 @@ pub struct Place<'a> {
     pub state_dir: &'a Path,
     /// The ExternalNode's name.
     pub external_node: &'a str,
+    /// Whether the bridge runs on the userspace datapath (`--datapath netdev`): the kernel's
+    /// copy of the uplink's packets is then dropped ([`kernel_copy`]).
+    pub userspace: bool,
 }
 
 /// Moves `iface` onto the bridge (see the module documentation), or completes a move begun
@@ -153,6 +157,15 @@ pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName, config
     }
     let up = link(handle, &uplink).await.map_err(err)?.ok_or_else(|| err(format!("its uplink {uplink} vanished")))?;
     set_up(handle, up.header.index, &uplink).await.map_err(err)?;
+    // Again on every start and new internal port: nft's state does not outlive a reboot.
+    if place.userspace && configured.is_none() {
+        let mut saved = saved.clone();
+        if !saved.kernel_copy_dropped {
+            saved.kernel_copy_dropped = true;
+            saved::write(&file, &saved).map_err(|e| err(format!("saving its state: {e}")))?;
+        }
+        kernel_copy::drop_on(&uplink).await.map_err(err)?;
+    }
     let ips = saved.config.ips();
     place
         .manager
@@ -191,6 +204,7 @@ async fn save_before_move(handle: &Handle, place: Place<'_>, iface: &IfName) -> 
         mtu: link_mtu(&nic).ok_or_else(|| err("has no MTU".into()))?,
         up: nic.header.flags.contains(LinkFlags::Up),
         config,
+        kernel_copy_dropped: place.userspace,
     };
     saved::write(&saved::path(place.state_dir, name), &saved).map_err(|e| err(format!("saving its state: {e}")))?;
     Ok(saved)
@@ -226,6 +240,9 @@ pub async fn give_back(handle: &Handle, place: Place<'_>, iface: &str) -> Result
             saved.config = now;
             saved::write(&file, &saved).map_err(|e| err(format!("saving its current configuration: {e}")))?;
         }
+    }
+    if saved.kernel_copy_dropped {
+        kernel_copy::keep_on(&saved.uplink).await.map_err(err)?;
     }
     for port in [iface, saved.uplink.as_str()] {
         place.manager.delete_port(place.bridge, port).await.map_err(|e| err(format!("removing port {port} from {}: {e}", place.bridge)))?;
@@ -393,13 +410,15 @@ pub type MoveFailures = BTreeMap<String, String>;
 pub fn spawn(
     manager: std::sync::Arc<ovsdb::Manager>,
     bridge: String,
+    datapath: ovsdb::DatapathType,
     state_dir: std::path::PathBuf,
     node: ExternalNode,
 ) -> tokio::sync::watch::Receiver<MoveFailures> {
     let (report, failures) = tokio::sync::watch::channel(MoveFailures::new());
     tokio::spawn(async move {
         let Some(handle) = crate::netlink::connect(&format!("external node {}", node.name)) else { return };
-        let place = Place { manager: &manager, bridge: &bridge, state_dir: &state_dir, external_node: &node.name };
+        let userspace = datapath == ovsdb::DatapathType::Netdev;
+        let place = Place { manager: &manager, bridge: &bridge, state_dir: &state_dir, external_node: &node.name, userspace };
         for old in saved::interfaces(&state_dir).into_iter().filter(|n| !node.interfaces.iter().any(|i| i.as_str() == n)) {
             match give_back(&handle, place, &old).await {
                 Ok(_) => tracing::info!(interface = old, "host interface no longer in the external node: given back"),
@@ -442,7 +461,7 @@ pub async fn restore(manager: &ovsdb::Manager, bridge: &str, state_dir: &Path) -
     let (conn, handle, _) =
         rtnetlink::new_connection().map_err(|e| Error { interface: "*".into(), what: format!("cannot open a netlink socket: {e}") })?;
     let conn = tokio::spawn(conn);
-    let place = Place { manager, bridge, state_dir, external_node: "" };
+    let place = Place { manager, bridge, state_dir, external_node: "", userspace: false };
     let mut restored = vec![];
     for iface in saved::interfaces(state_dir) {
         let result = give_back(&handle, place, &iface).await;

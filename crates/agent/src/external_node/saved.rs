@@ -22,6 +22,10 @@ pub struct Saved {
     /// Its IPv4 configuration: as it was before the move, and as it was on the internal port
     /// when a restore began (DHCP may have changed it since the move).
     pub config: IpConfig,
+    /// Whether the kernel's copy of the uplink's packets is dropped (the userspace datapath,
+    /// see [`super::kernel_copy`]): given back with the NIC.
+    #[serde(default)]
+    pub kernel_copy_dropped: bool,
 }
 
 /// The directory under the state directory that holds the saved interfaces.
