@@ -99,8 +99,9 @@ fn an_external_entity_selector_applies_to_the_interface_and_selects_it_as_a_peer
     );
     let c = hosts(&peer);
     assert!(common::reach(&c, VM1, "x/a", 80, Protocol::Tcp));
-    assert!(!common::reach(&c, N1, "x/a", 80, Protocol::Tcp));
+    assert!(!common::reach(&c, N2, "x/a", 80, Protocol::Tcp));
     assert!(!common::reach(&c, "y/a", "x/a", 80, Protocol::Tcp));
+    assert!(common::reach(&c, N1, "x/a", 80, Protocol::Tcp), "a pod's own node always reaches it");
 }
 
 #[test]
@@ -121,7 +122,9 @@ fn network_policy_never_isolates_a_host() {
     let rules = c.rules();
     assert!(rules.isolated.ingress.keys().chain(rules.isolated.egress.keys()).all(|e| !e.is_host()));
     assert!(common::reach(&c, N1, VM1, 22, Protocol::Tcp));
-    assert!(!common::reach(&c, N1, "x/a", 80, Protocol::Tcp));
+    assert!(!common::reach(&c, N2, "x/a", 80, Protocol::Tcp));
+    let own = verdict(&c, &rules, N1, "x/a", 80, Protocol::Tcp);
+    assert!(own.allowed && own.ingress.outcome == policy::Outcome::FromOwnNode, "kubelet's probes: {own}");
 }
 
 #[test]

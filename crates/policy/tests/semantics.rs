@@ -213,8 +213,9 @@ fn ip_block_with_host_bits_set_is_its_network() {
 
 #[test]
 fn host_network_pods_are_never_selected_nor_matched_by_selectors() {
-    let host = "---\napiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: 192.168.1.1}]}\n\
-                ---\napiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: x, labels: {pod: a}}\nspec: {nodeName: n1, hostNetwork: true}\n";
+    // On n2: the base pods run on n1, and a pod's own node reaches it whatever the policy.
+    let host = "---\napiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus: {addresses: [{type: InternalIP, address: 192.168.1.1}]}\n\
+                ---\napiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: x, labels: {pod: a}}\nspec: {nodeName: n2, hostNetwork: true}\n";
     let deny_all = np("x", "deny", "{podSelector: {}, policyTypes: [Ingress, Egress]}");
     let c = cluster(&(host.to_string() + &deny_all));
     assert_eq!(c.pod(&"x/h".parse().unwrap()).unwrap().ips, vec!["192.168.1.1".parse::<std::net::IpAddr>().unwrap()]);
