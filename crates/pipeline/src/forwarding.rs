@@ -416,23 +416,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn topology(gateway_ofport: Option<u32>) -> Topology {
-        let gateway_ip = Ipv4Addr::new(10, 244, 1, 1);
-        Topology {
-            node: "n1".into(),
-            gateway_ip,
-            gateway_mac: Topology::gateway_mac_for(gateway_ip),
-            node_ips: vec![Ipv4Addr::new(192, 168, 77, 11)],
-            tunnel_ofport: Some(1),
-            gateway_ofport,
-            local_pods: Default::default(),
-            remote_nodes: Vec::new(),
-            ports: Default::default(),
-            service_cidrs: Vec::new(),
-            host_interfaces: Vec::new(),
-            host_bypass: Vec::new(),
-            node_policy: false,
-            tunnel_udp_port: 6081,
-        }
+        Topology { gateway_ofport, ..crate::topology::test_node() }
     }
 
     /// Flows of `table` whose match has `field` exactly `value`.

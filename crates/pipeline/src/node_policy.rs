@@ -72,23 +72,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn topology(node_policy: bool) -> Topology {
-        let gateway_ip = Ipv4Addr::new(10, 244, 1, 1);
-        Topology {
-            node: "n1".into(),
-            gateway_ip,
-            gateway_mac: Topology::gateway_mac_for(gateway_ip),
-            node_ips: vec![Ipv4Addr::new(192, 168, 77, 11)],
-            tunnel_ofport: Some(1),
-            gateway_ofport: Some(7),
-            local_pods: Default::default(),
-            remote_nodes: Vec::new(),
-            ports: Default::default(),
-            service_cidrs: Vec::new(),
-            host_interfaces: Vec::new(),
-            host_bypass: vec!["ingress:tcp:10.0.0.0/8:22".parse().unwrap()],
-            node_policy,
-            tunnel_udp_port: 6081,
-        }
+        Topology { host_bypass: vec!["ingress:tcp:10.0.0.0/8:22".parse().unwrap()], node_policy, ..crate::topology::test_node() }
     }
 
     #[test]

@@ -160,3 +160,26 @@ impl Topology {
         Mac([0x0a, 0x00, o[0], o[1], o[2], o[3]])
     }
 }
+
+/// Node n1 of the unit tests: pod gateway 10.244.1.1 (host gateway port 7), address
+/// 192.168.77.11, tunnel port 1, no pods, no policy of its own.
+#[cfg(test)]
+pub(crate) fn test_node() -> Topology {
+    let gateway_ip = Ipv4Addr::new(10, 244, 1, 1);
+    Topology {
+        node: "n1".into(),
+        gateway_ip,
+        gateway_mac: Topology::gateway_mac_for(gateway_ip),
+        node_ips: vec![Ipv4Addr::new(192, 168, 77, 11)],
+        tunnel_ofport: Some(1),
+        gateway_ofport: Some(7),
+        local_pods: Default::default(),
+        remote_nodes: Vec::new(),
+        ports: Default::default(),
+        service_cidrs: Vec::new(),
+        host_interfaces: Vec::new(),
+        host_bypass: Vec::new(),
+        node_policy: false,
+        tunnel_udp_port: 6081,
+    }
+}
