@@ -142,7 +142,7 @@ pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName, config
     let err = |what: String| Error { interface: iface.to_string(), what };
     let (name, uplink) = (iface.as_str(), iface.uplink());
     let file = saved::path(place.state_dir, name);
-    let saved = match saved::read(&file).map_err(|e| err(format!("reading its saved state: {e}")))? {
+    let mut saved = match saved::read(&file).map_err(|e| err(format!("reading its saved state: {e}")))? {
         Some(s) => s,
         None => save_before_move(handle, place, iface).await?,
     };
@@ -159,7 +159,7 @@ pub async fn take_over(handle: &Handle, place: Place<'_>, iface: &IfName, config
     set_up(handle, up.header.index, &uplink).await.map_err(err)?;
     // Again on every start and new internal port: nft's state does not outlive a reboot.
     if place.userspace && configured.is_none() {
-        let mut saved = saved.clone();
+        // A move saved by an earlier build lacks the mark; the give-back needs it.
         if !saved.kernel_copy_dropped {
             saved.kernel_copy_dropped = true;
             saved::write(&file, &saved).map_err(|e| err(format!("saving its state: {e}")))?;
