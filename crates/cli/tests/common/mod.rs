@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod scrape;
+pub mod suite;
 pub mod traffic;
 
 use std::path::{Path, PathBuf};
