@@ -695,7 +695,7 @@ async fn changed<T: Clone>(rx: &mut Option<tokio::sync::watch::Receiver<T>>) -> 
 }
 
 /// Sleeps until `wake`, or forever without one.
-async fn sleep_until(wake: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until(wake: Option<tokio::time::Instant>) {
     match wake {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,

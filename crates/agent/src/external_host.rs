@@ -9,9 +9,9 @@
 //! The table is applied on this loop, not on a task of its own as on a Kubernetes node: the
 //! token may only be reported once the host enforces the view it came with, and there is no
 //! switch realization for `nft` to hold up.
-use crate::agent::{AgentError, Config};
+use crate::agent::{AgentError, Config, sleep_until};
 use crate::cluster_source::SourceEvent;
-use crate::node_firewall::{Applied, NodeFirewall, ThisHost, plan_for};
+use crate::node_firewall::{Applied, NodeFirewall, RETRY, ThisHost, plan_for};
 use crate::status::{ObjectErrorReport, Status};
 use policy::Cluster;
 use std::time::Duration;
@@ -19,10 +19,6 @@ use tracing::{info, warn};
 
 /// How often the status is written when nothing changes (its heartbeat).
 const HEARTBEAT: Duration = Duration::from_secs(10);
-
-/// How long to wait before applying a view again after nftables refused it (the direction it
-/// could not take stays closed meanwhile, see [`NodeFirewall::apply`]).
-const RETRY: Duration = Duration::from_secs(5);
 
 /// Runs the agent of `config.node`'s ExternalNode until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
@@ -93,13 +89,5 @@ async fn realize(config: &Config, firewall: &mut NodeFirewall, cluster: &Cluster
             status.last_error = Some(e);
             false
         }
-    }
-}
-
-/// Sleeps until `wake`, or forever without one.
-async fn sleep_until(wake: Option<tokio::time::Instant>) {
-    match wake {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }

@@ -153,7 +153,7 @@ pub fn plan_for(cluster: &policy::Cluster, host: ThisHost<'_>, bypass: &[Bypass]
 
 /// How long to wait before sending a plan again after nftables refused it (the direction it
 /// could not take stays closed meanwhile).
-const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Keeps the host's firewall equal to the latest plan sent, on a task of its own (so `nft`
 /// never holds the realization loop).
