@@ -36,9 +36,9 @@
 //! One operation is outstanding at a time (a pass step or an audit count): events that
 //! arrive meanwhile only update the inputs and mark the state dirty.
 
+use crate::cni_conf::PodNetwork;
 use crate::local_ports::{InterfaceRow, LocalPorts, local_ports};
 use crate::ovs_bugs::{CachePurge, OvsVersion, SwitchReport};
-use crate::cni_conf::PodNetwork;
 use crate::realization_record::{Digest, Record};
 use crate::status::{HEARTBEAT, Status};
 use crate::tc_ports::{Reconciled, WantedPort};
@@ -55,13 +55,8 @@ pub const COALESCE: Duration = Duration::from_millis(5);
 
 /// Retry delays after a failed realization while the switch connection is up (a rejected
 /// bundle, a failed purge or flow-restore-wait).
-pub const BACKOFF: [Duration; 5] = [
-    Duration::from_millis(100),
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-];
+pub const BACKOFF: [Duration; 5] =
+    [Duration::from_millis(100), Duration::from_millis(250), Duration::from_millis(500), Duration::from_secs(1), Duration::from_secs(2)];
 
 /// Retry delays after the switch connection went down or could not be made. Short and capped
 /// low: while ovs-vswitchd restarts every pod of the node is cut off, the delay between its
@@ -445,11 +440,8 @@ impl NodeAgent {
             }
             Event::ManifestsUnreadable(e) => {
                 // A directory that vanished is not an empty cluster: what is in force stays.
-                let kept = if self.have_manifests {
-                    "the last snapshot read stays in force"
-                } else {
-                    "nothing is realized until it can be read"
-                };
+                let kept =
+                    if self.have_manifests { "the last snapshot read stays in force" } else { "nothing is realized until it can be read" };
                 warn!("{e}: {kept}");
                 self.status.source_warning = Some(format!("{e}: {kept}"));
                 self.write_status();
@@ -467,10 +459,8 @@ impl NodeAgent {
                 self.have_interfaces = true;
                 let rows: Vec<InterfaceRow> = interfaces.values().map(InterfaceRow::from).collect();
                 self.ports = local_ports(&rows);
-                self.ports_by_name = interfaces
-                    .values()
-                    .filter_map(|i| i.ofport.filter(|p| *p > 0).map(|p| (i.name.clone(), p as u32)))
-                    .collect();
+                self.ports_by_name =
+                    interfaces.values().filter_map(|i| i.ofport.filter(|p| *p > 0).map(|p| (i.name.clone(), p as u32))).collect();
                 self.interfaces = interfaces;
                 self.dirty = true;
             }
@@ -496,7 +486,11 @@ impl NodeAgent {
                 } else {
                     match (count, &self.installed) {
                         (Ok(on_switch), Some(installed)) if on_switch != installed.len() => {
-                            warn!(on_switch, installed = installed.len(), "the switch's flows changed behind weir's back: reading them again");
+                            warn!(
+                                on_switch,
+                                installed = installed.len(),
+                                "the switch's flows changed behind weir's back: reading them again"
+                            );
                             self.installed = None;
                             self.dirty = true;
                         }
@@ -579,9 +573,8 @@ impl NodeAgent {
         });
         let local = self.ports.pods.keys().cloned().collect();
         let wanted = crate::tc_ports::wanted_ports(&self.cluster, &local);
-        let ours = self.interfaces.values().any(|i| {
-            i.external_ids.get(crate::tc_ports::OWNER_KEY).is_some_and(|v| v == crate::tc_ports::OWNER)
-        });
+        let ours =
+            self.interfaces.values().any(|i| i.external_ids.get(crate::tc_ports::OWNER_KEY).is_some_and(|v| v == crate::tc_ports::OWNER));
         if wanted.is_empty() && !ours {
             // Nothing to ensure and nothing to remove.
             self.tc_ports_done(now, Reconciled::default());
@@ -631,10 +624,9 @@ impl NodeAgent {
                         self.pass_mut().changed = None;
                         self.send_difference(now);
                     }
-                    Err(f) => self.finish(
-                        now,
-                        Err(PassError::Switch(Failure { error: format!("reading installed flows: {}", f.error), ..f })),
-                    ),
+                    Err(f) => {
+                        self.finish(now, Err(PassError::Switch(Failure { error: format!("reading installed flows: {}", f.error), ..f })))
+                    }
                 }
             }
             Event::BundleDone(Ok(())) => {
@@ -866,10 +858,7 @@ impl NodeAgent {
     /// (fail closed) and the status says why).
     fn update_compiler(&mut self) -> Result<Option<BTreeSet<FlowKey>>, PassError> {
         let Some(topo) = self.topology() else {
-            let why = format!(
-                "node {:?} is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped",
-                self.settings.node
-            );
+            let why = format!("node {:?} is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped", self.settings.node);
             warn!("{why}");
             self.status.warnings = vec![why];
             self.compiler = None;
@@ -916,7 +905,11 @@ impl NodeAgent {
                 }));
                 // Objects in force that protect nothing (a node policy selecting no node).
                 self.status.warnings.extend(self.cluster.warnings.iter().map(ToString::to_string));
-                let unrealized = if self.settings.node_firewall || self.settings.node_policy_ovs { Vec::new() } else { report::host_policy_warnings(&c, &self.settings.node) };
+                let unrealized = if self.settings.node_firewall || self.settings.node_policy_ovs {
+                    Vec::new()
+                } else {
+                    report::host_policy_warnings(&c, &self.settings.node)
+                };
                 for w in unrealized {
                     if !reported.contains(&w) {
                         warn!("{w}");

@@ -255,7 +255,16 @@ impl World {
             tunnel_udp_port: 6081,
         };
         change(&mut settings);
-        let mut w = World { agent: NodeAgent::new(settings, start), start, now: start, switch, log: Vec::new(), held: None, hold_bundles: false, realizations: Vec::new() };
+        let mut w = World {
+            agent: NodeAgent::new(settings, start),
+            start,
+            now: start,
+            switch,
+            log: Vec::new(),
+            held: None,
+            hold_bundles: false,
+            realizations: Vec::new(),
+        };
         w.perform_all();
         w
     }
@@ -519,10 +528,7 @@ fn nothing_is_realized_before_both_the_manifests_and_the_interfaces_arrived() {
     w.advance(Duration::from_secs(10));
     assert!(!w.steps_since(0).contains(&"connect"), "manifests alone realize nothing: {:?}", w.steps_since(0));
     assert!(!w.status().realized);
-    assert_eq!(
-        w.status().last_error.as_deref(),
-        Some("not realized yet: waiting for the manifests and the bridge's interfaces")
-    );
+    assert_eq!(w.status().last_error.as_deref(), Some("not realized yet: waiting for the manifests and the bridge's interfaces"));
 
     let mark = w.mark();
     w.input(bridge());
@@ -786,11 +792,7 @@ fn a_rejected_bundle_is_retried_with_backoff_and_the_flows_read_back_first() {
     w.input(manifests(&docs, "t1"));
     w.advance(ms(20));
     assert!(!w.status().realized);
-    assert!(
-        w.status().last_error.as_deref().unwrap().contains("flow_mods: bundle rejected flow #0"),
-        "{:?}",
-        w.status().last_error
-    );
+    assert!(w.status().last_error.as_deref().unwrap().contains("flow_mods: bundle rejected flow #0"), "{:?}", w.status().last_error);
 
     w.advance(Duration::from_secs(5));
     let rejected = w.times_of(mark, "bundle (rejected)");
@@ -803,15 +805,7 @@ fn a_rejected_bundle_is_retried_with_backoff_and_the_flows_read_back_first() {
     assert_eq!(accepted, expected[3..]);
     assert_eq!(
         w.steps_since(mark).iter().filter(|s| !s.starts_with("status") && **s != "record").copied().collect::<Vec<_>>(),
-        [
-            "bundle (rejected)",
-            "read-switch",
-            "bundle (rejected)",
-            "read-switch",
-            "bundle (rejected)",
-            "read-switch",
-            "bundle"
-        ],
+        ["bundle (rejected)", "read-switch", "bundle (rejected)", "read-switch", "bundle (rejected)", "read-switch", "bundle"],
         "each retry reads the flows back before it diffs"
     );
     assert!(!w.steps_since(mark).contains(&"disconnect"), "the connection stays");
@@ -848,10 +842,7 @@ fn a_failed_flow_restore_leaves_the_status_unrealized_and_is_retried() {
     w.input(bridge());
     w.advance(ms(10));
     assert!(!w.status().realized, "installed, but a waiting switch may not forward yet");
-    assert_eq!(
-        w.status().last_error.as_deref(),
-        Some("clearing flow-restore-wait: OVSDB did not answer within 5 s")
-    );
+    assert_eq!(w.status().last_error.as_deref(), Some("clearing flow-restore-wait: OVSDB did not answer within 5 s"));
     let mark = w.mark();
     w.advance(BACKOFF[0] + COALESCE);
     assert_eq!(w.steps_since(mark), ["flow-restore", "status"], "retried without resending flows");
@@ -918,10 +909,7 @@ fn a_failed_purge_stays_owed_and_is_retried() {
     w.advance(ms(10));
     assert_eq!(w.steps_since(mark), ["bundle", "purge (failed)", "status"]);
     assert!(!w.status().realized, "a denied packet could still pass on a stale cached flow");
-    assert_eq!(
-        w.status().last_error.as_deref(),
-        Some("purging the datapath's cached flows: ovs-appctl: connection refused")
-    );
+    assert_eq!(w.status().last_error.as_deref(), Some("purging the datapath's cached flows: ovs-appctl: connection refused"));
     assert_eq!(w.status().source_token.as_deref(), Some("t0"));
 
     let mark = w.mark();
@@ -942,7 +930,11 @@ fn an_idle_agent_rewrites_its_status_every_two_seconds_and_audits_every_five() {
     let secs = |v: Vec<Duration>| v.into_iter().map(|d| d.as_secs_f64()).collect::<Vec<_>>();
     assert_eq!(secs(w.times_of(mark, "status")), [2.0, 4.0, 6.0, 8.0, 10.0]);
     assert_eq!(secs(w.times_of(mark, "count")), [5.0, 10.0]);
-    assert_eq!(w.steps_since(mark), ["record", "status", "status", "status", "status", "status"], "nothing else happens but the record of the realization, once quiet");
+    assert_eq!(
+        w.steps_since(mark),
+        ["record", "status", "status", "status", "status", "status"],
+        "nothing else happens but the record of the realization, once quiet"
+    );
     assert_eq!(w.times_of(mark, "record"), [w.times_of(0, "flow-restore")[0] + RECORD_QUIET]);
     assert!(w.statuses_since(mark).iter().all(|(_, s)| s.realized && s.source_token.as_deref() == Some("t0")));
 }
@@ -994,10 +986,7 @@ fn a_compiler_panic_keeps_the_installed_flows_and_waits_for_the_next_change() {
     w.advance(ms(10));
     assert_eq!(w.steps_since(mark), ["status"]);
     assert!(!w.status().realized);
-    assert_eq!(
-        w.status().last_error.as_deref(),
-        Some("internal compiler error, installed flows kept: injected compiler fault")
-    );
+    assert_eq!(w.status().last_error.as_deref(), Some("internal compiler error, installed flows kept: injected compiler fault"));
     assert_eq!(w.switch.flows, before, "installed flows kept");
     w.advance(Duration::from_secs(10));
     assert!(w.bundles_since(mark).is_empty(), "no retry: the same input would panic again");
@@ -1019,10 +1008,7 @@ fn without_its_node_object_the_node_fails_closed_and_says_why() {
     assert!(!no_node.contains("name: n1}"));
     let mut w = World::realized(Switch::fixed(), &no_node);
     assert_eq!(w.switch.flows, miss_flows(), "only the table-miss flows: everything drops");
-    assert_eq!(
-        w.status().warnings,
-        ["node \"n1\" is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped"]
-    );
+    assert_eq!(w.status().warnings, ["node \"n1\" is not in the cluster view or has no IPv4 pod CIDR: all traffic is dropped"]);
 
     // The Node appears: forwarding and policy come back, the warning goes.
     w.input(manifests(BASE, "t1"));
@@ -1059,7 +1045,9 @@ fn a_node_policy_is_reported_as_not_realized_without_a_node_policy_realization_a
     assert_eq!(w.switch.flows, flows_of(&format!("{worker}{}", policy("p", 80))), "no flow for the node's rules");
     assert_eq!(
         w.status().warnings,
-        ["ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized (run the agent with --node-policy nftables or ovs)"]
+        [
+            "ClusterNetworkPolicy.crd.antrea.io ssh applies to node n1: node policy is not realized (run the agent with --node-policy nftables or ovs)"
+        ]
     );
     // With the node firewall the policy is realized there: no warning, the same flows.
     let w = World::with_settings_realized(Switch::fixed(), &docs, |s| s.node_firewall = true);
@@ -1079,13 +1067,18 @@ fn a_node_policy_is_reported_as_not_realized_without_a_node_policy_realization_a
     w.input(Event::Interfaces(Arc::new(ports)));
     w.advance(ms(10));
     let on_gateway: Vec<String> = w.switch.flows.iter().map(ToString::to_string).filter(|f| !pods_only.contains(f)).collect();
-    assert!(on_gateway.iter().any(|f| f.contains("reg1=0x7") && f.contains("conjunction(")), "the rule's applied-to clause: {on_gateway:#?}");
+    assert!(
+        on_gateway.iter().any(|f| f.contains("reg1=0x7") && f.contains("conjunction(")),
+        "the rule's applied-to clause: {on_gateway:#?}"
+    );
     assert!(on_gateway.iter().any(|f| f.contains("tp_dst=22") && f.contains("conjunction(")), "its port clause: {on_gateway:#?}");
     let nowhere = format!("{worker}{}", node_policy("gpu", "gpu"));
     let w = World::realized(Switch::fixed(), &nowhere);
     assert_eq!(
         w.status().warnings,
-        ["cluster.yaml: ClusterNetworkPolicy.crd.antrea.io gpu: spec.appliedTo[0].nodeSelector: selects no Node: the policy applies to no host here"]
+        [
+            "cluster.yaml: ClusterNetworkPolicy.crd.antrea.io gpu: spec.appliedTo[0].nodeSelector: selects no Node: the policy applies to no host here"
+        ]
     );
 }
 
@@ -1105,10 +1098,7 @@ fn an_unreadable_manifests_directory_keeps_the_last_snapshot_in_force() {
     w.input(Event::ManifestsUnreadable("manifests directory /m does not exist".into()));
     assert_eq!(w.statuses_since(mark).len(), 1);
     assert_eq!(w.statuses_since(mark)[0].0, at, "reported at once");
-    assert_eq!(
-        w.status().source_warning.as_deref(),
-        Some("manifests directory /m does not exist: the last snapshot read stays in force")
-    );
+    assert_eq!(w.status().source_warning.as_deref(), Some("manifests directory /m does not exist: the last snapshot read stays in force"));
     assert!(w.status().realized);
     w.advance(Duration::from_secs(3));
     assert!(w.bundles_since(mark).is_empty());
@@ -1161,5 +1151,5 @@ fn traffic_control_ports_are_ensured_before_the_flows_that_use_them() {
     assert!(!w.steps_since(0).contains(&"tc-ports"));
 }
 
-mod record;
 mod pod_network;
+mod record;
