@@ -1,7 +1,8 @@
 //! What the node agent reports about itself: the status's objects, errors and
 //! TrafficControls, and the realizations the metrics time.
 
-use super::{Action, NodeAgent, Pass, Realization, desired_flows};
+use super::pass::{Pass, desired_flows};
+use super::{Action, NodeAgent, Realization};
 use crate::status::{ObjectErrorReport, TrafficControlReport};
 use pipeline::NodeCompiler;
 use policy::Cluster;

@@ -2,6 +2,8 @@
 //! flows are exactly those recorded, written only once the agent is quiet.
 
 use super::*;
+use openflow::FlowModCommand;
+use pipeline::flow::key;
 
 fn docs() -> String {
     format!("{BASE}{}", policy("p", 80))
