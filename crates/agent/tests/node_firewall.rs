@@ -224,6 +224,23 @@ fn a_port_is_allowed_from_selected_pods_only() {
 }
 
 #[test]
+fn single_ports_and_port_ranges_reach_their_rules_through_the_port_maps() {
+    let site = Site::new("m");
+    let mut a_range = rule("a-range", Tier::ADMIN, 1, Action::Allow, blocks(&["10.77.1.0/24"]), &[]);
+    a_range.services = Services::List(vec![Service { protocol: Protocol::Tcp, port: PortMatch::Range(SERVICE - 80, SERVICE + 20) }]);
+    let rules = vec![
+        a_range,
+        rule("b-ssh", Tier::ADMIN, 2, Action::Allow, blocks(&["10.77.2.0/24"]), &[SSH]),
+        rule("deny-all", Tier::ADMIN, 3, Action::Deny, Peers::Any, &[]),
+    ];
+    site.apply(&mut NodeFirewall::new(), &plan(rules, &[]));
+    assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Connected, "a port inside a's range");
+    assert_eq!(site.connect(&site.a, HOST_A, SSH), Outcome::Dropped, "b's single port, not a's");
+    assert_eq!(site.connect(&site.b, HOST_B, SSH), Outcome::Connected, "b's single port");
+    assert_eq!(site.connect(&site.b, HOST_B, SERVICE), Outcome::Dropped, "a's range, not b's");
+}
+
+#[test]
 fn an_admin_deny_wins_over_a_baseline_allow_and_pass_leaves_it_to_the_baseline() {
     let site = Site::new("t");
     let rules = vec![

@@ -116,6 +116,13 @@ enum Bench {
         /// Seconds of connections per point (default 3, quick 1).
         #[arg(long)]
         secs: Option<f64>,
+        /// Measure only these realizations (weir-nftables, weir-OVS, iptables+ipset,
+        /// iptables-legacy+ipset; repeatable). Default: all.
+        #[arg(long = "only")]
+        only: Vec<String>,
+        /// Rule counts to measure, each against the 0-rule skeleton (which is always measured).
+        #[arg(long, value_delimiter = ',', default_values_t = [50, 100, 1000])]
+        rules: Vec<usize>,
     },
     /// Agent restart with the 10k/1000 flow set installed: time to reconcile, flow_mods
     /// sent, an established stream and a denied pod probing throughout.
@@ -168,9 +175,10 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             let r = bench::cluster_mode::run(common.quick, common.seed, events).await?;
             emit("kube", &common, r)
         }
-        Bench::NodePolicy { common, rounds, secs } => {
+        Bench::NodePolicy { common, rounds, secs, only, rules } => {
             let (quick, seed) = (common.quick, common.seed);
-            let r = tokio::task::spawn_blocking(move || bench::node_policy::run(quick, rounds, secs, seed)).await??;
+            let select = bench::node_policy::Selection { only, rules };
+            let r = tokio::task::spawn_blocking(move || bench::node_policy::run(quick, rounds, secs, seed, &select)).await??;
             emit("node-policy", &common, r)
         }
         Bench::Restart { common } => {

@@ -428,10 +428,38 @@ struct Figures {
     invalid: BTreeMap<Config, (u64, u64)>,
 }
 
-pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u64) -> anyhow::Result<Report> {
+/// What a run measures: the realizations named in `only` (all when empty) with 0 rules and
+/// each of `rules`.
+pub(crate) struct Selection {
+    pub only: Vec<String>,
+    pub rules: Vec<usize>,
+}
+
+impl Selection {
+    fn realizations(&self) -> anyhow::Result<Vec<Box<dyn Realization>>> {
+        let all: Vec<Box<dyn Realization>> = vec![
+            Box::new(WeirNftables(NodeFirewall::new())),
+            Box::new(IptablesIpset { program: "iptables" }),
+            Box::new(IptablesIpset { program: "iptables-legacy" }),
+            Box::new(ovs::WeirOvs::new()),
+        ];
+        let names: Vec<String> = all.iter().map(|r| r.name()).collect();
+        if let Some(unknown) = self.only.iter().find(|o| !names.contains(o)) {
+            anyhow::bail!("--only {unknown}: the realizations are {}", names.join(", "));
+        }
+        Ok(all.into_iter().filter(|r| self.only.is_empty() || self.only.contains(&r.name())).collect())
+    }
+
+    fn counts(&self) -> Vec<usize> {
+        std::iter::once(0).chain(self.rules.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect()
+    }
+}
+
+pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u64, select: &Selection) -> anyhow::Result<Report> {
     let rounds = rounds.unwrap_or(if quick { 1 } else { 5 });
     let secs = secs.unwrap_or(if quick { 1.0 } else { 3.0 });
-    let counts: &[usize] = &[0, 50, 100, 1000];
+    let mut realizations = select.realizations()?;
+    let counts = select.counts();
     let site = Site::up()?;
     crr_server(&site)?;
     let quiet = |mut c: std::process::Command| c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn();
@@ -439,12 +467,6 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<f64>, seed: u
     iperf_server.args(["-s", "-p", &IPERF_PORT.to_string(), "-B", &SERVER.to_string()]);
     let servers = Servers(vec![quiet(iperf_server)?]);
     std::thread::sleep(Duration::from_millis(300));
-    let mut realizations: Vec<Box<dyn Realization>> = vec![
-        Box::new(WeirNftables(NodeFirewall::new())),
-        Box::new(IptablesIpset { program: "iptables" }),
-        Box::new(IptablesIpset { program: "iptables-legacy" }),
-        Box::new(ovs::WeirOvs::new()),
-    ];
     for r in &mut realizations {
         r.prepare(&site)?;
     }
@@ -539,9 +561,12 @@ fn report(names: &[String], configs: &[Config], f: &Figures, rounds: usize, secs
             fmt_num(median(&f.install_ms[c])),
         ]);
     }
-    for (r, name) in names.iter().enumerate().filter(|(_, n)| n.starts_with("weir-")) {
-        let top = Config { realization: Some(r), rules: 1000 };
-        report.checks.push(Check::at_least(&format!("connection rate {name} 1000 rules / its 0 rules"), ratio(&f.crr, &top), "x", 0.98));
+    // The target: at most 2 % of the connection rate lost at 1,000 rules (or the most
+    // rules measured, when a run asks for fewer).
+    let top = configs.iter().map(|c| c.rules).max().unwrap_or(0);
+    for (r, name) in names.iter().enumerate().filter(|(_, n)| n.starts_with("weir-") && top > 0) {
+        let c = Config { realization: Some(r), rules: top };
+        report.checks.push(Check::at_least(&format!("connection rate {name} {top} rules / its 0 rules"), ratio(&f.crr, &c), "x", 0.98));
     }
     // Every connection's SYN is counted by the last rule (more with retransmits): the rules are
     // in the path of what is measured.
