@@ -95,7 +95,8 @@ pub struct Config {
     /// protects in nftables with no switch at all (see [`crate::external_host`]); `None`: a
     /// Kubernetes node.
     pub external_node: Option<crate::external_node::ExternalNode>,
-    /// Connections of the host interfaces that skip their policy.
+    /// Connections of the host interfaces that skip their policy (`run` adds the API server's,
+    /// see [`ClusterSource::bypass`]).
     pub host_bypass: Vec<pipeline::host_interface::Bypass>,
     /// Realize the node's own policy on the bridge (`--node-policy ovs`, see
     /// [`pipeline::node_policy`]): the host gateway and the moved [`Config::uplinks`] are the
@@ -476,7 +477,12 @@ async fn finish_flow_restore(manager: &ovsdb::Manager) -> Result<(), String> {
 }
 
 /// Runs the agent until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+pub async fn run(mut config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), AgentError> {
+    let derived = config.source.bypass().await;
+    if !derived.is_empty() {
+        info!(?derived, "the host's connections to the API server skip its policy");
+    }
+    config.host_bypass.extend(derived);
     // An ExternalNode in the nftables realization keeps its interfaces off the bridge: no
     // switch to program, only the host's firewall.
     if config.external_node.is_some() && config.node_firewall {

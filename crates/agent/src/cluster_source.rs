@@ -77,6 +77,20 @@ impl Drop for SourceGuard {
 const QUEUE: usize = 1;
 
 impl ClusterSource {
+    /// The connections to the source that the host's policy must never cut (see
+    /// [`crate::kube_source::KubeConnection::api_server_bypass`]); none for files. A server that
+    /// does not resolve is logged: the source itself reports it when it starts.
+    pub async fn bypass(&self) -> Vec<pipeline::host_interface::Bypass> {
+        match self {
+            ClusterSource::Files(_) => Vec::new(),
+            #[cfg(feature = "kube")]
+            ClusterSource::Kube { connection, .. } => connection.api_server_bypass().await.unwrap_or_else(|e| {
+                tracing::warn!("no bypass for the API server: {e}");
+                Vec::new()
+            }),
+        }
+    }
+
     /// Starts reading; the first cluster view is sent once the source was read whole.
     pub async fn start(self) -> Result<(mpsc::Receiver<SourceEvent>, SourceGuard), SourceError> {
         let (tx, rx) = mpsc::channel(QUEUE);

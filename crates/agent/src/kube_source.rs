@@ -25,6 +25,7 @@ use futures::StreamExt;
 use kinds::WATCHED;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
+use pipeline::host_interface::Bypass;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -62,20 +63,51 @@ pub enum ConnectError {
     /// The client could not be built from the configuration.
     #[error("client: {0}")]
     Client(#[from] kube::Error),
+    /// The API server's host name does not resolve.
+    #[error("API server {url}: {source}")]
+    Resolve {
+        /// The server's URL.
+        url: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl KubeConnection {
     /// A client for the API server (nothing is sent yet).
     pub async fn client(&self) -> Result<kube::Client, ConnectError> {
-        let config = match self {
+        Ok(kube::Client::try_from(self.config().await?)?)
+    }
+
+    async fn config(&self) -> Result<kube::Config, ConnectError> {
+        Ok(match self {
             KubeConnection::Kubeconfig(path) => {
                 let error = |source| ConnectError::Kubeconfig { path: path.clone(), source };
                 let file = kube::config::Kubeconfig::read_from(path).map_err(error)?;
                 kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await.map_err(error)?
             }
             KubeConnection::InCluster => kube::Config::incluster()?,
-        };
-        Ok(kube::Client::try_from(config)?)
+        })
+    }
+
+    /// The host's connections to the API server (each IPv4 address its URL resolves to, its
+    /// port), to be kept out of the host's own policy: a node policy must never cut the agent
+    /// off from the source that could lift it (Antrea #5221 lost the API server this way).
+    pub async fn api_server_bypass(&self) -> Result<Vec<Bypass>, ConnectError> {
+        let url = self.config().await?.cluster_url;
+        let port = url.port_u16().unwrap_or(if url.scheme_str() == Some("http") { 80 } else { 443 });
+        // An IPv6 literal comes bracketed ("[::1]"); the bypass list holds IPv4 only.
+        let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let resolved = tokio::net::lookup_host((host, port)).await;
+        let addrs = resolved.map_err(|source| ConnectError::Resolve { url: url.to_string(), source })?;
+        let v4: std::collections::BTreeSet<_> = addrs.filter_map(|a| match a.ip() {
+            std::net::IpAddr::V4(ip) => Some(ip),
+            std::net::IpAddr::V6(_) => None,
+        }).collect();
+        Ok(v4
+            .into_iter()
+            .map(|ip| Bypass { direction: policy::Direction::Egress, protocol: policy::Protocol::Tcp, peer: ip.into(), port })
+            .collect())
     }
 }
 
@@ -162,4 +194,28 @@ async fn take_burst(inputs: &mut Inputs, first: Report, reports: &mut (impl futu
         }
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn bypass_of(server: &str) -> Vec<Bypass> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\"}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        );
+        std::fs::write(&path, kubeconfig).unwrap();
+        KubeConnection::Kubeconfig(path).api_server_bypass().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_api_server_of_the_kubeconfig_is_an_egress_bypass_by_address_and_port() {
+        assert_eq!(bypass_of("https://127.0.0.1:6443").await, ["egress:tcp:127.0.0.1/32:6443".parse().unwrap()]);
+        // A name is resolved; https without a port is 443.
+        assert!(bypass_of("https://localhost").await.contains(&"egress:tcp:127.0.0.1/32:443".parse().unwrap()));
+        // The bypass list holds IPv4 only: an IPv6 server gives none.
+        assert_eq!(bypass_of("https://[::1]:6443").await, []);
+    }
 }

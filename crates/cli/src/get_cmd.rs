@@ -81,6 +81,11 @@ struct StatsArgs {
     /// Only the rules of this policy (`namespace/name`, or `name` for cluster-scoped kinds).
     #[arg(long)]
     policy: Option<String>,
+    /// The rules of this host in the nftables realization (`--node-policy nftables`): the
+    /// counters of `table inet weir-node` in this network namespace instead of the switch's.
+    /// --node names the Node, or the ExternalNode the host runs for.
+    #[arg(long)]
+    node_firewall: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -230,6 +235,9 @@ struct RuleCounters {
 }
 
 async fn stats(args: StatsArgs) -> anyhow::Result<()> {
+    if args.node_firewall {
+        return node_firewall_stats(args).await;
+    }
     let (_, mut rules) = node_rules(&args.node)?;
     if let Some(policy) = &args.policy {
         let ids = policy_conj_ids(&rules, policy, None)?;
@@ -253,6 +261,45 @@ async fn stats(args: StatsArgs) -> anyhow::Result<()> {
             new_connections: c.new_connections,
         })
         .collect();
+    crate::output::emit(args.output.format(), &rows, || print_stats(&rows))
+}
+
+/// `--node-firewall`: each rule of the host's plan (compiled from the manifests as the agent
+/// compiles it) with its named nftables counter. The firewall judges only packets conntrack
+/// has not seen established, so its packets are new connections (a resent SYN again, as the
+/// switch's NEW-CONNS counts it).
+async fn node_firewall_stats(args: StatsArgs) -> anyhow::Result<()> {
+    use agent::node_firewall::ThisHost;
+    let cluster = load_cluster(&args.node.cluster)?;
+    let name = args.node.node.as_str();
+    let host = if cluster.external_nodes.keys().any(|(_, n)| n == name) {
+        ThisHost::ExternalNode(name)
+    } else if cluster.nodes.contains_key(name) {
+        // The tunnel's bypass entry changes no rule's counter.
+        ThisHost::Node { name, tunnel_port: agent::TunnelKind::Geneve.udp_port() }
+    } else {
+        anyhow::bail!("--node {name:?}: neither a Node nor an ExternalNode in {}", args.node.cluster.display());
+    };
+    let stats = agent::metrics::host_rules::HostRuleStats::default();
+    stats.set_plan(&agent::node_firewall::plan_for(&cluster, host, &[]));
+    stats.set_counters(agent::node_firewall::counters().await.map_err(|e| anyhow::anyhow!("reading table inet weir-node: {e}"))?);
+    let rows: Vec<RuleCounters> = stats
+        .rows()
+        .into_iter()
+        .filter(|(l, _)| args.policy.as_deref().is_none_or(|p| l.policy == p))
+        .map(|(l, c)| RuleCounters {
+            tier: l.tier,
+            kind: l.kind,
+            policy: l.policy,
+            rule: l.rule,
+            packets: c.packets,
+            bytes: c.bytes,
+            new_connections: c.packets,
+        })
+        .collect();
+    if let (Some(policy), true) = (&args.policy, rows.is_empty()) {
+        anyhow::bail!("--policy {policy:?}: no rule of it applies to {name:?}");
+    }
     crate::output::emit(args.output.format(), &rows, || print_stats(&rows))
 }
 

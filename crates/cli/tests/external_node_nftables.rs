@@ -4,6 +4,9 @@
 //! namespace with two addresses (10.78.0.1 and 10.78.0.3). The manifests hold the ExternalNode
 //! and a ClusterNetworkPolicy applied to its interface by `externalEntitySelector`; the agent
 //! realizes it in the VM's `table inet weir-node` and reports each sync token once it has.
+//! In cluster mode (a real kube-apiserver in the client namespace, on 10.78.0.1), the API
+//! server is on the host's bypass list by itself, so a policy dropping everything the host
+//! sends cannot cut the agent off from it, even across a kill -9 and a restart.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -60,11 +63,12 @@ impl Drop for Site {
 }
 
 impl Site {
-    fn start() -> Site {
+    /// The namespaces (named after `tag` and this process: the tests run side by side).
+    fn start(tag: &str) -> Site {
         let id = std::process::id();
-        let vm = Netns::add(&format!("wenv{id}")).unwrap();
-        let admin = Netns::add(&format!("wena{id}")).unwrap();
-        let other = Netns::add(&format!("weno{id}")).unwrap();
+        let vm = Netns::add(&format!("wen{tag}v{id}")).unwrap();
+        let admin = Netns::add(&format!("wen{tag}a{id}")).unwrap();
+        let other = Netns::add(&format!("wen{tag}o{id}")).unwrap();
         admin.veth("eth0", &format!("{ADMIN}/24"), &vm, "eth0", &format!("{VM_IP}/24")).unwrap();
         other.veth("eth0", &format!("{OTHER}/24"), &vm, "eth1", "10.79.0.1/24").unwrap();
         testbed::run(other.command("ip").args(["route", "add", "default", "via", "10.79.0.1"])).unwrap();
@@ -87,15 +91,20 @@ impl Site {
         self.tmp.path().join("status.json")
     }
 
+    /// The agent reading the manifests directory.
     fn start_agent(&mut self) {
-        let (manifests, status) = (self.manifests(), self.status_file());
+        let manifests = self.manifests().display().to_string();
+        self.start_agent_on(&["--manifests", &manifests]);
+    }
+
+    /// The agent reading the cluster from `source` (`--manifests DIR`, `--kubeconfig PATH`).
+    fn start_agent_on(&mut self, source: &[&str]) -> ProcessRecord {
+        let status = self.status_file();
         let args: Vec<String> = [
             "--external-node",
             "vm1",
             "--node-policy",
             "nftables",
-            "--manifests",
-            &manifests.display().to_string(),
             "--status-file",
             &status.display().to_string(),
             "--audit-log",
@@ -106,10 +115,14 @@ impl Site {
             "--ovsdb",
             "unix:/nonexistent/db.sock",
         ]
-        .map(String::from)
-        .to_vec();
+        .iter()
+        .chain(source)
+        .map(|a| a.to_string())
+        .collect();
         let log = self.tmp.path().join("agent.log");
-        self.processes.push(spawn_in_netns(self.vm.name(), &weir(&["agent"]), &args, &log).unwrap());
+        let agent = spawn_in_netns(self.vm.name(), &weir(&["agent"]), &args, &log).unwrap();
+        self.processes.push(agent);
+        agent
     }
 
     /// Writes `files` (name, text) as the whole manifests directory's content and a new sync
@@ -144,6 +157,28 @@ impl Site {
         .unwrap()
     }
 
+    /// `weir get stats --node-firewall` in the VM, by policy and rule.
+    fn stats(&self) -> std::collections::BTreeMap<(String, String), u64> {
+        let manifests = self.manifests().display().to_string();
+        let args = ["get", "stats", "--node-firewall", "--cluster", &manifests, "--node", "vm1", "-o", "json"];
+        let out = testbed::run(self.vm.command(env!("CARGO_BIN_EXE_weir")).args(args)).unwrap();
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        rows.iter()
+            .map(|r| ((r["policy"].as_str().unwrap().into(), r["rule"].as_str().unwrap().into()), r["packets"].as_u64().unwrap()))
+            .collect()
+    }
+
+    /// Whether a TCP connection from the VM to `to`:`port` is answered.
+    fn vm_connects(&self, to: Ipv4Addr, port: u16) -> bool {
+        let ns = self.vm.name().to_string();
+        std::thread::spawn(move || {
+            testbed::netns::enter_on_this_thread(&ns).unwrap();
+            testbed::probe::probe_one(VM_IP, to, port, policy::Protocol::Tcp, Duration::from_millis(700)).unwrap()
+        })
+        .join()
+        .unwrap()
+    }
+
     fn table(&self) -> String {
         testbed::run(self.vm.command("nft").args(["list", "table", "inet", agent::node_firewall::TABLE])).unwrap_or_default()
     }
@@ -163,7 +198,7 @@ fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn the_policy_applied_to_an_external_nodes_interface_holds_in_its_own_nftables_without_ovs() {
-    let mut site = Site::start();
+    let mut site = Site::start("f");
     site.start_agent();
 
     // No ExternalNode named vm1 yet: nothing protects the host, and the status says so.
@@ -179,8 +214,80 @@ fn the_policy_applied_to_an_external_nodes_interface_holds_in_its_own_nftables_w
     assert!(site.connects(ADMIN, 22), "the rule's peer reaches port 22");
     assert!(!site.connects(ADMIN, 80), "port 80 is dropped even for the rule's peer");
     assert!(!site.connects(OTHER, 22), "another address is dropped:\n{}", site.table());
+    // What each rule decided, as `weir get stats` reads the host's counters: one SYN allowed,
+    // the two dropped connections' SYNs (resent while the probes waited).
+    let stats = site.stats();
+    assert_eq!(stats[&("db-vm".into(), "ssh-from-admin".into())], 1, "{stats:?}");
+    assert!(stats[&("db-vm".into(), "drop-in".into())] >= 2, "{stats:?}");
 
     // The policy goes: the table follows the view.
     site.sync(&[("vm.yaml", EXTERNAL_NODE)], "3");
     assert!(site.connects(OTHER, 22) && site.connects(OTHER, 80), "without a policy the host is open again");
+}
+
+/// vm1 and a policy that drops everything it receives and sends, as weir.io objects.
+const LOCKDOWN: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: vms}
+---
+apiVersion: weir.io/v1alpha1
+kind: ExternalNode
+metadata: {name: vm1, namespace: vms, labels: {role: db}}
+spec: {interfaces: [{name: eth0, ips: [10.78.0.2]}]}
+---
+apiVersion: weir.io/v1alpha1
+kind: ClusterNetworkPolicy
+metadata: {name: lockdown}
+spec:
+  priority: 1
+  appliedTo: [{externalEntitySelector: {matchLabels: {role: db}}, namespaceSelector: {}}]
+  ingress: [{name: drop-in, action: Drop}]
+  egress: [{name: drop-out, action: Drop}]
+";
+
+#[test]
+fn a_policy_dropping_all_the_hosts_egress_never_cuts_the_agent_off_from_its_api_server() {
+    if !testbed::kube::Binaries::available_for_tests() {
+        return;
+    }
+    let mut site = Site::start("k");
+    let place = testbed::kube::Place { netns: Some(site.admin.name().to_string()), address: ADMIN };
+    let api = testbed::kube::KubeApi::start_at(&site.tmp.path().join("kube"), place).unwrap();
+    let api_port: u16 = api.url().rsplit(':').next().unwrap().parse().unwrap();
+    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/crds");
+    testbed::run(api.kubectl().args(["apply", "-f", crds])).unwrap();
+    testbed::run(api.kubectl().args(["wait", "--for=condition=established", "crd", "--all", "--timeout=60s"])).unwrap();
+    let objects = site.tmp.path().join("lockdown.yaml");
+    std::fs::write(&objects, LOCKDOWN).unwrap();
+    testbed::run(api.kubectl().arg("apply").arg("-f").arg(&objects)).unwrap();
+    // Another service of the API server's host, which the policy must cut.
+    let ready = site.tmp.path().join("admin-serve.ready");
+    let serve_args = ["--ports".to_string(), "tcp:8080".into(), "--ready-file".into(), ready.display().to_string()];
+    let serve = spawn_in_netns(site.admin.name(), &weir(&["testbed", "serve"]), &serve_args, &site.tmp.path().join("a.log")).unwrap();
+    site.processes.push(serve);
+    wait_for(Duration::from_secs(10), "the admin host's service", || ready.exists());
+
+    let kubeconfig = api.kubeconfig().display().to_string();
+    let agent = site.start_agent_on(&["--kubeconfig", &kubeconfig]);
+    let locked = |site: &Site| read_json(&site.status_file())["realized"] == true && site.table().contains("lockdown/egress");
+    let log = || testbed::process::log_tail(&site.tmp.path().join("agent.log"), 40);
+    let waited = Instant::now();
+    while !locked(&site) {
+        assert!(waited.elapsed() < Duration::from_secs(60), "the lockdown is not realized:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!site.vm_connects(ADMIN, 8080), "the host's egress is dropped:\n{}", site.table());
+    assert!(!site.connects(ADMIN, 22), "and its ingress");
+    assert!(site.vm_connects(ADMIN, api_port), "but not its connections to the API server:\n{}", site.table());
+
+    // kill -9 leaves the table in force; the next agent must still reach the API server to
+    // read the cluster (a new connection, which the lockdown alone would drop).
+    testbed::run(std::process::Command::new("kill").args(["-9", &agent.pid.to_string()])).unwrap();
+    wait_for(Duration::from_secs(5), "the agent to die", || !agent.alive());
+    assert!(site.table().contains("lockdown/egress"), "the lockdown outlives its agent");
+    std::fs::remove_file(site.status_file()).unwrap();
+    site.start_agent_on(&["--kubeconfig", &kubeconfig]);
+    wait_for(Duration::from_secs(60), "the restarted agent to read the cluster and realize it", || locked(&site));
+    assert!(!site.vm_connects(ADMIN, 8080), "still locked down");
 }
