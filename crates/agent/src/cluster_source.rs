@@ -120,7 +120,14 @@ fn files(dir: PathBuf, tx: mpsc::Sender<SourceEvent>) -> Result<JoinHandle<()>, 
                     let started = Instant::now();
                     let cluster = manifests.cluster(&s);
                     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-                    info!(files = s.files.len(), unreadable = s.unreadable.len(), pods = cluster.pods.len(), policies = cluster.policies.len(), elapsed_ms, "manifests read");
+                    info!(
+                        files = s.files.len(),
+                        unreadable = s.unreadable.len(),
+                        pods = cluster.pods.len(),
+                        policies = cluster.policies.len(),
+                        elapsed_ms,
+                        "manifests read"
+                    );
                     SourceEvent::Cluster { cluster: Box::new(cluster), token: s.token }
                 }
                 Err(e) => SourceEvent::Unreadable(e.to_string()),

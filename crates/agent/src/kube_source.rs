@@ -100,10 +100,12 @@ impl KubeConnection {
         let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
         let resolved = tokio::net::lookup_host((host, port)).await;
         let addrs = resolved.map_err(|source| ConnectError::Resolve { url: url.to_string(), source })?;
-        let v4: std::collections::BTreeSet<_> = addrs.filter_map(|a| match a.ip() {
-            std::net::IpAddr::V4(ip) => Some(ip),
-            std::net::IpAddr::V6(_) => None,
-        }).collect();
+        let v4: std::collections::BTreeSet<_> = addrs
+            .filter_map(|a| match a.ip() {
+                std::net::IpAddr::V4(ip) => Some(ip),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
         Ok(v4
             .into_iter()
             .map(|ip| Bypass { direction: policy::Direction::Egress, protocol: policy::Protocol::Tcp, peer: ip.into(), port })
@@ -152,7 +154,13 @@ pub async fn run(client: kube::Client, sync_object: Option<sync::SyncObject>, tx
             let started = Instant::now();
             let cluster = view.cluster();
             let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-            info!(pods = cluster.pods.len(), policies = cluster.policies.len(), errors = cluster.errors.len(), elapsed_ms, "cluster view from the API server");
+            info!(
+                pods = cluster.pods.len(),
+                policies = cluster.policies.len(),
+                errors = cluster.errors.len(),
+                elapsed_ms,
+                "cluster view from the API server"
+            );
             sent = true;
             let token = generations::tag(inputs.sync.current().as_deref(), view.generations());
             if tx.send(SourceEvent::Cluster { cluster: Box::new(cluster), token: Some(token) }).await.is_err() {

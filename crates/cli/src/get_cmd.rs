@@ -129,7 +129,10 @@ fn policy_conj_ids(rules: &BTreeMap<u32, ConjRules>, policy: &str, rule: Option<
             }
         }
     }
-    anyhow::ensure!(!of_policy_ids.is_empty(), "policy {policy:?} has no rule installed on this node (is it in --cluster, and does it select a pod here?)");
+    anyhow::ensure!(
+        !of_policy_ids.is_empty(),
+        "policy {policy:?} has no rule installed on this node (is it in --cluster, and does it select a pod here?)"
+    );
     if let Some(r) = rule {
         anyhow::ensure!(!ids.is_empty(), "policy {policy:?} has no rule {r:?} installed on this node");
     }
