@@ -310,6 +310,48 @@ fn the_bypass_list_holds_under_deny_all() {
 }
 
 #[test]
+fn a_bypassed_connection_opened_before_the_table_survives_its_peer_speaking_first() {
+    // The agent's watch of its API server: opened before any table (conntrack picks it up
+    // mid-stream), then the server sends first, under a policy that drops everything else.
+    let site = Site::new("w");
+    let (listening_tx, listening) = std::sync::mpsc::channel();
+    let (speak_tx, speak) = std::sync::mpsc::channel::<()>();
+    let ns = site.a.name().to_string();
+    std::thread::spawn(move || {
+        testbed::netns::enter_on_this_thread(&ns).unwrap();
+        let listener = std::net::TcpListener::bind(("10.77.1.2", 6443)).unwrap();
+        listening_tx.send(()).unwrap();
+        let (mut watcher, _) = listener.accept().unwrap();
+        for _ in speak {
+            watcher.write_all(b"event\n").unwrap();
+        }
+    });
+    listening.recv().unwrap();
+    let ns = site.host.name().to_string();
+    let watch = std::thread::spawn(move || {
+        testbed::netns::enter_on_this_thread(&ns).unwrap();
+        TcpStream::connect_timeout(&"10.77.1.2:6443".parse().unwrap(), Duration::from_secs(2)).unwrap()
+    })
+    .join()
+    .unwrap();
+    watch.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut events = BufReader::new(&watch);
+    let deny_all = vec![rule("deny-all", Tier::ADMIN, 1, Action::Deny, Peers::Any, &[]), {
+        let mut out = egress("deny-out", Action::Deny, Peers::Any, &[]);
+        out.priority = 2;
+        out
+    }];
+    site.apply(&mut NodeFirewall::new(), &plan(deny_all, &["egress:tcp:10.77.1.2/32:6443"]));
+    for _ in 0..3 {
+        speak_tx.send(()).unwrap();
+        let mut line = String::new();
+        events.read_line(&mut line).expect("the server's packets reach the host");
+        assert_eq!(line, "event\n");
+    }
+    assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Dropped, "the peer's own connections are not bypassed");
+}
+
+#[test]
 fn a_closed_direction_drops_all_but_the_bypass_list() {
     let site = Site::new("f");
     let open = plan(vec![], &[&format!("ingress:tcp:10.77.2.0/24:{SSH}")]);

@@ -1,16 +1,18 @@
 //! The host-endpoint cases (`conformance/node`: node policy, ExternalNodes, pods selecting
 //! hosts) on real traffic, in both realizations of a host's policy: a 2-node testbed with a VM
 //! per ExternalNode of the case, all in nftables (`table inet weir-node`), then all on OVS
-//! (each node's uplink and each VM's interface moved onto its br-int).
+//! (each node's uplink and each VM's interface moved onto its br-int), then in nftables with
+//! every agent, the VMs' too, reading a real kube-apiserver (`--kube`): a node policy dropping
+//! a node's ingress must not stall its agent's watch (the API server's bypass).
 mod common;
 
 #[test]
-fn every_host_endpoint_case_passes_in_nftables_and_on_ovs() {
+fn every_host_endpoint_case_passes_in_nftables_and_on_ovs_and_through_the_api_server() {
     let (cases, n_cases) = common::suite::cases("node");
     assert!(n_cases >= 7, "found {n_cases} cases");
     let prefix = format!("h{}", std::process::id() % 10000);
-    // One realization after the other: two testbeds at once would be two more on a loaded CI machine.
-    for realization in ["nftables", "ovs"] {
-        common::suite::assert_all_pass(&cases, n_cases, &["--prefix", &prefix, "--node-policy", realization]);
+    // One after the other: two testbeds at once would be two more on a loaded CI machine.
+    for mode in [&["--node-policy", "nftables"][..], &["--node-policy", "ovs"], &["--node-policy", "nftables", "--kube"]] {
+        common::suite::assert_all_pass(&cases, n_cases, &[&["--prefix", &prefix][..], mode].concat());
     }
 }

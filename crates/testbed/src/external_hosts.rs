@@ -116,8 +116,11 @@ pub fn ovs_dir(vm: &VmState) -> std::path::PathBuf {
 /// The agent's command line for a VM: its ExternalNode in the testbed's realization (see the
 /// module doc), the same kind of source as the nodes' agents.
 pub fn agent_args(state: &State, vm: &VmState) -> Vec<String> {
-    let manifests = crate::manifests::manifests_in(&vm.dir);
-    let mut args: Vec<String> = ["--external-node", &vm.name, "--manifests", &manifests.display().to_string()].map(String::from).to_vec();
+    let mut args = vec!["--external-node".to_string(), vm.name.clone()];
+    match &state.kube {
+        Some(record) => args.extend(crate::kube_source::agent_source_args(record)),
+        None => args.extend(["--manifests".into(), crate::manifests::manifests_in(&vm.dir).display().to_string()]),
+    }
     args.extend(["--status-file".into(), crate::manifests::status_in(&vm.dir).display().to_string(), "--audit-log".into(), "off".into()]);
     match state.node_policy {
         NodePolicy::Nftables => args.extend(["--node-policy".into(), "nftables".into()]),

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::kube::{KubeApi, KubeRecord, Place};
 use crate::manifests::{self, cluster_objects, manifest_files};
 use crate::ovs::wait_until;
-use crate::state::{NodeState, State};
+use crate::state::{AgentHost, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -159,7 +159,8 @@ fn items(text: &str) -> Result<Vec<Value>, Error> {
 }
 
 /// The testbed's objects as the API server gets them: pods without status (kubelet's part),
-/// namespaces and pods without labels (see [`write_labels`]); then the nodes' status.
+/// namespaces, pods and VMs' ExternalNodes without labels (see [`write_labels`]); then the
+/// nodes' status.
 pub fn create_cluster(state: &State) -> Result<(), Error> {
     let mut objects = cluster_objects(state);
     let mut node_status = Vec::new();
@@ -167,7 +168,7 @@ pub fn create_cluster(state: &State) -> Result<(), Error> {
         let map = o.as_object_mut().expect("cluster objects are objects");
         match map["kind"].as_str() {
             Some("Node") => node_status.push(status_part(map)),
-            Some("Pod" | "Namespace") => {
+            Some(kind) if LABELLED.contains(&kind) => {
                 map.remove("status");
                 map["metadata"].as_object_mut().expect("metadata").remove("labels");
             }
@@ -206,18 +207,26 @@ pub fn write_pod_status(state: &State, which: impl Fn(&crate::state::PodState) -
     apply_objects(state, KUBELET_MANAGER, Some("status"), status).map(drop)
 }
 
-/// The labels of every namespace and pod, as the state has them, under their own field
-/// manager (a label dropped from the state is removed).
+/// The kinds whose labels conformance steps change, written by [`write_labels`] alone.
+const LABELLED: [&str; 3] = ["Namespace", "Pod", "ExternalNode"];
+
+/// The labels of every namespace, pod and VM's ExternalNode, as the state has them, under
+/// their own field manager (a label dropped from the state is removed).
 pub fn write_labels(state: &State) -> Result<(), Error> {
     let objects: Vec<Value> = cluster_objects(state)
         .into_iter()
-        .filter(|o| o["kind"] == "Pod" || o["kind"] == "Namespace")
+        .filter(|o| o["kind"].as_str().is_some_and(|k| LABELLED.contains(&k)))
         .map(|o| {
             let mut metadata = json!({"name": o["metadata"]["name"], "labels": o["metadata"]["labels"]});
             if let Some(ns) = o["metadata"].get("namespace") {
                 metadata["namespace"] = ns.clone();
             }
-            json!({"apiVersion": "v1", "kind": o["kind"], "metadata": metadata})
+            let mut labelled = json!({"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": metadata});
+            // An ExternalNode's schema requires its spec: the same spec, owned by both managers.
+            if let Some(spec) = o.get("spec").filter(|_| o["kind"] == "ExternalNode") {
+                labelled["spec"] = spec.clone();
+            }
+            labelled
         })
         .collect();
     apply_objects(state, LABELS_MANAGER, None, objects).map(drop)
@@ -348,11 +357,12 @@ pub fn sync(state: &State, deleted: &[ObjectRef], timeout: Duration) -> Result<(
     apply_objects(state, MANAGER, None, vec![object])?;
     let start = Instant::now();
     let mut died = None;
+    let hosts = state.agent_hosts();
     let mut lagging = Vec::new();
     let done = wait_until(timeout, || {
         let Ok(realized) = realized_tokens(state) else { return false };
-        lagging = state.nodes.iter().filter(|n| realized.get(&n.name) != Some(&token)).collect::<Vec<_>>();
-        died = lagging.iter().find(|n| !n.agent.is_some_and(|a| a.alive())).map(|n| agent_died(n));
+        lagging = hosts.iter().filter(|h| realized.get(h.agent_name) != Some(&token)).collect::<Vec<_>>();
+        died = lagging.iter().find(|h| !h.agent.is_some_and(|a| a.alive())).map(|h| agent_died(h));
         lagging.is_empty() || died.is_some()
     });
     if let Some(e) = died {
@@ -368,21 +378,17 @@ pub fn sync(state: &State, deleted: &[ObjectRef], timeout: Duration) -> Result<(
     Ok(())
 }
 
-/// The token each node's agent reported, by node.
+/// The token each agent reported, by the name it runs as (a node's, a VM's ExternalNode's).
 fn realized_tokens(state: &State) -> Result<BTreeMap<String, String>, Error> {
     let text = run(kubectl(state)?.args(["get", "configmap", "-n", SYNC_NAMESPACE, SYNC_NAME, "-o", "json"]))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| Error::invalid("kubectl output", "(json)", e.to_string()))?;
     let data = value["data"].as_object().cloned().unwrap_or_default();
-    Ok(state
-        .nodes
-        .iter()
-        .filter_map(|n| Some((n.name.clone(), data.get(&format!("realized.{}", n.name))?.as_str()?.to_string())))
-        .collect())
+    Ok(data.iter().filter_map(|(k, v)| Some((k.strip_prefix("realized.")?.to_string(), v.as_str()?.to_string()))).collect())
 }
 
-fn agent_died(node: &NodeState) -> Error {
-    let log = node.dir.join("agent.log");
-    Error::Died { what: format!("the agent of {}", node.name), tail: crate::process::log_tail(&log, 10), log }
+fn agent_died(host: &AgentHost) -> Error {
+    let log = host.dir.join("agent.log");
+    Error::Died { what: format!("the agent of {}", host.name), tail: crate::process::log_tail(&log, 10), log }
 }
 
 #[cfg(test)]

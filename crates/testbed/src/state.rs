@@ -171,6 +171,9 @@ impl VmState {
 pub struct AgentHost<'a> {
     /// The node's name, or `externalnode:namespace/name` (the VM's probe target).
     pub name: String,
+    /// The name its agent runs as (`--node`, or the VM's `--external-node`): the key of its
+    /// acknowledgement in cluster mode's sync ConfigMap.
+    pub agent_name: &'a str,
     /// Its directory (manifests, status, agent log).
     pub dir: &'a Path,
     /// Its agent, once started.
@@ -258,8 +261,11 @@ impl PodState {
 impl State {
     /// Every host an agent runs on: the nodes, then the VMs.
     pub fn agent_hosts(&self) -> Vec<AgentHost<'_>> {
-        let nodes = self.nodes.iter().map(|n| AgentHost { name: n.name.clone(), dir: &n.dir, agent: n.agent });
-        let vms = self.vms.iter().map(|v| AgentHost { name: format!("externalnode:{}", v.key()), dir: &v.dir, agent: v.agent });
+        let nodes = self.nodes.iter().map(|n| AgentHost { name: n.name.clone(), agent_name: &n.name, dir: &n.dir, agent: n.agent });
+        let vms = self
+            .vms
+            .iter()
+            .map(|v| AgentHost { name: format!("externalnode:{}", v.key()), agent_name: &v.name, dir: &v.dir, agent: v.agent });
         nodes.chain(vms).collect()
     }
 

@@ -177,9 +177,6 @@ fn plan(opts: &UpOptions) -> Result<State, Error> {
     if !vms.is_empty() {
         // VMs are host endpoints too: they serve the host ports.
         host_ports = model.host_endpoint_ports();
-        if opts.kube {
-            return Err(Error::invalid(&object, "external_nodes", "VMs are not supported in cluster mode yet (run without --kube)"));
-        }
     }
     let mut next_host: BTreeMap<String, usize> = BTreeMap::new();
     let mut pods = Vec::new();

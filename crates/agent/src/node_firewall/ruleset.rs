@@ -7,6 +7,7 @@
 //!     set e<i>-v4 / e<i>-v6                     # the endpoint's addresses
 //!     set e<i>-ingress-peers-<n>-v4 / -v6       # each rule's peers (interval sets)
 //!     chain input  { hook input;  ct established,related accept; iif lo accept; <bypass> accept;
+//!                    <egress bypass connections' packets back, TCP without SYN> accept;
 //!                    ct invalid drop; ip daddr @e<i>-v4 goto e<i>-ingress }
 //!     chain output { hook output; ... ip saddr @e<i>-v4 goto e<i>-egress }
 //!     chain e<i>-ingress { jump e<i>-ingress-tier-<t> (each admin tier, in order); goto e<i>-ingress-baseline }
@@ -27,7 +28,7 @@
 use super::Bypass;
 use super::plan::{DirectionPlan, HostRule, Plan};
 use nftables::batch::Batch;
-use nftables::expr::{CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, Verdict};
+use nftables::expr::{BinaryOperation, CT, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, Verdict};
 use nftables::schema::{Chain, Counter, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table};
 use nftables::stmt::{self, JumpTarget, Match, Operator, Reject, RejectType, Statement, VerdictMap};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
@@ -196,6 +197,9 @@ impl Tables {
         for b in bypass.iter().filter(|b| b.direction == direction) {
             self.rule(name, bypass_match(b));
         }
+        for b in bypass.iter().filter(|b| b.direction != direction && b.protocol == Protocol::Tcp) {
+            self.rule(name, bypass_reply_match(b));
+        }
         self.rule(name, vec![ct_state(&["invalid"]), Statement::Drop(None)]);
         for i in 0..endpoints {
             for (family, set) in [("ip", "v4"), ("ip6", "v6")] {
@@ -336,6 +340,26 @@ fn bypass_match(b: &Bypass) -> Stmts {
         Statement::Accept(None),
     ]
 }
+
+/// The packets of a bypass connection that travel the other way, TCP without SYN only. A
+/// connection opened before the table (the agent's own watch of the API server, whose bypass is
+/// derived) is picked up by conntrack mid-stream: its first packet seen is `new`, and when that
+/// is the peer's it would meet the policy of the other direction and a deny-all would stall the
+/// connection. Without SYN no connection can be opened this way.
+fn bypass_reply_match(b: &Bypass) -> Stmts {
+    let field = if b.direction == Direction::Ingress { "daddr" } else { "saddr" };
+    let flags = Expression::BinaryOperation(Box::new(BinaryOperation::AND(payload("tcp", "flags"), Expression::Number(TCP_SYN))));
+    vec![
+        eq(payload("ip", field), prefix(IpAddr::V4(b.peer.network()), b.peer.prefix())),
+        // The bypass's port is the connection's destination port: this way, the source.
+        eq(payload("tcp", "sport"), Expression::Number(u32::from(b.port))),
+        eq(flags, Expression::Number(0)),
+        Statement::Accept(None),
+    ]
+}
+
+/// The SYN bit of the TCP flags.
+const TCP_SYN: u32 = 0x02;
 
 /// How a tier's rules split by protocol and destination port: `entries` are disjoint
 /// `(protocol, lo, hi, chain)`; `chains[k]` the rules (indices, in order) a packet in those
