@@ -171,9 +171,6 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// How long the cluster source waits for the host interfaces' first move.
-const FIRST_MOVE: Duration = Duration::from_secs(15);
-
 /// How long ovs-vswitchd's control socket may take to answer.
 const UNIXCTL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -516,19 +513,10 @@ pub async fn run(mut config: Config, shutdown: impl std::future::Future<Output =
         }
         None => None,
     };
-    let mut move_failures = None;
-    if let Some(node) = moved {
+    let mut move_failures = moved.map(|node| {
         let state_dir = config.state_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let mover = crate::external_node::spawn(manager.clone(), config.bridge.clone(), config.datapath, state_dir, node);
-        // The cluster source connects after the move: a connection opened before it crosses
-        // the bridge mid-stream, which conntrack cannot tell from an attack (the userspace
-        // datapath's drops it as invalid; the kernel's takes the peer's first packet for a new
-        // connection the host's policy judges), and the agent's watch would stall.
-        if tokio::time::timeout(FIRST_MOVE, mover.first_pass).await.is_err() {
-            warn!("the host interfaces were not all tried within {} s: starting the cluster source anyway", FIRST_MOVE.as_secs());
-        }
-        move_failures = Some(mover.failures);
-    }
+        crate::external_node::spawn(manager.clone(), config.bridge.clone(), config.datapath, state_dir, node)
+    });
     let _reensure = manager.reensure_on_reconnect();
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
     let answers: Arc<crate::reject::Counts> = Arc::default();

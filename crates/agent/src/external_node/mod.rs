@@ -403,17 +403,9 @@ const RECHECK: Duration = Duration::from_secs(5);
 /// Interfaces that could not be moved (or kept) on the bridge, by name, with why.
 pub type MoveFailures = BTreeMap<String, String>;
 
-/// The task that moves and keeps the interfaces, as the agent sees it.
-pub struct Mover {
-    /// The interfaces that could not be moved (or kept), whenever that changes.
-    pub failures: tokio::sync::watch::Receiver<MoveFailures>,
-    /// Resolves once every interface was tried once (moved, or reported).
-    pub first_pass: tokio::sync::oneshot::Receiver<()>,
-}
-
 /// Moves the ExternalNode's interfaces onto the bridge on a task of its own and keeps them
-/// there (see [`RECHECK`]); a missing interface is reported (in the log and through
-/// [`Mover::failures`]), and the host is left as it is. First gives back the interfaces weir
+/// there (see [`RECHECK`]); a missing interface is reported (in the log and through the
+/// returned receiver), and the host is left as it is. First gives back the interfaces weir
 /// moved before that the ExternalNode no longer names. The task ends with the runtime.
 pub fn spawn(
     manager: std::sync::Arc<ovsdb::Manager>,
@@ -421,10 +413,8 @@ pub fn spawn(
     datapath: ovsdb::DatapathType,
     state_dir: std::path::PathBuf,
     node: ExternalNode,
-) -> Mover {
+) -> tokio::sync::watch::Receiver<MoveFailures> {
     let (report, failures) = tokio::sync::watch::channel(MoveFailures::new());
-    let (tried, first_pass) = tokio::sync::oneshot::channel();
-    let mut tried = Some(tried);
     tokio::spawn(async move {
         let Some(handle) = crate::netlink::connect(&format!("external node {}", node.name)) else { return };
         let userspace = datapath == ovsdb::DatapathType::Netdev;
@@ -459,13 +449,10 @@ pub fn spawn(
             }
             let now: MoveFailures = failing.iter().map(|(i, what)| (i.as_str().to_string(), what.clone())).collect();
             report.send_if_modified(|have| *have != now && { *have = now; true });
-            if let Some(tried) = tried.take() {
-                let _ = tried.send(());
-            }
             tokio::time::sleep(RECHECK).await;
         }
     });
-    Mover { failures, first_pass }
+    failures
 }
 
 /// `weir agent --restore`: gives every interface with saved state in `state_dir` back to the
