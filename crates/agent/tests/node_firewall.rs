@@ -313,7 +313,7 @@ fn the_bypass_list_holds_under_deny_all() {
 fn a_bypassed_connection_opened_before_the_table_survives_its_peer_speaking_first() {
     // The agent's watch of its API server: opened before any table (conntrack picks it up
     // mid-stream), then the server sends first, under a policy that drops everything else.
-    let site = Site::new("w");
+    let site = Site::new("k");
     let (listening_tx, listening) = std::sync::mpsc::channel();
     let (speak_tx, speak) = std::sync::mpsc::channel::<()>();
     let ns = site.a.name().to_string();

@@ -539,3 +539,19 @@ fn a_policy_applied_to_the_external_entity_is_enforced_on_its_moved_interface() 
     assert!(flows.lines().any(|l| l.contains("table=IngressAdmin") && l.contains("conj_id")), "{flows}");
     s.stop_agent();
 }
+
+#[test]
+fn moving_an_interface_with_the_api_server_as_the_source_is_refused_before_anything_starts() {
+    // The agent would lose the API server while moving the interface that reaches it.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n").unwrap();
+    let k = kubeconfig.display().to_string();
+    let vm = ["agent", "--external-node", "vm1", "--external-interface", "eth0", "--kubeconfig", &k];
+    let node = ["agent", "--node", "n1", "--node-policy", "ovs", "--external-interface", "eth0", "--kubeconfig", &k];
+    for args in [&vm[..], &node[..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--external-interface with the Kubernetes API"), "{args:?}: {err}");
+    }
+}

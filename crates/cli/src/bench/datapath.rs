@@ -227,7 +227,9 @@ pub(crate) fn run(quick: bool, rounds: Option<usize>, secs: Option<u64>, seed: u
     std::fs::write(
         &conf,
         format!(
-            "worker_processes 1;\npid {s}/nginx.pid;\nerror_log {s}/nginx-error.log;\nevents {{ worker_connections 4096; }}\n\
+            // One process, no master: the process the bench kills is all of nginx (a killed
+            // master leaves its worker running, holding the port and whatever it inherited).
+            "master_process off;\npid {s}/nginx.pid;\nerror_log {s}/nginx-error.log;\nevents {{ worker_connections 4096; }}\n\
              http {{ access_log off; keepalive_timeout 0; client_body_temp_path {s}/body; proxy_temp_path {s}/proxy;\n\
              fastcgi_temp_path {s}/fastcgi; uwsgi_temp_path {s}/uwsgi; scgi_temp_path {s}/scgi;\n\
              server {{ listen {}:{HTTP_PORT}; location / {{ return 200 \"ok\\n\"; }} }} }}\n",
