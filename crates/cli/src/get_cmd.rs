@@ -237,6 +237,12 @@ struct RuleCounters {
     new_connections: u64,
 }
 
+impl RuleCounters {
+    fn of(l: agent::metrics::rule_stats::RuleLabels, packets: u64, bytes: u64, new_connections: u64) -> RuleCounters {
+        RuleCounters { tier: l.tier, kind: l.kind, policy: l.policy, rule: l.rule, packets, bytes, new_connections }
+    }
+}
+
 async fn stats(args: StatsArgs) -> anyhow::Result<()> {
     if args.node_firewall {
         return node_firewall_stats(args).await;
@@ -254,15 +260,7 @@ async fn stats(args: StatsArgs) -> anyhow::Result<()> {
     let (rows, _) = agent::metrics::rule_stats::rows(&rules, &counters, usize::MAX);
     let rows: Vec<RuleCounters> = rows
         .into_iter()
-        .map(|(l, c)| RuleCounters {
-            tier: l.tier,
-            kind: l.kind,
-            policy: l.policy,
-            rule: l.rule,
-            packets: c.packets,
-            bytes: c.bytes,
-            new_connections: c.new_connections,
-        })
+        .map(|(l, c)| RuleCounters::of(l, c.packets, c.bytes, c.new_connections))
         .collect();
     crate::output::emit(args.output.format(), &rows, || print_stats(&rows))
 }
@@ -290,15 +288,7 @@ async fn node_firewall_stats(args: StatsArgs) -> anyhow::Result<()> {
         .rows()
         .into_iter()
         .filter(|(l, _)| args.policy.as_deref().is_none_or(|p| l.policy == p))
-        .map(|(l, c)| RuleCounters {
-            tier: l.tier,
-            kind: l.kind,
-            policy: l.policy,
-            rule: l.rule,
-            packets: c.packets,
-            bytes: c.bytes,
-            new_connections: c.packets,
-        })
+        .map(|(l, c)| RuleCounters::of(l, c.packets, c.bytes, c.packets))
         .collect();
     if let (Some(policy), true) = (&args.policy, rows.is_empty()) {
         anyhow::bail!("--policy {policy:?}: no rule of it applies to {name:?}");
