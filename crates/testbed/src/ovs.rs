@@ -144,6 +144,15 @@ impl OvsSwitch {
         Ok(())
     }
 
+    /// Waits until ovs-vswitchd has seen `iface` up. The userspace datapath drops what it
+    /// would send to a tap device it still believes down (the kernel would refuse it), and it
+    /// learns of `ip link set up` from a netlink notification some time later.
+    pub fn wait_interface_up(&self, iface: &str) -> Result<(), CommandError> {
+        let up = || self.vsctl(&["get", "interface", iface, "admin_state"]).is_ok_and(|s| s.trim() == "up");
+        wait_until(Duration::from_secs(10), up)
+            .map_err(|_| io_err("wait for admin_state=up of", Path::new(iface), std::io::ErrorKind::TimedOut.into()))
+    }
+
     /// Adds a netdev bridge with OpenFlow 1.5 only and `fail_mode=secure` (the agent normally
     /// does this; tests of lower layers use it directly) and waits for its management socket.
     pub fn add_bridge(&self, bridge: &str) -> Result<(), CommandError> {
