@@ -103,13 +103,15 @@ pub async fn reconcile(
         let result = manager.ensure_port(bridge, &spec).await;
         match result {
             Ok(outcome) => {
-                // An internal port's device starts down; captures and mirrors need it up.
                 let down = interfaces.get(name).is_none_or(|i| i.link_state.as_deref() != Some("up"));
-                if matches!(w.port, TcPort::OvsInternal { .. }) && (outcome == ovsdb::Outcome::Created || down) {
-                    let _ = std::process::Command::new("ip").args(["link", "set", "dev", name, "up"]).status();
-                }
+                let bring_up = matches!(w.port, TcPort::OvsInternal { .. }) && (outcome == ovsdb::Outcome::Created || down);
                 match manager.wait_ofport(name, OFPORT_TIMEOUT).await {
                     Ok(p) => {
+                        // An internal port's device starts down; captures and mirrors need it
+                        // up. It exists once the port has its ofport.
+                        if bring_up && let Err(e) = set_link_up(name).await {
+                            tracing::warn!("TrafficControl port {name}: {e}");
+                        }
                         out.ofports.insert(name.clone(), p);
                     }
                     Err(e) => {
@@ -136,4 +138,11 @@ pub async fn reconcile(
         }
     }
     out
+}
+
+/// Brings the link `name` up through rtnetlink.
+async fn set_link_up(name: &str) -> Result<(), String> {
+    let handle = crate::netlink::connect("TrafficControl ports").ok_or("no netlink socket")?;
+    let up = rtnetlink::LinkUnspec::new_with_name(name).up().build();
+    handle.link().set(up).execute().await.map_err(|e| format!("bring {name} up: {e}"))
 }

@@ -162,6 +162,7 @@ fn ipv4_flows(packets: &[Packet]) -> (BTreeSet<Flow>, BTreeSet<Ipv4Addr>) {
 /// returns the IPv4 flows seen there and the ARP senders.
 fn mirrored_while_probing(r: &Running, c: &Cast, iface: &str) -> (BTreeSet<Flow>, BTreeSet<Ipv4Addr>) {
     let cap = Capture::start(&r.tb.node("node-1").unwrap().netns, iface).unwrap();
+    r.tb.switch("node-1").unwrap().wait_interface_up(iface).unwrap();
     let allowed = probe(
         &r.tb,
         &[
@@ -404,6 +405,7 @@ fn updating_applied_to_or_target_moves_flows_and_ports_and_deleting_removes_all_
     let remote_iface = c.remote.interface.clone().unwrap();
     assert!(tc_flows(&r, "node-2").iter().any(|l| l.contains(&remote_iface) && l.contains("tap1")));
     let cap = Capture::start(&r.tb.node("node-2").unwrap().netns, "tap1").unwrap();
+    r.tb.switch("node-2").unwrap().wait_interface_up("tap1").unwrap();
     assert_eq!(
         probe(&r.tb, &[(&c.remote, &c.sel, 80, Protocol::Udp), (&c.sel, &c.remote, 81, Protocol::Udp)]),
         [true, true]

@@ -113,6 +113,7 @@ fn a_capture_on_an_internal_port_sees_what_ovs_outputs_there_and_nothing_else() 
     add_flows(&tb, "node-1", &[format!("in_port={},actions=output:{tap}", pod_port(&tb, "x/a"))]);
     // The port starts down; the capture brings it up.
     let cap = Capture::start(&tb.node("node-1").unwrap().netns, "tap0").unwrap();
+    sw.wait_interface_up("tap0").unwrap();
     send(&tb, "x/a", &[frame(&tb, "x/a", "x/b", 80, b"from-a")]);
     send(&tb, "x/b", &[frame(&tb, "x/b", "x/a", 80, b"from-b")]);
     let frames = cap.stop_after(Duration::from_millis(300)).unwrap();
