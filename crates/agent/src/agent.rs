@@ -532,6 +532,16 @@ pub async fn run(mut config: Config, shutdown: impl std::future::Future<Output =
         )),
         None => None,
     };
+    // The cluster view may come through an interface being moved (from the API server): the
+    // source starts once each has been tried, so that its connections are opened through the
+    // bridge. One opened before a move would be met mid-stream by the bridge's conntrack and
+    // dropped as invalid. Until the first view, the moved interfaces forward without policy
+    // (see `node_agent::bootstrap`).
+    if let Some(moves) = &mut move_failures
+        && moves.wait_for(Option::is_some).await.is_ok()
+    {
+        moves.mark_changed();
+    }
     let (mut sources, _source) = config.source.clone().start().await?;
 
     let mut agent = NodeAgent::new(Settings::from(&config), Instant::now());
@@ -584,7 +594,7 @@ pub async fn run(mut config: Config, shutdown: impl std::future::Future<Output =
                 };
                 deliver(&mut agent, &metrics, event);
             }
-            Some(failures) = changed(&mut move_failures) => deliver(&mut agent, &metrics, Event::InterfaceMoveFailures(failures)),
+            Some(Some(failures)) = changed(&mut move_failures) => deliver(&mut agent, &metrics, Event::InterfaceMoveFailures(failures)),
             set = interfaces.next() => {
                 let Some(set) = set else { return Ok(()) };
                 deliver(&mut agent, &metrics, Event::Interfaces(set.interfaces));

@@ -14,6 +14,8 @@
 //!   dirty; a realization pass starts [`COALESCE`] after the first change, so a burst becomes
 //!   one bundle. Nothing is realized before both the manifests and the interfaces arrived:
 //!   compiling a node without its pods (or its policies) would briefly remove their flows.
+//!   One exception, the [`bootstrap`]: host interfaces moved onto a bridge that holds nothing
+//!   of weir's forward without policy until the first view, which may come through them.
 //! - **A realization pass**, one step at a time, each waiting for its result: the
 //!   TrafficControl ports (only when some TrafficControl applies here or one of weir's ports
 //!   is on the bridge), the compiler update (synchronous, behind a panic guard; before
@@ -141,6 +143,8 @@ pub struct NodeAgent {
     purge_pending: bool,
     have_manifests: bool,
     have_interfaces: bool,
+    /// Before the first manifests: what became of the host interfaces' forwarding.
+    bootstrap: bootstrap::Bootstrap,
     /// An input changed since the last pass began.
     dirty: bool,
     /// When the next pass starts (the end of the coalescing pause).
@@ -199,6 +203,7 @@ impl NodeAgent {
             purge_pending: false,
             have_manifests: false,
             have_interfaces: false,
+            bootstrap: bootstrap::Bootstrap::Pending,
             dirty: false,
             realize_at: None,
             retry_at: None,
@@ -373,11 +378,17 @@ impl NodeAgent {
 
     /// Starts a pass when one is due and nothing is outstanding.
     fn step(&mut self, now: Instant) {
-        if self.busy() || !self.dirty || !self.have_manifests || !self.have_interfaces {
+        let bootstrap = !self.have_manifests && self.bootstrap_due();
+        if self.busy() || !self.dirty || !self.have_interfaces || !(self.have_manifests || bootstrap) {
             return;
         }
         let at = *self.realize_at.get_or_insert(now + COALESCE);
-        if now >= at {
+        if now < at {
+            return;
+        }
+        if bootstrap {
+            self.start_bootstrap(now);
+        } else {
             self.start_pass(now);
         }
     }
@@ -387,6 +398,7 @@ impl NodeAgent {
     }
 }
 
+mod bootstrap;
 mod compiler;
 mod events;
 mod pass;

@@ -249,16 +249,6 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         return restore(&args).await;
     }
     let source = source(&args)?;
-    // A moved interface forwards nothing until the agent has a first cluster view to compile,
-    // and from the API server that view would come through the interface being moved: the
-    // agent would lose its source (docs/host-endpoints.md). Refused until a moved interface
-    // forwards before the first view.
-    if !args.external_interface.is_empty() && !matches!(source, agent::ClusterSource::Files(_)) {
-        anyhow::bail!(
-            "--external-interface with the Kubernetes API as the cluster source is not supported yet: the agent would lose the API \
-             server while it moves the interface onto the bridge (use --manifests, or --node-policy nftables, which moves nothing)"
-        );
-    }
     let external_node = external_node(&args)?;
     if let Some(e) = &external_node {
         match (args.node_policy, e.interfaces.is_empty()) {

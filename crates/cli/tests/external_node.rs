@@ -29,6 +29,8 @@ struct Setup {
     vm: Vm,
     tmp: tempfile::TempDir,
     agent: Option<ProcessRecord>,
+    /// Other processes the test started, stopped with it (also when it fails).
+    processes: Vec<ProcessRecord>,
 }
 
 impl Setup {
@@ -38,7 +40,7 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("manifests")).unwrap();
         let vm = Vm::start(&prefix, &tmp.path().join("vm"), &weir(&["testbed", "serve"])).expect("the VM starts");
-        Setup { vm, tmp, agent: None }
+        Setup { vm, tmp, agent: None, processes: Vec::new() }
     }
 
     fn ovs_dir(&self) -> PathBuf {
@@ -70,19 +72,24 @@ impl Setup {
         self.start_agent_with(interface, true);
     }
 
-    /// An agent for `interface`; with `bypass`, the VM's service is open from the underlay
-    /// whatever the host's policy.
+    /// An agent for `interface` reading the manifests directory; with `bypass`, the VM's
+    /// service is open from the underlay whatever the host's policy.
     fn start_agent_with(&mut self, interface: &str, bypass: bool) {
+        let manifests = self.tmp.path().join("manifests").display().to_string();
+        self.start_agent_on(interface, bypass, &["--manifests", &manifests]);
+    }
+
+    /// An agent for `interface` reading the cluster through `source` (its arguments).
+    fn start_agent_on(&mut self, interface: &str, bypass: bool, source: &[&str]) {
         let d = self.ovs_dir();
         let mut args = self.common_args();
+        args.extend(source.iter().map(|a| a.to_string()));
         args.extend(
             [
                 "--external-node",
                 EXTERNAL_NODE,
                 "--external-interface",
                 interface,
-                "--manifests",
-                &self.tmp.path().join("manifests").display().to_string(),
                 "--openflow",
                 &format!("unix:{}/br-int.mgmt", d.display()),
                 "--datapath",
@@ -193,6 +200,19 @@ impl Setup {
         })
     }
 
+    /// Whether a TCP connection from the VM to `ip`:`port` is established.
+    fn vm_connects(&self, ip: Ipv4Addr, port: u16) -> bool {
+        let vm = self.vm.name().to_string();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                testbed::netns::enter_on_this_thread(&vm).unwrap();
+                TcpStream::connect_timeout(&SocketAddrV4::new(ip, port).into(), Duration::from_secs(2)).is_ok()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
     fn service_reachable(&self, ip: Ipv4Addr) -> bool {
         let ns = self.vm.underlay.name().to_string();
         std::thread::scope(|s| {
@@ -214,8 +234,8 @@ impl Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        if let Some(a) = self.agent.take() {
-            a.stop(Duration::from_secs(5));
+        for p in self.agent.take().into_iter().chain(self.processes.drain(..)) {
+            p.stop(Duration::from_secs(5));
         }
     }
 }
@@ -540,18 +560,82 @@ fn a_policy_applied_to_the_external_entity_is_enforced_on_its_moved_interface() 
     s.stop_agent();
 }
 
+/// The VM's ExternalNode (with its addresses) and a policy dropping everything it sends and
+/// receives, for the API server.
+fn lockdown(dhcp_ip: Ipv4Addr) -> String {
+    format!(
+        "apiVersion: v1
+kind: Namespace
+metadata: {{name: vms}}
+---
+apiVersion: weir.io/v1alpha1
+kind: ExternalNode
+metadata: {{name: {EXTERNAL_NODE}, namespace: vms, labels: {{role: db}}}}
+spec: {{interfaces: [{{name: eth0, ips: [\"{dhcp_ip}\", \"{STATIC_IP}\"]}}]}}
+---
+apiVersion: weir.io/v1alpha1
+kind: ClusterNetworkPolicy
+metadata: {{name: lockdown}}
+spec:
+  priority: 1
+  appliedTo: [{{externalEntitySelector: {{matchLabels: {{role: db}}}}, namespaceSelector: {{}}}}]
+  ingress: [{{name: drop-in, action: Drop}}]
+  egress: [{{name: drop-out, action: Drop}}]
+"
+    )
+}
+
 #[test]
-fn moving_an_interface_with_the_api_server_as_the_source_is_refused_before_anything_starts() {
-    // The agent would lose the API server while moving the interface that reaches it.
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n").unwrap();
-    let k = kubeconfig.display().to_string();
-    let vm = ["agent", "--external-node", "vm1", "--external-interface", "eth0", "--kubeconfig", &k];
-    let node = ["agent", "--node", "n1", "--node-policy", "ovs", "--external-interface", "eth0", "--kubeconfig", &k];
-    for args in [&vm[..], &node[..]] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains("--external-interface with the Kubernetes API"), "{args:?}: {err}");
+fn with_the_api_server_behind_the_moved_interface_the_first_view_arrives_and_the_lockdown_spares_the_agents_connection() {
+    if !testbed::kube::Binaries::available_for_tests() {
+        return;
     }
+    let mut s = Setup::start('k');
+    let before = s.eth0();
+    let ip = s.vm.dhcp_address().unwrap();
+    // The API server on the underlay: the VM reaches it only through eth0, the interface moved.
+    let place = testbed::kube::Place { netns: Some(s.vm.underlay.name().to_string()), address: testbed::vm::UNDERLAY_IP };
+    let api = testbed::kube::KubeApi::start_at(&s.tmp.path().join("kube"), place).unwrap();
+    let api_port: u16 = api.url().rsplit(':').next().unwrap().parse().unwrap();
+    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/crds");
+    testbed::run(api.kubectl().args(["apply", "-f", crds])).unwrap();
+    testbed::run(api.kubectl().args(["wait", "--for=condition=established", "crd", "--all", "--timeout=60s"])).unwrap();
+    let objects = s.tmp.path().join("lockdown.yaml");
+    std::fs::write(&objects, lockdown(ip)).unwrap();
+    testbed::run(api.kubectl().arg("apply").arg("-f").arg(&objects)).unwrap();
+    // Another service of the underlay, which the policy must cut.
+    let ready = s.tmp.path().join("underlay-serve.ready");
+    let serve_args = ["--ports".to_string(), "tcp:8080".into(), "--ready-file".into(), ready.display().to_string()];
+    let log = s.tmp.path().join("underlay-serve.log");
+    s.processes.push(spawn_in_netns(s.vm.underlay.name(), &weir(&["testbed", "serve"]), &serve_args, &log).unwrap());
+    testbed::ovs::wait_until(Duration::from_secs(10), || ready.exists()).expect("the underlay's service");
+    assert!(s.vm_connects(testbed::vm::UNDERLAY_IP, 8080), "open before the agent");
+
+    let kubeconfig = api.kubeconfig().display().to_string();
+    let status = s.tmp.path().join("status.json");
+    let locked = || {
+        let v: serde_json::Value = std::fs::read_to_string(&status).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        v["realized"] == true
+    };
+    let agent_log = s.agent_log();
+    let wait_locked = |what: &str| {
+        testbed::ovs::wait_until(Duration::from_secs(60), locked).unwrap_or_else(|_| {
+            panic!("{what}: not realized:\n{}\n{}", std::fs::read_to_string(&status).unwrap_or_default(), testbed::process::log_tail(&agent_log, 30))
+        })
+    };
+    s.start_agent_on(VM_IFACE, false, &["--kubeconfig", &kubeconfig]);
+    wait_locked("the first view, read through the moved interface");
+    assert_moved(&s, &before, "moved with the API server as the source");
+    assert!(!s.service_reachable(ip), "the host's ingress is dropped");
+    assert!(!s.vm_connects(testbed::vm::UNDERLAY_IP, 8080), "and its egress");
+    assert!(s.vm_connects(testbed::vm::UNDERLAY_IP, api_port), "but not its connections to the API server");
+
+    // kill -9 leaves the flows in force; the next agent reads the cluster through them.
+    s.kill_agent();
+    std::fs::remove_file(&status).unwrap();
+    assert!(!s.service_reachable(ip), "the lockdown outlives its agent");
+    s.start_agent_on(VM_IFACE, false, &["--kubeconfig", &kubeconfig]);
+    wait_locked("the restarted agent");
+    assert!(!s.vm_connects(testbed::vm::UNDERLAY_IP, 8080), "still locked down");
+    s.stop_agent();
 }

@@ -46,14 +46,6 @@ const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Brings the testbed up (see the module doc); `progress` receives one line per step.
 pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<Testbed, Error> {
     if opts.kube {
-        if opts.node_policy == NodePolicy::Ovs {
-            // The agents refuse to move interfaces with the API server as their source.
-            return Err(Error::invalid(
-                "testbed",
-                "--node-policy",
-                "ovs moves each node's and VM's interface onto its bridge, which cluster mode (--kube) does not support yet",
-            ));
-        }
         // Before anything is made: a missing program is a clear error, not a half-built testbed.
         crate::kube::Binaries::find()?;
     }

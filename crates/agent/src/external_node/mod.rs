@@ -405,16 +405,17 @@ pub type MoveFailures = BTreeMap<String, String>;
 
 /// Moves the ExternalNode's interfaces onto the bridge on a task of its own and keeps them
 /// there (see [`RECHECK`]); a missing interface is reported (in the log and through the
-/// returned receiver), and the host is left as it is. First gives back the interfaces weir
-/// moved before that the ExternalNode no longer names. The task ends with the runtime.
+/// returned receiver, which holds `None` until every interface has been tried once), and the
+/// host is left as it is. First gives back the interfaces weir moved before that the
+/// ExternalNode no longer names. The task ends with the runtime.
 pub fn spawn(
     manager: std::sync::Arc<ovsdb::Manager>,
     bridge: String,
     datapath: ovsdb::DatapathType,
     state_dir: std::path::PathBuf,
     node: ExternalNode,
-) -> tokio::sync::watch::Receiver<MoveFailures> {
-    let (report, failures) = tokio::sync::watch::channel(MoveFailures::new());
+) -> tokio::sync::watch::Receiver<Option<MoveFailures>> {
+    let (report, failures) = tokio::sync::watch::channel(None);
     tokio::spawn(async move {
         let Some(handle) = crate::netlink::connect(&format!("external node {}", node.name)) else { return };
         let userspace = datapath == ovsdb::DatapathType::Netdev;
@@ -448,7 +449,7 @@ pub fn spawn(
                 }
             }
             let now: MoveFailures = failing.iter().map(|(i, what)| (i.as_str().to_string(), what.clone())).collect();
-            report.send_if_modified(|have| *have != now && { *have = now; true });
+            report.send_if_modified(|have| have.as_ref() != Some(&now) && { *have = Some(now); true });
             tokio::time::sleep(RECHECK).await;
         }
     });

@@ -43,6 +43,24 @@ pub(super) struct Pass {
     ///
     /// [`Record`]: crate::realization_record::Record
     verify: Option<Digest>,
+    /// A bootstrap pass (see [`super::bootstrap`]): the flows it installs instead of the
+    /// compiler's.
+    bootstrap: Option<FlowSet>,
+}
+
+impl Pass {
+    pub(super) fn new(token: Option<String>, input_at: Option<Instant>, bootstrap: Option<FlowSet>) -> Pass {
+        Pass { token, step: Step::TcPorts, changed: None, flow_mods: 0, input_at, acked_at: None, verify: None, bootstrap }
+    }
+
+    /// The flows the switch should hold once this pass is done: the bootstrap's, or the
+    /// compiler's ([`desired_flows`]).
+    fn desired<'a>(pass: &'a Option<Pass>, compiler: &'a Option<NodeCompiler>) -> std::borrow::Cow<'a, FlowSet> {
+        match pass.as_ref().and_then(|p| p.bootstrap.as_ref()) {
+            Some(flows) => std::borrow::Cow::Borrowed(flows),
+            None => desired_flows(compiler),
+        }
+    }
 }
 
 /// Why a realization pass failed.
@@ -61,15 +79,7 @@ impl NodeAgent {
         // This pass is the retry.
         self.retry_at = None;
         let input_at = self.input_at.take();
-        self.pass = Some(Pass {
-            token: self.token.clone(),
-            step: Step::TcPorts,
-            changed: None,
-            flow_mods: 0,
-            input_at,
-            acked_at: None,
-            verify: None,
-        });
+        self.pass = Some(Pass::new(self.token.clone(), input_at, None));
         let local = self.ports.pods.keys().cloned().collect();
         let wanted = crate::tc_ports::wanted_ports(&self.cluster, &local);
         let ours =
@@ -196,7 +206,7 @@ impl NodeAgent {
 
     /// Brings the compiled flows to the switch: connects, reads back what it holds if that
     /// is not known, and sends the difference.
-    fn install(&mut self, now: Instant) {
+    pub(super) fn install(&mut self, now: Instant) {
         if !self.connected {
             self.await_step(Step::Connect, Action::Connect);
         } else if self.installed.is_none() {
@@ -210,8 +220,14 @@ impl NodeAgent {
         if let Some(expected) = self.pass_mut().verify.take() {
             return self.verify_installed(now, expected);
         }
-        self.report_traffic_controls();
-        let desired = desired_flows(&self.compiler);
+        let bootstrap = self.pass_mut().bootstrap.is_some();
+        if bootstrap && !self.bootstrap_may_replace() {
+            return self.finish(now, Ok(()));
+        }
+        if !bootstrap {
+            self.report_traffic_controls();
+        }
+        let desired = Pass::desired(&self.pass, &self.compiler);
         let changed = self.pass.as_ref().and_then(|p| p.changed.as_ref());
         let installed = self.installed.as_mut().expect("read before diffing");
         let mods = match changed {
@@ -228,7 +244,7 @@ impl NodeAgent {
 
     /// The switch holds the desired flows ([`desired_flows`]).
     fn installed_now(&mut self, now: Instant) {
-        let desired = desired_flows(&self.compiler);
+        let desired = Pass::desired(&self.pass, &self.compiler);
         // A full diff that found nothing to send leaves the installed set equal to the
         // desired one already (a restart: 20k flows not cloned).
         if self.pass.as_ref().is_some_and(|p| p.changed.is_none() && p.flow_mods > 0) {
@@ -258,12 +274,16 @@ impl NodeAgent {
     }
 
     /// Ends the pass: the status says how it went, and a failure on the switch is retried.
-    fn finish(&mut self, now: Instant, result: Result<(), PassError>) {
+    pub(super) fn finish(&mut self, now: Instant, result: Result<(), PassError>) {
         let pass = self.pass.take().expect("a pass in progress");
         if result.is_err() {
             self.keep_input_time(pass.input_at);
         }
         match result {
+            Ok(()) if pass.bootstrap.is_some() => {
+                self.failures = 0;
+                self.bootstrapped();
+            }
             Ok(()) => {
                 self.report_realization(now, &pass);
                 if self.settings.keep_record && self.compiler.is_some() {

@@ -105,7 +105,7 @@ pub(super) fn move_failures<'a>(
         let named = external_node.and_then(|en| en.interfaces.iter().position(|i| i.name == *interface).map(|i| (en, i)));
         let (object, field) = match named {
             Some((en, i)) => (format!("ExternalNode {}/{}", en.namespace, en.name), format!("spec.interfaces[{i}].name")),
-            None if external_node.is_some() || cluster.nodes.get(node).is_none() => {
+            None if external_node.is_some() || !cluster.nodes.contains_key(node) => {
                 (format!("ExternalNode {node}"), "--external-interface".into())
             }
             None => (format!("Node {node}"), "--external-interface".into()),

@@ -8,6 +8,7 @@
 use super::*;
 use fixture::*;
 
+mod bootstrap;
 mod failures;
 mod fixture;
 mod passes;
