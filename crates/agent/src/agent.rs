@@ -521,17 +521,12 @@ pub async fn run(mut config: Config, shutdown: impl std::future::Future<Output =
     let mut interfaces = ovsdb::InterfaceMonitor::start(&client).await?;
     let answers: Arc<crate::reject::Counts> = Arc::default();
     let audit = config.audit.as_ref().map(|a| Arc::new(crate::audit::AuditLog::new(&config.node, a)));
-    let mut metrics = Metrics::new(client.state(), answers.clone(), config.rule_series_cap);
+    let mut metrics = Metrics::new(Some(client.state()), answers.clone(), config.rule_series_cap);
     if let Some(audit) = &audit {
         metrics.register_audit(audit.counts());
     }
     let metrics = Arc::new(metrics);
-    let _server = match config.metrics_address {
-        Some(address) => Some(ServerTask(
-            crate::metrics::server::serve(address, metrics.clone()).await.map_err(|error| AgentError::Metrics { address, error })?,
-        )),
-        None => None,
-    };
+    let _server = serve_metrics(&config, &metrics).await?;
     // The cluster view may come through an interface being moved (from the API server): the
     // source starts once each has been tried, so that its connections are opened through the
     // bridge. One opened before a move would be met mid-stream by the bridge's conntrack and
@@ -636,7 +631,14 @@ fn deliver(agent: &mut NodeAgent, metrics: &Metrics, event: Event) {
 }
 
 /// The metrics server's task, stopped when the agent stops.
-struct ServerTask(tokio::task::JoinHandle<()>);
+pub(crate) struct ServerTask(tokio::task::JoinHandle<()>);
+
+/// Serves `metrics` on `--metrics-address` unless it is off; fails when the address cannot be bound.
+pub(crate) async fn serve_metrics(config: &Config, metrics: &Arc<Metrics>) -> Result<Option<ServerTask>, AgentError> {
+    let Some(address) = config.metrics_address else { return Ok(None) };
+    let task = crate::metrics::server::serve(address, metrics.clone()).await.map_err(|error| AgentError::Metrics { address, error })?;
+    Ok(Some(ServerTask(task)))
+}
 
 impl Drop for ServerTask {
     fn drop(&mut self) {
@@ -647,7 +649,7 @@ impl Drop for ServerTask {
 /// Reads the per-rule counters from the switch (and the node firewall) every interval, one
 /// read at a time, on its own task (a read of a large table must not hold the loop). Idle
 /// without metrics.
-struct RuleStatsReader {
+pub(crate) struct RuleStatsReader {
     timer: Option<tokio::time::Interval>,
     reading: Option<tokio::task::JoinHandle<()>>,
     /// Whether the node firewall runs (its counters are read too).
@@ -655,7 +657,7 @@ struct RuleStatsReader {
 }
 
 impl RuleStatsReader {
-    fn new(enabled: bool, every: Duration, node_firewall: bool) -> RuleStatsReader {
+    pub(crate) fn new(enabled: bool, every: Duration, node_firewall: bool) -> RuleStatsReader {
         let timer = enabled.then(|| {
             let mut t = tokio::time::interval(every);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -665,7 +667,7 @@ impl RuleStatsReader {
     }
 
     /// Resolves when a read is due; never without metrics.
-    async fn due(&mut self) {
+    pub(crate) async fn due(&mut self) {
         match &mut self.timer {
             Some(t) => {
                 t.tick().await;
@@ -675,7 +677,7 @@ impl RuleStatsReader {
     }
 
     /// Reads the switch's counters (when connected) and the node firewall's (when it runs).
-    fn start(&mut self, switch: &Option<Arc<Switch>>, metrics: &Arc<Metrics>) {
+    pub(crate) fn start(&mut self, switch: &Option<Arc<Switch>>, metrics: &Arc<Metrics>) {
         if self.reading.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }

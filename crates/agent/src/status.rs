@@ -145,6 +145,25 @@ fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The objects of `cluster` by kind, as [`Status::objects`] counts them: namespaces, pods,
+/// nodes and NetworkPolicies always, each kind of cluster policy present, and tiers, groups
+/// and ExternalNodes when there are some.
+pub fn object_counts(cluster: &policy::Cluster) -> BTreeMap<String, usize> {
+    let mut objects = BTreeMap::new();
+    objects.insert("Namespace".to_string(), cluster.namespaces.len());
+    objects.insert("Pod".to_string(), cluster.pods.len());
+    objects.insert("Node".to_string(), cluster.nodes.len());
+    objects.insert("NetworkPolicy".to_string(), cluster.policies.len());
+    for (kind, _) in cluster.cluster_policies.keys() {
+        *objects.entry(kind.to_string()).or_default() += 1;
+    }
+    let optional = [("Tier", cluster.tiers.len()), ("ClusterGroup", cluster.groups.len()), ("ExternalNode", cluster.external_nodes.len())];
+    for (kind, n) in optional.into_iter().filter(|(_, n)| *n > 0) {
+        objects.insert(kind.to_string(), n);
+    }
+    objects
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@
 //! server is on the host's bypass list by itself, so a policy dropping everything the host
 //! sends cannot cut the agent off from it, even across a kill -9 and a restart.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use testbed::process::{Launcher, ProcessRecord, spawn_in_netns};
 const VM_IP: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
 const ADMIN: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
 const OTHER: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 3);
+/// The agent's metrics endpoint, in the VM's network namespace.
+const METRICS: &str = "127.0.0.1:9810";
 
 const EXTERNAL_NODE: &str = "\
 apiVersion: v1
@@ -110,7 +114,9 @@ impl Site {
             "--audit-log",
             "off",
             "--metrics-address",
-            "off",
+            METRICS,
+            "--rule-stats-interval",
+            "0.5",
             // Nothing listens here: the agent must not need OVS.
             "--ovsdb",
             "unix:/nonexistent/db.sock",
@@ -168,6 +174,15 @@ impl Site {
             .collect()
     }
 
+    /// `GET http://METRICS/PATH` from inside the VM: (HTTP status, body).
+    fn http_get(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{METRICS}{path}");
+        let out = self.vm.command("curl").args(["-s", "-w", "\n%{http_code}", &url]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
     /// Whether a TCP connection from the VM to `to`:`port` is answered.
     fn vm_connects(&self, to: Ipv4Addr, port: u16) -> bool {
         let ns = self.vm.name().to_string();
@@ -219,6 +234,21 @@ fn the_policy_applied_to_an_external_nodes_interface_holds_in_its_own_nftables_w
     let stats = site.stats();
     assert_eq!(stats[&("db-vm".into(), "ssh-from-admin".into())], 1, "{stats:?}");
     assert!(stats[&("db-vm".into(), "drop-in".into())] >= 2, "{stats:?}");
+    // And as its metrics export them, with the view and no switch families (there is none).
+    let counted = |text: &str| {
+        text.lines().any(|l| l.starts_with("weir_host_rule_packets_total{") && l.contains("rule=\"ssh-from-admin\"") && l.ends_with(" 1"))
+    };
+    wait_for(Duration::from_secs(10), "the allow rule's counter in /metrics", || counted(&site.http_get("/metrics").1));
+    let (code, text) = site.http_get("/metrics");
+    assert_eq!(code, 200);
+    for series in ["weir_realized 1", "weir_objects{kind=\"ExternalNode\"} 1"] {
+        assert!(text.lines().any(|l| l == series), "{series} in:\n{text}");
+    }
+    let realizations = common::scrape::samples(&text).get("weir_realizations_total").copied().unwrap_or_default();
+    assert!(realizations >= 2.0, "one for each view at least: {realizations}");
+    assert!(!text.contains("weir_openflow") && !text.contains("weir_ovsdb") && !text.contains("weir_flows"), "{text}");
+    assert_eq!(site.http_get("/readyz").0, 200);
+    common::scrape::promtool_check(&text);
 
     // The policy goes: the table follows the view.
     site.sync(&[("vm.yaml", EXTERNAL_NODE)], "3");

@@ -6,9 +6,8 @@
 mod common;
 
 use common::Running;
-use common::scrape::{get, get_accepting, scrape, value};
+use common::scrape::{get, get_accepting, promtool_check, scrape, value};
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testbed::Tunnel;
 
@@ -175,15 +174,5 @@ fn metrics_move_with_policy_changes_traffic_and_rejected_objects_and_promtool_ac
 
     // Prometheus's linter accepts the text format served to everyone else.
     let (_, text) = get(&r, &node, "/metrics");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH (PATH=\"$(bash scripts/promtool.sh)$PATH\")");
-    use std::io::Write;
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool: {}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    promtool_check(&text);
 }

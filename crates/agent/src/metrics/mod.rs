@@ -84,16 +84,20 @@ pub struct Metrics {
     /// When the driver's loop last turned.
     last_turn: Mutex<Instant>,
     realized_once: AtomicBool,
+    /// Whether there is a switch (ready needs its connection up): not on an ExternalNode's
+    /// host in the nftables realization.
+    has_switch: bool,
     openflow_up: AtomicBool,
     /// The bundle in flight: flow_mods and when it was sent.
     bundle: Mutex<Option<(usize, Instant)>>,
 }
 
 impl Metrics {
-    /// Every family registered, zero; `ovsdb` is the OVSDB client's connection state,
-    /// `rejects` the Reject answerer's counts.
+    /// Every family registered, zero; `ovsdb` is the OVSDB client's connection state (none:
+    /// an agent without a switch, see [`Metrics::without_switch`]), `rejects` the Reject
+    /// answerer's counts.
     pub fn new(
-        ovsdb: tokio::sync::watch::Receiver<ovsdb::ConnState>,
+        ovsdb: Option<tokio::sync::watch::Receiver<ovsdb::ConnState>>,
         rejects: std::sync::Arc<crate::reject::Counts>,
         rule_cap: usize,
     ) -> Metrics {
@@ -101,17 +105,16 @@ impl Metrics {
         let families = Families::default();
         let (bundle_seconds, realization_seconds) = (bundle_buckets(), realization_buckets());
         let rules = std::sync::Arc::new(rule_stats::RuleStats::new(rule_cap));
-        register(
-            &mut registry,
-            &families,
-            &bundle_seconds,
-            &realization_seconds,
-        );
-        registry.register_collector(Box::new(OvsdbState(ovsdb)));
-        registry.register_collector(Box::new(RejectCounts(rejects)));
-        registry.register_collector(Box::new(rules.clone()));
+        register(&mut registry, &families, &realization_seconds);
         let meters = std::sync::Arc::new(meters::Meters::default());
-        registry.register_collector(Box::new(meters.clone()));
+        let has_switch = ovsdb.is_some();
+        if let Some(ovsdb) = ovsdb {
+            register_switch(&mut registry, &families, &bundle_seconds);
+            registry.register_collector(Box::new(OvsdbState(ovsdb)));
+            registry.register_collector(Box::new(RejectCounts(rejects)));
+            registry.register_collector(Box::new(rules.clone()));
+            registry.register_collector(Box::new(meters.clone()));
+        }
         let host_rules = std::sync::Arc::new(host_rules::HostRuleStats::default());
         registry.register_collector(Box::new(host_rules.clone()));
         Metrics {
@@ -124,9 +127,16 @@ impl Metrics {
             host_rules,
             last_turn: Mutex::new(Instant::now()),
             realized_once: AtomicBool::new(false),
+            has_switch,
             openflow_up: AtomicBool::new(false),
             bundle: Mutex::new(None),
         }
+    }
+
+    /// The metrics of an agent without a switch (an ExternalNode's host in the nftables
+    /// realization): the cluster view, the status, realizations and the node firewall's rules.
+    pub fn without_switch() -> Metrics {
+        Metrics::new(None, std::sync::Arc::default(), 0)
     }
 
     /// The driver is about to perform `action` (at `now`).
@@ -200,11 +210,11 @@ impl Metrics {
         self.registry.register_collector(Box::new(AuditCounts(counts)));
     }
 
-    /// Ready: realized at least once, and the OpenFlow connection is up.
+    /// Ready: realized at least once, and the OpenFlow connection is up (when there is a switch).
     pub fn ready(&self) -> Result<(), &'static str> {
         match (
             self.realized_once.load(Ordering::Relaxed),
-            self.openflow_up.load(Ordering::Relaxed),
+            self.openflow_up.load(Ordering::Relaxed) || !self.has_switch,
         ) {
             (false, _) => Err("not realized yet"),
             (true, false) => Err("the OpenFlow connection is down"),
@@ -220,7 +230,8 @@ impl Metrics {
         out
     }
 
-    fn status(&self, status: &Status) {
+    /// The status as written (objects, rejected objects, flows, pods, realized).
+    pub fn status(&self, status: &Status) {
         let f = &self.families;
         f.objects.set_all(status.objects.iter().map(|(k, n)| (KindLabel { kind: k.clone() }, *n)));
         let mut rejected = BTreeMap::<String, usize>::new();
@@ -233,7 +244,8 @@ impl Metrics {
         f.realized.set(i64::from(status.realized));
     }
 
-    fn realization(&self, r: &Realization) {
+    /// A realization finished (its latency, and its rules when it reports them).
+    pub fn realization(&self, r: &Realization) {
         let f = &self.families;
         f.realizations.inc();
         self.realized_once.store(true, Ordering::Relaxed);
@@ -297,7 +309,8 @@ fn kind_of(e: &ObjectErrorReport) -> String {
     }
 }
 
-fn register(registry: &mut Registry, f: &Families, bundle: &Histogram, realization: &Histogram) {
+/// The families of every agent: the cluster view and its realization.
+fn register(registry: &mut Registry, f: &Families, realization: &Histogram) {
     registry.register(
         "weir_objects",
         "Objects in the cluster view, by kind",
@@ -308,6 +321,25 @@ fn register(registry: &mut Registry, f: &Families, bundle: &Histogram, realizati
         "Objects rejected (not in force), by kind",
         f.rejected.family.clone(),
     );
+    registry.register(
+        "weir_realized",
+        "1 when the switch (or the node firewall) holds what the cluster view asks for, else 0",
+        f.realized.clone(),
+    );
+    registry.register(
+        "weir_realizations",
+        "Realization passes that left the switch (or the node firewall) holding what the view asks for",
+        f.realizations.clone(),
+    );
+    registry.register(
+        "weir_realization_latency_seconds",
+        "Time from a cluster view change (manifests or API event) to the switch acknowledging the flows (or nftables the table) that realize it",
+        realization.clone(),
+    );
+}
+
+/// The families of an agent with a switch: flows, bundles, pods on the bridge, the OpenFlow connection.
+fn register_switch(registry: &mut Registry, f: &Families, bundle: &Histogram) {
     registry.register(
         "weir_flows",
         "Flows weir installed, by pipeline table",
@@ -322,16 +354,6 @@ fn register(registry: &mut Registry, f: &Families, bundle: &Histogram, realizati
         "weir_local_pods",
         "Pods attached to this node's bridge",
         f.local_pods.clone(),
-    );
-    registry.register(
-        "weir_realized",
-        "1 when the switch holds the desired flows, else 0",
-        f.realized.clone(),
-    );
-    registry.register(
-        "weir_realizations",
-        "Realization passes that left the switch holding the desired flows",
-        f.realizations.clone(),
     );
     registry.register(
         "weir_flow_mods_sent",
@@ -352,11 +374,6 @@ fn register(registry: &mut Registry, f: &Families, bundle: &Histogram, realizati
         "weir_bundle_duration_seconds",
         "Time from sending a bundle to the switch's answer to its commit and barrier",
         bundle.clone(),
-    );
-    registry.register(
-        "weir_realization_latency_seconds",
-        "Time from a cluster view change (manifests or API event) to the switch acknowledging the flows that realize it",
-        realization.clone(),
     );
     registry.register(
         "weir_datapath_cache_purges",

@@ -1,5 +1,5 @@
 //! The metrics endpoint: HTTP/1.1 (hyper) serving `GET /metrics`, `/healthz` (the agent's loop turned within [`LOOP_STALE`]) and `/readyz` (realized at
-//! least once and the OpenFlow connection up). Anything else is 404.
+//! least once, and the OpenFlow connection up when the agent has a switch). Anything else is 404.
 //!
 //! `/metrics` answers in the OpenMetrics text format (prometheus-client's encoding) when the
 //! scraper accepts it (Prometheus asks for it), else in Prometheus's text format 0.0.4, which

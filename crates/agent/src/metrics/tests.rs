@@ -13,7 +13,7 @@ fn metrics() -> Metrics {
         connections: 2,
         ..Default::default()
     });
-    Metrics::new(rx, Arc::default(), 10)
+    Metrics::new(Some(rx), Arc::default(), 10)
 }
 
 /// The value of the sample line `name{labels}` (or `name` alone) in `text`.
@@ -230,7 +230,7 @@ fn rule_counters_are_per_rule_summed_over_conj_ids_and_capped() {
 fn reject_answers_are_read_from_the_answerers_counts_at_each_scrape() {
     let (_tx, rx) = tokio::sync::watch::channel(ovsdb::ConnState::default());
     let counts = Arc::new(crate::reject::Counts::default());
-    let m = Metrics::new(rx, counts.clone(), 10);
+    let m = Metrics::new(Some(rx), counts.clone(), 10);
     assert_eq!(sample(&m.encode(), "weir_reject_answers_total"), Some(0.0));
     counts.answered.fetch_add(3, std::sync::atomic::Ordering::Relaxed);
     counts.unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

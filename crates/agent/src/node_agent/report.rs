@@ -59,26 +59,13 @@ impl NodeAgent {
     }
 
     pub(super) fn refresh_status(&mut self) {
-        let mut objects = BTreeMap::new();
-        objects.insert("Namespace".to_string(), self.cluster.namespaces.len());
-        objects.insert("Pod".to_string(), self.cluster.pods.len());
-        objects.insert("Node".to_string(), self.cluster.nodes.len());
-        objects.insert("NetworkPolicy".to_string(), self.cluster.policies.len());
-        for (kind, _) in self.cluster.cluster_policies.keys() {
-            *objects.entry(kind.to_string()).or_default() += 1;
-        }
+        self.status.objects = crate::status::object_counts(&self.cluster);
         self.status.cluster_policies = self
             .cluster
             .cluster_policies
             .keys()
             .map(|(kind, name)| crate::status::ObjectName { kind: kind.to_string(), name: name.clone() })
             .collect();
-        for (kind, n) in [("Tier", self.cluster.tiers.len()), ("ClusterGroup", self.cluster.groups.len())] {
-            if n > 0 {
-                objects.insert(kind.to_string(), n);
-            }
-        }
-        self.status.objects = objects;
         self.status.local_pods = self.ports.pods.len();
         self.status.errors = self
             .cluster

@@ -42,3 +42,20 @@ pub fn scrape(r: &Running, node: &str) -> BTreeMap<String, f64> {
 pub fn value(m: &BTreeMap<String, f64>, series: &str) -> f64 {
     m.get(series).copied().unwrap_or(0.0)
 }
+
+/// Asserts that Prometheus's linter (`promtool check metrics`, `scripts/promtool.sh`) accepts
+/// `text`, a scrape in Prometheus's text format.
+pub fn promtool_check(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH (PATH=\"$(bash scripts/promtool.sh)$PATH\")");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool: {}{}\n{text}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
