@@ -96,17 +96,12 @@ impl KubeConnection {
     pub async fn api_server_bypass(&self) -> Result<Vec<Bypass>, ConnectError> {
         let url = self.config().await?.cluster_url;
         let port = url.port_u16().unwrap_or(if url.scheme_str() == Some("http") { 80 } else { 443 });
-        // An IPv6 literal comes bracketed ("[::1]"); the bypass list holds IPv4 only.
+        // An IPv6 literal comes bracketed ("[::1]").
         let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
         let resolved = tokio::net::lookup_host((host, port)).await;
         let addrs = resolved.map_err(|source| ConnectError::Resolve { url: url.to_string(), source })?;
-        let v4: std::collections::BTreeSet<_> = addrs
-            .filter_map(|a| match a.ip() {
-                std::net::IpAddr::V4(ip) => Some(ip),
-                std::net::IpAddr::V6(_) => None,
-            })
-            .collect();
-        Ok(v4
+        let ips: std::collections::BTreeSet<_> = addrs.map(|a| a.ip()).collect();
+        Ok(ips
             .into_iter()
             .map(|ip| Bypass { direction: policy::Direction::Egress, protocol: policy::Protocol::Tcp, peer: ip.into(), port })
             .collect())
@@ -223,7 +218,7 @@ mod tests {
         assert_eq!(bypass_of("https://127.0.0.1:6443").await, ["egress:tcp:127.0.0.1/32:6443".parse().unwrap()]);
         // A name is resolved; https without a port is 443.
         assert!(bypass_of("https://localhost").await.contains(&"egress:tcp:127.0.0.1/32:443".parse().unwrap()));
-        // The bypass list holds IPv4 only: an IPv6 server gives none.
-        assert_eq!(bypass_of("https://[::1]:6443").await, []);
+        // An IPv6 server too (the node firewall takes it; the switch judges IPv4 only).
+        assert_eq!(bypass_of("https://[::1]:6443").await, ["egress:tcp:[::1/128]:6443".parse().unwrap()]);
     }
 }

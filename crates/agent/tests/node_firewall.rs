@@ -465,3 +465,47 @@ fn each_interface_of_an_external_node_has_its_own_rules() {
     assert_eq!(site.connect(&site.b, HOST_B, SERVICE), Outcome::Connected, "eth1 has no rule");
     assert_eq!(site.connect(&site.a, HOST_B, SERVICE), Outcome::Connected);
 }
+
+/// Node `h` with an IPv6 InternalIP on each link beside its IPv4 ones.
+const DUAL_STACK_NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: h}\nstatus: {addresses: [{type: InternalIP, address: 10.77.1.1}, {type: InternalIP, address: 10.77.2.1}, {type: InternalIP, address: \"fd77:1::1\"}, {type: InternalIP, address: \"fd77:2::1\"}]}\n";
+
+/// An echo service on `addr` (an address of `ns`), from a thread that lives as long as the test.
+fn echo_in(ns: &Netns, addr: SocketAddr) {
+    let name = ns.name().to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        testbed::netns::enter_on_this_thread(&name).unwrap();
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        ready_tx.send(()).unwrap();
+        for mut stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_ok() {
+                let _ = stream.write_all(line.as_bytes());
+            }
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the echo service listens");
+}
+
+#[test]
+fn an_ipv6_bypass_entry_holds_under_deny_all_and_other_ipv6_peers_are_dropped() {
+    let site = Site::new("6");
+    for (ns, dev, addr) in [(&site.host, "to-a", "fd77:1::1/64"), (&site.a, "eth0", "fd77:1::2/64"), (&site.host, "to-b", "fd77:2::1/64"), (&site.b, "eth0", "fd77:2::2/64")] {
+        // The machine may start namespaces with IPv6 off; these are the test's own.
+        testbed::run(ns.command("sysctl").args(["-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")])).unwrap();
+        testbed::run(std::process::Command::new("ip").args(["-n", ns.name(), "addr", "add", addr, "dev", dev, "nodad"])).unwrap();
+    }
+    for host in ["fd77:1::1", "fd77:2::1"] {
+        echo_in(&site.host, SocketAddr::new(host.parse().unwrap(), SSH));
+    }
+    assert_eq!(site.connect(&site.a, "[fd77:1::1]", SSH), Outcome::Connected, "open before the table");
+    let cluster = Cluster::from_sources([("node.yaml", DUAL_STACK_NODE)]);
+    assert_eq!(cluster.endpoint_ips(&host()).len(), 4, "{:?}", cluster.errors);
+    let bypass = vec![format!("ingress:tcp:[fd77:2::/64]:{SSH}").parse::<Bypass>().unwrap()];
+    let deny_all = vec![rule("deny-all", Tier::ADMIN, 1, Action::Deny, Peers::Any, &[])];
+    let plan = Plan::new(&Host { endpoints: vec![host()], bypass }, &RuleSet { rules: deny_all, isolated: Default::default() }, &cluster);
+    site.apply(&mut NodeFirewall::new(), &plan);
+    assert_eq!(site.connect(&site.b, "[fd77:2::1]", SSH), Outcome::Connected, "bypassed over IPv6");
+    assert_eq!(site.connect(&site.a, "[fd77:1::1]", SSH), Outcome::Dropped, "another IPv6 peer meets deny-all");
+    assert_eq!(site.connect(&site.b, HOST_B, SSH), Outcome::Dropped, "the entry is IPv6 only");
+}

@@ -30,7 +30,7 @@ use crate::flow::FlowBuilder;
 use crate::reg::{ESTABLISHED, FROM_HOST_INTERFACE, FROM_UPLINK, OUT_PORT, SENDER, SOURCE, ct_match, ct_state};
 use crate::table::Table;
 use crate::topology::{HostInterface, Topology};
-use ipnetwork::Ipv4Network;
+use ipnetwork::IpNetwork;
 use openflow::{Action, Field, Flow, Match, PortNo};
 use policy::{Direction, Protocol};
 
@@ -58,8 +58,9 @@ pub struct Bypass {
     pub direction: Direction,
     /// The protocol.
     pub protocol: Protocol,
-    /// The other end's addresses.
-    pub peer: Ipv4Network,
+    /// The other end's addresses. The switch takes IPv4 entries only (IPv6 passes the bridge's
+    /// host interfaces without policy); the node firewall takes both.
+    pub peer: IpNetwork,
     /// The destination port.
     pub port: u16,
 }
@@ -67,12 +68,17 @@ pub struct Bypass {
 impl std::str::FromStr for Bypass {
     type Err = String;
 
-    /// `DIRECTION:PROTOCOL:CIDR:PORT`, e.g. `ingress:tcp:10.0.0.0/8:22`.
+    /// `DIRECTION:PROTOCOL:CIDR:PORT`, e.g. `ingress:tcp:10.0.0.0/8:22`; an IPv6 CIDR may be
+    /// bracketed, `egress:tcp:[fd00::/64]:6443`.
     fn from_str(s: &str) -> Result<Bypass, String> {
-        let parts: Vec<&str> = s.split(':').collect();
-        let [direction, protocol, peer, port] = parts[..] else {
+        let fields = s.splitn(3, ':').collect::<Vec<_>>();
+        let [direction, protocol, rest] = fields[..] else {
             return Err(format!("{s:?}: expected DIRECTION:PROTOCOL:CIDR:PORT, e.g. ingress:tcp:10.0.0.0/8:22"));
         };
+        let Some((peer, port)) = rest.rsplit_once(':') else {
+            return Err(format!("{s:?}: expected DIRECTION:PROTOCOL:CIDR:PORT, e.g. ingress:tcp:10.0.0.0/8:22"));
+        };
+        let peer = peer.strip_prefix('[').and_then(|p| p.strip_suffix(']')).unwrap_or(peer);
         let direction = match direction.to_ascii_lowercase().as_str() {
             "ingress" => Direction::Ingress,
             "egress" => Direction::Egress,
@@ -84,7 +90,7 @@ impl std::str::FromStr for Bypass {
             "sctp" => Protocol::Sctp,
             other => return Err(format!("{s:?}: protocol {other:?} is not tcp, udp or sctp")),
         };
-        let peer: Ipv4Network = peer.parse().map_err(|e| format!("{s:?}: CIDR {peer:?}: {e}"))?;
+        let peer: IpNetwork = peer.parse().map_err(|e| format!("{s:?}: CIDR {peer:?}: {e}"))?;
         let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("{s:?}: port {port:?} is not 1..65535"))?;
         Ok(Bypass { direction, protocol, peer, port })
     }
@@ -155,24 +161,26 @@ fn one_interface(h: &HostInterface, bypass: &[Bypass]) -> Vec<FlowBuilder> {
             .actions([OUT_PORT.load(h.internal_ofport)])
             .goto(Table::IngressAdmin),
     ];
-    flows.extend(bypass.iter().map(|b| bypass_flow(h.internal_ofport, b)));
+    flows.extend(bypass.iter().filter_map(|b| bypass_flow(h.internal_ofport, b)));
     flows
 }
 
 /// A bypass at the top of the admin table of its direction, for the host endpoint's port
 /// `port` (the sender of its egress, the output port of its ingress): past all of its policy.
-pub(crate) fn bypass_flow(port: u32, b: &Bypass) -> FlowBuilder {
+/// None for an IPv6 entry: the switch judges IPv4 only.
+pub(crate) fn bypass_flow(port: u32, b: &Bypass) -> Option<FlowBuilder> {
+    let IpNetwork::V4(peer) = b.peer else { return None };
     let (base, dst_port) = match b.protocol {
         Protocol::Tcp => (Match::new().tcp(), Field::TcpDst),
         Protocol::Udp => (Match::new().udp(), Field::UdpDst),
         Protocol::Sctp => (Match::new().sctp(), Field::SctpDst),
     };
     let base = base.with(dst_port, b.port);
-    match b.direction {
+    Some(match b.direction {
         Direction::Egress => Table::EgressAdmin
             .flow(
                 crate::placement::FIXED,
-                SENDER.matches(base, port).with_ipv4_prefix(Field::Ipv4Dst, b.peer.network(), b.peer.prefix()),
+                SENDER.matches(base, port).with_ipv4_prefix(Field::Ipv4Dst, peer.network(), peer.prefix()),
                 Category::Forwarding,
             )
             .goto(Table::L3Forwarding),
@@ -181,13 +189,13 @@ pub(crate) fn bypass_flow(port: u32, b: &Bypass) -> FlowBuilder {
                 crate::placement::FIXED,
                 OUT_PORT.matches(base, port).with_ipv4_prefix(
                     Field::Ipv4Src,
-                    b.peer.network(),
-                    b.peer.prefix(),
+                    peer.network(),
+                    peer.prefix(),
                 ),
                 Category::Forwarding,
             )
             .goto(Table::ConntrackCommit),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -284,12 +292,22 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_bypass_is_read_bracketed_or_not_and_left_to_the_node_firewall() {
+        let bracketed: Bypass = "egress:tcp:[fd00::/64]:6443".parse().unwrap();
+        assert_eq!(bracketed, "egress:tcp:fd00::/64:6443".parse().unwrap());
+        assert_eq!((bracketed.peer.to_string().as_str(), bracketed.port), ("fd00::/64", 6443));
+        let ssh: Bypass = "ingress:tcp:10.0.0.0/8:22".parse().unwrap();
+        assert_eq!(host_interface_flows(&topology(vec![ssh, bracketed])), host_interface_flows(&topology(vec![ssh])), "the switch judges IPv4 only");
+    }
+
+    #[test]
     fn a_bad_bypass_names_what_is_wrong() {
         for (text, needle) in [
             ("ingress:tcp:10.0.0.0/8", "expected DIRECTION"),
             ("inbound:tcp:10.0.0.0/8:22", "direction"),
             ("ingress:icmp:10.0.0.0/8:22", "protocol"),
             ("ingress:tcp:10.0.0.0/33:22", "CIDR"),
+            ("ingress:tcp:[fd00::/129]:22", "CIDR"),
             ("ingress:tcp:10.0.0.0/8:0", "port"),
         ] {
             let e = text.parse::<Bypass>().unwrap_err();

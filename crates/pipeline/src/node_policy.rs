@@ -61,7 +61,7 @@ pub fn node_policy_flows(topo: &Topology) -> Vec<Flow> {
                 .goto(Table::EgressAdmin),
         ]
     });
-    let bypass = topo.host_bypass.iter().map(|b| crate::host_interface::bypass_flow(gw, b));
+    let bypass = topo.host_bypass.iter().filter_map(|b| crate::host_interface::bypass_flow(gw, b));
     to_host.chain(from_host).chain(bypass).map(FlowBuilder::build).collect()
 }
 

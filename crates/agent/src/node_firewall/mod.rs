@@ -135,7 +135,7 @@ impl ThisHost<'_> {
         let others = cluster.nodes.values().filter(|n| n.name != name).flat_map(|n| n.ipv4_internal_ips());
         others
             .flat_map(|ip| {
-                let peer = ipnetwork::Ipv4Network::from(ip);
+                let peer = ipnetwork::IpNetwork::from(std::net::IpAddr::V4(ip));
                 [Direction::Ingress, Direction::Egress]
                     .map(|direction| Bypass { direction, protocol: policy::Protocol::Udp, peer, port: tunnel_port })
             })

@@ -330,10 +330,16 @@ fn service_matches(rule: &HostRule) -> Vec<Stmts> {
         .collect()
 }
 
+/// `ip saddr CIDR` (or `ip6`, `daddr`): the peer's addresses of a bypass entry in `field`.
+fn bypass_peer(b: &Bypass, field: &'static str) -> Statement<'static> {
+    let family = if b.peer.is_ipv4() { "ip" } else { "ip6" };
+    eq(payload(family, field), prefix(b.peer.network(), b.peer.prefix()))
+}
+
 fn bypass_match(b: &Bypass) -> Stmts {
     let field = if b.direction == Direction::Ingress { "saddr" } else { "daddr" };
     vec![
-        eq(payload("ip", field), prefix(IpAddr::V4(b.peer.network()), b.peer.prefix())),
+        bypass_peer(b, field),
         eq(meta(MetaKey::L4proto), string(l4proto(b.protocol))),
         // The host's port for ingress, the peer's for egress: the destination port either way.
         eq(payload("th", "dport"), Expression::Number(u32::from(b.port))),
@@ -350,7 +356,7 @@ fn bypass_reply_match(b: &Bypass) -> Stmts {
     let field = if b.direction == Direction::Ingress { "daddr" } else { "saddr" };
     let flags = Expression::BinaryOperation(Box::new(BinaryOperation::AND(payload("tcp", "flags"), Expression::Number(TCP_SYN))));
     vec![
-        eq(payload("ip", field), prefix(IpAddr::V4(b.peer.network()), b.peer.prefix())),
+        bypass_peer(b, field),
         // The bypass's port is the connection's destination port: this way, the source.
         eq(payload("tcp", "sport"), Expression::Number(u32::from(b.port))),
         eq(flags, Expression::Number(0)),
