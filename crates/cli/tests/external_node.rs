@@ -174,7 +174,6 @@ impl Setup {
         ovs.vsctl(&["list-ports", "br-int"]).map(|o| o.lines().map(str::to_string).collect()).unwrap_or_default()
     }
 
-    /// Whether a TCP connection from the underlay to the VM's service at `ip` is established.
     /// Whether a UDP datagram from the underlay to `ip` reaches a socket in the VM.
     fn udp_reaches_vm(&self, ip: Ipv4Addr) -> bool {
         let (vm, underlay) = (self.vm.name().to_string(), self.vm.underlay.name().to_string());
@@ -202,27 +201,12 @@ impl Setup {
 
     /// Whether a TCP connection from the VM to `ip`:`port` is established.
     fn vm_connects(&self, ip: Ipv4Addr, port: u16) -> bool {
-        let vm = self.vm.name().to_string();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                testbed::netns::enter_on_this_thread(&vm).unwrap();
-                TcpStream::connect_timeout(&SocketAddrV4::new(ip, port).into(), Duration::from_secs(2)).is_ok()
-            })
-            .join()
-            .unwrap()
-        })
+        connects_from(self.vm.name(), ip, port)
     }
 
+    /// Whether a TCP connection from the underlay to the VM's service at `ip` is established.
     fn service_reachable(&self, ip: Ipv4Addr) -> bool {
-        let ns = self.vm.underlay.name().to_string();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                testbed::netns::enter_on_this_thread(&ns).unwrap();
-                TcpStream::connect_timeout(&SocketAddrV4::new(ip, SERVICE_PORT).into(), Duration::from_secs(2)).is_ok()
-            })
-            .join()
-            .unwrap()
-        })
+        connects_from(self.vm.underlay.name(), ip, SERVICE_PORT)
     }
 
     /// The VM's switch's conntrack entries of weir's zone.
@@ -230,6 +214,17 @@ impl Setup {
         let ovs = testbed::OvsSwitch::attach(self.vm.name(), &self.ovs_dir());
         ovs.appctl(&["dpctl/dump-conntrack", "zone=65520"]).unwrap_or_default()
     }
+}
+
+/// Whether a TCP connection from network namespace `ns` to `ip`:`port` is established.
+fn connects_from(ns: &str, ip: Ipv4Addr, port: u16) -> bool {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        testbed::netns::enter_on_this_thread(&ns).unwrap();
+        TcpStream::connect_timeout(&SocketAddrV4::new(ip, port).into(), Duration::from_secs(2)).is_ok()
+    })
+    .join()
+    .unwrap()
 }
 
 impl Drop for Setup {
@@ -597,9 +592,7 @@ fn with_the_api_server_behind_the_moved_interface_the_first_view_arrives_and_the
     let place = testbed::kube::Place { netns: Some(s.vm.underlay.name().to_string()), address: testbed::vm::UNDERLAY_IP };
     let api = testbed::kube::KubeApi::start_at(&s.tmp.path().join("kube"), place).unwrap();
     let api_port: u16 = api.url().rsplit(':').next().unwrap().parse().unwrap();
-    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/crds");
-    testbed::run(api.kubectl().args(["apply", "-f", crds])).unwrap();
-    testbed::run(api.kubectl().args(["wait", "--for=condition=established", "crd", "--all", "--timeout=60s"])).unwrap();
+    testbed::kube_source::install_crds(|| api.kubectl()).unwrap();
     let objects = s.tmp.path().join("lockdown.yaml");
     std::fs::write(&objects, lockdown(ip)).unwrap();
     testbed::run(api.kubectl().arg("apply").arg("-f").arg(&objects)).unwrap();

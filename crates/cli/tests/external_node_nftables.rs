@@ -285,9 +285,7 @@ fn a_policy_dropping_all_the_hosts_egress_never_cuts_the_agent_off_from_its_api_
     let place = testbed::kube::Place { netns: Some(site.admin.name().to_string()), address: ADMIN };
     let api = testbed::kube::KubeApi::start_at(&site.tmp.path().join("kube"), place).unwrap();
     let api_port: u16 = api.url().rsplit(':').next().unwrap().parse().unwrap();
-    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/crds");
-    testbed::run(api.kubectl().args(["apply", "-f", crds])).unwrap();
-    testbed::run(api.kubectl().args(["wait", "--for=condition=established", "crd", "--all", "--timeout=60s"])).unwrap();
+    testbed::kube_source::install_crds(|| api.kubectl()).unwrap();
     let objects = site.tmp.path().join("lockdown.yaml");
     std::fs::write(&objects, LOCKDOWN).unwrap();
     testbed::run(api.kubectl().arg("apply").arg("-f").arg(&objects)).unwrap();

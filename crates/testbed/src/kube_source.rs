@@ -109,12 +109,19 @@ pub fn start_api(state: &mut State, progress: &mut dyn FnMut(&str)) -> Result<()
     let node = &state.nodes[0];
     progress(&format!("{}: kube-apiserver and etcd on {}", node.name, node.underlay_ip));
     let place = Place { netns: Some(node.netns.clone()), address: node.underlay_ip };
-    let record = KubeApi::start_at(&state.dir.join(KUBE_DIR), place)?.detach()?;
-    state.kube = Some(record);
+    // Recorded before anything else can fail, so `down` stops it.
+    state.kube = Some(KubeApi::start_at(&state.dir.join(KUBE_DIR), place)?.detach()?);
     state.save()?;
+    let api = record(state)?;
+    install_crds(|| api.kubectl())
+}
+
+/// Installs the CRDs of every kind weir reads through `kubectl()` (a command with the API
+/// server's kubeconfig) and waits until the API server serves them.
+pub fn install_crds(kubectl: impl Fn() -> Command) -> Result<(), Error> {
     let crds = CRDS.join("\n---\n");
-    run_with_input(kubectl(state)?.args(["apply", "--server-side", "--field-manager", MANAGER, "-f", "-"]), &crds)?;
-    run(kubectl(state)?.args(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]))?;
+    run_with_input(kubectl().args(["apply", "--server-side", "--field-manager", MANAGER, "-f", "-"]), &crds)?;
+    run(kubectl().args(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]))?;
     Ok(())
 }
 
