@@ -269,6 +269,12 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Puts the rules in evaluation order: tier, priority, then the action's tie rank and the
+    /// rule's id (rules of one priority in different policies: undefined upstream, fixed here).
+    fn sort(&mut self) {
+        self.rules.sort_by(|a, b| (a.tier, a.priority, a.action.tie_rank(), &a.id).cmp(&(b.tier, b.priority, b.action.tie_rank(), &b.id)));
+    }
+
     /// Rules of one direction, in evaluation order.
     pub fn direction(&self, direction: Direction) -> impl Iterator<Item = &Rule> {
         self.rules.iter().filter(move |r| r.direction == direction)
@@ -482,12 +488,14 @@ impl Cluster {
     }
 
     /// The rules that can apply to host endpoints, for the host realizations: the cluster
-    /// policies' (NetworkPolicy never selects a host, and a rejected policy never closes one).
+    /// policies' (NetworkPolicy never selects a host, and a rejected policy never closes one),
+    /// in evaluation order as [`Cluster::rules`] gives them.
     pub fn host_rule_set(&self) -> RuleSet {
         let mut out = RuleSet::default();
         for policy in self.cluster_policies.values() {
             self.cluster_policy_rules(policy, &mut out);
         }
+        out.sort();
         out
     }
 
@@ -514,7 +522,7 @@ impl Cluster {
                 out.isolated.get_mut(direction).entry(e).or_default().insert(policy_ref.clone());
             }
         }
-        out.rules.sort_by(|a, b| (a.tier, a.priority, a.action.tie_rank(), &a.id).cmp(&(b.tier, b.priority, b.action.tie_rank(), &b.id)));
+        out.sort();
         out
     }
 }

@@ -238,3 +238,16 @@ fn endpoints_serialize_with_their_kind_named() {
     assert_eq!(ee.to_string(), "externalentity vms/vm1-3e616");
     assert_eq!(Endpoint::Node("n1".into()).to_string(), "node n1");
 }
+
+#[test]
+fn host_rules_come_in_evaluation_order_not_by_policy_name() {
+    let on_n2 = |name: &str, priority: u32, action: &str| {
+        format!(
+            "---\napiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {{name: {name}}}\nspec:\n  priority: {priority}\n  appliedTo: [{{nodeSelector: {{matchLabels: {{node-role: worker}}}}}}]\n  ingress: [{{action: {action}}}]\n"
+        )
+    };
+    let c = hosts(&[on_n2("a-drop", 20, "Drop"), on_n2("z-allow", 10, "Allow")].concat());
+    let names: Vec<String> = c.host_rule_set().rules.iter().map(|r| r.origin.policy.name.clone()).collect();
+    assert_eq!(names, ["z-allow", "a-drop"], "priority 10 before 20, whatever the names");
+    assert_eq!(c.host_rule_set().rules, c.rules().rules.into_iter().filter(|r| r.tier != policy::Tier::NETWORK_POLICY).collect::<Vec<_>>());
+}
