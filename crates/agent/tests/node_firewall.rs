@@ -203,7 +203,10 @@ fn deny_all_except_a_cidr_and_every_rule_counts_what_it_decided() {
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     let allowed = r#"weir_host_rule_packets_total{tier="admin",kind="AdminNetworkPolicy",policy="allow-a",rule="ingress[0]"} 2"#;
     assert!(text.lines().any(|l| l == allowed), "{text}");
-    assert!(text.contains(r#"weir_host_rule_bytes_total{tier="admin",kind="AdminNetworkPolicy",policy="deny-all",rule="ingress[0]"}"#), "{text}");
+    assert!(
+        text.contains(r#"weir_host_rule_bytes_total{tier="admin",kind="AdminNetworkPolicy",policy="deny-all",rule="ingress[0]"}"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -490,7 +493,12 @@ fn echo_in(ns: &Netns, addr: SocketAddr) {
 #[test]
 fn an_ipv6_bypass_entry_holds_under_deny_all_and_other_ipv6_peers_are_dropped() {
     let site = Site::new("6");
-    for (ns, dev, addr) in [(&site.host, "to-a", "fd77:1::1/64"), (&site.a, "eth0", "fd77:1::2/64"), (&site.host, "to-b", "fd77:2::1/64"), (&site.b, "eth0", "fd77:2::2/64")] {
+    for (ns, dev, addr) in [
+        (&site.host, "to-a", "fd77:1::1/64"),
+        (&site.a, "eth0", "fd77:1::2/64"),
+        (&site.host, "to-b", "fd77:2::1/64"),
+        (&site.b, "eth0", "fd77:2::2/64"),
+    ] {
         // The machine may start namespaces with IPv6 off; these are the test's own.
         testbed::run(ns.command("sysctl").args(["-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")])).unwrap();
         testbed::run(std::process::Command::new("ip").args(["-n", ns.name(), "addr", "add", addr, "dev", dev, "nodad"])).unwrap();

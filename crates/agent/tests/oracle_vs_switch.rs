@@ -220,7 +220,7 @@ fn check_set(bench: &mut Bench, seed: u64, packets: usize, tally: &mut Tally) {
     }
     let rules: RuleSet = random_tiers::merged(cluster.rules(), &tiered);
     let admin = random_tiers::admin_only(&rules);
-    let conflicts = pipeline::placement::order_conflicts(&rules.rules);
+    let conflicts = pipeline::placement::order_conflicts(&rules.rules, &pipeline::placement::Slots::of(&rules.rules));
     assert!(conflicts.is_empty(), "seed {seed}: the generator made rules the switch cannot order: {conflicts:?}");
     let topo = topology(&cluster);
     tally.tiered_rules += tiered.values().map(Vec::len).sum::<usize>();

@@ -23,9 +23,7 @@ use crate::table::Table;
 use crate::topology::Topology;
 use ipnetwork::{IpNetwork, Ipv4Network};
 use openflow::{Action, Field, Flow, Match};
-use policy::{
-    ConcreteRule, ConcreteServices, Direction, Origin, PeerAddrs, Protocol, RuleId,
-};
+use policy::{ConcreteRule, ConcreteServices, Direction, Origin, PeerAddrs, Protocol, RuleId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -180,7 +178,12 @@ impl RuleClauses {
     /// applies to no local endpoint, some clause is empty, or its action decides nothing in
     /// its tier: see [`Placement::new`]).
     pub fn new(rule: &ConcreteRule, topo: &Topology) -> Option<RuleClauses> {
-        let placement = Placement::new(rule.direction, rule.tier, rule.priority, rule.action)?;
+        RuleClauses::in_slots(rule, topo, &crate::placement::Slots::default())
+    }
+
+    /// [`RuleClauses::new`] for an admin or baseline rule among those `slots` was made of.
+    pub fn in_slots(rule: &ConcreteRule, topo: &Topology, slots: &crate::placement::Slots) -> Option<RuleClauses> {
+        let placement = Placement::in_slots(rule.direction, rule.tier, rule.priority, rule.action, slots)?;
         let applied = topo.local_ofports(&rule.applied_to);
         let peers = match &rule.peers {
             PeerAddrs::Any => None,
@@ -190,9 +193,7 @@ impl RuleClauses {
             ConcreteServices::Any => None,
             ConcreteServices::List(list) => Some(service_values(list)),
         };
-        let empty = applied.is_empty()
-            || peers.as_ref().is_some_and(Vec::is_empty)
-            || services.as_ref().is_some_and(Vec::is_empty);
+        let empty = applied.is_empty() || peers.as_ref().is_some_and(Vec::is_empty) || services.as_ref().is_some_and(Vec::is_empty);
         (!empty).then_some(RuleClauses { id: 0, placement, applied, peers, services, audit: rule.audit.is_some() })
     }
 
@@ -230,7 +231,12 @@ impl RuleClauses {
         let Placement { direction, table, conjunction, direct, .. } = self.placement;
         let m = applied_to_match(direction, ofport);
         if self.peers.is_none() && self.services.is_none() {
-            return self.verdict_parts(direct, m, |conn| Part::Direct { id: self.id, verdict: self.placement.verdict, audit: self.audit, conn });
+            return self.verdict_parts(direct, m, |conn| Part::Direct {
+                id: self.id,
+                verdict: self.placement.verdict,
+                audit: self.audit,
+                conn,
+            });
         }
         let n_clauses = 1 + u8::from(self.peers.is_some()) + u8::from(self.services.is_some());
         vec![((table.id(), conjunction, m), Part::Clause { id: self.id, clause: 1, n_clauses })]
@@ -271,7 +277,8 @@ impl RuleClauses {
             return dims.remove(0).into_iter().flat_map(|m| self.verdict_parts(direct, m, part)).collect();
         }
         let n_clauses = dims.len() as u8;
-        let mut out = self.verdict_parts(conjunction, Match::new().with(Field::ConjId, id), |conn| Part::ConjAction { id, verdict, audit, conn });
+        let mut out =
+            self.verdict_parts(conjunction, Match::new().with(Field::ConjId, id), |conn| Part::ConjAction { id, verdict, audit, conn });
         for (k, dim) in dims.into_iter().enumerate() {
             let clause = Part::Clause { id, clause: k as u8 + 1, n_clauses };
             out.extend(dim.into_iter().map(|m| (key(conjunction, m), clause)));

@@ -20,7 +20,8 @@
 //! conj_ids stay, so only the flows whose match changed are rewritten (a pod joining a rule's
 //! peers adds its address flow, it does not renumber the rule). Their OpenFlow priorities come
 //! from each rule's own tier and priority ([`crate::placement`]), so no other policy's flows
-//! move.
+//! move; unless that fixed mapping would misorder the rules present, when priorities are
+//! ranked ([`Slots`]) and a change of the ranks recompiles every admin and baseline policy.
 //!
 //! Building from scratch ([`NodeCompiler::new`]) and updating give the same flows: the
 //! full compile is the same per-policy code run for every policy (tested by
@@ -30,6 +31,7 @@ use crate::compile::Compiled;
 use crate::conjunction::{PolicyTables, RuleClauses, RuleInfo, isolation_part, peer_cidrs};
 use crate::flow::{FlowKey, FlowSet};
 use crate::forwarding::{forwarding_flows, miss_flows};
+use crate::placement::Slots;
 use crate::resolution::{Part, Resolution, resolve_policies, resolve_policy};
 use crate::shared_conj::{Member, SharedConjunctions};
 use crate::topology::Topology;
@@ -89,6 +91,8 @@ pub struct NodeCompiler {
     topo: Topology,
     /// Admin and baseline rules, by policy.
     tiered: BTreeMap<PolicyRef, Vec<Rule>>,
+    /// Their OpenFlow priority slots ([`Slots::of`] the rules of `tiered`).
+    slots: Slots,
     conjs: SharedConjunctions,
     contributions: BTreeMap<Source, Contribution>,
     tables: PolicyTables,
@@ -116,15 +120,11 @@ impl NodeCompiler {
     }
 
     /// [`NodeCompiler::with_tiered`], resolving policies on `threads` threads.
-    pub(crate) fn from_scratch(
-        cluster: &Cluster,
-        topo: Topology,
-        tiered: BTreeMap<PolicyRef, Vec<Rule>>,
-        threads: usize,
-    ) -> NodeCompiler {
+    pub(crate) fn from_scratch(cluster: &Cluster, topo: Topology, tiered: BTreeMap<PolicyRef, Vec<Rule>>, threads: usize) -> NodeCompiler {
         let (fixed, traffic_controls) = fixed_flows(cluster, &topo);
         let mut c = NodeCompiler {
             topo,
+            slots: Slots::of(tiered.values().flatten()),
             tiered,
             conjs: SharedConjunctions::default(),
             contributions: BTreeMap::new(),
@@ -314,7 +314,8 @@ impl NodeCompiler {
         } else {
             self.tiered.insert(policy.clone(), rules);
         }
-        self.apply(cluster, [Source::Tiered(policy)].into(), &[], None);
+        let stale = self.reslot([Source::Tiered(policy)].into());
+        self.apply(cluster, stale, &[], None);
     }
 
     /// Every admin and baseline policy's rules, as selected from `cluster` (which the
@@ -325,6 +326,7 @@ impl NodeCompiler {
         let changed = tiered.iter().filter(|(p, rules)| self.tiered.get(*p) != Some(*rules)).map(|(p, _)| p);
         let stale: BTreeSet<Source> = gone.chain(changed).cloned().map(Source::Tiered).collect();
         self.tiered = tiered.into_iter().filter(|(_, rules)| !rules.is_empty()).collect();
+        let stale = self.reslot(stale);
         self.apply(cluster, stale, &[], None);
     }
 
@@ -347,15 +349,29 @@ impl NodeCompiler {
             }
         }
         if !stale.is_empty() {
+            let stale = self.reslot(stale);
             self.apply(cluster, stale, &[], None);
         }
+    }
+
+    /// The slots of the tiered rules as they now are; when they moved, every tiered policy
+    /// joins `stale` (its flows' priorities may have changed).
+    fn reslot(&mut self, mut stale: BTreeSet<Source>) -> BTreeSet<Source> {
+        let slots = Slots::of(self.tiered.values().flatten());
+        if slots != self.slots {
+            self.slots = slots;
+            stale.extend(self.contributions.keys().filter(|s| matches!(s, Source::Tiered(_))).cloned());
+            stale.extend(self.tiered.keys().cloned().map(Source::Tiered));
+        }
+        stale
     }
 
     /// Admin and baseline rules the fixed priority mapping cannot keep in order (see
     /// [`crate::placement::order_conflicts`]), for reporting. Rules applied only to endpoints
     /// without a port here (other nodes' hosts) have no flows here, so they are no part of it.
     pub fn order_conflicts(&self) -> Vec<crate::placement::OrderConflict> {
-        crate::placement::order_conflicts(self.tiered.values().flatten().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))))
+        let local = self.tiered.values().flatten().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e)));
+        crate::placement::order_conflicts(local, &self.slots)
     }
 
     /// The admin and baseline policies with rules applied to the host endpoint `host` (this
@@ -373,13 +389,7 @@ impl NodeCompiler {
 
     /// Sorts pod changes into patches of peer clauses and sources to recompile, then
     /// brings the tables and the desired set up to date.
-    fn apply(
-        &mut self,
-        cluster: &Cluster,
-        mut stale: BTreeSet<Source>,
-        changes: &[(Option<&Pod>, Option<&Pod>)],
-        topo: Option<Topology>,
-    ) {
+    fn apply(&mut self, cluster: &Cluster, mut stale: BTreeSet<Source>, changes: &[(Option<&Pod>, Option<&Pod>)], topo: Option<Topology>) {
         // Fixed flows depend on the topology and the TrafficControls (and the pods they
         // select): recomputed only when those could have changed.
         let mut fixed_stale = !cluster.traffic_controls.is_empty() || self.had_traffic_controls;
@@ -574,9 +584,7 @@ impl NodeCompiler {
             .rules(direction)
             .get(index)
             .and_then(|r| r.peers.as_ref())
-            .map(|peers| {
-                peers.iter().filter_map(|p| if let policy::netpol::Peer::Block(b) = p { Some(b.clone()) } else { None }).collect()
-            })
+            .map(|peers| peers.iter().filter_map(|p| if let policy::netpol::Peer::Block(b) = p { Some(b.clone()) } else { None }).collect())
             .unwrap_or_default();
         for kept in peer_cidrs(&blocks) {
             patch.remove.remove(&kept);
@@ -586,11 +594,7 @@ impl NodeCompiler {
         for id in ids {
             let peers = self.conjs.peers(id).unwrap_or(&[]);
             if patch.add.is_empty() && peers.iter().all(|p| patch.remove.contains(p)) {
-                stale.extend(
-                    self.conjs
-                        .member_policies(id)
-                        .filter_map(|p| Some(Source::Policy(p.namespace.clone()?, p.name.clone()))),
-                );
+                stale.extend(self.conjs.member_policies(id).filter_map(|p| Some(Source::Policy(p.namespace.clone()?, p.name.clone()))));
                 continue;
             }
             self.conjs.patch_peers(id, &patch.remove, &patch.add, &mut self.tables, Some(touched));
@@ -621,10 +625,9 @@ impl NodeCompiler {
             Source::Tiered(policy) => {
                 let Some(rules) = self.tiered.get(policy) else { return c };
                 // Only rules applied to a local endpoint have flows here.
-                let local: Vec<Rule> =
-                    rules.iter().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))).cloned().collect();
+                let local: Vec<Rule> = rules.iter().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))).cloned().collect();
                 for rule in (RuleSet { rules: local, ..RuleSet::default() }).concrete(cluster) {
-                    let Some(clauses) = RuleClauses::new(&rule, &self.topo) else { continue };
+                    let Some(clauses) = RuleClauses::in_slots(&rule, &self.topo, &self.slots) else { continue };
                     let member = (rule.rule.clone(), rule.part);
                     let info = RuleInfo::of(&rule);
                     // Keyed by the rule, so recompiling it with other peers keeps its conj_id.
@@ -635,8 +638,11 @@ impl NodeCompiler {
             }
             Source::Rejected(i) => {
                 let Some(r) = cluster.rejected_policies.get(*i) else { return c };
-                c.isolation =
-                    cluster.rejected_isolation(r).iter().flat_map(|(d, e)| self.topo.endpoint_ofports(e).into_iter().map(|p| (*d, p))).collect();
+                c.isolation = cluster
+                    .rejected_isolation(r)
+                    .iter()
+                    .flat_map(|(d, e)| self.topo.endpoint_ofports(e).into_iter().map(|p| (*d, p)))
+                    .collect();
             }
             Source::Policy(ns, name) => {
                 let Some(policy) = cluster.policies.get(&(ns.clone(), name.clone())) else { return c };

@@ -27,16 +27,30 @@
 //! reads it: the policy's priority and the rule's index, which the slot folds into 16 slots
 //! per policy priority (AdminNetworkPolicy's 0..=1000 then fits Tier::ADMIN's 16,384 slots).
 //!
+//! The fixed mapping is lossy: a policy's rules past the 16th of a direction, policy
+//! priorities past 1,023 (Antrea's tiers: past 15, and their fractions; baseline: 1,343), and
+//! Antrea tiers less than 13 apart sharing a band (ordered by policy priority alone).
+//!
+//! # Ranked slots, when the fixed mapping would misorder
+//!
+//! [`Slots::of`] checks the fixed mapping against the admin and baseline rules present: if
+//! it is strictly increasing over their distinct `(tier, priority)` in evaluation order, it is
+//! used. Otherwise (Antrea priorities 20 and 30, or 2.25 and 2.5; tiers 45 and 50) each table's
+//! distinct `(tier, policy priority)` are ranked in evaluation order and a rule's slot is
+//! `rank·16 + min(index, 15)`: exact for up to 1,344 distinct policy priorities per table.
+//! Ranks move when a priority appears or goes, so then every admin and baseline policy is
+//! recompiled (the node compiler compares the [`Slots`]); the fixed mode moves no other
+//! policy's flows.
+//!
 //! Collision rule. Distinct slots keep the oracle's order exactly. Two rules share a slot
 //! only if they have equal `(tier, priority)` — rules of different policies at one priority,
-//! which AdminNetworkPolicy and ClusterNetworkPolicy leave undefined — or if the mapping is
-//! lossy: a policy's rules past the 16th of a direction, policy priorities past 1,023
-//! (Antrea's tiers: 15; baseline: 1,343), or two Antrea tiers less than 13 apart sharing a
-//! band. Within a slot the action breaks the tie (Deny and Reject before Pass before
-//! Allow), so one OpenFlow priority only ever holds rules of one rank, whose conjunctions all
-//! do the same thing when they complete: whichever OVS picks among several completing at one
-//! priority, the verdict is the same. [`order_conflicts`] names the rules a lossy mapping would
-//! misorder, so the input can be reported instead of silently enforced in the wrong order.
+//! which AdminNetworkPolicy and ClusterNetworkPolicy leave undefined — or past the ranked
+//! mapping's capacity (a policy's 17th rule of a direction). Within a slot the action breaks
+//! the tie (Deny and Reject before Pass before Allow), so one OpenFlow priority only ever holds
+//! rules of one rank, whose conjunctions all do the same thing when they complete: whichever
+//! OVS picks among several completing at one priority, the verdict is the same.
+//! [`order_conflicts`] names the rules the mapping would misorder, so the input can be
+//! reported instead of silently enforced in the wrong order.
 //!
 //! # Established connections
 //!
@@ -187,8 +201,14 @@ impl Placement {
         Placement::new(rule.direction, rule.tier, rule.priority, rule.action)
     }
 
-    /// Where a rule of this direction, tier, priority and action goes.
+    /// Where a rule of this direction, tier, priority and action goes, by the fixed mapping.
     pub fn new(direction: Direction, tier: Tier, priority: u32, action: Action) -> Option<Placement> {
+        Placement::in_slots(direction, tier, priority, action, &Slots::default())
+    }
+
+    /// Where a rule of this direction, tier, priority and action goes among the admin and
+    /// baseline rules `slots` was made of.
+    pub fn in_slots(direction: Direction, tier: Tier, priority: u32, action: Action, slots: &Slots) -> Option<Placement> {
         let ([admin, network_policy, baseline], allowed) = layers(direction);
         let verdict = match action {
             Action::Allow => Verdict::Continue(allowed),
@@ -208,8 +228,56 @@ impl Placement {
             });
         }
         let table = if tier < Tier::NETWORK_POLICY { admin } else { baseline };
-        let of = of_priority(slot(tier, priority), action);
+        let of = of_priority(slots.slot(tier, priority), action);
         Some(Placement { direction, table, conjunction: of, direct: of, verdict })
+    }
+}
+
+/// The slots of the admin and baseline rules: the fixed mapping, or ranks when it would
+/// misorder the rules present (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slots {
+    /// The rank of each `(baseline table, tier, policy priority)`, in ranked mode.
+    ranks: Option<std::collections::BTreeMap<(bool, Tier, u32), u32>>,
+}
+
+impl Slots {
+    /// The slots for `rules` (NetworkPolicy rules are ignored).
+    pub fn of<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Slots {
+        let keys: std::collections::BTreeSet<(bool, Tier, u32)> = rules
+            .into_iter()
+            .filter(|r| r.tier != Tier::NETWORK_POLICY)
+            .map(|r| (r.tier > Tier::NETWORK_POLICY, r.tier, r.priority))
+            .collect();
+        let misordered = keys.iter().zip(keys.iter().skip(1)).any(|(a, b)| a.0 == b.0 && slot(a.1, a.2) >= slot(b.1, b.2));
+        if !misordered {
+            return Slots::default();
+        }
+        // Keys come in evaluation order, a table's together: ranks count up per table.
+        let (mut ranks, mut next) = (std::collections::BTreeMap::new(), [0u32; 2]);
+        for (baseline, tier, priority) in keys {
+            let key = (baseline, tier, policy::cluster_policy::order_parts(priority).0);
+            if let std::collections::btree_map::Entry::Vacant(e) = ranks.entry(key) {
+                e.insert(next[usize::from(baseline)]);
+                next[usize::from(baseline)] += 1;
+            }
+        }
+        Slots { ranks: Some(ranks) }
+    }
+
+    /// Whether the ranks are in use (the fixed mapping would misorder the rules).
+    pub fn ranked(&self) -> bool {
+        self.ranks.is_some()
+    }
+
+    /// The slot of a rule of the admin or baseline tier.
+    fn slot(&self, tier: Tier, priority: u32) -> u32 {
+        let (policy, index) = policy::cluster_policy::order_parts(priority);
+        let rank = self.ranks.as_ref().and_then(|r| r.get(&(tier > Tier::NETWORK_POLICY, tier, policy)).copied());
+        match rank {
+            Some(rank) => rank.min(SLOTS / RULE_SLOTS - 1) * RULE_SLOTS + index.min(RULE_SLOTS - 1),
+            None => slot(tier, priority),
+        }
     }
 }
 
@@ -253,14 +321,14 @@ pub struct OrderConflict {
     pub second: policy::RuleId,
 }
 
-/// The pairs of rules (one per conflicting slot and direction) whose order the fixed mapping
-/// loses: equal slot, different `(tier, priority)`. Empty for input inside the ranges of the
-/// module doc.
-pub fn order_conflicts<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Vec<OrderConflict> {
+/// The pairs of rules (one per conflicting slot and direction) whose order `slots` loses:
+/// equal slot, different `(tier, priority)`. Empty for input inside the ranges of the module
+/// doc.
+pub fn order_conflicts<'a>(rules: impl IntoIterator<Item = &'a Rule>, slots: &Slots) -> Vec<OrderConflict> {
     use std::collections::BTreeMap;
     let mut by_slot: BTreeMap<(Direction, bool, u32), Vec<&Rule>> = BTreeMap::new();
     for r in rules.into_iter().filter(|r| r.tier != Tier::NETWORK_POLICY) {
-        by_slot.entry((r.direction, r.tier > Tier::NETWORK_POLICY, slot(r.tier, r.priority))).or_default().push(r);
+        by_slot.entry((r.direction, r.tier > Tier::NETWORK_POLICY, slots.slot(r.tier, r.priority))).or_default().push(r);
     }
     let mut out = Vec::new();
     for rules in by_slot.values_mut() {
@@ -321,6 +389,71 @@ mod tests {
         let allow = Placement::new(Direction::Ingress, Tier::BASELINE, 0, Action::Allow).expect("placed");
         assert_eq!(pass.verdict, allow.verdict);
         assert_eq!(Placement::new(Direction::Ingress, Tier::NETWORK_POLICY, 0, Action::Deny), None);
+    }
+
+    /// An egress rule at Antrea tier priority `t` (or `None`: Tier::ADMIN), policy priority
+    /// `policy` (Antrea's float, or an AdminNetworkPolicy's integer), rule `index`.
+    fn rule(t: Option<u32>, policy: f64, index: u32, action: Action) -> Rule {
+        let (tier, scale) = match t {
+            Some(t) => (Tier(Tier::ADMIN_TIERED_BASE.0 + t), policy::cluster_policy::ANTREA_PRIORITY_SCALE),
+            None => (Tier::ADMIN, 1.0),
+        };
+        let name = format!("p{t:?}-{policy}-{index}");
+        Rule {
+            id: policy::RuleId(name.clone()),
+            origin: policy::Origin {
+                policy: policy::PolicyRef { kind: policy::PolicyKind::AntreaClusterNetworkPolicy, namespace: None, name },
+                rule: format!("egress[{index}]"),
+            },
+            direction: Direction::Egress,
+            tier,
+            priority: (policy * scale) as u32 * policy::cluster_policy::MAX_RULES + index,
+            action,
+            applied_to: Default::default(),
+            peers: policy::Peers::Any,
+            services: policy::Services::Any,
+            audit: None,
+        }
+    }
+
+    fn of_priority_in(r: &Rule, slots: &Slots) -> u16 {
+        Placement::in_slots(r.direction, r.tier, r.priority, r.action, slots).expect("placed").conjunction
+    }
+
+    #[test]
+    fn rules_the_fixed_mapping_keeps_in_order_keep_it() {
+        let rules = [rule(None, 1.0, 0, Action::Deny), rule(None, 900.0, 3, Action::Allow), rule(Some(100), 5.0, 0, Action::Allow)];
+        let slots = Slots::of(&rules);
+        assert!(!slots.ranked());
+        for r in &rules {
+            assert_eq!(of_priority_in(r, &slots), Placement::of(r).unwrap().conjunction, "{}", r.id);
+        }
+    }
+
+    #[test]
+    fn antrea_priorities_past_fifteen_or_with_fractions_are_ranked_in_order() {
+        for (first, second) in [(20.0, 30.0), (2.25, 2.5), (1000.0, 1000.5)] {
+            let (allow, drop) = (rule(Some(100), first, 0, Action::Allow), rule(Some(100), second, 0, Action::Deny));
+            assert!(Placement::of(&allow).unwrap().conjunction <= Placement::of(&drop).unwrap().conjunction, "fixed: lost");
+            let slots = Slots::of([&allow, &drop]);
+            assert!(slots.ranked());
+            assert!(of_priority_in(&allow, &slots) > of_priority_in(&drop, &slots), "{first} before {second}");
+            assert!(order_conflicts([&allow, &drop], &slots).is_empty());
+            assert!(!order_conflicts([&allow, &drop], &Slots::default()).is_empty(), "the fixed mapping reports its loss");
+        }
+    }
+
+    #[test]
+    fn a_tier_before_another_in_its_band_comes_first_whatever_the_policy_priorities() {
+        let (guard, emergency) = (rule(Some(45), 9.0, 0, Action::Deny), rule(Some(50), 1.0, 0, Action::Allow));
+        assert!(Placement::of(&guard).unwrap().conjunction < Placement::of(&emergency).unwrap().conjunction, "fixed: one band");
+        let slots = Slots::of([&guard, &emergency]);
+        assert!(of_priority_in(&guard, &slots) > of_priority_in(&emergency, &slots));
+        // The rules of a policy keep their order, and AdminNetworkPolicy's tier comes first.
+        let (anp, second_rule) = (rule(None, 999.0, 0, Action::Allow), rule(Some(45), 9.0, 1, Action::Allow));
+        let slots = Slots::of([&guard, &emergency, &anp, &second_rule]);
+        let order: Vec<u16> = [&anp, &guard, &second_rule, &emergency].iter().map(|r| of_priority_in(r, &slots)).collect();
+        assert!(order.windows(2).all(|w| w[0] > w[1]), "{order:?}");
     }
 
     #[test]

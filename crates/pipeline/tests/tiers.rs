@@ -3,8 +3,8 @@
 
 use pipeline::{FlowSet, NodeCompiler, Table, diff, offline_topology};
 use policy::{
-    Action, Cluster, Direction, Endpoint, IpBlock, Origin, Peers, PodKey, PolicyKind, PolicyRef, PortMatch, Protocol,
-    Rule, RuleId, Service, Services, Tier,
+    Action, Cluster, Direction, Endpoint, IpBlock, Origin, Peers, PodKey, PolicyKind, PolicyRef, PortMatch, Protocol, Rule, RuleId,
+    Service, Services, Tier,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -140,8 +140,7 @@ fn admin_rules_land_in_the_admin_tables_and_baseline_rules_in_the_baseline_table
 
 /// Policy `i` of a pod-peered kind: an ingress Allow from pod p3 to every pod at `i`.
 fn from_p3(i: u32) -> Vec<Rule> {
-    let pods: BTreeSet<Endpoint> =
-        (0..5).map(|p| Endpoint::Pod(PodKey { namespace: "x".into(), name: format!("p{p}") })).collect();
+    let pods: BTreeSet<Endpoint> = (0..5).map(|p| Endpoint::Pod(PodKey { namespace: "x".into(), name: format!("p{p}") })).collect();
     vec![Rule {
         id: RuleId(format!("AdminNetworkPolicy/from-p3-{i}/ingress/0")),
         origin: Origin { policy: policy_ref(i), rule: "ingress[0]".into() },
@@ -180,4 +179,34 @@ fn setting_every_tiered_policy_at_once_recompiles_only_the_changed_ones() {
     let n = flow_mods(&mut c, |c| c.set_tiered(&cluster, tiered));
     assert_eq!(n, own);
     assert!(c.order_conflicts().is_empty());
+}
+
+#[test]
+fn priorities_the_fixed_mapping_would_misorder_are_ranked_and_incremental_still_equals_scratch() {
+    let cluster = cluster(5);
+    let topo = offline_topology(&cluster, "n1").expect("node n1");
+    let mut c = many(&cluster);
+    let fixed = c.flows().clone();
+    // Two admin policies past the fixed mapping's 1,023 priorities: it would give them one slot.
+    let (a, b) = ((POLICIES, 1500), (POLICIES + 2, 1600));
+    c.set_tiered_policy(&cluster, policy_ref(a.0), policy(a.0, a.1));
+    c.set_tiered_policy(&cluster, policy_ref(b.0), policy(b.0, b.1));
+    assert!(c.order_conflicts().is_empty(), "ranked: {:?}", c.order_conflicts());
+    let mut tiered: BTreeMap<PolicyRef, Vec<Rule>> = (0..POLICIES).map(|i| (policy_ref(i), policy(i, i % 900))).collect();
+    tiered.insert(policy_ref(a.0), policy(a.0, a.1));
+    tiered.insert(policy_ref(b.0), policy(b.0, b.1));
+    let scratch = NodeCompiler::with_tiered(&cluster, topo, tiered);
+    assert!(c.flows() == scratch.flows(), "incremental and scratch compiles differ in ranked mode");
+    let priority_of = |c: &NodeCompiler, i: u32| {
+        let port = 1000 + i as u16;
+        let f = c
+            .flows()
+            .iter()
+            .find(|f| f.table_id == Table::IngressAdmin.id() && f.matches.exact(openflow::Field::TcpDst) == Some(port.into()));
+        f.map(|f| f.priority).expect("the policy's port flow")
+    };
+    assert!(priority_of(&c, a.0) > priority_of(&c, b.0), "1,500 before 1,600");
+    c.set_tiered_policy(&cluster, policy_ref(b.0), Vec::new());
+    c.set_tiered_policy(&cluster, policy_ref(a.0), Vec::new());
+    assert!(c.flows() == &fixed, "back to the fixed mapping's flows");
 }

@@ -8,9 +8,9 @@
 //! denied unless some rule allows), then the baseline tier (consulted only for endpoints the
 //! NetworkPolicy tier does not isolate). No match anywhere means allowed.
 use crate::cluster::{Cluster, NamespaceScope};
-use crate::netpol::{Direction, IpBlock, NetworkPolicy, Peer, PolicyRule, Service};
-use crate::manifest::RejectedPolicy;
 use crate::external_node::ExternalEntityKey;
+use crate::manifest::RejectedPolicy;
+use crate::netpol::{Direction, IpBlock, NetworkPolicy, Peer, PolicyRule, Service};
 use crate::objects::{Labels, Pod, PodKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -448,9 +448,7 @@ impl NetworkPolicy {
 impl RejectedPolicy {
     /// Whether a change of `pod` can change whom this rejected policy isolates.
     pub fn depends_on(&self, pod: &Pod) -> bool {
-        !pod.host_network
-            && pod.key.namespace == self.namespace
-            && self.selector.as_ref().is_none_or(|s| s.matches(&pod.labels))
+        !pod.host_network && pod.key.namespace == self.namespace && self.selector.as_ref().is_none_or(|s| s.matches(&pod.labels))
     }
 }
 
@@ -513,11 +511,8 @@ impl Cluster {
         }
         for rejected in &self.rejected_policies {
             // Fail closed: the pods it meant to select are isolated, and it allows nothing.
-            let policy_ref = PolicyRef {
-                kind: PolicyKind::NetworkPolicy,
-                namespace: Some(rejected.namespace.clone()),
-                name: rejected.name.clone(),
-            };
+            let policy_ref =
+                PolicyRef { kind: PolicyKind::NetworkPolicy, namespace: Some(rejected.namespace.clone()), name: rejected.name.clone() };
             for (direction, e) in self.rejected_isolation(rejected) {
                 out.isolated.get_mut(direction).entry(e).or_default().insert(policy_ref.clone());
             }

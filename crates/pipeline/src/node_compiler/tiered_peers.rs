@@ -45,13 +45,12 @@ impl NodeCompiler {
     ) -> Option<Vec<(u32, BTreeSet<Ipv4Network>, BTreeSet<Ipv4Network>)>> {
         let contribution = self.contributions.get(&Source::Tiered(policy.clone()));
         let ids: Vec<(crate::shared_conj::Member, u32)> = contribution.map(|c| c.rules.clone()).unwrap_or_default();
-        let local: Vec<Rule> =
-            changed.into_iter().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))).collect();
+        let local: Vec<Rule> = changed.into_iter().filter(|r| r.applied_to.iter().any(|e| self.topo.is_local(e))).collect();
         let changed_ids: BTreeSet<&policy::RuleId> = local.iter().map(|r| &r.id).collect();
         let mut out = Vec::new();
         let mut seen = 0;
         for part in (RuleSet { rules: local.clone(), ..RuleSet::default() }).concrete(cluster) {
-            let want = RuleClauses::new(&part, &self.topo)?;
+            let want = RuleClauses::in_slots(&part, &self.topo, &self.slots)?;
             let id = ids.iter().find(|((r, p), _)| *r == part.rule && *p == part.part).map(|(_, id)| *id)?;
             let have = self.conjs.clauses(id)?;
             if want.match_name_without_peers() != have.match_name_without_peers() || want.applied() != have.applied() {
