@@ -264,6 +264,22 @@ fn an_admin_deny_wins_over_a_baseline_allow_and_pass_leaves_it_to_the_baseline()
 }
 
 #[test]
+fn a_pass_ends_in_the_baseline_even_where_the_baseline_dispatches_by_port_and_later_tiers_never_see_it() {
+    let site = Site::new("p");
+    let later_tier = Tier(Tier::ADMIN_TIERED_BASE.0 + 250);
+    let rules = vec![
+        rule("pass-a", Tier(Tier::ADMIN_TIERED_BASE.0 + 100), 1, Action::Pass, blocks(&["10.77.1.0/24"]), &[]),
+        rule("deny-all-later", later_tier, 1, Action::Deny, Peers::Any, &[]),
+        // A baseline rule on SSH's port: the baseline dispatches that port to a chain of its own.
+        rule("deny-b-ssh", Tier::BASELINE, 1, Action::Deny, blocks(&["10.77.2.0/24"]), &[SSH]),
+    ];
+    site.apply(&mut NodeFirewall::new(), &plan(rules, &[]));
+    assert_eq!(site.connect(&site.a, HOST_A, SSH), Outcome::Connected, "passed: the baseline has no rule for a, so allowed");
+    assert_eq!(site.connect(&site.a, HOST_A, SERVICE), Outcome::Connected, "passed, on a port the baseline does not dispatch");
+    assert_eq!(site.connect(&site.b, HOST_B, SSH), Outcome::Dropped, "not passed: the later tier denies");
+}
+
+#[test]
 fn reject_answers_with_a_reset_not_silence() {
     let site = Site::new("r");
     site.apply(

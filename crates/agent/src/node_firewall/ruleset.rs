@@ -244,6 +244,13 @@ impl Tables {
                 for &i in members {
                     self.emit(side, &sub, &rules[i], false, pass);
                 }
+                // The map goes to its chains: one that ends without a verdict returns to the
+                // last jump. From an admin tier that is the next tier, as it should be; the
+                // baseline, which an admin Pass reaches from inside a tier, must end in its
+                // default there, or the passed packet would meet the tiers after the Pass.
+                if pass.is_none() {
+                    self.rule(&sub, vec![Statement::Accept(None)]);
+                }
             }
             // The segments are disjoint, so a port meets at most one entry of the two maps.
             for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
