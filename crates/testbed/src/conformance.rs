@@ -25,6 +25,8 @@ pub struct TestbedProber {
     /// How long a step may take to be realized.
     sync_timeout: Duration,
     tb: Option<Testbed>,
+    /// What the running testbed was built for ([`built_for`]).
+    built: Option<serde_json::Value>,
     scratch: tempfile::TempDir,
     progress: Box<dyn FnMut(&str)>,
 }
@@ -33,25 +35,17 @@ impl TestbedProber {
     /// A prober that brings testbeds up with `options` (any `model` there is ignored).
     pub fn new(options: UpOptions, progress: Box<dyn FnMut(&str)>) -> Result<Self, Error> {
         let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        Ok(TestbedProber { options, sync_timeout: Duration::from_secs(60), tb: None, scratch, progress })
+        Ok(TestbedProber { options, sync_timeout: Duration::from_secs(60), tb: None, built: None, scratch, progress })
     }
 
     fn testbed(&self) -> Result<&Testbed, ProbeError> {
         self.tb.as_ref().ok_or_else(|| "the testbed is not up".into())
     }
 
-    /// Whether the running testbed holds exactly these pods and VMs on the same kind of model.
+    /// Whether the running testbed was built for what this case needs (labels aside, which
+    /// every step writes).
     fn holds(&self, case: &Case, pods: &[ModelPod]) -> bool {
-        let Some(tb) = &self.tb else { return false };
-        let want_vms = case.spec.model.external_nodes.iter().map(|e| (&e.namespace, &e.name, &e.interface));
-        if !want_vms.eq(tb.vms().iter().map(|v| (&v.namespace, &v.name, &v.interface))) {
-            return false;
-        }
-        let mut want: Vec<(String, bool)> = pods.iter().map(|p| (p.key().to_string(), p.host_network)).collect();
-        let mut have: Vec<(String, bool)> = tb.pods().iter().map(|p| (p.key(), p.host_network)).collect();
-        want.sort();
-        have.sort();
-        want == have
+        self.tb.is_some() && self.built.as_ref() == Some(&built_for(case, pods))
     }
 
     /// The testbed the last case ran on, while it is up.
@@ -69,6 +63,17 @@ impl TestbedProber {
             let _ = crate::down(tb.dir(), &mut |_| {});
         }
     }
+}
+
+/// What a testbed is built from: every pod with its node, ports and host network, the ports
+/// the hosts serve, the nodes named and the VMs. Labels are not: every step writes them.
+fn built_for(case: &Case, pods: &[ModelPod]) -> serde_json::Value {
+    let model = &case.spec.model;
+    let mut pods: Vec<_> = pods.iter().map(|p| (p.key().to_string(), &p.node, &p.ports, p.host_network)).collect();
+    pods.sort_by(|a, b| a.0.cmp(&b.0));
+    let nodes: Vec<&String> = model.nodes.iter().flat_map(|n| n.named.keys()).collect();
+    let vms: Vec<_> = model.external_nodes.iter().map(|e| (&e.namespace, &e.name, &e.interface)).collect();
+    serde_json::json!({ "pods": pods, "host_ports": model.host_ports, "nodes": nodes, "vms": vms })
 }
 
 impl Drop for TestbedProber {
@@ -93,6 +98,7 @@ impl Prober for TestbedProber {
                 let _ = crate::down(&opts.dir, &mut |_| {});
             })?;
             self.tb = Some(tb);
+            self.built = Some(built_for(case, pods));
         }
         let tb = self.testbed()?;
         let mut d = Deployment::default();
