@@ -55,8 +55,8 @@ fn every_cluster_network_policy_case_passes_through_the_oracle() {
 
 #[test]
 fn every_host_endpoint_case_passes_through_the_oracle() {
-    // weir's own suite: 7 cases, 107 probes between pods, nodes and external nodes.
-    assert_eq!(suite_passes("node", 7), 107);
+    // weir's own suite: 16 cases, 287 probes between pods, nodes and external nodes.
+    assert_eq!(suite_passes("node", 16), 287);
 }
 
 const WRONG_CASE: &str = r#"

@@ -2,8 +2,9 @@
 //! normalized rules (no manifests): AdminNetworkPolicy, tiered ClusterNetworkPolicy in three
 //! tiers and BaselineAdminNetworkPolicy, with Allow, Deny, Reject and Pass, applied to random
 //! pods (local and remote), with pod, address-block or any peers and numeric, range, named or
-//! any services. Priorities are drawn from three values, so rules of different policies collide
-//! on purpose.
+//! any services. Priorities are drawn from a few values, so rules of different policies collide
+//! on purpose; Antrea's include some the fixed OpenFlow priority mapping cannot order (20 and
+//! 30, 2.25 and 2.5; tiers 45 and 50 share a band), so the ranked slots are checked too.
 //!
 //! Rules are ordered as the switch orders them (`pipeline::placement`): by tier, priority, then
 //! action (Deny and Reject before Pass before Allow) where policies tie, then id.
@@ -23,8 +24,11 @@ pub type Tiered = BTreeMap<PolicyRef, Vec<Rule>>;
 const ACTIONS: [Action; 4] = [Action::Allow, Action::Deny, Action::Reject, Action::Pass];
 const KINDS: [PolicyKind; 3] =
     [PolicyKind::AdminNetworkPolicy, PolicyKind::AntreaClusterNetworkPolicy, PolicyKind::BaselineAdminNetworkPolicy];
-/// Antrea's emergency, networkops and application tiers: in different priority bands.
-const TIERED_TIERS: [u32; 3] = [50, 150, 250];
+/// A custom tier, Antrea's emergency (in the custom tier's priority band), networkops and
+/// application tiers.
+const TIERED_TIERS: [u32; 4] = [45, 50, 150, 250];
+/// Antrea's policy priorities drawn from: a few small ones, a fraction apart, and past 15.
+const ANTREA_PRIORITIES: [f64; 6] = [0.0, 1.0, 2.25, 2.5, 20.0, 30.0];
 const NAMED: [(&str, Protocol); 4] =
     [("web", Protocol::Tcp), ("dns", Protocol::Udp), ("sig", Protocol::Sctp), ("metrics", Protocol::Tcp)];
 
@@ -44,8 +48,10 @@ pub fn generate(d: &mut Dice, cluster: &Cluster, generated: &RandomCluster) -> T
         };
         let policy = PolicyRef { kind, namespace: None, name: format!("p{i}") };
         // Antrea's tiers (the tiered tiers) take float priorities, scaled as the producer does.
-        let scale = if kind == PolicyKind::AntreaClusterNetworkPolicy { policy::cluster_policy::ANTREA_PRIORITY_SCALE as u32 } else { 1 };
-        let priority = d.below(3) as u32 * scale;
+        let priority = match kind {
+            PolicyKind::AntreaClusterNetworkPolicy => (d.pick(&ANTREA_PRIORITIES) * policy::cluster_policy::ANTREA_PRIORITY_SCALE) as u32,
+            _ => d.below(3) as u32,
+        };
         let applied: BTreeSet<Endpoint> = d.subset(&pods, 1, pods.len()).into_iter().map(Endpoint::Pod).collect();
         let rules = (0..d.between(1, 3))
             .map(|index| {

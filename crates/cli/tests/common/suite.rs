@@ -9,21 +9,16 @@ pub fn cases(name: &str) -> (PathBuf, usize) {
     (dir, n)
 }
 
-/// Runs `weir testbed conformance ARGS... DIR` on a fresh testbed and asserts that all `n`
-/// cases passed; returns its stderr.
+/// Runs `weir testbed conformance ARGS... DIR` (or one case's file) on a fresh testbed and
+/// asserts that all `n` cases passed; returns its stderr.
 pub fn assert_all_pass(dir: &Path, n: usize, args: &[&str]) -> String {
-    assert_all_of_pass(&[dir], n, args)
-}
-
-/// [`assert_all_pass`] for cases in `paths` (files or directories).
-pub fn assert_all_of_pass(paths: &[&Path], n: usize, args: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["testbed", "--dir"])
         .arg(tmp.path().join("tb"))
         .arg("conformance")
         .args(args)
-        .args(paths)
+        .arg(dir)
         .output()
         .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr).into_owned());
