@@ -242,12 +242,17 @@ pub struct Slots {
 }
 
 impl Slots {
-    /// The slots for `rules` (NetworkPolicy rules are ignored).
+    /// The slots for `rules` (NetworkPolicy rules are ignored). A policy's rules past the 16th
+    /// of a direction share a slot either way, so they do not call for ranks.
     pub fn of<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Slots {
+        let within_slots = |priority: u32| {
+            let (policy, index) = policy::cluster_policy::order_parts(priority);
+            policy * policy::cluster_policy::MAX_RULES + index.min(RULE_SLOTS - 1)
+        };
         let keys: std::collections::BTreeSet<(bool, Tier, u32)> = rules
             .into_iter()
             .filter(|r| r.tier != Tier::NETWORK_POLICY)
-            .map(|r| (r.tier > Tier::NETWORK_POLICY, r.tier, r.priority))
+            .map(|r| (r.tier > Tier::NETWORK_POLICY, r.tier, within_slots(r.priority)))
             .collect();
         let misordered = keys.iter().zip(keys.iter().skip(1)).any(|(a, b)| a.0 == b.0 && slot(a.1, a.2) >= slot(b.1, b.2));
         if !misordered {
@@ -441,6 +446,12 @@ mod tests {
             assert!(order_conflicts([&allow, &drop], &slots).is_empty());
             assert!(!order_conflicts([&allow, &drop], &Slots::default()).is_empty(), "the fixed mapping reports its loss");
         }
+    }
+
+    #[test]
+    fn a_policy_past_sixteen_rules_does_not_call_for_ranks() {
+        let rules: Vec<Rule> = (0..20).map(|i| rule(None, 1.0, i, Action::Allow)).chain([rule(None, 2.0, 0, Action::Deny)]).collect();
+        assert!(!Slots::of(&rules).ranked(), "its 17th rule and after share a slot either way");
     }
 
     #[test]
